@@ -1,0 +1,88 @@
+package inspect
+
+import (
+	"net/netip"
+	"time"
+)
+
+// ConnInfo identifies one connection (a client's, and for the proxy its upstream leg).
+// It is shared by all the records of that connection and never changes after creation.
+type ConnInfo struct {
+	ID     uint64         // connection number, counted from 1 in each process or capture
+	Client netip.AddrPort // the client's address
+	Server netip.AddrPort // the server's address (the proxy's listener, or the upstream)
+}
+
+// Tag is a label a rule attached to a record, shown in the log.
+type Tag struct {
+	Label string `json:"label"`
+	Color string `json:"color,omitempty"`
+}
+
+// Record is the unit every sink (printer, JSON log, pcap writer) consumes: one stream event
+// or connection milestone, with where and when it happened. A Record owns its bytes.
+type Record struct {
+	Time   time.Time
+	Conn   *ConnInfo // nil when the source has no connections (a raw XML file)
+	Dir    Direction
+	Kind   Kind
+	Raw    []byte  // exact bytes as they travelled (after rules, if a rule changed them)
+	Name   string  // local name of the element (stanzas, stream open/close)
+	NS     string  // its namespace
+	Header *Header // the stream header in force: namespace context for parsing Raw
+	Err    error   // KindError: the error (often a *StreamError)
+	Note   string  // KindNote, KindConnOpen/Close, KindGap: a message for a person
+
+	// Set by the rules engine.
+	Original []byte // the bytes as received when a rule changed the stanza, else nil
+	Verdict  string // "" (forwarded), "dropped", "rejected", "injected", "delayed"
+	Tags     []Tag
+	Rules    []string // names of the rules that matched
+
+	// Set by the iq tracker.
+	RTT       time.Duration // answers: time since the matching request
+	Unmatched bool          // an answer with no request, or a request never answered
+
+	elem    *Element
+	elemErr error
+}
+
+// Element parses Raw into a tree on first use and caches it. It returns an error for
+// records that carry no stanza.
+func (r *Record) Element() (*Element, error) {
+	if r.elem == nil && r.elemErr == nil {
+		if r.Kind != KindStanza {
+			r.elemErr = errNotStanza
+		} else {
+			r.elem, r.elemErr = ParseElement(r.Raw, r.Header)
+		}
+	}
+	return r.elem, r.elemErr
+}
+
+// SetElement replaces the cached tree (used when Raw is rebuilt from a changed tree).
+func (r *Record) SetElement(e *Element) { r.elem, r.elemErr = e, nil }
+
+// Attr returns a top-level attribute of the stanza (to, from, id, type) without building
+// a tree when it is not built yet.
+func (r *Record) Attr(local string) string {
+	if r.elem != nil {
+		return r.elem.Attr(local)
+	}
+	if r.Kind != KindStanza && r.Kind != KindStreamOpen {
+		return ""
+	}
+	return TopAttr(r.Raw, local)
+}
+
+// Sink consumes records. Sinks are not safe for concurrent use unless they say so;
+// callers feed each sink from one goroutine.
+type Sink interface {
+	Write(r *Record) error
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(r *Record) error
+
+// Write calls f(r).
+func (f SinkFunc) Write(r *Record) error { return f(r) }
