@@ -1,0 +1,36 @@
+package scram
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+
+	"github.com/stanzascope/stanzascope/switch/store"
+)
+
+// decoyKey is a per-process secret for decoy salts.
+var decoyKey = func() []byte {
+	k := make([]byte, 32)
+	rand.Read(k) // never fails (crypto/rand documents so since Go 1.24)
+	return k
+}()
+
+// decoy returns credentials for an unknown user so that server-first looks the same as for
+// a real account: the salt is stable per username within a process (a changing salt would
+// reveal that the account does not exist) and the keys match no password.
+func decoy(username string) store.Credentials {
+	m := hmac.New(sha256.New, decoyKey)
+	m.Write([]byte(username))
+	salt := m.Sum(nil)[:SaltSize]
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		rand.Read(b)
+		return b
+	}
+	return store.Credentials{
+		Salt:       salt,
+		Iterations: MinIterations,
+		SHA1:       store.Keys{StoredKey: random(20), ServerKey: random(20)},
+		SHA256:     store.Keys{StoredKey: random(32), ServerKey: random(32)},
+	}
+}
