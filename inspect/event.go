@@ -131,14 +131,14 @@ func (h *Header) Legacy() bool { return h == nil || h.Version == "" }
 
 // Namespaces used everywhere.
 const (
-	NSStreams = "http://etherx.jabber.org/streams"
-	NSClient  = "jabber:client"
-	NSServer  = "jabber:server"
-	NSXML     = "http://www.w3.org/XML/1998/namespace"
-	NSStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
+	NSStreams      = "http://etherx.jabber.org/streams"
+	NSClient       = "jabber:client"
+	NSServer       = "jabber:server"
+	NSXML          = "http://www.w3.org/XML/1998/namespace"
+	NSStanzas      = "urn:ietf:params:xml:ns:xmpp-stanzas"
 	NSStreamErrors = "urn:ietf:params:xml:ns:xmpp-streams"
-	NSTLS     = "urn:ietf:params:xml:ns:xmpp-tls"
-	NSSASL    = "urn:ietf:params:xml:ns:xmpp-sasl"
-	NSBind    = "urn:ietf:params:xml:ns:xmpp-bind"
-	NSSession = "urn:ietf:params:xml:ns:xmpp-session"
+	NSTLS          = "urn:ietf:params:xml:ns:xmpp-tls"
+	NSSASL         = "urn:ietf:params:xml:ns:xmpp-sasl"
+	NSBind         = "urn:ietf:params:xml:ns:xmpp-bind"
+	NSSession      = "urn:ietf:params:xml:ns:xmpp-session"
 )

@@ -1,6 +1,11 @@
 package inspect
 
-import "io"
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
 
 // Limits bound what a peer can make the reader hold.
 type Limits struct {
@@ -11,47 +16,329 @@ type Limits struct {
 // DefaultLimits are used for zero fields of Limits.
 var DefaultLimits = Limits{MaxStanza: 256 << 10, MaxDepth: 64}
 
+func (l Limits) withDefaults() Limits {
+	if l.MaxStanza <= 0 {
+		l.MaxStanza = DefaultLimits.MaxStanza
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultLimits.MaxDepth
+	}
+	return l
+}
+
+const (
+	initialBuffer = 4 << 10  // what an idle connection holds
+	readChunk     = 32 << 10 // the most read at once once the buffer has grown
+)
+
+// phase is where the reader is in the stream's life.
+type phase uint8
+
+const (
+	phaseProlog phase = iota // before the stream header: XML declaration, whitespace
+	phaseStream              // between stanzas
+	phaseDone                // after </stream:stream>
+)
+
+// span is a byte range relative to the start of the event being scanned.
+type span struct{ start, end int32 }
+
+// binding is a namespace prefix declared inside the stanza being scanned.
+type binding struct {
+	prefix span
+	value  span
+	depth  int32
+}
+
+// attrSpan is one attribute of the start tag being scanned.
+type attrSpan struct{ name, value span }
+
 // Reader frames an XMPP stream into events: stream open, stanzas, whitespace, stream close.
-type Reader struct{}
+//
+// It works on bytes: a stanza is checked for well-formedness and for RFC 6120 restricted
+// XML as it arrives, and handed out as a view on the original bytes; a tree is built only
+// when someone asks (ParseElement). It resumes where it stopped when a stanza arrives in
+// pieces, so a stanza sent one byte at a time costs the same as one sent whole. It holds at
+// most one stanza (plus one read) in memory.
+type Reader struct {
+	src      io.Reader
+	srcErr   error // error from src, reported once the buffer is exhausted
+	lim      Limits
+	fragment bool    // no stream header: stanzas only
+	fragCtx  *Header // namespace context in fragment mode
+
+	buf  []byte
+	r, w int   // buf[r:w] is unconsumed; the event being scanned starts at r
+	base int64 // stream offset of buf[0]
+
+	lines     int64 // newlines in consumed bytes
+	lineStart int64 // offset of the first byte of the current line
+
+	err    error // sticky
+	phase  phase
+	header *Header
+
+	// Scan state of the event starting at r; all offsets are relative to r.
+	p          int   // next byte to look at
+	st         state // what that byte means
+	depth      int   // open elements in the stanza
+	declOK     bool  // an XML declaration may start here
+	isHeader   bool  // the start tag being scanned is the stream header
+	tagStart   int   // offset of '<' of the current tag
+	name       span  // name of the current start or end tag
+	attr       attrSpan
+	attrs      []attrSpan
+	names      []span // open elements
+	bindings   []binding
+	quote      byte
+	entStart   int   // offset of '&'
+	entReturn  state // state to resume after an entity
+	high       bool  // a byte >= 0x80 appeared in this event
+	highName   bool  // a byte >= 0x80 appeared in a name of the current tag
+	topName    span  // name of the stanza's top element
+	topNS      span  // value of xmlns on the stanza's top element, if any
+	topHasNS   bool
+	topNSValue string
+}
+
+// state says what the next byte of a stanza means.
+type state uint8
+
+const (
+	sTop        state = iota // between stanzas: whitespace or '<'
+	sText                    // element content
+	sLT                      // after '<'
+	sStartName               // in a start tag's name
+	sTagSpace                // in a start tag after the name or an attribute
+	sAttrName                // in an attribute name
+	sAttrEq                  // after an attribute name, before '='
+	sAttrQuote               // after '=', before the opening quote
+	sAttrValue               // inside a quoted attribute value
+	sAfterValue              // right after a closing quote: needs space, '>' or '/'
+	sEmptyClose              // after '/' in a start tag
+	sEndName                 // in an end tag's name
+	sEndSpace                // after an end tag's name
+	sBang                    // after '<!'
+	sCDATA                   // inside <![CDATA[ ... ]]>
+	sEntity                  // after '&'
+	sPI                      // after '<?'
+	sDecl                    // inside the XML declaration
+)
 
 // NewReader returns a reader of the stream in src. It expects a stream header first
 // (optionally preceded by an XML declaration).
-func NewReader(src io.Reader, lim Limits) *Reader { panic("TODO") }
+func NewReader(src io.Reader, lim Limits) *Reader {
+	r := &Reader{src: src, lim: lim.withDefaults()}
+	r.restart()
+	return r
+}
 
 // NewFragmentReader returns a reader of stanzas with no stream header around them (a file of
 // stanzas, a rule's template), using ctx as the namespace context (nil: jabber:client).
-func NewFragmentReader(src io.Reader, ctx *Header, lim Limits) *Reader { panic("TODO") }
+func NewFragmentReader(src io.Reader, ctx *Header, lim Limits) *Reader {
+	if ctx == nil {
+		ctx = defaultHeader
+	}
+	r := &Reader{src: src, lim: lim.withDefaults(), fragment: true, fragCtx: ctx}
+	r.restart()
+	return r
+}
+
+// defaultHeader is the namespace context of stanzas seen without their stream.
+var defaultHeader = &Header{
+	Prefix:    "stream",
+	ContentNS: NSClient,
+	NS:        map[string]string{"stream": NSStreams},
+}
+
+func (r *Reader) restart() {
+	r.err = nil
+	r.header = nil
+	r.phase = phaseProlog
+	if r.fragment {
+		r.phase = phaseStream
+		r.header = r.fragCtx
+	}
+	r.resetScan()
+	r.declOK = true
+}
+
+func (r *Reader) resetScan() {
+	r.p = 0
+	r.st = sTop
+	r.depth = 0
+	r.names = r.names[:0]
+	r.bindings = r.bindings[:0]
+	r.high = false
+	r.topHasNS = false
+	r.isHeader = false
+	r.declOK = false
+}
+
+// Restart makes the reader expect a new stream header on the same byte source, keeping
+// anything already buffered (after SASL success).
+func (r *Reader) Restart() { r.restart() }
+
+// Reset makes the reader expect a new stream header read from src, discarding buffered
+// bytes (after STARTTLS, src being the TLS connection).
+func (r *Reader) Reset(src io.Reader) {
+	r.src = src
+	r.srcErr = nil
+	r.base += int64(r.w)
+	r.r, r.w = 0, 0
+	r.restart()
+}
+
+// Header returns the stream header in force, or nil before one was read.
+func (r *Reader) Header() *Header { return r.header }
+
+// Offset returns the number of bytes consumed by the events returned so far.
+func (r *Reader) Offset() int64 { return r.base + int64(r.r) }
+
+// Buffered returns the number of bytes read from the source but not yet returned in events.
+func (r *Reader) Buffered() int { return r.w - r.r }
 
 // Next returns the next event. At the end of the stream (after </stream:stream>, or at EOF
 // between stanzas) it returns io.EOF. A violation returns a *StreamError; EOF inside a
 // stanza or header returns an error wrapping io.ErrUnexpectedEOF. After an error Next
 // returns the same error again. Event.Raw is valid only until the next call.
-func (r *Reader) Next() (Event, error) { panic("TODO") }
+func (r *Reader) Next() (Event, error) {
+	if r.err != nil {
+		return Event{}, r.err
+	}
+	if r.phase == phaseDone {
+		return Event{}, io.EOF
+	}
+	for {
+		ev, ok, err := r.scan()
+		if err != nil {
+			r.err = err
+			return Event{}, err
+		}
+		if ok {
+			return ev, nil
+		}
+		// Whitespace between stanzas is handed out before blocking for more, so a
+		// keep-alive is seen when it arrives, not with the next stanza.
+		if r.st == sTop && r.p > 0 && r.phase == phaseStream {
+			return r.emit(KindWhitespace, r.p, "", ""), nil
+		}
+		if r.w-r.r > r.lim.MaxStanza {
+			r.err = r.errorAt(r.p, CondPolicyViolation,
+				fmt.Sprintf("stanza larger than the limit of %d bytes", r.lim.MaxStanza))
+			return Event{}, r.err
+		}
+		if err := r.fill(); err != nil {
+			r.err = err
+			return Event{}, err
+		}
+	}
+}
 
-// Restart makes the reader expect a new stream header on the same byte source, keeping
-// anything already buffered (after SASL success).
-func (r *Reader) Restart() { panic("TODO") }
+// fill reads more bytes from src, making room first. It returns io.EOF when the stream ends
+// cleanly between events.
+func (r *Reader) fill() error {
+	if r.srcErr != nil {
+		return r.endError()
+	}
+	if r.w == len(r.buf) {
+		r.makeRoom()
+	}
+	n, err := r.src.Read(r.buf[r.w:])
+	r.w += n
+	if err != nil {
+		r.srcErr = err
+		if n > 0 {
+			return nil
+		}
+		return r.endError()
+	}
+	if n == 0 {
+		// A reader returning 0, nil repeatedly would spin; treat it as no progress and let
+		// the caller call again (io.Reader permits it but discourages it).
+		return nil
+	}
+	return nil
+}
 
-// Reset makes the reader expect a new stream header read from src, discarding buffered
-// bytes (after STARTTLS, src being the TLS connection).
-func (r *Reader) Reset(src io.Reader) { panic("TODO") }
+// endError turns the source's error into what Next returns.
+func (r *Reader) endError() error {
+	if !errors.Is(r.srcErr, io.EOF) {
+		return r.srcErr
+	}
+	if r.w == r.r && r.st == sTop && (r.phase == phaseStream || r.p == 0) {
+		return io.EOF
+	}
+	return fmt.Errorf("inspect: stream ended inside a %s at offset %d: %w",
+		r.what(), r.base+int64(r.r), io.ErrUnexpectedEOF)
+}
 
-// Header returns the stream header in force, or nil before one was read.
-func (r *Reader) Header() *Header { panic("TODO") }
+func (r *Reader) what() string {
+	if r.phase == phaseProlog {
+		return "stream header"
+	}
+	return "stanza"
+}
 
-// Offset returns the number of bytes consumed by the events returned so far.
-func (r *Reader) Offset() int64 { panic("TODO") }
+// makeRoom compacts the buffer or grows it, never beyond one stanza plus one read.
+func (r *Reader) makeRoom() {
+	pending := r.w - r.r
+	if r.r > 0 && pending < len(r.buf)/2 {
+		// Shrink a buffer that grew for a big stanza once it is no longer needed.
+		if len(r.buf) > 4*readChunk && pending < initialBuffer {
+			nb := make([]byte, initialBuffer)
+			copy(nb, r.buf[r.r:r.w])
+			r.buf = nb
+		} else {
+			copy(r.buf, r.buf[r.r:r.w])
+		}
+		r.base += int64(r.r)
+		r.r, r.w = 0, pending
+		return
+	}
+	size := 2 * len(r.buf)
+	if size == 0 {
+		size = initialBuffer
+	}
+	if size > r.lim.MaxStanza+readChunk {
+		size = r.lim.MaxStanza + readChunk
+	}
+	if size <= pending {
+		size = pending + initialBuffer
+	}
+	nb := make([]byte, size)
+	copy(nb, r.buf[r.r:r.w])
+	r.base += int64(r.r)
+	r.buf = nb
+	r.r, r.w = 0, pending
+}
 
-// Buffered returns the number of bytes read from the source but not yet returned in events.
-func (r *Reader) Buffered() int { panic("TODO") }
+// emit returns the event of the first n bytes at r and consumes them.
+func (r *Reader) emit(kind Kind, n int, name, ns string) Event {
+	raw := r.buf[r.r : r.r+n : r.r+n]
+	off := r.base + int64(r.r)
+	if i := bytes.LastIndexByte(raw, '\n'); i >= 0 {
+		r.lines += int64(bytes.Count(raw, nl))
+		r.lineStart = off + int64(i) + 1
+	}
+	r.r += n
+	r.resetScan()
+	return Event{Kind: kind, Offset: off, Raw: raw, Name: name, NS: ns, Header: r.header}
+}
 
-// ParseElement parses one element (a stanza's raw bytes) into a tree, resolving namespaces
-// with ctx (the stream header in force; nil means jabber:client with the stream prefix).
-func ParseElement(raw []byte, ctx *Header) (*Element, error) { panic("TODO") }
+var nl = []byte{'\n'}
 
-// ParseFragment parses text holding exactly one element, with the same checks as a stream.
-func ParseFragment(text string) (*Element, error) { panic("TODO") }
-
-// TopAttr returns the value of the unprefixed attribute local on the top-level start tag of
-// raw (unescaped), or "" when absent. It does not build a tree.
-func TopAttr(raw []byte, local string) string { panic("TODO") }
+// errorAt builds a StreamError for the byte at offset i of the current event.
+func (r *Reader) errorAt(i int, cond, text string) *StreamError {
+	if i > r.w-r.r {
+		i = r.w - r.r
+	}
+	off := r.base + int64(r.r+i)
+	pending := r.buf[r.r : r.r+i]
+	line := r.lines + int64(bytes.Count(pending, nl)) + 1
+	start := r.lineStart
+	if j := bytes.LastIndexByte(pending, '\n'); j >= 0 {
+		start = r.base + int64(r.r+j) + 1
+	}
+	return &StreamError{Condition: cond, Text: text, Offset: off, Line: int(line), Col: int(off-start) + 1}
+}

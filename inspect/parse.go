@@ -1,0 +1,362 @@
+package inspect
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// ParseElement parses one element (a stanza's raw bytes) into a tree, resolving namespaces
+// with ctx (the stream header in force; nil means jabber:client with the stream prefix).
+//
+// raw is expected to come from a Reader, which has checked it; ParseElement still returns an
+// error, never panics, on anything it cannot make sense of. Use ParseFragment for text from
+// elsewhere.
+func ParseElement(raw []byte, ctx *Header) (*Element, error) {
+	if ctx == nil {
+		ctx = defaultHeader
+	}
+	p := treeParser{b: raw}
+	p.scopes = append(p.scopes, nsBinding{"", ctx.ContentNS})
+	for k, v := range ctx.NS {
+		p.scopes = append(p.scopes, nsBinding{k, v})
+	}
+	p.skipSpace()
+	if p.i >= len(p.b) || p.b[p.i] != '<' {
+		return nil, p.errorf("expected '<'")
+	}
+	el, err := p.element(0)
+	if err != nil {
+		return nil, err
+	}
+	p.skipSpace()
+	if p.i != len(p.b) {
+		return nil, p.errorf("trailing data after the element")
+	}
+	return el, nil
+}
+
+// ParseFragment parses text holding exactly one element, with the same checks as a stream
+// (well-formedness, restricted XML), in the jabber:client namespace by default.
+func ParseFragment(text string) (*Element, error) {
+	rd := NewFragmentReader(strings.NewReader(text), nil, Limits{})
+	var el *Element
+	for {
+		ev, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ev.Kind != KindStanza {
+			continue
+		}
+		if el != nil {
+			return nil, errors.New("inspect: more than one element in fragment")
+		}
+		if el, err = ParseElement(ev.Raw, nil); err != nil {
+			return nil, err
+		}
+	}
+	if el == nil {
+		return nil, errors.New("inspect: no element in fragment")
+	}
+	return el, nil
+}
+
+type nsBinding struct{ prefix, space string }
+
+// treeParser builds an Element tree from checked bytes.
+type treeParser struct {
+	b      []byte
+	i      int
+	scopes []nsBinding
+}
+
+type treeAttr struct{ prefix, local, value string }
+
+func (p *treeParser) errorf(format string, args ...any) error {
+	return fmt.Errorf("inspect: parse element at byte %d: %s", p.i, fmt.Sprintf(format, args...))
+}
+
+func (p *treeParser) skipSpace() {
+	for p.i < len(p.b) && isSpace(p.b[p.i]) {
+		p.i++
+	}
+}
+
+func (p *treeParser) name() (prefix, local string, err error) {
+	start := p.i
+	for p.i < len(p.b) && nameByte[p.b[p.i]] {
+		p.i++
+	}
+	if p.i == start {
+		return "", "", p.errorf("expected a name")
+	}
+	l, pr := splitQName(p.b[start:p.i])
+	return string(pr), internName(l), nil
+}
+
+func (p *treeParser) lookup(prefix string) (string, bool) {
+	for k := len(p.scopes) - 1; k >= 0; k-- {
+		if p.scopes[k].prefix == prefix {
+			return p.scopes[k].space, true
+		}
+	}
+	if prefix == "xml" {
+		return NSXML, true
+	}
+	return "", false
+}
+
+const maxTreeDepth = 1024 // a hard stop for input that did not come through a Reader
+
+// element parses from '<' to the end of the element.
+func (p *treeParser) element(depth int) (*Element, error) {
+	if depth > maxTreeDepth {
+		return nil, p.errorf("elements nested too deep")
+	}
+	p.i++ // '<'
+	prefix, local, err := p.name()
+	if err != nil {
+		return nil, err
+	}
+	var attrs []treeAttr
+	empty := false
+	for {
+		p.skipSpace()
+		if p.i >= len(p.b) {
+			return nil, p.errorf("unterminated start tag")
+		}
+		c := p.b[p.i]
+		if c == '>' {
+			p.i++
+			break
+		}
+		if c == '/' {
+			if p.i+1 >= len(p.b) || p.b[p.i+1] != '>' {
+				return nil, p.errorf("expected '/>'")
+			}
+			p.i += 2
+			empty = true
+			break
+		}
+		ap, al, err := p.name()
+		if err != nil {
+			return nil, err
+		}
+		p.skipSpace()
+		if p.i >= len(p.b) || p.b[p.i] != '=' {
+			return nil, p.errorf("expected '='")
+		}
+		p.i++
+		p.skipSpace()
+		if p.i >= len(p.b) || (p.b[p.i] != '\'' && p.b[p.i] != '"') {
+			return nil, p.errorf("expected a quoted value")
+		}
+		q := p.b[p.i]
+		p.i++
+		end := bytes.IndexByte(p.b[p.i:], q)
+		if end < 0 {
+			return nil, p.errorf("unterminated attribute value")
+		}
+		attrs = append(attrs, treeAttr{ap, al, string(unescapeBytes(p.b[p.i : p.i+end]))})
+		p.i += end + 1
+	}
+
+	mark := len(p.scopes)
+	for _, a := range attrs {
+		switch {
+		case a.prefix == "" && a.local == "xmlns":
+			p.scopes = append(p.scopes, nsBinding{"", a.value})
+		case a.prefix == "xmlns":
+			p.scopes = append(p.scopes, nsBinding{a.local, a.value})
+		}
+	}
+	el := &Element{Local: local, Prefix: prefix}
+	var ok bool
+	if el.Space, ok = p.lookup(prefix); !ok {
+		return nil, p.errorf("namespace prefix %q is not declared", prefix)
+	}
+	for _, a := range attrs {
+		if a.local == "xmlns" && a.prefix == "" || a.prefix == "xmlns" {
+			continue
+		}
+		at := Attr{Local: a.local, Prefix: a.prefix, Value: a.value}
+		if a.prefix != "" {
+			if at.Space, ok = p.lookup(a.prefix); !ok {
+				return nil, p.errorf("namespace prefix %q is not declared", a.prefix)
+			}
+		}
+		el.Attrs = append(el.Attrs, at)
+	}
+	if !empty {
+		if err := p.content(el, depth); err != nil {
+			return nil, err
+		}
+	}
+	p.scopes = p.scopes[:mark]
+	return el, nil
+}
+
+// content parses children up to and including el's end tag.
+func (p *treeParser) content(el *Element, depth int) error {
+	var text []byte
+	flush := func() {
+		if len(text) > 0 {
+			el.Children = append(el.Children, Text(text))
+			text = text[:0]
+		}
+	}
+	for {
+		if p.i >= len(p.b) {
+			return p.errorf("unterminated element <%s>", el.Local)
+		}
+		if p.b[p.i] != '<' {
+			end := bytes.IndexByte(p.b[p.i:], '<')
+			if end < 0 {
+				end = len(p.b) - p.i
+			}
+			text = appendUnescaped(text, p.b[p.i:p.i+end])
+			p.i += end
+			continue
+		}
+		rest := p.b[p.i:]
+		switch {
+		case bytes.HasPrefix(rest, []byte("</")):
+			flush()
+			p.i += 2
+			prefix, local, err := p.name()
+			if err != nil {
+				return err
+			}
+			if local != el.Local || prefix != el.Prefix {
+				return p.errorf("end tag does not match <%s>", el.Local)
+			}
+			p.skipSpace()
+			if p.i >= len(p.b) || p.b[p.i] != '>' {
+				return p.errorf("expected '>'")
+			}
+			p.i++
+			return nil
+		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
+			end := bytes.Index(rest, cdataEnd)
+			if end < 0 {
+				return p.errorf("unterminated CDATA section")
+			}
+			text = append(text, rest[len("<![CDATA["):end]...)
+			p.i += end + len(cdataEnd)
+		case len(rest) > 1 && (rest[1] == '!' || rest[1] == '?'):
+			return p.errorf("comments, DTDs and processing instructions are not allowed")
+		default:
+			flush()
+			child, err := p.element(depth + 1)
+			if err != nil {
+				return err
+			}
+			el.Children = append(el.Children, child)
+		}
+	}
+}
+
+// unescapeBytes returns b with entity and character references replaced. It returns b
+// itself when there is nothing to replace.
+func unescapeBytes(b []byte) []byte {
+	if bytes.IndexByte(b, '&') < 0 {
+		return b
+	}
+	return appendUnescaped(nil, b)
+}
+
+// appendUnescaped appends b to dst with references replaced; an unknown reference is kept
+// as written.
+func appendUnescaped(dst, b []byte) []byte {
+	for {
+		k := bytes.IndexByte(b, '&')
+		if k < 0 {
+			return append(dst, b...)
+		}
+		dst = append(dst, b[:k]...)
+		b = b[k:]
+		end := bytes.IndexByte(b, ';')
+		if end < 0 || end > maxEntity {
+			dst = append(dst, '&')
+			b = b[1:]
+			continue
+		}
+		name := b[1:end]
+		switch string(name) {
+		case "lt":
+			dst = append(dst, '<')
+		case "gt":
+			dst = append(dst, '>')
+		case "amp":
+			dst = append(dst, '&')
+		case "apos":
+			dst = append(dst, '\'')
+		case "quot":
+			dst = append(dst, '"')
+		default:
+			if c, ok := charRef(name[min(1, len(name)):]); ok && len(name) > 0 && name[0] == '#' {
+				dst = utf8.AppendRune(dst, c)
+			} else {
+				dst = append(dst, b[:end+1]...)
+			}
+		}
+		b = b[end+1:]
+	}
+}
+
+// TopAttr returns the value of the unprefixed attribute local on the top-level start tag of
+// raw (unescaped), or "" when absent. It does not build a tree.
+func TopAttr(raw []byte, local string) string {
+	i := bytes.IndexByte(raw, '<')
+	if i < 0 {
+		return ""
+	}
+	i++
+	for i < len(raw) && nameByte[raw[i]] {
+		i++
+	}
+	for i < len(raw) {
+		for i < len(raw) && isSpace(raw[i]) {
+			i++
+		}
+		if i >= len(raw) || raw[i] == '>' || raw[i] == '/' {
+			return ""
+		}
+		start := i
+		for i < len(raw) && nameByte[raw[i]] {
+			i++
+		}
+		name := raw[start:i]
+		for i < len(raw) && isSpace(raw[i]) {
+			i++
+		}
+		if i >= len(raw) || raw[i] != '=' || start == i {
+			return ""
+		}
+		i++
+		for i < len(raw) && isSpace(raw[i]) {
+			i++
+		}
+		if i >= len(raw) || (raw[i] != '\'' && raw[i] != '"') {
+			return ""
+		}
+		q := raw[i]
+		i++
+		end := bytes.IndexByte(raw[i:], q)
+		if end < 0 {
+			return ""
+		}
+		if string(name) == local {
+			return string(unescapeBytes(raw[i : i+end]))
+		}
+		i += end + 1
+	}
+	return ""
+}

@@ -1,0 +1,477 @@
+package inspect
+
+import (
+	"bytes"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Byte classes for the scanner's hot loops.
+var (
+	textStop  [256]bool // bytes that end a run of plain character data
+	valueStop [256]bool // bytes that end a run of plain attribute value (quotes checked apart)
+	nameByte  [256]bool // bytes allowed in a name after the first (>= 0x80 checked later)
+	nameFirst [256]bool // bytes allowed to start a name
+)
+
+func init() {
+	for c := 0; c < 256; c++ {
+		ctl := c < 0x20 && c != '\t' && c != '\n' && c != '\r'
+		textStop[c] = c == '<' || c == '&' || ctl || c >= 0x80
+		valueStop[c] = c == '<' || c == '&' || ctl || c >= 0x80 || c == '\'' || c == '"'
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		nameFirst[c] = letter || c == '_' || c == ':' || c >= 0x80
+		nameByte[c] = nameFirst[c] || c >= '0' && c <= '9' || c == '-' || c == '.'
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
+
+// scan looks at the buffered bytes of the current event from where it stopped. It returns
+// an event when one is complete, ok=false when it needs more bytes, or a violation.
+func (r *Reader) scan() (Event, bool, error) {
+	b := r.buf[r.r:r.w]
+	n := len(b)
+	i := r.p
+	for i < n {
+		switch r.st {
+		case sTop:
+			for i < n && isSpace(b[i]) {
+				i++
+			}
+			if i == n {
+				break
+			}
+			if b[i] != '<' {
+				if r.phase == phaseProlog {
+					return r.fail(i, CondNotWellFormed, "expected a stream header <stream:stream ...>")
+				}
+				return r.fail(i, CondNotWellFormed, "text outside a stanza: only whitespace may appear between stanzas")
+			}
+			if i > 0 && r.phase == phaseStream {
+				return r.emit(KindWhitespace, i, "", ""), true, nil
+			}
+			if i > 0 {
+				r.declOK = false // an XML declaration must come first
+			}
+			r.tagStart = i
+			r.st = sLT
+			i++
+
+		case sLT:
+			c := b[i]
+			switch {
+			case nameFirst[c]:
+				r.name.start = int32(i)
+				r.highName = c >= 0x80
+				r.attrs = r.attrs[:0]
+				r.st = sStartName
+				i++
+			case c == '/':
+				if r.depth == 0 && (r.phase != phaseStream || r.fragment) {
+					return r.fail(i, CondNotWellFormed, "end tag with no element open")
+				}
+				r.name.start = int32(i + 1)
+				r.highName = false
+				r.st = sEndName
+				i++
+			case c == '!':
+				r.st = sBang
+				i++
+			case c == '?':
+				r.st = sPI
+				i++
+			default:
+				return r.fail(i, CondNotWellFormed, fmt.Sprintf("unexpected %q after '<'", c))
+			}
+
+		case sStartName, sAttrName, sEndName:
+			for i < n && nameByte[b[i]] {
+				if b[i] >= 0x80 {
+					r.highName = true
+				}
+				i++
+			}
+			if i == n {
+				break
+			}
+			switch r.st {
+			case sStartName:
+				r.name.end = int32(i)
+				r.st = sTagSpace
+			case sAttrName:
+				r.attr.name.end = int32(i)
+				r.st = sAttrEq
+			default:
+				r.name.end = int32(i)
+				if r.name.end == r.name.start {
+					return r.fail(i, CondNotWellFormed, "end tag without a name")
+				}
+				r.st = sEndSpace
+			}
+
+		case sTagSpace:
+			c := b[i]
+			switch {
+			case isSpace(c):
+				i++
+			case c == '>':
+				ev, ok, err := r.startTag(i, false)
+				if err != nil || ok {
+					return ev, ok, err
+				}
+				i++
+			case c == '/':
+				r.st = sEmptyClose
+				i++
+			case nameFirst[c]:
+				if !isSpace(b[i-1]) {
+					return r.fail(i, CondNotWellFormed, "attributes must be separated by whitespace")
+				}
+				r.attr.name.start = int32(i)
+				if c >= 0x80 {
+					r.highName = true
+				}
+				r.st = sAttrName
+				i++
+			default:
+				return r.fail(i, CondNotWellFormed, fmt.Sprintf("unexpected %q in a start tag", c))
+			}
+
+		case sAttrEq:
+			for i < n && isSpace(b[i]) {
+				i++
+			}
+			if i == n {
+				break
+			}
+			if b[i] != '=' {
+				return r.fail(i, CondNotWellFormed, "expected '=' after an attribute name")
+			}
+			r.st = sAttrQuote
+			i++
+
+		case sAttrQuote:
+			for i < n && isSpace(b[i]) {
+				i++
+			}
+			if i == n {
+				break
+			}
+			if b[i] != '\'' && b[i] != '"' {
+				return r.fail(i, CondNotWellFormed, "attribute value must be quoted")
+			}
+			r.quote = b[i]
+			r.attr.value.start = int32(i + 1)
+			r.st = sAttrValue
+			i++
+
+		case sAttrValue:
+			for i < n && !valueStop[b[i]] {
+				i++
+			}
+			if i == n {
+				break
+			}
+			c := b[i]
+			switch {
+			case c == r.quote:
+				r.attr.value.end = int32(i)
+				r.attrs = append(r.attrs, r.attr)
+				r.st = sTagSpace
+				i++
+				if i < n && !isSpace(b[i]) && b[i] != '>' && b[i] != '/' {
+					return r.fail(i, CondNotWellFormed, "attributes must be separated by whitespace")
+				}
+			case c == '\'' || c == '"':
+				i++
+			case c == '&':
+				r.entStart = i
+				r.entReturn = sAttrValue
+				r.st = sEntity
+				i++
+			case c == '<':
+				return r.fail(i, CondNotWellFormed, "'<' is not allowed in an attribute value")
+			case c >= 0x80:
+				r.high = true
+				i++
+			default:
+				return r.fail(i, CondNotWellFormed, fmt.Sprintf("control character %#x is not allowed in XML", c))
+			}
+
+		case sEmptyClose:
+			if b[i] != '>' {
+				return r.fail(i, CondNotWellFormed, "expected '>' after '/' in a start tag")
+			}
+			ev, ok, err := r.startTag(i, true)
+			if err != nil || ok {
+				return ev, ok, err
+			}
+			i++
+
+		case sEndSpace:
+			for i < n && isSpace(b[i]) {
+				i++
+			}
+			if i == n {
+				break
+			}
+			if b[i] != '>' {
+				return r.fail(i, CondNotWellFormed, "expected '>' to close an end tag")
+			}
+			ev, ok, err := r.endTag(i)
+			if err != nil || ok {
+				return ev, ok, err
+			}
+			i++
+
+		case sText:
+			for i < n && !textStop[b[i]] {
+				i++
+			}
+			if i == n {
+				break
+			}
+			switch c := b[i]; {
+			case c == '<':
+				r.tagStart = i
+				r.st = sLT
+				i++
+			case c == '&':
+				r.entStart = i
+				r.entReturn = sText
+				r.st = sEntity
+				i++
+			case c >= 0x80:
+				r.high = true
+				i++
+			default:
+				return r.fail(i, CondNotWellFormed, fmt.Sprintf("control character %#x is not allowed in XML", c))
+			}
+
+		case sEntity:
+			j := i
+			for j < n && j-r.entStart < maxEntity && b[j] != ';' {
+				j++
+			}
+			if j == n && j-r.entStart < maxEntity {
+				break // wait for the rest of the reference
+			}
+			if j == n || b[j] != ';' {
+				return r.fail(r.entStart, CondNotWellFormed, "'&' must start an entity or character reference ending in ';'")
+			}
+			if err := r.checkEntity(b[r.entStart+1 : j]); err != nil {
+				return Event{}, false, err
+			}
+			i = j + 1
+			r.st = r.entReturn
+
+		case sBang:
+			ev, ok, adv, err := r.bang(b[i:], i)
+			if err != nil || ok {
+				return ev, ok, err
+			}
+			if adv == 0 {
+				i = n // need more bytes to decide
+				r.p = r.tagStart + 2
+				return Event{}, false, nil
+			}
+			i += adv
+
+		case sCDATA:
+			k := bytes.Index(b[i:], cdataEnd)
+			end := i + k
+			if k < 0 {
+				end = n - 2
+				if end < i {
+					end = i
+				}
+			}
+			if err := r.checkChars(b[i:end], i); err != nil {
+				return Event{}, false, err
+			}
+			if k < 0 {
+				i = end
+				r.p = i
+				return Event{}, false, nil
+			}
+			i = end + len(cdataEnd)
+			r.st = sText
+
+		case sPI:
+			if r.declOK && r.tagStart == 0 && r.phase == phaseProlog {
+				if n-i < 4 {
+					r.p = i
+					return Event{}, false, nil
+				}
+				if string(b[i:i+3]) == "xml" && isSpace(b[i+3]) {
+					r.st = sDecl
+					i += 4
+					continue
+				}
+			}
+			return r.fail(r.tagStart, CondRestrictedXML, "processing instructions are not allowed in XMPP (RFC 6120 §11.1)")
+
+		case sDecl:
+			k := bytes.Index(b[i:], declEnd)
+			if k < 0 {
+				if n-1 > i {
+					i = n - 1
+				}
+				r.p = i
+				return Event{}, false, nil
+			}
+			if err := r.checkDecl(b[r.tagStart : i+k]); err != nil {
+				return Event{}, false, err
+			}
+			i += k + len(declEnd)
+			r.declOK = false
+			r.st = sTop
+		}
+	}
+	r.p = i
+	return Event{}, false, nil
+}
+
+const maxEntity = 12 // longest reference: &#x10FFFF; plus slack
+
+var (
+	cdataEnd   = []byte("]]>")
+	cdataStart = "[CDATA["
+	declEnd    = []byte("?>")
+)
+
+// fail returns a violation at offset i of the current event.
+func (r *Reader) fail(i int, cond, text string) (Event, bool, error) {
+	return Event{}, false, r.errorAt(i, cond, text)
+}
+
+// bang handles "<!" at offset at: comments and DTDs are restricted XML, CDATA sections are
+// allowed inside elements. adv is how many bytes it consumed (0: needs more).
+func (r *Reader) bang(rest []byte, at int) (ev Event, ok bool, adv int, err error) {
+	if len(rest) == 0 {
+		return Event{}, false, 0, nil
+	}
+	switch rest[0] {
+	case '-':
+		return Event{}, false, 0, r.errorAt(r.tagStart, CondRestrictedXML, "comments are not allowed in XMPP (RFC 6120 §11.1)")
+	case 'D':
+		return Event{}, false, 0, r.errorAt(r.tagStart, CondRestrictedXML, "document type declarations (DTDs) are not allowed in XMPP (RFC 6120 §11.1)")
+	case '[':
+		if r.depth == 0 {
+			return Event{}, false, 0, r.errorAt(r.tagStart, CondNotWellFormed, "CDATA section outside an element")
+		}
+		k := min(len(rest), len(cdataStart))
+		if string(rest[:k]) != cdataStart[:k] {
+			return Event{}, false, 0, r.errorAt(r.tagStart, CondNotWellFormed, "malformed CDATA section")
+		}
+		if k < len(cdataStart) {
+			return Event{}, false, 0, nil
+		}
+		r.st = sCDATA
+		return Event{}, false, len(cdataStart), nil
+	}
+	return Event{}, false, 0, r.errorAt(r.tagStart, CondRestrictedXML, "markup declarations are not allowed in XMPP (RFC 6120 §11.1)")
+}
+
+// checkEntity checks the name of a reference between '&' and ';'.
+func (r *Reader) checkEntity(name []byte) error {
+	switch string(name) {
+	case "lt", "gt", "amp", "apos", "quot":
+		return nil
+	}
+	if len(name) > 1 && name[0] == '#' {
+		if _, ok := charRef(name[1:]); ok {
+			return nil
+		}
+		return r.errorAt(r.entStart, CondNotWellFormed, fmt.Sprintf("invalid character reference &%s;", name))
+	}
+	if len(name) > 0 && nameFirst[name[0]] {
+		return r.errorAt(r.entStart, CondRestrictedXML,
+			fmt.Sprintf("entity reference &%s; is not allowed: only &lt; &gt; &amp; &apos; &quot; and character references (RFC 6120 §11.1)", name))
+	}
+	return r.errorAt(r.entStart, CondNotWellFormed, "'&' must start an entity or character reference")
+}
+
+// charRef decodes the digits of a character reference (after '#') and checks that the
+// character is allowed in XML.
+func charRef(d []byte) (rune, bool) {
+	base := 10
+	if len(d) > 0 && d[0] == 'x' {
+		base, d = 16, d[1:]
+	}
+	if len(d) == 0 || len(d) > 8 {
+		return 0, false
+	}
+	var v rune
+	for _, c := range d {
+		var x rune
+		switch {
+		case c >= '0' && c <= '9':
+			x = rune(c - '0')
+		case base == 16 && c >= 'a' && c <= 'f':
+			x = rune(c-'a') + 10
+		case base == 16 && c >= 'A' && c <= 'F':
+			x = rune(c-'A') + 10
+		default:
+			return 0, false
+		}
+		v = v*rune(base) + x
+		if v > 0x10FFFF {
+			return 0, false
+		}
+	}
+	return v, isXMLChar(v)
+}
+
+// checkChars checks raw character data (CDATA) for characters XML forbids.
+func (r *Reader) checkChars(b []byte, at int) error {
+	for k, c := range b {
+		if c >= 0x80 {
+			r.high = true
+		} else if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+			return r.errorAt(at+k, CondNotWellFormed, fmt.Sprintf("control character %#x is not allowed in XML", c))
+		}
+	}
+	return nil
+}
+
+// checkDecl checks an XML declaration: XMPP is UTF-8 only (RFC 6120 §11.6).
+func (r *Reader) checkDecl(decl []byte) error {
+	i := bytes.Index(decl, []byte("encoding"))
+	if i < 0 {
+		return nil
+	}
+	v := decl[i+len("encoding"):]
+	v = bytes.TrimLeft(v, " \t\r\n=")
+	if len(v) > 0 && (v[0] == '\'' || v[0] == '"') {
+		q := v[0]
+		v = v[1:]
+		if j := bytes.IndexByte(v, q); j >= 0 {
+			v = v[:j]
+		}
+	}
+	if !bytes.EqualFold(v, []byte("utf-8")) {
+		return r.errorAt(r.tagStart+i, CondUnsupportedEncoding, fmt.Sprintf("encoding %q: XMPP streams are UTF-8 (RFC 6120 §11.6)", v))
+	}
+	return nil
+}
+
+// checkText validates the non-ASCII bytes of a finished event: UTF-8 and XML characters.
+func (r *Reader) checkText(b []byte) error {
+	for i := 0; i < len(b); {
+		if b[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		c, size := utf8.DecodeRune(b[i:])
+		if c == utf8.RuneError && size == 1 {
+			return r.errorAt(i, CondUnsupportedEncoding, "invalid UTF-8: XMPP streams are UTF-8 (RFC 6120 §11.6)")
+		}
+		if !isXMLChar(c) {
+			return r.errorAt(i, CondNotWellFormed, fmt.Sprintf("character %U is not allowed in XML", c))
+		}
+		i += size
+	}
+	return nil
+}

@@ -1,0 +1,407 @@
+package inspect
+
+import (
+	"bytes"
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+)
+
+// startTag finishes the start tag whose '>' is at offset i (empty: it ended with "/>").
+// It returns an event when the tag completes one: the stream header, or an empty stanza.
+func (r *Reader) startTag(i int, empty bool) (Event, bool, error) {
+	b := r.buf[r.r:r.w]
+	if err := r.checkTag(b); err != nil {
+		return Event{}, false, err
+	}
+	if r.phase == phaseProlog {
+		return r.streamHeader(b, i, empty)
+	}
+	r.depth++
+	if r.depth > r.lim.MaxDepth {
+		return r.fail(r.tagStart, CondPolicyViolation, fmt.Sprintf("elements nested deeper than the limit of %d", r.lim.MaxDepth))
+	}
+	// Bind this element's namespace declarations before checking its prefixes: an element
+	// may use a prefix it declares itself.
+	for _, a := range r.attrs {
+		name := b[a.name.start:a.name.end]
+		if len(name) > 6 && string(name[:6]) == "xmlns:" {
+			if a.value.end == a.value.start {
+				return r.fail(int(a.name.start), CondNotWellFormed, "a namespace prefix cannot be undeclared (xmlns:p='')")
+			}
+			r.bindings = append(r.bindings, binding{
+				prefix: span{a.name.start + 6, a.name.end},
+				value:  a.value,
+				depth:  int32(r.depth),
+			})
+		} else if r.depth == 1 && string(name) == "xmlns" {
+			r.topHasNS = true
+			r.topNS = a.value
+		}
+	}
+	if err := r.checkPrefixes(b); err != nil {
+		return Event{}, false, err
+	}
+	if r.depth == 1 {
+		r.topName = r.name
+		r.topNSValue = r.topNamespace(b)
+	}
+	if empty {
+		r.popBindings()
+		r.depth--
+		if r.depth == 0 {
+			ev, err := r.stanza(i + 1)
+			return ev, err == nil, err
+		}
+	} else {
+		r.names = append(r.names, r.name)
+	}
+	r.st = sText
+	return Event{}, false, nil
+}
+
+// endTag finishes the end tag whose '>' is at offset i.
+func (r *Reader) endTag(i int) (Event, bool, error) {
+	b := r.buf[r.r:r.w]
+	name := b[r.name.start:r.name.end]
+	if r.highName {
+		if err := r.checkName(b, r.name); err != nil {
+			return Event{}, false, err
+		}
+	}
+	if r.depth == 0 {
+		return r.streamClose(name, i)
+	}
+	open := r.names[len(r.names)-1]
+	if !bytes.Equal(name, b[open.start:open.end]) {
+		return r.fail(r.tagStart, CondNotWellFormed,
+			fmt.Sprintf("end tag </%s> does not match <%s>", name, b[open.start:open.end]))
+	}
+	r.names = r.names[:len(r.names)-1]
+	r.popBindings()
+	r.depth--
+	if r.depth == 0 {
+		ev, err := r.stanza(i + 1)
+		return ev, err == nil, err
+	}
+	r.st = sText
+	return Event{}, false, nil
+}
+
+func (r *Reader) popBindings() {
+	k := len(r.bindings)
+	for k > 0 && r.bindings[k-1].depth >= int32(r.depth) {
+		k--
+	}
+	r.bindings = r.bindings[:k]
+}
+
+// stanza completes the stanza of the first n bytes of the event.
+func (r *Reader) stanza(n int) (Event, error) {
+	if n > r.lim.MaxStanza {
+		return Event{}, r.errorAt(0, CondPolicyViolation, fmt.Sprintf("stanza of %d bytes is larger than the limit of %d", n, r.lim.MaxStanza))
+	}
+	b := r.buf[r.r : r.r+n]
+	if r.high {
+		if err := r.checkText(b); err != nil {
+			return Event{}, err
+		}
+	}
+	local, _ := splitQName(b[r.topName.start:r.topName.end])
+	return r.emit(KindStanza, n, internName(local), r.topNSValue), nil
+}
+
+// topNamespace resolves the namespace of the stanza's top element while its declarations
+// are in scope.
+func (r *Reader) topNamespace(b []byte) string {
+	if _, prefix := splitQName(b[r.name.start:r.name.end]); prefix != nil {
+		v, _ := r.lookupPrefix(b, prefix)
+		return internNS(v)
+	}
+	if r.topHasNS {
+		return internNS(unescapeBytes(b[r.topNS.start:r.topNS.end]))
+	}
+	if r.header != nil {
+		return r.header.ContentNS
+	}
+	return ""
+}
+
+// streamClose handles an end tag at depth 0: it must close the stream.
+func (r *Reader) streamClose(name []byte, i int) (Event, bool, error) {
+	want := "stream"
+	if r.header != nil && r.header.Prefix != "" {
+		want = r.header.Prefix + ":stream"
+	}
+	if string(name) != want {
+		return r.fail(r.tagStart, CondNotWellFormed, fmt.Sprintf("end tag </%s> does not match the stream's <%s>", name, want))
+	}
+	ev := r.emit(KindStreamClose, i+1, "stream", NSStreams)
+	r.phase = phaseDone
+	return ev, true, nil
+}
+
+// checkTag checks the names of the current start tag: valid characters, at most one colon,
+// no duplicate attributes.
+func (r *Reader) checkTag(b []byte) error {
+	if r.highName {
+		if err := r.checkName(b, r.name); err != nil {
+			return err
+		}
+		for _, a := range r.attrs {
+			if err := r.checkName(b, a.name); err != nil {
+				return err
+			}
+		}
+	}
+	if err := r.checkColons(b, r.name); err != nil {
+		return err
+	}
+	for k, a := range r.attrs {
+		if err := r.checkColons(b, a.name); err != nil {
+			return err
+		}
+		an := b[a.name.start:a.name.end]
+		for _, o := range r.attrs[:k] {
+			if bytes.Equal(an, b[o.name.start:o.name.end]) {
+				return r.errorAt(int(a.name.start), CondNotWellFormed, fmt.Sprintf("attribute %s appears twice", an))
+			}
+		}
+	}
+	return nil
+}
+
+// checkColons enforces Namespaces in XML: a name has at most one colon, not at either end.
+func (r *Reader) checkColons(b []byte, s span) error {
+	name := b[s.start:s.end]
+	c := bytes.IndexByte(name, ':')
+	if c < 0 {
+		return nil
+	}
+	if c == 0 || c == len(name)-1 || bytes.IndexByte(name[c+1:], ':') >= 0 {
+		return r.errorAt(int(s.start), CondNotWellFormed, fmt.Sprintf("%q is not a valid qualified name", name))
+	}
+	return nil
+}
+
+// checkPrefixes checks that the element's and its attributes' prefixes are declared.
+func (r *Reader) checkPrefixes(b []byte) error {
+	if _, p := splitQName(b[r.name.start:r.name.end]); p != nil {
+		if _, ok := r.lookupPrefix(b, p); !ok || string(p) == "xmlns" {
+			return r.errorAt(int(r.name.start), CondNotWellFormed, fmt.Sprintf("namespace prefix %q is not declared", p))
+		}
+	}
+	for _, a := range r.attrs {
+		_, p := splitQName(b[a.name.start:a.name.end])
+		if p == nil || string(p) == "xmlns" {
+			continue
+		}
+		if _, ok := r.lookupPrefix(b, p); !ok {
+			return r.errorAt(int(a.name.start), CondNotWellFormed, fmt.Sprintf("namespace prefix %q is not declared", p))
+		}
+	}
+	return nil
+}
+
+// lookupPrefix resolves a prefix in scope: the stanza's own declarations, then the stream
+// header's, then the predefined xml prefix.
+func (r *Reader) lookupPrefix(b, prefix []byte) ([]byte, bool) {
+	for k := len(r.bindings) - 1; k >= 0; k-- {
+		bd := r.bindings[k]
+		if bytes.Equal(prefix, b[bd.prefix.start:bd.prefix.end]) {
+			return unescapeBytes(b[bd.value.start:bd.value.end]), true
+		}
+	}
+	if string(prefix) == "xml" {
+		return []byte(NSXML), true
+	}
+	if r.header != nil {
+		if v, ok := r.header.NS[string(prefix)]; ok {
+			return []byte(v), true
+		}
+	}
+	return nil, false
+}
+
+// checkName validates a name containing non-ASCII characters against XML 1.0's NameStartChar
+// and NameChar productions.
+func (r *Reader) checkName(b []byte, s span) error {
+	name := b[s.start:s.end]
+	for k := 0; k < len(name); {
+		c, size := utf8.DecodeRune(name[k:])
+		if c == utf8.RuneError && size == 1 {
+			return r.errorAt(int(s.start)+k, CondUnsupportedEncoding, "invalid UTF-8 in a name")
+		}
+		if !isNameRune(c, k == 0) {
+			return r.errorAt(int(s.start)+k, CondNotWellFormed, fmt.Sprintf("character %U is not allowed in an XML name", c))
+		}
+		k += size
+	}
+	return nil
+}
+
+// isNameRune reports whether c may appear in an XML name (first: at its start). It uses the
+// letter and digit classes of XML 1.0 (Appendix B), as encoding/xml does.
+func isNameRune(c rune, first bool) bool {
+	if c < utf8.RuneSelf {
+		if first {
+			return nameFirst[c]
+		}
+		return nameByte[c]
+	}
+	if unicode.Is(unicode.L, c) || unicode.Is(unicode.Nl, c) {
+		return true
+	}
+	return !first && (unicode.Is(unicode.Mn, c) || unicode.Is(unicode.Mc, c) ||
+		unicode.Is(unicode.Nd, c) || unicode.Is(unicode.Lm, c) || c == 0xB7)
+}
+
+// splitQName splits prefix:local; prefix is nil when there is none.
+func splitQName(q []byte) (local, prefix []byte) {
+	if c := bytes.IndexByte(q, ':'); c >= 0 {
+		return q[c+1:], q[:c]
+	}
+	return q, nil
+}
+
+// streamHeader finishes the stream header whose '>' is at offset i.
+func (r *Reader) streamHeader(b []byte, i int, empty bool) (Event, bool, error) {
+	if i+1 > r.lim.MaxStanza {
+		return r.fail(0, CondPolicyViolation, "stream header larger than the stanza limit")
+	}
+	if r.high {
+		if err := r.checkText(b[:i+1]); err != nil {
+			return Event{}, false, err
+		}
+	}
+	h := &Header{NS: map[string]string{}}
+	for _, a := range r.attrs {
+		qn := b[a.name.start:a.name.end]
+		val := string(unescapeBytes(b[a.value.start:a.value.end]))
+		local, prefix := splitQName(qn)
+		at := Attr{Local: string(local), Prefix: string(prefix), Value: val}
+		switch {
+		case string(qn) == "xmlns":
+			h.ContentNS = val
+		case string(prefix) == "xmlns":
+			if val == "" {
+				return r.fail(int(a.name.start), CondNotWellFormed, "a namespace prefix cannot be undeclared (xmlns:p='')")
+			}
+			h.NS[at.Local] = val
+		case prefix == nil:
+			switch at.Local {
+			case "to":
+				h.To = val
+			case "from":
+				h.From = val
+			case "id":
+				h.ID = val
+			case "version":
+				h.Version = val
+			}
+		case string(prefix) == "xml":
+			at.Space = NSXML
+			if at.Local == "lang" {
+				h.Lang = val
+			}
+		}
+		h.Attrs = append(h.Attrs, at)
+	}
+	for _, a := range h.Attrs {
+		if a.Prefix != "" && a.Prefix != "xmlns" && a.Prefix != "xml" {
+			sp, ok := h.NS[a.Prefix]
+			if !ok {
+				return r.fail(r.tagStart, CondNotWellFormed, fmt.Sprintf("namespace prefix %q is not declared", a.Prefix))
+			}
+			for k := range h.Attrs {
+				if h.Attrs[k].Prefix == a.Prefix && h.Attrs[k].Local == a.Local {
+					h.Attrs[k].Space = sp
+				}
+			}
+		}
+	}
+	local, prefix := splitQName(b[r.name.start:r.name.end])
+	h.Prefix = string(prefix)
+	ns := h.ContentNS
+	if prefix != nil {
+		var ok bool
+		if ns, ok = h.NS[h.Prefix]; !ok {
+			return r.fail(r.tagStart, CondNotWellFormed, fmt.Sprintf("namespace prefix %q of the stream header is not declared", prefix))
+		}
+	}
+	if ns != NSStreams {
+		return r.fail(r.tagStart, CondInvalidNamespace,
+			fmt.Sprintf("the stream element must be in namespace %s, not %q (RFC 6120 §4.8.1)", NSStreams, ns))
+	}
+	if string(local) != "stream" {
+		return r.fail(r.tagStart, CondBadFormat, fmt.Sprintf("expected a <stream> element, got <%s>", local))
+	}
+	if empty {
+		return r.fail(r.tagStart, CondBadFormat, "the stream header cannot be an empty element")
+	}
+	if h.Prefix == "" {
+		h.ContentNS = "" // the default namespace is the streams namespace itself
+	}
+	r.header = h
+	r.phase = phaseStream
+	return r.emit(KindStreamOpen, i+1, "stream", NSStreams), true, nil
+}
+
+// internName returns the string for a stanza's element name without allocating for the
+// names that make up nearly all traffic.
+func internName(b []byte) string {
+	switch string(b) {
+	case "message":
+		return "message"
+	case "presence":
+		return "presence"
+	case "iq":
+		return "iq"
+	case "features":
+		return "features"
+	case "auth":
+		return "auth"
+	case "challenge":
+		return "challenge"
+	case "response":
+		return "response"
+	case "success":
+		return "success"
+	case "failure":
+		return "failure"
+	case "starttls":
+		return "starttls"
+	case "proceed":
+		return "proceed"
+	case "error":
+		return "error"
+	case "r":
+		return "r"
+	case "a":
+		return "a"
+	case "enable":
+		return "enable"
+	case "enabled":
+		return "enabled"
+	}
+	return string(b)
+}
+
+// internNS does for namespaces what internName does for names.
+func internNS(b []byte) string {
+	switch string(b) {
+	case NSClient:
+		return NSClient
+	case NSServer:
+		return NSServer
+	case NSSASL:
+		return NSSASL
+	case NSTLS:
+		return NSTLS
+	case NSStreams:
+		return NSStreams
+	case "urn:xmpp:sm:3":
+		return "urn:xmpp:sm:3"
+	}
+	return string(b)
+}
