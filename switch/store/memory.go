@@ -1,0 +1,208 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Memory is a Store kept in memory, for tests and for a switch started without a database.
+// "Durable" means only until the process ends. Values are copied in and out.
+type Memory struct {
+	mu       sync.Mutex
+	closed   bool
+	accounts map[string]Account
+	rosters  map[string]map[string]RosterItem // username -> contact JID -> item
+	offline  map[string][]OfflineMessage
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty Memory store.
+func NewMemory() *Memory {
+	return &Memory{
+		accounts: map[string]Account{},
+		rosters:  map[string]map[string]RosterItem{},
+		offline:  map[string][]OfflineMessage{},
+	}
+}
+
+// lock takes the mutex after checking ctx and the closed flag; on success the caller must
+// unlock.
+func (m *Memory) lock(ctx context.Context) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+// CreateAccount stores a new account; ErrExists if the username is taken. A zero Created
+// is set to the current time.
+func (m *Memory) CreateAccount(ctx context.Context, a Account) error {
+	if err := checkUsername(a.Username); err != nil {
+		return err
+	}
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if _, ok := m.accounts[a.Username]; ok {
+		return fmt.Errorf("%w: account %q", ErrExists, a.Username)
+	}
+	if a.Created.IsZero() {
+		a.Created = time.Now().UTC()
+	}
+	m.accounts[a.Username] = cloneAccount(a)
+	return nil
+}
+
+// Account returns the account named username, or ErrNotFound.
+func (m *Memory) Account(ctx context.Context, username string) (Account, error) {
+	if err := m.lock(ctx); err != nil {
+		return Account{}, err
+	}
+	defer m.mu.Unlock()
+	a, ok := m.accounts[username]
+	if !ok {
+		return Account{}, fmt.Errorf("%w: account %q", ErrNotFound, username)
+	}
+	return cloneAccount(a), nil
+}
+
+// SetCredentials replaces the account's credentials (password change); ErrNotFound if the
+// account does not exist.
+func (m *Memory) SetCredentials(ctx context.Context, username string, c Credentials) error {
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	a, ok := m.accounts[username]
+	if !ok {
+		return fmt.Errorf("%w: account %q", ErrNotFound, username)
+	}
+	a.Creds = cloneCredentials(c)
+	m.accounts[username] = a
+	return nil
+}
+
+// DeleteAccount removes the account with its roster and offline messages; ErrNotFound if
+// it does not exist.
+func (m *Memory) DeleteAccount(ctx context.Context, username string) error {
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if _, ok := m.accounts[username]; !ok {
+		return fmt.Errorf("%w: account %q", ErrNotFound, username)
+	}
+	delete(m.accounts, username)
+	delete(m.rosters, username)
+	delete(m.offline, username)
+	return nil
+}
+
+// Roster returns the user's roster sorted by JID; empty for a user without contacts or
+// without an account.
+func (m *Memory) Roster(ctx context.Context, username string) ([]RosterItem, error) {
+	if err := m.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	items := make([]RosterItem, 0, len(m.rosters[username]))
+	for _, it := range m.rosters[username] {
+		items = append(items, cloneItem(it))
+	}
+	slices.SortFunc(items, func(a, b RosterItem) int { return cmp.Compare(a.JID, b.JID) })
+	return items, nil
+}
+
+// RosterItem returns one contact of the user's roster, or ErrNotFound.
+func (m *Memory) RosterItem(ctx context.Context, username, jid string) (RosterItem, error) {
+	if err := m.lock(ctx); err != nil {
+		return RosterItem{}, err
+	}
+	defer m.mu.Unlock()
+	it, ok := m.rosters[username][jid]
+	if !ok {
+		return RosterItem{}, fmt.Errorf("%w: roster item %q of %q", ErrNotFound, jid, username)
+	}
+	return cloneItem(it), nil
+}
+
+// PutRosterItem adds or replaces a contact (keyed by item.JID); ErrNotFound if the user has
+// no account, ErrInvalid for an empty JID or unknown subscription ("" means SubNone).
+func (m *Memory) PutRosterItem(ctx context.Context, username string, item RosterItem) error {
+	if err := normalizeItem(&item); err != nil {
+		return err
+	}
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if _, ok := m.accounts[username]; !ok {
+		return fmt.Errorf("%w: account %q", ErrNotFound, username)
+	}
+	r := m.rosters[username]
+	if r == nil {
+		r = map[string]RosterItem{}
+		m.rosters[username] = r
+	}
+	r[item.JID] = cloneItem(item)
+	return nil
+}
+
+// DeleteRosterItem removes a contact; ErrNotFound if it is not in the roster.
+func (m *Memory) DeleteRosterItem(ctx context.Context, username, jid string) error {
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if _, ok := m.rosters[username][jid]; !ok {
+		return fmt.Errorf("%w: roster item %q of %q", ErrNotFound, jid, username)
+	}
+	delete(m.rosters[username], jid)
+	return nil
+}
+
+// AddOffline appends a message to the user's offline queue; ErrNotFound if the user has no
+// account.
+func (m *Memory) AddOffline(ctx context.Context, username string, msg OfflineMessage) error {
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if _, ok := m.accounts[username]; !ok {
+		return fmt.Errorf("%w: account %q", ErrNotFound, username)
+	}
+	m.offline[username] = append(m.offline[username], cloneMessage(msg))
+	return nil
+}
+
+// TakeOffline returns the user's offline messages, oldest first, and deletes them. It
+// returns no messages and no error when there are none.
+func (m *Memory) TakeOffline(ctx context.Context, username string) ([]OfflineMessage, error) {
+	if err := m.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	msgs := m.offline[username]
+	delete(m.offline, username)
+	// The stored copies are not reachable any more, so they can be handed out as they are.
+	return msgs, nil
+}
+
+// Close marks the store closed; later calls return ErrClosed. Close is idempotent.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	return nil
+}
