@@ -1,0 +1,77 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+func (e stanzaError) Error() string { return e.Condition }
+
+// onBind binds a resource after SASL (RFC 6120 section 7): the client's choice, or one the
+// server makes up. A resource already in use is taken over: the old session gets a
+// conflict stream error.
+func (c *conn) onBind(ctx context.Context, iq, q *inspect.Element) error {
+	id := iq.Attr("id")
+	if iq.Attr("type") != "set" {
+		return c.send(errorStanza("iq", id, "", "", nil, errBadRequest), "iq", inspect.NSClient)
+	}
+	res := ""
+	if r := q.Child(inspect.NSBind, "resource"); r != nil {
+		res = r.Text()
+	}
+	if res == "" {
+		res = newResource()
+	}
+	full, err := inspect.ParseJID(c.user + "@" + c.srv.domain.Domain + "/" + res)
+	if err != nil || full.Resource == "" {
+		return c.send(errorStanza("iq", id, "", "", nil, errBadRequest.withText("resource not allowed")), "iq", inspect.NSClient)
+	}
+	if err := c.bind(full); err != nil {
+		return c.send(errorStanza("iq", id, "", "", nil, err.(stanzaError)), "iq", inspect.NSClient)
+	}
+	b := []byte("<bind xmlns='" + inspect.NSBind + "'><jid>")
+	b = appendText(b, full.String())
+	b = append(b, "</jid></bind>"...)
+	return c.send(iqResult(id, "", "", b), "iq", inspect.NSClient)
+}
+
+// bind makes c the session of full, kicking a session that held it. It returns a
+// stanzaError when the account has too many resources.
+func (c *conn) bind(full inspect.JID) error {
+	if n := len(c.srv.dir.Resources(nil, full.Bare())); n >= maxResources && c.srv.dir.Lookup(full) == nil {
+		return stanzaError{"wait", "resource-constraint", "too many sessions for this account"}
+	}
+	c.mu.Lock()
+	c.jid = full
+	c.bound = true
+	c.mu.Unlock()
+	if old := c.srv.dir.Bind(c); old != nil && old != Session(c) {
+		old.Kick("conflict", "replaced by a new session with the same resource")
+	}
+	c.srv.logf("switch: conn %d bound %s", c.info.ID, full)
+	return nil
+}
+
+func newResource() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "stanzascope-" + hex.EncodeToString(b[:])
+}
+
+// bareJID returns the account's bare JID.
+func (c *conn) bareJID() inspect.JID {
+	return inspect.JID{Local: c.user, Domain: c.srv.domain.Domain}
+}
+
+// replyAddrs returns from and to for a reply to the client's request: from is the request's
+// to, and to is the client's full JID once bound.
+func (c *conn) replyAddrs(req *inspect.Element) (from, to string) {
+	from = req.Attr("to")
+	if c.isBound() {
+		to = c.JID().String()
+	}
+	return from, to
+}

@@ -1,0 +1,208 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// conn is one client connection. Its reader goroutine (serve) handles every stanza the
+// client sends; other sessions write to it through Deliver, serialised by wmu with a write
+// deadline, so there is no writer goroutine and no queue per session.
+type conn struct {
+	srv  *Server
+	info *inspect.ConnInfo
+	raw  net.Conn // the TCP connection
+
+	// Written under wmu (the reader goroutine holds it while swapping nc for STARTTLS).
+	wmu        sync.Mutex
+	nc         net.Conn // raw, or the TLS connection after STARTTLS
+	out        *inspect.Header
+	headerSent bool
+	wclosed    bool
+	tlsBusy    bool // handshake in progress: writers must not touch the socket
+
+	// Owned by the reader goroutine.
+	rd            *inspect.Reader
+	in            *inspect.Header
+	streamID      string
+	legacy        bool
+	tls           bool
+	loopback      bool
+	authed        bool // SASL or legacy auth succeeded
+	user          string
+	loginDeadline time.Time
+	pinged        bool
+	preLogin      int // stanzas received before login (flood bound)
+	authFailures  int
+	sasl          *saslState
+	interested    bool // requested the roster: gets roster pushes
+
+	// Shared with other sessions, under mu.
+	mu        sync.Mutex
+	jid       inspect.JID
+	bound     bool
+	available bool
+	priority  int
+	last      []byte
+	lastStamp time.Time
+	directed  map[inspect.JID]struct{} // who got directed presence (sent unavailable at the end)
+}
+
+// Errors that end a connection quietly (no stream error of their own).
+var (
+	errLoginTimeout = errors.New("server: login time limit reached")
+	errIdleTimeout  = errors.New("server: connection idle too long")
+	errClosed       = errors.New("server: connection closed")
+)
+
+// Limits on what a client can make the server do before it has logged in.
+const (
+	maxStanzasBeforeLogin = 32 // stanzas accepted before login; then policy-violation
+	maxResources          = 32 // bound resources per account
+	maxAuthFailures       = 5
+)
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	c := &conn{srv: s, raw: nc, nc: nc}
+	c.info = &inspect.ConnInfo{ID: s.connSeq.Add(1)}
+	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
+		c.info.Client = ap
+		c.loopback = ap.Addr().Unmap().IsLoopback()
+	}
+	if ap, err := netip.ParseAddrPort(nc.LocalAddr().String()); err == nil {
+		c.info.Server = ap
+	}
+	c.loginDeadline = time.Now().Add(s.cfg.LoginTimeout)
+	return c
+}
+
+// serve runs the connection until the stream ends, then cleans up the session.
+func (c *conn) serve(ctx context.Context) {
+	c.observe(&inspect.Record{Kind: inspect.KindConnOpen, Note: "switch: connection accepted"})
+	c.rd = inspect.NewReader(timedSource{c}, c.srv.cfg.Limits)
+	err := c.loop(ctx)
+	c.end(err)
+}
+
+// loop reads and handles events until the stream ends or fails.
+func (c *conn) loop(ctx context.Context) error {
+	for {
+		ev, err := c.rd.Next()
+		if err != nil {
+			return err
+		}
+		c.observeEvent(ev)
+		switch ev.Kind {
+		case inspect.KindStreamOpen:
+			err = c.onStreamOpen(ev.Header)
+		case inspect.KindStanza:
+			err = c.onStanza(ctx, ev)
+		case inspect.KindStreamClose:
+			return io.EOF
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// end finishes the connection after loop returned err: the right stream error or closing
+// tag, unavailable presence to contacts, and the socket closed.
+func (c *conn) end(err error) {
+	switch {
+	case err == nil, errors.Is(err, io.EOF):
+		c.closeStream()
+	case errors.Is(err, errLoginTimeout):
+		c.streamError("connection-timeout", "not logged in within the time limit")
+	case errors.Is(err, errIdleTimeout):
+		c.streamError("connection-timeout", "no answer to ping")
+	case inspect.AsStreamError(err) != nil:
+		se := inspect.AsStreamError(err)
+		c.streamError(se.Condition, se.Text)
+	case isStreamErr(err):
+		se := err.(*streamErr)
+		c.streamError(se.cond, se.text)
+	default:
+		// TCP drop, kicked, or write failure: nothing more can be said.
+		c.closeSocket()
+	}
+	c.srv.sessionEnded(c)
+	note := "switch: connection closed"
+	if err != nil && !errors.Is(err, io.EOF) {
+		note += ": " + err.Error()
+	}
+	c.observe(&inspect.Record{Kind: inspect.KindConnClose, Note: note})
+}
+
+// streamErr is a stream error decided by the server (not by the reader).
+type streamErr struct{ cond, text string }
+
+func (e *streamErr) Error() string { return "stream error " + e.cond + ": " + e.text }
+
+func isStreamErr(err error) bool {
+	var se *streamErr
+	return errors.As(err, &se)
+}
+
+func newStreamErr(cond, text string) error { return &streamErr{cond, text} }
+
+// newStreamID returns a fresh unguessable stream id (128 random bits).
+func newStreamID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("server: crypto/rand failed: " + err.Error()) // never happens on supported systems
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// timedSource is what the reader reads from: the current socket, with the login deadline
+// before login and the idle timeout (with one ping) after it.
+type timedSource struct{ c *conn }
+
+func (t timedSource) Read(p []byte) (int, error) {
+	c := t.c
+	for {
+		var deadline time.Time
+		if c.isBound() {
+			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
+		} else {
+			deadline = c.loginDeadline
+		}
+		c.nc.SetReadDeadline(deadline)
+		n, err := c.nc.Read(p)
+		if n > 0 || err == nil {
+			c.pinged = false
+			return n, err
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			return n, err
+		}
+		if !c.isBound() {
+			return 0, errLoginTimeout
+		}
+		if c.pinged {
+			return 0, errIdleTimeout
+		}
+		c.pinged = true
+		ping := []byte("<iq id='idle-ping' type='get' from='" + c.srv.domain.Domain + "'><ping xmlns='urn:xmpp:ping'/></iq>")
+		if werr := c.send(ping, "iq", inspect.NSClient); werr != nil {
+			return 0, werr
+		}
+	}
+}
+
+func (c *conn) isBound() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bound
+}

@@ -1,0 +1,108 @@
+package server
+
+import (
+	"sync"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// Session is what the directory knows of one bound resource: enough to deliver to it, to
+// read its presence and to end it. A later multi-node switch can implement it for sessions
+// held by another node (Deliver then publishes on a message bus).
+type Session interface {
+	JID() inspect.JID
+	// Deliver writes one stanza (already addressed and stamped) to the client.
+	Deliver(stanza []byte) error
+	// Presence returns the resource's presence state.
+	Presence() PresenceState
+	// Kick ends the session with the stream error condition cond.
+	Kick(cond, text string)
+}
+
+// PresenceState is the presence of one resource.
+type PresenceState struct {
+	Available bool
+	Priority  int
+	Last      []byte // the last available presence broadcast, from stamped, no to
+	Stamp     int64  // when Last was received, Unix nanoseconds
+	Legacy    bool   // the session is on a pre-1.0 stream (no self-presence echo)
+}
+
+// Directory finds bound sessions by JID. It is the seam where a multi-node switch would
+// plug in a shared directory (see docs/SWITCH.md).
+type Directory interface {
+	// Bind registers s under its full JID and returns the session it replaced, or nil.
+	Bind(s Session) (replaced Session)
+	// Unbind removes s if it is still the one bound under its JID.
+	Unbind(s Session)
+	// Lookup returns the session bound to the full JID, or nil.
+	Lookup(full inspect.JID) Session
+	// Resources appends the sessions of the account bare to dst and returns it.
+	Resources(dst []Session, bare inspect.JID) []Session
+	// Len returns the number of bound sessions.
+	Len() int
+}
+
+// localDirectory is the in-process Directory.
+type localDirectory struct {
+	mu    sync.RWMutex
+	users map[inspect.JID]map[string]Session // bare JID -> resource -> session
+	n     int
+}
+
+func newLocalDirectory() *localDirectory {
+	return &localDirectory{users: make(map[inspect.JID]map[string]Session)}
+}
+
+func (d *localDirectory) Bind(s Session) Session {
+	j := s.JID()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	res := d.users[j.Bare()]
+	if res == nil {
+		res = make(map[string]Session, 1)
+		d.users[j.Bare()] = res
+	}
+	old := res[j.Resource]
+	res[j.Resource] = s
+	if old == nil {
+		d.n++
+	}
+	return old
+}
+
+func (d *localDirectory) Unbind(s Session) {
+	j := s.JID()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	res := d.users[j.Bare()]
+	if res == nil || res[j.Resource] != s {
+		return
+	}
+	delete(res, j.Resource)
+	d.n--
+	if len(res) == 0 {
+		delete(d.users, j.Bare())
+	}
+}
+
+func (d *localDirectory) Lookup(full inspect.JID) Session {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.users[full.Bare()][full.Resource]
+}
+
+func (d *localDirectory) Resources(dst []Session, bare inspect.JID) []Session {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	for _, s := range d.users[bare.Bare()] {
+		dst = append(dst, s)
+	}
+	return dst
+}
+
+func (d *localDirectory) Len() int {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.n
+}

@@ -1,0 +1,122 @@
+package server
+
+import (
+	"context"
+
+	"github.com/stanzascope/stanzascope/inspect"
+	"github.com/stanzascope/stanzascope/switch/store"
+)
+
+// onMessage routes a message (RFC 6121 section 8): from is always stamped by the server,
+// to is kept as written, the body and any extension pass through byte for byte.
+func (c *conn) onMessage(ctx context.Context, raw []byte, el *inspect.Element) error {
+	typ := el.Attr("type")
+	switch typ {
+	case "chat", "normal", "headline", "groupchat", "error":
+	default:
+		typ = "normal" // RFC 6121 section 5.2.2: unknown types are treated as normal
+	}
+	full := c.JID()
+	to := el.Attr("to")
+	target := full.Bare() // no to: the user's own account (RFC 6121 section 8.1.1.1)
+	if to != "" {
+		var err error
+		if target, err = inspect.ParseJID(to); err != nil {
+			return c.bounce(el, to, typ, errJIDMalformed)
+		}
+	}
+	stamped, err := restamp(raw, nil, []kv{{"from", full.String()}}, nil)
+	if err != nil {
+		return newStreamErr("internal-server-error", "message: "+err.Error())
+	}
+	switch {
+	case target.Domain != c.srv.domain.Domain:
+		return c.bounce(el, to, typ, errRemoteNotFound.withText("this server does not federate"))
+	case target.Local == "":
+		return c.bounce(el, to, typ, errServiceUnavailable)
+	}
+	if target.Resource != "" {
+		if s := c.srv.dir.Lookup(target); s != nil {
+			s.Deliver(stamped)
+			return nil
+		}
+		switch typ {
+		case "groupchat":
+			return c.bounce(el, to, typ, errServiceUnavailable)
+		case "headline", "error":
+			return nil
+		}
+		// chat and normal to a resource that is gone: as if to the bare JID (8.5.3.2.1).
+	}
+	return c.toAccount(ctx, el, to, typ, target.Bare(), stamped, full)
+}
+
+// toAccount delivers to the account's available resources of highest non-negative priority
+// (all of them for equal priority, all non-negative ones for headlines), or keeps chat and
+// normal messages for later when none is available.
+func (c *conn) toAccount(ctx context.Context, el *inspect.Element, to, typ string, bare inspect.JID, stamped []byte, full inspect.JID) error {
+	var buf [8]Session
+	sessions := c.srv.dir.Resources(buf[:0], bare)
+	best := -1
+	for _, s := range sessions {
+		if p := s.Presence(); p.Available && p.Priority > best {
+			best = p.Priority
+		}
+	}
+	if best >= 0 && typ != "groupchat" && typ != "error" {
+		for _, s := range sessions {
+			if p := s.Presence(); p.Available && p.Priority >= 0 && (p.Priority == best || typ == "headline") {
+				s.Deliver(stamped)
+			}
+		}
+		return nil
+	}
+	if typ == "error" || typ == "headline" {
+		return nil
+	}
+	if _, err := c.srv.store.Account(ctx, bare.Local); err != nil {
+		return c.bounce(el, to, typ, errServiceUnavailable)
+	}
+	if typ == "groupchat" {
+		return c.bounce(el, to, typ, errServiceUnavailable)
+	}
+	m := store.OfflineMessage{Stanza: stamped, From: full.String(), Stamp: timeNow()}
+	if err := c.srv.store.AddOffline(ctx, bare.Local, m); err != nil {
+		c.srv.logf("switch: offline message for %s: %v", bare, err)
+		return c.bounce(el, to, typ, errInternal)
+	}
+	return nil
+}
+
+// bounce returns a message error to the sender, unless the message was itself an error.
+func (c *conn) bounce(el *inspect.Element, to, typ string, e stanzaError) error {
+	if typ == "error" {
+		return nil
+	}
+	return c.send(errorStanza("message", el.Attr("id"), to, c.JID().String(), nil, e), "message", inspect.NSClient)
+}
+
+// deliverOffline sends the messages kept for the user, oldest first, each with both delay
+// stamps. What cannot be written goes back to the store.
+func (c *conn) deliverOffline(ctx context.Context) error {
+	msgs, err := c.srv.store.TakeOffline(ctx, c.user)
+	if err != nil {
+		c.srv.logf("switch: offline messages of %s: %v", c.user, err)
+		return nil
+	}
+	for i, m := range msgs {
+		b, err := restamp(m.Stanza, nil, nil, appendDelay(nil, c.srv.domain.Domain, m.Stamp))
+		if err != nil {
+			continue
+		}
+		if err := c.Deliver(b); err != nil {
+			for _, rest := range msgs[i:] {
+				if err := c.srv.store.AddOffline(ctx, c.user, rest); err != nil {
+					c.srv.logf("switch: offline message for %s lost: %v", c.user, err)
+				}
+			}
+			return err
+		}
+	}
+	return nil
+}

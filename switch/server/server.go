@@ -1,0 +1,201 @@
+// Package server is the embedded switch: a small, standards-following XMPP server for
+// client connections (RFC 6120/6121), that also serves the pre-1.0 "textbook" session a
+// person types by hand over telnet. It reads streams with inspect.Reader, keeps accounts,
+// rosters and offline messages in a store.Store and finds live sessions through a Directory.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
+	"github.com/stanzascope/stanzascope/switch/store"
+)
+
+// Config configures a Server.
+type Config struct {
+	Domain       string      // the domain served (default "localhost")
+	Store        store.Store // accounts, rosters, offline messages (required)
+	TLS          *tls.Config // nil: STARTTLS is not offered
+	RequireTLS   bool        // refuse authentication and registration before STARTTLS
+	NoRegister   bool        // turn off in-band account creation (XEP-0077)
+	LoginTimeout time.Duration
+	// IdleTimeout is how long an authenticated stream may stay silent before the server
+	// pings it (XEP-0199); a stream silent for another IdleTimeout after the ping is closed
+	// with connection-timeout. Default 5 minutes.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds one write to a client; a client that does not read for that long
+	// is disconnected, so a slow receiver cannot stall its senders. Default 10 s.
+	WriteTimeout time.Duration
+	Limits       inspect.Limits
+	Iterations   int // PBKDF2 iterations for new passwords (default and minimum 4096)
+	// Observe, if set, receives every stream event in both directions as Records with
+	// Conn, Dir and Time set. It must be safe for concurrent use and should not block.
+	Observe inspect.Sink
+	Logf    func(format string, args ...any)
+	Version string // software version answered to XEP-0092 queries (default "dev")
+}
+
+// Defaults.
+const (
+	DefaultLoginTimeout = 60 * time.Second
+	DefaultIdleTimeout  = 5 * time.Minute
+	DefaultWriteTimeout = 10 * time.Second
+	MinIterations       = 4096
+)
+
+// Server is an XMPP server for client streams. Create it with New and run it with Serve.
+type Server struct {
+	cfg    Config
+	domain inspect.JID // the server's JID (domain only)
+	dir    Directory
+	store  store.Store
+
+	subMu sync.Mutex // serialises roster and subscription changes across accounts
+
+	connMu  sync.Mutex
+	conns   map[*conn]struct{}
+	closing bool
+	connSeq atomic.Uint64
+	wg      sync.WaitGroup
+}
+
+// New validates cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: Config.Store is required")
+	}
+	if cfg.Domain == "" {
+		cfg.Domain = "localhost"
+	}
+	d, err := inspect.ParseJID(cfg.Domain)
+	if err != nil || d.Local != "" || d.Resource != "" {
+		return nil, fmt.Errorf("server: bad domain %q: %v", cfg.Domain, err)
+	}
+	if cfg.RequireTLS && cfg.TLS == nil {
+		return nil, errors.New("server: RequireTLS needs a TLS configuration")
+	}
+	if cfg.LoginTimeout <= 0 {
+		cfg.LoginTimeout = DefaultLoginTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.Iterations == 0 {
+		cfg.Iterations = MinIterations
+	}
+	if cfg.Iterations < MinIterations {
+		return nil, fmt.Errorf("server: %d PBKDF2 iterations is below the minimum %d", cfg.Iterations, MinIterations)
+	}
+	if cfg.Limits.MaxStanza <= 0 {
+		cfg.Limits.MaxStanza = inspect.DefaultLimits.MaxStanza
+	}
+	if cfg.Limits.MaxDepth <= 0 {
+		cfg.Limits.MaxDepth = inspect.DefaultLimits.MaxDepth
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	return &Server{
+		cfg:    cfg,
+		domain: d,
+		dir:    newLocalDirectory(),
+		store:  cfg.Store,
+		conns:  make(map[*conn]struct{}),
+	}, nil
+}
+
+// Sessions returns the number of bound sessions (authenticated streams with a resource).
+func (s *Server) Sessions() int { return s.dir.Len() }
+
+// Serve accepts client connections on ln until ctx is cancelled. Then it closes ln, sends
+// <system-shutdown/> to every stream, closes them, waits for all its goroutines and
+// returns nil. It returns an error if accepting fails for another reason (after the same
+// cleanup). Serve closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	stop := make(chan struct{})
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		select {
+		case <-ctx.Done():
+		case <-stop:
+		}
+		ln.Close()
+	}()
+	var acceptErr error
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() == nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					continue
+				}
+				acceptErr = fmt.Errorf("server: accept: %w", err)
+			}
+			break
+		}
+		c := s.newConn(nc)
+		if !s.track(c) {
+			nc.Close()
+			break
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.untrack(c)
+			c.serve(ctx)
+		}()
+	}
+	close(stop)
+	<-watchDone
+	s.shutdown()
+	s.wg.Wait()
+	return acceptErr
+}
+
+func (s *Server) track(c *conn) bool {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.connMu.Lock()
+	delete(s.conns, c)
+	s.connMu.Unlock()
+}
+
+// shutdown ends every stream with system-shutdown. The connections' goroutines notice the
+// closed sockets and finish on their own.
+func (s *Server) shutdown() {
+	s.connMu.Lock()
+	s.closing = true
+	cs := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		cs = append(cs, c)
+	}
+	s.connMu.Unlock()
+	for _, c := range cs {
+		c.Kick("system-shutdown", "")
+	}
+}
+
+func (s *Server) logf(format string, args ...any) { s.cfg.Logf(format, args...) }

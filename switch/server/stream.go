@@ -1,0 +1,170 @@
+package server
+
+import (
+	"context"
+	"strings"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// Stream feature and legacy namespaces.
+const (
+	nsRegisterFeature = "http://jabber.org/features/iq-register"
+	nsAuthFeature     = "http://jabber.org/features/iq-auth"
+	nsRegister        = "jabber:iq:register"
+	nsAuth            = "jabber:iq:auth"
+	nsRoster          = "jabber:iq:roster"
+	nsDiscoInfo       = "http://jabber.org/protocol/disco#info"
+	nsDiscoItems      = "http://jabber.org/protocol/disco#items"
+	nsPing            = "urn:xmpp:ping"
+	nsVersion         = "jabber:iq:version"
+	nsDelay           = "urn:xmpp:delay"
+	nsLegacyDelay     = "jabber:x:delay"
+)
+
+// onStreamOpen answers a stream header: ours at once, then the checks that may fail (as
+// stream errors after our header, as RFC 6120 section 4.9.1.2 asks), then the features.
+func (c *conn) onStreamOpen(h *inspect.Header) error {
+	c.in = h
+	legacy := h.Legacy()
+	if c.authed && legacy {
+		legacy = false // a restart after SASL is always a 1.0 stream
+	}
+	c.mu.Lock()
+	c.legacy = legacy
+	c.mu.Unlock()
+	if err := c.sendHeader(legacy); err != nil {
+		return err
+	}
+	if h.ContentNS != inspect.NSClient {
+		return newStreamErr("invalid-namespace", "this server only serves jabber:client streams")
+	}
+	if h.To != "" {
+		to, err := inspect.ParseJID(h.To)
+		if err != nil || to.Local != "" || to.Resource != "" || to.Domain != c.srv.domain.Domain {
+			return newStreamErr("host-unknown", "this server serves "+c.srv.domain.Domain)
+		}
+	}
+	if !legacy && !strings.HasPrefix(h.Version, "1.") {
+		return newStreamErr("unsupported-version", "this server speaks XMPP 1.0")
+	}
+	if legacy {
+		return nil // pre-1.0: no features, exactly as the textbook shows
+	}
+	return c.sendFeatures()
+}
+
+// sendFeatures offers what the stream can do next (RFC 6120 section 4.3.2).
+func (c *conn) sendFeatures() error {
+	b := make([]byte, 0, 512)
+	b = append(b, "<stream:features>"...)
+	cfg := &c.srv.cfg
+	switch {
+	case !c.authed:
+		if cfg.TLS != nil && !c.tls {
+			b = append(b, "<starttls xmlns='"+inspect.NSTLS+"'>"...)
+			if cfg.RequireTLS {
+				b = append(b, "<required/>"...)
+			}
+			b = append(b, "</starttls>"...)
+		}
+		if c.tlsSatisfied() {
+			b = append(b, "<mechanisms xmlns='"+inspect.NSSASL+"'>"...)
+			for _, m := range c.mechanisms() {
+				b = append(b, "<mechanism>"+m+"</mechanism>"...)
+			}
+			b = append(b, "</mechanisms>"...)
+			if !cfg.NoRegister {
+				b = append(b, "<register xmlns='"+nsRegisterFeature+"'/>"...)
+			}
+			b = append(b, "<auth xmlns='"+nsAuthFeature+"'/>"...)
+		}
+	default:
+		b = append(b, "<bind xmlns='"+inspect.NSBind+"'/><session xmlns='"+inspect.NSSession+"'><optional/></session>"...)
+	}
+	b = append(b, "</stream:features>"...)
+	return c.send(b, "features", inspect.NSStreams)
+}
+
+// tlsSatisfied reports whether authentication may happen on this stream now.
+func (c *conn) tlsSatisfied() bool { return c.tls || !c.srv.cfg.RequireTLS }
+
+// onStanza dispatches one top-level element.
+func (c *conn) onStanza(ctx context.Context, ev inspect.Event) error {
+	if c.in == nil {
+		return newStreamErr("not-well-formed", "stanza before the stream header")
+	}
+	switch ev.NS {
+	case inspect.NSTLS:
+		return c.onStartTLS(ev)
+	case inspect.NSSASL:
+		return c.onSASL(ctx, ev)
+	case inspect.NSClient:
+	default:
+		return newStreamErr("unsupported-stanza-type", "unknown top-level element <"+ev.Name+"/> in "+ev.NS)
+	}
+	switch ev.Name {
+	case "iq", "message", "presence":
+	default:
+		return newStreamErr("unsupported-stanza-type", "unknown stanza <"+ev.Name+"/>")
+	}
+	el, err := inspect.ParseElement(ev.Raw, c.rd.Header())
+	if err != nil {
+		return newStreamErr("not-well-formed", err.Error())
+	}
+	if c.sasl != nil {
+		return newStreamErr("policy-violation", "stanza during SASL negotiation")
+	}
+	if !c.isBound() {
+		return c.onUnbound(ctx, ev, el)
+	}
+	raw := ev.Raw
+	if len(c.rd.Header().NS) > 1 {
+		// The stanza may use prefixes declared on the client's stream header, which the
+		// recipient's stream does not declare: re-serialise it self-contained.
+		raw = el.AppendXML(nil, inspect.NSClient)
+	}
+	switch ev.Name {
+	case "iq":
+		return c.onIQ(ctx, raw, el)
+	case "message":
+		return c.onMessage(ctx, raw, el)
+	default:
+		return c.onPresence(ctx, raw, el)
+	}
+}
+
+// onUnbound handles a stanza before login: registration and legacy auth are allowed, and
+// binding after SASL; anything else is refused with not-authorized and never routed. The
+// number of refusals is bounded so a client cannot flood before logging in.
+func (c *conn) onUnbound(ctx context.Context, ev inspect.Event, el *inspect.Element) error {
+	c.preLogin++
+	if c.preLogin > maxStanzasBeforeLogin {
+		return newStreamErr("policy-violation", "too many stanzas before login")
+	}
+	if ev.Name == "iq" {
+		q := el.FirstElement()
+		typ := el.Attr("type")
+		if q != nil && (typ == "get" || typ == "set") {
+			switch {
+			case q.Space == nsRegister:
+				return c.onRegister(ctx, el, q)
+			case q.Space == nsAuth && !c.authed:
+				return c.onLegacyAuth(ctx, el, q)
+			case c.authed && q.Space == inspect.NSBind && q.Local == "bind":
+				return c.onBind(ctx, el, q)
+			}
+		}
+	}
+	typ := el.Attr("type")
+	if typ == "error" || typ == "result" {
+		return nil
+	}
+	if ev.Name != "iq" && !c.legacy {
+		// RFC 6120 section 4.9.3.12: a stanza before authentication on a 1.0 stream is a
+		// not-authorized stream error. A person typing on a pre-1.0 stream and iq's get a
+		// stanza error instead, so they can go on and log in.
+		return newStreamErr("not-authorized", "log in first")
+	}
+	return c.send(errorStanza(ev.Name, el.Attr("id"), "", "", nil, errNotAuthorized.withText("log in first")), ev.Name, inspect.NSClient)
+}

@@ -1,0 +1,164 @@
+package server
+
+import (
+	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// send writes one stanza to the client under the write lock with a write deadline, and
+// reports it to the observer. A failed write closes the socket, so the reader goroutine
+// ends the session; the writer (possibly another session's goroutine) is never blocked
+// longer than WriteTimeout.
+func (c *conn) send(b []byte, name, ns string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeLocked(b, inspect.KindStanza, name, ns)
+}
+
+func (c *conn) writeLocked(b []byte, kind inspect.Kind, name, ns string) error {
+	if c.wclosed || c.tlsBusy {
+		return errClosed
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	if _, err := c.nc.Write(b); err != nil {
+		c.wclosed = true
+		c.raw.Close()
+		return err
+	}
+	if c.srv.cfg.Observe != nil {
+		c.observe(&inspect.Record{Dir: inspect.ServerToClient, Kind: kind, Raw: append([]byte(nil), b...), Name: name, NS: ns, Header: c.out})
+	}
+	return nil
+}
+
+// observe stamps r with the connection and time and hands it to the observer.
+func (c *conn) observe(r *inspect.Record) {
+	if c.srv.cfg.Observe == nil {
+		return
+	}
+	r.Conn = c.info
+	if r.Time.IsZero() {
+		r.Time = time.Now()
+	}
+	if err := c.srv.cfg.Observe.Write(r); err != nil {
+		c.srv.logf("switch: observer: %v", err)
+	}
+}
+
+// observeEvent reports an event read from the client.
+func (c *conn) observeEvent(ev inspect.Event) {
+	if c.srv.cfg.Observe == nil {
+		return
+	}
+	r := ev.Record()
+	r.Dir = inspect.ClientToServer
+	if r.Header == nil {
+		r.Header = c.rd.Header()
+	}
+	c.observe(r)
+}
+
+// sendHeader writes our stream header. A pre-1.0 client gets no version attribute, exactly
+// as in the textbook session; a 1.0 client gets version='1.0'.
+func (c *conn) sendHeader(legacy bool) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.sendHeaderLocked(legacy)
+}
+
+func (c *conn) sendHeaderLocked(legacy bool) error {
+	c.streamID = newStreamID()
+	h := &inspect.Header{Prefix: "stream", ContentNS: inspect.NSClient, From: c.srv.domain.Domain, ID: c.streamID}
+	b := []byte("<?xml version='1.0'?><stream:stream xmlns:stream='" + inspect.NSStreams + "' id='" + c.streamID + "' xmlns='" + inspect.NSClient + "' from='" + inspect.EscapeAttr(c.srv.domain.Domain) + "'")
+	if !legacy {
+		h.Version = "1.0"
+		b = append(b, " version='1.0'"...)
+	}
+	b = append(b, '>')
+	h.NS = map[string]string{"stream": inspect.NSStreams}
+	c.out = h
+	c.headerSent = true
+	return c.writeLocked(b, inspect.KindStreamOpen, "stream", inspect.NSStreams)
+}
+
+// streamError sends <stream:error> (after our header if none was sent yet) and the closing
+// tag, then closes the socket.
+func (c *conn) streamError(cond, text string) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.streamErrorLocked(cond, text)
+}
+
+func (c *conn) streamErrorLocked(cond, text string) {
+	if !c.wclosed && !c.tlsBusy {
+		if !c.headerSent {
+			c.sendHeaderLocked(false)
+		}
+		b := []byte("<stream:error><" + cond + " xmlns='" + inspect.NSStreamErrors + "'/>")
+		if text != "" {
+			b = append(b, "<text xmlns='"+inspect.NSStreamErrors+"'>"...)
+			b = appendText(b, text)
+			b = append(b, "</text>"...)
+		}
+		b = append(b, "</stream:error>"...)
+		c.writeLocked(b, inspect.KindStanza, "error", inspect.NSStreams)
+		c.writeLocked([]byte("</stream:stream>"), inspect.KindStreamClose, "stream", inspect.NSStreams)
+	}
+	c.wclosed = true
+	c.raw.Close()
+}
+
+// closeStream answers the client's closing tag with ours and closes the socket at once.
+func (c *conn) closeStream() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.wclosed && !c.tlsBusy && c.headerSent {
+		c.writeLocked([]byte("</stream:stream>"), inspect.KindStreamClose, "stream", inspect.NSStreams)
+	}
+	c.wclosed = true
+	c.raw.Close()
+}
+
+func (c *conn) closeSocket() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wclosed = true
+	c.raw.Close()
+}
+
+// JID returns the bound full JID.
+func (c *conn) JID() inspect.JID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.jid
+}
+
+// Deliver writes a stanza routed to this session.
+func (c *conn) Deliver(stanza []byte) error {
+	name, ns := "", inspect.NSClient
+	if t, err := scanStartTag(stanza); err == nil {
+		name = string(stanza[1:t.nameEnd])
+	}
+	return c.send(stanza, name, ns)
+}
+
+// Presence returns the session's presence state.
+func (c *conn) Presence() PresenceState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return PresenceState{Available: c.available, Priority: c.priority, Last: c.last, Stamp: c.lastStamp.UnixNano(), Legacy: c.legacy}
+}
+
+// Kick ends the stream with a stream error (conflict, system-shutdown). The reader goroutine
+// sees the closed socket and cleans up the session.
+func (c *conn) Kick(cond, text string) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.tlsBusy {
+		c.wclosed = true
+		c.raw.Close()
+		return
+	}
+	c.streamErrorLocked(cond, text)
+}
