@@ -1,0 +1,375 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// ErrLocked is returned by OpenBolt when another process holds the database open.
+var ErrLocked = errors.New("store: database is locked by another process")
+
+// Bucket layout. accounts maps username -> account record; rosters and offline hold one
+// nested bucket per username, keyed by contact JID and by an 8-byte big-endian sequence
+// number (so cursor order is arrival order) respectively.
+var (
+	bucketMeta     = []byte("meta")
+	bucketAccounts = []byte("accounts")
+	bucketRosters  = []byte("rosters")
+	bucketOffline  = []byte("offline")
+	keyFormat      = []byte("format")
+)
+
+// schemaVersion is the layout version written in the meta bucket.
+const schemaVersion = 1
+
+// DefaultLockTimeout is how long OpenBolt waits for another process to release the file.
+const DefaultLockTimeout = time.Second
+
+// Bolt is a Store in one bbolt file. Every mutating method is one fsync'd transaction, so
+// what it acknowledged survives a crash or kill -9.
+type Bolt struct {
+	db   *bolt.DB
+	path string
+}
+
+var _ Store = (*Bolt)(nil)
+
+// BoltOption configures OpenBolt.
+type BoltOption func(*boltConfig)
+
+type boltConfig struct {
+	lockTimeout time.Duration
+}
+
+// WithLockTimeout sets how long OpenBolt waits for the file lock held by another process
+// before failing with ErrLocked (default DefaultLockTimeout).
+func WithLockTimeout(d time.Duration) BoltOption {
+	return func(c *boltConfig) { c.lockTimeout = d }
+}
+
+// OpenBolt opens or creates the database file at path, creating missing parent directories
+// with mode 0700 and the file with mode 0600. It fails with ErrLocked if another process
+// has the file open, and with a clear error for a file that is not a database of ours.
+func OpenBolt(path string, opts ...BoltOption) (*Bolt, error) {
+	cfg := boltConfig{lockTimeout: DefaultLockTimeout}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.lockTimeout <= 0 {
+		// bbolt waits forever with a zero timeout; never hang.
+		cfg.lockTimeout = DefaultLockTimeout
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.lockTimeout})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+		return nil, fmt.Errorf("store: %s is not a usable database file: %w", path, err)
+	case err != nil:
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	b := &Bolt{db: db, path: path}
+	if err := b.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// init creates the top-level buckets and checks the layout version.
+func (b *Bolt) init() error {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketAccounts, bucketRosters, bucketOffline} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		v := meta.Get(keyFormat)
+		if v == nil {
+			return meta.Put(keyFormat, []byte(strconv.Itoa(schemaVersion)))
+		}
+		n, err := strconv.Atoi(string(v))
+		if err != nil || n != schemaVersion {
+			return fmt.Errorf("database layout version %q, this program reads %d", v, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: initialise %s: %w", b.path, err)
+	}
+	return nil
+}
+
+// Path returns the database file's path.
+func (b *Bolt) Path() string { return b.path }
+
+// Close releases the file and its lock. Later calls return ErrClosed; Close is idempotent.
+func (b *Bolt) Close() error {
+	if err := b.db.Close(); err != nil {
+		return fmt.Errorf("store: close %s: %w", b.path, err)
+	}
+	return nil
+}
+
+// update runs fn in one read-write (fsync'd) transaction.
+func (b *Bolt) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	return closedErr(b.db.Update(fn))
+}
+
+// view runs fn in one read-only transaction.
+func (b *Bolt) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	return closedErr(b.db.View(fn))
+}
+
+func closedErr(err error) error {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// CreateAccount stores a new account; ErrExists if the username is taken. A zero Created
+// is set to the current time.
+func (b *Bolt) CreateAccount(ctx context.Context, a Account) error {
+	if err := checkUsername(a.Username); err != nil {
+		return err
+	}
+	if a.Created.IsZero() {
+		a.Created = time.Now().UTC()
+	}
+	v, err := encodeAccount(a)
+	if err != nil {
+		return fmt.Errorf("store: encode account %q: %w", a.Username, err)
+	}
+	return b.update(ctx, func(tx *bolt.Tx) error {
+		accts := tx.Bucket(bucketAccounts)
+		if accts.Get([]byte(a.Username)) != nil {
+			return fmt.Errorf("%w: account %q", ErrExists, a.Username)
+		}
+		return accts.Put([]byte(a.Username), v)
+	})
+}
+
+// Account returns the account named username, or ErrNotFound.
+func (b *Bolt) Account(ctx context.Context, username string) (Account, error) {
+	var a Account
+	err := b.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		a, err = getAccount(tx, username)
+		return err
+	})
+	return a, err
+}
+
+func getAccount(tx *bolt.Tx, username string) (Account, error) {
+	v := tx.Bucket(bucketAccounts).Get([]byte(username))
+	if v == nil {
+		return Account{}, fmt.Errorf("%w: account %q", ErrNotFound, username)
+	}
+	a, err := decodeAccount(v)
+	if err != nil {
+		return Account{}, fmt.Errorf("store: account %q: %w", username, err)
+	}
+	return a, nil
+}
+
+// hasAccount reports an ErrNotFound error when username has no account.
+func hasAccount(tx *bolt.Tx, username string) error {
+	if username == "" || tx.Bucket(bucketAccounts).Get([]byte(username)) == nil {
+		return fmt.Errorf("%w: account %q", ErrNotFound, username)
+	}
+	return nil
+}
+
+// SetCredentials replaces the account's credentials; ErrNotFound if it does not exist.
+func (b *Bolt) SetCredentials(ctx context.Context, username string, c Credentials) error {
+	return b.update(ctx, func(tx *bolt.Tx) error {
+		a, err := getAccount(tx, username)
+		if err != nil {
+			return err
+		}
+		a.Creds = c
+		v, err := encodeAccount(a)
+		if err != nil {
+			return fmt.Errorf("store: encode account %q: %w", username, err)
+		}
+		return tx.Bucket(bucketAccounts).Put([]byte(username), v)
+	})
+}
+
+// DeleteAccount removes the account, its roster and its offline messages in one
+// transaction; ErrNotFound if it does not exist.
+func (b *Bolt) DeleteAccount(ctx context.Context, username string) error {
+	return b.update(ctx, func(tx *bolt.Tx) error {
+		if err := hasAccount(tx, username); err != nil {
+			return err
+		}
+		key := []byte(username)
+		for _, name := range [][]byte{bucketRosters, bucketOffline} {
+			err := tx.Bucket(name).DeleteBucket(key)
+			if err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+				return fmt.Errorf("store: delete %s of %q: %w", name, username, err)
+			}
+		}
+		return tx.Bucket(bucketAccounts).Delete(key)
+	})
+}
+
+// Roster returns the user's roster sorted by JID; empty for a user without contacts or
+// without an account.
+func (b *Bolt) Roster(ctx context.Context, username string) ([]RosterItem, error) {
+	items := []RosterItem{}
+	err := b.view(ctx, func(tx *bolt.Tx) error {
+		r := userBucket(tx, bucketRosters, username)
+		if r == nil {
+			return nil
+		}
+		return r.ForEach(func(k, v []byte) error {
+			it, err := decodeItem(v)
+			if err != nil {
+				return fmt.Errorf("store: roster of %q, %q: %w", username, k, err)
+			}
+			items = append(items, it)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Keys are already in byte order; sort anyway so the order does not depend on it.
+	slices.SortFunc(items, func(a, b RosterItem) int { return cmp.Compare(a.JID, b.JID) })
+	return items, nil
+}
+
+// userBucket returns the nested bucket of username under parent, or nil.
+func userBucket(tx *bolt.Tx, parent []byte, username string) *bolt.Bucket {
+	if username == "" {
+		return nil
+	}
+	return tx.Bucket(parent).Bucket([]byte(username))
+}
+
+// RosterItem returns one contact of the user's roster, or ErrNotFound.
+func (b *Bolt) RosterItem(ctx context.Context, username, jid string) (RosterItem, error) {
+	var it RosterItem
+	err := b.view(ctx, func(tx *bolt.Tx) error {
+		var v []byte
+		if r := userBucket(tx, bucketRosters, username); r != nil && jid != "" {
+			v = r.Get([]byte(jid))
+		}
+		if v == nil {
+			return fmt.Errorf("%w: roster item %q of %q", ErrNotFound, jid, username)
+		}
+		var err error
+		if it, err = decodeItem(v); err != nil {
+			return fmt.Errorf("store: roster of %q, %q: %w", username, jid, err)
+		}
+		return nil
+	})
+	return it, err
+}
+
+// PutRosterItem adds or replaces a contact (keyed by item.JID); ErrNotFound if the user has
+// no account, ErrInvalid for an empty JID or unknown subscription ("" means SubNone).
+func (b *Bolt) PutRosterItem(ctx context.Context, username string, item RosterItem) error {
+	if err := normalizeItem(&item); err != nil {
+		return err
+	}
+	v, err := encodeItem(item)
+	if err != nil {
+		return fmt.Errorf("store: encode roster item: %w", err)
+	}
+	return b.update(ctx, func(tx *bolt.Tx) error {
+		if err := hasAccount(tx, username); err != nil {
+			return err
+		}
+		r, err := tx.Bucket(bucketRosters).CreateBucketIfNotExists([]byte(username))
+		if err != nil {
+			return fmt.Errorf("store: roster of %q: %w", username, err)
+		}
+		return r.Put([]byte(item.JID), v)
+	})
+}
+
+// DeleteRosterItem removes a contact; ErrNotFound if it is not in the roster.
+func (b *Bolt) DeleteRosterItem(ctx context.Context, username, jid string) error {
+	return b.update(ctx, func(tx *bolt.Tx) error {
+		r := userBucket(tx, bucketRosters, username)
+		if r == nil || jid == "" || r.Get([]byte(jid)) == nil {
+			return fmt.Errorf("%w: roster item %q of %q", ErrNotFound, jid, username)
+		}
+		return r.Delete([]byte(jid))
+	})
+}
+
+// AddOffline appends a message to the user's offline queue; ErrNotFound if the user has no
+// account.
+func (b *Bolt) AddOffline(ctx context.Context, username string, m OfflineMessage) error {
+	v, err := encodeMessage(m)
+	if err != nil {
+		return fmt.Errorf("store: encode offline message: %w", err)
+	}
+	return b.update(ctx, func(tx *bolt.Tx) error {
+		if err := hasAccount(tx, username); err != nil {
+			return err
+		}
+		q, err := tx.Bucket(bucketOffline).CreateBucketIfNotExists([]byte(username))
+		if err != nil {
+			return fmt.Errorf("store: offline queue of %q: %w", username, err)
+		}
+		seq, err := q.NextSequence()
+		if err != nil {
+			return fmt.Errorf("store: offline queue of %q: %w", username, err)
+		}
+		return q.Put(binary.BigEndian.AppendUint64(nil, seq), v)
+	})
+}
+
+// TakeOffline returns the user's offline messages, oldest first, and deletes them in the
+// same transaction. It returns no messages and no error when there are none.
+func (b *Bolt) TakeOffline(ctx context.Context, username string) ([]OfflineMessage, error) {
+	var msgs []OfflineMessage
+	err := b.update(ctx, func(tx *bolt.Tx) error {
+		q := userBucket(tx, bucketOffline, username)
+		if q == nil {
+			return nil
+		}
+		err := q.ForEach(func(k, v []byte) error {
+			m, err := decodeMessage(v)
+			if err != nil {
+				return fmt.Errorf("store: offline message %x of %q: %w", k, username, err)
+			}
+			msgs = append(msgs, m)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketOffline).DeleteBucket([]byte(username))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return msgs, nil
+}
