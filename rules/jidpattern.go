@@ -1,0 +1,121 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+)
+
+// jidPattern matches XMPP addresses. Forms: `*` (anything, even no address), `domain`,
+// `user@domain`, `user@domain/resource`, each part possibly holding `*` wildcards
+// (`*@example.org`, `alice@*`, `alice@example.org/*`, `*.example.org`).
+//
+// A pattern without a resource matches the address with any resource or none (a bare
+// pattern stands for the account); with `/res` the address must have a resource that
+// matches. A pattern without `@` matches only addresses with no localpart (servers and
+// components). Localparts and domains compare without case, resources exactly.
+type jidPattern struct {
+	any                     bool
+	local, domain, resource string
+	hasLocal, hasResource   bool
+}
+
+// parseJIDPattern checks and compiles a pattern.
+func parseJIDPattern(s string) (*jidPattern, error) {
+	if s == "*" {
+		return &jidPattern{any: true}, nil
+	}
+	if s == "" {
+		return nil, fmt.Errorf("empty JID pattern")
+	}
+	if i := strings.IndexAny(s, " \t\r\n\"&'<>"); i >= 0 {
+		return nil, fmt.Errorf("JID pattern %q: character %q is not allowed in an address", s, s[i])
+	}
+	p := &jidPattern{}
+	rest := s
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		p.hasResource, p.resource, rest = true, rest[i+1:], rest[:i]
+		if p.resource == "" {
+			return nil, fmt.Errorf("JID pattern %q: empty resource after '/'", s)
+		}
+	}
+	if i := strings.IndexByte(rest, '@'); i >= 0 {
+		p.hasLocal, p.local, rest = true, strings.ToLower(rest[:i]), rest[i+1:]
+		if p.local == "" {
+			return nil, fmt.Errorf("JID pattern %q: empty localpart before '@'", s)
+		}
+		if strings.IndexByte(rest, '@') >= 0 {
+			return nil, fmt.Errorf("JID pattern %q: more than one '@'", s)
+		}
+	}
+	p.domain = strings.ToLower(strings.TrimSuffix(rest, "."))
+	if p.domain == "" {
+		return nil, fmt.Errorf("JID pattern %q: empty domain", s)
+	}
+	return p, nil
+}
+
+// match reports whether the address jid matches. jid is split as RFC 7622 says (resource
+// after the first '/', localpart before an '@' that precedes it); it is not normalised
+// beyond case folding, because stanzas on the wire are already in canonical form.
+func (p *jidPattern) match(jid string) bool {
+	if p.any {
+		return true
+	}
+	if jid == "" {
+		return false
+	}
+	rest, res, hasRes := jid, "", false
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest, res, hasRes = rest[:i], rest[i+1:], true
+	}
+	local, hasLocal := "", false
+	if i := strings.IndexByte(rest, '@'); i >= 0 {
+		local, rest, hasLocal = rest[:i], rest[i+1:], true
+	}
+	if hasLocal != p.hasLocal {
+		return false
+	}
+	if p.hasResource && (!hasRes || !glob(p.resource, res, false)) {
+		return false
+	}
+	if hasLocal && !glob(p.local, local, true) {
+		return false
+	}
+	return glob(p.domain, strings.TrimSuffix(rest, "."), true)
+}
+
+// glob matches s against pattern, where `*` stands for any run of characters (possibly
+// empty) and everything else is literal. fold compares ASCII without case (the pattern is
+// already lower case). Iterative with one backtrack point: linear-ish, never exponential.
+func glob(pattern, s string, fold bool) bool {
+	px, sx := 0, 0
+	starP, starS := -1, 0
+	for sx < len(s) {
+		if px < len(pattern) {
+			c := pattern[px]
+			if c == '*' {
+				starP, starS = px, sx
+				px++
+				continue
+			}
+			b := s[sx]
+			if fold && 'A' <= b && b <= 'Z' {
+				b += 'a' - 'A'
+			}
+			if c == b {
+				px++
+				sx++
+				continue
+			}
+		}
+		if starP < 0 {
+			return false
+		}
+		starS++
+		px, sx = starP+1, starS
+	}
+	for px < len(pattern) && pattern[px] == '*' {
+		px++
+	}
+	return px == len(pattern)
+}

@@ -1,0 +1,82 @@
+package rules
+
+import (
+	"sync/atomic"
+
+	"github.com/antchfx/xpath"
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// rule is one compiled rule: its conditions (all must hold) and its actions.
+type rule struct {
+	name       string
+	file       string
+	line, col  int
+	dir        inspect.Direction // DirNone: both directions
+	keepalive  bool              // matches whitespace keep-alives instead of stanzas
+	elements   []string          // nil: any element
+	types      []string          // nil: any type
+	from, to   *jidPattern       // nil: any
+	bound      *jidPattern       // nil: any
+	namespaces []string          // nil: any; else the element's or a child's namespace
+	xp         *xpath.Expr       // nil: none
+	actions    []action
+	hits       atomic.Uint64
+}
+
+// match checks the conditions, cheap ones first: everything up to bound reads only the
+// raw start tag; the namespace and XPath conditions build the tree.
+func (r *rule) match(v *view) bool {
+	if r.dir != inspect.DirNone && r.dir != v.in.Dir {
+		return false
+	}
+	if r.keepalive {
+		return v.in.Record.Kind == inspect.KindWhitespace
+	}
+	if r.elements != nil && !contains(r.elements, v.name()) {
+		return false
+	}
+	if r.types != nil && !contains(r.types, v.stanzaType()) {
+		return false
+	}
+	if r.to != nil && !r.to.match(v.attr("to")) {
+		return false
+	}
+	if r.from != nil && !r.from.match(v.attr("from")) {
+		return false
+	}
+	if r.bound != nil && !r.bound.match(v.in.BoundJID) {
+		return false
+	}
+	if r.namespaces != nil && !r.matchNamespace(v) {
+		return false
+	}
+	if r.xp != nil {
+		el := v.current()
+		if el == nil || !evalBool(r.xp, el) {
+			return false
+		}
+	}
+	return true
+}
+
+// matchNamespace reports whether the stanza's own namespace (cheap: SASL, TLS and other
+// top-level elements) or one of its children's namespaces (a stanza's payload) is listed.
+func (r *rule) matchNamespace(v *view) bool {
+	if v.work == nil && contains(r.namespaces, v.in.Record.NS) {
+		return true
+	}
+	el := v.current()
+	if el == nil {
+		return false
+	}
+	if contains(r.namespaces, el.Space) {
+		return true
+	}
+	for _, c := range el.Children {
+		if ce, ok := c.(*inspect.Element); ok && contains(r.namespaces, ce.Space) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,120 @@
+package rules
+
+import "github.com/stanzascope/stanzascope/inspect"
+
+// view is what conditions look at for one stanza. It caches the top-level attributes read
+// from the raw bytes, so 50 rules asking for `type` scan the start tag once, and it builds
+// the tree only when a condition or an action needs it.
+type view struct {
+	in   *Input
+	tree *inspect.Element // parsed original (cached in the Record), or nil
+	bad  bool             // parsing failed: tree conditions never match
+	work *inspect.Element // the changed copy once an action changed the stanza
+
+	attrs [4]string // id, type, from, to: read lazily from the raw bytes
+	have  uint8     // bit i set: attrs[i] is valid
+}
+
+var cachedAttrs = [4]string{"id", "type", "from", "to"}
+
+// current returns the stanza as it stands (the changed copy, else the original), parsing
+// it on first use; nil when it cannot be parsed.
+func (v *view) current() *inspect.Element {
+	if v.work != nil {
+		return v.work
+	}
+	if v.tree == nil && !v.bad {
+		el, err := v.in.Record.Element()
+		if err != nil || el == nil {
+			v.bad = true
+			return nil
+		}
+		v.tree = el
+	}
+	return v.tree
+}
+
+// name returns the local name of the stanza as it stands.
+func (v *view) name() string {
+	if v.work != nil {
+		return v.work.Local
+	}
+	return v.in.Record.Name
+}
+
+// attr returns a top-level attribute of the stanza as it stands.
+func (v *view) attr(local string) string {
+	if v.work != nil {
+		return v.work.Attr(local)
+	}
+	for i, a := range cachedAttrs {
+		if a == local {
+			if v.have&(1<<i) == 0 {
+				v.attrs[i] = v.in.Record.Attr(local)
+				v.have |= 1 << i
+			}
+			return v.attrs[i]
+		}
+	}
+	return v.in.Record.Attr(local)
+}
+
+// stanzaType returns the type attribute with RFC 6120/6121 defaults: a message without one
+// is "normal", a presence without one is "available".
+func (v *view) stanzaType() string {
+	t := v.attr("type")
+	if t == "" {
+		switch v.name() {
+		case "message":
+			return "normal"
+		case "presence":
+			return "available"
+		}
+	}
+	return t
+}
+
+// contentNS returns the stream's content namespace (jabber:client when unknown).
+func (v *view) contentNS() string {
+	if h := v.in.Record.Header; h != nil && h.ContentNS != "" {
+		return h.ContentNS
+	}
+	return inspect.NSClient
+}
+
+// state is what actions work on: the view plus the outcome being built.
+type state struct {
+	view
+	out     *Outcome
+	changed bool // the stanza was changed: serialise v.work into Outcome.Replaced
+	stop    bool // dropped or rejected: no later rule applies
+	cont    bool // the current rule said `continue`
+}
+
+// mutable returns the stanza as a tree the action may change: a deep copy of the original
+// made on first use, so the Record's cached tree is never touched. It returns nil when the
+// stanza cannot be parsed.
+func (s *state) mutable() *inspect.Element {
+	if s.work == nil {
+		el := s.current()
+		if el == nil {
+			return nil
+		}
+		s.work = el.Copy()
+	}
+	return s.work
+}
+
+// replace makes el the stanza from now on.
+func (s *state) replace(el *inspect.Element) {
+	s.work = el
+	s.changed = true
+}
+
+// data returns what templates see.
+func (s *state) data() tmplData {
+	return tmplData{
+		ID: s.attr("id"), From: s.attr("from"), To: s.attr("to"), Type: s.attr("type"),
+		Bound: s.in.BoundJID, stanza: s.current(),
+	}
+}

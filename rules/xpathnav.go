@@ -1,0 +1,245 @@
+package rules
+
+import (
+	"strings"
+
+	"github.com/antchfx/xpath"
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// navigator is an xpath.NodeNavigator over an inspect.Element tree. Its document root has
+// the stanza as only child, so `/iq/query` works as well as the relative `query` (the
+// context node of every expression is the stanza itself).
+//
+// Element names report an empty prefix, so an unprefixed name test (`body`) matches the
+// element in any namespace; a prefixed test (`r:query`) compares namespace URIs, with the
+// prefixes declared in the rule file. Stanzas live in jabber:client or jabber:server
+// depending on the stream, and rules should not have to care.
+type navigator struct {
+	stanza *inspect.Element
+	doc    bool    // on the document root
+	frames []frame // path from the stanza to the current node; empty: on the stanza
+	attr   int     // >= 0: on this attribute of the current element
+}
+
+// frame locates a node as the i-th child of parent.
+type frame struct {
+	parent *inspect.Element
+	i      int
+}
+
+func newNavigator(stanza *inspect.Element) *navigator {
+	return &navigator{stanza: stanza, attr: -1}
+}
+
+// node returns the current node when it is a child (element or text), else nil.
+func (n *navigator) node() inspect.Node {
+	if len(n.frames) == 0 {
+		return nil
+	}
+	f := n.frames[len(n.frames)-1]
+	return f.parent.Children[f.i]
+}
+
+// elem returns the current element (the owner when on an attribute), or nil on a text node
+// or the document root.
+func (n *navigator) elem() *inspect.Element {
+	if n.doc {
+		return nil
+	}
+	if len(n.frames) == 0 {
+		return n.stanza
+	}
+	e, _ := n.node().(*inspect.Element)
+	return e
+}
+
+func (n *navigator) NodeType() xpath.NodeType {
+	switch {
+	case n.doc:
+		return xpath.RootNode
+	case n.attr >= 0:
+		return xpath.AttributeNode
+	case n.elem() == nil:
+		return xpath.TextNode
+	}
+	return xpath.ElementNode
+}
+
+func (n *navigator) LocalName() string {
+	e := n.elem()
+	switch {
+	case e == nil:
+		return ""
+	case n.attr >= 0:
+		return e.Attrs[n.attr].Local
+	}
+	return e.Local
+}
+
+func (n *navigator) Prefix() string {
+	if e := n.elem(); e != nil && n.attr >= 0 {
+		return e.Attrs[n.attr].Prefix
+	}
+	return ""
+}
+
+// NamespaceURL returns the namespace URI; the xpath package uses it for prefixed name
+// tests and namespace-uri().
+func (n *navigator) NamespaceURL() string {
+	e := n.elem()
+	switch {
+	case e == nil:
+		return ""
+	case n.attr >= 0:
+		return e.Attrs[n.attr].Space
+	}
+	return e.Space
+}
+
+func (n *navigator) Value() string {
+	switch {
+	case n.doc:
+		return stringValue(n.stanza)
+	case n.attr >= 0:
+		return n.elem().Attrs[n.attr].Value
+	}
+	switch x := n.node().(type) {
+	case inspect.Text:
+		return string(x)
+	case *inspect.Element:
+		return stringValue(x)
+	}
+	return stringValue(n.stanza)
+}
+
+// stringValue is the XPath string-value of an element: all its descendant text.
+func stringValue(e *inspect.Element) string {
+	var b strings.Builder
+	var walk func(*inspect.Element)
+	walk = func(e *inspect.Element) {
+		for _, c := range e.Children {
+			switch x := c.(type) {
+			case inspect.Text:
+				b.WriteString(string(x))
+			case *inspect.Element:
+				walk(x)
+			}
+		}
+	}
+	walk(e)
+	return b.String()
+}
+
+func (n *navigator) Copy() xpath.NodeNavigator {
+	c := *n
+	c.frames = append([]frame(nil), n.frames...)
+	return &c
+}
+
+func (n *navigator) MoveToRoot() {
+	n.doc, n.frames, n.attr = true, n.frames[:0], -1
+}
+
+func (n *navigator) MoveToParent() bool {
+	switch {
+	case n.attr >= 0:
+		n.attr = -1
+	case n.doc:
+		return false
+	case len(n.frames) == 0:
+		n.doc = true
+	default:
+		n.frames = n.frames[:len(n.frames)-1]
+	}
+	return true
+}
+
+func (n *navigator) MoveToNextAttribute() bool {
+	e := n.elem()
+	if e == nil || n.attr+1 >= len(e.Attrs) {
+		return false
+	}
+	n.attr++
+	return true
+}
+
+func (n *navigator) MoveToChild() bool {
+	if n.attr >= 0 {
+		return false
+	}
+	if n.doc {
+		n.doc = false
+		return true
+	}
+	e := n.elem()
+	if e == nil || len(e.Children) == 0 {
+		return false
+	}
+	n.frames = append(n.frames, frame{e, 0})
+	return true
+}
+
+func (n *navigator) MoveToFirst() bool {
+	if n.attr >= 0 || len(n.frames) == 0 || n.frames[len(n.frames)-1].i == 0 {
+		return false
+	}
+	n.frames[len(n.frames)-1].i = 0
+	return true
+}
+
+func (n *navigator) MoveToNext() bool {
+	if n.attr >= 0 || len(n.frames) == 0 {
+		return false
+	}
+	f := &n.frames[len(n.frames)-1]
+	if f.i+1 >= len(f.parent.Children) {
+		return false
+	}
+	f.i++
+	return true
+}
+
+func (n *navigator) MoveToPrevious() bool {
+	if n.attr >= 0 || len(n.frames) == 0 {
+		return false
+	}
+	f := &n.frames[len(n.frames)-1]
+	if f.i == 0 {
+		return false
+	}
+	f.i--
+	return true
+}
+
+func (n *navigator) MoveTo(other xpath.NodeNavigator) bool {
+	o, ok := other.(*navigator)
+	if !ok || o.stanza != n.stanza {
+		return false
+	}
+	n.doc, n.attr = o.doc, o.attr
+	n.frames = append(n.frames[:0], o.frames...)
+	return true
+}
+
+// target is a node an action can change, taken from a navigator after a selection.
+type target struct {
+	elem   *inspect.Element // the element (or the attribute's owner); nil for a text node
+	parent *inspect.Element // parent of the element or text node; nil for the stanza
+	index  int              // position in parent.Children
+	attr   int              // >= 0: the attribute elem.Attrs[attr]
+}
+
+// target returns where the navigator stands, or ok=false on the document root.
+func (n *navigator) target() (t target, ok bool) {
+	if n.doc {
+		return t, false
+	}
+	t.attr = n.attr
+	t.elem = n.elem()
+	if len(n.frames) > 0 {
+		f := n.frames[len(n.frames)-1]
+		t.parent, t.index = f.parent, f.i
+	}
+	return t, true
+}
