@@ -11,9 +11,9 @@ import (
 // set-attr and remove-attr: change an attribute of the stanza, or of the elements an XPath
 // selects. The name is a plain name or xml:lang.
 //
-//	- set-attr: {name: to, value: "bob@localhost"}
-//	- set-attr: {xpath: "disco:query", name: node, value: "x"}
-//	- remove-attr: {name: id}
+//   - set-attr: {name: to, value: "bob@localhost"}
+//   - set-attr: {xpath: "disco:query", name: node, value: "x"}
+//   - remove-attr: {name: id}
 func init() {
 	registerAction(&actionKind{
 		name:    "set-attr",

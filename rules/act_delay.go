@@ -13,8 +13,8 @@ const maxDelay = 10 * time.Minute
 // stanzas within a direction, so later stanzas wait behind a delayed one. Delays of rules
 // that `continue` add up.
 //
-//	- delay: 2s
-//	- delay: {duration: 1.5s}
+//   - delay: 2s
+//   - delay: {duration: 1.5s}
 func init() {
 	registerAction(&actionKind{
 		name:    "delay",

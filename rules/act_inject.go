@@ -9,7 +9,7 @@ import (
 // matched. The XML may be a template (see template.go); elements written without xmlns are
 // in the stream's content namespace.
 //
-//	- inject: {to: client, when: after, xml: "<message><body>Welcome</body></message>"}
+//   - inject: {to: client, when: after, xml: "<message><body>Welcome</body></message>"}
 func init() {
 	registerAction(&actionKind{
 		name:    "inject",

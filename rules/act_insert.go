@@ -9,8 +9,8 @@ import (
 // selects. Elements written without xmlns take the namespace of the element they go into.
 // The XML may be a template (see template.go).
 //
-//	- insert: "<body>added</body>"
-//	- insert: {xpath: "r:query", xml: "<instructions>Closed today</instructions>"}
+//   - insert: "<body>added</body>"
+//   - insert: {xpath: "r:query", xml: "<instructions>Closed today</instructions>"}
 func init() {
 	registerAction(&actionKind{
 		name:    "insert",
@@ -76,4 +76,3 @@ func (c *compiler) xmlTemplate(n ast.Node, what string) *xmlTemplate {
 	}
 	return t
 }
-

@@ -15,8 +15,8 @@ const maxErrorText = 1024
 // and top-level elements that are not stanzas (SASL, TLS) cannot carry one: both are
 // dropped instead.
 //
-//	- reject: not-allowed
-//	- reject: {condition: not-allowed, type: cancel, text: "Registration is closed"}
+//   - reject: not-allowed
+//   - reject: {condition: not-allowed, type: cancel, text: "Registration is closed"}
 func init() {
 	registerAction(&actionKind{
 		name:    "reject",

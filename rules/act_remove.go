@@ -10,8 +10,8 @@ import (
 // remove: remove the elements (or attributes, or text) an XPath selects. The stanza itself
 // cannot be removed this way (use drop).
 //
-//	- remove: "x:composing"
-//	- remove: {xpath: "//delay:delay"}
+//   - remove: "x:composing"
+//   - remove: {xpath: "//delay:delay"}
 func init() {
 	registerAction(&actionKind{
 		name:    "remove",

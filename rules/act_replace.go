@@ -7,8 +7,8 @@ import "github.com/goccy/go-yaml/ast"
 // (all XML-escaped). The template must produce exactly one element; this is tried on a
 // sample stanza when the file is loaded.
 //
-//	- replace: "<message to='{{.To}}' id='{{.ID}}'><body>censored</body></message>"
-//	- replace: {template: "..."}
+//   - replace: "<message to='{{.To}}' id='{{.ID}}'><body>censored</body></message>"
+//   - replace: {template: "..."}
 func init() {
 	registerAction(&actionKind{
 		name:    "replace",

@@ -14,8 +14,8 @@ const maxLabel = 64
 
 // tag: attach a label (and a colour) to the stanza in the log.
 //
-//	- tag: slow-path
-//	- tag: {label: registration, color: red}
+//   - tag: slow-path
+//   - tag: {label: registration, color: red}
 func init() {
 	registerAction(&actionKind{
 		name:    "tag",

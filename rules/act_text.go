@@ -14,7 +14,7 @@ const maxRegexp = 4096
 // the text of the elements an XPath selects; `with` may use $1, ${name}. The XPath may also
 // select attributes (`@to`) or text nodes.
 //
-//	- replace-text: {xpath: "body", regexp: "(?i)parrot", with: "budgie"}
+//   - replace-text: {xpath: "body", regexp: "(?i)parrot", with: "budgie"}
 func init() {
 	registerAction(&actionKind{
 		name:    "replace-text",
