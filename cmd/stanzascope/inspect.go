@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sync"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// readCaptureFile reads a pcap or pcapng file, reassembles the XMPP connections on ports
+// and writes their records to sink. It is nil until the capture code's file sets it.
+var readCaptureFile func(ctx context.Context, path string, ports []int, sink inspect.Sink, stderr io.Writer) error
+
+// readLive captures XMPP traffic on ports from a network interface until ctx ends. It is
+// nil until the capture code's file sets it.
+var readLive func(ctx context.Context, iface string, ports []int, sink inspect.Sink, stderr io.Writer) error
+
+// stdin is where "inspect -" reads; tests replace it.
+var stdin io.Reader = os.Stdin
+
+func init() {
+	register(&command{
+		name:    "inspect",
+		summary: "show a saved XML stream, JSON log or capture, or live traffic on an interface",
+		run:     runInspect,
+	})
+}
+
+const inspectUsage = `inspect FILE|-  |  --iface IFACE [--port N]...  [flags]
+
+FILE is a raw XML stream (one direction, with or without a stream header), a JSON-lines
+log written by --log or --format json, or a pcap/pcapng capture; the kind is found from
+the content. "-" reads standard input.`
+
+// inputKind is what inspect found in its input.
+type inputKind int
+
+const (
+	inputXML inputKind = iota
+	inputJSON
+	inputCapture
+)
+
+func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("inspect", inspectUsage, stderr)
+	out := addOutputFlags(fs, false)
+	iface := fs.String("iface", "", "capture live traffic on network interface `IFACE`")
+	ports := fs.IntSlice("port", []int{5222}, "TCP `port`s that carry XMPP (captures and --iface)")
+	dirFlag := fs.String("dir", "auto", "direction of a raw XML stream: auto (a header with an id is the server's), c2s or s2c")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case *iface != "" && fs.NArg() > 0:
+		return usagef("give either FILE or --iface, not both")
+	case *iface == "" && fs.NArg() != 1:
+		return usagef("give one FILE (or - for standard input), or --iface")
+	}
+	for _, p := range *ports {
+		if p < 1 || p > 65535 {
+			return usagef("--port %d is not a TCP port", p)
+		}
+	}
+	dir, ok := inspect.ParseDirection(*dirFlag)
+	if !ok && *dirFlag != "auto" {
+		return usagef("--dir must be auto, c2s or s2c, not %q", *dirFlag)
+	}
+	if *dirFlag == "auto" {
+		dir = inspect.DirNone
+	}
+	if err := out.validate(); err != nil {
+		return err
+	}
+	if *iface != "" {
+		if readLive == nil {
+			return errors.New("live capture is not available in this build")
+		}
+		return runPipeline(ctx, out, stdout, stderr, func(ctx context.Context, sink inspect.Sink) error {
+			return readLive(ctx, *iface, *ports, sink, stderr)
+		})
+	}
+	name := fs.Arg(0)
+	src, closeSrc, err := openInput(name)
+	if err != nil {
+		return err
+	}
+	defer closeSrc()
+	br := bufio.NewReader(src)
+	kind, err := sniffInput(br)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", name, err)
+	}
+	var read func(ctx context.Context, sink inspect.Sink) error
+	switch kind {
+	case inputCapture:
+		if readCaptureFile == nil {
+			return errors.New("reading captures is not available in this build")
+		}
+		path, cleanup, err := capturePath(name, br)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		read = func(ctx context.Context, sink inspect.Sink) error {
+			return readCaptureFile(ctx, path, *ports, sink, stderr)
+		}
+	case inputJSON:
+		read = func(ctx context.Context, sink inspect.Sink) error {
+			return inspect.ReadJSONLog(ctxReader{ctx, br}, sink)
+		}
+	default:
+		if dir == inspect.DirNone {
+			dir = guessDirection(br)
+		}
+		out.noIQTrack = true // one direction: requests and answers are in different files
+		conn := &inspect.ConnInfo{ID: 1}
+		read = func(ctx context.Context, sink inspect.Sink) error {
+			return inspect.ReadStream(ctxReader{ctx, br}, dir, conn, sink)
+		}
+	}
+	return runPipeline(ctx, out, stdout, stderr, read)
+}
+
+// openInput opens FILE, or standard input for "-".
+func openInput(name string) (io.Reader, func() error, error) {
+	if name == "-" {
+		return stdin, func() error { return nil }, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read input: %w", err)
+	}
+	return f, f.Close, nil
+}
+
+// sniffInput looks at the first bytes: capture magic numbers, a JSON object, or XML.
+func sniffInput(br *bufio.Reader) (inputKind, error) {
+	head, err := br.Peek(4)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, err
+	}
+	if len(head) == 4 {
+		switch string(head) {
+		case "\xd4\xc3\xb2\xa1", "\xa1\xb2\xc3\xd4", "\x4d\x3c\xb2\xa1", "\xa1\xb2\x3c\x4d", "\x0a\x0d\x0d\x0a":
+			return inputCapture, nil
+		}
+	}
+	// Skip leading whitespace, one byte at a time so a live pipe is never waited on for
+	// more than it sent.
+	for n := 1; n <= 4096; n++ {
+		b, err := br.Peek(n)
+		if len(b) < n {
+			if err != nil && !errors.Is(err, io.EOF) {
+				return 0, err
+			}
+			return inputXML, nil
+		}
+		switch b[n-1] {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return inputJSON, nil
+		}
+		return inputXML, nil
+	}
+	return inputXML, nil
+}
+
+// streamHeaderRE finds the start of a stream header and its attributes.
+var streamHeaderRE = regexp.MustCompile(`^\s*(?:<\?[^>]*\?>\s*)?<(?:[A-Za-z_][\w.-]*:)?stream(\s[^>]*)?>`)
+var idAttrRE = regexp.MustCompile(`\sid\s*=`)
+
+// guessDirection says which side wrote a raw stream: a stream header with an id attribute
+// is the server's (RFC 6120 §4.7.3: only the receiving entity sets it).
+func guessDirection(br *bufio.Reader) inspect.Direction {
+	head, _ := br.Peek(br.Buffered())
+	if m := streamHeaderRE.FindSubmatch(head); m != nil && idAttrRE.Match(m[1]) {
+		return inspect.ServerToClient
+	}
+	return inspect.ClientToServer
+}
+
+// capturePath returns a path the capture reader can open: FILE itself, or standard input
+// copied to a temporary file.
+func capturePath(name string, br *bufio.Reader) (string, func(), error) {
+	if name != "-" {
+		return name, func() {}, nil
+	}
+	f, err := os.CreateTemp("", "stanzascope-*.pcap")
+	if err != nil {
+		return "", nil, fmt.Errorf("copying standard input: %w", err)
+	}
+	cleanup := func() { os.Remove(f.Name()) }
+	_, err = io.Copy(f, br)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("copying standard input: %w", err)
+	}
+	return f.Name(), cleanup, nil
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// counter counts what goes through, for the summary line.
+type counter struct {
+	next                     inspect.Sink
+	records, stanzas, errors int
+}
+
+func (c *counter) Write(r *inspect.Record) error {
+	c.records++
+	switch r.Kind {
+	case inspect.KindStanza:
+		c.stanzas++
+	case inspect.KindError:
+		c.errors++
+	}
+	return c.next.Write(r)
+}
+
+// guarded lets the reading goroutine be abandoned on cancellation: after stop, records
+// are discarded instead of racing with the pipeline's close.
+type guarded struct {
+	mu      sync.Mutex
+	stopped bool
+	next    inspect.Sink
+}
+
+func (g *guarded) Write(r *inspect.Record) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return context.Canceled
+	}
+	return g.next.Write(r)
+}
+
+func (g *guarded) stop() {
+	g.mu.Lock()
+	g.stopped = true
+	g.mu.Unlock()
+}
+
+// runPipeline opens the output, runs read into it and prints the summary. Reading runs in
+// its own goroutine so that Ctrl-C ends inspect even while standard input blocks; such a
+// read cannot be interrupted, and its goroutine ends with the process.
+func runPipeline(ctx context.Context, out *outputFlags, stdout, stderr io.Writer, read func(context.Context, inspect.Sink) error) error {
+	sink, closeOut, err := out.open(stdout)
+	if err != nil {
+		return err
+	}
+	cnt := &counter{next: sink}
+	g := &guarded{next: cnt}
+	done := make(chan error, 1)
+	go func() { done <- read(ctx, g) }()
+	var readErr error
+	select {
+	case readErr = <-done:
+	case <-ctx.Done():
+		g.stop()
+		select {
+		case readErr = <-done: // a file notices the cancellation at its next read
+		default:
+		}
+		if errors.Is(readErr, context.Canceled) {
+			readErr = nil
+		}
+	}
+	g.stop()
+	closeErr := closeOut()
+	fmt.Fprintf(stderr, "inspect: %d records, %d stanzas, %d errors\n", cnt.records, cnt.stanzas, cnt.errors)
+	if readErr != nil {
+		return readErr
+	}
+	if closeErr != nil {
+		return fmt.Errorf("closing the output: %w", closeErr)
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/pflag"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// newPcapSink opens a capture file that records are written to. It is nil until the
+// capture code's file sets it in init, so a build without capture support says so.
+var newPcapSink func(path string) (inspect.Sink, io.Closer, error)
+
+// iqTimeout is how long a request may wait for its answer before the tracker reports it.
+const iqTimeout = 30 * time.Second
+
+// outputFlags are the flags every subcommand that shows traffic shares.
+type outputFlags struct {
+	format      string
+	logFile     string
+	color       string
+	showSecrets bool
+	explain     bool
+	filterName  []string
+	filterType  []string
+	filterJID   string
+	pcapOut     string
+	pcap        bool
+
+	// noIQTrack turns off iq matching, for input that holds one direction only, where
+	// every request or every answer would be reported as unmatched.
+	noIQTrack bool
+	// isTerminal reports whether w is a terminal; tests replace it.
+	isTerminal func(w io.Writer) bool
+}
+
+// addOutputFlags registers the output flags on fs; --pcap-out only when pcap is true.
+func addOutputFlags(fs *pflag.FlagSet, pcap bool) *outputFlags {
+	o := &outputFlags{pcap: pcap, isTerminal: writerIsTerminal}
+	fs.StringVar(&o.format, "format", "pretty", "output format: pretty, json or raw")
+	fs.StringVar(&o.logFile, "log", "", "also append JSON lines to `FILE` (created with mode 0600)")
+	fs.StringVar(&o.color, "color", "auto", "colour: auto (only on a terminal, and not when NO_COLOR is set), always or never")
+	fs.BoolVar(&o.showSecrets, "show-secrets", false, "show passwords and SASL payloads instead of redacting them")
+	fs.BoolVar(&o.explain, "explain", false, "explain each stanza and name the RFC/XEP section that defines it")
+	fs.StringSliceVar(&o.filterName, "filter-name", nil, "show only stanzas with these element `names` (message,presence,iq,...)")
+	fs.StringSliceVar(&o.filterType, "filter-type", nil, "show only stanzas with these `types` (chat,get,unavailable,...; available/normal for none)")
+	fs.StringVar(&o.filterJID, "filter-jid", "", "show only stanzas from or to `JID` (bare: any resource)")
+	if pcap {
+		fs.StringVar(&o.pcapOut, "pcap-out", "", "also write the traffic as a capture to `FILE` (Wireshark)")
+	}
+	return o
+}
+
+func writerIsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// useColor decides colour for output to w.
+func (o *outputFlags) useColor(w io.Writer) bool {
+	switch o.color {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	return os.Getenv("NO_COLOR") == "" && o.isTerminal(w)
+}
+
+// validate checks the flag values; its errors are usage errors.
+func (o *outputFlags) validate() error {
+	switch o.format {
+	case "pretty", "json", "raw":
+	default:
+		return usagef("--format must be pretty, json or raw, not %q", o.format)
+	}
+	switch o.color {
+	case "auto", "always", "never":
+	default:
+		return usagef("--color must be auto, always or never, not %q", o.color)
+	}
+	if o.filterJID != "" {
+		if _, err := inspect.ParseJID(o.filterJID); err != nil {
+			return usagef("--filter-jid: %v", err)
+		}
+	}
+	return nil
+}
+
+// flusher is what the printers have when they buffer.
+type flusher interface{ Flush() error }
+
+// open builds the output pipeline: iq tracker -> filter -> tee(printer on stdout, JSON log
+// file, capture file). closeFn reports unanswered requests, flushes and closes the files;
+// call it once, after the last Write.
+func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() error, err error) {
+	if err := o.validate(); err != nil {
+		return nil, nil, err
+	}
+	var printer inspect.Sink
+	switch o.format {
+	case "pretty":
+		printer = inspect.NewPretty(stdout, inspect.PrettyOptions{
+			Color: o.useColor(stdout), Explain: o.explain, ShowSecrets: o.showSecrets})
+	case "json":
+		printer = inspect.NewJSON(stdout, inspect.JSONOptions{ShowSecrets: o.showSecrets})
+	case "raw":
+		printer = inspect.NewRaw(stdout)
+	}
+	sinks := []inspect.Sink{printer}
+	var closers []func() error
+	closeAll := func() error {
+		var errs []error
+		for i := len(closers) - 1; i >= 0; i-- {
+			errs = append(errs, closers[i]())
+		}
+		return errors.Join(errs...)
+	}
+	if f, ok := printer.(flusher); ok {
+		closers = append(closers, f.Flush)
+	}
+	if o.logFile != "" {
+		f, err := os.OpenFile(o.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("opening the log: %w", err)
+		}
+		sinks = append(sinks, inspect.NewJSON(f, inspect.JSONOptions{ShowSecrets: o.showSecrets}))
+		closers = append(closers, f.Close)
+	}
+	if o.pcapOut != "" {
+		if newPcapSink == nil {
+			err := errors.New("pcap output not available in this build")
+			return nil, nil, errors.Join(err, closeAll())
+		}
+		ps, c, err := newPcapSink(o.pcapOut)
+		if err != nil {
+			return nil, nil, errors.Join(fmt.Errorf("opening the capture output: %w", err), closeAll())
+		}
+		sinks = append(sinks, ps)
+		closers = append(closers, c.Close)
+	}
+	sink = inspect.Tee(sinks...)
+	if len(o.filterName) > 0 || len(o.filterType) > 0 || o.filterJID != "" {
+		sink = inspect.NewFilter(sink, inspect.Filter{Names: o.filterName, Types: o.filterType, JID: o.filterJID})
+	}
+	if !o.noIQTrack {
+		tr := inspect.NewIQTracker(sink, iqTimeout)
+		sink = tr
+		closers = append(closers, tr.Close) // runs first: its notes still reach the files
+	}
+	return sink, closeAll, nil
+}

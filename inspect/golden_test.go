@@ -1,0 +1,136 @@
+package inspect
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// goldenInputs are raw XML streams, one direction each: the textbook session
+// (docs/textbook-session.md) and a modern XMPP 1.0 session with SASL and a stream restart.
+var goldenInputs = []struct {
+	file string
+	dir  Direction
+}{
+	{"textbook-c2s.xml", ClientToServer},
+	{"textbook-s2c.xml", ServerToClient},
+	{"modern-c2s.xml", ClientToServer},
+	{"modern-s2c.xml", ServerToClient},
+}
+
+// goldenFormats are the printers run over each input.
+var goldenFormats = []struct {
+	ext  string
+	sink func(w *bytes.Buffer) Sink
+}{
+	{"pretty", func(w *bytes.Buffer) Sink { return NewPretty(w, PrettyOptions{}) }},
+	{"pretty-color", func(w *bytes.Buffer) Sink { return NewPretty(w, PrettyOptions{Color: true}) }},
+	{"explain", func(w *bytes.Buffer) Sink { return NewPretty(w, PrettyOptions{Explain: true, Width: 60}) }},
+	{"secrets", func(w *bytes.Buffer) Sink { return NewPretty(w, PrettyOptions{ShowSecrets: true}) }},
+	{"json", func(w *bytes.Buffer) Sink { return NewJSON(w, JSONOptions{}) }},
+}
+
+// readRecords reads a testdata stream into records.
+func readRecords(t testing.TB, file string, dir Direction) []*Record {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var recs []*Record
+	err = ReadStream(f, dir, &ConnInfo{ID: 1}, SinkFunc(func(r *Record) error {
+		recs = append(recs, r)
+		return nil
+	}))
+	if err != nil {
+		t.Fatalf("ReadStream(%s): %v", file, err)
+	}
+	return recs
+}
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -run %s -update to create it)", err, t.Name())
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func TestGoldenPrinters(t *testing.T) {
+	for _, in := range goldenInputs {
+		recs := readRecords(t, in.file, in.dir)
+		base := strings.TrimSuffix(in.file, ".xml")
+		for _, f := range goldenFormats {
+			t.Run(base+"."+f.ext, func(t *testing.T) {
+				var out bytes.Buffer
+				s := f.sink(&out)
+				for _, r := range recs {
+					if err := s.Write(r); err != nil {
+						t.Fatal(err)
+					}
+				}
+				checkGolden(t, base+"."+f.ext, out.Bytes())
+			})
+		}
+	}
+}
+
+// TestRawIsIdentical: the raw printer gives back exactly the bytes that were read.
+func TestRawIsIdentical(t *testing.T) {
+	for _, in := range goldenInputs {
+		t.Run(in.file, func(t *testing.T) {
+			want, err := os.ReadFile(filepath.Join("testdata", in.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			raw := NewRaw(&out)
+			for _, r := range readRecords(t, in.file, in.dir) {
+				if err := raw.Write(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Errorf("raw output differs from the input\n--- got\n%s\n--- want\n%s", out.Bytes(), want)
+			}
+		})
+	}
+}
+
+// TestGoldenRestart: the modern streams restart after SASL, so the stanzas after the
+// second header are read as stanzas, not as one big element.
+func TestGoldenRestart(t *testing.T) {
+	for _, in := range goldenInputs[2:] {
+		opens := 0
+		for _, r := range readRecords(t, in.file, in.dir) {
+			switch {
+			case r.Kind == KindStreamOpen:
+				opens++
+			case r.Kind == KindStanza && r.Name == "stream":
+				t.Errorf("%s: a stream header was read as a stanza: %.60q", in.file, r.Raw)
+			}
+		}
+		if opens != 2 {
+			t.Errorf("%s: %d stream headers, want 2", in.file, opens)
+		}
+	}
+}

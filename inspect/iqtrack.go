@@ -1,0 +1,246 @@
+package inspect
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// MaxPendingIQ is how many unanswered requests the tracker remembers per connection; past
+// it the oldest is forgotten (with a note), so a peer that never answers cannot make the
+// tracker grow without bound.
+const MaxPendingIQ = 1024
+
+// IQTracker matches iq answers (result, error) to their requests (get, set) by connection,
+// direction and id. It sets RTT on each answer it matches and Unmatched on an answer with
+// no request, and reports requests never answered as KindNote records (Unmatched set):
+// when their connection closes, when they are older than the timeout (measured in record
+// time, so it works on logs as well as live), or at Close. It is a Sink that passes every
+// record on to next, and like every sink it is fed from one goroutine.
+type IQTracker struct {
+	next    Sink
+	timeout time.Duration
+	max     int
+	conns   map[uint64]*iqConn
+	last    time.Time
+}
+
+type iqKey struct {
+	dir Direction // direction of the request
+	id  string
+}
+
+type iqRequest struct {
+	key     iqKey
+	seq     uint64
+	t       time.Time
+	what    string // "iq get id 'x' (<query xmlns='...'/>) to y", for the note
+	conn    *ConnInfo
+	header  *Header
+	forgone bool
+}
+
+type iqConn struct {
+	pending map[iqKey]*iqRequest
+	order   []*iqRequest // oldest first; entries already answered are skipped lazily
+	seq     uint64
+}
+
+// NewIQTracker returns a tracker writing to next. timeout <= 0 means requests are only
+// reported as unanswered when their connection closes or at Close.
+func NewIQTracker(next Sink, timeout time.Duration) *IQTracker {
+	return &IQTracker{next: next, timeout: timeout, max: MaxPendingIQ, conns: map[uint64]*iqConn{}}
+}
+
+// Write tracks r and passes it on.
+func (t *IQTracker) Write(r *Record) error {
+	if r.Time.After(t.last) {
+		t.last = r.Time
+	}
+	cid := connID(r.Conn)
+	var errs []error
+	if t.timeout > 0 && !r.Time.IsZero() {
+		if c := t.conns[cid]; c != nil {
+			errs = append(errs, t.expire(c, r.Time.Add(-t.timeout), r.Time))
+		}
+	}
+	if r.Kind == KindStanza && r.Name == "iq" {
+		errs = append(errs, t.track(r, cid))
+	}
+	if r.Kind == KindConnClose {
+		if c := t.conns[cid]; c != nil {
+			errs = append(errs, t.flush(c, r.Time, "the connection closed"))
+			delete(t.conns, cid)
+		}
+	}
+	errs = append(errs, t.next.Write(r))
+	return errors.Join(errs...)
+}
+
+func connID(c *ConnInfo) uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.ID
+}
+
+func (t *IQTracker) track(r *Record, cid uint64) error {
+	typ, id := r.Attr("type"), r.Attr("id")
+	switch typ {
+	case "get", "set":
+		c := t.conns[cid]
+		if c == nil {
+			c = &iqConn{pending: map[iqKey]*iqRequest{}}
+			t.conns[cid] = c
+		}
+		var err error
+		if len(c.pending) >= t.max {
+			err = t.dropOldest(c, r.Time)
+		}
+		c.seq++
+		req := &iqRequest{key: iqKey{r.Dir, id}, seq: c.seq, t: r.Time, conn: r.Conn, header: r.Header,
+			what: describeRequest(r, typ, id)}
+		c.pending[req.key] = req
+		c.order = append(c.order, req)
+		if len(c.order) > 2*t.max+16 {
+			c.compact()
+		}
+		return err
+	case "result", "error":
+		c := t.conns[cid]
+		key := iqKey{r.Dir.Reverse(), id}
+		var req *iqRequest
+		if c != nil {
+			req = c.pending[key]
+		}
+		if req == nil {
+			r.Unmatched = true
+			return nil
+		}
+		delete(c.pending, key)
+		req.forgone = true
+		if d := r.Time.Sub(req.t); d > 0 && !req.t.IsZero() {
+			r.RTT = d
+		}
+	}
+	return nil
+}
+
+// describeRequest says which request it was, without building a tree.
+func describeRequest(r *Record, typ, id string) string {
+	s := fmt.Sprintf("iq %s id '%s'", typ, id)
+	if p := payloadOf(r.Raw); p != "" {
+		s += " (" + p + ")"
+	}
+	if to := r.Attr("to"); to != "" {
+		s += " to " + to
+	}
+	return s
+}
+
+// payloadOf returns "<query xmlns='ns'/>" for the first child element of a stanza.
+func payloadOf(raw []byte) string {
+	top, ok := firstStart(raw)
+	if !ok || top.kind != tagStart {
+		return ""
+	}
+	for i := top.end; ; {
+		t, ok := nextTag(raw, i)
+		if !ok || t.kind == tagEnd {
+			return ""
+		}
+		if t.kind == tagStart || t.kind == tagEmpty {
+			ns, _ := rawAttr(raw[t.start:t.end], "xmlns")
+			return fmt.Sprintf("<%s xmlns='%s'/>", localName(t.name), ns)
+		}
+		i = t.end
+	}
+}
+
+// forget removes q from the pending map unless a newer request reused its id.
+func (c *iqConn) forget(q *iqRequest) {
+	if c.pending[q.key] == q {
+		delete(c.pending, q.key)
+	}
+}
+
+// compact drops answered requests from the order list.
+func (c *iqConn) compact() {
+	c.order = slices.DeleteFunc(c.order, func(q *iqRequest) bool { return q.forgone })
+}
+
+func (t *IQTracker) dropOldest(c *iqConn, now time.Time) error {
+	for len(c.order) > 0 {
+		q := c.order[0]
+		c.order = c.order[1:]
+		if q.forgone {
+			continue
+		}
+		q.forgone = true
+		c.forget(q)
+		return t.report(q, now, fmt.Sprintf("no longer tracked: more than %d requests were waiting for an answer", t.max))
+	}
+	return nil
+}
+
+// expire reports the requests of c sent before deadline.
+func (t *IQTracker) expire(c *iqConn, deadline, now time.Time) error {
+	var errs []error
+	for len(c.order) > 0 {
+		q := c.order[0]
+		if !q.forgone && !q.t.Before(deadline) {
+			break
+		}
+		c.order = c.order[1:]
+		if q.forgone {
+			continue
+		}
+		q.forgone = true
+		c.forget(q)
+		errs = append(errs, t.report(q, now, fmt.Sprintf("not answered within %v", t.timeout)))
+	}
+	return errors.Join(errs...)
+}
+
+// flush reports every request of c still waiting.
+func (t *IQTracker) flush(c *iqConn, now time.Time, why string) error {
+	var errs []error
+	for _, q := range c.order {
+		if q.forgone {
+			continue
+		}
+		q.forgone = true
+		errs = append(errs, t.report(q, now, why))
+	}
+	c.order, c.pending = nil, map[iqKey]*iqRequest{}
+	return errors.Join(errs...)
+}
+
+func (t *IQTracker) report(q *iqRequest, now time.Time, why string) error {
+	return t.next.Write(&Record{
+		Time:      now,
+		Conn:      q.conn,
+		Dir:       q.key.dir,
+		Kind:      KindNote,
+		Header:    q.header,
+		Note:      q.what + " was never answered: " + why,
+		Unmatched: true,
+	})
+}
+
+// Close reports every request still waiting for an answer, connection by connection. It
+// does not close next.
+func (t *IQTracker) Close() error {
+	ids := make([]uint64, 0, len(t.conns))
+	for id := range t.conns {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var errs []error
+	for _, id := range ids {
+		errs = append(errs, t.flush(t.conns[id], t.last, "the log ended"))
+		delete(t.conns, id)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,130 @@
+package inspect
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+)
+
+// JSONOptions configure the JSON-lines printer.
+type JSONOptions struct {
+	ShowSecrets bool // keep credentials in the xml and original fields (see Redact)
+}
+
+// JSON writes one JSON object per record and line, for programs and for the log file that
+// `stanzascope inspect` reads back (ReadJSONLog). The field order is fixed.
+type JSON struct {
+	w   io.Writer
+	opt JSONOptions
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+// jsonRecord is the shape of one line of a JSON log. Field order and names are a format
+// other tools read: change them only by adding fields.
+type jsonRecord struct {
+	Time      string   `json:"time,omitempty"` // RFC 3339 with nanoseconds, UTC
+	Conn      uint64   `json:"conn,omitempty"`
+	Dir       string   `json:"dir,omitempty"` // c2s, s2c
+	Kind      string   `json:"kind"`
+	Name      string   `json:"name,omitempty"`
+	NS        string   `json:"ns,omitempty"`
+	Type      string   `json:"type,omitempty"`
+	ID        string   `json:"id,omitempty"`
+	From      string   `json:"from,omitempty"`
+	To        string   `json:"to,omitempty"`
+	Size      int      `json:"size"`          // bytes as they travelled
+	XML       string   `json:"xml,omitempty"` // the bytes, redacted unless --show-secrets
+	Note      string   `json:"note,omitempty"`
+	Error     string   `json:"error,omitempty"`
+	Condition string   `json:"condition,omitempty"` // stream error condition of error
+	Original  string   `json:"original,omitempty"`  // as received, when a rule changed it
+	Verdict   string   `json:"verdict,omitempty"`
+	Tags      []Tag    `json:"tags,omitempty"`
+	Rules     []string `json:"rules,omitempty"`
+	RTTms     float64  `json:"rtt_ms,omitempty"`
+	Unmatched bool     `json:"unmatched,omitempty"`
+	Client    string   `json:"client,omitempty"` // conn-open: the client's address
+	Server    string   `json:"server,omitempty"` // conn-open: the server's address
+}
+
+// NewJSON returns a JSON-lines printer writing to w, one Write call per record.
+func NewJSON(w io.Writer, opt JSONOptions) *JSON {
+	j := &JSON{w: w, opt: opt}
+	j.enc = json.NewEncoder(&j.buf)
+	j.enc.SetEscapeHTML(false) // keep <, > and & readable in the xml field
+	return j
+}
+
+// Flush does nothing: JSON writes each record as it comes.
+func (j *JSON) Flush() error { return nil }
+
+// Write writes r as one line.
+func (j *JSON) Write(r *Record) error {
+	jr := toJSON(r, j.opt.ShowSecrets)
+	j.buf.Reset()
+	if err := j.enc.Encode(&jr); err != nil {
+		return fmt.Errorf("json printer: %w", err)
+	}
+	if _, err := j.w.Write(j.buf.Bytes()); err != nil {
+		return fmt.Errorf("json printer: %w", err)
+	}
+	return nil
+}
+
+func toJSON(r *Record, showSecrets bool) jsonRecord {
+	jr := jsonRecord{
+		Kind:      r.Kind.String(),
+		Dir:       r.Dir.String(),
+		Name:      r.Name,
+		NS:        r.NS,
+		Size:      len(r.Raw),
+		Note:      r.Note,
+		Verdict:   r.Verdict,
+		Tags:      r.Tags,
+		Rules:     r.Rules,
+		Unmatched: r.Unmatched,
+	}
+	if !r.Time.IsZero() {
+		jr.Time = r.Time.UTC().Format(time.RFC3339Nano)
+	}
+	if r.Conn != nil {
+		jr.Conn = r.Conn.ID
+		if r.Kind == KindConnOpen {
+			if r.Conn.Client.IsValid() {
+				jr.Client = r.Conn.Client.String()
+			}
+			if r.Conn.Server.IsValid() {
+				jr.Server = r.Conn.Server.String()
+			}
+		}
+	}
+	raw, orig := r.Raw, r.Original
+	if !showSecrets {
+		raw, _ = redactFor(r, raw)
+		if orig != nil {
+			orig, _ = redactFor(r, orig)
+		}
+	}
+	jr.XML, jr.Original = string(raw), string(orig)
+	switch r.Kind {
+	case KindStanza:
+		jr.Type, jr.ID, jr.From, jr.To = r.Attr("type"), r.Attr("id"), r.Attr("from"), r.Attr("to")
+	case KindStreamOpen:
+		if h := r.Header; h != nil {
+			jr.ID, jr.From, jr.To = h.ID, h.From, h.To
+		}
+	}
+	if r.Err != nil {
+		jr.Error = r.Err.Error()
+		if se := AsStreamError(r.Err); se != nil {
+			jr.Condition = se.Condition
+		}
+	}
+	if r.RTT > 0 {
+		jr.RTTms = float64(r.RTT) / float64(time.Millisecond)
+	}
+	return jr
+}
