@@ -121,6 +121,8 @@ func (c *conn) end(err error) {
 	switch {
 	case err == nil, errors.Is(err, io.EOF):
 		c.closeStream()
+	case errors.Is(err, errLoginTimeout) && c.legacy:
+		c.closeStream() // a pre-1.0 stream has no connection-timeout condition
 	case errors.Is(err, errLoginTimeout):
 		c.streamError("connection-timeout", "not logged in within the time limit")
 	case errors.Is(err, errIdleTimeout):

@@ -1,0 +1,216 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stanzascope/stanzascope/switch/store"
+)
+
+// testServer is a switch running on a loopback port for one test.
+type testServer struct {
+	srv    *Server
+	addr   string
+	cancel context.CancelFunc
+	done   chan error
+	pool   *x509.CertPool
+}
+
+// startServer runs a switch with a memory store (unless cfg.Store is set) and a fresh
+// self-signed certificate, and stops it when the test ends.
+func startServer(t testing.TB, mod func(*Config)) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	cert, err := LoadOrCreateCert(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pemBytes, _ := os.ReadFile(filepath.Join(dir, "cert.pem"))
+	pool.AppendCertsFromPEM(pemBytes)
+	cfg := Config{
+		Domain: "localhost",
+		Store:  store.NewMemory(),
+		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}},
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ts := &testServer{srv: srv, addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1), pool: pool}
+	go func() { ts.done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { ts.stop(t) })
+	return ts
+}
+
+// stop cancels the server and waits for Serve to return (idempotent).
+func (ts *testServer) stop(t testing.TB) {
+	ts.cancel()
+	if ts.done == nil {
+		return
+	}
+	select {
+	case err := <-ts.done:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("Serve did not return after cancel")
+	}
+	ts.done = nil
+}
+
+// rawClient is a person at a telnet prompt: it writes exact bytes and reads exact bytes.
+type rawClient struct {
+	t    testing.TB
+	conn net.Conn
+	r    *bufio.Reader
+	mu   sync.Mutex
+}
+
+func dialRaw(t testing.TB, addr string) *rawClient {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawClient{t: t, conn: c, r: bufio.NewReader(c)}
+}
+
+func (c *rawClient) send(s string) {
+	c.t.Helper()
+	c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c.conn, s); err != nil {
+		c.t.Fatalf("write %q: %v", s, err)
+	}
+}
+
+// expect reads exactly len(want) bytes and compares them with want.
+func (c *rawClient) expect(want string) {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, len(want))
+	n, err := io.ReadFull(c.r, got)
+	if err != nil || string(got) != want {
+		c.t.Fatalf("expected\n  %s\ngot\n  %s (err %v)", want, got[:n], err)
+	}
+}
+
+// readStanza reads one top-level element (or the stream header, or a closing tag) by
+// counting tags; enough for the server's output, which never uses CDATA or comments.
+func (c *rawClient) readStanza() string {
+	c.t.Helper()
+	s, err := c.tryStanza(5 * time.Second)
+	if err != nil {
+		c.t.Fatalf("reading a stanza: %v (got %q)", err, s)
+	}
+	return s
+}
+
+func (c *rawClient) tryStanza(d time.Duration) (string, error) {
+	c.conn.SetReadDeadline(time.Now().Add(d))
+	var b strings.Builder
+	depth := 0
+	for {
+		ch, err := c.r.ReadByte()
+		if err != nil {
+			return b.String(), err
+		}
+		b.WriteByte(ch)
+		if ch != '>' {
+			continue
+		}
+		s := b.String()
+		tag := s[strings.LastIndex(s, "<"):]
+		switch {
+		case strings.HasPrefix(tag, "<?"):
+			continue
+		case strings.HasPrefix(tag, "<stream:stream"):
+			return s, nil
+		case strings.HasPrefix(tag, "</"):
+			depth--
+		case strings.HasSuffix(tag, "/>"):
+		default:
+			depth++
+		}
+		if depth <= 0 {
+			return s, nil
+		}
+	}
+}
+
+// expectRe reads one stanza and matches it against the regular expression re (anchored).
+func (c *rawClient) expectRe(re string) string {
+	c.t.Helper()
+	s := c.readStanza()
+	if !regexp.MustCompile("^" + re + "$").MatchString(s) {
+		c.t.Fatalf("expected match of\n  %s\ngot\n  %s", re, s)
+	}
+	return s
+}
+
+// expectEOF waits for the server to close the connection.
+func (c *rawClient) expectEOF() {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := c.r.ReadByte()
+	if !errors.Is(err, io.EOF) {
+		c.t.Fatalf("expected the server to close the connection, got %q, %v", b, err)
+	}
+}
+
+// expectQuiet checks that nothing arrives for d.
+func (c *rawClient) expectQuiet(d time.Duration) {
+	c.t.Helper()
+	if s, err := c.tryStanza(d); err == nil || s != "" {
+		c.t.Fatalf("expected silence, got %q (%v)", s, err)
+	}
+}
+
+const legacyHeader = "<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
+const headerRe = `<\?xml version='1.0'\?><stream:stream xmlns:stream='http://etherx\.jabber\.org/streams' id='[0-9a-f]{32}' xmlns='jabber:client' from='localhost'>`
+
+// legacyLogin opens a pre-1.0 stream and logs in with jabber:iq:auth.
+func legacyLogin(t testing.TB, addr, user, pass, res string) *rawClient {
+	t.Helper()
+	c := dialRaw(t, addr)
+	c.send(legacyHeader)
+	c.expectRe(headerRe)
+	c.send("<iq id='auth1' type='set'><query xmlns='jabber:iq:auth'><username>" + user + "</username><password>" + pass + "</password><resource>" + res + "</resource></query></iq>")
+	c.expect("<iq id='auth1' type='result'/>")
+	return c
+}
+
+// register creates an account through the store, as a registration would.
+func registerRaw(t testing.TB, addr, user, pass string) {
+	t.Helper()
+	c := dialRaw(t, addr)
+	c.send(legacyHeader)
+	c.expectRe(headerRe)
+	c.send("<iq id='r' type='set'><query xmlns='jabber:iq:register'><username>" + user + "</username><password>" + pass + "</password></query></iq>")
+	c.expect("<iq id='r' type='result'/>")
+	c.send("</stream:stream>")
+	c.expect("</stream:stream>")
+	c.expectEOF()
+}
