@@ -60,12 +60,12 @@ func (e *engine) packet(data []byte, ts time.Time, link uint32) {
 	if ts.After(e.now) {
 		e.now = ts
 	}
+	if e.now.Sub(e.lastSweep) >= e.opt.IdleFlush/4 {
+		e.sweep()
+	}
 	s := &e.seg
 	if decodeTCP(link, data, s) {
 		e.tcp(s, ts)
-	}
-	if e.now.Sub(e.lastSweep) >= e.opt.IdleFlush/4 {
-		e.sweep()
 	}
 }
 

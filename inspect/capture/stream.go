@@ -49,6 +49,7 @@ type dirStream struct {
 
 	out      []*inspect.Record // records produced by the last push
 	skipped  int               // bytes skipped while looking for a stanza boundary
+	junk     int               // of them, bytes other than whitespace not yet reported
 	midway   bool              // the stream was picked up after its start
 	success  bool              // this direction just carried SASL <success/>
 	proceed  bool              // this direction just carried STARTTLS <proceed/>
@@ -136,19 +137,17 @@ func (d *dirStream) consumed() {
 	d.hist = append(d.hist[:0], d.hist[n:]...)
 }
 
-// unread puts back the bytes the current reader holds unconsumed, dropping the first
-// drop of them, so that the next reader sees them.
+// unread puts back the bytes the current reader holds unconsumed, then skips the first
+// drop of them, so that the next reader (or the boundary scan) sees the rest.
 func (d *dirStream) unread(drop int) {
-	drop = min(drop, len(d.hist))
-	d.skipped += drop
-	rest := d.hist[drop:]
-	if len(rest) > 0 {
-		nq := make([]byte, 0, len(rest)+len(d.q)-d.qi)
-		nq = append(nq, rest...)
+	if len(d.hist) > 0 {
+		nq := make([]byte, 0, len(d.hist)+len(d.q)-d.qi)
+		nq = append(nq, d.hist...)
 		nq = append(nq, d.q[d.qi:]...)
 		d.q, d.qi = nq, 0
 	}
 	d.hist, d.base, d.r = d.hist[:0], 0, nil
+	d.skip(min(drop, len(d.q)-d.qi))
 }
 
 // run is the coroutine body: read events until the direction ends.
@@ -193,6 +192,10 @@ func (d *dirStream) run(yield func(struct{}) bool) {
 			d.finished = true
 			d.unread(0)
 		default:
+			if k, _ := boundary(d.hist); k == bClose {
+				d.unread(0) // a stream close seen by a fragment reader: the scan reports it
+				continue
+			}
 			d.emit(&inspect.Record{Kind: inspect.KindError, Err: err})
 			d.unread(1) // resync after the byte where the bad element started
 		}
@@ -255,10 +258,12 @@ func (d *dirStream) resync() bool {
 				goto more
 			case bHeader:
 				d.skip(i)
+				d.noteJunk()
 				d.r = inspect.NewReader(d, d.lim)
 				return true
 			case bStanza:
 				d.skip(i)
+				d.noteJunk()
 				ctx := d.header
 				if ctx == nil {
 					ctx = d.f.defaultHeader()
@@ -267,6 +272,7 @@ func (d *dirStream) resync() bool {
 				return true
 			case bClose:
 				d.skip(i)
+				d.noteJunk()
 				raw := append([]byte(nil), buf[i:i+n]...)
 				d.qi += n
 				d.emit(&inspect.Record{Kind: inspect.KindStreamClose, Raw: raw, Name: "stream", NS: inspect.NSStreams, Header: d.header})
@@ -280,6 +286,7 @@ func (d *dirStream) resync() bool {
 	more:
 		if d.final || d.dead {
 			d.skip(len(d.q) - d.qi)
+			d.noteJunk()
 			return false
 		}
 		if d.restart {
@@ -299,8 +306,23 @@ func (d *dirStream) resync() bool {
 }
 
 func (d *dirStream) skip(n int) {
+	for _, c := range d.q[d.qi : d.qi+n] {
+		if !isSpace(c) {
+			d.junk++
+		}
+	}
 	d.qi += n
 	d.skipped += n
+}
+
+// noteJunk reports the bytes that were skipped to reach a stanza boundary, if any but
+// whitespace.
+func (d *dirStream) noteJunk() {
+	if d.junk > 0 {
+		d.emit(&inspect.Record{Kind: inspect.KindNote,
+			Note: fmt.Sprintf("%d bytes skipped to reach a stanza boundary", d.junk)})
+		d.junk = 0
+	}
 }
 
 type boundaryKind int
