@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"sync"
+
+	"github.com/stanzascope/stanzascope/inspect"
+	"github.com/stanzascope/stanzascope/switch/server"
+	"github.com/stanzascope/stanzascope/switch/store"
+)
+
+func init() {
+	register(&command{
+		name:    "switch",
+		summary: "run the embedded XMPP server alone (no proxy), showing its traffic",
+		run:     runSwitch,
+	})
+}
+
+const switchUsage = `switch [--listen ADDR] [--domain NAME] [--db PATH] [--cert F --key F] [flags]
+
+Serves XMPP clients itself: pre-1.0 (telnet, the textbook session) and XMPP 1.0 streams
+with STARTTLS, SASL (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN), rosters, presence, chat, offline
+messages and in-band registration. Every stanza in and out is shown like the proxy does.
+Without --cert/--key a self-signed certificate is made on first start and kept.`
+
+func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("switch", switchUsage, stderr)
+	listen := fs.String("listen", ":5222", "listen on `ADDR` (host:port)")
+	domain := fs.String("domain", "localhost", "the XMPP `domain` served")
+	dbPath := fs.String("db", "", "database `FILE` (default $XDG_DATA_HOME/stanzascope/switch.db)")
+	certFile := fs.String("cert", "", "TLS certificate `FILE` (PEM; default a self-signed one kept next to the data)")
+	keyFile := fs.String("key", "", "TLS private key `FILE` (PEM)")
+	requireTLS := fs.Bool("require-tls", false, "refuse login and registration before STARTTLS (pre-1.0 streams cannot log in)")
+	noRegister := fs.Bool("no-register", false, "turn off in-band account creation (XEP-0077)")
+	loginTimeout := fs.Duration("login-timeout", server.DefaultLoginTimeout, "close connections not logged in within this `duration`")
+	maxStanza := fs.Int("max-stanza", inspect.DefaultLimits.MaxStanza, "largest stanza accepted, in `bytes` (policy-violation beyond)")
+	out := addOutputFlags(fs, true)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("switch takes no arguments")
+	}
+	if (*certFile == "") != (*keyFile == "") {
+		return usagef("give both --cert and --key, or neither")
+	}
+	if *loginTimeout <= 0 {
+		return usagef("--login-timeout must be positive")
+	}
+	if *maxStanza < 1024 {
+		return usagef("--max-stanza must be at least 1024")
+	}
+	if _, err := inspect.ParseJID(*domain); err != nil {
+		return usagef("--domain: %v", err)
+	}
+	if err := out.validate(); err != nil {
+		return err
+	}
+	if *dbPath == "" {
+		p, err := store.DefaultPath()
+		if err != nil {
+			return err
+		}
+		*dbPath = p
+	}
+	if *certFile == "" {
+		dir := filepath.Dir(*dbPath)
+		*certFile, *keyFile = filepath.Join(dir, "switch-cert.pem"), filepath.Join(dir, "switch-key.pem")
+	}
+	cert, err := server.LoadOrCreateCert(*certFile, *keyFile, *domain)
+	if err != nil {
+		return err
+	}
+	db, err := store.OpenBolt(*dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	sink, closeOut, err := out.open(stdout)
+	if err != nil {
+		return err
+	}
+	async := inspect.NewAsync(sink, 4096)
+	defer func() {
+		async.Close()
+		closeOut()
+	}()
+	srv, err := server.New(server.Config{
+		Domain:       *domain,
+		Store:        db,
+		TLS:          &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		RequireTLS:   *requireTLS,
+		NoRegister:   *noRegister,
+		LoginTimeout: *loginTimeout,
+		Limits:       inspect.Limits{MaxStanza: *maxStanza},
+		Observe:      async,
+		Logf:         func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) },
+		Version:      versionString(),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	fmt.Fprintf(stderr, "stanzascope switch: serving %s on %s (database %s)\n", *domain, ln.Addr(), *dbPath)
+	err = srv.Serve(ctx, ln)
+	fmt.Fprintln(stderr, "stanzascope switch: stopped")
+	return err
+}
+
+// versionString is the version answered to XEP-0092 queries.
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	return "devel"
+}
+
+// embeddedSwitch starts the switch for the default proxy mode: STARTTLS with a self-signed
+// certificate kept next to the database, on 127.0.0.1 with a free port. It returns the
+// address; wait blocks until the switch has stopped after ctx is cancelled and the database
+// is closed.
+func embeddedSwitch(ctx context.Context, domain, dbPath string, observe inspect.Sink, logf func(string, ...any)) (addr string, wait func() error, err error) {
+	if dbPath == "" {
+		if dbPath, err = store.DefaultPath(); err != nil {
+			return "", nil, err
+		}
+	}
+	dir := filepath.Dir(dbPath)
+	cert, err := server.LoadOrCreateCert(filepath.Join(dir, "switch-cert.pem"), filepath.Join(dir, "switch-key.pem"), domain)
+	if err != nil {
+		return "", nil, err
+	}
+	db, err := store.OpenBolt(dbPath)
+	if err != nil {
+		return "", nil, err
+	}
+	srv, err := server.New(server.Config{
+		Domain:  domain,
+		Store:   db,
+		TLS:     &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		Observe: observe,
+		Logf:    logf,
+		Version: versionString(),
+	})
+	if err != nil {
+		db.Close()
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		db.Close()
+		return "", nil, fmt.Errorf("embedded switch: listen: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := srv.Serve(ctx, ln)
+		done <- errors.Join(err, db.Close())
+	}()
+	var once sync.Once
+	var result error
+	wait = func() error {
+		once.Do(func() { result = <-done })
+		return result
+	}
+	return ln.Addr().String(), wait, nil
+}
