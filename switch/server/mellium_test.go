@@ -168,7 +168,7 @@ func TestMelliumSession(t *testing.T) {
 	// Subscription handshake, with initial presence on both sides.
 	alice.sendRaw("<presence/>")
 	bob.sendRaw("<presence/>")
-	alice.waitFor(`from="`+aliceJID+`"`)
+	alice.waitFor(`from="` + aliceJID + `"`)
 	alice.sendRaw("<presence to='bob@localhost' type='subscribe'/>")
 	alice.waitFor(`ask="subscribe"`)
 	bob.waitFor(`type="subscribe"`, `from="alice@localhost"`)

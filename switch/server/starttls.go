@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -12,8 +13,9 @@ import (
 // then a fresh stream on the TLS connection.
 func (c *conn) onStartTLS(ev inspect.Event) error {
 	if ev.Name != "starttls" || c.srv.cfg.TLS == nil || c.tls || c.authed || c.legacy {
+		// RFC 6120 section 5.4.2.2: <failure/>, then the stream is closed.
 		c.send([]byte("<failure xmlns='"+inspect.NSTLS+"'/>"), "failure", inspect.NSTLS)
-		return newStreamErr("policy-violation", "STARTTLS is not available here")
+		return io.EOF
 	}
 	c.wmu.Lock()
 	if err := c.writeLocked([]byte("<proceed xmlns='"+inspect.NSTLS+"'/>"), inspect.KindStanza, "proceed", inspect.NSTLS); err != nil {
