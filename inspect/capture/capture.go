@@ -18,6 +18,9 @@ import (
 	"github.com/stanzascope/stanzascope/inspect"
 )
 
+// ErrPermission is wrapped by ReadLive's error when the process may not capture.
+var ErrPermission = errors.New("permission denied")
+
 // Options configure capture reading.
 type Options struct {
 	Ports     []int          // TCP ports read as XMPP in addition to 5222 and 5269

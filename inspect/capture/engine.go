@@ -28,6 +28,7 @@ type engine struct {
 	now       time.Time
 	lastSweep time.Time
 	seg       segment
+	onlyPorts bool // live capture: only connections on the XMPP ports are looked at
 }
 
 func newEngine(opt Options, sink inspect.Sink) *engine {
@@ -69,7 +70,21 @@ func (e *engine) packet(data []byte, ts time.Time, link uint32) {
 	}
 }
 
+// tick advances the clock without a packet (live capture), so idle connections are
+// flushed even when nothing arrives.
+func (e *engine) tick(now time.Time) {
+	if now.After(e.now) {
+		e.now = now
+	}
+	if e.now.Sub(e.lastSweep) >= e.opt.IdleFlush/4 {
+		e.sweep()
+	}
+}
+
 func (e *engine) tcp(s *segment, ts time.Time) {
+	if e.onlyPorts && !e.ports[s.src.Port()] && !e.ports[s.dst.Port()] {
+		return
+	}
 	k := keyOf(s.src, s.dst)
 	f := e.flows[k]
 	syn := s.flags&(flagSYN|flagACK) == flagSYN
