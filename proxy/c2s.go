@@ -1,0 +1,131 @@
+package proxy
+
+import (
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// c2s is the client-to-server pipe: it reads the client and writes the upstream until
+// the client's stream ends or something fails.
+func (s *session) c2s() error {
+	const dir = inspect.ClientToServer
+	st := &s.stats[dir]
+	for {
+		ev, err := s.cr.Next()
+		if err != nil {
+			return err
+		}
+		st.bytes += int64(len(ev.Raw))
+		switch ev.Kind {
+		case inspect.KindStreamOpen:
+			s.hdr[dir].Store(s.cr.Header())
+			if s.replayPending {
+				s.replayPending = false
+				if err := s.replayToClient(ev); err != nil {
+					return err
+				}
+				continue
+			}
+			s.mu.Lock()
+			s.clientHdr = append(s.clientHdr[:0], ev.Raw...)
+			s.mu.Unlock()
+			if err := s.passthrough(ev, dir); err != nil {
+				return err
+			}
+		case inspect.KindStanza:
+			st.stanzas++
+			if err := s.clientStanza(ev); err != nil {
+				return err
+			}
+		default:
+			if err := s.passthrough(ev, dir); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// clientStanza handles one stanza from the client, waiting for the upstream's answer to
+// STARTTLS and SASL elements before reading on.
+func (s *session) clientStanza(ev inspect.Event) error {
+	const dir = inspect.ClientToServer
+	switch {
+	case ev.NS == inspect.NSTLS && ev.Name == "starttls":
+		return s.clientStartTLS(ev)
+	case ev.NS == inspect.NSSASL && (ev.Name == "auth" || ev.Name == "response"):
+		if ev.Name == "auth" {
+			s.note("SASL: client chose mechanism %s", inspect.TopAttr(ev.Raw, "mechanism"))
+		}
+		s.setAwait(awaitSASL)
+		fwd, err := s.stanza(ev, dir, nil)
+		if err != nil {
+			return err
+		}
+		if !fwd {
+			s.setAwait(awaitNone)
+			return nil
+		}
+		return s.waitResume()
+	}
+	_, err := s.stanza(ev, dir, nil)
+	return err
+}
+
+func (s *session) setAwait(k awaitKind) {
+	s.mu.Lock()
+	s.await = k
+	s.mu.Unlock()
+}
+
+// takeAwait reports whether the c2s pipe waits for an answer of kind k, and if so stops
+// waiting for another.
+func (s *session) takeAwait(k awaitKind) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.await != k {
+		return false
+	}
+	s.await = awaitNone
+	return true
+}
+
+// waitResume blocks the c2s pipe until the s2c pipe has seen the answer and runs what
+// it sent (a reader Reset or Restart, in this goroutine, which owns the reader).
+func (s *session) waitResume() error {
+	select {
+	case act := <-s.resume:
+		if act != nil {
+			return act()
+		}
+		return nil
+	case <-s.s2cDone:
+		return errPeerGone
+	}
+}
+
+// resumeC2S hands the c2s pipe what to do once it may read again.
+func (s *session) resumeC2S(act func() error) {
+	s.resume <- act
+}
+
+// replayToClient answers the client's new stream header after TLS that the proxy
+// negotiated itself: the upstream's stream goes on, so the client gets a copy of the
+// upstream's header and features instead of a new stream.
+func (s *session) replayToClient(ev inspect.Event) error {
+	const dir = inspect.ClientToServer
+	s.emit(s.rec(ev, dir))
+	s.note("stream restart after TLS with the proxy: header not forwarded, the upstream's header and features are repeated to the client")
+	s.mu.Lock()
+	hdr, feat := s.replayHdr, s.replayFeat
+	s.mu.Unlock()
+	if err := s.client.writeOpen(hdr); err != nil {
+		return &writeError{"client", err}
+	}
+	s.emit(s.proxyRec(inspect.ServerToClient, inspect.KindStreamOpen, hdr))
+	if err := s.client.write(feat); err != nil {
+		return &writeError{"client", err}
+	}
+	r := s.proxyRec(inspect.ServerToClient, inspect.KindStanza, feat)
+	r.NS = inspect.NSStreams
+	s.emit(r)
+	return nil
+}

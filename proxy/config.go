@@ -1,0 +1,85 @@
+// Package proxy is stanzascope's XMPP middlebox: it accepts client connections, opens a
+// second connection to an upstream server, intercepts TLS on both legs, re-parses both
+// directions stanza by stanza, offers each stanza to a Hook (the rules engine) and gives
+// every event to a Sink (printers, logs), forwarding unchanged stanzas byte for byte.
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
+	"github.com/stanzascope/stanzascope/proxy/ca"
+	"github.com/stanzascope/stanzascope/rules"
+)
+
+// Config configures a Proxy. Only one of Upstream and Dial is needed.
+type Config struct {
+	// Upstream is the server to connect to: HOST:PORT, or HOST alone, which is resolved
+	// with the _xmpp-client._tcp SRV record (RFC 6120 section 3.2) with fallback to port
+	// 5222.
+	Upstream string
+	// Dial, when set, opens the upstream connection instead of Upstream (for example to
+	// the embedded switch).
+	Dial func(ctx context.Context) (net.Conn, error)
+	// Resolver looks up SRV records; nil means net.DefaultResolver. When it also has a
+	// LookupHost method, host names are resolved with it too (tests use this so no query
+	// leaves the machine).
+	Resolver Resolver
+	// CA signs the certificates the proxy presents to clients. Without it the proxy
+	// cannot intercept TLS: it removes STARTTLS from the features it forwards and ServeTLS
+	// fails.
+	CA *ca.CA
+	// UpstreamTLS is the TLS client configuration toward the upstream (roots,
+	// InsecureSkipVerify). ServerName, when empty, is set per stream from the stream's to.
+	// nil means the system roots.
+	UpstreamTLS *tls.Config
+	// Hook decides the fate of each stanza; nil forwards everything unchanged.
+	Hook Hook
+	// Sink receives every record. It must be safe for concurrent use and must not block:
+	// wrap a printer with inspect.NewAsync. nil discards records.
+	Sink inspect.Sink
+	// Limits bound what each peer can make a reader hold.
+	Limits inspect.Limits
+	// Logf receives operational messages (failures, refused connections); nil means
+	// log.Printf.
+	Logf func(format string, args ...any)
+	// IdleTimeout closes a connection whose side has sent nothing for this long (with a
+	// connection-timeout stream error); zero means no limit.
+	IdleTimeout time.Duration
+}
+
+// Resolver is the part of *net.Resolver the proxy uses to find the upstream.
+type Resolver interface {
+	LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+}
+
+// hostResolver is the optional part of a Resolver that resolves host names.
+type hostResolver interface {
+	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// Hook is where the rules engine plugs in: it is offered each stanza and says whether to
+// forward, drop, reject, replace, delay or inject. Apply is called from one goroutine per
+// direction of each connection, so it must be safe for concurrent use. *rules.Engine
+// implements it.
+type Hook interface {
+	Apply(in rules.Input) rules.Outcome
+}
+
+// HookFunc adapts a function to Hook.
+type HookFunc func(in rules.Input) rules.Outcome
+
+// Apply calls f(in).
+func (f HookFunc) Apply(in rules.Input) rules.Outcome { return f(in) }
+
+// Timeouts that bound the phases of a connection which a silent peer could stall.
+const (
+	setupTimeout     = 30 * time.Second // from accept to the client's stream header
+	dialTimeout      = 15 * time.Second // upstream connection, SRV included
+	handshakeTimeout = 15 * time.Second // one TLS handshake
+	closeGrace       = 5 * time.Second  // for the other side to close after one side did
+	shutdownGrace    = time.Second      // for writes of closing tags at shutdown
+)

@@ -1,0 +1,143 @@
+package proxy
+
+import (
+	"strings"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// Namespaces of features the proxy edits.
+const (
+	nsCompress = "http://jabber.org/features/compress" // XEP-0138
+	nsSASL2    = "urn:xmpp:sasl:2"                     // XEP-0388
+)
+
+// featureEdit is what editFeatures decided.
+type featureEdit struct {
+	out     []byte   // the features to forward; nil means unchanged
+	base    []byte   // out without a STARTTLS the proxy added (replayed after its own TLS)
+	offered bool     // the upstream offered STARTTLS
+	mode    tlsMode  // what to do on the client's <starttls/>
+	notes   []string // what was changed and why
+}
+
+// editFeatures removes from <stream:features> what would defeat inspection (stream
+// compression, SASL channel binding) and decides about STARTTLS: forwarded when the
+// upstream offers it, removed when the proxy cannot intercept it, added when the upstream
+// has none but the client could still have TLS with the proxy.
+func (s *session) editFeatures(raw []byte, h *inspect.Header) featureEdit {
+	var fe featureEdit
+	el, err := inspect.ParseElement(raw, h)
+	if err != nil {
+		fe.notes = append(fe.notes, "features not parsed, forwarded unchanged: "+err.Error())
+		return fe
+	}
+	s.mu.Lock()
+	authenticated := s.authenticated
+	s.mu.Unlock()
+	clientTLS, upTLS := s.client.isTLS(), s.up.isTLS()
+	changed := false
+	kept := el.Children[:0:0]
+	for _, n := range el.Children {
+		c, ok := n.(*inspect.Element)
+		if !ok {
+			kept = append(kept, n)
+			continue
+		}
+		switch {
+		case c.Space == nsCompress && c.Local == "compression":
+			fe.notes = append(fe.notes, "removed stream compression (XEP-0138) from the features: it would hide the stanzas")
+			changed = true
+			continue
+		case c.Space == inspect.NSTLS && c.Local == "starttls":
+			fe.offered = true
+			if clientTLS {
+				fe.notes = append(fe.notes, "removed STARTTLS from the features: the client leg is already TLS")
+				changed = true
+				continue
+			}
+			if s.p.cfg.CA == nil {
+				fe.notes = append(fe.notes, "removed STARTTLS from the features: no CA, so the proxy cannot intercept TLS")
+				changed = true
+				continue
+			}
+			fe.mode = tlsForward
+		case (c.Space == inspect.NSSASL && c.Local == "mechanisms") || (c.Space == nsSASL2 && c.Local == "authentication"):
+			if removed := stripPlus(c); len(removed) > 0 {
+				fe.notes = append(fe.notes, "removed SASL channel-binding mechanisms "+strings.Join(removed, ", ")+": TLS is intercepted, channel binding would fail")
+				changed = true
+			}
+		}
+		kept = append(kept, n)
+	}
+	el.Children = kept
+	ns := inspect.NSClient
+	if h != nil && h.ContentNS != "" {
+		ns = h.ContentNS
+	}
+	if changed {
+		fe.out = el.AppendXML(nil, ns)
+	}
+	if !fe.offered && !clientTLS && !upTLS && !authenticated && s.p.cfg.CA != nil {
+		fe.base = fe.out
+		if fe.base == nil {
+			fe.base = append([]byte(nil), raw...)
+		}
+		el.Append(inspect.NewElement(inspect.NSTLS, "starttls"))
+		fe.out = el.AppendXML(nil, ns)
+		fe.mode = tlsLocal
+		fe.notes = append(fe.notes, "added STARTTLS to the features: the upstream offers no TLS, the proxy offers it to the client and keeps the upstream leg plaintext")
+	}
+	return fe
+}
+
+// stripPlus removes <mechanism> children whose name ends in -PLUS and returns their names.
+func stripPlus(mechs *inspect.Element) []string {
+	var removed []string
+	kept := mechs.Children[:0:0]
+	for _, n := range mechs.Children {
+		if m, ok := n.(*inspect.Element); ok && m.Local == "mechanism" && strings.HasSuffix(strings.TrimSpace(m.Text()), "-PLUS") {
+			removed = append(removed, strings.TrimSpace(m.Text()))
+			continue
+		}
+		kept = append(kept, n)
+	}
+	mechs.Children = kept
+	return removed
+}
+
+// features handles <stream:features> from the upstream.
+func (s *session) features(ev inspect.Event) error {
+	const dir = inspect.ServerToClient
+	h := s.ur.Header()
+	held := s.held
+	s.held = nil
+	if held != nil {
+		if el, err := inspect.ParseElement(ev.Raw, h); err == nil && el.Child(inspect.NSTLS, "starttls") != nil {
+			s.emit(s.rec(ev, dir))
+			return s.upgradeUpstream()
+		}
+		s.upTLSTried = true
+		s.note("the upstream offers no STARTTLS: its leg stays plaintext while the client uses TLS")
+		if err := s.client.writeOpen(held); err != nil {
+			return &writeError{"client", err}
+		}
+	}
+	fe := s.editFeatures(ev.Raw, h)
+	s.mu.Lock()
+	s.tlsMode = fe.mode
+	switch {
+	case fe.base != nil:
+		s.replayFeat = fe.base
+	case fe.out != nil:
+		s.replayFeat = fe.out
+	default:
+		s.replayFeat = append([]byte(nil), ev.Raw...)
+	}
+	s.mu.Unlock()
+	for _, n := range fe.notes {
+		s.note("%s", n)
+	}
+	_, err := s.stanza(ev, dir, fe.out)
+	return err
+}

@@ -1,0 +1,139 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
+	"github.com/stanzascope/stanzascope/rules"
+)
+
+// dest returns the side that bytes travelling in dir are written to.
+func (s *session) dest(dir inspect.Direction) *side {
+	if dir == inspect.ClientToServer {
+		return s.up
+	}
+	return s.client
+}
+
+// passthrough forwards a non-stanza event (header, whitespace, closing tag) unchanged and
+// records it.
+func (s *session) passthrough(ev inspect.Event, dir inspect.Direction) error {
+	to := s.dest(dir)
+	var err error
+	switch ev.Kind {
+	case inspect.KindStreamOpen:
+		err = to.writeOpen(ev.Raw)
+	case inspect.KindStreamClose:
+		err = to.writeClose(ev.Raw)
+	default:
+		err = to.write(ev.Raw)
+	}
+	if s.p.cfg.Sink != nil {
+		s.emit(s.rec(ev, dir))
+	}
+	if err != nil {
+		return &writeError{to.name, err}
+	}
+	return nil
+}
+
+// stanza offers a stanza to the hook and does what it says: injections before, the stanza
+// (the received bytes, edited when non-nil, or the hook's replacement), injections after.
+// It reports whether the stanza itself was forwarded.
+func (s *session) stanza(ev inspect.Event, dir inspect.Direction, edited []byte) (bool, error) {
+	to := s.dest(dir)
+	send := ev.Raw
+	if edited != nil {
+		send = edited
+	}
+	if s.p.cfg.Hook == nil && s.p.cfg.Sink == nil {
+		if err := to.write(send); err != nil {
+			return false, &writeError{to.name, err}
+		}
+		return true, nil
+	}
+	rec := s.rec(ev, dir)
+	if edited != nil {
+		rec.Original, rec.Raw = rec.Raw, append([]byte(nil), edited...)
+	}
+	var o rules.Outcome
+	if s.p.cfg.Hook != nil {
+		o = s.p.cfg.Hook.Apply(rules.Input{Conn: s.info, Dir: dir, BoundJID: s.boundJID(), Record: rec})
+	}
+	if o.Delay > 0 {
+		t := time.NewTimer(o.Delay)
+		select {
+		case <-t.C:
+		case <-s.dead:
+			t.Stop()
+			return false, errHandled
+		}
+	}
+	for _, inj := range o.Inject {
+		if inj.Before {
+			if err := s.inject(dir, inj); err != nil {
+				return false, err
+			}
+		}
+	}
+	forwarded := false
+	var werr error
+	switch o.Verdict {
+	case rules.Forward:
+		if o.Replaced != nil {
+			if rec.Original == nil {
+				rec.Original = rec.Raw
+			}
+			rec.Raw, send = o.Replaced, o.Replaced
+			rec.SetElement(nil)
+		}
+		if o.Delay > 0 {
+			rec.Verdict = "delayed"
+		}
+		if err := to.write(send); err != nil {
+			werr = &writeError{to.name, err}
+		}
+		forwarded = true
+	case rules.Drop:
+		rec.Verdict = "dropped"
+	case rules.Reject:
+		rec.Verdict = "rejected"
+	}
+	rec.Tags, rec.Rules = o.Tags, o.Matched
+	if !o.Hide {
+		s.emit(rec)
+	}
+	if werr != nil {
+		return forwarded, werr
+	}
+	for _, inj := range o.Inject {
+		if !inj.Before {
+			if err := s.inject(dir, inj); err != nil {
+				return forwarded, err
+			}
+		}
+	}
+	return forwarded, nil
+}
+
+// inject sends a stanza a rule made. A failed write toward the other direction is left
+// for that direction's pipe to notice; only a failure on this pipe's own writer ends it.
+func (s *session) inject(dir inspect.Direction, inj rules.Injection) error {
+	d := inj.Dir
+	if d == inspect.DirNone {
+		d = dir
+	}
+	to := s.dest(d)
+	err := to.write(inj.Raw)
+	s.emit(s.proxyRec(d, inspect.KindStanza, inj.Raw))
+	if err != nil && d == dir {
+		return &writeError{to.name, err}
+	}
+	return nil
+}
+
+func (s *session) boundJID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bound
+}

@@ -1,0 +1,94 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"fmt"
+	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// rec makes the record of an event read in direction dir; it owns a copy of the bytes.
+func (s *session) rec(ev inspect.Event, dir inspect.Direction) *inspect.Record {
+	r := ev.Record()
+	r.Time = time.Now()
+	r.Conn = s.info
+	r.Dir = dir
+	if r.Header == nil {
+		r.Header = s.hdr[dir].Load()
+	}
+	return r
+}
+
+// noteRec makes a connection record (note, open, close) with a message.
+func (s *session) noteRec(kind inspect.Kind, format string, args ...any) *inspect.Record {
+	return &inspect.Record{Time: time.Now(), Conn: s.info, Kind: kind, Note: fmt.Sprintf(format, args...)}
+}
+
+// note records a milestone of the connection.
+func (s *session) note(format string, args ...any) {
+	s.emit(s.noteRec(inspect.KindNote, format, args...))
+}
+
+// proxyRec records bytes the proxy itself sent in direction dir.
+func (s *session) proxyRec(dir inspect.Direction, kind inspect.Kind, raw []byte) *inspect.Record {
+	return &inspect.Record{Time: time.Now(), Conn: s.info, Dir: dir, Kind: kind,
+		Raw: append([]byte(nil), raw...), Name: topName(raw), Header: s.hdr[dir].Load(), Verdict: "injected"}
+}
+
+func (s *session) emit(r *inspect.Record) {
+	if r.Conn == nil {
+		r.Conn = s.info
+	}
+	s.p.emit(r)
+}
+
+func (s *session) emitAll(rs []*inspect.Record) {
+	for _, r := range rs {
+		r.Conn = s.info
+		s.emit(r)
+	}
+}
+
+// tlsSummary describes a finished handshake for the log.
+func tlsSummary(st *tls.ConnectionState) string {
+	if st == nil {
+		return "none"
+	}
+	s := tls.VersionName(st.Version) + ", " + tls.CipherSuiteName(st.CipherSuite)
+	if st.ServerName != "" {
+		s += ", SNI " + st.ServerName
+	}
+	return s
+}
+
+// topName returns the local name of the first element in raw, for records of bytes the
+// proxy or a rule made.
+func topName(raw []byte) string {
+	i := 0
+	for i < len(raw) {
+		for i < len(raw) && raw[i] != '<' {
+			i++
+		}
+		if i+1 < len(raw) && (raw[i+1] == '?' || raw[i+1] == '!') {
+			i++
+			continue
+		}
+		break
+	}
+	if i >= len(raw) {
+		return ""
+	}
+	start := i + 1
+	end := start
+	for end < len(raw) && raw[end] != ' ' && raw[end] != '>' && raw[end] != '/' && raw[end] != '\t' && raw[end] != '\n' && raw[end] != '\r' {
+		end++
+	}
+	name := raw[start:end]
+	for j := len(name) - 1; j >= 0; j-- {
+		if name[j] == ':' {
+			return string(name[j+1:])
+		}
+	}
+	return string(name)
+}

@@ -1,0 +1,135 @@
+package proxy
+
+import (
+	"bytes"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+var bindNS = []byte(inspect.NSBind)
+
+// s2c is the server-to-client pipe: it reads the upstream and writes the client.
+func (s *session) s2c() error {
+	const dir = inspect.ServerToClient
+	st := &s.stats[dir]
+	for {
+		ev, err := s.ur.Next()
+		if err != nil {
+			return err
+		}
+		st.bytes += int64(len(ev.Raw))
+		switch ev.Kind {
+		case inspect.KindStreamOpen:
+			s.hdr[dir].Store(s.ur.Header())
+			s.mu.Lock()
+			s.replayHdr = append([]byte(nil), ev.Raw...)
+			s.mu.Unlock()
+			if s.direct && !s.upTLSTried && !s.up.isTLS() {
+				// The client already speaks TLS: hold the header until the features say
+				// whether the proxy can secure the upstream leg before the client sees
+				// anything.
+				s.held = append(s.held[:0], ev.Raw...)
+				s.emit(s.rec(ev, dir))
+				continue
+			}
+			if err := s.passthrough(ev, dir); err != nil {
+				return err
+			}
+		case inspect.KindStanza:
+			st.stanzas++
+			if err := s.serverStanza(ev); err != nil {
+				return err
+			}
+		default:
+			if err := s.passthrough(ev, dir); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// serverStanza handles one stanza from the upstream, acting on the milestones.
+func (s *session) serverStanza(ev inspect.Event) error {
+	const dir = inspect.ServerToClient
+	switch {
+	case ev.NS == inspect.NSStreams && ev.Name == "features":
+		return s.features(ev)
+	case ev.NS == inspect.NSTLS && ev.Name == "proceed":
+		if s.takeAwait(awaitTLS) {
+			return s.interceptTLS(ev)
+		}
+	case ev.NS == inspect.NSTLS && ev.Name == "failure":
+		_, err := s.stanza(ev, dir, nil)
+		if s.takeAwait(awaitTLS) {
+			s.note("upstream refused STARTTLS")
+			s.resumeC2S(nil)
+		}
+		return err
+	case ev.NS == inspect.NSSASL && ev.Name == "success":
+		_, err := s.stanza(ev, dir, nil)
+		s.note("SASL: success")
+		s.mu.Lock()
+		s.authenticated = true
+		s.mu.Unlock()
+		// Both sides start new streams on the same connections (RFC 6120 6.4.6).
+		s.ur.Restart()
+		s.up.restarted()
+		s.client.restarted()
+		if s.takeAwait(awaitSASL) {
+			s.resumeC2S(func() error { s.cr.Restart(); return nil })
+		}
+		return err
+	case ev.NS == inspect.NSSASL && (ev.Name == "challenge" || ev.Name == "failure"):
+		_, err := s.stanza(ev, dir, nil)
+		if ev.Name == "failure" {
+			s.note("SASL: failure %s", saslCondition(ev.Raw, s.ur.Header()))
+		}
+		if s.takeAwait(awaitSASL) {
+			s.resumeC2S(nil)
+		}
+		return err
+	case ev.NS == inspect.NSStreams && ev.Name == "error":
+		s.note("upstream sent a stream error: %s", saslCondition(ev.Raw, s.ur.Header()))
+	case ev.Name == "iq" && bytes.Contains(ev.Raw, bindNS):
+		s.checkBind(ev)
+	}
+	_, err := s.stanza(ev, dir, nil)
+	return err
+}
+
+// checkBind notes the JID the server bound (RFC 6120 section 7.6.1).
+func (s *session) checkBind(ev inspect.Event) {
+	if inspect.TopAttr(ev.Raw, "type") != "result" {
+		return
+	}
+	el, err := inspect.ParseElement(ev.Raw, s.ur.Header())
+	if err != nil {
+		return
+	}
+	b := el.Child(inspect.NSBind, "bind")
+	if b == nil {
+		return
+	}
+	j := b.Child(inspect.NSBind, "jid")
+	if j == nil {
+		return
+	}
+	jid := j.Text()
+	s.mu.Lock()
+	s.bound = jid
+	s.mu.Unlock()
+	s.note("bound JID %s", jid)
+}
+
+// saslCondition returns the name of the first child element (the condition of a SASL
+// failure or stream error), for the log.
+func saslCondition(raw []byte, h *inspect.Header) string {
+	el, err := inspect.ParseElement(raw, h)
+	if err != nil {
+		return "(unparsable)"
+	}
+	if c := el.FirstElement(); c != nil {
+		return c.Local
+	}
+	return "(no condition)"
+}

@@ -1,0 +1,336 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// session is one proxied connection: the client leg, the upstream leg and the two pipes
+// between them. The c2s pipe runs in the goroutine of run, the s2c pipe in one more.
+type session struct {
+	p      *Proxy
+	id     uint64
+	direct bool // Direct TLS listener
+	client *side
+	up     *side // nil until the upstream is connected
+	info   *inspect.ConnInfo
+	cr, ur *inspect.Reader // read the client and the upstream
+	domain string          // the to of the client's first stream header
+	start  time.Time
+
+	hdr [3]atomic.Pointer[inspect.Header] // stream header in force, by Direction
+
+	draining atomic.Bool   // one side closed: deadlines are set for the end, not per read
+	shutting atomic.Bool   // the proxy is stopping
+	dead     chan struct{} // closed when both connections are being closed
+	deadOnce sync.Once
+
+	// Coordination of the two pipes around STARTTLS and SASL: after forwarding <starttls/>
+	// or a SASL element, the c2s pipe waits for the s2c pipe to see the answer, because the
+	// client's next bytes may be TLS or a new stream header that its reader must be reset
+	// or restarted for first.
+	mu            sync.Mutex
+	await         awaitKind
+	resume        chan func() error
+	s2cDone       chan struct{}
+	tlsMode       tlsMode
+	authenticated bool
+	bound         string
+	clientHdr     []byte // last stream header from the client, resent after our own upstream STARTTLS
+	replayHdr     []byte // last header from the upstream, replayed after TLS answered by the proxy
+	replayFeat    []byte // the features that followed it, without the STARTTLS the proxy added
+
+	// Owned by the s2c pipe.
+	held       []byte // upstream header held back while the proxy negotiates upstream TLS
+	upTLSTried bool
+	// Owned by the c2s pipe.
+	replayPending bool
+
+	stats [3]struct{ bytes, stanzas, records int64 } // by Direction, each written by its pipe
+}
+
+type awaitKind uint8
+
+const (
+	awaitNone awaitKind = iota
+	awaitTLS
+	awaitSASL
+)
+
+// tlsMode says what the proxy does when the client sends <starttls/>.
+type tlsMode uint8
+
+const (
+	tlsRefuse  tlsMode = iota // not offered: answer <failure/>
+	tlsForward                // upstream offered it: negotiate both legs
+	tlsLocal                  // the proxy offered it: answer <proceed/> itself, upstream stays plaintext
+)
+
+// errHandled ends a pipe whose failure was already reported to both sides.
+var errHandled = errors.New("handled")
+
+// errPeerGone ends the c2s pipe when the s2c pipe ended while c2s waited for it.
+var errPeerGone = errors.New("upstream pipe ended")
+
+// writeError marks a failed write toward one side.
+type writeError struct {
+	side string
+	err  error
+}
+
+func (e *writeError) Error() string { return "write to " + e.side + ": " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+func (p *Proxy) newSession(c net.Conn, direct bool) *session {
+	return &session{
+		p: p, id: p.count.Add(1), direct: direct,
+		client:  newSide("client", true, c),
+		dead:    make(chan struct{}),
+		resume:  make(chan func() error, 1),
+		s2cDone: make(chan struct{}),
+		start:   time.Now(),
+	}
+}
+
+// run serves the connection until both pipes end, then closes both legs.
+func (s *session) run(ctx context.Context) {
+	shutdownDone := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(shutdownDone)
+		s.shutdown()
+	})
+	defer func() {
+		if !stop() {
+			<-shutdownDone
+		}
+	}()
+	defer func() {
+		s.kill()
+		if s.info != nil {
+			s.closeRecord()
+		}
+	}()
+	if !s.setup(ctx) {
+		return
+	}
+	go func() {
+		defer close(s.s2cDone)
+		s.endPipe(inspect.ServerToClient, s.s2c())
+	}()
+	s.endPipe(inspect.ClientToServer, s.c2s())
+	<-s.s2cDone
+}
+
+// setup reads the client's stream header and connects the upstream. It reports whether
+// the pipes should start; when not, the client has been told why.
+func (s *session) setup(ctx context.Context) bool {
+	raw := s.client.raw
+	var pending []*inspect.Record
+	if s.direct {
+		tc := tls.Server(raw, s.p.tlsIn)
+		raw.SetDeadline(time.Now().Add(handshakeTimeout))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			s.info = s.connInfo(nil)
+			s.emit(s.noteRec(inspect.KindConnOpen, "client %s (Direct TLS)", raw.RemoteAddr()))
+			s.fail("client TLS handshake failed (does the client trust the stanzascope CA? see 'stanzascope ca'): %v", err)
+			return false
+		}
+		raw.SetDeadline(time.Time{})
+		s.client.setTLS(tc)
+		pending = append(pending, s.noteRec(inspect.KindNote, "TLS with client: %s (Direct TLS)", tlsSummary(s.client.tls)))
+	}
+	s.cr = inspect.NewReader(s.source(s.client.conn), s.p.cfg.Limits)
+	raw.SetReadDeadline(time.Now().Add(setupTimeout))
+	ev, err := s.cr.Next()
+	raw.SetReadDeadline(time.Time{})
+	if err != nil {
+		s.info = s.connInfo(nil)
+		s.emit(s.noteRec(inspect.KindConnOpen, "client %s", raw.RemoteAddr()))
+		s.emitAll(pending)
+		s.readFailure(inspect.ClientToServer, err)
+		return false
+	}
+	s.stats[inspect.ClientToServer].bytes += int64(len(ev.Raw))
+	h := s.cr.Header()
+	s.hdr[inspect.ClientToServer].Store(h)
+	s.domain = h.To
+	s.clientHdr = append([]byte(nil), ev.Raw...)
+	hdrRec := s.rec(ev, inspect.ClientToServer)
+
+	up, err := s.p.dialUpstream(ctx)
+	if err != nil {
+		s.info = s.connInfo(nil)
+		s.emit(s.noteRec(inspect.KindConnOpen, "client %s, stream to %q", raw.RemoteAddr(), s.domain))
+		s.emitAll(pending)
+		hdrRec.Conn = s.info
+		s.emit(hdrRec)
+		cond := condRemoteConnectionFailed
+		if errors.Is(err, errHostUnknown) {
+			cond = condHostUnknown
+		}
+		s.client.streamError(cond, "stanzascope could not reach the upstream server", s.domain, h.ContentNS)
+		s.fail("upstream unreachable (%s sent to the client): %v", cond, err)
+		return false
+	}
+	s.mu.Lock()
+	s.up = newSide("upstream", false, up)
+	s.mu.Unlock()
+	if s.shutting.Load() {
+		up.Close()
+		return false
+	}
+	s.info = s.connInfo(up)
+	s.emit(s.noteRec(inspect.KindConnOpen, "client %s -> proxy %s -> upstream %s, stream to %q",
+		raw.RemoteAddr(), raw.LocalAddr(), up.RemoteAddr(), s.domain))
+	s.emitAll(pending)
+	hdrRec.Conn = s.info
+	s.emit(hdrRec)
+	s.ur = inspect.NewReader(s.source(up), s.p.cfg.Limits)
+	if err := s.up.writeOpen(ev.Raw); err != nil {
+		s.fail("writing to the upstream: %v", err)
+		s.client.streamError(condRemoteConnectionFailed, "", s.domain, h.ContentNS)
+		return false
+	}
+	return true
+}
+
+func (s *session) connInfo(up net.Conn) *inspect.ConnInfo {
+	ci := &inspect.ConnInfo{ID: s.id, Client: addrPort(s.client.raw.RemoteAddr()), Server: addrPort(s.client.raw.LocalAddr())}
+	if up != nil {
+		ci.Server = addrPort(up.RemoteAddr())
+	}
+	return ci
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// sides returns the side a pipe reads from and the side it writes to.
+func (s *session) sides(dir inspect.Direction) (from, to *side) {
+	if dir == inspect.ClientToServer {
+		return s.client, s.up
+	}
+	return s.up, s.client
+}
+
+// endPipe is called once by each pipe when it stops: it closes the other side cleanly or,
+// after an error, tells the side at fault and closes both.
+func (s *session) endPipe(dir inspect.Direction, err error) {
+	if s.shutting.Load() {
+		return
+	}
+	from, to := s.sides(dir)
+	var we *writeError
+	switch {
+	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, errPeerGone):
+		// A clean end: pass the closing tag on, half-close, and give the other side a
+		// moment to close its stream too before the connection is torn down.
+		to.closeStream()
+		to.closeWrite()
+		s.draining.Store(true)
+		deadline := time.Now().Add(closeGrace)
+		from.raw.SetReadDeadline(deadline)
+		to.raw.SetReadDeadline(deadline)
+		if errors.Is(err, io.EOF) {
+			s.note("%s closed its stream", from.name)
+		}
+	case errors.Is(err, errHandled):
+		to.closeStream()
+		s.kill()
+	case errors.As(err, &we):
+		s.fail("%v", err)
+		from.closeStream()
+		s.kill()
+	default:
+		s.readFailure(dir, err)
+		to.closeStream()
+		s.kill()
+	}
+}
+
+// readFailure reports a read error from the side a pipe reads and, for a protocol
+// violation or a timeout, sends that side the stream error.
+func (s *session) readFailure(dir inspect.Direction, err error) {
+	from, _ := s.sides(dir)
+	ns := inspect.NSClient
+	if h := s.hdr[dir].Load(); h != nil && h.ContentNS != "" {
+		ns = h.ContentNS
+	}
+	var ne net.Error
+	if se := inspect.AsStreamError(err); se != nil {
+		s.emit(&inspect.Record{Time: time.Now(), Conn: s.info, Dir: dir, Kind: inspect.KindError, Err: err,
+			Note: fmt.Sprintf("malformed input from the %s", from.name)})
+		s.p.logf("proxy: connection %d: malformed input from the %s at line %d, column %d (offset %d): %s: %s",
+			s.id, from.name, se.Line, se.Col, se.Offset, se.Condition, se.Text)
+		from.streamError(se.Condition, se.Text, s.domain, ns)
+		return
+	}
+	if errors.As(err, &ne) && ne.Timeout() && !s.draining.Load() {
+		s.fail("the %s sent nothing for too long: %v", from.name, err)
+		from.streamError(condConnectionTimeout, "", s.domain, ns)
+		return
+	}
+	if s.draining.Load() {
+		return // the deadline set for the end of the connection expired: nothing to report
+	}
+	s.fail("reading from the %s: %v", from.name, err)
+}
+
+// fail logs a failure of this connection and records it.
+func (s *session) fail(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	s.p.logf("proxy: connection %d: %s", s.id, msg)
+	s.emit(&inspect.Record{Time: time.Now(), Conn: s.info, Kind: inspect.KindNote, Note: msg})
+}
+
+// kill closes both connections, which ends both pipes.
+func (s *session) kill() {
+	s.deadOnce.Do(func() { close(s.dead) })
+	s.client.raw.Close()
+	s.mu.Lock()
+	up := s.up
+	s.mu.Unlock()
+	if up != nil {
+		up.raw.Close()
+	}
+}
+
+// shutdown closes every open stream of the connection with a closing tag and then the
+// connections, when the proxy stops.
+func (s *session) shutdown() {
+	s.shutting.Store(true)
+	s.draining.Store(true)
+	s.mu.Lock()
+	up := s.up
+	s.mu.Unlock()
+	deadline := time.Now().Add(shutdownGrace)
+	s.client.raw.SetDeadline(deadline) // unblocks a write stuck on a peer that does not read
+	if up != nil {
+		up.raw.SetDeadline(deadline)
+		up.closeStream()
+	}
+	s.client.closeStream()
+	s.note("proxy shutting down: streams closed")
+	s.kill()
+}
+
+func (s *session) closeRecord() {
+	c, u := &s.stats[inspect.ClientToServer], &s.stats[inspect.ServerToClient]
+	s.emit(s.noteRec(inspect.KindConnClose, "closed after %v: client sent %d bytes, %d stanzas; upstream sent %d bytes, %d stanzas",
+		time.Since(s.start).Round(time.Millisecond), c.bytes, c.stanzas, u.bytes, u.stanzas))
+}

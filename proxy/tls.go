@@ -1,0 +1,175 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"fmt"
+	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// clientStartTLS handles <starttls/> from the client according to what was offered.
+func (s *session) clientStartTLS(ev inspect.Event) error {
+	const dir = inspect.ClientToServer
+	s.mu.Lock()
+	mode := s.tlsMode
+	s.mu.Unlock()
+	switch mode {
+	case tlsForward:
+		s.setAwait(awaitTLS)
+		if err := s.passthrough(ev, dir); err != nil {
+			return err
+		}
+		return s.waitResume()
+	case tlsLocal:
+		s.emit(s.rec(ev, dir))
+		s.note("STARTTLS answered by the proxy: the upstream offers no TLS, its leg stays plaintext")
+		tc, err := s.handshakeClient(proceedTLS)
+		if err != nil {
+			s.fail("client TLS handshake failed (does the client trust the stanzascope CA? see 'stanzascope ca'): %v", err)
+			return errHandled
+		}
+		s.emit(s.proxyRec(inspect.ServerToClient, inspect.KindStanza, proceedTLS))
+		s.note("TLS with client: %s", tlsSummary(s.client.tls))
+		s.cr.Reset(s.source(tc))
+		s.replayPending = true
+		return nil
+	default:
+		s.emit(s.rec(ev, dir))
+		s.note("client asked for STARTTLS, which was not offered: refused")
+		s.client.write(append(append([]byte(nil), failureTLS...), closeStream...))
+		s.client.restarted()
+		return errHandled
+	}
+}
+
+// interceptTLS runs on the upstream's <proceed/>: TLS with the upstream as a client, then
+// <proceed/> to the client and TLS with it as a server, then both readers start over.
+func (s *session) interceptTLS(ev inspect.Event) error {
+	s.emit(s.rec(ev, inspect.ServerToClient))
+	utc, err := s.handshakeUpstream()
+	if err != nil {
+		return s.upstreamTLSFailed(err)
+	}
+	s.ur.Reset(s.source(utc))
+	tc, err := s.handshakeClient(ev.Raw)
+	if err != nil {
+		s.fail("client TLS handshake failed (does the client trust the stanzascope CA? see 'stanzascope ca'): %v", err)
+		return errHandled
+	}
+	s.note("TLS with client: %s", tlsSummary(s.client.tls))
+	s.resumeC2S(func() error { s.cr.Reset(s.source(tc)); return nil })
+	return nil
+}
+
+// upgradeUpstream negotiates STARTTLS with the upstream on the proxy's own initiative,
+// for a client that came with Direct TLS, then sends the client's stream header again.
+func (s *session) upgradeUpstream() error {
+	s.upTLSTried = true
+	s.note("client uses Direct TLS: the proxy negotiates STARTTLS with the upstream itself")
+	if err := s.up.write(startTLS); err != nil {
+		return &writeError{"upstream", err}
+	}
+	s.emit(s.proxyRec(inspect.ClientToServer, inspect.KindStanza, startTLS))
+	var ev inspect.Event
+	for {
+		e, err := s.ur.Next()
+		if err != nil {
+			return err
+		}
+		if e.Kind != inspect.KindWhitespace {
+			ev = e
+			break
+		}
+	}
+	s.emit(s.rec(ev, inspect.ServerToClient))
+	if ev.NS != inspect.NSTLS || ev.Name != "proceed" {
+		return s.upstreamTLSFailed(fmt.Errorf("upstream answered <%s/> to <starttls/>", ev.Name))
+	}
+	utc, err := s.handshakeUpstream()
+	if err != nil {
+		return s.upstreamTLSFailed(err)
+	}
+	s.ur.Reset(s.source(utc))
+	s.mu.Lock()
+	hdr := append([]byte(nil), s.clientHdr...)
+	s.mu.Unlock()
+	if err := s.up.writeOpen(hdr); err != nil {
+		return &writeError{"upstream", err}
+	}
+	s.emit(s.proxyRec(inspect.ClientToServer, inspect.KindStreamOpen, hdr))
+	return nil
+}
+
+// upstreamTLSFailed tells the client the upstream cannot be reached securely.
+func (s *session) upstreamTLSFailed(err error) error {
+	s.fail("TLS with the upstream failed (remote-connection-failed sent to the client): %v", err)
+	ns := ""
+	if h := s.hdr[inspect.ClientToServer].Load(); h != nil {
+		ns = h.ContentNS
+	}
+	s.client.streamError(condRemoteConnectionFailed, "stanzascope could not secure the connection to the upstream server", s.domain, ns)
+	s.up.restarted()
+	return errHandled
+}
+
+// handshakeUpstream makes the upstream leg TLS, as a client, verifying the server unless
+// configured not to, with the stream's domain as SNI.
+func (s *session) handshakeUpstream() (*tls.Conn, error) {
+	var cfg *tls.Config
+	if s.p.cfg.UpstreamTLS != nil {
+		cfg = s.p.cfg.UpstreamTLS.Clone()
+	} else {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = s.domain
+	}
+	if cfg.MinVersion == 0 {
+		cfg.MinVersion = tls.VersionTLS12
+	}
+	s.up.mu.Lock()
+	defer s.up.mu.Unlock()
+	raw := s.up.raw
+	tc := tls.Client(raw, cfg)
+	raw.SetDeadline(time.Now().Add(handshakeTimeout))
+	err := tc.Handshake()
+	raw.SetDeadline(time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	s.up.setTLS(tc)
+	s.up.open = false
+	s.note("TLS with upstream: %s", tlsSummary(s.up.tls))
+	return tc, nil
+}
+
+// handshakeClient writes proceed to the client and makes the client leg TLS, as a server
+// with a certificate from the CA for the name the client asks for.
+func (s *session) handshakeClient(proceed []byte) (*tls.Conn, error) {
+	s.client.mu.Lock()
+	defer s.client.mu.Unlock()
+	if err := s.client.writeLocked(proceed); err != nil {
+		return nil, err
+	}
+	raw := s.client.raw
+	cfg := s.p.tlsIn.Clone()
+	domain := s.domain
+	cfg.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		name := h.ServerName
+		if name == "" {
+			name = domain // clients that send no SNI still expect the stream's domain
+		}
+		return s.p.cfg.CA.Leaf(name)
+	}
+	tc := tls.Server(raw, cfg)
+	raw.SetDeadline(time.Now().Add(handshakeTimeout))
+	err := tc.Handshake()
+	raw.SetDeadline(time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	s.client.setTLS(tc)
+	s.client.open = false
+	return tc, nil
+}
