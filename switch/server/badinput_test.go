@@ -43,7 +43,6 @@ func undisturbed(t *testing.T, jane, dana *rawClient) {
 
 const idlePing = "<iq id='idle-ping' type='get' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
 
-
 // expectStreamError reads our header (unless headerSeen) and the stream error, then EOF.
 func expectStreamError(t *testing.T, c *rawClient, cond string) {
 	t.Helper()

@@ -43,31 +43,32 @@ type Directory interface {
 	Len() int
 }
 
-// localDirectory is the in-process Directory.
+// localDirectory is the in-process Directory. Most accounts have one session, so sessions
+// are kept in a map by full JID plus a small slice per account, not a map per account.
 type localDirectory struct {
 	mu    sync.RWMutex
-	users map[inspect.JID]map[string]Session // bare JID -> resource -> session
-	n     int
+	full  map[inspect.JID]Session   // full JID -> session
+	users map[inspect.JID][]Session // bare JID -> its sessions
 }
 
 func newLocalDirectory() *localDirectory {
-	return &localDirectory{users: make(map[inspect.JID]map[string]Session)}
+	return &localDirectory{full: make(map[inspect.JID]Session), users: make(map[inspect.JID][]Session)}
 }
 
 func (d *localDirectory) Bind(s Session) Session {
 	j := s.JID()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	res := d.users[j.Bare()]
-	if res == nil {
-		res = make(map[string]Session, 1)
-		d.users[j.Bare()] = res
+	old := d.full[j]
+	d.full[j] = s
+	list := d.users[j.Bare()]
+	for i, o := range list {
+		if o == old && old != nil {
+			list[i] = s
+			return old
+		}
 	}
-	old := res[j.Resource]
-	res[j.Resource] = s
-	if old == nil {
-		d.n++
-	}
+	d.users[j.Bare()] = append(list, s)
 	return old
 }
 
@@ -75,34 +76,40 @@ func (d *localDirectory) Unbind(s Session) {
 	j := s.JID()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	res := d.users[j.Bare()]
-	if res == nil || res[j.Resource] != s {
+	if d.full[j] != s {
 		return
 	}
-	delete(res, j.Resource)
-	d.n--
-	if len(res) == 0 {
+	delete(d.full, j)
+	list := d.users[j.Bare()]
+	for i, o := range list {
+		if o == s {
+			list[i] = list[len(list)-1]
+			list[len(list)-1] = nil
+			list = list[:len(list)-1]
+			break
+		}
+	}
+	if len(list) == 0 {
 		delete(d.users, j.Bare())
+	} else {
+		d.users[j.Bare()] = list
 	}
 }
 
 func (d *localDirectory) Lookup(full inspect.JID) Session {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.users[full.Bare()][full.Resource]
+	return d.full[full]
 }
 
 func (d *localDirectory) Resources(dst []Session, bare inspect.JID) []Session {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	for _, s := range d.users[bare.Bare()] {
-		dst = append(dst, s)
-	}
-	return dst
+	return append(dst, d.users[bare.Bare()]...)
 }
 
 func (d *localDirectory) Len() int {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.n
+	return len(d.full)
 }

@@ -69,15 +69,25 @@ func (c *conn) sendHeader(legacy bool) error {
 
 func (c *conn) sendHeaderLocked(legacy bool) error {
 	c.streamID = newStreamID()
-	h := &inspect.Header{Prefix: "stream", ContentNS: inspect.NSClient, From: c.srv.domain.Domain, ID: c.streamID}
-	b := []byte("<?xml version='1.0'?><stream:stream xmlns:stream='" + inspect.NSStreams + "' id='" + c.streamID + "' xmlns='" + inspect.NSClient + "' from='" + inspect.EscapeAttr(c.srv.domain.Domain) + "'")
+	b := make([]byte, 0, 192)
+	b = append(b, "<?xml version='1.0'?><stream:stream xmlns:stream='"+inspect.NSStreams+"' id='"...)
+	b = append(b, c.streamID...)
+	b = append(b, "' xmlns='"+inspect.NSClient+"' from='"...)
+	b = append(b, inspect.EscapeAttr(c.srv.domain.Domain)...)
+	b = append(b, '\'')
 	if !legacy {
-		h.Version = "1.0"
 		b = append(b, " version='1.0'"...)
 	}
 	b = append(b, '>')
-	h.NS = map[string]string{"stream": inspect.NSStreams}
-	c.out = h
+	if c.srv.cfg.Observe != nil {
+		// The observer needs our header as the namespace context of what we send; without
+		// one, idle sessions do not pay for it.
+		c.out = &inspect.Header{Prefix: "stream", ContentNS: inspect.NSClient, From: c.srv.domain.Domain,
+			ID: c.streamID, NS: map[string]string{"stream": inspect.NSStreams}}
+		if !legacy {
+			c.out.Version = "1.0"
+		}
+	}
 	c.headerSent = true
 	return c.writeLocked(b, inspect.KindStreamOpen, "stream", inspect.NSStreams)
 }
