@@ -41,6 +41,8 @@ type conn struct {
 	user          string
 	loginDeadline time.Time
 	pinged        bool
+	peek          [1]byte // the byte waitIdle read
+	hasPeek       bool
 	preLogin      int // stanzas received before login (flood bound)
 	authFailures  int
 	sasl          *saslState
@@ -89,13 +91,29 @@ func (s *Server) newConn(nc net.Conn) *conn {
 func (c *conn) serve(ctx context.Context) {
 	c.observe(&inspect.Record{Kind: inspect.KindConnOpen, Note: "switch: connection accepted"})
 	c.rd = inspect.NewReader(timedSource{c}, c.srv.cfg.Limits)
-	err := c.loop(ctx)
+	var err error
+	for {
+		if err = c.loop(ctx); err != errIdle {
+			break
+		}
+		if err = c.waitIdle(); err != nil {
+			break
+		}
+	}
 	c.end(err)
 }
 
-// loop reads and handles events until the stream ends or fails.
+// errIdle tells serve that the session has nothing buffered and should wait in waitIdle.
+var errIdle = errors.New("server: idle")
+
+// loop reads and handles events until the stream ends or fails, or returns errIdle when a
+// bound plaintext session has nothing left to read. TLS sessions never return errIdle: the
+// TLS connection may hold decrypted bytes the reader has not asked for yet.
 func (c *conn) loop(ctx context.Context) error {
 	for {
+		if !c.tls && !c.hasPeek && c.rd.Buffered() == 0 && c.isBound() {
+			return errIdle
+		}
 		ev, err := c.rd.Next()
 		if err != nil {
 			return err
@@ -166,41 +184,69 @@ func newStreamID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// timedSource is what the reader reads from: the current socket, with the login deadline
-// before login and the idle timeout (with one ping) after it.
+// timedSource is what the reader reads from: the byte waitIdle took, then the current
+// socket with the login deadline before login and the idle timeout (with one ping) after.
 type timedSource struct{ c *conn }
 
 func (t timedSource) Read(p []byte) (int, error) {
 	c := t.c
+	if c.hasPeek && len(p) > 0 {
+		c.hasPeek = false
+		p[0] = c.peek[0]
+		return 1, nil
+	}
+	return c.readTimed(p)
+}
+
+// readTimed reads from the socket under the login deadline or the idle timeout.
+func (c *conn) readTimed(p []byte) (int, error) {
 	for {
-		var deadline time.Time
-		if c.isBound() {
-			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
+		bound := c.isBound()
+		if bound {
+			c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
 		} else {
-			deadline = c.loginDeadline
+			c.nc.SetReadDeadline(c.loginDeadline)
 		}
-		c.nc.SetReadDeadline(deadline)
 		n, err := c.nc.Read(p)
 		if n > 0 || err == nil {
 			c.pinged = false
 			return n, err
 		}
-		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() {
-			return n, err
-		}
-		if !c.isBound() {
-			return 0, errLoginTimeout
-		}
-		if c.pinged {
-			return 0, errIdleTimeout
-		}
-		c.pinged = true
-		ping := []byte("<iq id='idle-ping' type='get' from='" + c.srv.domain.Domain + "'><ping xmlns='urn:xmpp:ping'/></iq>")
-		if werr := c.send(ping, "iq", inspect.NSClient); werr != nil {
-			return 0, werr
+		if err = c.onReadTimeout(err, bound); err != nil {
+			return 0, err
 		}
 	}
+}
+
+// onReadTimeout decides what a failed read means: nil to read again (after pinging an idle
+// client once), or the error that ends the stream.
+//
+//go:noinline
+func (c *conn) onReadTimeout(err error, bound bool) error {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		return err
+	}
+	if !bound {
+		return errLoginTimeout
+	}
+	if c.pinged {
+		return errIdleTimeout
+	}
+	c.pinged = true
+	return c.send([]byte("<iq id='idle-ping' type='get' from='"+c.srv.domain.Domain+"'><ping xmlns='urn:xmpp:ping'/></iq>"), "iq", inspect.NSClient)
+}
+
+// waitIdle blocks until an idle plaintext session receives its next byte, which it keeps
+// for the reader. It runs at the bottom of the goroutine's stack, so the runtime can shrink
+// the stack of a waiting session to 4 KiB: most of what an idle session costs.
+func (c *conn) waitIdle() error {
+	n, err := c.readTimed(c.peek[:])
+	if n == 1 {
+		c.hasPeek = true
+		return nil
+	}
+	return err
 }
 
 func (c *conn) isBound() bool {
