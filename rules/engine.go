@@ -228,22 +228,25 @@ func (e *Engine) Apply(in Input) Outcome {
 	if len(cands) == 0 {
 		return Outcome{}
 	}
-	// The view lives on the stack until a rule matches: stanzas no rule wants cost no
-	// allocation beyond what the conditions themselves need.
-	v := view{in: &in}
+	return applyRules(cands, in)
+}
+
+// applyRules is Apply once some rule may match. The view lives on the stack until a rule
+// matches, so stanzas no rule wants cost no allocation beyond what the conditions need.
+func applyRules(cands []*rule, in Input) Outcome {
+	v := view{in: in}
 	vp := &v
 	var s *state
-	var out Outcome
 	for _, r := range cands {
 		if !r.match(vp) {
 			continue
 		}
 		if s == nil {
-			s = &state{view: v, out: &out}
+			s = &state{view: v}
 			vp = &s.view
 		}
 		r.hits.Add(1)
-		out.Matched = append(out.Matched, r.name)
+		s.out.Matched = append(s.out.Matched, r.name)
 		s.cont = false
 		for _, a := range r.actions {
 			a.apply(s)
@@ -252,8 +255,11 @@ func (e *Engine) Apply(in Input) Outcome {
 			break
 		}
 	}
-	if s != nil && s.changed && out.Verdict == Forward {
-		out.Replaced = s.work.AppendXML(nil, s.contentNS())
+	if s == nil {
+		return Outcome{}
 	}
-	return out
+	if s.changed && s.out.Verdict == Forward {
+		s.out.Replaced = s.work.AppendXML(nil, s.contentNS())
+	}
+	return s.out
 }

@@ -53,7 +53,7 @@ func (r *rule) match(v *view) bool {
 	}
 	if r.xp != nil {
 		el := v.current()
-		if el == nil || !evalBool(r.xp, el) {
+		if el == nil || !evalBool(r.xp, v.navigator(el)) {
 			return false
 		}
 	}

@@ -6,10 +6,11 @@ import "github.com/stanzascope/stanzascope/inspect"
 // from the raw bytes, so 50 rules asking for `type` scan the start tag once, and it builds
 // the tree only when a condition or an action needs it.
 type view struct {
-	in   *Input
+	in   Input
 	tree *inspect.Element // parsed original (cached in the Record), or nil
 	bad  bool             // parsing failed: tree conditions never match
 	work *inspect.Element // the changed copy once an action changed the stanza
+	nav  *navigator       // reused by every XPath condition on this stanza
 
 	attrs [4]string // id, type, from, to: read lazily from the raw bytes
 	have  uint8     // bit i set: attrs[i] is valid
@@ -32,6 +33,15 @@ func (v *view) current() *inspect.Element {
 		v.tree = el
 	}
 	return v.tree
+}
+
+// navigator returns a navigator on el, allocated once per stanza.
+func (v *view) navigator(el *inspect.Element) *navigator {
+	if v.nav == nil {
+		v.nav = newNavigator(el)
+		return v.nav
+	}
+	return v.nav.reset(el)
 }
 
 // name returns the local name of the stanza as it stands.
@@ -85,7 +95,7 @@ func (v *view) contentNS() string {
 // state is what actions work on: the view plus the outcome being built.
 type state struct {
 	view
-	out     *Outcome
+	out     Outcome
 	changed bool // the stanza was changed: serialise v.work into Outcome.Replaced
 	stop    bool // dropped or rejected: no later rule applies
 	cont    bool // the current rule said `continue`

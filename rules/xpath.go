@@ -37,13 +37,13 @@ var undeclaredRE = regexp.MustCompile(`prefix (\S+) not defined`)
 // evalBool evaluates x against the stanza with XPath's boolean() rules: a non-empty
 // node-set, a non-zero number, a non-empty string. A panic inside the xpath package (it
 // has had some on odd input) counts as false rather than taking the proxy down.
-func evalBool(x *xpath.Expr, stanza *inspect.Element) (ok bool) {
+func evalBool(x *xpath.Expr, nav *navigator) (ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
 		}
 	}()
-	switch v := x.Evaluate(newNavigator(stanza)).(type) {
+	switch v := x.Evaluate(nav).(type) {
 	case bool:
 		return v
 	case float64:

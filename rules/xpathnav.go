@@ -20,6 +20,9 @@ type navigator struct {
 	doc    bool    // on the document root
 	frames []frame // path from the stanza to the current node; empty: on the stanza
 	attr   int     // >= 0: on this attribute of the current element
+	// buf holds the frames of shallow paths, so that Copy, which the xpath package calls
+	// at every step, costs one allocation rather than two.
+	buf [4]frame
 }
 
 // frame locates a node as the i-th child of parent.
@@ -29,7 +32,15 @@ type frame struct {
 }
 
 func newNavigator(stanza *inspect.Element) *navigator {
-	return &navigator{stanza: stanza, attr: -1}
+	n := &navigator{}
+	return n.reset(stanza)
+}
+
+// reset puts n on stanza, so one navigator serves all the expressions a stanza meets.
+func (n *navigator) reset(stanza *inspect.Element) *navigator {
+	n.stanza, n.doc, n.attr = stanza, false, -1
+	n.frames = n.buf[:0]
+	return n
 }
 
 // node returns the current node when it is a child (element or text), else nil.
@@ -115,6 +126,14 @@ func (n *navigator) Value() string {
 
 // stringValue is the XPath string-value of an element: all its descendant text.
 func stringValue(e *inspect.Element) string {
+	switch len(e.Children) {
+	case 0:
+		return ""
+	case 1:
+		if t, ok := e.Children[0].(inspect.Text); ok {
+			return string(t) // the common case (<body>), without copying
+		}
+	}
 	var b strings.Builder
 	var walk func(*inspect.Element)
 	walk = func(e *inspect.Element) {
@@ -132,9 +151,9 @@ func stringValue(e *inspect.Element) string {
 }
 
 func (n *navigator) Copy() xpath.NodeNavigator {
-	c := *n
-	c.frames = append([]frame(nil), n.frames...)
-	return &c
+	c := &navigator{stanza: n.stanza, doc: n.doc, attr: n.attr}
+	c.frames = append(c.buf[:0], n.frames...)
+	return c
 }
 
 func (n *navigator) MoveToRoot() {
