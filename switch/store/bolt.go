@@ -39,8 +39,9 @@ const DefaultLockTimeout = time.Second
 // Bolt is a Store in one bbolt file. Every mutating method is one fsync'd transaction, so
 // what it acknowledged survives a crash or kill -9.
 type Bolt struct {
-	db   *bolt.DB
-	path string
+	db     *bolt.DB
+	path   string
+	limits limits
 }
 
 var _ Store = (*Bolt)(nil)
@@ -82,7 +83,7 @@ func OpenBolt(path string, opts ...BoltOption) (*Bolt, error) {
 	case err != nil:
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	b := &Bolt{db: db, path: path}
+	b := &Bolt{db: db, path: path, limits: defaultLimits}
 	if err := b.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -291,7 +292,8 @@ func (b *Bolt) RosterItem(ctx context.Context, username, jid string) (RosterItem
 }
 
 // PutRosterItem adds or replaces a contact (keyed by item.JID); ErrNotFound if the user has
-// no account, ErrInvalid for an empty JID or unknown subscription ("" means SubNone).
+// no account, ErrInvalid for an empty JID or unknown subscription ("" means SubNone),
+// ErrFull for a new contact beyond MaxRosterItems.
 func (b *Bolt) PutRosterItem(ctx context.Context, username string, item RosterItem) error {
 	if err := normalizeItem(&item); err != nil {
 		return err
@@ -307,6 +309,13 @@ func (b *Bolt) PutRosterItem(ctx context.Context, username string, item RosterIt
 		r, err := tx.Bucket(bucketRosters).CreateBucketIfNotExists([]byte(username))
 		if err != nil {
 			return fmt.Errorf("store: roster of %q: %w", username, err)
+		}
+		if r.Get([]byte(item.JID)) == nil {
+			// Only a new contact can exceed the limit; counting walks the bucket's pages,
+			// cheap next to the fsync of the commit.
+			if n := r.Stats().KeyN; n >= b.limits.roster {
+				return fmt.Errorf("%w: roster of %q has %d items", ErrFull, username, n)
+			}
 		}
 		return r.Put([]byte(item.JID), v)
 	})
@@ -324,7 +333,7 @@ func (b *Bolt) DeleteRosterItem(ctx context.Context, username, jid string) error
 }
 
 // AddOffline appends a message to the user's offline queue; ErrNotFound if the user has no
-// account.
+// account, ErrFull if MaxOffline messages are already queued.
 func (b *Bolt) AddOffline(ctx context.Context, username string, m OfflineMessage) error {
 	v, err := encodeMessage(m)
 	if err != nil {
@@ -337,6 +346,11 @@ func (b *Bolt) AddOffline(ctx context.Context, username string, m OfflineMessage
 		q, err := tx.Bucket(bucketOffline).CreateBucketIfNotExists([]byte(username))
 		if err != nil {
 			return fmt.Errorf("store: offline queue of %q: %w", username, err)
+		}
+		// The queue bucket is only ever emptied by deleting it, so its sequence is the
+		// number of messages it holds.
+		if n := q.Sequence(); n >= uint64(b.limits.offline) {
+			return fmt.Errorf("%w: %d offline messages for %q", ErrFull, n, username)
 		}
 		seq, err := q.NextSequence()
 		if err != nil {

@@ -29,6 +29,7 @@ func testStore(t *testing.T, open opener) {
 		{"Concurrent", testConcurrent},
 		{"Context", testContext},
 		{"Closed", testClosed},
+		{"Limits", testLimits},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
@@ -397,5 +398,54 @@ func testClosed(t *testing.T, s Store) {
 	}
 	if err := s.AddOffline(bg, "juliet", sampleMessage(0)); !errors.Is(err, ErrClosed) {
 		t.Errorf("AddOffline after Close: %v", err)
+	}
+}
+
+// setLimits lowers a store's per-user limits so the test does not need 1000 writes.
+func setLimits(t *testing.T, s Store, l limits) {
+	switch s := s.(type) {
+	case *Memory:
+		s.limits = l
+	case *Bolt:
+		s.limits = l
+	default:
+		t.Fatalf("no limits hook for %T", s)
+	}
+}
+
+func testLimits(t *testing.T, s Store) {
+	setLimits(t, s, limits{offline: 3, roster: 2})
+	mustCreate(t, s, "juliet")
+	for i := range 3 {
+		if err := s.AddOffline(bg, "juliet", sampleMessage(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AddOffline(bg, "juliet", sampleMessage(3)); !errors.Is(err, ErrFull) {
+		t.Errorf("fourth offline message: %v, want ErrFull", err)
+	}
+	msgs, _ := s.TakeOffline(bg, "juliet")
+	checkMessages(t, msgs, 0, 3)
+	if err := s.AddOffline(bg, "juliet", sampleMessage(0)); err != nil {
+		t.Errorf("after taking: %v", err)
+	}
+
+	for _, j := range []string{"a@x", "b@x"} {
+		if err := s.PutRosterItem(bg, "juliet", sampleItem(j)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutRosterItem(bg, "juliet", sampleItem("c@x")); !errors.Is(err, ErrFull) {
+		t.Errorf("third contact: %v, want ErrFull", err)
+	}
+	// Updating an existing contact is always allowed.
+	if err := s.PutRosterItem(bg, "juliet", RosterItem{JID: "a@x", Subscription: SubBoth}); err != nil {
+		t.Errorf("update at the limit: %v", err)
+	}
+	if err := s.DeleteRosterItem(bg, "juliet", "b@x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutRosterItem(bg, "juliet", sampleItem("c@x")); err != nil {
+		t.Errorf("after a delete: %v", err)
 	}
 }

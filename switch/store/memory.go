@@ -14,6 +14,7 @@ import (
 type Memory struct {
 	mu       sync.Mutex
 	closed   bool
+	limits   limits
 	accounts map[string]Account
 	rosters  map[string]map[string]RosterItem // username -> contact JID -> item
 	offline  map[string][]OfflineMessage
@@ -24,6 +25,7 @@ var _ Store = (*Memory)(nil)
 // NewMemory returns an empty Memory store.
 func NewMemory() *Memory {
 	return &Memory{
+		limits:   defaultLimits,
 		accounts: map[string]Account{},
 		rosters:  map[string]map[string]RosterItem{},
 		offline:  map[string][]OfflineMessage{},
@@ -138,7 +140,8 @@ func (m *Memory) RosterItem(ctx context.Context, username, jid string) (RosterIt
 }
 
 // PutRosterItem adds or replaces a contact (keyed by item.JID); ErrNotFound if the user has
-// no account, ErrInvalid for an empty JID or unknown subscription ("" means SubNone).
+// no account, ErrInvalid for an empty JID or unknown subscription ("" means SubNone),
+// ErrFull for a new contact beyond MaxRosterItems.
 func (m *Memory) PutRosterItem(ctx context.Context, username string, item RosterItem) error {
 	if err := normalizeItem(&item); err != nil {
 		return err
@@ -154,6 +157,9 @@ func (m *Memory) PutRosterItem(ctx context.Context, username string, item Roster
 	if r == nil {
 		r = map[string]RosterItem{}
 		m.rosters[username] = r
+	}
+	if _, ok := r[item.JID]; !ok && len(r) >= m.limits.roster {
+		return fmt.Errorf("%w: roster of %q has %d items", ErrFull, username, len(r))
 	}
 	r[item.JID] = cloneItem(item)
 	return nil
@@ -173,7 +179,7 @@ func (m *Memory) DeleteRosterItem(ctx context.Context, username, jid string) err
 }
 
 // AddOffline appends a message to the user's offline queue; ErrNotFound if the user has no
-// account.
+// account, ErrFull if MaxOffline messages are already queued.
 func (m *Memory) AddOffline(ctx context.Context, username string, msg OfflineMessage) error {
 	if err := m.lock(ctx); err != nil {
 		return err
@@ -181,6 +187,9 @@ func (m *Memory) AddOffline(ctx context.Context, username string, msg OfflineMes
 	defer m.mu.Unlock()
 	if _, ok := m.accounts[username]; !ok {
 		return fmt.Errorf("%w: account %q", ErrNotFound, username)
+	}
+	if n := len(m.offline[username]); n >= m.limits.offline {
+		return fmt.Errorf("%w: %d offline messages for %q", ErrFull, n, username)
 	}
 	m.offline[username] = append(m.offline[username], cloneMessage(msg))
 	return nil

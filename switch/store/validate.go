@@ -12,6 +12,9 @@ var (
 	ErrInvalid = errors.New("store: invalid argument")
 	// ErrClosed means the store was used after Close.
 	ErrClosed = errors.New("store: closed")
+	// ErrFull means a per-user limit (MaxOffline, MaxRosterItems) was reached; the server
+	// answers with a stanza error such as resource-constraint instead of storing more.
+	ErrFull = errors.New("store: limit reached")
 )
 
 // Limits on keys, so that a hostile client cannot create huge records through them. They
@@ -20,6 +23,20 @@ const (
 	MaxUsername = 1023
 	MaxJID      = 3071
 )
+
+// Per-user limits, so that one client cannot fill the disk: offline messages queued for
+// one user and contacts in one roster. Adding beyond them fails with ErrFull.
+const (
+	MaxOffline     = 1000
+	MaxRosterItems = 1000
+)
+
+// limits are the effective per-user limits of a store; tests lower them.
+type limits struct {
+	offline, roster int
+}
+
+var defaultLimits = limits{offline: MaxOffline, roster: MaxRosterItems}
 
 func checkUsername(u string) error {
 	if u == "" || len(u) > MaxUsername {
