@@ -57,8 +57,8 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *maxStanza < 1024 {
 		return usagef("--max-stanza must be at least 1024")
 	}
-	if _, err := inspect.ParseJID(*domain); err != nil {
-		return usagef("--domain: %v", err)
+	if d, err := inspect.ParseJID(*domain); err != nil || d.Local != "" || d.Resource != "" {
+		return usagef("--domain must be a bare domain name, not %q", *domain)
 	}
 	if err := out.validate(); err != nil {
 		return err
