@@ -35,7 +35,11 @@ func NewCredentials(password string, iterations int) (store.Credentials, error) 
 	if _, err := rand.Read(salt); err != nil {
 		return store.Credentials{}, fmt.Errorf("scram: salt: %w", err)
 	}
-	return newCredentials(password, salt, iterations)
+	c, err := newCredentials(password, salt, iterations)
+	if err == nil {
+		noteIterations(iterations)
+	}
+	return c, err
 }
 
 // newCredentials is NewCredentials with a chosen salt, for the RFC test vectors.

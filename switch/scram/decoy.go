@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"sync/atomic"
 
 	"github.com/stanzascope/stanzascope/switch/store"
 )
@@ -14,6 +15,19 @@ var decoyKey = func() []byte {
 	rand.Read(k) // never fails (crypto/rand documents so since Go 1.24)
 	return k
 }()
+
+// decoyIterations is the iteration count shown for unknown users: the last one seen in
+// NewCredentials or a successful lookup, so that decoys look like the server's real
+// accounts when it is configured above MinIterations.
+var decoyIterations atomic.Int64
+
+func init() { decoyIterations.Store(MinIterations) }
+
+func noteIterations(n int) {
+	if n >= MinIterations && n <= MaxIterations {
+		decoyIterations.Store(int64(n))
+	}
+}
 
 // decoy returns credentials for an unknown user so that server-first looks the same as for
 // a real account: the salt is stable per username within a process (a changing salt would
@@ -29,7 +43,7 @@ func decoy(username string) store.Credentials {
 	}
 	return store.Credentials{
 		Salt:       salt,
-		Iterations: MinIterations,
+		Iterations: int(decoyIterations.Load()),
 		SHA1:       store.Keys{StoredKey: random(20), ServerKey: random(20)},
 		SHA256:     store.Keys{StoredKey: random(32), ServerKey: random(32)},
 	}

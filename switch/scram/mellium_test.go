@@ -3,6 +3,7 @@ package scram
 import (
 	"crypto/tls"
 	"errors"
+	"strings"
 	"testing"
 
 	"mellium.im/sasl"
@@ -113,5 +114,19 @@ func TestUnknownUserLooksReal(t *testing.T) {
 	a, b := first(), first()
 	if a != b {
 		t.Errorf("decoy salt changed between attempts: %q vs %q", a, b)
+	}
+}
+
+// TestDecoyIterations checks that an unknown user is shown the iteration count of the
+// server's real accounts, not a constant that would give it away.
+func TestDecoyIterations(t *testing.T) {
+	defer noteIterations(MinIterations)
+	if _, err := NewCredentials("pw", 5000); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := NewServer(SHA1, func(string) (store.Credentials, error) { return store.Credentials{}, store.ErrNotFound })
+	out, _, err := s.Step([]byte("n,,n=ghost,r=abc"))
+	if err != nil || !strings.HasSuffix(string(out), ",i=5000") {
+		t.Fatalf("server-first for unknown user = %q, %v", out, err)
 	}
 }

@@ -153,6 +153,8 @@ func (s *Server) serverFirst(in []byte) ([]byte, error) {
 		// No usable keys for this hash: behave as for an unknown user.
 		creds, s.fake = decoy(user), true
 		s.keys = s.pick(creds)
+	} else if !s.fake {
+		noteIterations(creds.Iterations)
 	}
 	sn, err := s.newNonce()
 	if err != nil {
