@@ -57,7 +57,9 @@ func TestByteEquality(t *testing.T) {
 	up := rawServer(t, func(c net.Conn) {
 		first := readUntil(t, c, "version='1.0'>")
 		rng := rand.New(rand.NewPCG(2, 3))
-		go writeChunked(c, serverSent, rng)
+		wrote := make(chan struct{})
+		go func() { writeChunked(c, serverSent, rng); close(wrote) }()
+		defer func() { <-wrote }()
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		rest, _ := io.ReadAll(c)
 		got <- first + string(rest)

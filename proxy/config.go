@@ -46,8 +46,9 @@ type Config struct {
 	// Logf receives operational messages (failures, refused connections); nil means
 	// log.Printf.
 	Logf func(format string, args ...any)
-	// IdleTimeout closes a connection whose side has sent nothing for this long (with a
-	// connection-timeout stream error); zero means no limit.
+	// IdleTimeout closes a connection whose client has sent nothing (not even a
+	// whitespace keep-alive) for this long, with a connection-timeout stream error to the
+	// client and a closing tag to the upstream; zero means no limit.
 	IdleTimeout time.Duration
 }
 

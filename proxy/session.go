@@ -149,7 +149,7 @@ func (s *session) setup(ctx context.Context) bool {
 		s.client.setTLS(tc)
 		pending = append(pending, s.noteRec(inspect.KindNote, "TLS with client: %s (Direct TLS)", tlsSummary(s.client.tls)))
 	}
-	s.cr = inspect.NewReader(s.source(s.client.conn), s.p.cfg.Limits)
+	s.cr = inspect.NewReader(s.source(s.client.conn, true), s.p.cfg.Limits)
 	raw.SetReadDeadline(time.Now().Add(setupTimeout))
 	ev, err := s.cr.Next()
 	raw.SetReadDeadline(time.Time{})
@@ -195,7 +195,7 @@ func (s *session) setup(ctx context.Context) bool {
 	s.emitAll(pending)
 	hdrRec.Conn = s.info
 	s.emit(hdrRec)
-	s.ur = inspect.NewReader(s.source(up), s.p.cfg.Limits)
+	s.ur = inspect.NewReader(s.source(up, false), s.p.cfg.Limits)
 	if err := s.up.writeOpen(ev.Raw); err != nil {
 		s.fail("writing to the upstream: %v", err)
 		s.client.streamError(condRemoteConnectionFailed, "", s.domain, h.ContentNS)
@@ -231,8 +231,8 @@ func (s *session) sides(dir inspect.Direction) (from, to *side) {
 // endPipe is called once by each pipe when it stops: it closes the other side cleanly or,
 // after an error, tells the side at fault and closes both.
 func (s *session) endPipe(dir inspect.Direction, err error) {
-	if s.shutting.Load() {
-		return
+	if s.shutting.Load() || s.isDead() {
+		return // the other pipe or the shutdown already closed everything
 	}
 	from, to := s.sides(dir)
 	var we *writeError
@@ -281,12 +281,19 @@ func (s *session) readFailure(dir inspect.Direction, err error) {
 		return
 	}
 	if errors.As(err, &ne) && ne.Timeout() && !s.draining.Load() {
-		s.fail("the %s sent nothing for too long: %v", from.name, err)
+		s.fail("the %s sent nothing for %v", from.name, s.p.cfg.IdleTimeout)
 		from.streamError(condConnectionTimeout, "", s.domain, ns)
 		return
 	}
+	if s.isDead() {
+		return // the connection was torn down on purpose: nothing to report
+	}
 	if s.draining.Load() {
 		return // the deadline set for the end of the connection expired: nothing to report
+	}
+	if errors.Is(err, io.EOF) {
+		s.note("the %s closed the connection before sending a stream header", from.name)
+		return
 	}
 	s.fail("reading from the %s: %v", from.name, err)
 }
@@ -296,6 +303,15 @@ func (s *session) fail(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	s.p.logf("proxy: connection %d: %s", s.id, msg)
 	s.emit(&inspect.Record{Time: time.Now(), Conn: s.info, Kind: inspect.KindNote, Note: msg})
+}
+
+func (s *session) isDead() bool {
+	select {
+	case <-s.dead:
+		return true
+	default:
+		return false
+	}
 }
 
 // kill closes both connections, which ends both pipes.

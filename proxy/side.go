@@ -147,9 +147,10 @@ func (r deadlineReader) Read(p []byte) (int, error) {
 	return r.c.Read(p)
 }
 
-// source returns what a reader of this leg reads from.
-func (sess *session) source(c net.Conn) io.Reader {
-	if sess.p.cfg.IdleTimeout <= 0 {
+// source returns what a reader of a leg reads from. The idle timeout applies to the
+// client leg only: a server is silent whenever its client is.
+func (sess *session) source(c net.Conn, client bool) io.Reader {
+	if sess.p.cfg.IdleTimeout <= 0 || !client {
 		return c
 	}
 	return deadlineReader{c: c, d: sess.p.cfg.IdleTimeout, stop: &sess.draining}

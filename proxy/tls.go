@@ -31,7 +31,7 @@ func (s *session) clientStartTLS(ev inspect.Event) error {
 		}
 		s.emit(s.proxyRec(inspect.ServerToClient, inspect.KindStanza, proceedTLS))
 		s.note("TLS with client: %s", tlsSummary(s.client.tls))
-		s.cr.Reset(s.source(tc))
+		s.cr.Reset(s.source(tc, true))
 		s.replayPending = true
 		return nil
 	default:
@@ -51,14 +51,14 @@ func (s *session) interceptTLS(ev inspect.Event) error {
 	if err != nil {
 		return s.upstreamTLSFailed(err)
 	}
-	s.ur.Reset(s.source(utc))
+	s.ur.Reset(s.source(utc, false))
 	tc, err := s.handshakeClient(ev.Raw)
 	if err != nil {
 		s.fail("client TLS handshake failed (does the client trust the stanzascope CA? see 'stanzascope ca'): %v", err)
 		return errHandled
 	}
 	s.note("TLS with client: %s", tlsSummary(s.client.tls))
-	s.resumeC2S(func() error { s.cr.Reset(s.source(tc)); return nil })
+	s.resumeC2S(func() error { s.cr.Reset(s.source(tc, true)); return nil })
 	return nil
 }
 
@@ -90,7 +90,7 @@ func (s *session) upgradeUpstream() error {
 	if err != nil {
 		return s.upstreamTLSFailed(err)
 	}
-	s.ur.Reset(s.source(utc))
+	s.ur.Reset(s.source(utc, false))
 	s.mu.Lock()
 	hdr := append([]byte(nil), s.clientHdr...)
 	s.mu.Unlock()
