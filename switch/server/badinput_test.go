@@ -57,7 +57,6 @@ func expectStreamError(t *testing.T, c *rawClient, cond string) {
 func TestBadInput(t *testing.T) {
 	ts := startServer(t, func(c *Config) {
 		c.Limits.MaxStanza = 4096
-		c.IdleTimeout = 300 * time.Millisecond
 	})
 	jane, dana := pair(t, ts)
 

@@ -119,16 +119,14 @@ func (c *conn) cancelAccount(ctx context.Context, id, from, to string) error {
 		c.srv.logf("switch: cancel %s: %v", c.user, err)
 		return c.send(errorStanza("iq", id, from, to, nil, errInternal), "iq", inspect.NSClient)
 	}
-	for _, it := range items {
-		c.srv.removeRosterItem(ctx, c.bareJID(), it, false)
-	}
 	if err := c.srv.store.DeleteAccount(ctx, c.user); err != nil {
 		c.srv.logf("switch: cancel %s: %v", c.user, err)
 		return c.send(errorStanza("iq", id, from, to, nil, errInternal), "iq", inspect.NSClient)
 	}
 	c.srv.logf("switch: account %s@%s cancelled", c.user, c.srv.domain.Domain)
-	if err := c.send(iqResult(id, from, to, nil), "iq", inspect.NSClient); err != nil {
-		return err
+	c.send(iqResult(id, from, to, nil), "iq", inspect.NSClient)
+	for _, it := range items {
+		c.srv.removeRosterItem(ctx, c.bareJID(), it, false)
 	}
 	for _, s := range c.srv.dir.Resources(nil, c.bareJID()) {
 		if s != Session(c) {

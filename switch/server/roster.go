@@ -179,7 +179,9 @@ func (s *Server) removeRosterItem(ctx context.Context, user inspect.JID, it stor
 	if sub == store.SubFrom || sub == store.SubBoth {
 		s.sendUnavailableFrom(user, contact)
 	}
-	if err := s.store.DeleteRosterItem(ctx, user.Local, it.JID); err != nil {
+	// ErrNotFound: the account was deleted first (cancellation); the contacts still need
+	// to hear about it.
+	if err := s.store.DeleteRosterItem(ctx, user.Local, it.JID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.logf("switch: roster remove for %s: %v", user, err)
 		return
 	}
