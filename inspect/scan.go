@@ -17,7 +17,7 @@ var (
 func init() {
 	for c := 0; c < 256; c++ {
 		ctl := c < 0x20 && c != '\t' && c != '\n' && c != '\r'
-		textStop[c] = c == '<' || c == '&' || ctl || c >= 0x80
+		textStop[c] = c == '<' || c == '&' || c == ']' || ctl || c >= 0x80
 		valueStop[c] = c == '<' || c == '&' || ctl || c >= 0x80 || c == '\'' || c == '"'
 		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 		nameFirst[c] = letter || c == '_' || c == ':' || c >= 0x80
@@ -242,6 +242,16 @@ func (r *Reader) scan() (Event, bool, error) {
 				r.entReturn = sText
 				r.st = sEntity
 				i++
+			case c == ']':
+				// "]]>" may not appear in character data outside a CDATA section.
+				if n-i < 3 {
+					r.p = i
+					return Event{}, false, nil
+				}
+				if b[i+1] == ']' && b[i+2] == '>' {
+					return r.fail(i, CondNotWellFormed, "']]>' is not allowed in text outside a CDATA section")
+				}
+				i++
 			case c >= 0x80:
 				r.high = true
 				i++
@@ -255,7 +265,8 @@ func (r *Reader) scan() (Event, bool, error) {
 				j++
 			}
 			if j == n && j-r.entStart < maxEntity {
-				break // wait for the rest of the reference
+				i = n // wait for the rest of the reference
+				break
 			}
 			if j == n || b[j] != ';' {
 				return r.fail(r.entStart, CondNotWellFormed, "'&' must start an entity or character reference ending in ';'")
@@ -299,7 +310,7 @@ func (r *Reader) scan() (Event, bool, error) {
 			r.st = sText
 
 		case sPI:
-			if r.declOK && r.tagStart == 0 && r.phase == phaseProlog {
+			if r.declOK && r.tagStart == 0 {
 				if n-i < 4 {
 					r.p = i
 					return Event{}, false, nil

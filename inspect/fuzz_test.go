@@ -1,0 +1,142 @@
+package inspect
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"testing"
+	"testing/iotest"
+)
+
+const fuzzHeader = `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`
+
+var fuzzSeeds = []string{
+	"<message to='a@b' type='chat'><body>hi &amp; bye</body></message>",
+	"<iq type='get' id='1'><query xmlns='jabber:iq:roster'/></iq> <presence/>",
+	"<a><![CDATA[x]]></a>",
+	"<a b='1' c=\"2\"/>",
+	"<a><!-- c --></a>",
+	"<?pi x?>",
+	"<a>&ent;</a>",
+	"<p:a xmlns:p='u'/>",
+	"<a></b>",
+	"<a b='<'/>",
+	"<a>\xff</a>",
+	"text",
+	"</stream:stream>",
+	"<a>&#x10FFFF;&#0;</a>",
+}
+
+// FuzzReader checks that the reader never panics, that the events it returns cover the
+// input exactly, and that it agrees with encoding/xml: whatever the reader accepts as
+// stanzas, encoding/xml also accepts, with the same boundaries.
+func FuzzReader(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := append([]byte(fuzzHeader), data...)
+		var ours [][2]int64
+		var got bytes.Buffer
+		r := NewReader(iotest.HalfReader(bytes.NewReader(in)), Limits{MaxStanza: 4096, MaxDepth: 32})
+		var rerr error
+		closed := false
+		for {
+			ev, err := r.Next()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					rerr = err
+				}
+				break
+			}
+			if ev.Offset != int64(got.Len()) {
+				t.Fatalf("event at offset %d, expected %d", ev.Offset, got.Len())
+			}
+			got.Write(ev.Raw)
+			if ev.Kind == KindStanza {
+				ours = append(ours, [2]int64{ev.Offset, ev.Offset + int64(len(ev.Raw))})
+				if _, err := ParseElement(ev.Raw, ev.Header); err != nil {
+					t.Fatalf("stanza %q accepted by the reader but not by ParseElement: %v", ev.Raw, err)
+				}
+			}
+			if ev.Kind == KindStreamClose {
+				closed = true
+			}
+		}
+		if !bytes.HasPrefix(in, got.Bytes()) {
+			t.Fatalf("events do not reproduce the input")
+		}
+		if rerr != nil {
+			return
+		}
+		// The reader accepted everything it returned: encoding/xml must agree.
+		theirs, xerr := xmlStanzas(got.Bytes(), closed)
+		if xerr != nil {
+			t.Fatalf("reader accepted %q, encoding/xml: %v", got.Bytes(), xerr)
+		}
+		if len(theirs) != len(ours) {
+			t.Fatalf("stanza boundaries: ours %v, encoding/xml %v", ours, theirs)
+		}
+		for i := range ours {
+			if ours[i] != theirs[i] {
+				t.Fatalf("stanza boundaries: ours %v, encoding/xml %v", ours, theirs)
+			}
+		}
+	})
+}
+
+// xmlStanzas returns the byte ranges of the depth-1 elements of a stream according to
+// encoding/xml.
+func xmlStanzas(in []byte, closed bool) ([][2]int64, error) {
+	if !closed {
+		in = append(append([]byte(nil), in...), "</stream:stream>"...)
+	}
+	d := xml.NewDecoder(bytes.NewReader(in))
+	d.Strict = true
+	var out [][2]int64
+	depth := 0
+	var start int64
+	for {
+		before := d.InputOffset()
+		tok, err := d.Token()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+			if depth == 2 {
+				start = before
+			}
+		case xml.EndElement:
+			if depth == 2 {
+				out = append(out, [2]int64{start, d.InputOffset()})
+			}
+			depth--
+		}
+	}
+}
+
+// FuzzParseJID checks that ParseJID never panics and that its output is stable.
+func FuzzParseJID(f *testing.F) {
+	for _, s := range []string{"a@b/c", "example.com", "[::1]", "A@B.C/D", "@", "/", "a@b@c", "ñ@ü/Ω", "x@127.0.0.1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		j, err := ParseJID(s)
+		if err != nil {
+			return
+		}
+		j2, err := ParseJID(j.String())
+		if err != nil {
+			t.Fatalf("normalised %q does not parse: %v", j, err)
+		}
+		if j2 != j {
+			t.Fatalf("not idempotent: %q -> %q -> %q", s, j, j2)
+		}
+	})
+}
