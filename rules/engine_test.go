@@ -230,3 +230,11 @@ func TestWatch(t *testing.T) {
 		t.Errorf("reacted to another file")
 	}
 }
+
+func TestWriteCounts(t *testing.T) {
+	var b strings.Builder
+	err := WriteCounts(&b, []RuleCount{{Name: "a", File: "r.yaml", Line: 2, Count: 7}, {Name: "bb", File: "r.yaml", Line: 5, Count: 1234}})
+	if err != nil || b.String() != "   7  a  (r.yaml:2)\n1234  bb  (r.yaml:5)\n" {
+		t.Fatalf("%q %v", b.String(), err)
+	}
+}

@@ -62,6 +62,13 @@ func serve(t *testing.T, what string, run func(context.Context, net.Listener) er
 	return ln.Addr().String()
 }
 
+func writeRules(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // client is a pre-1.0 (textbook) client on a raw socket; what it receives is framed by
 // the stream reader and collected as text.
 type client struct {
@@ -151,9 +158,7 @@ rules:
 func TestThroughProxy(t *testing.T) {
 	swAddr := startSwitch(t)
 	f := filepath.Join(t.TempDir(), "rules.yaml")
-	if err := os.WriteFile(f, []byte(integrationRules), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeRules(t, f, integrationRules)
 	e, err := rules.Load(f)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,23 @@
+package rules
+
+import (
+	"fmt"
+	"io"
+)
+
+// WriteCounts writes one line per rule, "COUNT  NAME  (FILE:LINE)", for the log at exit
+// and on SIGUSR1. It returns the first write error.
+func WriteCounts(w io.Writer, counts []RuleCount) error {
+	width := 1
+	for _, c := range counts {
+		if n := len(fmt.Sprint(c.Count)); n > width {
+			width = n
+		}
+	}
+	for _, c := range counts {
+		if _, err := fmt.Fprintf(w, "%*d  %s  (%s:%d)\n", width, c.Count, c.Name, c.File, c.Line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
