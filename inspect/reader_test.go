@@ -15,16 +15,16 @@ const (
 	legacyHeader = "<stream:stream to='localhost' xmlns='jabber:client'\n  xmlns:stream='http://etherx.jabber.org/streams'>"
 )
 
-type gotEvent struct {
+type eventSummary struct {
 	kind Kind
 	raw  string
 	name string
 	ns   string
 }
 
-// readAll reads every event until EOF or error.
-func readAll(r *Reader) ([]gotEvent, error) {
-	var out []gotEvent
+// readEvents reads every event until EOF or error.
+func readEvents(r *Reader) ([]eventSummary, error) {
+	var out []eventSummary
 	for {
 		ev, err := r.Next()
 		if err == io.EOF {
@@ -33,7 +33,7 @@ func readAll(r *Reader) ([]gotEvent, error) {
 		if err != nil {
 			return out, err
 		}
-		out = append(out, gotEvent{ev.Kind, string(ev.Raw), ev.Name, ev.NS})
+		out = append(out, eventSummary{ev.Kind, string(ev.Raw), ev.Name, ev.NS})
 	}
 }
 
@@ -46,7 +46,7 @@ func TestReaderEvents(t *testing.T) {
 		"<p:x xmlns:p='urn:example'><p:y a='1' p:b='2'/></p:x>" +
 		"<presence/>" +
 		"</stream:stream>"
-	want := []gotEvent{
+	want := []eventSummary{
 		{KindStreamOpen, testHeader, "stream", NSStreams},
 		{KindStanza, "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>", "features", NSStreams},
 		{KindWhitespace, " \n\t", "", ""},
@@ -64,7 +64,7 @@ func TestReaderEvents(t *testing.T) {
 	}
 	for name, mk := range readers {
 		t.Run(name, func(t *testing.T) {
-			got, err := readAll(NewReader(mk(body), Limits{}))
+			got, err := readEvents(NewReader(mk(body), Limits{}))
 			if err != nil {
 				t.Fatalf("error: %v", err)
 			}
@@ -82,8 +82,8 @@ func TestReaderEvents(t *testing.T) {
 	}
 }
 
-func joinWhitespace(evs []gotEvent) []gotEvent {
-	var out []gotEvent
+func joinWhitespace(evs []eventSummary) []eventSummary {
+	var out []eventSummary
 	for _, e := range evs {
 		if e.kind == KindWhitespace && len(out) > 0 && out[len(out)-1].kind == KindWhitespace {
 			out[len(out)-1].raw += e.raw
@@ -168,7 +168,7 @@ func TestReaderErrors(t *testing.T) {
 				if one {
 					src = iotest.OneByteReader(src)
 				}
-				_, err := readAll(NewReader(src, Limits{}))
+				_, err := readEvents(NewReader(src, Limits{}))
 				se := AsStreamError(err)
 				if se == nil {
 					t.Fatalf("one byte %v: got %v, want a stream error %s", one, err, tc.cond)
@@ -200,7 +200,7 @@ func TestReaderHeaderErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := readAll(NewReader(strings.NewReader(tc.in), Limits{}))
+			_, err := readEvents(NewReader(strings.NewReader(tc.in), Limits{}))
 			if se := AsStreamError(err); se == nil || se.Condition != tc.cond {
 				t.Fatalf("got %v, want %s", err, tc.cond)
 			}
@@ -210,7 +210,7 @@ func TestReaderHeaderErrors(t *testing.T) {
 
 func TestReaderErrorPosition(t *testing.T) {
 	in := testHeader + "\n<message>\n  <body>&bogus;</body></message>"
-	_, err := readAll(NewReader(strings.NewReader(in), Limits{}))
+	_, err := readEvents(NewReader(strings.NewReader(in), Limits{}))
 	se := AsStreamError(err)
 	if se == nil {
 		t.Fatalf("got %v", err)
@@ -225,22 +225,22 @@ func TestReaderErrorPosition(t *testing.T) {
 
 func TestReaderLimits(t *testing.T) {
 	big := "<message><body>" + strings.Repeat("x", 5000) + "</body></message>"
-	_, err := readAll(NewReader(strings.NewReader(testHeader+big), Limits{MaxStanza: 1024}))
+	_, err := readEvents(NewReader(strings.NewReader(testHeader+big), Limits{MaxStanza: 1024}))
 	if se := AsStreamError(err); se == nil || se.Condition != CondPolicyViolation {
 		t.Fatalf("oversize stanza: %v", err)
 	}
 	// The same with the bytes arriving slowly: the reader must stop before holding it all.
-	_, err = readAll(NewReader(iotest.OneByteReader(strings.NewReader(testHeader+big)), Limits{MaxStanza: 1024}))
+	_, err = readEvents(NewReader(iotest.OneByteReader(strings.NewReader(testHeader+big)), Limits{MaxStanza: 1024}))
 	if se := AsStreamError(err); se == nil || se.Condition != CondPolicyViolation {
 		t.Fatalf("oversize stanza, one byte at a time: %v", err)
 	}
 	deep := strings.Repeat("<a>", 100) + strings.Repeat("</a>", 100)
-	_, err = readAll(NewReader(strings.NewReader(testHeader+deep), Limits{MaxDepth: 10}))
+	_, err = readEvents(NewReader(strings.NewReader(testHeader+deep), Limits{MaxDepth: 10}))
 	if se := AsStreamError(err); se == nil || se.Condition != CondPolicyViolation {
 		t.Fatalf("deep stanza: %v", err)
 	}
 	ok := "<message><body>" + strings.Repeat("x", 900) + "</body></message>"
-	evs, err := readAll(NewReader(strings.NewReader(testHeader+ok+ok), Limits{MaxStanza: 1024}))
+	evs, err := readEvents(NewReader(strings.NewReader(testHeader+ok+ok), Limits{MaxStanza: 1024}))
 	if err != nil || len(evs) != 3 {
 		t.Fatalf("stanzas under the limit: %d events, %v", len(evs), err)
 	}
@@ -250,7 +250,7 @@ func TestReaderLimits(t *testing.T) {
 func TestReaderBoundedMemory(t *testing.T) {
 	src := io.MultiReader(strings.NewReader(testHeader+"<message><body>"), endless('x'))
 	r := NewReader(src, Limits{MaxStanza: 64 << 10})
-	_, err := readAll(r)
+	_, err := readEvents(r)
 	if se := AsStreamError(err); se == nil || se.Condition != CondPolicyViolation {
 		t.Fatalf("got %v", err)
 	}
@@ -270,13 +270,13 @@ func (e endless) Read(p []byte) (int, error) {
 
 func TestReaderUnexpectedEOF(t *testing.T) {
 	for _, in := range []string{testHeader + "<message><bo", "<stream:stream xmlns"} {
-		_, err := readAll(NewReader(strings.NewReader(in), Limits{}))
+		_, err := readEvents(NewReader(strings.NewReader(in), Limits{}))
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("%q: got %v, want io.ErrUnexpectedEOF", in, err)
 		}
 	}
 	// EOF between stanzas is a plain end of stream.
-	if _, err := readAll(NewReader(strings.NewReader(testHeader+"<presence/>"), Limits{})); err != nil {
+	if _, err := readEvents(NewReader(strings.NewReader(testHeader+"<presence/>"), Limits{})); err != nil {
 		t.Errorf("EOF between stanzas: %v", err)
 	}
 }
@@ -328,7 +328,7 @@ func TestReaderReset(t *testing.T) {
 	}
 	before := r.Offset()
 	r.Reset(strings.NewReader(testHeader + "<presence/>"))
-	evs, err := readAll(r)
+	evs, err := readEvents(r)
 	if err != nil || len(evs) != 2 || evs[1].name != "presence" {
 		t.Fatalf("after reset: %v %v", evs, err)
 	}
@@ -342,7 +342,7 @@ func TestReaderCloseStopsReading(t *testing.T) {
 	// connection open waiting for our closing tag.
 	src := io.MultiReader(strings.NewReader(testHeader+"</stream:stream>"), blocker{})
 	r := NewReader(src, Limits{})
-	evs, err := readAll(r)
+	evs, err := readEvents(r)
 	if err != nil || len(evs) != 2 || evs[1].kind != KindStreamClose {
 		t.Fatalf("%v %v", evs, err)
 	}
@@ -354,7 +354,7 @@ func (blocker) Read([]byte) (int, error) { panic("read after the stream was clos
 
 func TestFragmentReader(t *testing.T) {
 	in := "<?xml version='1.0'?>\n<message to='a@b'/>\n<iq type='get' id='1'/>\n"
-	evs, err := readAll(NewFragmentReader(strings.NewReader(in), nil, Limits{}))
+	evs, err := readEvents(NewFragmentReader(strings.NewReader(in), nil, Limits{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func TestFragmentReader(t *testing.T) {
 	if strings.Join(names, ",") != "message jabber:client,iq jabber:client" {
 		t.Errorf("stanzas %v", names)
 	}
-	if _, err := readAll(NewFragmentReader(strings.NewReader("</x>"), nil, Limits{})); AsStreamError(err) == nil {
+	if _, err := readEvents(NewFragmentReader(strings.NewReader("</x>"), nil, Limits{})); AsStreamError(err) == nil {
 		t.Errorf("end tag in fragment: %v", err)
 	}
 }
