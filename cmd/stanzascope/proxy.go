@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
+	"github.com/stanzascope/stanzascope/proxy"
+	"github.com/stanzascope/stanzascope/proxy/ca"
+	"github.com/stanzascope/stanzascope/rules"
+)
+
+func init() {
+	register(&command{
+		name:    "proxy",
+		summary: "TLS-intercepting XMPP proxy that shows every stanza (the default command)",
+		run:     runProxy,
+	})
+}
+
+const proxyUsage = `proxy [--listen ADDR] [--listen-tls ADDR] [--upstream HOST[:PORT]] [--rules FILE]... [flags]
+
+Accepts XMPP clients and relays each connection to the upstream server, showing every
+stanza of both directions. STARTTLS is intercepted: the proxy talks TLS to the upstream as
+a client and to the client as a server with a certificate from its local CA (see
+'stanzascope ca'). Without --upstream the embedded switch (--domain, --db) is the upstream.
+HOST alone is resolved with the _xmpp-client._tcp SRV record, falling back to port 5222.`
+
+// proxyQueue is the number of records that may wait for a slow output before records
+// are dropped (and counted); the traffic itself never waits.
+const proxyQueue = 8192
+
+type proxyFlags struct {
+	listen, listenTLS, upstream, upstreamCA, caDir, domain, db string
+	insecure                                                   bool
+	rules                                                      []string
+	idle                                                       time.Duration
+	maxStanza                                                  int
+}
+
+func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fset := newFlagSet("proxy", proxyUsage, stderr)
+	var f proxyFlags
+	fset.StringVar(&f.listen, "listen", ":5222", "accept plaintext/STARTTLS clients on `ADDR`")
+	fset.StringVar(&f.listenTLS, "listen-tls", "", "also accept Direct TLS (XEP-0368) clients on `ADDR`")
+	fset.StringVar(&f.upstream, "upstream", "", "upstream server `HOST[:PORT]` (default: the embedded switch)")
+	fset.StringVar(&f.upstreamCA, "upstream-ca", "", "verify the upstream's certificate with the roots in `FILE` (PEM) instead of the system's")
+	fset.BoolVar(&f.insecure, "upstream-insecure", false, "do not verify the upstream's certificate")
+	fset.StringVar(&f.caDir, "ca-dir", "", "`DIR` of the local CA (default $XDG_CONFIG_HOME/stanzascope or ~/.config/stanzascope)")
+	fset.StringArrayVar(&f.rules, "rules", nil, "apply the rules in `FILE` (repeatable; reloaded when changed)")
+	fset.StringVar(&f.domain, "domain", "localhost", "embedded switch: the `domain` served")
+	fset.StringVar(&f.db, "db", "", "embedded switch: database `FILE` (default $XDG_DATA_HOME/stanzascope/switch.db)")
+	fset.DurationVar(&f.idle, "idle-timeout", 0, "close client connections silent for this `duration` (0: never)")
+	fset.IntVar(&f.maxStanza, "max-stanza", inspect.DefaultLimits.MaxStanza, "largest stanza accepted from either side, in `bytes`")
+	out := addOutputFlags(fset, true)
+	if err := parseFlags(fset, args); err != nil {
+		return err
+	}
+	if fset.NArg() > 0 {
+		return usagef("proxy takes no arguments")
+	}
+	if f.upstream != "" && (fset.Changed("domain") || fset.Changed("db")) {
+		return usagef("--domain and --db are for the embedded switch; they cannot go with --upstream")
+	}
+	if f.upstream == "" && (f.upstreamCA != "" || f.insecure) {
+		return usagef("--upstream-ca and --upstream-insecure need --upstream")
+	}
+	if f.upstreamCA != "" && f.insecure {
+		return usagef("give --upstream-ca or --upstream-insecure, not both")
+	}
+	if f.maxStanza < 1024 {
+		return usagef("--max-stanza must be at least 1024")
+	}
+	if f.idle < 0 {
+		return usagef("--idle-timeout must not be negative")
+	}
+	if err := out.validate(); err != nil {
+		return err
+	}
+	return serveProxy(ctx, f, out, stdout, stderr)
+}
+
+func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, stderr io.Writer) error {
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	authority, err := ca.LoadOrCreate(f.caDir)
+	if err != nil {
+		return err
+	}
+	cfg := proxy.Config{CA: authority, Logf: logf, IdleTimeout: f.idle, Limits: inspect.Limits{MaxStanza: f.maxStanza}}
+	if len(f.rules) > 0 {
+		eng, err := rules.Load(f.rules...)
+		if err != nil {
+			return err
+		}
+		cfg.Hook = eng
+		wctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := rules.Watch(wctx, eng, logf); err != nil {
+				logf("stanzascope proxy: %v (rules will not be reloaded)", err)
+			}
+		}()
+		defer func() { cancel(); wg.Wait() }()
+	}
+	upstreamName := f.upstream
+	if f.upstream == "" {
+		// The switch outlives the proxy so the proxy's closing tags reach it.
+		swCtx, swCancel := context.WithCancel(context.WithoutCancel(ctx))
+		addr, wait, err := embeddedSwitch(swCtx, f.domain, f.db, nil, logf)
+		if err != nil {
+			swCancel()
+			return err
+		}
+		defer func() {
+			swCancel()
+			if err := wait(); err != nil {
+				logf("stanzascope proxy: embedded switch: %v", err)
+			}
+		}()
+		var d net.Dialer
+		cfg.Dial = func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+		// Our own switch on loopback with its self-signed certificate: nothing to verify.
+		cfg.UpstreamTLS = &tls.Config{InsecureSkipVerify: true}
+		upstreamName = "the embedded switch (" + f.domain + ", " + addr + ")"
+	} else {
+		cfg.Upstream = f.upstream
+		if cfg.UpstreamTLS, err = upstreamTLS(f); err != nil {
+			return err
+		}
+	}
+	sink, closeOut, err := out.open(stdout)
+	if err != nil {
+		return err
+	}
+	async := inspect.NewAsync(sink, proxyQueue)
+	defer func() {
+		async.Close()
+		if n := async.Dropped(); n > 0 {
+			logf("stanzascope proxy: %d records could not be shown or logged (the output was too slow); no traffic was lost", n)
+		}
+		if err := closeOut(); err != nil {
+			logf("stanzascope proxy: closing the output: %v", err)
+		}
+	}()
+	cfg.Sink = async
+	p, err := proxy.New(cfg)
+	if err != nil {
+		return err
+	}
+	return listenAndServe(ctx, p, f, authority, upstreamName, logf)
+}
+
+// upstreamTLS builds the TLS client configuration toward a real upstream.
+func upstreamTLS(f proxyFlags) (*tls.Config, error) {
+	switch {
+	case f.insecure:
+		return &tls.Config{InsecureSkipVerify: true}, nil
+	case f.upstreamCA != "":
+		pem, err := os.ReadFile(f.upstreamCA)
+		if err != nil {
+			return nil, fmt.Errorf("--upstream-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--upstream-ca: no PEM certificate in %s", f.upstreamCA)
+		}
+		return &tls.Config{RootCAs: pool}, nil
+	}
+	return nil, nil
+}
+
+// listenAndServe runs the plaintext and the Direct TLS listeners until ctx is cancelled
+// or one fails.
+func listenAndServe(ctx context.Context, p *proxy.Proxy, f proxyFlags, authority *ca.CA, upstreamName string, logf func(string, ...any)) error {
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	var lnTLS net.Listener
+	if f.listenTLS != "" {
+		if lnTLS, err = net.Listen("tcp", f.listenTLS); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen-tls: %w", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	n := 1
+	go func() { errs <- p.Serve(ctx, ln) }()
+	where := fmt.Sprintf("%s (plaintext/STARTTLS)", ln.Addr())
+	if lnTLS != nil {
+		n++
+		go func() { errs <- p.ServeTLS(ctx, lnTLS) }()
+		where += fmt.Sprintf(" and %s (Direct TLS)", lnTLS.Addr())
+	}
+	logf("stanzascope proxy: listening on %s, upstream %s", where, upstreamName)
+	logf("stanzascope proxy: clients must trust the CA %s (SHA-256 %s; see 'stanzascope ca')", authority.CertPath(), authority.Fingerprint())
+	var all []error
+	for range n {
+		if err := <-errs; err != nil {
+			all = append(all, err)
+			cancel() // one listener failed: stop the other too
+		}
+	}
+	logf("stanzascope proxy: stopped")
+	return errors.Join(all...)
+}
