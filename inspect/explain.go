@@ -92,37 +92,57 @@ func explainHeader(r *Record) string {
 	return b.String()
 }
 
-// headerFromRaw reads the attributes of a stream header from its bytes, for records that
-// arrive without a parsed Header.
+// headerFromRaw reads a stream header's attributes from its bytes, for records that
+// arrive without a parsed Header (a log read back). It is a scanner: values are taken as
+// written, with the five predefined entities unescaped.
 func headerFromRaw(raw []byte) *Header {
-	h := &Header{}
-	for i := 0; ; {
-		t, ok := nextTag(raw, i)
-		if !ok {
-			return h
-		}
-		if t.kind == tagStart || t.kind == tagEmpty {
-			st := raw[t.start:t.end]
-			eachRawAttr(st, func(name, value []byte, _ byte) bool {
-				v := string(value)
-				switch string(name) {
-				case "to":
-					h.To = v
-				case "from":
-					h.From = v
-				case "id":
-					h.ID = v
-				case "version":
-					h.Version = v
-				case "xmlns":
-					h.ContentNS = v
-				}
-				return true
-			})
-			return h
-		}
-		i = t.end
+	h := &Header{ContentNS: NSClient}
+	t, ok := firstStart(raw)
+	if !ok {
+		return h
 	}
+	h.Prefix = prefixOf(t.name)
+	eachRawAttr(raw[t.start:t.end], func(name, value []byte, _ byte) bool {
+		n, v := string(name), unescapeBasic(string(value))
+		switch {
+		case n == "to":
+			h.To = v
+		case n == "from":
+			h.From = v
+		case n == "id":
+			h.ID = v
+		case n == "version":
+			h.Version = v
+		case n == "xml:lang":
+			h.Lang = v
+		case n == "xmlns":
+			h.ContentNS = v
+		case strings.HasPrefix(n, "xmlns:"):
+			if h.NS == nil {
+				h.NS = map[string]string{}
+			}
+			h.NS[n[len("xmlns:"):]] = v
+		}
+		a := Attr{Local: n, Value: v}
+		if p, l, ok := strings.Cut(n, ":"); ok {
+			a.Prefix, a.Local = p, l
+			if p == "xml" {
+				a.Space = NSXML
+			}
+		}
+		h.Attrs = append(h.Attrs, a)
+		return true
+	})
+	return h
+}
+
+var basicEntities = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&", "&apos;", "'", "&quot;", `"`)
+
+func unescapeBasic(s string) string {
+	if !strings.Contains(s, "&") {
+		return s
+	}
+	return basicEntities.Replace(s)
 }
 
 func explainElement(r *Record, e *Element) string {

@@ -142,14 +142,10 @@ func (lr *logReader) conn(rec *Record, jr *jsonRecord) error {
 	return nil
 }
 
-// headerOf parses a logged stream header with the stream reader, falling back to reading
-// its attributes when the reader refuses it.
-func headerOf(raw []byte) *Header {
-	if ev, err := NewReader(bytes.NewReader(raw), Limits{}).Next(); err == nil && ev.Header != nil {
-		return ev.Header
-	}
-	return headerFromRaw(raw)
-}
+// headerOf reads a logged stream header. It scans the attributes rather than running the
+// stream reader: the log may be edited or damaged, and all that is needed is the namespace
+// context and the attributes the printers show.
+func headerOf(raw []byte) *Header { return headerFromRaw(raw) }
 
 // loggedError is an error read back from a log: its text, and its condition when it was
 // a stream error whose text did not parse back.

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const textbookC2S = "../../inspect/testdata/textbook-c2s.xml"
+
+func inspectCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestInspectJSON(t *testing.T) {
+	code, out, errOut := inspectCmd(t, "inspect", textbookC2S, "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	stanzas := 0
+	for i, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("line %d is not JSON: %v", i+1, err)
+		}
+		if m["dir"] != "c2s" {
+			t.Fatalf("line %d: dir %v (a header without id is the client's)", i+1, m["dir"])
+		}
+		if m["kind"] == "stanza" {
+			stanzas++
+		}
+	}
+	if stanzas != 6 {
+		t.Errorf("%d stanzas, want 6", stanzas)
+	}
+	if strings.Contains(out, "polly") {
+		t.Error("password not redacted")
+	}
+	if !strings.Contains(errOut, "inspect: 16 records, 6 stanzas, 0 errors") {
+		t.Errorf("summary: %q", errOut)
+	}
+}
+
+func TestInspectFormats(t *testing.T) {
+	input, err := os.ReadFile(textbookC2S)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := inspectCmd(t, "inspect", textbookC2S, "--format", "raw")
+	if code != 0 || out != string(input) {
+		t.Fatalf("raw: exit %d, output differs from the input:\n%s", code, out)
+	}
+	code, out, _ = inspectCmd(t, "inspect", textbookC2S, "--explain", "--show-secrets", "--color", "never")
+	if code != 0 || !strings.Contains(out, "# Legacy login") || !strings.Contains(out, "<password>polly</password>") || strings.Contains(out, "\x1b[") {
+		t.Fatalf("pretty: exit %d:\n%s", code, out)
+	}
+	code, out, _ = inspectCmd(t, "inspect", textbookC2S, "--color", "always", "--filter-name", "message")
+	if code != 0 || !strings.Contains(out, "\x1b[") || strings.Contains(out, "<iq") || !strings.Contains(out, "parrot") {
+		t.Fatalf("filtered colour: exit %d:\n%s", code, out)
+	}
+	code, out, _ = inspectCmd(t, "inspect", "../../inspect/testdata/textbook-s2c.xml", "--filter-jid", "dana@localhost", "--format", "json")
+	if code != 0 || strings.Count(out, `"kind":"stanza"`) != 2 || !strings.Contains(out, `"dir":"s2c"`) {
+		t.Fatalf("jid filter: exit %d:\n%s", code, out)
+	}
+}
+
+// TestInspectLogRoundTrip: --log writes a JSON log (mode 0600) that inspect shows again.
+func TestInspectLogRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "session.jsonl")
+	if code, _, e := inspectCmd(t, "inspect", textbookC2S, "--log", logPath, "--show-secrets"); code != 0 {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	fi, err := os.Stat(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("log mode %v, want 0600", fi.Mode().Perm())
+	}
+	input, _ := os.ReadFile(textbookC2S)
+	code, out, e := inspectCmd(t, "inspect", logPath, "--format", "raw")
+	if code != 0 || out != string(input) {
+		t.Fatalf("raw from the log: exit %d (%s):\n%s", code, e, out)
+	}
+	// The log holds requests without their answers: the tracker says so.
+	code, out, _ = inspectCmd(t, "inspect", logPath, "--format", "json")
+	if code != 0 || !strings.Contains(out, "was never answered") {
+		t.Fatalf("json from the log: exit %d:\n%s", code, out)
+	}
+}
+
+func TestInspectStdin(t *testing.T) {
+	old := stdin
+	defer func() { stdin = old }()
+	stdin = strings.NewReader("<message to='a@b' type='chat'><body>hi</body></message>\n")
+	code, out, e := inspectCmd(t, "inspect", "-", "--format", "json", "--dir", "s2c")
+	if code != 0 || !strings.Contains(out, `"dir":"s2c","kind":"stanza","name":"message"`) {
+		t.Fatalf("exit %d (%s):\n%s", code, e, out)
+	}
+}
+
+func TestInspectErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.xml")
+	os.WriteFile(bad, []byte("<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><!-- no --></stream:stream>"), 0o644)
+	badLog := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(badLog, []byte("{\"kind\":\"note\"}\n{\"kind\":\"nope\"}\n"), 0o644)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"missing file", []string{"inspect", filepath.Join(dir, "none.xml")}, 1, "cannot read input"},
+		{"restricted xml", []string{"inspect", bad, "--format", "json"}, 1, "restricted-xml"},
+		{"bad log line", []string{"inspect", badLog}, 1, "line 2"},
+		{"no input", []string{"inspect"}, 2, "give one FILE"},
+		{"two inputs", []string{"inspect", "a", "b"}, 2, "give one FILE"},
+		{"file and iface", []string{"inspect", "a", "--iface", "lo"}, 2, "not both"},
+		{"bad format", []string{"inspect", textbookC2S, "--format", "xml"}, 2, "--format"},
+		{"bad color", []string{"inspect", textbookC2S, "--color", "sometimes"}, 2, "--color"},
+		{"bad jid", []string{"inspect", textbookC2S, "--filter-jid", "a@b@c"}, 2, "--filter-jid"},
+		{"bad port", []string{"inspect", textbookC2S, "--port", "0"}, 2, "--port"},
+		{"bad dir", []string{"inspect", textbookC2S, "--dir", "up"}, 2, "--dir"},
+		{"unknown flag", []string{"inspect", textbookC2S, "--frob"}, 2, "frob"},
+		{"no pcap-out on inspect", []string{"inspect", textbookC2S, "--pcap-out", "x.pcap"}, 2, "pcap-out"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, e := inspectCmd(t, tc.args...)
+			if code != tc.code || !strings.Contains(e, tc.msg) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, e, tc.code, tc.msg)
+			}
+		})
+	}
+	code, out, _ := inspectCmd(t, "inspect", bad, "--format", "json")
+	if code != 1 || !strings.Contains(out, `"kind":"error"`) || !strings.Contains(out, `"condition":"restricted-xml"`) {
+		t.Fatalf("the error is also a record: %s", out)
+	}
+}
+
+func TestInspectCapture(t *testing.T) {
+	pcap := "/work/shared/testdata/c2s-textbook.pcap"
+	if _, err := os.Stat(pcap); err != nil {
+		pcap = filepath.Join(t.TempDir(), "x.pcap")
+		os.WriteFile(pcap, []byte("\xd4\xc3\xb2\xa1\x02\x00\x04\x00"), 0o644)
+	}
+	code, out, e := inspectCmd(t, "inspect", pcap, "--format", "json")
+	if readCaptureFile == nil {
+		if code != 1 || !strings.Contains(e, "not available in this build") {
+			t.Fatalf("exit %d, stderr %q", code, e)
+		}
+		return
+	}
+	if code != 0 || !strings.Contains(out, `"kind":"stanza"`) {
+		t.Fatalf("exit %d (%s):\n%.500s", code, e, out)
+	}
+}
+
+func TestInspectHelp(t *testing.T) {
+	code, _, e := inspectCmd(t, "inspect", "--help")
+	if code != 0 || !strings.Contains(e, "--format") || !strings.Contains(e, "--filter-jid") {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+}
