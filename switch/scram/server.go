@@ -95,6 +95,9 @@ func (s *Server) Authzid() string {
 // data of <success/>) and done is true. An error ends the conversation: send a <failure/>
 // with Condition(err); further calls fail.
 func (s *Server) Step(in []byte) (out []byte, done bool, err error) {
+	if s.state == stateDone || s.state == stateFailed {
+		return nil, false, fmt.Errorf("%w: the SCRAM exchange is over", ErrMalformed)
+	}
 	if len(in) > MaxMessage {
 		s.state = stateFailed
 		return nil, false, fmt.Errorf("%w: message longer than %d bytes", ErrMalformed, MaxMessage)

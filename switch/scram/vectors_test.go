@@ -3,6 +3,7 @@ package scram
 import (
 	"encoding/base64"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stanzascope/stanzascope/switch/store"
@@ -82,8 +83,13 @@ func TestRFCVectors(t *testing.T) {
 			if s.Username() != "user" {
 				t.Errorf("Username = %q", s.Username())
 			}
-			if _, _, err := s.Step([]byte("x")); !errors.Is(err, ErrMalformed) {
-				t.Errorf("Step after done: %v", err)
+			for _, extra := range []string{"x", strings.Repeat("x", MaxMessage+1)} {
+				if _, _, err := s.Step([]byte(extra)); !errors.Is(err, ErrMalformed) {
+					t.Errorf("Step after done: %v", err)
+				}
+			}
+			if s.Username() != "user" {
+				t.Errorf("Username after a stray Step = %q", s.Username())
 			}
 			if !VerifyPlain(creds, "pencil") || VerifyPlain(creds, "pencil ") || VerifyPlain(creds, "Pencil") {
 				t.Error("VerifyPlain disagrees with the RFC credentials")
