@@ -98,3 +98,15 @@ func TestNormalizeUsername(t *testing.T) {
 		}
 	}
 }
+
+func TestDecoyCredentials(t *testing.T) {
+	a, b := DecoyCredentials("ghost"), DecoyCredentials("ghost")
+	if !bytes.Equal(a.Salt, b.Salt) || a.Iterations < MinIterations {
+		t.Errorf("decoy salt not stable or iterations low: %+v", a)
+	}
+	for _, p := range []string{"", "ghost", "password"} {
+		if VerifyPlain(a, p) {
+			t.Errorf("decoy verified %q", p)
+		}
+	}
+}

@@ -29,6 +29,12 @@ func noteIterations(n int) {
 	}
 }
 
+// DecoyCredentials returns credentials that match no password, for an unknown username:
+// run VerifyPlain against them so that a PLAIN or jabber:iq:auth login for a missing account
+// costs the same time as one for a real account. They are also what the SCRAM server shows
+// an unknown user.
+func DecoyCredentials(username string) store.Credentials { return decoy(username) }
+
 // decoy returns credentials for an unknown user so that server-first looks the same as for
 // a real account: the salt is stable per username within a process (a changing salt would
 // reveal that the account does not exist) and the keys match no password.
