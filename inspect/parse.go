@@ -14,18 +14,20 @@ import (
 //
 // raw is expected to come from a Reader, which has checked it; ParseElement still returns an
 // error, never panics, on anything it cannot make sense of. Use ParseFragment for text from
-// elsewhere.
+// elsewhere. The tree's strings share one copy of raw, and its elements, attributes and
+// child lists are carved from a few slabs, so a stanza costs a handful of allocations.
 func ParseElement(raw []byte, ctx *Header) (*Element, error) {
 	if ctx == nil {
 		ctx = defaultHeader
 	}
-	p := treeParser{b: raw}
+	p := treeParser{s: string(raw), ctx: ctx}
+	lt := strings.Count(p.s, "<")
+	p.elems = make([]Element, 0, max(1, lt-strings.Count(p.s, "</")))
+	p.attrSlab = make([]Attr, 0, strings.Count(p.s, "="))
+	p.nodeSlab = make([]Node, 0, 2*lt)
 	p.scopes = append(p.scopes, nsBinding{"", ctx.ContentNS})
-	for k, v := range ctx.NS {
-		p.scopes = append(p.scopes, nsBinding{k, v})
-	}
 	p.skipSpace()
-	if p.i >= len(p.b) || p.b[p.i] != '<' {
+	if p.i >= len(p.s) || p.s[p.i] != '<' {
 		return nil, p.errorf("expected '<'")
 	}
 	el, err := p.element(0)
@@ -33,7 +35,7 @@ func ParseElement(raw []byte, ctx *Header) (*Element, error) {
 		return nil, err
 	}
 	p.skipSpace()
-	if p.i != len(p.b) {
+	if p.i != len(p.s) {
 		return nil, p.errorf("trailing data after the element")
 	}
 	return el, nil
@@ -72,9 +74,16 @@ type nsBinding struct{ prefix, space string }
 
 // treeParser builds an Element tree from checked bytes.
 type treeParser struct {
-	b      []byte
+	s      string // the stanza; names, values and text are substrings of it when unescaped
 	i      int
+	ctx    *Header
 	scopes []nsBinding
+
+	elems    []Element // slabs the tree is carved from
+	attrSlab []Attr
+	nodeSlab []Node
+	pending  []Node // children of the open elements, innermost last
+	attrs    []treeAttr
 }
 
 type treeAttr struct{ prefix, local, value string }
@@ -84,21 +93,24 @@ func (p *treeParser) errorf(format string, args ...any) error {
 }
 
 func (p *treeParser) skipSpace() {
-	for p.i < len(p.b) && isSpace(p.b[p.i]) {
+	for p.i < len(p.s) && isSpace(p.s[p.i]) {
 		p.i++
 	}
 }
 
 func (p *treeParser) name() (prefix, local string, err error) {
 	start := p.i
-	for p.i < len(p.b) && nameByte[p.b[p.i]] {
+	for p.i < len(p.s) && nameByte[p.s[p.i]] {
 		p.i++
 	}
 	if p.i == start {
 		return "", "", p.errorf("expected a name")
 	}
-	l, pr := splitQName(p.b[start:p.i])
-	return string(pr), internName(l), nil
+	q := p.s[start:p.i]
+	if c := strings.IndexByte(q, ':'); c >= 0 {
+		return q[:c], q[c+1:], nil
+	}
+	return "", q, nil
 }
 
 func (p *treeParser) lookup(prefix string) (string, bool) {
@@ -110,7 +122,27 @@ func (p *treeParser) lookup(prefix string) (string, bool) {
 	if prefix == "xml" {
 		return NSXML, true
 	}
+	if v, ok := p.ctx.NS[prefix]; ok && prefix != "" {
+		return v, true
+	}
 	return "", false
+}
+
+// unescape returns s[a:b] with references replaced, sharing p.s when there are none.
+func (p *treeParser) unescape(a, b int) string {
+	v := p.s[a:b]
+	if strings.IndexByte(v, '&') < 0 {
+		return v
+	}
+	return string(appendUnescaped(nil, []byte(v)))
+}
+
+func (p *treeParser) newElement() *Element {
+	if len(p.elems) < cap(p.elems) {
+		p.elems = p.elems[:len(p.elems)+1]
+		return &p.elems[len(p.elems)-1]
+	}
+	return new(Element)
 }
 
 const maxTreeDepth = 1024 // a hard stop for input that did not come through a Reader
@@ -125,20 +157,20 @@ func (p *treeParser) element(depth int) (*Element, error) {
 	if err != nil {
 		return nil, err
 	}
-	var attrs []treeAttr
+	attrs := p.attrs[:0]
 	empty := false
 	for {
 		p.skipSpace()
-		if p.i >= len(p.b) {
+		if p.i >= len(p.s) {
 			return nil, p.errorf("unterminated start tag")
 		}
-		c := p.b[p.i]
+		c := p.s[p.i]
 		if c == '>' {
 			p.i++
 			break
 		}
 		if c == '/' {
-			if p.i+1 >= len(p.b) || p.b[p.i+1] != '>' {
+			if p.i+1 >= len(p.s) || p.s[p.i+1] != '>' {
 				return nil, p.errorf("expected '/>'")
 			}
 			p.i += 2
@@ -150,49 +182,57 @@ func (p *treeParser) element(depth int) (*Element, error) {
 			return nil, err
 		}
 		p.skipSpace()
-		if p.i >= len(p.b) || p.b[p.i] != '=' {
+		if p.i >= len(p.s) || p.s[p.i] != '=' {
 			return nil, p.errorf("expected '='")
 		}
 		p.i++
 		p.skipSpace()
-		if p.i >= len(p.b) || (p.b[p.i] != '\'' && p.b[p.i] != '"') {
+		if p.i >= len(p.s) || (p.s[p.i] != '\'' && p.s[p.i] != '"') {
 			return nil, p.errorf("expected a quoted value")
 		}
-		q := p.b[p.i]
+		q := p.s[p.i]
 		p.i++
-		end := bytes.IndexByte(p.b[p.i:], q)
+		end := strings.IndexByte(p.s[p.i:], q)
 		if end < 0 {
 			return nil, p.errorf("unterminated attribute value")
 		}
-		attrs = append(attrs, treeAttr{ap, al, string(unescapeBytes(p.b[p.i : p.i+end]))})
+		attrs = append(attrs, treeAttr{ap, al, p.unescape(p.i, p.i+end)})
 		p.i += end + 1
 	}
+	p.attrs = attrs
 
 	mark := len(p.scopes)
+	nattr := 0
 	for _, a := range attrs {
 		switch {
 		case a.prefix == "" && a.local == "xmlns":
 			p.scopes = append(p.scopes, nsBinding{"", a.value})
 		case a.prefix == "xmlns":
 			p.scopes = append(p.scopes, nsBinding{a.local, a.value})
+		default:
+			nattr++
 		}
 	}
-	el := &Element{Local: local, Prefix: prefix}
+	el := p.newElement()
+	el.Local, el.Prefix = local, prefix
 	var ok bool
 	if el.Space, ok = p.lookup(prefix); !ok {
 		return nil, p.errorf("namespace prefix %q is not declared", prefix)
 	}
-	for _, a := range attrs {
-		if a.local == "xmlns" && a.prefix == "" || a.prefix == "xmlns" {
-			continue
-		}
-		at := Attr{Local: a.local, Prefix: a.prefix, Value: a.value}
-		if a.prefix != "" {
-			if at.Space, ok = p.lookup(a.prefix); !ok {
-				return nil, p.errorf("namespace prefix %q is not declared", a.prefix)
+	if nattr > 0 {
+		el.Attrs = p.takeAttrs(nattr)
+		for _, a := range attrs {
+			if a.local == "xmlns" && a.prefix == "" || a.prefix == "xmlns" {
+				continue
 			}
+			at := Attr{Local: a.local, Prefix: a.prefix, Value: a.value}
+			if a.prefix != "" {
+				if at.Space, ok = p.lookup(a.prefix); !ok {
+					return nil, p.errorf("namespace prefix %q is not declared", a.prefix)
+				}
+			}
+			el.Attrs = append(el.Attrs, at)
 		}
-		el.Attrs = append(el.Attrs, at)
 	}
 	if !empty {
 		if err := p.content(el, depth); err != nil {
@@ -203,31 +243,72 @@ func (p *treeParser) element(depth int) (*Element, error) {
 	return el, nil
 }
 
+// takeAttrs returns an empty slice with room for n attributes, from the slab when it can.
+func (p *treeParser) takeAttrs(n int) []Attr {
+	if len(p.attrSlab)+n <= cap(p.attrSlab) {
+		k := len(p.attrSlab)
+		p.attrSlab = p.attrSlab[:k+n]
+		return p.attrSlab[k : k : k+n]
+	}
+	return make([]Attr, 0, n)
+}
+
+// takeNodes copies children into the slab and returns them.
+func (p *treeParser) takeNodes(children []Node) []Node {
+	n := len(children)
+	if len(p.nodeSlab)+n <= cap(p.nodeSlab) {
+		k := len(p.nodeSlab)
+		p.nodeSlab = append(p.nodeSlab, children...)
+		return p.nodeSlab[k : k+n : k+n]
+	}
+	return append([]Node(nil), children...)
+}
+
 // content parses children up to and including el's end tag.
 func (p *treeParser) content(el *Element, depth int) error {
-	var text []byte
+	base := len(p.pending)
+	textStart, textEnd := -1, -1 // a text run still shared with p.s
+	var text []byte              // a text run that needed unescaping or joins CDATA
 	flush := func() {
-		if len(text) > 0 {
-			el.Children = append(el.Children, Text(text))
-			text = text[:0]
+		switch {
+		case text != nil:
+			p.pending = append(p.pending, Text(text))
+		case textStart >= 0:
+			p.pending = append(p.pending, Text(p.s[textStart:textEnd]))
+		}
+		text, textStart = nil, -1
+	}
+	addText := func(a, b int, raw bool) {
+		if textStart < 0 && text == nil && (raw || strings.IndexByte(p.s[a:b], '&') < 0) {
+			textStart, textEnd = a, b
+			return
+		}
+		if text == nil && textStart >= 0 {
+			text = append([]byte(nil), p.s[textStart:textEnd]...)
+			textStart = -1
+		}
+		if raw {
+			text = append(text, p.s[a:b]...)
+		} else {
+			text = appendUnescaped(text, []byte(p.s[a:b]))
 		}
 	}
 	for {
-		if p.i >= len(p.b) {
+		if p.i >= len(p.s) {
 			return p.errorf("unterminated element <%s>", el.Local)
 		}
-		if p.b[p.i] != '<' {
-			end := bytes.IndexByte(p.b[p.i:], '<')
+		if p.s[p.i] != '<' {
+			end := strings.IndexByte(p.s[p.i:], '<')
 			if end < 0 {
-				end = len(p.b) - p.i
+				end = len(p.s) - p.i
 			}
-			text = appendUnescaped(text, p.b[p.i:p.i+end])
+			addText(p.i, p.i+end, false)
 			p.i += end
 			continue
 		}
-		rest := p.b[p.i:]
+		rest := p.s[p.i:]
 		switch {
-		case bytes.HasPrefix(rest, []byte("</")):
+		case strings.HasPrefix(rest, "</"):
 			flush()
 			p.i += 2
 			prefix, local, err := p.name()
@@ -238,18 +319,22 @@ func (p *treeParser) content(el *Element, depth int) error {
 				return p.errorf("end tag does not match <%s>", el.Local)
 			}
 			p.skipSpace()
-			if p.i >= len(p.b) || p.b[p.i] != '>' {
+			if p.i >= len(p.s) || p.s[p.i] != '>' {
 				return p.errorf("expected '>'")
 			}
 			p.i++
+			if len(p.pending) > base {
+				el.Children = p.takeNodes(p.pending[base:])
+				p.pending = p.pending[:base]
+			}
 			return nil
-		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
-			end := bytes.Index(rest, cdataEnd)
+		case strings.HasPrefix(rest, "<![CDATA["):
+			end := strings.Index(rest, "]]>")
 			if end < 0 {
 				return p.errorf("unterminated CDATA section")
 			}
-			text = append(text, rest[len("<![CDATA["):end]...)
-			p.i += end + len(cdataEnd)
+			addText(p.i+len("<![CDATA["), p.i+end, true)
+			p.i += end + len("]]>")
 		case len(rest) > 1 && (rest[1] == '!' || rest[1] == '?'):
 			return p.errorf("comments, DTDs and processing instructions are not allowed")
 		default:
@@ -258,7 +343,7 @@ func (p *treeParser) content(el *Element, depth int) error {
 			if err != nil {
 				return err
 			}
-			el.Children = append(el.Children, child)
+			p.pending = append(p.pending, child)
 		}
 	}
 }
