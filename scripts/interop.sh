@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Interop with independent implementations: slixmpp against the embedded switch, and
+# slixmpp through the proxy in front of Prosody.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for s in scripts/interop-switch.sh scripts/interop-proxy.sh; do
+	if [ ! -x "$s" ]; then
+		echo "interop: $s is missing" >&2
+		exit 1
+	fi
+	echo "-- $s"
+	"$s"
+done
