@@ -120,3 +120,6 @@ func BenchmarkReadAndApply(b *testing.B) {
 		})
 	}
 }
+
+// TypicalRules exports typicalRules to the external tests (the proxy benchmark).
+func TypicalRules(n int) string { return typicalRules(n) }

@@ -2,6 +2,7 @@ package rules_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -20,7 +21,7 @@ import (
 )
 
 // startSwitch runs the embedded switch on loopback with accounts alice and bob.
-func startSwitch(t *testing.T) string {
+func startSwitch(t testing.TB) string {
 	t.Helper()
 	st := store.NewMemory()
 	for _, u := range [][2]string{{"alice", "wonderland"}, {"bob", "builder"}} {
@@ -40,7 +41,7 @@ func startSwitch(t *testing.T) string {
 }
 
 // serve runs a server on a loopback listener and stops it at the end of the test.
-func serve(t *testing.T, what string, run func(context.Context, net.Listener) error) string {
+func serve(t testing.TB, what string, run func(context.Context, net.Listener) error) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +63,7 @@ func serve(t *testing.T, what string, run func(context.Context, net.Listener) er
 	return ln.Addr().String()
 }
 
-func writeRules(t *testing.T, path, content string) {
+func writeRules(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
@@ -72,13 +73,13 @@ func writeRules(t *testing.T, path, content string) {
 // client is a pre-1.0 (textbook) client on a raw socket; what it receives is framed by
 // the stream reader and collected as text.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	in   chan string
 	done chan struct{}
 }
 
-func login(t *testing.T, addr, user, pass, res string) *client {
+func login(t testing.TB, addr, user, pass, res string) *client {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -247,5 +248,48 @@ func TestThroughProxy(t *testing.T) {
 	mu.Unlock()
 	if !changed {
 		t.Error("the rewritten stanza is not logged with its original")
+	}
+}
+
+// BenchmarkProxy measures chat messages per second from one client to another through the
+// proxy and the embedded switch, with no rules and with the 50 rules of BenchmarkApply.
+// Each message meets the rules twice (client to server, then server to client), and chat
+// messages are the stanzas those rules look at most (ten XPath conditions on the body).
+func BenchmarkProxy(b *testing.B) {
+	for _, n := range []int{0, 50} {
+		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
+			swAddr := startSwitch(b)
+			f := filepath.Join(b.TempDir(), "rules.yaml")
+			writeRules(b, f, rules.TypicalRules(n))
+			e, err := rules.Load(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p, err := proxy.New(proxy.Config{Upstream: swAddr, Hook: e, Logf: func(string, ...any) {}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			addr := serve(b, "proxy", p.Serve)
+			bob := login(b, addr, "bob", "builder", "tel")
+			alice := login(b, addr, "alice", "wonderland", "home")
+			msg := "<message to='bob@localhost/tel' type='chat' id='m1'><body>Hello Bob, did you see the parrot?</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>"
+			b.ReportAllocs()
+			b.ResetTimer()
+			go func() {
+				for i := 0; i < b.N; i++ {
+					if _, err := io.WriteString(alice.conn, msg); err != nil {
+						return
+					}
+				}
+			}()
+			for i := 0; i < b.N; i++ {
+				select {
+				case <-bob.in:
+				case <-time.After(10 * time.Second):
+					b.Fatalf("message %d of %d did not arrive", i, b.N)
+				}
+			}
+			b.StopTimer()
+		})
 	}
 }

@@ -20,9 +20,30 @@ type navigator struct {
 	doc    bool    // on the document root
 	frames []frame // path from the stanza to the current node; empty: on the stanza
 	attr   int     // >= 0: on this attribute of the current element
-	// buf holds the frames of shallow paths, so that Copy, which the xpath package calls
-	// at every step, costs one allocation rather than two.
-	buf [4]frame
+	// buf holds the frames of shallow paths, so that a copy needs no second allocation.
+	buf   [4]frame
+	arena *navArena // where Copy takes new navigators from
+}
+
+// navArena hands out navigators for the copies the xpath package makes at every step of
+// an evaluation. They all die when the evaluation ends, so the arena is reused by the
+// next evaluation on the same stanza (reset) instead of allocating each copy.
+type navArena struct {
+	chunks [][]navigator
+	i, j   int // next free: chunks[i][j]
+}
+
+const arenaChunk = 16
+
+func (a *navArena) alloc() *navigator {
+	if a.i == len(a.chunks) {
+		a.chunks = append(a.chunks, make([]navigator, arenaChunk))
+	}
+	n := &a.chunks[a.i][a.j]
+	if a.j++; a.j == arenaChunk {
+		a.i, a.j = a.i+1, 0
+	}
+	return n
 }
 
 // frame locates a node as the i-th child of parent.
@@ -32,14 +53,17 @@ type frame struct {
 }
 
 func newNavigator(stanza *inspect.Element) *navigator {
-	n := &navigator{}
+	n := &navigator{arena: &navArena{}}
 	return n.reset(stanza)
 }
 
-// reset puts n on stanza, so one navigator serves all the expressions a stanza meets.
+// reset puts n on stanza, so one navigator (and its arena) serves all the expressions a
+// stanza meets. Navigators copied from n before are invalid afterwards: callers take what
+// they need from an evaluation (strings, targets) before starting the next.
 func (n *navigator) reset(stanza *inspect.Element) *navigator {
 	n.stanza, n.doc, n.attr = stanza, false, -1
 	n.frames = n.buf[:0]
+	n.arena.i, n.arena.j = 0, 0
 	return n
 }
 
@@ -151,7 +175,8 @@ func stringValue(e *inspect.Element) string {
 }
 
 func (n *navigator) Copy() xpath.NodeNavigator {
-	c := &navigator{stanza: n.stanza, doc: n.doc, attr: n.attr}
+	c := n.arena.alloc()
+	c.stanza, c.doc, c.attr, c.arena = n.stanza, n.doc, n.attr, n.arena
 	c.frames = append(c.buf[:0], n.frames...)
 	return c
 }
