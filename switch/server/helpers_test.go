@@ -21,11 +21,12 @@ import (
 
 // testServer is a switch running on a loopback port for one test.
 type testServer struct {
-	srv    *Server
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
-	pool   *x509.CertPool
+	srv     *Server
+	addr    string
+	cancel  context.CancelFunc
+	done    chan error
+	pool    *x509.CertPool
+	certPEM []byte
 }
 
 // startServer runs a switch with a memory store (unless cfg.Store is set) and a fresh
@@ -57,7 +58,7 @@ func startServer(t testing.TB, mod func(*Config)) *testServer {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{srv: srv, addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1), pool: pool}
+	ts := &testServer{srv: srv, addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1), pool: pool, certPEM: pemBytes}
 	go func() { ts.done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() { ts.stop(t) })
 	return ts
