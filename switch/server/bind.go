@@ -50,6 +50,11 @@ func (c *conn) bind(full inspect.JID) error {
 	c.mu.Unlock()
 	if old := c.srv.dir.Bind(c); old != nil && old != Session(c) {
 		old.Kick("conflict", "replaced by a new session with the same resource")
+		if oc, ok := old.(*conn); ok {
+			// Tell the contacts now, not when the old goroutine gets to it: by then the new
+			// session may be available under the same JID.
+			oc.goUnavailable(context.Background(), nil)
+		}
 	}
 	c.srv.logf("switch: conn %d bound %s", c.info.ID, full)
 	return nil
