@@ -1,8 +1,6 @@
 package inspect
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -18,8 +16,7 @@ type JSONOptions struct {
 type JSON struct {
 	w   io.Writer
 	opt JSONOptions
-	buf bytes.Buffer
-	enc *json.Encoder
+	buf []byte
 }
 
 // jsonRecord is the shape of one line of a JSON log. Field order and names are a format
@@ -52,10 +49,7 @@ type jsonRecord struct {
 
 // NewJSON returns a JSON-lines printer writing to w, one Write call per record.
 func NewJSON(w io.Writer, opt JSONOptions) *JSON {
-	j := &JSON{w: w, opt: opt}
-	j.enc = json.NewEncoder(&j.buf)
-	j.enc.SetEscapeHTML(false) // keep <, > and & readable in the xml field
-	return j
+	return &JSON{w: w, opt: opt}
 }
 
 // Flush does nothing: JSON writes each record as it comes.
@@ -64,11 +58,8 @@ func (j *JSON) Flush() error { return nil }
 // Write writes r as one line.
 func (j *JSON) Write(r *Record) error {
 	jr := toJSON(r, j.opt.ShowSecrets)
-	j.buf.Reset()
-	if err := j.enc.Encode(&jr); err != nil {
-		return fmt.Errorf("json printer: %w", err)
-	}
-	if _, err := j.w.Write(j.buf.Bytes()); err != nil {
+	j.buf = jr.appendJSON(j.buf[:0])
+	if _, err := j.w.Write(j.buf); err != nil {
 		return fmt.Errorf("json printer: %w", err)
 	}
 	return nil

@@ -274,7 +274,7 @@ func (p *Pretty) tree(b []byte, e *Element, level int, defSpace string, sc *scop
 	if t, ok := children[0].(Text); ok && len(children) == 1 {
 		s := strings.TrimSpace(string(t))
 		if !strings.Contains(s, "\n") && p.fits(level, len(name)*2+len(s)+5) {
-			b = pal.text.paint(b, EscapeText(s))
+			b = pal.text.paintEscaped(b, s, false)
 			return p.endTag(b, name)
 		}
 	}
@@ -304,7 +304,7 @@ func (p *Pretty) attr(b []byte, name, value string) []byte {
 	b = append(b, ' ')
 	b = p.pal.attr.paint(b, name)
 	b = append(b, '=')
-	return p.pal.value.paint(b, "'"+EscapeAttr(value)+"'")
+	return p.pal.value.paintEscaped(b, value, true)
 }
 
 // text appends a text node on its own lines: base64 folded at the width, other text with
@@ -326,7 +326,7 @@ func (p *Pretty) text(b []byte, s string, level int) []byte {
 	}
 	for _, line := range strings.Split(s, "\n") {
 		b = p.indent(b, level)
-		b = p.pal.text.paint(b, EscapeText(strings.TrimRight(line, "\r")))
+		b = p.pal.text.paintEscaped(b, strings.TrimRight(line, "\r"), false)
 		b = append(b, '\n')
 	}
 	return b

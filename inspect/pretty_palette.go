@@ -26,6 +26,20 @@ func (s style) paint(dst []byte, text string) []byte {
 	return append(dst, s.post...)
 }
 
+// paintEscaped appends text escaped for XML (attr: as a single-quoted attribute value,
+// with its quotes) without building an intermediate string.
+func (s style) paintEscaped(dst []byte, text string, attr bool) []byte {
+	dst = append(dst, s.pre...)
+	if attr {
+		dst = append(dst, '\'')
+		dst = appendEscaped(dst, text, true)
+		dst = append(dst, '\'')
+	} else {
+		dst = appendEscaped(dst, text, false)
+	}
+	return append(dst, s.post...)
+}
+
 // palette holds the colours of the pretty printer. With colour off every style is empty.
 type palette struct {
 	time, conn, c2s, s2c, none, kind style

@@ -1,0 +1,170 @@
+package inspect
+
+import (
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// appendJSON appends jr as one line of JSON, as encoding/json would with SetEscapeHTML(false)
+// (so <, > and & stay readable in the xml field), without reflection: the JSON printer is
+// on the proxy's logging path.
+func (jr *jsonRecord) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	first := true
+	str := func(name, v string, omitEmpty bool) {
+		if omitEmpty && v == "" {
+			return
+		}
+		b = jsonKey(b, name, &first)
+		b = appendJSONString(b, v)
+	}
+	str("time", jr.Time, true)
+	if jr.Conn != 0 {
+		b = jsonKey(b, "conn", &first)
+		b = strconv.AppendUint(b, jr.Conn, 10)
+	}
+	str("dir", jr.Dir, true)
+	str("kind", jr.Kind, false)
+	str("name", jr.Name, true)
+	str("ns", jr.NS, true)
+	str("type", jr.Type, true)
+	str("id", jr.ID, true)
+	str("from", jr.From, true)
+	str("to", jr.To, true)
+	b = jsonKey(b, "size", &first)
+	b = strconv.AppendInt(b, int64(jr.Size), 10)
+	str("xml", jr.XML, true)
+	str("note", jr.Note, true)
+	str("error", jr.Error, true)
+	str("condition", jr.Condition, true)
+	str("original", jr.Original, true)
+	str("verdict", jr.Verdict, true)
+	if len(jr.Tags) > 0 {
+		b = jsonKey(b, "tags", &first)
+		b = append(b, '[')
+		for i, t := range jr.Tags {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"label":`...)
+			b = appendJSONString(b, t.Label)
+			if t.Color != "" {
+				b = append(b, `,"color":`...)
+				b = appendJSONString(b, t.Color)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if len(jr.Rules) > 0 {
+		b = jsonKey(b, "rules", &first)
+		b = append(b, '[')
+		for i, r := range jr.Rules {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, r)
+		}
+		b = append(b, ']')
+	}
+	if jr.RTTms != 0 {
+		b = jsonKey(b, "rtt_ms", &first)
+		b = appendJSONFloat(b, jr.RTTms)
+	}
+	if jr.Unmatched {
+		b = jsonKey(b, "unmatched", &first)
+		b = append(b, "true"...)
+	}
+	str("client", jr.Client, true)
+	str("server", jr.Server, true)
+	return append(b, "}\n"...)
+}
+
+func jsonKey(b []byte, name string, first *bool) []byte {
+	if !*first {
+		b = append(b, ',')
+	}
+	*first = false
+	b = append(b, '"')
+	b = append(b, name...)
+	return append(b, `":`...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s quoted as encoding/json does without HTML escaping: invalid
+// UTF-8 becomes U+FFFD, and U+2028 and U+2029 are escaped.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// appendJSONFloat formats f as encoding/json does.
+func appendJSONFloat(b []byte, f float64) []byte {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return append(b, '0') // cannot happen for a duration; keep the line valid JSON
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}

@@ -1,0 +1,48 @@
+package inspect
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+// TestAppendJSONMatchesEncodingJSON: the hand-written encoder writes what encoding/json
+// writes for the same struct, so the format is what the struct tags document.
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	recs := sessionRecords(t)
+	odd := rec(t, ClientToServer, "<message><body>tab\there \"quoted\" back\\slash \u2028 é ☃ &lt;&amp;</body></message>")
+	odd.Raw = append(odd.Raw, 0xff, 0x01) // invalid UTF-8 and a control character
+	odd.RTT = 1
+	recs = append(recs, odd, &Record{Kind: KindNote, RTT: 123456789012})
+	for _, show := range []bool{false, true} {
+		for _, r := range recs {
+			jr := toJSON(r, show)
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(&jr); err != nil {
+				t.Fatal(err)
+			}
+			if got := jr.appendJSON(nil); !bytes.Equal(got, want.Bytes()) {
+				t.Fatalf("appendJSON\n got %s\nwant %s", got, want.Bytes())
+			}
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("plain")
+	f.Add("\x00\x1f\"\\\u2028\u2029\xff<&>")
+	f.Fuzz(func(t *testing.T, s string) {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		want := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("%q: got %s want %s", s, got, want)
+		}
+	})
+}
