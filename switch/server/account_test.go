@@ -136,3 +136,26 @@ func TestPasswordChangeAndCancel(t *testing.T) {
 	c.send("<iq id='a' type='set'><query xmlns='jabber:iq:auth'><username>jane</username><password>new-pw</password><resource>r</resource></query></iq>")
 	c.expect("<iq id='a' type='error'><error code='401' type='auth'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")
 }
+
+func TestOfflineQuota(t *testing.T) {
+	ts := startServer(t, nil)
+	registerRaw(t, ts.addr, "dana", "pw")
+	registerRaw(t, ts.addr, "jane", "pw")
+	jane := legacyLogin(t, ts.addr, "jane", "pw", "Home")
+	var b strings.Builder
+	for i := 0; i < maxOffline; i++ {
+		b.WriteString("<message to='dana@localhost'><body>x</body></message>")
+	}
+	jane.send(b.String())
+	jane.send("<message id='full' to='dana@localhost'><body>one too many</body></message>")
+	jane.expect("<message id='full' type='error' from='dana@localhost' to='jane@localhost/Home'><error code='503' type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>offline storage full</text></error></message>")
+	dana := legacyLogin(t, ts.addr, "dana", "pw", "Home")
+	dana.send("<presence/>")
+	for i := 0; i < maxOffline; i++ {
+		if s := dana.readStanza(); !strings.HasPrefix(s, "<message from") && !strings.HasPrefix(s, "<message to='dana@localhost' from='jane@localhost/Home'><body>x</body><delay") {
+			t.Fatalf("offline message %d: %q", i, s)
+		}
+	}
+	jane.send("<message id='ok' to='dana@localhost'><body>room again</body></message>")
+	dana.expect("<message id='ok' to='dana@localhost' from='jane@localhost/Home'><body>room again</body></message>")
+}

@@ -80,12 +80,37 @@ func (c *conn) toAccount(ctx context.Context, el *inspect.Element, to, typ strin
 	if typ == "groupchat" {
 		return c.bounce(el, to, typ, errServiceUnavailable)
 	}
+	if !c.srv.offlineQuota(bare.Local, 1) {
+		return c.bounce(el, to, typ, errServiceUnavailable.withText("offline storage full"))
+	}
 	m := store.OfflineMessage{Stanza: stamped, From: full.String(), Stamp: timeNow()}
 	if err := c.srv.store.AddOffline(ctx, bare.Local, m); err != nil {
+		c.srv.offlineQuota(bare.Local, -1)
 		c.srv.logf("switch: offline message for %s: %v", bare, err)
 		return c.bounce(el, to, typ, errInternal)
 	}
 	return nil
+}
+
+// maxOffline bounds the messages kept for one user, counted since the server started (the
+// store has no count); beyond it senders get service-unavailable (RFC 6121 8.5.2.2.1).
+const maxOffline = 1000
+
+// offlineQuota adds delta to user's count of stored messages; it reports false, changing
+// nothing, when that would exceed maxOffline. delta 0 resets the count.
+func (s *Server) offlineQuota(user string, delta int) bool {
+	s.offMu.Lock()
+	defer s.offMu.Unlock()
+	n := s.offCount[user] + delta
+	switch {
+	case delta == 0 || n <= 0:
+		delete(s.offCount, user)
+	case n > maxOffline:
+		return false
+	default:
+		s.offCount[user] = n
+	}
+	return true
 }
 
 // bounce returns a message error to the sender, unless the message was itself an error.
@@ -104,6 +129,7 @@ func (c *conn) deliverOffline(ctx context.Context) error {
 		c.srv.logf("switch: offline messages of %s: %v", c.user, err)
 		return nil
 	}
+	c.srv.offlineQuota(c.user, 0)
 	for i, m := range msgs {
 		b, err := restamp(m.Stanza, nil, nil, appendDelay(nil, c.srv.domain.Domain, m.Stamp))
 		if err != nil {

@@ -59,6 +59,9 @@ type Server struct {
 
 	subMu sync.Mutex // serialises roster and subscription changes across accounts
 
+	offMu    sync.Mutex
+	offCount map[string]int // offline messages stored per user since start
+
 	connMu  sync.Mutex
 	conns   map[*conn]struct{}
 	closing bool
@@ -114,6 +117,8 @@ func New(cfg Config) (*Server, error) {
 		dir:    newLocalDirectory(),
 		store:  cfg.Store,
 		conns:  make(map[*conn]struct{}),
+
+		offCount: make(map[string]int),
 	}, nil
 }
 
