@@ -9,15 +9,17 @@ import (
 
 // onMessage routes a message (RFC 6121 section 8): from is always stamped by the server,
 // to is kept as written, the body and any extension pass through byte for byte.
-func (c *conn) onMessage(ctx context.Context, raw []byte, el *inspect.Element) error {
-	typ := el.Attr("type")
+// It needs only the top-level attributes, so no tree is built: attr reads them.
+func (c *conn) onMessage(ctx context.Context, raw []byte, attr func(string) string) error {
+	el := msgAttrs{attr("id"), attr("to")}
+	typ := attr("type")
 	switch typ {
 	case "chat", "normal", "headline", "groupchat", "error":
 	default:
 		typ = "normal" // RFC 6121 section 5.2.2: unknown types are treated as normal
 	}
 	full := c.JID()
-	to := el.Attr("to")
+	to := el.to
 	target := full.Bare() // no to: the user's own account (RFC 6121 section 8.1.1.1)
 	if to != "" {
 		var err error
@@ -54,7 +56,7 @@ func (c *conn) onMessage(ctx context.Context, raw []byte, el *inspect.Element) e
 // toAccount delivers to the account's available resources of highest non-negative priority
 // (all of them for equal priority, all non-negative ones for headlines), or keeps chat and
 // normal messages for later when none is available.
-func (c *conn) toAccount(ctx context.Context, el *inspect.Element, to, typ string, bare inspect.JID, stamped []byte, full inspect.JID) error {
+func (c *conn) toAccount(ctx context.Context, el msgAttrs, to, typ string, bare inspect.JID, stamped []byte, full inspect.JID) error {
 	var buf [8]Session
 	sessions := c.srv.dir.Resources(buf[:0], bare)
 	best := -1
@@ -114,12 +116,15 @@ func (s *Server) offlineQuota(user string, delta int) bool {
 }
 
 // bounce returns a message error to the sender, unless the message was itself an error.
-func (c *conn) bounce(el *inspect.Element, to, typ string, e stanzaError) error {
+func (c *conn) bounce(el msgAttrs, to, typ string, e stanzaError) error {
 	if typ == "error" {
 		return nil
 	}
-	return c.send(errorStanza("message", el.Attr("id"), to, c.JID().String(), nil, e), "message", inspect.NSClient)
+	return c.send(errorStanza("message", el.id, to, c.JID().String(), nil, e), "message", inspect.NSClient)
 }
+
+// msgAttrs are the attributes of a message the router needs for errors.
+type msgAttrs struct{ id, to string }
 
 // deliverOffline sends the messages kept for the user, oldest first, each with both delay
 // stamps. What cannot be written goes back to the store.

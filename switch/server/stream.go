@@ -108,18 +108,25 @@ func (c *conn) onStanza(ctx context.Context, ev inspect.Event) error {
 	default:
 		return newStreamErr("unsupported-stanza-type", "unknown stanza <"+ev.Name+"/>")
 	}
+	if c.sasl != nil {
+		return newStreamErr("policy-violation", "stanza during SASL negotiation")
+	}
+	selfContained := len(c.rd.Header().NS) <= 1
+	bound := c.isBound()
+	if bound && ev.Name == "message" && selfContained {
+		// The hot path: routing needs the top-level attributes only.
+		raw := ev.Raw
+		return c.onMessage(ctx, raw, func(name string) string { return inspect.TopAttr(raw, name) })
+	}
 	el, err := inspect.ParseElement(ev.Raw, c.rd.Header())
 	if err != nil {
 		return newStreamErr("not-well-formed", err.Error())
 	}
-	if c.sasl != nil {
-		return newStreamErr("policy-violation", "stanza during SASL negotiation")
-	}
-	if !c.isBound() {
+	if !bound {
 		return c.onUnbound(ctx, ev, el)
 	}
 	raw := ev.Raw
-	if len(c.rd.Header().NS) > 1 {
+	if !selfContained {
 		// The stanza may use prefixes declared on the client's stream header, which the
 		// recipient's stream does not declare: re-serialise it self-contained.
 		raw = el.AppendXML(nil, inspect.NSClient)
@@ -128,7 +135,7 @@ func (c *conn) onStanza(ctx context.Context, ev inspect.Event) error {
 	case "iq":
 		return c.onIQ(ctx, raw, el)
 	case "message":
-		return c.onMessage(ctx, raw, el)
+		return c.onMessage(ctx, raw, el.Attr)
 	default:
 		return c.onPresence(ctx, raw, el)
 	}
