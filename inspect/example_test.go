@@ -47,5 +47,5 @@ func ExampleExplain() {
 		Raw: []byte(`<presence to='dana@localhost' type='subscribe'/>`)}
 	fmt.Println(inspect.Explain(r))
 	// Output:
-	// Subscription request: asks dana@localhost for permission to see their presence (RFC 6121 §3.1)
+	// Subscription request: the user asks dana@localhost for permission to see their presence (RFC 6121 §3.1)
 }

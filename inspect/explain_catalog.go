@@ -108,6 +108,9 @@ func explainRoster(r *Record, typ string, q *Element) string {
 	case "get":
 		return "Roster get: the client asks for its contact list (RFC 6121 §2.1.3)"
 	case "result":
+		if r.Dir == ClientToServer {
+			return "Roster push acknowledged: the client confirms it received the server's roster push (RFC 6121 §2.1.6)"
+		}
 		return fmt.Sprintf("Roster result: the server sends the contact list, %d contacts (RFC 6121 §2.1.4)", len(items))
 	}
 	what := "a contact"
@@ -229,23 +232,29 @@ func route(r *Record, e *Element) string {
 
 func explainPresence(r *Record, e *Element) string {
 	typ, to, from := e.Attr("type"), e.Attr("to"), e.Attr("from")
-	who := from
+	who := from // the sender as the stanza names it
 	if who == "" {
-		who = actor(r.Dir)
+		who = "the user"
+		if r.Dir == ServerToClient {
+			who = "the server"
+		}
 	}
 	switch typ {
 	case "":
 		return explainAvailable(r, e, who, to)
 	case "unavailable":
-		return "Unavailable presence: " + who + " goes offline; the server tells the contacts subscribed to it (RFC 6121 §4.5)"
+		if r.Dir == ClientToServer {
+			return "Unavailable presence: the user goes offline; the server tells the contacts subscribed to its presence (RFC 6121 §4.5)"
+		}
+		return "Unavailable presence: " + who + " has gone offline (RFC 6121 §4.5)"
 	case "subscribe":
-		return "Subscription request: asks " + orSomeone(to) + " for permission to see their presence (RFC 6121 §3.1)"
+		return "Subscription request: " + who + " asks " + orSomeone(to) + " for permission to see their presence (RFC 6121 §3.1)"
 	case "subscribed":
-		return "Subscription approval: allows " + orSomeone(to) + " to see this user's presence (RFC 6121 §3.1.5)"
+		return "Subscription approval: " + who + " allows " + orSomeone(to) + " to see its presence (RFC 6121 §3.1.5)"
 	case "unsubscribe":
-		return "Unsubscribe: stops seeing the presence of " + orSomeone(to) + " (RFC 6121 §3.3)"
+		return "Unsubscribe: " + who + " stops seeing the presence of " + orSomeone(to) + " (RFC 6121 §3.3)"
 	case "unsubscribed":
-		return "Subscription cancelled or refused: " + orSomeone(to) + " may no longer see this user's presence (RFC 6121 §3.2)"
+		return "Subscription cancelled or refused: " + orSomeone(to) + " may no longer see the presence of " + who + " (RFC 6121 §3.2)"
 	case "probe":
 		return "Presence probe: " + who + " asks for the current presence of " + orSomeone(to) + " (RFC 6121 §4.3)"
 	case "error":

@@ -12,7 +12,10 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // goldenInputs are raw XML streams, one direction each: the textbook session
-// (docs/textbook-session.md) and a modern XMPP 1.0 session with SASL and a stream restart.
+// (docs/textbook-session.md), a modern XMPP 1.0 session with SASL and a stream restart, and
+// real traffic between slixmpp 1.8.3 and Prosody 0.12.3 (the first connection of
+// /work/shared/testdata/c2s-slixmpp-plain.pcapng, extracted with
+// tshark -q -z follow,tcp,raw,0).
 var goldenInputs = []struct {
 	file string
 	dir  Direction
@@ -21,6 +24,8 @@ var goldenInputs = []struct {
 	{"textbook-s2c.xml", ServerToClient},
 	{"modern-c2s.xml", ClientToServer},
 	{"modern-s2c.xml", ServerToClient},
+	{"slixmpp-c2s.xml", ClientToServer},
+	{"slixmpp-s2c.xml", ServerToClient},
 }
 
 // goldenFormats are the printers run over each input.
@@ -119,7 +124,7 @@ func TestRawIsIdentical(t *testing.T) {
 // TestGoldenRestart: the modern streams restart after SASL, so the stanzas after the
 // second header are read as stanzas, not as one big element.
 func TestGoldenRestart(t *testing.T) {
-	for _, in := range goldenInputs[2:] {
+	for _, in := range goldenInputs[2:] { // every session after the textbook one uses SASL
 		opens := 0
 		for _, r := range readRecords(t, in.file, in.dir) {
 			switch {
@@ -131,6 +136,23 @@ func TestGoldenRestart(t *testing.T) {
 		}
 		if opens != 2 {
 			t.Errorf("%s: %d stream headers, want 2", in.file, opens)
+		}
+	}
+}
+
+// TestRealSessionSecrets: in real slixmpp traffic, the registration password and the
+// SCRAM messages are redacted in every printer that redacts, and shown with ShowSecrets.
+func TestRealSessionSecrets(t *testing.T) {
+	recs := readRecords(t, "slixmpp-c2s.xml", ClientToServer)
+	secrets := []string{"Spam&amp;Eggs&apos;1", "biwsbj1hbGljZTQ0NjYxNixyPTUxNjMxMTY2ODE1NzA3NTk=", "Yz1iaXdzLHI9NTE2MzExNjY4MTU3"}
+	for _, show := range []bool{false, true} {
+		var b bytes.Buffer
+		writeAll(t, NewJSON(&b, JSONOptions{ShowSecrets: show}), recs)
+		writeAll(t, NewPretty(&b, PrettyOptions{ShowSecrets: show, Explain: true, Width: 1000}), recs)
+		for _, s := range secrets {
+			if got := strings.Count(b.String(), s); (got > 0) != show {
+				t.Errorf("ShowSecrets=%v: %q appears %d times", show, s, got)
+			}
 		}
 	}
 }
