@@ -1,0 +1,71 @@
+package server
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// recorder is a concurrency-safe Sink that keeps every record.
+type recorder struct {
+	mu   sync.Mutex
+	recs []*inspect.Record
+}
+
+func (r *recorder) Write(rec *inspect.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recs = append(r.recs, rec)
+	return nil
+}
+
+func (r *recorder) snapshot() []*inspect.Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*inspect.Record(nil), r.recs...)
+}
+
+// TestObserve: every event in and out reaches the observer, with its connection,
+// direction and time, and stanzas parse in the namespace context they carry.
+func TestObserve(t *testing.T) {
+	rec := &recorder{}
+	ts := startServer(t, func(c *Config) { c.Observe = rec })
+	jane, dana := pair(t, ts)
+	undisturbed(t, jane, dana)
+	jane.send("</stream:stream>")
+	jane.expect("</stream:stream>")
+	jane.expectEOF()
+	time.Sleep(50 * time.Millisecond)
+
+	var in, out, opens, closes int
+	sawRouted := false
+	for _, r := range rec.snapshot() {
+		if r.Conn == nil || r.Time.IsZero() {
+			t.Fatalf("record without connection or time: %+v", r)
+		}
+		switch r.Kind {
+		case inspect.KindConnOpen:
+			opens++
+		case inspect.KindConnClose:
+			closes++
+		case inspect.KindStanza:
+			if r.Dir == inspect.ClientToServer {
+				in++
+			} else {
+				out++
+			}
+			el, err := r.Element()
+			if err != nil {
+				t.Fatalf("%s stanza %q does not parse in its context: %v", r.Dir, r.Raw, err)
+			}
+			if r.Dir == inspect.ServerToClient && el.Local == "message" && el.Attr("from") == "jane@localhost/Home" {
+				sawRouted = true
+			}
+		}
+	}
+	if opens < 4 || closes < 3 || in == 0 || out == 0 || !sawRouted {
+		t.Fatalf("records: %d conn-open, %d conn-close, %d in, %d out, routed message seen %v", opens, closes, in, out, sawRouted)
+	}
+}
