@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // jidPattern matches XMPP addresses. Forms: `*` (anything, even no address), `domain`,
@@ -27,6 +28,9 @@ func parseJIDPattern(s string) (*jidPattern, error) {
 	if s == "" {
 		return nil, fmt.Errorf("empty JID pattern")
 	}
+	if !utf8.ValidString(s) {
+		return nil, fmt.Errorf("JID pattern %q is not valid UTF-8", s)
+	}
 	if i := strings.IndexAny(s, " \t\r\n\"&'<>"); i >= 0 {
 		return nil, fmt.Errorf("JID pattern %q: character %q is not allowed in an address", s, s[i])
 	}
@@ -39,7 +43,7 @@ func parseJIDPattern(s string) (*jidPattern, error) {
 		}
 	}
 	if i := strings.IndexByte(rest, '@'); i >= 0 {
-		p.hasLocal, p.local, rest = true, strings.ToLower(rest[:i]), rest[i+1:]
+		p.hasLocal, p.local, rest = true, asciiLower(rest[:i]), rest[i+1:]
 		if p.local == "" {
 			return nil, fmt.Errorf("JID pattern %q: empty localpart before '@'", s)
 		}
@@ -47,7 +51,7 @@ func parseJIDPattern(s string) (*jidPattern, error) {
 			return nil, fmt.Errorf("JID pattern %q: more than one '@'", s)
 		}
 	}
-	p.domain = strings.ToLower(strings.TrimSuffix(rest, "."))
+	p.domain = asciiLower(strings.TrimSuffix(rest, "."))
 	if p.domain == "" {
 		return nil, fmt.Errorf("JID pattern %q: empty domain", s)
 	}
@@ -118,4 +122,16 @@ func glob(pattern, s string, fold bool) bool {
 		px++
 	}
 	return px == len(pattern)
+}
+
+// asciiLower lowers ASCII letters only, as glob folds: addresses on the wire are already
+// case-mapped (RFC 7622), so only what a person types in a rule file needs folding.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
