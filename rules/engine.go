@@ -72,6 +72,9 @@ func (e *Engine) Len() int { return len(e.cur.Load().rules) }
 func (e *Engine) Reload() error {
 	e.reload.Lock()
 	defer e.reload.Unlock()
+	if len(e.paths) == 0 {
+		return errors.New("rules: nothing to reload: the engine was not loaded from files")
+	}
 	c, err := loadFiles(e.paths)
 	if err != nil {
 		return err

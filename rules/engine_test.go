@@ -238,3 +238,13 @@ func TestWriteCounts(t *testing.T) {
 		t.Fatalf("%q %v", b.String(), err)
 	}
 }
+
+func TestReloadWithoutFiles(t *testing.T) {
+	e := engine(t, dropPresence)
+	if err := e.Reload(); err == nil {
+		t.Fatal("reload of an engine without files succeeded")
+	}
+	if e.Len() != 1 {
+		t.Fatal("rules lost")
+	}
+}
