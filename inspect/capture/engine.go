@@ -61,7 +61,7 @@ func (e *engine) packet(data []byte, ts time.Time, link uint32) {
 	if ts.After(e.now) {
 		e.now = ts
 	}
-	if e.now.Sub(e.lastSweep) >= e.opt.IdleFlush/4 {
+	if e.now.Sub(e.lastSweep) >= e.sweepEvery() {
 		e.sweep()
 	}
 	s := &e.seg
@@ -76,10 +76,17 @@ func (e *engine) tick(now time.Time) {
 	if now.After(e.now) {
 		e.now = now
 	}
-	if e.now.Sub(e.lastSweep) >= e.opt.IdleFlush/4 {
+	if e.now.Sub(e.lastSweep) >= e.sweepEvery() {
 		e.sweep()
 	}
 }
+
+// tombstoneTTL is how long a closed or ignored connection is remembered after its last
+// packet, so that stray late packets (retransmissions after a RST, the rest of a
+// connection that is not XMPP) are not taken for a new connection.
+const tombstoneTTL = 30 * time.Second
+
+func (e *engine) sweepEvery() time.Duration { return min(e.opt.IdleFlush/4, 5*time.Second) }
 
 func (e *engine) tcp(s *segment, ts time.Time) {
 	if e.onlyPorts && !e.ports[s.src.Port()] && !e.ports[s.dst.Port()] {
@@ -395,13 +402,18 @@ func (e *engine) closeFlow(f *flow, ts time.Time, reason string) {
 func (e *engine) sweep() {
 	e.lastSweep = e.now
 	limit := e.now.Add(-e.opt.IdleFlush)
+	dead := e.now.Add(-min(e.opt.IdleFlush, tombstoneTTL))
 	var idle []*flow
 	for k, f := range e.flows {
-		if !f.last.Before(limit) {
+		open := f.state == stXMPP || f.state == stTLS || f.state == stUndecided
+		switch {
+		case open && f.last.Before(limit):
+			if f.state != stUndecided {
+				idle = append(idle, f)
+			}
+		case !open && f.last.Before(dead):
+		default:
 			continue
-		}
-		if f.state == stXMPP || f.state == stTLS {
-			idle = append(idle, f)
 		}
 		delete(e.flows, k)
 	}
