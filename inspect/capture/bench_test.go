@@ -2,9 +2,9 @@ package capture
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
-	"fmt"
 	"runtime"
 	"strings"
 	"testing"
