@@ -224,3 +224,16 @@ func idleClient(addr, user string, useTLS bool) (net.Conn, error) {
 	c.SetDeadline(time.Time{})
 	return conn, nil
 }
+
+// BenchmarkRestamp measures the start-tag rewrite every routed stanza goes through.
+func BenchmarkRestamp(b *testing.B) {
+	raw := []byte("<message id='jcl_52' to='Mr_Praline@localhost' type='chat' from='spoof@localhost'><thread>parrot</thread><body>Oh yes, the, uh, the Norwegian Blue...What&apos;s,uh...What&apos;s wrong with it?</body><x xmlns='jabber:x:event'><composing/></x></message>")
+	tail := []kv{{"from", "dana@localhost/Home"}}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for i := 0; i < b.N; i++ {
+		if _, err := restamp(raw, nil, tail, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

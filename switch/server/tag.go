@@ -12,14 +12,18 @@ var errBadTag = errors.New("server: malformed start tag")
 // rawAttr is one attribute of a start tag as written: its name and the byte span of
 // " name='value'" (leading whitespace included), so it can be copied untouched.
 type rawAttr struct {
-	name       string
-	start, end int
+	nameStart, nameEnd int
+	start, end         int
 }
+
+// name returns the attribute's name as written.
+func (a rawAttr) name(raw []byte) []byte { return raw[a.nameStart:a.nameEnd] }
 
 // startTag describes the start tag of a raw stanza.
 type startTag struct {
 	nameEnd     int // raw[1:nameEnd] is the element name as written (with prefix)
 	attrs       []rawAttr
+	buf         [8]rawAttr // backing for attrs: most stanzas have few attributes
 	end         int  // raw[:end] is the whole start tag, '>' included
 	selfClosing bool // the tag ends in "/>"
 }
@@ -27,8 +31,8 @@ type startTag struct {
 // scanStartTag scans the start tag at the beginning of raw. Rewriting only the start tag
 // (rather than re-serialising a parsed tree) keeps everything inside the stanza byte for
 // byte as the sender wrote it: unknown extensions and the sender's escaping pass through.
-func scanStartTag(raw []byte) (startTag, error) {
-	var t startTag
+func scanStartTag(raw []byte) (t startTag, err error) {
+	t.attrs = t.buf[:0]
 	if len(raw) < 3 || raw[0] != '<' {
 		return t, errBadTag
 	}
@@ -67,11 +71,11 @@ func scanStartTag(raw []byte) (startTag, error) {
 		for i < len(raw) && raw[i] != '=' && !isSpace(raw[i]) && raw[i] != '>' && raw[i] != '/' {
 			i++
 		}
-		name := string(raw[nameStart:i])
+		nameEnd := i
 		for i < len(raw) && isSpace(raw[i]) {
 			i++
 		}
-		if i >= len(raw) || raw[i] != '=' || name == "" {
+		if i >= len(raw) || raw[i] != '=' || nameEnd == nameStart {
 			return t, errBadTag
 		}
 		i++
@@ -87,7 +91,7 @@ func scanStartTag(raw []byte) (startTag, error) {
 			return t, errBadTag
 		}
 		i += j + 2
-		t.attrs = append(t.attrs, rawAttr{name: name, start: start, end: i})
+		t.attrs = append(t.attrs, rawAttr{nameStart: nameStart, nameEnd: nameEnd, start: start, end: i})
 	}
 	return t, errBadTag
 }
@@ -114,13 +118,14 @@ func restamp(raw []byte, lead, tail []kv, extra []byte) ([]byte, error) {
 	}
 outer:
 	for _, a := range t.attrs {
+		name := a.name(raw)
 		for _, l := range lead {
-			if a.name == l.k {
+			if string(name) == l.k {
 				continue outer
 			}
 		}
 		for _, l := range tail {
-			if a.name == l.k {
+			if string(name) == l.k {
 				continue outer
 			}
 		}

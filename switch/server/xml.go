@@ -14,14 +14,27 @@ func appendAttr(dst []byte, name, value string) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, name...)
 	dst = append(dst, "='"...)
-	dst = append(dst, inspect.EscapeAttr(value)...)
+	dst = appendEscaped(dst, value)
 	return append(dst, '\'')
+}
+
+// appendEscaped appends s escaped for text or a single-quoted attribute. The common case
+// (nothing to escape) costs no allocation; anything else goes through inspect.EscapeAttr,
+// which also replaces characters XML cannot carry.
+func appendEscaped(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c >= 0x80, c == '<', c == '>', c == '&', c == '\'', c == '"':
+			return append(dst, inspect.EscapeAttr(s)...)
+		}
+	}
+	return append(dst, s...)
 }
 
 // appendText appends s escaped as character data. Apostrophes and quotes are escaped as
 // well, as the textbook session shows (&apos;): harmless, and what old clients expect.
 func appendText(dst []byte, s string) []byte {
-	return append(dst, inspect.EscapeAttr(s)...)
+	return appendEscaped(dst, s)
 }
 
 // appendOpen appends "<name a='v' ...>" (or "/>" when empty is true); attrs are name/value
