@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/stanzascope/stanzascope/inspect"
+	"github.com/stanzascope/stanzascope/inspect/capture"
+)
+
+// Wiring of inspect/capture into the commands: capture files and live interfaces for
+// inspect, --pcap-out for the proxy and the switch.
+func init() {
+	readCaptureFile = func(ctx context.Context, path string, ports []int, sink inspect.Sink, stderr io.Writer) error {
+		sum, err := capture.ReadFile(ctx, path, capture.Options{Ports: ports}, sink)
+		fmt.Fprintf(stderr, "stanzascope: capture %s: %s\n", path, sum)
+		return err
+	}
+	readLive = func(ctx context.Context, iface string, ports []int, sink inspect.Sink, stderr io.Writer) error {
+		_, err := capture.ReadLive(ctx, iface, capture.Options{Ports: ports}, sink, stderr)
+		if errors.Is(err, context.Canceled) {
+			return nil // Ctrl-C is how a live capture ends
+		}
+		return err
+	}
+	newPcapSink = func(path string) (inspect.Sink, io.Closer, error) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return nil, nil, err
+		}
+		w, err := capture.NewPcapWriter(f)
+		if err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+		return w, pcapCloser{w, f}, nil
+	}
+}
+
+// pcapCloser flushes the writer, then closes the file.
+type pcapCloser struct {
+	w *capture.PcapWriter
+	f *os.File
+}
+
+func (c pcapCloser) Close() error { return errors.Join(c.w.Close(), c.f.Close()) }
