@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const textbookC2S = "../../inspect/testdata/textbook-c2s.xml"
@@ -169,6 +171,41 @@ func TestInspectCapture(t *testing.T) {
 func TestInspectHelp(t *testing.T) {
 	code, _, e := inspectCmd(t, "inspect", "--help")
 	if code != 0 || !strings.Contains(e, "--format") || !strings.Contains(e, "--filter-jid") {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+}
+
+// TestInspectStdinCancel: Ctrl-C ends inspect while standard input is silent.
+func TestInspectStdinCancel(t *testing.T) {
+	old := stdin
+	pr, pw := io.Pipe()
+	defer func() { stdin = old; pw.Close() }()
+	stdin = pr
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		pw.Write([]byte("<presence/>"))
+		time.Sleep(100 * time.Millisecond)
+		cancel()
+	}()
+	var out, errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"inspect", "-", "--format", "json"}, &out, &errb) }()
+	select {
+	case code := <-done:
+		if code != 0 || !strings.Contains(errb.String(), "inspect: 1 records, 1 stanzas") {
+			t.Fatalf("exit %d, stderr %q, stdout %q", code, errb.String(), out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("inspect did not stop on cancellation")
+	}
+}
+
+func TestInspectLiveUnavailable(t *testing.T) {
+	if readLive != nil {
+		t.Skip("live capture is built in; its own tests cover it")
+	}
+	code, _, e := inspectCmd(t, "inspect", "--iface", "lo")
+	if code != 1 || !strings.Contains(e, "not available in this build") {
 		t.Fatalf("exit %d: %s", code, e)
 	}
 }
