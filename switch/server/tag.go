@@ -24,8 +24,8 @@ type startTag struct {
 	nameEnd     int // raw[1:nameEnd] is the element name as written (with prefix)
 	attrs       []rawAttr
 	buf         [8]rawAttr // backing for attrs: most stanzas have few attributes
-	end         int  // raw[:end] is the whole start tag, '>' included
-	selfClosing bool // the tag ends in "/>"
+	end         int        // raw[:end] is the whole start tag, '>' included
+	selfClosing bool       // the tag ends in "/>"
 }
 
 // scanStartTag scans the start tag at the beginning of raw. Rewriting only the start tag
