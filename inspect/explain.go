@@ -1,7 +1,9 @@
 package inspect
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -35,6 +37,9 @@ func Explain(r *Record) string {
 	case KindError:
 		if se := AsStreamError(r.Err); se != nil {
 			return "The stream broke the rules: " + describeCondition(streamConditions, se.Condition) + "; the peer answers with a stream error and closes"
+		}
+		if errors.Is(r.Err, io.ErrUnexpectedEOF) {
+			return "The bytes ended in the middle of a stanza or stream header: the connection was cut, or the capture missed the rest"
 		}
 		return ""
 	case KindStanza:

@@ -2,6 +2,8 @@ package inspect
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -104,6 +106,7 @@ func TestExplainStreamEvents(t *testing.T) {
 		{"close", &Record{Kind: KindStreamClose, Dir: ClientToServer}, []string{"Stream close", "§4.4"}},
 		{"whitespace", &Record{Kind: KindWhitespace}, []string{"keep-alive"}},
 		{"reader error", &Record{Kind: KindError, Err: &StreamError{Condition: CondRestrictedXML}}, []string{"restricted-xml", "§4.9.3.18"}},
+		{"cut short", &Record{Kind: KindError, Err: fmt.Errorf("x: %w", io.ErrUnexpectedEOF)}, []string{"ended in the middle"}},
 	}
 	for _, tc := range cases {
 		got := Explain(tc.r)
