@@ -3,7 +3,6 @@ package rules
 import (
 	"strings"
 
-	"github.com/antchfx/xpath"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/stanzascope/stanzascope/inspect"
 )
@@ -28,7 +27,7 @@ func init() {
 }
 
 type attrAction struct {
-	x            *xpath.Expr // nil: the stanza
+	x            *xpathExpr // nil: the stanza
 	space, local string
 	value        string
 	set          bool

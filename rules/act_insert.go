@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"github.com/antchfx/xpath"
 	"github.com/goccy/go-yaml/ast"
 )
 
@@ -20,7 +19,7 @@ func init() {
 }
 
 type insertAction struct {
-	x *xpath.Expr // nil: the stanza
+	x *xpathExpr // nil: the stanza
 	t *xmlTemplate
 }
 

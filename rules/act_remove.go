@@ -3,7 +3,6 @@ package rules
 import (
 	"sort"
 
-	"github.com/antchfx/xpath"
 	"github.com/goccy/go-yaml/ast"
 )
 
@@ -20,7 +19,7 @@ func init() {
 	})
 }
 
-type removeAction struct{ x *xpath.Expr }
+type removeAction struct{ x *xpathExpr }
 
 func compileRemove(c *compiler, key, arg ast.Node) action {
 	v := arg

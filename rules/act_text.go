@@ -3,7 +3,6 @@ package rules
 import (
 	"regexp"
 
-	"github.com/antchfx/xpath"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/stanzascope/stanzascope/inspect"
 )
@@ -24,7 +23,7 @@ func init() {
 }
 
 type replaceTextAction struct {
-	x    *xpath.Expr
+	x    *xpathExpr
 	re   *regexp.Regexp
 	with string
 }

@@ -248,3 +248,39 @@ func TestReloadWithoutFiles(t *testing.T) {
 		t.Fatal("rules lost")
 	}
 }
+
+// TestConcurrentXPath applies XPath conditions, XPath actions and template XPath from
+// several goroutines at once; -race checks that compiled expressions are not shared.
+func TestConcurrentXPath(t *testing.T) {
+	e := engine(t, `namespaces: {ev: "jabber:x:event"}
+rules:
+  - name: a
+    when: {xpath: "ev:x/ev:composing"}
+    do:
+      - {replace-text: {xpath: "body", regexp: parrot, with: budgie}}
+      - {insert: "<note>{{.XPath \"string(body)\"}}</note>"}
+`)
+	raw := `<message><body>a parrot</body><x xmlns='jabber:x:event'><composing/></x></message>`
+	want := `<message><body>a budgie</body><x xmlns='jabber:x:event'><composing/></x><note>a budgie</note></message>`
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			base := record(t, raw)
+			for i := 0; i < 200; i++ {
+				r := *base
+				if out := e.Apply(Input{Dir: inspect.ClientToServer, Record: &r}); string(out.Replaced) != want {
+					errs <- string(out.Replaced)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for s := range errs {
+		t.Errorf("got %s", s)
+	}
+}

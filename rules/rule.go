@@ -3,7 +3,6 @@ package rules
 import (
 	"sync/atomic"
 
-	"github.com/antchfx/xpath"
 	"github.com/stanzascope/stanzascope/inspect"
 )
 
@@ -19,7 +18,7 @@ type rule struct {
 	from, to   *jidPattern       // nil: any
 	bound      *jidPattern       // nil: any
 	namespaces []string          // nil: any; else the element's or a child's namespace
-	xp         *xpath.Expr       // nil: none
+	xp         *xpathExpr        // nil: none
 	actions    []action
 	hits       atomic.Uint64
 }

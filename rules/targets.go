@@ -1,13 +1,12 @@
 package rules
 
 import (
-	"github.com/antchfx/xpath"
 	"github.com/goccy/go-yaml/ast"
 )
 
 // nodeXPath reads an XPath expression that must select nodes (elements, attributes or
 // text), as the rewriting actions need.
-func (c *compiler) nodeXPath(n ast.Node, what string) *xpath.Expr {
+func (c *compiler) nodeXPath(n ast.Node, what string) *xpathExpr {
 	s, ok := c.str(n, what)
 	if !ok {
 		return nil
@@ -26,7 +25,7 @@ func (c *compiler) nodeXPath(n ast.Node, what string) *xpath.Expr {
 
 // targets returns the nodes x selects in the stanza as it may be changed, or the stanza
 // itself when x is nil. It makes the changeable copy, so call it only to change something.
-func (s *state) targets(x *xpath.Expr) []target {
+func (s *state) targets(x *xpathExpr) []target {
 	el := s.mutable()
 	if el == nil {
 		return nil

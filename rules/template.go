@@ -7,7 +7,6 @@ import (
 	"sync"
 	"text/template"
 
-	"github.com/antchfx/xpath"
 	"github.com/stanzascope/stanzascope/inspect"
 )
 
@@ -19,7 +18,7 @@ type xmlTemplate struct {
 	tmpl  *template.Template // nil: fixed XML
 	fixed *inspect.Element
 	ns    map[string]string // prefixes for {{.XPath}}
-	cache sync.Map          // expression -> *xpath.Expr, for {{.XPath}}
+	cache sync.Map          // expression -> *xpathExpr, for {{.XPath}}
 }
 
 // tmplData is what a template sees.
@@ -42,9 +41,9 @@ func (d tmplData) XPath(expr string) (string, error) {
 	return inspect.EscapeAttr(evalString(x, d.stanza)), nil
 }
 
-func (t *xmlTemplate) xpath(expr string) (*xpath.Expr, error) {
+func (t *xmlTemplate) xpath(expr string) (*xpathExpr, error) {
 	if x, ok := t.cache.Load(expr); ok {
-		return x.(*xpath.Expr), nil
+		return x.(*xpathExpr), nil
 	}
 	x, err := compileXPath(expr, t.ns)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/antchfx/xpath"
 	"github.com/stanzascope/stanzascope/inspect"
@@ -13,9 +14,46 @@ import (
 // maxXPath bounds the length of an expression in a rule file.
 const maxXPath = 4096
 
+// xpathExpr is a compiled XPath expression that is safe for concurrent use. The xpath
+// package keeps evaluation state in the query tree of an Expr (Evaluate resets iterators
+// in place), so each evaluation takes a private copy from a pool: one compile per
+// goroutine at most, no allocation in the steady state.
+type xpathExpr struct {
+	src  string
+	pool sync.Pool // of *xpath.Expr
+}
+
+func (x *xpathExpr) get() *xpath.Expr {
+	e, _ := x.pool.Get().(*xpath.Expr)
+	return e
+}
+
+func (x *xpathExpr) put(e *xpath.Expr) {
+	if e != nil {
+		x.pool.Put(e)
+	}
+}
+
 // compileXPath compiles expr with the file's namespace prefixes. The xpath package only
 // checks prefixes when given a non-nil map, so ns is never nil (it holds at least "xml").
-func compileXPath(expr string, ns map[string]string) (*xpath.Expr, error) {
+func compileXPath(expr string, ns map[string]string) (*xpathExpr, error) {
+	first, err := compileOne(expr, ns)
+	if err != nil {
+		return nil, err
+	}
+	x := &xpathExpr{src: expr}
+	x.pool.New = func() any {
+		e, err := xpath.CompileWithNS(expr, ns)
+		if err != nil {
+			return nil // cannot happen: the same text compiled before
+		}
+		return e
+	}
+	x.pool.Put(first)
+	return x, nil
+}
+
+func compileOne(expr string, ns map[string]string) (*xpath.Expr, error) {
 	if strings.TrimSpace(expr) == "" {
 		return nil, fmt.Errorf("empty XPath expression")
 	}
@@ -37,13 +75,18 @@ var undeclaredRE = regexp.MustCompile(`prefix (\S+) not defined`)
 // evalBool evaluates x against the stanza with XPath's boolean() rules: a non-empty
 // node-set, a non-zero number, a non-empty string. A panic inside the xpath package (it
 // has had some on odd input) counts as false rather than taking the proxy down.
-func evalBool(x *xpath.Expr, nav *navigator) (ok bool) {
+func evalBool(x *xpathExpr, nav *navigator) (ok bool) {
+	e := x.get()
+	if e == nil {
+		return false
+	}
 	defer func() {
 		if recover() != nil {
 			ok = false
 		}
+		x.put(e)
 	}()
-	switch v := x.Evaluate(nav).(type) {
+	switch v := e.Evaluate(nav).(type) {
 	case bool:
 		return v
 	case float64:
@@ -57,13 +100,18 @@ func evalBool(x *xpath.Expr, nav *navigator) (ok bool) {
 }
 
 // evalString evaluates x as XPath's string(): the first node's string-value for a node-set.
-func evalString(x *xpath.Expr, stanza *inspect.Element) (s string) {
+func evalString(x *xpathExpr, stanza *inspect.Element) (s string) {
+	e := x.get()
+	if e == nil {
+		return ""
+	}
 	defer func() {
 		if recover() != nil {
 			s = ""
 		}
+		x.put(e)
 	}()
-	switch v := x.Evaluate(newNavigator(stanza)).(type) {
+	switch v := e.Evaluate(newNavigator(stanza)).(type) {
 	case bool:
 		if v {
 			return "true"
@@ -88,13 +136,18 @@ func evalString(x *xpath.Expr, stanza *inspect.Element) (s string) {
 const maxTargets = 1000
 
 // selectTargets returns the nodes x selects in stanza, in document order.
-func selectTargets(x *xpath.Expr, stanza *inspect.Element) (out []target) {
+func selectTargets(x *xpathExpr, stanza *inspect.Element) (out []target) {
+	e := x.get()
+	if e == nil {
+		return nil
+	}
 	defer func() {
 		if recover() != nil {
 			out = nil
 		}
+		x.put(e)
 	}()
-	it := x.Select(newNavigator(stanza))
+	it := e.Select(newNavigator(stanza))
 	for len(out) < maxTargets && it.MoveNext() {
 		if t, ok := it.Current().(*navigator).target(); ok {
 			out = append(out, t)
@@ -105,12 +158,17 @@ func selectTargets(x *xpath.Expr, stanza *inspect.Element) (out []target) {
 
 // returnsNodes reports whether x yields a node-set, checked on a sample stanza so that
 // `remove: {xpath: "count(x)"}` is refused when the file is loaded.
-func returnsNodes(x *xpath.Expr) (ok bool) {
+func returnsNodes(x *xpathExpr) (ok bool) {
+	e := x.get()
+	if e == nil {
+		return false
+	}
 	defer func() {
 		if recover() != nil {
 			ok = false
 		}
+		x.put(e)
 	}()
-	_, ok = x.Evaluate(newNavigator(inspect.NewElement(inspect.NSClient, "message"))).(*xpath.NodeIterator)
+	_, ok = e.Evaluate(newNavigator(inspect.NewElement(inspect.NSClient, "message"))).(*xpath.NodeIterator)
 	return ok
 }
