@@ -28,9 +28,15 @@ func (c *conn) onLegacyAuth(ctx context.Context, iq, q *inspect.Element) error {
 		return ""
 	}
 	if typ == "get" {
-		b := []byte("<query xmlns='" + nsAuth + "'><username>")
-		b = appendText(b, field("username"))
-		b = append(b, "</username><password/><resource/></query>"...)
+		b := []byte("<query xmlns='" + nsAuth + "'>")
+		if u := field("username"); u != "" {
+			b = append(b, "<username>"...)
+			b = appendText(b, u)
+			b = append(b, "</username>"...)
+		} else {
+			b = append(b, "<username/>"...)
+		}
+		b = append(b, "<password/><resource/></query>"...)
 		return c.send(iqResult(id, "", "", b), "iq", inspect.NSClient)
 	}
 	username, password, resource := field("username"), field("password"), field("resource")
