@@ -281,17 +281,17 @@ func explainAvailable(r *Record, e *Element, who, to string) string {
 	if s := strings.TrimSpace(childText(e, "priority")); s != "" {
 		details = append(details, "priority "+s)
 	}
-	d := ""
+	d, sec := "", ""
 	if len(details) > 0 {
-		d = " (" + strings.Join(details, ", ") + "; RFC 6121 §4.7.2)"
+		d, sec = ", "+strings.Join(details, ", "), ", §4.7.2"
 	}
 	switch {
 	case e.Child(nsMUC, "x") != nil:
 		return "Room join: presence to " + to + " enters a multi-user chat room" + d + " (XEP-0045 §7.2)"
 	case r.Dir == ClientToServer && to != "":
-		return "Directed presence: tells only " + to + " that the user is available" + d + " (RFC 6121 §4.6)"
+		return "Directed presence: tells only " + to + " that the user is available" + d + " (RFC 6121 §4.6" + sec + ")"
 	case r.Dir == ClientToServer:
-		return "Available presence: the user is online" + d + "; the first one is initial presence, which makes the server send it to subscribed contacts and probe theirs (RFC 6121 §4.2)"
+		return "Available presence: the user is online" + d + "; the first one is initial presence, which makes the server send it to subscribed contacts and probe theirs (RFC 6121 §4.2" + sec + ")"
 	}
-	return "Available presence: " + who + " is online" + d + " (RFC 6121 §4.4)"
+	return "Available presence: " + who + " is online" + d + " (RFC 6121 §4.4" + sec + ")"
 }
