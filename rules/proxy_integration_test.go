@@ -251,45 +251,69 @@ func TestThroughProxy(t *testing.T) {
 	}
 }
 
-// BenchmarkProxy measures chat messages per second from one client to another through the
-// proxy and the embedded switch, with no rules and with the 50 rules of BenchmarkApply.
-// Each message meets the rules twice (client to server, then server to client), and chat
-// messages are the stanzas those rules look at most (ten XPath conditions on the body).
+// proxyStreams are what alice sends to bob in BenchmarkProxy: a typical mix (a chat
+// message, presences, iq requests and a result, all addressed to bob so that the switch
+// routes every one to him) and chat messages only, the stanzas the 50 rules look at most
+// (ten XPath conditions on the body).
+var proxyStreams = map[string][]string{
+	"mixed": {
+		`<message to='bob@localhost/tel' type='chat' id='m1'><body>Hello Bob, did you see the parrot?</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>`,
+		`<presence to='bob@localhost/tel'><show>away</show><status>At lunch</status><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://example.org' ver='QgayPKawpkPSDYmwT/WM94uAlu0='/></presence>`,
+		`<iq type='get' id='v1' to='bob@localhost/tel'><query xmlns='jabber:iq:version'/></iq>`,
+		`<iq type='get' id='p1' to='bob@localhost/tel'><ping xmlns='urn:xmpp:ping'/></iq>`,
+		`<iq type='result' id='p2' to='bob@localhost/tel'/>`,
+		`<presence to='bob@localhost/tel'/>`,
+		`<iq type='get' id='d1' to='bob@localhost/tel'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`,
+		`<message to='bob@localhost/tel' type='chat' id='m2'><body>Yes, it is pining for the fjords.</body></message>`,
+	},
+	"chat": {
+		`<message to='bob@localhost/tel' type='chat' id='m1'><body>Hello Bob, did you see the parrot?</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>`,
+	},
+}
+
+// BenchmarkProxy measures stanzas per second from one client to another through the proxy
+// and the embedded switch, with no rules and with the 50 rules of BenchmarkApply. Each
+// stanza meets the rules twice: client to server, then server to client.
 func BenchmarkProxy(b *testing.B) {
-	for _, n := range []int{0, 50} {
-		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
-			swAddr := startSwitch(b)
-			f := filepath.Join(b.TempDir(), "rules.yaml")
-			writeRules(b, f, rules.TypicalRules(n))
-			e, err := rules.Load(f)
-			if err != nil {
-				b.Fatal(err)
-			}
-			p, err := proxy.New(proxy.Config{Upstream: swAddr, Hook: e, Logf: func(string, ...any) {}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			addr := serve(b, "proxy", p.Serve)
-			bob := login(b, addr, "bob", "builder", "tel")
-			alice := login(b, addr, "alice", "wonderland", "home")
-			msg := "<message to='bob@localhost/tel' type='chat' id='m1'><body>Hello Bob, did you see the parrot?</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>"
-			b.ReportAllocs()
-			b.ResetTimer()
-			go func() {
-				for i := 0; i < b.N; i++ {
-					if _, err := io.WriteString(alice.conn, msg); err != nil {
-						return
-					}
-				}
-			}()
-			for i := 0; i < b.N; i++ {
-				select {
-				case <-bob.in:
-				case <-time.After(10 * time.Second):
-					b.Fatalf("message %d of %d did not arrive", i, b.N)
-				}
-			}
-			b.StopTimer()
-		})
+	for _, mix := range []string{"mixed", "chat"} {
+		for _, n := range []int{0, 50} {
+			b.Run(fmt.Sprintf("%s/rules=%d", mix, n), func(b *testing.B) {
+				benchProxy(b, proxyStreams[mix], n)
+			})
+		}
 	}
+}
+
+func benchProxy(b *testing.B, stream []string, n int) {
+	swAddr := startSwitch(b)
+	f := filepath.Join(b.TempDir(), "rules.yaml")
+	writeRules(b, f, rules.TypicalRules(n))
+	e, err := rules.Load(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := proxy.New(proxy.Config{Upstream: swAddr, Hook: e, Logf: func(string, ...any) {}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := serve(b, "proxy", p.Serve)
+	bob := login(b, addr, "bob", "builder", "tel")
+	alice := login(b, addr, "alice", "wonderland", "home")
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		for i := 0; i < b.N; i++ {
+			if _, err := io.WriteString(alice.conn, stream[i%len(stream)]); err != nil {
+				return
+			}
+		}
+	}()
+	for i := 0; i < b.N; i++ {
+		select {
+		case <-bob.in:
+		case <-time.After(10 * time.Second):
+			b.Fatalf("stanza %d of %d did not arrive", i, b.N)
+		}
+	}
+	b.StopTimer()
 }
