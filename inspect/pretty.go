@@ -215,6 +215,9 @@ func (p *Pretty) stanza(b []byte, r *Record) []byte {
 
 // appendIndented appends raw as is, each line indented by two spaces.
 func appendIndented(b, raw []byte) []byte {
+	if len(raw) == 0 {
+		return b
+	}
 	for _, line := range strings.Split(strings.TrimRight(string(raw), "\n"), "\n") {
 		b = append(b, "  "...)
 		b = append(b, line...)
