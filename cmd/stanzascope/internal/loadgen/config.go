@@ -1,0 +1,152 @@
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Bounds on what one run may ask for: the duration is kept short, and every client holds
+// a file descriptor (20,000 is the per-process limit on the machines this runs on).
+const (
+	MaxClients  = 20000
+	MaxDuration = 10 * time.Minute
+	MaxHold     = 10 * time.Minute
+	MaxWindow   = 100000
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultWindow      = 100
+	DefaultGrace       = 5 * time.Second
+	DefaultLoginTimout = 30 * time.Second
+	DefaultConcurrency = 64
+	DefaultPassword    = "bench-password-1"
+	DefaultPrefix      = "bench"
+	DefaultResource    = "bench"
+)
+
+// Account is a username (the localpart) and its password.
+type Account struct {
+	Username string
+	Password string
+}
+
+// Config describes one run.
+type Config struct {
+	Target string // HOST:PORT to connect to
+	Domain string // the XMPP domain to log in to
+
+	Clients  int
+	Rate     float64       // messages per second over all clients; 0 means as fast as possible
+	Duration time.Duration // how long messages are sent
+
+	// Accounts are the credentials, one per client. When empty, accounts are named
+	// Prefix+index with Password.
+	Accounts []Account
+	Prefix   string
+	Password string
+	Register bool // create the accounts first with in-band registration (XEP-0077)
+
+	TLS      bool // STARTTLS before logging in
+	Insecure bool // do not verify the server's certificate (implied for loopback targets)
+	// Mechanism forces a SASL mechanism; empty picks the best offered of SCRAM-SHA-256,
+	// SCRAM-SHA-1 and PLAIN.
+	Mechanism string
+
+	// Window bounds a client's messages not yet delivered or bounced; a client waits
+	// (rate: skips) while it is full, so a slow server cannot make queues grow without
+	// bound.
+	Window int
+	// Grace is how long after the last send the run waits for the remaining messages
+	// before counting them as lost.
+	Grace time.Duration
+	// LoginTimeout bounds each client's login (registration and login separately).
+	LoginTimeout time.Duration
+	// Concurrency is the number of logins (and registrations) in flight at once.
+	Concurrency int
+
+	// Idle, when > 0, replaces the message run: Idle clients log in and hold their
+	// connections for Hold, and WatchPID's resident memory is read before and after.
+	Idle     int
+	Hold     time.Duration
+	WatchPID int
+
+	// Progress, when set, receives a live line once a second (a terminal).
+	Progress io.Writer
+}
+
+func (c *Config) setDefaults() {
+	if c.Window == 0 {
+		c.Window = DefaultWindow
+		if c.Rate > 0 && c.Clients > 0 {
+			// Paced: allow two seconds of a client's messages in flight before skipping.
+			c.Window = min(MaxWindow, max(DefaultWindow, int(2*c.Rate/float64(c.Clients))))
+		}
+	}
+	if c.Grace == 0 {
+		c.Grace = DefaultGrace
+	}
+	if c.LoginTimeout == 0 {
+		c.LoginTimeout = DefaultLoginTimout
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.Password == "" {
+		c.Password = DefaultPassword
+	}
+}
+
+// Validate checks c (after defaults) and returns a description of the first problem.
+func (c *Config) Validate() error {
+	c.setDefaults()
+	n := c.Clients
+	if c.Idle > 0 {
+		n = c.Idle
+	}
+	switch {
+	case c.Target == "":
+		return errors.New("no target")
+	case c.Domain == "":
+		return errors.New("no domain")
+	case c.Idle < 0:
+		return errors.New("idle connections must not be negative")
+	case c.Idle == 0 && (c.Clients < 2 || c.Clients%2 != 0):
+		return fmt.Errorf("clients must be an even number of at least 2 (they are paired), not %d", c.Clients)
+	case n > MaxClients:
+		return fmt.Errorf("at most %d clients (each holds a file descriptor), not %d", MaxClients, n)
+	case c.Idle == 0 && (c.Duration <= 0 || c.Duration > MaxDuration):
+		return fmt.Errorf("duration must be positive and at most %v, not %v", MaxDuration, c.Duration)
+	case c.Idle > 0 && (c.Hold < 0 || c.Hold > MaxHold):
+		return fmt.Errorf("hold must be between 0 and %v, not %v", MaxHold, c.Hold)
+	case c.Rate < 0:
+		return errors.New("rate must not be negative")
+	case c.Window < 1 || c.Window > MaxWindow:
+		return fmt.Errorf("window must be between 1 and %d", MaxWindow)
+	case c.Grace < 0 || c.Grace > time.Minute:
+		return errors.New("grace must be between 0 and 1m")
+	case c.Concurrency < 1 || c.Concurrency > 4096:
+		return errors.New("concurrency must be between 1 and 4096")
+	case len(c.Accounts) > 0 && len(c.Accounts) < n:
+		return fmt.Errorf("%d accounts given for %d clients", len(c.Accounts), n)
+	}
+	switch c.Mechanism {
+	case "", mechSHA256, mechSHA1, mechPlain:
+	default:
+		return fmt.Errorf("unknown SASL mechanism %q (SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN)", c.Mechanism)
+	}
+	return nil
+}
+
+// account returns the credentials of client i.
+func (c *Config) account(i int) Account {
+	if i < len(c.Accounts) {
+		return c.Accounts[i]
+	}
+	return Account{Username: fmt.Sprintf("%s%d", c.Prefix, i), Password: c.Password}
+}

@@ -1,0 +1,205 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stanzascope/stanzascope/switch/server"
+	"github.com/stanzascope/stanzascope/switch/store"
+)
+
+const testDomain = "bench.test"
+
+// startSwitch runs the embedded switch on loopback for the test, with STARTTLS offered.
+func startSwitch(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cert, err := server.LoadOrCreateCert(filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem"), testDomain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{
+		Domain: testDomain,
+		Store:  store.NewMemory(),
+		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("switch: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+func checkAllDelivered(t *testing.T, res *Result) {
+	t.Helper()
+	m := res.Messages
+	if m == nil {
+		t.Fatal("no message result")
+	}
+	if m.Sent == 0 || m.Delivered != m.Sent || m.Lost != 0 || m.Errored != 0 || m.Duplicates != 0 || m.Unexpected != 0 {
+		t.Fatalf("not every message delivered: %+v", m.Counts)
+	}
+	if m.Latency.Count != uint64(m.Delivered) || m.Latency.P50 <= 0 || m.Latency.P99 < m.Latency.P50 || m.Latency.Max < m.Latency.P99 {
+		t.Fatalf("latency %+v", m.Latency)
+	}
+	if len(res.Dropped) > 0 {
+		t.Fatalf("dropped: %v", res.Dropped)
+	}
+}
+
+// TestBenchSwitchRate is the end-to-end test of the brief: 10 clients at 200 msg/s for
+// 2 s against the switch in-process; every message must be delivered.
+func TestBenchSwitchRate(t *testing.T) {
+	addr := startSwitch(t)
+	res, err := Run(context.Background(), Config{
+		Target: addr, Domain: testDomain, Clients: 10, Rate: 200, Duration: 2 * time.Second, Register: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAllDelivered(t, res)
+	m := res.Messages
+	// The schedule is open-loop: 200/s for 2 s is 400 messages, give or take the edges.
+	if m.Sent < 380 || m.Sent > 410 || m.Skipped != 0 {
+		t.Fatalf("sent %d (skipped %d), want about 400", m.Sent, m.Skipped)
+	}
+	if res.Register == nil || res.Register.OK != 10 || res.Login.OK != 10 || res.Mechanism != "SCRAM-SHA-256" || m.Pairs != 5 {
+		t.Fatalf("register %+v login %+v mech %s", res.Register, res.Login, res.Mechanism)
+	}
+	var sb strings.Builder
+	if err := res.WriteSummary(&sb); err != nil || !strings.Contains(sb.String(), "delivered  400") && !strings.Contains(sb.String(), "delivered") {
+		t.Fatalf("summary: %v\n%s", err, sb.String())
+	}
+}
+
+// TestBenchSwitchMaxTLS: as fast as possible, over STARTTLS with SCRAM-SHA-1 forced, with
+// existing accounts registered again (conflict is fine).
+func TestBenchSwitchMaxTLS(t *testing.T) {
+	addr := startSwitch(t)
+	cfg := Config{Target: addr, Domain: testDomain, Clients: 4, Duration: time.Second, Register: true, TLS: true}
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Mechanism = "SCRAM-SHA-1"
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAllDelivered(t, res)
+	if res.Mechanism != "SCRAM-SHA-1" || !res.TLS || res.Messages.Sent < 100 {
+		t.Fatalf("mech %s tls %v sent %d", res.Mechanism, res.TLS, res.Messages.Sent)
+	}
+}
+
+// TestBenchThroughRelay runs the bench through the plain TCP relay to the switch.
+func TestBenchThroughRelay(t *testing.T) {
+	addr := startSwitch(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Relay(ctx, ln, addr, t.Logf) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	res, err := Run(context.Background(), Config{
+		Target: ln.Addr().String(), Domain: testDomain, Clients: 2, Rate: 100, Duration: time.Second, Register: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAllDelivered(t, res)
+}
+
+// TestBenchIdle holds idle connections and reads this process's memory.
+func TestBenchIdle(t *testing.T) {
+	addr := startSwitch(t)
+	res, err := Run(context.Background(), Config{
+		Target: addr, Domain: testDomain, Idle: 20, Hold: 200 * time.Millisecond, Register: true, WatchPID: os.Getpid(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Idle
+	if id == nil || id.Connections != 20 || id.Error != "" || id.RSSAfter == 0 || res.Messages != nil {
+		t.Fatalf("idle %+v", id)
+	}
+}
+
+// TestBenchRefusedLogin: a wrong password is a clear error naming the SASL condition.
+func TestBenchRefusedLogin(t *testing.T) {
+	addr := startSwitch(t)
+	_, err := Run(context.Background(), Config{
+		Target: addr, Domain: testDomain, Clients: 2, Duration: time.Second, Password: "never-registered",
+	})
+	if err == nil || !strings.Contains(err.Error(), "no client could log in") || !strings.Contains(err.Error(), "not-authorized") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestBenchBadTarget(t *testing.T) {
+	// A port that was just free: nothing listens there.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err = Run(context.Background(), Config{Target: addr, Domain: testDomain, Clients: 2, Duration: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("error %v, want connection refused", err)
+	}
+	for _, target := range []string{"no-port", ":5222x", ""} {
+		if err := Probe(context.Background(), target); err == nil {
+			t.Errorf("target %q accepted", target)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{Target: "127.0.0.1:1", Domain: "d", Clients: 2, Duration: time.Second}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, mod := range map[string]func(*Config){
+		"odd clients":   func(c *Config) { c.Clients = 3 },
+		"one client":    func(c *Config) { c.Clients = 0 },
+		"too many":      func(c *Config) { c.Clients = MaxClients + 2 },
+		"long":          func(c *Config) { c.Duration = MaxDuration + time.Second },
+		"no duration":   func(c *Config) { c.Duration = 0 },
+		"negative rate": func(c *Config) { c.Rate = -1 },
+		"mechanism":     func(c *Config) { c.Mechanism = "DIGEST-MD5" },
+		"few accounts":  func(c *Config) { c.Accounts = []Account{{"a", "b"}} },
+		"idle too many": func(c *Config) { c.Idle = MaxClients + 1 },
+		"no domain":     func(c *Config) { c.Domain = "" },
+	} {
+		c := ok
+		mod(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
