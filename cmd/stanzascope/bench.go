@@ -150,7 +150,9 @@ func runBenchRelay(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	logf := func(f string, a ...any) { fmt.Fprintf(stderr, "stanzascope bench relay: "+strings.TrimSuffix(f, "\n")+"\n", a...) }
+	logf := func(f string, a ...any) {
+		fmt.Fprintf(stderr, "stanzascope bench relay: "+strings.TrimSuffix(f, "\n")+"\n", a...)
+	}
 	logf("relaying %s to %s", ln.Addr(), *upstream)
 	return loadgen.Relay(ctx, ln, *upstream, logf)
 }

@@ -73,7 +73,7 @@ func TestBitset(t *testing.T) {
 	if n := a.countAndNot(b); n != 4 {
 		t.Fatalf("countAndNot %d", n)
 	}
-	if a.has(2) || a.has(1 << 40) {
+	if a.has(2) || a.has(1<<40) {
 		t.Fatal("has reports absent members")
 	}
 }

@@ -36,7 +36,7 @@ func TestParseStampReserialised(t *testing.T) {
 	for _, raw := range []string{
 		`<message><body>hello</body></message>`,
 		`<message><x xmlns='urn:stanzascope:bench' sent='1' seq='2'/></message>`,           // no from
-		`<message><x xmlns='urn:stanzascope:bench' sent='-1' seq='2' from='1'/></message>`,  // negative
+		`<message><x xmlns='urn:stanzascope:bench' sent='-1' seq='2' from='1'/></message>`, // negative
 		`<message><x xmlns='urn:stanzascope:bench' sent='99999999999999999999' seq='2' from='1'/></message>`,
 		`<message><x xmlns='urn:stanzascope:bench' sent='1 seq='2' from='1'/></message>`,
 		`urn:stanzascope:bench`,
