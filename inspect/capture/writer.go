@@ -163,6 +163,12 @@ func (p *PcapWriter) data(c *wconn, dir inspect.Direction, b []byte, ts time.Tim
 	if dir == inspect.ServerToClient {
 		i = 1
 	}
+	// Records of one connection can reach the sink slightly out of time order (the two
+	// directions are logged by different goroutines); a capture where a segment precedes
+	// the handshake confuses analysers, so time never goes back within a connection.
+	if ts.Before(c.last) {
+		ts = c.last
+	}
 	c.last = ts
 	for len(b) > 0 {
 		n := min(len(b), maxSegment)
@@ -178,6 +184,9 @@ func (p *PcapWriter) close(c *wconn, ts time.Time) {
 		return
 	}
 	c.closed = true
+	if ts.Before(c.last) {
+		ts = c.last
+	}
 	p.packet(c, 0, c.next[0], c.next[1], tcpFIN|tcpACK, nil, ts)
 	c.next[0]++
 	p.packet(c, 1, c.next[1], c.next[0], tcpFIN|tcpACK, nil, ts)
