@@ -177,7 +177,7 @@ func explainElement(r *Record, e *Element) string {
 	case "iq":
 		return explainIQ(r, e)
 	case "message":
-		return explainMessage(r, e) + delaySuffix(e)
+		return explainMessage(r, e) + delaySuffix(e) + extensionsOf(e, nsDelay, nsLegacyDelay, nsChatStates, nsXEvent)
 	case "presence":
 		return explainPresence(r, e) + delaySuffix(e)
 	}
@@ -185,6 +185,9 @@ func explainElement(r *Record, e *Element) string {
 }
 
 func unknownElement(e *Element) string {
+	if n := namespaceName(e.Space); n != "" {
+		return fmt.Sprintf("A <%s/> element of %s, namespace %s", e.Local, n, e.Space)
+	}
 	if e.Space == "" {
 		return fmt.Sprintf("A <%s/> element in no namespace, which stanzascope does not explain", e.Local)
 	}

@@ -20,11 +20,15 @@ func explainIQ(r *Record, e *Element) string {
 	if s := explainIQPayload(r, typ, q); s != "" {
 		return s
 	}
+	what := ""
+	if n := namespaceName(q.Space); n != "" {
+		what = " (" + n + ")"
+	}
 	switch typ {
 	case "get", "set":
-		return fmt.Sprintf("iq %s: a request carrying <%s xmlns='%s'/>; the answer (result or error) will carry id '%s' (RFC 6120 §8.2.3)", typ, q.Local, q.Space, id)
+		return fmt.Sprintf("iq %s: a request carrying <%s xmlns='%s'/>%s; the answer (result or error) will carry id '%s' (RFC 6120 §8.2.3)", typ, q.Local, q.Space, what, id)
 	case "result":
-		return fmt.Sprintf("iq result: the answer to request '%s', carrying <%s xmlns='%s'/> (RFC 6120 §8.2.3)", id, q.Local, q.Space)
+		return fmt.Sprintf("iq result: the answer to request '%s', carrying <%s xmlns='%s'/>%s (RFC 6120 §8.2.3)", id, q.Local, q.Space, what)
 	}
 	return fmt.Sprintf("iq with type '%s', which is not get, set, result or error (RFC 6120 §8.2.3)", typ)
 }

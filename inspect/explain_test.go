@@ -78,7 +78,10 @@ func TestExplain(t *testing.T) {
 		{"empty result", s, `<iq type='result' id='x'/>`, []string{"'x' succeeded", "§8.2.3"}},
 		{"unknown iq", c, `<iq type='get' id='u'><query xmlns='urn:example:q'/></iq>`, []string{"urn:example:q", "'u'"}},
 		{"stream error", s, `<stream:error xmlns:stream='http://etherx.jabber.org/streams'><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>`, []string{"Stream error", "host-unknown", "§4.9.3.6"}},
-		{"unknown", c, `<r xmlns='urn:xmpp:sm:3'/>`, []string{"<r/>", "urn:xmpp:sm:3"}},
+		{"known namespace", c, `<r xmlns='urn:xmpp:sm:3'/>`, []string{"<r/>", "stream management (XEP-0198)"}},
+		{"unknown", c, `<r xmlns='urn:example:x'/>`, []string{"<r/>", "urn:example:x", "does not explain"}},
+		{"known iq payload", c, `<iq type='get' id='l'><query xmlns='jabber:iq:last'/></iq>`, []string{"last activity (XEP-0012)", "'l'"}},
+		{"message extensions", c, `<message to='a@b' type='chat'><body>x</body><request xmlns='urn:xmpp:receipts'/><active xmlns='http://jabber.org/protocol/chatstates'/></message>`, []string{"also carries delivery receipts (XEP-0184)"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
