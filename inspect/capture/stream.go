@@ -386,8 +386,11 @@ func boundary(b []byte) (boundaryKind, int) {
 	if closing {
 		rest := b[end:]
 		k := 0
-		for k < len(rest) && isSpace(rest[k]) {
+		for k < len(rest) && k < look && isSpace(rest[k]) {
 			k++
+		}
+		if k == look {
+			return bNone, 0 // endless whitespace: not worth waiting for
 		}
 		if k == len(rest) {
 			return bNeedMore, 0
