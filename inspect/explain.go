@@ -106,7 +106,7 @@ func headerFromRaw(raw []byte) *Header {
 	if !ok {
 		return h
 	}
-	h.Prefix = prefixOf(t.name)
+	h.Prefix = prefixOf(string(t.name))
 	eachRawAttr(raw[t.start:t.end], func(name, value []byte, _ byte) bool {
 		n, v := string(name), unescapeBasic(string(value))
 		switch {

@@ -152,7 +152,7 @@ func payloadOf(raw []byte) string {
 		}
 		if t.kind == tagStart || t.kind == tagEmpty {
 			ns, _ := rawAttr(raw[t.start:t.end], "xmlns")
-			return fmt.Sprintf("<%s xmlns='%s'/>", localName(t.name), ns)
+			return fmt.Sprintf("<%s xmlns='%s'/>", localBytes(t.name), ns)
 		}
 		i = t.end
 	}

@@ -55,7 +55,7 @@ func mayHoldSecret(name, ns string) bool {
 }
 
 func redactTop(raw []byte, t tag, ns string) ([]byte, bool) {
-	switch local := localName(t.name); {
+	switch local := string(localBytes(t.name)); {
 	case ns == NSSASL && (local == "auth" || local == "response"):
 		if t.kind != tagStart {
 			return raw, false
@@ -129,7 +129,7 @@ func redactElements(raw []byte, from int, a, b string) ([]byte, bool) {
 		if t.kind != tagStart {
 			continue
 		}
-		if l := localName(t.name); l != a && (b == "" || l != b) {
+		if l := localBytes(t.name); string(l) != a && (b == "" || string(l) != b) {
 			continue
 		}
 		end, ok := matchingEnd(raw, t.end)
@@ -185,7 +185,7 @@ const (
 type tag struct {
 	start, end int
 	kind       tagKind
-	name       string // qualified name as written, for start, end and empty tags
+	name       []byte // qualified name as written, for start, end and empty tags (a view)
 }
 
 // nextTag finds the next markup at or after offset i. It is a scanner, not a parser: it
@@ -224,14 +224,14 @@ func nextTag(raw []byte, i int) (t tag, ok bool) {
 			return t, false
 		}
 		t.kind, t.end = tagEnd, t.start+k+1
-		t.name = string(bytes.TrimSpace(rest[2:k]))
+		t.name = bytes.TrimSpace(rest[2:k])
 		return t, true
 	}
 	n := 1
 	for n < len(rest) && !isNameEnd(rest[n]) {
 		n++
 	}
-	t.name = string(rest[1:n])
+	t.name = rest[1:n]
 	var quote byte
 	for k := n; k < len(rest); k++ {
 		c := rest[k]
@@ -271,6 +271,14 @@ func firstStart(raw []byte) (tag, bool) {
 	}
 }
 
+// localBytes is localName without a copy.
+func localBytes(qname []byte) []byte {
+	if i := bytes.IndexByte(qname, ':'); i >= 0 {
+		return qname[i+1:]
+	}
+	return qname
+}
+
 func localName(qname string) string {
 	if i := strings.IndexByte(qname, ':'); i >= 0 {
 		return qname[i+1:]
@@ -288,7 +296,7 @@ func prefixOf(qname string) string {
 // elemNS resolves the namespace of the start tag t from its own declarations, then the
 // stream header.
 func elemNS(raw []byte, t tag, h *Header) string {
-	p := prefixOf(t.name)
+	p := prefixOf(string(t.name))
 	decl := "xmlns"
 	if p != "" {
 		decl = "xmlns:" + p
