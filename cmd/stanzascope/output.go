@@ -45,7 +45,7 @@ func addOutputFlags(fs *pflag.FlagSet, pcap bool) *outputFlags {
 	o := &outputFlags{pcap: pcap, isTerminal: writerIsTerminal}
 	fs.StringVar(&o.format, "format", "pretty", "output format: pretty, json or raw")
 	fs.StringVar(&o.logFile, "log", "", "also append JSON lines to `FILE` (created with mode 0600)")
-	fs.StringVar(&o.color, "color", "auto", "colour: auto (only on a terminal, and not when NO_COLOR is set), always or never")
+	fs.StringVar(&o.color, "color", "auto", "colour: auto (only on a terminal, not when NO_COLOR is set or TERM=dumb), always or never")
 	fs.BoolVar(&o.showSecrets, "show-secrets", false, "show passwords and SASL payloads instead of redacting them")
 	fs.BoolVar(&o.explain, "explain", false, "explain each stanza and name the RFC/XEP section that defines it")
 	fs.StringSliceVar(&o.filterName, "filter-name", nil, "show only stanzas with these element `names` (message,presence,iq,...)")
@@ -70,7 +70,7 @@ func (o *outputFlags) useColor(w io.Writer) bool {
 	case "never":
 		return false
 	}
-	return os.Getenv("NO_COLOR") == "" && o.isTerminal(w)
+	return os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb" && o.isTerminal(w)
 }
 
 // validate checks the flag values; its errors are usage errors.

@@ -20,12 +20,18 @@ func TestOutputColorAuto(t *testing.T) {
 	}
 	o.isTerminal = func(io.Writer) bool { return true }
 	t.Setenv("NO_COLOR", "")
+	t.Setenv("TERM", "xterm")
 	if !o.useColor(nil) {
 		t.Error("auto on a terminal should colour")
 	}
 	t.Setenv("NO_COLOR", "1")
 	if o.useColor(nil) {
 		t.Error("auto with NO_COLOR should not colour")
+	}
+	t.Setenv("NO_COLOR", "")
+	t.Setenv("TERM", "dumb")
+	if o.useColor(nil) {
+		t.Error("auto on a dumb terminal should not colour")
 	}
 	o.color = "always"
 	if !o.useColor(nil) {
