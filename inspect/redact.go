@@ -116,20 +116,31 @@ func isMarker(b []byte) bool {
 }
 
 // redactElements replaces the content of every element below the top whose local name is
-// a or b (b may be ""). from is the offset just after the top-level start tag.
+// a or b (b may be ""), and the <value/> of a data form field named "password" (XEP-0077
+// extensible registration). from is the offset just after the top-level start tag.
 func redactElements(raw []byte, from int, a, b string) ([]byte, bool) {
 	var out []byte
 	copied := 0 // raw[:copied] is already in out
+	inPasswordField := false
 	for i := from; ; {
 		t, ok := nextTag(raw, i)
 		if !ok {
 			break
 		}
 		i = t.end
+		l := localBytes(t.name)
+		if t.kind == tagEnd && string(l) == "field" {
+			inPasswordField = false
+		}
 		if t.kind != tagStart {
 			continue
 		}
-		if l := localBytes(t.name); string(l) != a && (b == "" || string(l) != b) {
+		if string(l) == "field" {
+			v, _ := rawAttr(raw[t.start:t.end], "var")
+			inPasswordField = v == "password"
+			continue
+		}
+		if string(l) != a && (b == "" || string(l) != b) && !(inPasswordField && string(l) == "value") {
 			continue
 		}
 		end, ok := matchingEnd(raw, t.end)
