@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -30,14 +31,15 @@ type Options struct {
 
 // Summary counts what a capture held.
 type Summary struct {
-	Packets   int   // frames read
-	Flows     int   // TCP connections seen
-	XMPPFlows int   // connections read as XMPP (TLS ones included)
-	TLSFlows  int   // connections found encrypted
-	Records   int   // records given to the sink
-	Gaps      int   // KindGap records (bytes missing from the capture)
-	Bytes     int64 // TCP payload bytes reassembled
-	Truncated bool  // the file ended in the middle of a record
+	Packets     int   // frames read
+	Flows       int   // TCP connections seen
+	XMPPFlows   int   // connections read as XMPP (TLS ones included)
+	TLSFlows    int   // connections found encrypted
+	Records     int   // records given to the sink
+	Gaps        int   // KindGap records (bytes missing from the capture)
+	Bytes       int64 // TCP payload bytes reassembled
+	Truncated   bool  // the file ended in the middle of a record
+	Unsupported int   // frames of a link type we cannot decode (not counted elsewhere)
 }
 
 // String formats the summary on one line for a person.
@@ -80,6 +82,7 @@ func Read(ctx context.Context, r io.Reader, opt Options, sink inspect.Sink) (Sum
 	}
 	e := newEngine(opt, sink)
 	var readErr error
+	var badLinks []uint32
 	for n := 0; ; n++ {
 		if n%1024 == 0 && ctx.Err() != nil {
 			readErr = ctx.Err()
@@ -94,6 +97,12 @@ func Read(ctx context.Context, r io.Reader, opt Options, sink inspect.Sink) (Sum
 		}
 		if !linkSupported(link) {
 			e.sum.Packets++
+			e.sum.Unsupported++
+			if !slices.Contains(badLinks, link) && len(badLinks) < 16 {
+				badLinks = append(badLinks, link)
+				e.emit(&inspect.Record{Time: ts, Kind: inspect.KindNote,
+					Note: fmt.Sprintf("link type %d is not supported: its packets are skipped", link)})
+			}
 			continue
 		}
 		e.packet(data, ts, link)

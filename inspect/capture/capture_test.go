@@ -452,3 +452,33 @@ func TestSinkError(t *testing.T) {
 		t.Fatalf("err %v after %d records", err, n)
 	}
 }
+
+func TestMidStreamTLS(t *testing.T) {
+	s := newSynth(t, linkEthernet)
+	c := s.midway("10.0.0.1:40000", "10.0.0.2:5222")
+	c.send(0, "\x17\x03\x03\x00\x20"+strings.Repeat("\xaa", 32))
+	c.send(1, "\x17\x03\x03\x00\x20"+strings.Repeat("<", 32))
+	recs, sum, err := collect(t, s.bytes(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := kinds(recs, inspect.KindNote)
+	if sum.TLSFlows != 1 || len(notes) != 1 || notes[0].Note != "TLS-encrypted (picked up mid-stream: no ClientHello seen)" {
+		t.Fatalf("%+v %+v", sum, notes)
+	}
+	if len(kinds(recs, inspect.KindError)) != 0 || len(kinds(recs, inspect.KindStanza)) != 0 {
+		t.Fatal("TLS bytes read as XMPP")
+	}
+}
+
+func TestUnsupportedLink(t *testing.T) {
+	s := newSynth(t, 105) // IEEE 802.11
+	session(s.dial("10.0.0.1:40000", "10.0.0.2:5222"), 1)
+	recs, sum, err := collect(t, s.bytes(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Unsupported != sum.Packets || sum.Packets == 0 || len(recs) != 1 || recs[0].Note != "link type 105 is not supported: its packets are skipped" {
+		t.Fatalf("%+v %+v", sum, recs)
+	}
+}

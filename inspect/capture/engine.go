@@ -277,9 +277,13 @@ func (e *engine) deliver(f *flow, dir int, p []byte, ts time.Time) {
 		}
 		e.markXMPP(f)
 	}
-	if f.state == stXMPP && f.s[dir] == nil && p[0] == 0x16 && (f.afterProceed || !f.h[dir].midway) {
-		if dir == 0 || !f.afterProceed {
-			e.toTLS(f, ts)
+	if f.state == stXMPP && f.s[dir] == nil {
+		switch {
+		case p[0] == 0x16 && f.afterProceed && dir == 0, p[0] == 0x16 && !f.afterProceed && !f.h[dir].midway:
+			e.toTLS(f, ts) // a ClientHello after <proceed/>, or Direct TLS
+		case f.h[dir].midway && looksTLSRecord(p):
+			e.toTLS(f, ts) // picked up inside a TLS connection: its hello is not in the capture
+			e.noteTLS(f, ts, "", false)
 		}
 	}
 	switch f.state {
@@ -361,6 +365,8 @@ func (e *engine) noteTLS(f *flow, ts time.Time, sni string, parsed bool) {
 		note += ", SNI=" + printable(sni)
 	case parsed:
 		note += ", no SNI"
+	case f.h[0].midway:
+		note += " (picked up mid-stream: no ClientHello seen)"
 	default:
 		note += ", no ClientHello seen"
 	}
@@ -437,6 +443,13 @@ func (e *engine) closeInOrder(fs []*flow, reason string) {
 	for _, f := range fs {
 		e.closeFlow(f, f.last, reason)
 	}
+}
+
+// looksTLSRecord reports whether p starts with a plausible TLS record header: content
+// type 20-24, version 3.x, a length within the record limit.
+func looksTLSRecord(p []byte) bool {
+	return len(p) >= 5 && p[0] >= 20 && p[0] <= 24 && p[1] == 3 && p[2] <= 4 &&
+		int(p[3])<<8|int(p[4]) <= 18432
 }
 
 // looksXMPP reports whether a client's first bytes open an XMPP stream.
