@@ -1,14 +1,22 @@
 package capture
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 
 	"github.com/stanzascope/stanzascope/inspect"
 )
@@ -481,4 +489,65 @@ func TestUnsupportedLink(t *testing.T) {
 	if sum.Unsupported != sum.Packets || sum.Packets == 0 || len(recs) != 1 || recs[0].Note != "link type 105 is not supported: its packets are skipped" {
 		t.Fatalf("%+v %+v", sum, recs)
 	}
+}
+
+func TestFormats(t *testing.T) {
+	build := func(micro bool) []byte {
+		s := newSynth(t, linkEthernet)
+		if micro {
+			s.buf.Reset()
+			s.w = pcapgo.NewWriter(&s.buf)
+			if err := s.w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+				t.Fatal(err)
+			}
+		}
+		session(s.dial("10.0.0.1:40000", "10.0.0.2:5222"), 1)
+		return s.bytes()
+	}
+	ns, us := build(false), build(true)
+	// Big-endian, microseconds: swap every 32-bit header field by hand.
+	be := bigEndianPcap(t, us)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(ns)
+	zw.Close()
+	for name, data := range map[string][]byte{"pcap-ns": ns, "pcap-us": us, "pcap-be": be, "gzip": gz.Bytes()} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "x.pcap")
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			recs := collectFile(t, path)
+			if got := sequences(recs)[1]; !slices.Equal(got, sessionTokens(1)) {
+				t.Fatalf("got %q", got)
+			}
+			if ts := recs[1].Time; ts.Year() != 2026 || ts.Nanosecond()%1000 != 0 {
+				t.Fatalf("time %v", ts)
+			}
+		})
+	}
+	if _, err := ReadFile(t.Context(), filepath.Join(t.TempDir(), "missing.pcap"), Options{}, inspect.SinkFunc(func(*inspect.Record) error { return nil })); err == nil {
+		t.Fatal("no error for a missing file")
+	}
+}
+
+// bigEndianPcap rewrites a little-endian pcap file in big-endian byte order.
+func bigEndianPcap(t *testing.T, le []byte) []byte {
+	be := bytes.Clone(le)
+	sw32 := func(b []byte) { b[0], b[1], b[2], b[3] = b[3], b[2], b[1], b[0] }
+	sw16 := func(b []byte) { b[0], b[1] = b[1], b[0] }
+	sw32(be[0:4])
+	sw16(be[4:6])
+	sw16(be[6:8])
+	for i := 8; i < 24; i += 4 {
+		sw32(be[i : i+4])
+	}
+	for off := 24; off < len(be); {
+		n := int(binary.LittleEndian.Uint32(le[off+8 : off+12]))
+		for i := 0; i < 16; i += 4 {
+			sw32(be[off+i : off+i+4])
+		}
+		off += 16 + n
+	}
+	return be
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -32,11 +31,11 @@ func collect(t testing.TB, data []byte, opt Options) ([]*inspect.Record, Summary
 
 func collectFile(t testing.TB, path string) []*inspect.Record {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, _, err := collect(t, data, Options{})
+	var recs []*inspect.Record
+	_, err := ReadFile(context.Background(), path, Options{}, inspect.SinkFunc(func(r *inspect.Record) error {
+		recs = append(recs, r)
+		return nil
+	}))
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
