@@ -128,13 +128,43 @@ func (p *treeParser) lookup(prefix string) (string, bool) {
 	return "", false
 }
 
-// unescape returns s[a:b] with references replaced, sharing p.s when there are none.
-func (p *treeParser) unescape(a, b int) string {
+// unescape returns s[a:b] with references replaced, sharing p.s when there are none. A
+// reference that is not one of the five entities or a valid character reference is an error.
+func (p *treeParser) unescape(a, b int) (string, error) {
 	v := p.s[a:b]
 	if strings.IndexByte(v, '&') < 0 {
-		return v
+		return v, nil
 	}
-	return string(appendUnescaped(nil, []byte(v)))
+	if err := checkReferences(v); err != nil {
+		return "", p.errorf("%v", err)
+	}
+	return string(appendUnescaped(nil, []byte(v))), nil
+}
+
+// checkReferences checks every '&' in s starts a predefined entity or character reference.
+func checkReferences(s string) error {
+	for {
+		k := strings.IndexByte(s, '&')
+		if k < 0 {
+			return nil
+		}
+		s = s[k+1:]
+		end := strings.IndexByte(s, ';')
+		if end < 0 || end > maxEntity {
+			return errors.New("'&' must start an entity or character reference ending in ';'")
+		}
+		switch name := s[:end]; name {
+		case "lt", "gt", "amp", "apos", "quot":
+		default:
+			if len(name) < 2 || name[0] != '#' {
+				return fmt.Errorf("unknown entity &%s;", name)
+			}
+			if _, ok := charRef([]byte(name[1:])); !ok {
+				return fmt.Errorf("invalid character reference &%s;", name)
+			}
+		}
+		s = s[end+1:]
+	}
 }
 
 func (p *treeParser) newElement() *Element {
@@ -196,7 +226,11 @@ func (p *treeParser) element(depth int) (*Element, error) {
 		if end < 0 {
 			return nil, p.errorf("unterminated attribute value")
 		}
-		attrs = append(attrs, treeAttr{ap, al, p.unescape(p.i, p.i+end)})
+		val, err := p.unescape(p.i, p.i+end)
+		if err != nil {
+			return nil, err
+		}
+		attrs = append(attrs, treeAttr{ap, al, val})
 		p.i += end + 1
 	}
 	p.attrs = attrs
@@ -278,10 +312,15 @@ func (p *treeParser) content(el *Element, depth int) error {
 		}
 		text, textStart = nil, -1
 	}
-	addText := func(a, b int, raw bool) {
+	addText := func(a, b int, raw bool) error {
+		if !raw {
+			if err := checkReferences(p.s[a:b]); err != nil {
+				return p.errorf("%v", err)
+			}
+		}
 		if textStart < 0 && text == nil && (raw || strings.IndexByte(p.s[a:b], '&') < 0) {
 			textStart, textEnd = a, b
-			return
+			return nil
 		}
 		if text == nil && textStart >= 0 {
 			text = append([]byte(nil), p.s[textStart:textEnd]...)
@@ -292,6 +331,7 @@ func (p *treeParser) content(el *Element, depth int) error {
 		} else {
 			text = appendUnescaped(text, []byte(p.s[a:b]))
 		}
+		return nil
 	}
 	for {
 		if p.i >= len(p.s) {
@@ -302,7 +342,9 @@ func (p *treeParser) content(el *Element, depth int) error {
 			if end < 0 {
 				end = len(p.s) - p.i
 			}
-			addText(p.i, p.i+end, false)
+			if err := addText(p.i, p.i+end, false); err != nil {
+				return err
+			}
 			p.i += end
 			continue
 		}
@@ -333,7 +375,7 @@ func (p *treeParser) content(el *Element, depth int) error {
 			if end < 0 {
 				return p.errorf("unterminated CDATA section")
 			}
-			addText(p.i+len("<![CDATA["), p.i+end, true)
+			_ = addText(p.i+len("<![CDATA["), p.i+end, true) // raw text cannot fail
 			p.i += end + len("]]>")
 		case len(rest) > 1 && (rest[1] == '!' || rest[1] == '?'):
 			return p.errorf("comments, DTDs and processing instructions are not allowed")

@@ -38,7 +38,7 @@ func TestParseElement(t *testing.T) {
 }
 
 func TestParseElementErrors(t *testing.T) {
-	for _, bad := range []string{"", "x", "<", "<a", "<a>", "<a></b>", "<a b></a>", "<a b='1></a>", "<p:a/>", "<a/>x", "<a><!-- c --></a>", "<a><![CDATA[x</a>"} {
+	for _, bad := range []string{"", "x", "<", "<a", "<a>", "<a></b>", "<a b></a>", "<a b='1></a>", "<p:a/>", "<a/>x", "<a><!-- c --></a>", "<a><![CDATA[x</a>", "<iq>&</iq>", "<iq>a & b</iq>", "<iq b='&'/>", "<a>&bogus;</a>", "<a>&#0;</a>"} {
 		if _, err := ParseElement([]byte(bad), nil); err == nil {
 			t.Errorf("ParseElement(%q) succeeded", bad)
 		}

@@ -261,7 +261,7 @@ func (r *Reader) scan() (Event, bool, error) {
 
 		case sEntity:
 			j := i
-			for j < n && j-r.entStart < maxEntity && b[j] != ';' {
+			for j < n && j-r.entStart < maxEntity && (nameByte[b[j]] || b[j] == '#') {
 				j++
 			}
 			if j == n && j-r.entStart < maxEntity {
