@@ -40,6 +40,7 @@ type Summary struct {
 	Bytes       int64 // TCP payload bytes reassembled
 	Truncated   bool  // the file ended in the middle of a record
 	Unsupported int   // frames of a link type we cannot decode (not counted elsewhere)
+	Untracked   int   // packets not read because too many connections were open at once
 }
 
 // String formats the summary on one line for a person.

@@ -95,7 +95,7 @@ func (e *engine) tcp(s *segment, ts time.Time) {
 	k := keyOf(s.src, s.dst)
 	f := e.flows[k]
 	syn := s.flags&(flagSYN|flagACK) == flagSYN
-	if f != nil && syn {
+	if f != nil && syn && (s.src == f.client || f.state == stClosed || f.state == stIgnored) {
 		c := &f.h[0]
 		if f.state == stClosed || f.state == stIgnored || (c.started && s.seq+1 != c.next) {
 			// The ports are reused by a new connection.
@@ -107,6 +107,9 @@ func (e *engine) tcp(s *segment, ts time.Time) {
 	if f == nil {
 		if len(s.payload) == 0 && s.flags&flagSYN == 0 {
 			return // an ACK, FIN or RST of a connection we know nothing about
+		}
+		if len(e.flows) >= maxFlows && !e.makeRoom(s) {
+			return
 		}
 		f = e.newFlow(s, ts)
 		e.flows[k] = f
@@ -120,6 +123,30 @@ func (e *engine) tcp(s *segment, ts time.Time) {
 		dir = 1
 	}
 	e.segment(f, dir, s, ts)
+}
+
+// maxFlows bounds the connections tracked at once, so that a capture of a SYN flood or a
+// port scan cannot make us hold millions of them.
+var maxFlows = 1 << 18
+
+// makeRoom is called when the flow table is full: it forgets closed and ignored
+// connections, and reports whether a new one can be tracked. Connections that are not
+// on an XMPP port are dropped first.
+func (e *engine) makeRoom(s *segment) bool {
+	for k, f := range e.flows {
+		if f.state == stClosed || f.state == stIgnored || f.state == stUndecided {
+			delete(e.flows, k)
+		}
+	}
+	if len(e.flows) < maxFlows {
+		return true
+	}
+	e.sum.Untracked++
+	if e.sum.Untracked == 1 {
+		e.emit(&inspect.Record{Time: e.now, Kind: inspect.KindNote,
+			Note: fmt.Sprintf("more than %d connections open at once: new ones are not read", maxFlows)})
+	}
+	return false
 }
 
 func (e *engine) newFlow(s *segment, ts time.Time) *flow {
