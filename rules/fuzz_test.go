@@ -111,3 +111,29 @@ func FuzzApply(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLiteralHint checks on arbitrary stanzas that the literal hint never rejects a
+// stanza the full XPath evaluation accepts.
+func FuzzLiteralHint(f *testing.F) {
+	f.Add([]byte(`<message><body>par<b>rot</b></body></message>`), "parrot")
+	f.Add([]byte(`<message to='a@b'><body>p&amp;q</body></message>`), "p&q")
+	f.Fuzz(func(t *testing.T, raw []byte, lit string) {
+		if lit == "" || strings.ContainsAny(lit, `'"`) || len(raw) > 4096 || checkXML(string(raw)) != nil {
+			return
+		}
+		tree, err := inspect.ParseElement(raw, nil)
+		if err != nil {
+			return
+		}
+		for _, path := range []string{"body", ".", "..", "*/@id", "body/text()", "text()", "/message/body", "@to", "body[2]", "x/y/@z"} {
+			expr := "contains(" + path + ", '" + lit + "')"
+			x, err := compileXPath(expr, map[string]string{"xml": inspect.NSXML})
+			if err != nil {
+				continue
+			}
+			if literalHint(expr) == lit && evalBool(x, newNavigator(tree)) && !mayContain(tree, lit) {
+				t.Fatalf("%s is true on %s but the hint rejects it", expr, raw)
+			}
+		}
+	})
+}

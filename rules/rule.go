@@ -19,6 +19,7 @@ type rule struct {
 	bound      *jidPattern       // nil: any
 	namespaces []string          // nil: any; else the element's or a child's namespace
 	xp         *xpathExpr        // nil: none
+	hint       string            // a literal xp needs in the stanza (see xpathhint.go)
 	actions    []action
 	hits       atomic.Uint64
 }
@@ -52,7 +53,7 @@ func (r *rule) match(v *view) bool {
 	}
 	if r.xp != nil {
 		el := v.current()
-		if el == nil || !evalBool(r.xp, v.navigator(el)) {
+		if el == nil || (r.hint != "" && !v.mayContain(el, r.hint)) || !evalBool(r.xp, v.navigator(el)) {
 			return false
 		}
 	}

@@ -1,6 +1,10 @@
 package rules
 
-import "github.com/stanzascope/stanzascope/inspect"
+import (
+	"strings"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
 
 // view is what conditions look at for one stanza. It caches the top-level attributes read
 // from the raw bytes, so 50 rules asking for `type` scan the start tag once, and it builds
@@ -11,6 +15,7 @@ type view struct {
 	bad  bool             // parsing failed: tree conditions never match
 	work *inspect.Element // the changed copy once an action changed the stanza
 	nav  *navigator       // reused by every XPath condition on this stanza
+	text *string          // the original's string-value, for literal hints
 
 	attrs [4]string // id, type, from, to: read lazily from the raw bytes
 	have  uint8     // bit i set: attrs[i] is valid
@@ -42,6 +47,21 @@ func (v *view) navigator(el *inspect.Element) *navigator {
 		return v.nav
 	}
 	return v.nav.reset(el)
+}
+
+// mayContain is mayContain with the stanza's text computed once for all the rules.
+func (v *view) mayContain(el *inspect.Element, lit string) bool {
+	if el != v.tree {
+		return mayContain(el, lit) // a changed copy: nothing cached
+	}
+	if v.text == nil {
+		s := stringValue(el)
+		v.text = &s
+	}
+	if strings.Contains(*v.text, lit) {
+		return true
+	}
+	return attrContains(el, lit)
 }
 
 // name returns the local name of the stanza as it stands.

@@ -76,6 +76,7 @@ func (c *compiler) when(n ast.Node, r *rule) {
 				c.errAt(v, "%v", err)
 			}
 			r.xp = x
+			r.hint = literalHint(s)
 		}
 	}
 }
