@@ -13,7 +13,11 @@ import (
 
 // typicalRules returns n rules of the kinds people write: most target specific stanzas,
 // a few use XPath over message bodies, so the benchmark pays for some tree building.
-func typicalRules(n int) string {
+func typicalRules(n int) string { return rulesWith(n, "contains(body, 'forbidden%d')") }
+
+// rulesWith is typicalRules with another form of the XPath condition on bodies (a format
+// with one %d for the rule number).
+func rulesWith(n int, bodyXPath string) string {
 	var b strings.Builder
 	b.WriteString("namespaces: {r: \"jabber:iq:register\", roster: \"jabber:iq:roster\", ping: \"urn:xmpp:ping\"}\nrules:\n")
 	for i := 0; i < n; i++ {
@@ -22,7 +26,7 @@ func typicalRules(n int) string {
 		case 0:
 			fmt.Fprintf(&b, "    when: {direction: c2s, element: iq, type: set, namespace: \"urn:test:%d\"}\n    do: [{reject: {condition: not-allowed}}]\n", i)
 		case 1:
-			fmt.Fprintf(&b, "    when: {element: message, type: chat, xpath: \"contains(body, 'forbidden%d')\"}\n    do: [{replace-text: {xpath: body, regexp: \"forbidden%d\", with: \"***\"}}]\n", i, i)
+			fmt.Fprintf(&b, "    when: {element: message, type: chat, xpath: \"%s\"}\n    do: [{replace-text: {xpath: body, regexp: \"forbidden%d\", with: \"***\"}}]\n", fmt.Sprintf(bodyXPath, i), i)
 		case 2:
 			fmt.Fprintf(&b, "    when: {element: presence, from: \"user%d@example.org/*\"}\n    do: [delay: 1s]\n", i)
 		case 3:
@@ -46,7 +50,13 @@ var typicalStream = []string{
 	`<iq type='get' id='d1' to='example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`,
 }
 
+// noHint is a body condition the literal hint cannot skip: XPath runs on every chat message.
+const noHint = "body[contains(., 'forbidden%d')]"
+
 func benchEngine(b *testing.B, n int) *Engine {
+	if n < 0 {
+		return engine(b, rulesWith(-n, noHint))
+	}
 	if n == 0 {
 		e, err := New()
 		if err != nil {
@@ -59,8 +69,8 @@ func benchEngine(b *testing.B, n int) *Engine {
 
 // BenchmarkApply measures the rules alone, per stanza.
 func BenchmarkApply(b *testing.B) {
-	for _, n := range []int{0, 50} {
-		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
+	for _, n := range []int{0, 50, -50} {
+		b.Run(benchName(n), func(b *testing.B) {
 			e := benchEngine(b, n)
 			recs := make([]*inspect.Record, len(typicalStream))
 			for i, s := range typicalStream {
@@ -93,8 +103,8 @@ func BenchmarkReadAndApply(b *testing.B) {
 	}
 	data := stream.Bytes()
 	stanzas := 64 * len(typicalStream)
-	for _, n := range []int{0, 50} {
-		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
+	for _, n := range []int{0, 50, -50} {
+		b.Run(benchName(n), func(b *testing.B) {
 			e := benchEngine(b, n)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
@@ -121,5 +131,22 @@ func BenchmarkReadAndApply(b *testing.B) {
 	}
 }
 
-// TypicalRules exports typicalRules to the external tests (the proxy benchmark).
-func TypicalRules(n int) string { return typicalRules(n) }
+// TypicalRules exports typicalRules to the external tests (the proxy benchmark); a
+// negative n gives the rules whose XPath cannot be skipped.
+func TypicalRules(n int) string {
+	if n < 0 {
+		return rulesWith(-n, noHint)
+	}
+	return typicalRules(n)
+}
+
+// BenchName exports benchName to the external tests.
+func BenchName(n int) string { return benchName(n) }
+
+// benchName names a rule count; negative means the rules whose XPath cannot be skipped.
+func benchName(n int) string {
+	if n < 0 {
+		return fmt.Sprintf("rules=%d-xpath-always", -n)
+	}
+	return fmt.Sprintf("rules=%d", n)
+}

@@ -2,7 +2,6 @@ package rules_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -276,8 +275,8 @@ var proxyStreams = map[string][]string{
 // stanza meets the rules twice: client to server, then server to client.
 func BenchmarkProxy(b *testing.B) {
 	for _, mix := range []string{"mixed", "chat"} {
-		for _, n := range []int{0, 50} {
-			b.Run(fmt.Sprintf("%s/rules=%d", mix, n), func(b *testing.B) {
+		for _, n := range []int{0, 50, -50} {
+			b.Run(mix+"/"+rules.BenchName(n), func(b *testing.B) {
 				benchProxy(b, proxyStreams[mix], n)
 			})
 		}
