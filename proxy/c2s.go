@@ -12,6 +12,9 @@ func (s *session) c2s() error {
 	for {
 		ev, err := s.cr.Next()
 		if err != nil {
+			if ferr := s.flushErr[dir]; ferr != nil {
+				return ferr
+			}
 			return err
 		}
 		st.bytes += int64(len(ev.Raw))
@@ -91,6 +94,9 @@ func (s *session) takeAwait(k awaitKind) bool {
 // waitResume blocks the c2s pipe until the s2c pipe has seen the answer and runs what
 // it sent (a reader Reset or Restart, in this goroutine, which owns the reader).
 func (s *session) waitResume() error {
+	if err := s.up.flush(); err != nil {
+		return &writeError{"upstream", err}
+	}
 	select {
 	case act := <-s.resume:
 		if act != nil {

@@ -22,11 +22,11 @@ func (s *session) passthrough(ev inspect.Event, dir inspect.Direction) error {
 	var err error
 	switch ev.Kind {
 	case inspect.KindStreamOpen:
-		err = to.writeOpen(ev.Raw)
+		err = to.queueOpen(ev.Raw)
 	case inspect.KindStreamClose:
-		err = to.writeClose(ev.Raw)
+		err = to.queueClose(ev.Raw)
 	default:
-		err = to.write(ev.Raw)
+		err = to.queue(ev.Raw)
 	}
 	if s.p.cfg.Sink != nil {
 		s.emit(s.rec(ev, dir))
@@ -47,7 +47,7 @@ func (s *session) stanza(ev inspect.Event, dir inspect.Direction, edited []byte)
 		send = edited
 	}
 	if s.p.cfg.Hook == nil && s.p.cfg.Sink == nil {
-		if err := to.write(send); err != nil {
+		if err := to.queue(send); err != nil {
 			return false, &writeError{to.name, err}
 		}
 		return true, nil
@@ -61,6 +61,9 @@ func (s *session) stanza(ev inspect.Event, dir inspect.Direction, edited []byte)
 		o = s.p.cfg.Hook.Apply(rules.Input{Conn: s.info, Dir: dir, BoundJID: s.boundJID(), Record: rec})
 	}
 	if o.Delay > 0 {
+		if err := to.flush(); err != nil { // what came before is not held back
+			return false, &writeError{to.name, err}
+		}
 		t := time.NewTimer(o.Delay)
 		select {
 		case <-t.C:
@@ -90,7 +93,7 @@ func (s *session) stanza(ev inspect.Event, dir inspect.Direction, edited []byte)
 		if o.Delay > 0 {
 			rec.Verdict = "delayed"
 		}
-		if err := to.write(send); err != nil {
+		if err := to.queue(send); err != nil {
 			werr = &writeError{to.name, err}
 		}
 		forwarded = true

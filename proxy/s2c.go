@@ -15,6 +15,9 @@ func (s *session) s2c() error {
 	for {
 		ev, err := s.ur.Next()
 		if err != nil {
+			if ferr := s.flushErr[dir]; ferr != nil {
+				return ferr
+			}
 			return err
 		}
 		st.bytes += int64(len(ev.Raw))

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
 )
 
 // side is one leg of a proxied connection as seen by the writers toward it. Writes are
@@ -20,6 +22,7 @@ type side struct {
 
 	mu         sync.Mutex
 	conn       net.Conn // raw, or the TLS connection on top of it
+	pend       *[]byte  // forwarded bytes not written yet (see queue), nil when none
 	tls        *tls.ConnectionState
 	open       bool // a stream header was sent and the stream is not closed yet
 	headerSent bool // a header was sent on this connection at some point (stream errors need one)
@@ -30,7 +33,13 @@ func newSide(name string, server bool, c net.Conn) *side {
 	return &side{name: name, server: server, raw: c, conn: c}
 }
 
-// write sends b as is.
+// maxPending is how much forwarded data may wait for one write.
+const maxPending = 32 << 10
+
+// pendPool recycles the buffers of pending bytes, so an idle connection holds none.
+var pendPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// write sends b now, after anything pending.
 func (s *side) write(b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -38,12 +47,66 @@ func (s *side) write(b []byte) error {
 }
 
 func (s *side) writeLocked(b []byte) error {
+	if s.pend != nil {
+		*s.pend = append(*s.pend, b...)
+		return s.flushLocked()
+	}
 	n, err := s.conn.Write(b)
 	s.written += int64(n)
 	return err
 }
 
-// writeOpen sends a stream header and marks the stream open.
+// queue adds b to the bytes to write at the next flush. The pipe that forwards to this side
+// flushes before its reader blocks for more input (see flushReader), so stanzas that
+// arrived together leave together in one write, and none waits for later input.
+func (s *side) queue(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queueLocked(b)
+}
+
+func (s *side) queueLocked(b []byte) error {
+	if s.pend == nil {
+		s.pend = pendPool.Get().(*[]byte)
+	}
+	*s.pend = append(*s.pend, b...)
+	if len(*s.pend) >= maxPending {
+		return s.flushLocked()
+	}
+	return nil
+}
+
+// flush writes what is pending.
+func (s *side) flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flushLocked()
+}
+
+func (s *side) flushLocked() error {
+	if s.pend == nil {
+		return nil
+	}
+	p := s.pend
+	s.pend = nil
+	n, err := s.conn.Write(*p)
+	s.written += int64(n)
+	if cap(*p) <= 4*maxPending {
+		*p = (*p)[:0]
+		pendPool.Put(p)
+	}
+	return err
+}
+
+// queueOpen queues a stream header and marks the stream open.
+func (s *side) queueOpen(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open, s.headerSent = true, true
+	return s.queueLocked(b)
+}
+
+// writeOpen sends a stream header now and marks the stream open.
 func (s *side) writeOpen(b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -51,12 +114,13 @@ func (s *side) writeOpen(b []byte) error {
 	return s.writeLocked(b)
 }
 
-// writeClose sends a closing tag received from the other side and marks the stream closed.
-func (s *side) writeClose(b []byte) error {
+// queueClose queues a closing tag received from the other side and marks the stream
+// closed.
+func (s *side) queueClose(b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.open = false
-	return s.writeLocked(b)
+	return s.queueLocked(b)
 }
 
 // restarted records that the stream toward this peer was replaced (STARTTLS, SASL success)
@@ -119,6 +183,7 @@ func (s *side) isTLS() bool {
 // telling it we will send nothing more while still reading what it sends.
 func (s *side) closeWrite() {
 	s.mu.Lock()
+	s.flushLocked()
 	c := s.conn
 	s.mu.Unlock()
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
@@ -133,25 +198,42 @@ func (s *side) bytesWritten() int64 {
 	return s.written
 }
 
-// deadlineReader sets a read deadline before each read, for the idle timeout.
-type deadlineReader struct {
+// flushReader is what a pipe's reader reads from. Before each read, which may block, it
+// writes what the pipe queued toward the other side; with an idle timeout it also sets
+// the read deadline.
+type flushReader struct {
 	c    net.Conn
-	d    time.Duration
-	stop *atomic.Bool // set once the connection is draining: the close deadline must stay
+	dest func() *side  // where the pipe writes (the upstream side exists only after setup)
+	idle time.Duration // 0: no idle deadline
+	stop *atomic.Bool  // set once the connection is draining: the close deadline must stay
+	err  *error        // a failed flush, reported by the pipe as a write error
 }
 
-func (r deadlineReader) Read(p []byte) (int, error) {
-	if !r.stop.Load() {
-		r.c.SetReadDeadline(time.Now().Add(r.d))
+func (r flushReader) Read(p []byte) (int, error) {
+	if d := r.dest(); d != nil {
+		if err := d.flush(); err != nil {
+			*r.err = &writeError{d.name, err}
+			return 0, *r.err
+		}
+	}
+	if r.idle > 0 && !r.stop.Load() {
+		r.c.SetReadDeadline(time.Now().Add(r.idle))
 	}
 	return r.c.Read(p)
 }
 
-// source returns what a reader of a leg reads from. The idle timeout applies to the
-// client leg only: a server is silent whenever its client is.
+// source returns what the reader of the client (client true) or upstream leg reads from.
+// The idle timeout applies to the client leg only: a server is silent whenever its client
+// is.
 func (sess *session) source(c net.Conn, client bool) io.Reader {
-	if sess.p.cfg.IdleTimeout <= 0 || !client {
-		return c
+	r := flushReader{c: c, stop: &sess.draining}
+	if client {
+		r.dest = func() *side { return sess.up }
+		r.err = &sess.flushErr[inspect.ClientToServer]
+		r.idle = sess.p.cfg.IdleTimeout
+	} else {
+		r.dest = func() *side { return sess.client }
+		r.err = &sess.flushErr[inspect.ServerToClient]
 	}
-	return deadlineReader{c: c, d: sess.p.cfg.IdleTimeout, stop: &sess.draining}
+	return r
 }
