@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -41,8 +42,16 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "test":
 		return runRulesTest(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
-		fs := newFlagSet("rules", rulesUsage, stderr)
-		fs.Usage()
+		fmt.Fprintf(stderr, "usage: stanzascope %s\n\nactions:\n", rulesUsage)
+		sum := rules.ActionSummary()
+		names := make([]string, 0, len(sum))
+		for n := range sum {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(stderr, "  %-13s %s\n", n, sum[n])
+		}
 		return nil
 	}
 	return usagef("unknown rules sub-command %q (check or test)", args[0])

@@ -77,6 +77,9 @@ func TestRulesCheckProblems(t *testing.T) {
 	if code, _, _ := runCmd(t, "rules", "check"); code != 2 {
 		t.Fatalf("no files: exit %d, want 2", code)
 	}
+	if code, _, errs := runCmd(t, "rules", "--help"); code != 0 || !strings.Contains(errs, "replace-text  regexp-replace") {
+		t.Fatalf("help: exit %d\n%s", code, errs)
+	}
 	if code, _, _ := runCmd(t, "rules", "frob"); code != 2 {
 		t.Fatalf("unknown sub-command: exit %d, want 2", code)
 	}
