@@ -52,8 +52,18 @@ func ReadLive(ctx context.Context, iface string, opt Options, sink inspect.Sink,
 		link = linkRaw
 	}
 	loopback := ifc.Flags&net.FlagLoopback != 0
-
 	e := newEngine(opt, sink)
+	if link == linkEthernet {
+		if err := attachFilter(fd, e.ports); err != nil {
+			fmt.Fprintf(stderr, "stanzascope: no kernel filter on %s (%v); filtering in stanzascope\n", iface, err)
+		}
+	}
+	// A large buffer rides out bursts while a slow terminal holds the printer; as root
+	// SO_RCVBUFFORCE passes the system limit.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20); err != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+	}
+
 	e.onlyPorts = true
 	buf := make([]byte, maxFrame)
 	var readErr error
@@ -84,6 +94,24 @@ func ReadLive(ctx context.Context, iface string, opt Options, sink inspect.Sink,
 		return sum, fmt.Errorf("capture: writing records: %w", e.err)
 	}
 	return sum, readErr
+}
+
+// attachFilter makes the kernel pass only TCP segments on the XMPP ports.
+func attachFilter(fd int, ports map[uint16]bool) error {
+	var list []uint16
+	for p := range ports {
+		list = append(list, p)
+	}
+	raw, err := portFilter(list)
+	if err != nil {
+		return err
+	}
+	filter := make([]unix.SockFilter, len(raw))
+	for i, r := range raw {
+		filter[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog)
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
