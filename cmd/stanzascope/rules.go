@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,9 +28,10 @@ const rulesUsage = `rules check FILE...
 
 check   validates rule files; every problem is printed as FILE:LINE:COL: message and
         the exit status is 1 if there is any.
-test    applies the rules in FILE to each stanza in STANZA.xml (stanzas without a
-        stream header) and prints what would happen: the rules that matched, the
-        stanza as forwarded, and anything else sent (errors, injected stanzas).
+test    applies the rules in FILE to each stanza in STANZA.xml (stanzas one after
+        another, or a saved stream with its header) and prints what would happen: the
+        rules that matched, the stanza as forwarded, and anything else sent (errors,
+        injected stanzas).
 
 The file format is described in docs/RULES.md; examples are in rules/examples/.`
 
@@ -126,7 +129,7 @@ func runRulesTest(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	rd := inspect.NewFragmentReader(f, nil, inspect.Limits{})
+	rd := stanzaReader(bufio.NewReader(f))
 	n := 0
 	for n < maxTestStanzas {
 		ev, err := rd.Next()
@@ -152,6 +155,17 @@ func runRulesTest(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: no stanza found", fs.Arg(1))
 	}
 	return nil
+}
+
+// stanzaReader reads stanzas one after another, or a whole stream when the file starts
+// with a stream header (a saved stream).
+func stanzaReader(br *bufio.Reader) *inspect.Reader {
+	head, _ := br.Peek(512)
+	t := bytes.TrimLeft(head, " \t\r\n")
+	if bytes.HasPrefix(t, []byte("<?xml")) || bytes.HasPrefix(t, []byte("<stream:stream")) {
+		return inspect.NewReader(br, inspect.Limits{})
+	}
+	return inspect.NewFragmentReader(br, nil, inspect.Limits{})
 }
 
 // side names where a stanza travelling in direction d arrives.

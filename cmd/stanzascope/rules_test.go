@@ -143,6 +143,13 @@ rules:
 	if code, _, _ := runCmd(t, "rules", "test", "--direction", "up", rulesFile, stanzas); code != 2 {
 		t.Fatalf("bad direction: exit %d", code)
 	}
+	// A saved stream, with its header, works too; its stanzas are in jabber:server here.
+	stream := filepath.Join(dir, "stream.xml")
+	os.WriteFile(stream, []byte("<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='localhost'>\n<message to='bob@localhost'><body>a parrot</body></message></stream:stream>"), 0o644)
+	code, out, errs = runCmd(t, "rules", "test", rulesFile, stream)
+	if code != 0 || !strings.Contains(out, "forwarded to the server, changed: <message to='bob@localhost'><body>a budgie</body></message>") {
+		t.Fatalf("stream file: exit %d\n%s%s", code, out, errs)
+	}
 	bad := filepath.Join(dir, "bad.xml")
 	os.WriteFile(bad, []byte(`<message><body>x</message>`), 0o644)
 	if code, _, errs := runCmd(t, "rules", "test", rulesFile, bad); code != 1 || !strings.Contains(errs, "not-well-formed") {
