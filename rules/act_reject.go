@@ -12,8 +12,8 @@ const maxErrorText = 1024
 // reject: forward nothing and bounce an RFC 6120 stanza error to the sender: same element
 // and id, addresses swapped, type='error'. The error type defaults from the condition
 // (RFC 6120 section 8.3.3). An error stanza is never answered with an error (section 8.3.1),
-// and top-level elements that are not stanzas (SASL, TLS) cannot carry one: both are
-// dropped instead.
+// nor is an iq result (only requests get answers, section 8.2.3), and top-level elements
+// that are not stanzas (SASL, TLS) cannot carry one: all these are dropped instead.
 //
 //   - reject: not-allowed
 //   - reject: {condition: not-allowed, type: cancel, text: "Registration is closed"}
@@ -81,8 +81,10 @@ func compileReject(c *compiler, key, arg ast.Node) action {
 
 func (a *rejectAction) apply(s *state) {
 	s.stop = true
-	name := s.name()
-	if (name != "message" && name != "presence" && name != "iq") || s.attr("type") == "error" {
+	name, typ := s.name(), s.attr("type")
+	answerable := typ != "error" && (name == "message" || name == "presence" ||
+		name == "iq" && (typ == "get" || typ == "set"))
+	if !answerable {
 		s.out.Verdict = Drop
 		return
 	}

@@ -49,6 +49,7 @@ func TestActions(t *testing.T) {
 			inject: []string{`<message type='error' id='jcl_52' from='mr_praline@localhost' to='dana@localhost/Home'><error type='wait'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`},
 		},
 		{name: "reject an error is a drop", do: `[reject: bad-request]`, in: c2s(t, `<iq type='error' id='e'/>`), verdict: Drop},
+		{name: "reject an iq result is a drop", do: `[reject: bad-request]`, in: s2c(t, `<iq type='result' id='e'/>`), verdict: Drop},
 		{name: "reject non-stanza is a drop", do: `[reject: not-allowed]`, in: c2s(t, `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'/>`), verdict: Drop},
 		{
 			name: "set-attr on stanza", do: `[{set-attr: {name: to, value: "bob@localhost"}}]`, in: c2s(t, `<message to='alice@localhost'><body>hi</body></message>`),
