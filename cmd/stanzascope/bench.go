@@ -50,6 +50,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rate := fs.String("rate", "max", "total messages per `second`, or max")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send (at most 10m)")
 	fs.BoolVar(&cfg.Register, "register", false, "create the accounts first (XEP-0077; existing ones are fine)")
+	fs.BoolVar(&cfg.RegisterOnly, "register-only", false, "with --register: create the accounts and stop")
 	accounts := fs.String("accounts", "", "read accounts from `FILE` (lines: USERNAME [PASSWORD])")
 	fs.StringVar(&cfg.Prefix, "prefix", loadgen.DefaultPrefix, "account names are `PREFIX`0, PREFIX1, ... (without --accounts)")
 	fs.StringVar(&cfg.Password, "password", loadgen.DefaultPassword, "password of the generated accounts (and of accounts listed without one)")

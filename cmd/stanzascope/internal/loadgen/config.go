@@ -48,6 +48,8 @@ type Config struct {
 	Prefix   string
 	Password string
 	Register bool // create the accounts first with in-band registration (XEP-0077)
+	// RegisterOnly stops after the registration: no login, no messages.
+	RegisterOnly bool
 
 	TLS      bool // STARTTLS before logging in
 	Insecure bool // do not verify the server's certificate (implied for loopback targets)
@@ -134,6 +136,9 @@ func (c *Config) Validate() error {
 		return errors.New("concurrency must be between 1 and 4096")
 	case len(c.Accounts) > 0 && len(c.Accounts) < n:
 		return fmt.Errorf("%d accounts given for %d clients", len(c.Accounts), n)
+	}
+	if c.RegisterOnly && !c.Register {
+		return errors.New("register-only needs register")
 	}
 	switch c.Mechanism {
 	case "", mechSHA256, mechSHA1, mechPlain:

@@ -74,7 +74,7 @@ type Result struct {
 	TLS       bool      `json:"tls"`
 	Mechanism string    `json:"mechanism,omitempty"`
 	Register  *Phase    `json:"register,omitempty"`
-	Login     Phase     `json:"login"`
+	Login     Phase     `json:"login"` // empty after a registration only
 	Messages  *Messages `json:"messages,omitempty"`
 	Idle      *Idle     `json:"idle,omitempty"`
 	// Dropped lists connections that ended before the run closed them, by reason.
@@ -102,6 +102,9 @@ func (r *Result) WriteSummary(w io.Writer) error {
 		for _, e := range r.Register.Errors {
 			p("", "  %s", e)
 		}
+	}
+	if r.Login.OK+r.Login.Failed == 0 {
+		return tw.Flush() // registration only
 	}
 	p("login", "%d ok, %d failed in %.2fs (%.0f logins/s)%s", r.Login.OK, r.Login.Failed, r.Login.Seconds, r.Login.PerSec, saturated(r.Login.CPU))
 	for _, e := range r.Login.Errors {

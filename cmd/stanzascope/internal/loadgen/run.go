@@ -66,6 +66,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if ph.OK == 0 {
 			return nil, fmt.Errorf("no account could be registered: %s", ph.Errors[0])
 		}
+		if cfg.RegisterOnly {
+			return res, nil
+		}
 	}
 
 	var rssBefore int64

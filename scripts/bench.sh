@@ -1,0 +1,527 @@
+#!/usr/bin/env bash
+# scripts/bench.sh: the side-by-side benchmark of issue 7.
+#
+# Runs the same load ('stanzascope bench') against the embedded switch, Prosody, ejabberd,
+# Prosody through 'stanzascope proxy', the switch through the proxy and a plain TCP relay
+# (io.Copy, 'stanzascope bench relay') in front of Prosody, in plaintext and then with
+# STARTTLS, and measures resident memory per idle connection. Writes docs/bench/REPORT.md
+# and the raw JSON results under docs/bench/results/.
+#
+# Everything listens on and talks to 127.0.0.1. Every process the script starts is
+# stopped by PID when it exits. Needs root (or the packages installed) for apt-get.
+#
+# Knobs (environment): BENCH_DURATION (10s), BENCH_CLIENTS (100), BENCH_RATE (2000, the
+# offered rate of the latency runs), BENCH_HOLD (10s), BENCH_IDLE_SERVER ("1000 9000"),
+# BENCH_IDLE_PROXY ("1000 4500"), BENCH_OUT (docs/bench).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DUR=${BENCH_DURATION:-10s}
+CLIENTS=${BENCH_CLIENTS:-100}
+RATE=${BENCH_RATE:-2000}
+HOLD=${BENCH_HOLD:-10s}
+IDLE_SERVER=${BENCH_IDLE_SERVER:-"1000 9000"}
+IDLE_PROXY=${BENCH_IDLE_PROXY:-"1000 4500"}
+OUT=${BENCH_OUT:-$ROOT/docs/bench}
+PY=/usr/bin/python3
+START_TIME=$(date +%s)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+WORK=$(mktemp -d /tmp/stanzascope-bench.XXXXXX)
+chmod 755 "$WORK"
+RES=$WORK/results
+mkdir -p "$RES" "$OUT"
+CMDS=$RES/commands.txt
+NOTES=$RES/notes.txt
+: >"$CMDS"
+: >"$NOTES"
+PIDS=()
+
+log() { echo "bench.sh: $*" >&2; }
+SRVCMDS=$RES/servers.txt
+: >"$SRVCMDS"
+# record CMD...: note how a server was started, with the work directory as $WORK.
+record() { echo "$*" | sed "s|$WORK|\$WORK|g" >>"$SRVCMDS"; }
+note() { echo "$*" >>"$NOTES"; log "$*"; }
+
+# descendants PID: the PID and all its descendants, children first.
+descendants() {
+	local c
+	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		descendants "$c"
+	done
+	echo "$1"
+}
+
+stop_pid() {
+	local p
+	for p in $(descendants "$1"); do
+		kill "$p" 2>/dev/null || true
+	done
+}
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		stop_pid "$p"
+	done
+	sleep 1
+	for p in "${PIDS[@]}"; do
+		for q in $(descendants "$p"); do kill -9 "$q" 2>/dev/null || true; done
+	done
+	if [ -n "${KEEP_WORK:-}" ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+free_port() {
+	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT PID NAME: until something accepts on 127.0.0.1:PORT (20 s), or PID died.
+wait_port() {
+	local i
+	for i in $(seq 200); do
+		if ! kill -0 "$2" 2>/dev/null; then
+			log "$3 exited while starting"
+			return 1
+		fi
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	log "$3 does not accept on 127.0.0.1:$1"
+	return 1
+}
+
+# report: REPORT.md from the results directory (Python from Debian's python3).
+report() {
+	"$PY" - "$OUT/results" <<'PYEOF'
+import json, os, sys
+
+res = sys.argv[1]
+def load(name):
+    p = os.path.join(res, name + ".json")
+    if os.path.exists(p):
+        with open(p) as f:
+            return json.load(f)
+    return None
+def error(name):
+    p = os.path.join(res, name + ".error")
+    if os.path.exists(p):
+        lines = [l.strip() for l in open(p) if l.strip()]
+        return lines[-1] if lines else "failed"
+    return "not run"
+def text(name):
+    p = os.path.join(res, name)
+    return open(p).read() if os.path.exists(p) else ""
+
+machine = dict(l.strip().split("=", 1) for l in text("machine.txt").splitlines() if "=" in l)
+rate = machine.get("rate", "?")
+NAMES = [("switch", "embedded switch"), ("prosody", "Prosody"), ("ejabberd", "ejabberd"),
+         ("proxy-prosody", "proxy → Prosody"), ("proxy-switch", "proxy → switch"),
+         ("relay-prosody", "TCP relay (io.Copy) → Prosody")]
+IDLE = {"switch": [], "prosody": [], "ejabberd": [], "proxy-prosody": []}
+for f in sorted(os.listdir(res)):
+    if f.startswith("idle-") and (f.endswith(".json") or f.endswith(".error")):
+        n, t = f[len("idle-"):].rsplit(".", 1)[0].split("-", 1)
+        if t in IDLE and int(n) not in IDLE[t]:
+            IDLE[t].append(int(n))
+for t in IDLE:
+    IDLE[t].sort()
+
+def m(run):
+    return run and run.get("messages")
+def fmt(x, d=0):
+    return "–" if x is None else f"{x:,.{d}f}"
+def ratio(a, b):
+    return None if a is None or not b else a / b
+def dps(t, tls):
+    r = m(load(f"max-{tls}-{t}"))
+    return r and r["delivered_per_second"]
+def p99(t, tls, q="p99_ms"):
+    r = m(load(f"rate-{tls}-{t}"))
+    return r and r["latency"][q]
+def idle_kib(t, n):
+    r = load(f"idle-{n}-{t}")
+    if not r:
+        return None, error(f"idle-{n}-{t}")
+    i = r.get("idle") or {}
+    if i.get("error"):
+        return None, i["error"]
+    if i.get("connections", 0) < n:
+        return i.get("bytes_per_connection", 0) / 1024, f"only {i.get('connections')} of {n} connections logged in"
+    return i.get("bytes_per_connection", 0) / 1024, None
+
+out = []
+w = out.append
+w("# stanzascope bench: the embedded switch and the proxy against Prosody and ejabberd\n")
+w("Written by `scripts/bench.sh` (do not edit by hand; run the script again). All traffic on 127.0.0.1;"
+  " every server runs on the same machine as the load generator, `stanzascope bench`.\n")
+w("## Machine and versions\n")
+w(f"- {machine.get('nproc')} cores: {machine.get('cpu')}; {machine.get('memory')} memory; Linux {machine.get('kernel')}")
+w(f"- {machine.get('go')}, stanzascope {machine.get('stanzascope')}, Prosody {machine.get('prosody')} (Debian), ejabberd {machine.get('ejabberd')} (Debian)")
+w(f"- file descriptor limit {machine.get('fds')}; runs of {machine.get('duration')} with {machine.get('clients')} clients"
+  f" ({int(machine.get('clients', 0))//2} pairs); latency runs at {rate} messages/s offered; idle connections held {machine.get('hold')};"
+  f" the whole script took {machine.get('elapsed')} s")
+w(f"- load average (1, 5, 15 min): {machine.get('load')}. Other work on the machine during the run shares its cores with the servers and the generator: compare the rows of one run, not runs on different days.\n")
+notes = text("notes.txt").strip()
+if notes:
+    w("**Not measured / problems:**\n")
+    for l in notes.splitlines():
+        w(f"- {l}")
+    w("")
+
+w("## Results\n")
+w(f"Throughput: `--rate max` (each client keeps at most 100 messages in flight). Latency: `--rate {rate}`"
+  " (the same offered rate for every configuration), end to end from the sender's stamp to the receiver."
+  " Every message sent is delivered, errored or lost; the column says how many were not delivered in both runs."
+  " Ratios are to Prosody with the same TLS setting. Memory: resident memory growth of the server (or proxy)"
+  " process per idle logged-in connection, plaintext.\n")
+w("| configuration | TLS | logins/s | msgs/s (max) | × Prosody | p50 / p99 ms @" + rate + "/s | p99 × Prosody | not delivered | generator CPU (cores) | KiB per idle connection |")
+w("|---|---|---:|---:|---:|---:|---:|---|---:|---|")
+for tls in ("plain", "tls"):
+    for t, name in NAMES:
+        mx, rt = load(f"max-{tls}-{t}"), load(f"rate-{tls}-{t}")
+        if not mx and not rt and not os.path.exists(os.path.join(res, f"max-{tls}-{t}.error")):
+            continue
+        cells = [name, "STARTTLS" if tls == "tls" else "no"]
+        cells.append(fmt(mx and mx["login"]["per_second"]))
+        d = dps(t, tls)
+        cells.append(fmt(d) if mx else "failed: " + error(f"max-{tls}-{t}"))
+        cells.append(fmt(ratio(d, dps("prosody", tls)), 2) + "×" if d and dps("prosody", tls) else "–")
+        if rt:
+            l = rt["messages"]["latency"]
+            cells.append(f"{l['p50_ms']:.2f} / {l['p99_ms']:.2f}")
+            r = ratio(l["p99_ms"], p99("prosody", tls))
+            cells.append(f"{r:.2f}×" if r else "–")
+        else:
+            cells += ["failed: " + error(f"rate-{tls}-{t}"), "–"]
+        nd = []
+        for run in (mx, rt):
+            mm = m(run)
+            if mm:
+                for k in ("lost", "errored", "skipped"):
+                    if mm.get(k):
+                        nd.append(f"{mm[k]} {k}")
+        cells.append(", ".join(nd) if nd else "0")
+        cpu = mx and mx["messages"]["cpu"]
+        cells.append((fmt(cpu["cores_used"], 2) + (" **saturated**" if cpu["saturated"] else "")) if cpu else "–")
+        mem = []
+        if tls == "plain":
+            for n in IDLE.get(t, []):
+                k, e = idle_kib(t, n)
+                mem.append(f"{n}: " + (f"{k:.1f}" if k is not None else "–") + (f" ({e})" if e else ""))
+        cells.append("; ".join(mem) if mem else "–")
+        w("| " + " | ".join(cells) + " |")
+w("")
+
+# Targets.
+w("## Targets of issue 7\n")
+def verdict(ok):
+    return "**met**" if ok else "**missed**"
+def target_ratio(label, a, b, need, what):
+    if a is None or b is None:
+        w(f"- {label}: not measured ({what} missing)")
+        return
+    r = a / b
+    s = f"- {label}: {r:.2f}× (needs {need}×) — {verdict(r >= need)}"
+    if r < need:
+        s += f", short by {(need - r) / need * 100:.0f} % ({a:,.0f} vs the {need * b:,.0f} needed)"
+    w(s)
+for tls in ("plain", "tls"):
+    tag = "plaintext" if tls == "plain" else "STARTTLS"
+    w(f"**{tag}**\n")
+    sw, pr, ej = dps("switch", tls), dps("prosody", tls), dps("ejabberd", tls)
+    target_ratio("switch msgs/s vs Prosody", sw, pr, 3.0, "a throughput run")
+    target_ratio("switch msgs/s vs ejabberd", sw, ej, 1.5, "a throughput run")
+    for other in ("prosody", "ejabberd"):
+        a, b = p99("switch", tls), p99(other, tls)
+        if a is None or b is None:
+            w(f"- switch p99 below {other}'s at {rate}/s: not measured")
+        else:
+            s = f"- switch p99 below {other}'s at {rate}/s: {a:.2f} ms vs {b:.2f} ms — {verdict(a < b)}"
+            if a >= b:
+                s += f", {a - b:.2f} ms too high"
+            w(s)
+    a, b = dps("proxy-prosody", tls), pr
+    if a is None or b is None:
+        w("- proxy keeps ≥ 90 % of Prosody's throughput: not measured")
+    else:
+        r = a / b
+        s = f"- proxy keeps ≥ 90 % of Prosody's throughput: {r * 100:.0f} % ({a:,.0f} vs {b:,.0f} msgs/s) — {verdict(r >= 0.9)}"
+        if r < 0.9:
+            s += f", short by {(0.9 - r) * 100:.0f} points"
+        w(s)
+    a, b = p99("proxy-prosody", tls), p99("prosody", tls)
+    if a is None or b is None:
+        w("- proxy adds ≤ 1 ms p99: not measured")
+    else:
+        s = f"- proxy adds ≤ 1 ms p99 at {rate}/s: +{a - b:.2f} ms ({a:.2f} vs {b:.2f} ms) — {verdict(a - b <= 1.0)}"
+        if a - b > 1.0:
+            s += f", {a - b - 1.0:.2f} ms over"
+        w(s)
+    rl = dps("relay-prosody", tls)
+    if rl and pr:
+        w(f"- for scale, the plain TCP relay keeps {rl / pr * 100:.0f} % of Prosody's throughput and adds {p99('relay-prosody', tls) - p99('prosody', tls):+.2f} ms p99")
+    w("")
+w("**memory per idle connection (plaintext)**\n")
+for t, limit, label in (("switch", 16, "switch ≤ 16 KiB"), ("proxy-prosody", 32, "proxy ≤ 32 KiB for both legs"), ("prosody", None, "Prosody (about 30 KiB expected)"), ("ejabberd", None, "ejabberd (reference)")):
+    for n in IDLE.get(t, []):
+        k, e = idle_kib(t, n)
+        if k is None:
+            w(f"- {label} at {n} connections: not measured ({e})")
+            continue
+        s = f"- {label} at {n} connections: {k:.1f} KiB"
+        if limit:
+            s += f" — {verdict(k <= limit and not e)}"
+            if k > limit:
+                s += f", {k - limit:.1f} KiB ({(k - limit) / limit * 100:.0f} %) over"
+        if e:
+            s += f" ({e})"
+        w(s)
+w("")
+sat = [f for f in sorted(os.listdir(res)) if f.endswith(".json") and (m(load(f[:-5])) or {}).get("cpu", {}).get("saturated")]
+if sat:
+    w("**Load generator saturated** (more than 80 % of the cores) in: " + ", ".join(s[:-5] for s in sat) + "; those figures are a lower bound for the server.\n")
+
+w("## Commands\n")
+w("Servers (ports are free loopback ports chosen at run time, `$WORK` a temporary directory):\n")
+w("```")
+w(text("servers.txt").rstrip())
+w("```\n")
+w("Load (in this order; `--json` output kept in `docs/bench/results/`):\n")
+w("```")
+w(text("commands.txt").rstrip())
+w("```\n")
+prof = text("max-plain-switch.generator.txt")
+if prof:
+    w("## Where the generator's time goes (max run against the switch, `--cpuprofile`)\n")
+    w("```")
+    w("\n".join(prof.splitlines()[:22]))
+    w("```\n")
+print("\n".join(out))
+PYEOF
+}
+
+# ---------------------------------------------------------------- packages and limits
+install_pkg() { # install_pkg PKG: from Debian if missing; 1 when it cannot be installed
+	dpkg -s "$1" >/dev/null 2>&1 && return 0
+	log "installing $1 from Debian"
+	if [ "$(id -u)" != 0 ]; then
+		note "$1 is not installed and this script is not root: cannot install it"
+		return 1
+	fi
+	apt-get update -qq >/dev/null 2>&1 || true
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >"$WORK/apt-$1.log" 2>&1; then
+		note "apt-get install $1 failed: $(tail -1 "$WORK/apt-$1.log")"
+		return 1
+	fi
+}
+HAVE_PROSODY=1
+HAVE_EJABBERD=1
+install_pkg prosody || HAVE_PROSODY=0
+install_pkg ejabberd || HAVE_EJABBERD=0
+command -v openssl >/dev/null || install_pkg openssl
+
+hard=$(ulimit -Hn)
+want=20000
+if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then want=$hard; fi
+ulimit -n "$want"
+FDS=$(ulimit -n)
+log "file descriptor limit: $FDS"
+
+# ---------------------------------------------------------------- build and certificates
+BIN=$WORK/stanzascope
+(cd "$ROOT" && go build -o "$BIN" ./cmd/stanzascope)
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/server.key" -out "$WORK/server.crt" \
+	-days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost >/dev/null 2>&1
+cat "$WORK/server.crt" "$WORK/server.key" >"$WORK/server.pem"
+chmod 644 "$WORK/server.key" "$WORK/server.pem"
+
+# ---------------------------------------------------------------- servers
+declare -A PORT PID
+QUIET=(--format raw --filter-name bench-shows-nothing) # the switch and proxy print no stanza
+
+start_switch() {
+	PORT[switch]=$(free_port)
+	mkdir -p "$WORK/switch"
+	"$BIN" switch --listen "127.0.0.1:${PORT[switch]}" --domain localhost --db "$WORK/switch/switch.db" \
+		--cert "$WORK/server.crt" --key "$WORK/server.key" "${QUIET[@]}" >"$WORK/switch.log" 2>&1 &
+	PID[switch]=$!
+	PIDS+=($!)
+	record "stanzascope switch --listen 127.0.0.1:${PORT[switch]} --domain localhost --db $WORK/switch/switch.db --cert $WORK/server.crt --key $WORK/server.key ${QUIET[*]}"
+	wait_port "${PORT[switch]}" "${PID[switch]}" switch
+}
+
+start_prosody() {
+	PORT[prosody]=$(free_port)
+	local d=$WORK/prosody
+	mkdir -p "$d/data"
+	cp "$WORK/server.crt" "$WORK/server.key" "$d/"
+	sed "s|@DIR@|$d|g; s|@PORT@|${PORT[prosody]}|g" "$ROOT/testdata/bench/prosody.cfg.lua" >"$d/prosody.cfg.lua"
+	prosody --config "$d/prosody.cfg.lua" -F >"$d/out.log" 2>&1 &
+	PID[prosody]=$!
+	PIDS+=($!)
+	record "prosody --config $d/prosody.cfg.lua -F   # testdata/bench/prosody.cfg.lua, port ${PORT[prosody]}"
+	wait_port "${PORT[prosody]}" "${PID[prosody]}" prosody
+}
+
+start_ejabberd() {
+	PORT[ejabberd]=$(free_port)
+	local d=$WORK/ejabberd dist
+	dist=$(free_port)
+	mkdir -p "$d/spool" "$d/logs" "$d/modules.d"
+	cp "$WORK/server.pem" "$d/"
+	sed "s|@DIR@|$d|g; s|@PORT@|${PORT[ejabberd]}|g" "$ROOT/testdata/bench/ejabberd.yml" >"$d/ejabberd.yml"
+	# Our own ejabberdctl.cfg: Debian's sets EJABBERD_CONFIG_PATH, which would override --config.
+	cat >"$d/ejabberdctl.cfg" <<-EOF
+		ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0"
+		EJABBERD_PID_PATH=$d/ejabberd.pid
+		CONTRIB_MODULES_CONF_DIR=$d/modules.d
+		INET_DIST_INTERFACE=127.0.0.1
+	EOF
+	chown -R ejabberd:ejabberd "$d" 2>/dev/null || true
+	# ERL_DIST_PORT: no epmd daemon, distribution on a loopback port of our choosing.
+	ERL_DIST_PORT=$dist ejabberdctl --ctl-config "$d/ejabberdctl.cfg" --config "$d/ejabberd.yml" \
+		--spool "$d/spool" --logs "$d/logs" --node "stanzascopebench@localhost" foreground >"$d/out.log" 2>&1 &
+	PIDS+=($!)
+	record "ERL_DIST_PORT=$dist ejabberdctl --ctl-config $d/ejabberdctl.cfg --config $d/ejabberd.yml --spool $d/spool --logs $d/logs --node stanzascopebench@localhost foreground   # testdata/bench/ejabberd.yml, port ${PORT[ejabberd]}"
+	local top=$! i
+	wait_port "${PORT[ejabberd]}" "$top" ejabberd || return 1
+	for i in $(descendants "$top"); do
+		if [ "$(ps -o comm= -p "$i")" = beam.smp ]; then PID[ejabberd]=$i; fi
+	done
+	[ -n "${PID[ejabberd]:-}" ] || { log "ejabberd: no beam.smp process found"; return 1; }
+	# su (ejabberdctl switches to the ejabberd user) resets the limits through PAM: raise
+	# the running VM's file descriptor limit to ours.
+	prlimit --pid "${PID[ejabberd]}" --nofile="$FDS:$FDS" 2>/dev/null || log "ejabberd: prlimit failed"
+	log "ejabberd beam.smp pid ${PID[ejabberd]}, fd limit $(awk '/open files/{print $4}' /proc/"${PID[ejabberd]}"/limits)"
+}
+
+start_proxy() { # start_proxy NAME UPSTREAM_PORT
+	PORT[$1]=$(free_port)
+	"$BIN" proxy --listen "127.0.0.1:${PORT[$1]}" --upstream "127.0.0.1:$2" --upstream-insecure \
+		--ca-dir "$WORK/ca" "${QUIET[@]}" >"$WORK/$1.log" 2>&1 &
+	PID[$1]=$!
+	PIDS+=($!)
+	record "stanzascope proxy --listen 127.0.0.1:${PORT[$1]} --upstream 127.0.0.1:$2 --upstream-insecure --ca-dir $WORK/ca ${QUIET[*]}   # $1"
+	wait_port "${PORT[$1]}" "${PID[$1]}" "$1"
+}
+
+start_relay() { # start_relay NAME UPSTREAM_PORT
+	PORT[$1]=$(free_port)
+	"$BIN" bench relay --listen "127.0.0.1:${PORT[$1]}" --upstream "127.0.0.1:$2" >"$WORK/$1.log" 2>&1 &
+	PID[$1]=$!
+	PIDS+=($!)
+	record "stanzascope bench relay --listen 127.0.0.1:${PORT[$1]} --upstream 127.0.0.1:$2   # $1"
+	wait_port "${PORT[$1]}" "${PID[$1]}" "$1"
+}
+
+# bench NAME TARGET ARGS...: one run; its JSON goes to results/NAME.json, or its error to
+# results/NAME.error. The command is recorded with the port replaced by the target's name.
+bench() {
+	local name=$1 target=$2
+	shift 2
+	local args=(bench --target "127.0.0.1:${PORT[$target]}" --domain localhost --sasl SCRAM-SHA-1 --json "$@")
+	echo "stanzascope ${args[*]}   # $name, target $target" | sed "s|127.0.0.1:${PORT[$target]}|127.0.0.1:\$${target^^}_PORT|" >>"$CMDS"
+	log "$name: ${args[*]}"
+	if "$BIN" "${args[@]}" >"$RES/$name.json" 2>"$RES/$name.stderr"; then
+		rm -f "$RES/$name.stderr"
+	else
+		mv "$RES/$name.stderr" "$RES/$name.error"
+		rm -f "$RES/$name.json"
+		log "$name failed: $(tail -1 "$RES/$name.error")"
+	fi
+}
+
+SERVERS=(switch)
+start_switch
+if [ "$HAVE_PROSODY" = 1 ]; then
+	if start_prosody; then SERVERS+=(prosody); else note "Prosody did not start: $(tail -3 "$WORK/prosody/out.log" "$WORK/prosody/prosody.log" 2>/dev/null | tr '\n' ' ')"; fi
+fi
+if [ "$HAVE_EJABBERD" = 1 ]; then
+	if start_ejabberd; then SERVERS+=(ejabberd); else note "ejabberd did not start: $(tail -3 "$WORK/ejabberd/out.log" 2>/dev/null | tr '\n' ' ')"; fi
+else
+	note "ejabberd is not available here: its rows are missing"
+fi
+
+TARGETS=("${SERVERS[@]}")
+if [[ " ${SERVERS[*]} " == *" prosody "* ]]; then
+	start_proxy proxy-prosody "${PORT[prosody]}" && TARGETS+=(proxy-prosody)
+	start_relay relay-prosody "${PORT[prosody]}" && TARGETS+=(relay-prosody)
+fi
+start_proxy proxy-switch "${PORT[switch]}" && TARGETS+=(proxy-switch)
+
+MAXIDLE=0
+for n in $IDLE_SERVER $IDLE_PROXY "$CLIENTS"; do [ "$n" -gt "$MAXIDLE" ] && MAXIDLE=$n; done
+if [ $((MAXIDLE % 2)) = 1 ]; then MAXIDLE=$((MAXIDLE + 1)); fi
+
+# ---------------------------------------------------------------- accounts and warm-up
+for s in "${SERVERS[@]}"; do
+	bench "register-$s" "$s" --clients "$MAXIDLE" --register --register-only --login-concurrency 32
+done
+# ---------------------------------------------------------------- idle memory (plaintext)
+# Before the message runs, whose garbage would still be in the servers' heaps.
+for s in "${SERVERS[@]}"; do
+	for n in $IDLE_SERVER; do
+		sleep 3 # let the server settle (and a Go heap shrink) before the "before" reading
+		bench "idle-$n-$s" "$s" --idle "$n" --hold "$HOLD" --watch-pid "${PID[$s]}"
+	done
+done
+for p in proxy-prosody; do
+	[[ " ${TARGETS[*]} " == *" $p "* ]] || continue
+	for n in $IDLE_PROXY; do
+		sleep 3
+		bench "idle-$n-$p" "$p" --idle "$n" --hold "$HOLD" --watch-pid "${PID[$p]}"
+	done
+done
+
+# ---------------------------------------------------------------- warm-up and message runs
+for t in "${TARGETS[@]}"; do # first use: code loading, JIT, caches
+	bench "warmup-$t" "$t" --clients "$CLIENTS" --rate max --duration 2s
+done
+
+# ---------------------------------------------------------------- message runs
+for tls in plain tls; do
+	flag=()
+	[ "$tls" = tls ] && flag=(--tls)
+	for t in "${TARGETS[@]}"; do
+		bench "rate-$tls-$t" "$t" --clients "$CLIENTS" --rate "$RATE" --duration "$DUR" "${flag[@]}"
+		bench "max-$tls-$t" "$t" --clients "$CLIENTS" --rate max --duration "$DUR" "${flag[@]}" \
+			--cpuprofile "$RES/max-$tls-$t.generator.pprof"
+	done
+done
+
+# Generator profiles: the top of the heaviest one, for the report.
+for f in "$RES"/max-*.generator.pprof; do
+	[ -s "$f" ] && (cd "$ROOT" && go tool pprof -top -nodecount=15 "$BIN" "$f" >"${f%.pprof}.txt" 2>/dev/null) || true
+	rm -f "$f"
+done
+
+# ---------------------------------------------------------------- machine and versions
+{
+	echo "nproc=$(nproc)"
+	echo "cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
+	echo "memory=$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+	echo "kernel=$(uname -r)"
+	echo "go=$(go version | awk '{print $3}')"
+	echo "stanzascope=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	echo "prosody=$(dpkg-query -W -f='${Version}' prosody 2>/dev/null || echo 'not installed')"
+	echo "ejabberd=$(dpkg-query -W -f='${Version}' ejabberd 2>/dev/null || echo 'not installed')"
+	echo "fds=$FDS"
+	echo "duration=$DUR"
+	echo "clients=$CLIENTS"
+	echo "rate=$RATE"
+	echo "hold=$HOLD"
+	echo "elapsed=$(($(date +%s) - START_TIME))"
+	echo "load=$LOAD_BEFORE at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+} >"$RES/machine.txt"
+
+rm -rf "$OUT/results"
+mkdir -p "$OUT/results"
+cp "$RES"/*.json "$RES"/*.txt "$OUT/results/" 2>/dev/null || true
+cp "$RES"/*.error "$OUT/results/" 2>/dev/null || true
+cp "$NOTES" "$OUT/results/notes.txt"
+report >"$OUT/REPORT.md"
+log "wrote $OUT/REPORT.md in $(($(date +%s) - START_TIME)) s"
