@@ -100,3 +100,47 @@ func TestFuzzSeeds(t *testing.T) {
 		t.Fatalf("seed corpus missing (%v); run go test -run TestFuzzSeeds -update", err)
 	}
 }
+
+// FuzzClientHelloSNI feeds the SNI parser arbitrary client bytes: no panic, and a
+// returned name is part of the input.
+func FuzzClientHelloSNI(f *testing.F) {
+	f.Add([]byte("\x16\x03\x01\x00\x05\x01\x00\x00\x01\x03"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sni, done, err := clientHelloSNI(b)
+		if sni != "" && (!done || err != nil || !bytes.Contains(b, []byte(sni))) {
+			t.Fatalf("sni %q done %v err %v", sni, done, err)
+		}
+	})
+}
+
+// TestClientHelloSNISeeds writes real ClientHellos (whole, cut, in two records) as seeds
+// with -update, and checks the parser on them.
+func TestClientHelloSNISeeds(t *testing.T) {
+	hello := clientHello(t, "xmpp.example.org")
+	if sni, done, err := clientHelloSNI(hello); sni != "xmpp.example.org" || !done || err != nil {
+		t.Fatalf("%q %v %v", sni, done, err)
+	}
+	if _, done, _ := clientHelloSNI(hello[:len(hello)/2]); done {
+		t.Fatal("half a hello is done")
+	}
+	// The same handshake message split over two records.
+	body := hello[5:]
+	split := append(append([]byte{0x16, 3, 1, 0, 40}, body[:40]...), append([]byte{0x16, 3, 1, byte((len(body) - 40) >> 8), byte(len(body) - 40)}, body[40:]...)...)
+	if sni, done, err := clientHelloSNI(split); sni != "xmpp.example.org" || !done || err != nil {
+		t.Fatalf("split: %q %v %v", sni, done, err)
+	}
+	if !*update {
+		return
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzClientHelloSNI")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string][]byte{"whole": hello, "half": hello[:len(hello)/2], "split": split, "noext": hello[:5+4+2+32+1]} {
+		text := "go test fuzz v1\n[]byte(" + strconv.Quote(string(v)) + ")\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
