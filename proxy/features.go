@@ -32,6 +32,9 @@ func (s *session) editFeatures(raw []byte, h *inspect.Header) featureEdit {
 		fe.notes = append(fe.notes, "features not parsed, forwarded unchanged: "+err.Error())
 		return fe
 	}
+	if el.Local != "features" {
+		return fe // the reader only hands features here; anything else passes untouched
+	}
 	s.mu.Lock()
 	authenticated := s.authenticated
 	s.mu.Unlock()

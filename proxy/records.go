@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -81,7 +82,7 @@ func topName(raw []byte) string {
 	}
 	start := i + 1
 	end := start
-	for end < len(raw) && raw[end] != ' ' && raw[end] != '>' && raw[end] != '/' && raw[end] != '\t' && raw[end] != '\n' && raw[end] != '\r' {
+	for end < len(raw) && !strings.ContainsRune(" \t\r\n/<>", rune(raw[end])) {
 		end++
 	}
 	name := raw[start:end]
