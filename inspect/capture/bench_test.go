@@ -16,7 +16,7 @@ import (
 // connections, each a session with 40 chat messages each way (bodies of ~400 bytes),
 // interleaved packet by packet, so that the number of connections grows with the size
 // while the number open at once does not.
-func benchCapture(b *testing.B, size int) []byte {
+func benchCapture(b *testing.B, size int, bulk bool) []byte {
 	s := newSynth(b, linkEthernet)
 	body := strings.Repeat("lorem ipsum ", 33)
 	port := 10000
@@ -31,6 +31,15 @@ func benchCapture(b *testing.B, size int) []byte {
 		}
 		for m := range 40 {
 			for _, c := range conns {
+				if bulk {
+					// 100 stanzas per 56 KiB segment, as loopback and offloads produce.
+					var sb strings.Builder
+					for k := range 100 {
+						fmt.Fprintf(&sb, `<message to='bob@example.org' id='m%d-%d' type='chat'><body>%s</body></message>`, m, k, body)
+					}
+					c.send(0, sb.String())
+					continue
+				}
 				c.send(0, fmt.Sprintf(`<message to='bob@example.org' id='m%d' type='chat'><body>%s</body></message>`, m, body))
 				c.send(1, fmt.Sprintf(`<message from='bob@example.org/x' id='r%d' type='chat'><body>%s</body></message>`, m, body))
 			}
@@ -46,24 +55,30 @@ func benchCapture(b *testing.B, size int) []byte {
 
 // benchFiles caches the generated captures (on disk, so that the capture does not sit in
 // the heap and hide what reading it costs).
-var benchFiles = map[int]string{}
+var benchFiles = map[string]string{}
 
-// BenchmarkReadFile reads captures of 25 MB and 100 MB: throughput (MB/s) and the peak
-// heap in use while reading, which must not grow with the file.
+// BenchmarkReadFile reads captures of 25 MB and 100 MB (one stanza per segment), and
+// 100 MB of 56 KiB segments holding 100 stanzas each: throughput (MB/s), the peak heap in
+// use (garbage included, so it follows GC pacing) and the peak live heap (after a forced
+// collection), which must not grow with the file.
 //
 //	go test -run '^$' -bench ReadFile -benchtime 3x ./inspect/capture
 func BenchmarkReadFile(b *testing.B) {
 	dir := b.TempDir()
 	clear(benchFiles)
-	for _, mb := range []int{25, 100} {
-		b.Run(fmt.Sprintf("%dMB", mb), func(b *testing.B) {
-			path := benchFiles[mb]
+	for _, tc := range []struct {
+		name string
+		mb   int
+		bulk bool
+	}{{"25MB", 25, false}, {"100MB", 100, false}, {"100MB-56KiB-segments", 100, true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			path := benchFiles[tc.name]
 			if path == "" {
-				path = filepath.Join(dir, fmt.Sprintf("bench-%dMB.pcap", mb))
-				if err := os.WriteFile(path, benchCapture(b, mb<<20), 0o600); err != nil {
+				path = filepath.Join(dir, tc.name+".pcap")
+				if err := os.WriteFile(path, benchCapture(b, tc.mb<<20, tc.bulk), 0o600); err != nil {
 					b.Fatal(err)
 				}
-				benchFiles[mb] = path
+				benchFiles[tc.name] = path
 			}
 			st, err := os.Stat(path)
 			if err != nil {

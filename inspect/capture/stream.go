@@ -30,8 +30,9 @@ type dirStream struct {
 
 	q    []byte // pushed bytes not yet given to the reader
 	qi   int
-	hist []byte // bytes given to the current reader and not yet consumed by its events
-	base int64  // reader offset of hist[0]
+	hist []byte // hist[hs:]: bytes given to the current reader, not yet consumed by its events
+	hs   int
+	base int64 // reader offset of hist[0]
 	ts   time.Time
 
 	r      *inspect.Reader
@@ -122,31 +123,41 @@ func (d *dirStream) Read(p []byte) (int, error) {
 	}
 }
 
-// consumed drops from hist what the reader's events have used up.
+// consumed drops from hist what the reader's events have used up. It moves a start index
+// and compacts rarely, so that a segment holding many stanzas costs linear time.
 func (d *dirStream) consumed() {
 	n := int(d.r.Offset() - d.base)
 	if n <= 0 {
 		return
 	}
-	n = min(n, len(d.hist))
+	n = min(n, len(d.hist)-d.hs)
 	d.base += int64(n)
-	if n == len(d.hist) {
-		d.hist = d.hist[:0]
-		return
+	d.hs += n
+	switch {
+	case d.hs == len(d.hist):
+		d.hist, d.hs = d.hist[:0], 0
+	case d.hs >= 32<<10 && 2*d.hs >= len(d.hist):
+		k := copy(d.hist, d.hist[d.hs:])
+		d.hist, d.hs = d.hist[:k], 0
 	}
-	d.hist = append(d.hist[:0], d.hist[n:]...)
 }
+
+// held returns the bytes the current reader holds unconsumed.
+func (d *dirStream) held() []byte { return d.hist[d.hs:] }
+
+// dropHeld forgets the current reader and what it holds.
+func (d *dirStream) dropHeld() { d.hist, d.hs, d.base, d.r = d.hist[:0], 0, 0, nil }
 
 // unread puts back the bytes the current reader holds unconsumed, then skips the first
 // drop of them, so that the next reader (or the boundary scan) sees the rest.
 func (d *dirStream) unread(drop int) {
-	if len(d.hist) > 0 {
-		nq := make([]byte, 0, len(d.hist)+len(d.q)-d.qi)
-		nq = append(nq, d.hist...)
+	if h := d.held(); len(h) > 0 {
+		nq := make([]byte, 0, len(h)+len(d.q)-d.qi)
+		nq = append(nq, h...)
 		nq = append(nq, d.q[d.qi:]...)
 		d.q, d.qi = nq, 0
 	}
-	d.hist, d.base, d.r = d.hist[:0], 0, nil
+	d.dropHeld()
 	d.skip(min(drop, len(d.q)-d.qi))
 }
 
@@ -179,20 +190,20 @@ func (d *dirStream) run(yield func(struct{}) bool) {
 			d.r = inspect.NewReader(d, d.lim)
 		case d.gap:
 			d.gap = false
-			d.skipped += len(d.hist)
-			d.hist, d.base, d.r = d.hist[:0], 0, nil
+			d.skipped += len(d.held())
+			d.dropHeld()
 		case errors.Is(err, io.EOF) && d.final:
 			return
 		case d.final && errors.Is(err, io.ErrUnexpectedEOF):
 			d.emit(&inspect.Record{Kind: inspect.KindGap,
-				Note: fmt.Sprintf("connection ends inside a stanza (%d bytes incomplete)", len(d.hist))})
+				Note: fmt.Sprintf("connection ends inside a stanza (%d bytes incomplete)", len(d.held()))})
 			return
 		case errors.Is(err, io.EOF):
 			// The stream closed; anything after it is read from a fresh start.
 			d.finished = true
 			d.unread(0)
 		default:
-			if k, _ := boundary(d.hist); k == bClose {
+			if k, _ := boundary(d.held()); k == bClose {
 				d.unread(0) // a stream close seen by a fragment reader: the scan reports it
 				continue
 			}
