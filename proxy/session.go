@@ -337,11 +337,13 @@ func (s *session) shutdown() {
 	s.mu.Unlock()
 	deadline := time.Now().Add(shutdownGrace)
 	s.client.raw.SetDeadline(deadline) // unblocks a write stuck on a peer that does not read
+	// The client first: the upstream answers our closing tag with its own, which the s2c
+	// pipe must not forward as a second one.
+	s.client.closeStream()
 	if up != nil {
 		up.raw.SetDeadline(deadline)
 		up.closeStream()
 	}
-	s.client.closeStream()
 	s.note("proxy shutting down: streams closed")
 	s.kill()
 }

@@ -115,10 +115,14 @@ func (s *side) writeOpen(b []byte) error {
 }
 
 // queueClose queues a closing tag received from the other side and marks the stream
-// closed.
+// closed. A stream already closed toward this peer (by a shutdown that raced with the
+// other side's own closing tag) gets no second one.
 func (s *side) queueClose(b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.open && s.headerSent {
+		return nil
+	}
 	s.open = false
 	return s.queueLocked(b)
 }
