@@ -292,3 +292,31 @@ func BenchmarkIdleMemory(b *testing.B) {
 }
 
 var _ = context.Background
+
+// BenchmarkThroughputTLS is BenchmarkThroughput with TLS: client to upstream directly,
+// and through the proxy with TLS on both legs (the proxy decrypts, parses, logs and
+// re-encrypts every stanza).
+func BenchmarkThroughputTLS(b *testing.B) {
+	upCA := newCA(b)
+	leaf, _ := upCA.Leaf("localhost")
+	authority := newCA(b)
+	up := echoUpstream(b, leaf)
+	prox, async := jsonLogProxy(b, Config{Upstream: up, CA: authority, UpstreamTLS: &tls.Config{RootCAs: upCA.Pool()}})
+	for _, tc := range []struct {
+		name, addr string
+		roots      *x509.CertPool
+	}{{"direct", up, upCA.Pool()}, {"proxy-json", prox, authority.Pool()}} {
+		b.Run(tc.name+"/batch=16", func(b *testing.B) {
+			c := benchClient(b, tc.addr, tc.roots)
+			defer c.Close()
+			b.SetBytes(int64(len(benchMsg)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			d := pump(b, c, b.N, 16)
+			b.ReportMetric(float64(b.N)/d.Seconds(), "msg/s")
+			if tc.name == "proxy-json" {
+				b.ReportMetric(float64(async.Dropped()), "log-dropped")
+			}
+		})
+	}
+}
