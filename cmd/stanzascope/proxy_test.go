@@ -28,6 +28,15 @@ func TestProxyUsageErrors(t *testing.T) {
 	}
 }
 
+func TestProxyBadRulesFile(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"proxy", "--listen", "127.0.0.1:0", "--ca-dir", dir, "--upstream", "127.0.0.1:1", "--rules", dir + "/missing.yaml"}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "missing.yaml") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
 // TestProxyCommandDefault runs the proxy in front of the embedded switch, as
 // 'stanzascope' with no command does (but on a free loopback port), connects a client,
 // and stops it with the context, as SIGINT does.
