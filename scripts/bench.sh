@@ -381,21 +381,21 @@ start_ejabberd() {
 		CONTRIB_MODULES_CONF_DIR=$d/modules.d
 		INET_DIST_INTERFACE=127.0.0.1
 	EOF
-	chown -R ejabberd:ejabberd "$d" 2>/dev/null || true
-	# ERL_DIST_PORT: no epmd daemon, distribution on a loopback port of our choosing.
-	ERL_DIST_PORT=$dist ejabberdctl --ctl-config "$d/ejabberdctl.cfg" --config "$d/ejabberd.yml" \
-		--spool "$d/spool" --logs "$d/logs" --node "stanzascopebench@localhost" foreground >"$d/out.log" 2>&1 &
+	chown -R ejabberd:ejabberd "$d"
+	# Started as the ejabberd user with setpriv rather than through ejabberdctl's su, which
+	# resets the file descriptor limit through PAM. ERL_DIST_PORT: no epmd daemon, Erlang
+	# distribution on a loopback port of our choosing.
+	(cd "$d" && HOME=/var/lib/ejabberd ERL_DIST_PORT=$dist exec setpriv --reuid=ejabberd --regid=ejabberd --init-groups \
+		ejabberdctl --ctl-config "$d/ejabberdctl.cfg" --config "$d/ejabberd.yml" \
+		--spool "$d/spool" --logs "$d/logs" --node "stanzascopebench@localhost" foreground >"$d/out.log" 2>&1) &
 	PIDS+=($!)
-	record "ERL_DIST_PORT=$dist ejabberdctl --ctl-config $d/ejabberdctl.cfg --config $d/ejabberd.yml --spool $d/spool --logs $d/logs --node stanzascopebench@localhost foreground   # testdata/bench/ejabberd.yml, port ${PORT[ejabberd]}"
+	record "HOME=/var/lib/ejabberd ERL_DIST_PORT=$dist setpriv --reuid=ejabberd --regid=ejabberd --init-groups ejabberdctl --ctl-config $d/ejabberdctl.cfg --config $d/ejabberd.yml --spool $d/spool --logs $d/logs --node stanzascopebench@localhost foreground   # testdata/bench/ejabberd.yml, port ${PORT[ejabberd]}"
 	local top=$! i
 	wait_port "${PORT[ejabberd]}" "$top" ejabberd || return 1
 	for i in $(descendants "$top"); do
 		if [ "$(ps -o comm= -p "$i")" = beam.smp ]; then PID[ejabberd]=$i; fi
 	done
 	[ -n "${PID[ejabberd]:-}" ] || { log "ejabberd: no beam.smp process found"; return 1; }
-	# su (ejabberdctl switches to the ejabberd user) resets the limits through PAM: raise
-	# the running VM's file descriptor limit to ours.
-	prlimit --pid "${PID[ejabberd]}" --nofile="$FDS:$FDS" 2>/dev/null || log "ejabberd: prlimit failed"
 	log "ejabberd beam.smp pid ${PID[ejabberd]}, fd limit $(awk '/open files/{print $4}' /proc/"${PID[ejabberd]}"/limits)"
 }
 
@@ -418,15 +418,19 @@ start_relay() { # start_relay NAME UPSTREAM_PORT
 	wait_port "${PORT[$1]}" "${PID[$1]}" "$1"
 }
 
-# bench NAME TARGET ARGS...: one run; its JSON goes to results/NAME.json, or its error to
+# bench NAME TARGET SECONDS ARGS...: one run, stopped after SECONDS; its JSON goes to results/NAME.json, or its error to
 # results/NAME.error. The command is recorded with the port replaced by the target's name.
 bench() {
-	local name=$1 target=$2
-	shift 2
+	local name=$1 target=$2 limit=$3
+	shift 3
 	local args=(bench --target "127.0.0.1:${PORT[$target]}" --domain localhost --sasl SCRAM-SHA-1 --json "$@")
 	echo "stanzascope ${args[*]}   # $name, target $target" | sed "s|127.0.0.1:${PORT[$target]}|127.0.0.1:\$${target^^}_PORT|" >>"$CMDS"
 	log "$name: ${args[*]}"
-	if "$BIN" "${args[@]}" >"$RES/$name.json" 2>"$RES/$name.stderr"; then
+	# The bound: SIGTERM makes the tool stop and still report what it measured.
+	local rc=0
+	timeout -s TERM "$limit" "$BIN" "${args[@]}" >"$RES/$name.json" 2>"$RES/$name.stderr" || rc=$?
+	if [ "$rc" = 0 ] || { [ "$rc" = 124 ] && [ -s "$RES/$name.json" ]; }; then
+		[ "$rc" = 124 ] && note "$name was stopped after $limit s: its figures are partial"
 		rm -f "$RES/$name.stderr"
 	else
 		mv "$RES/$name.stderr" "$RES/$name.error"
@@ -458,28 +462,32 @@ for n in $IDLE_SERVER $IDLE_PROXY "$CLIENTS"; do [ "$n" -gt "$MAXIDLE" ] && MAXI
 if [ $((MAXIDLE % 2)) = 1 ]; then MAXIDLE=$((MAXIDLE + 1)); fi
 
 # ---------------------------------------------------------------- accounts and warm-up
+# In parallel: registration is not measured for the table, and fsync-bound on the switch.
+REG=()
 for s in "${SERVERS[@]}"; do
-	bench "register-$s" "$s" --clients "$MAXIDLE" --register --register-only --login-concurrency 32
+	bench "register-$s" "$s" 300 --clients "$MAXIDLE" --register --register-only --login-concurrency 32 &
+	REG+=($!)
 done
+for p in "${REG[@]}"; do wait "$p" || true; done
 # ---------------------------------------------------------------- idle memory (plaintext)
 # Before the message runs, whose garbage would still be in the servers' heaps.
 for s in "${SERVERS[@]}"; do
 	for n in $IDLE_SERVER; do
 		sleep 3 # let the server settle (and a Go heap shrink) before the "before" reading
-		bench "idle-$n-$s" "$s" --idle "$n" --hold "$HOLD" --watch-pid "${PID[$s]}"
+		bench "idle-$n-$s" "$s" 240 --idle "$n" --hold "$HOLD" --watch-pid "${PID[$s]}"
 	done
 done
 for p in proxy-prosody; do
 	[[ " ${TARGETS[*]} " == *" $p "* ]] || continue
 	for n in $IDLE_PROXY; do
 		sleep 3
-		bench "idle-$n-$p" "$p" --idle "$n" --hold "$HOLD" --watch-pid "${PID[$p]}"
+		bench "idle-$n-$p" "$p" 240 --idle "$n" --hold "$HOLD" --watch-pid "${PID[$p]}"
 	done
 done
 
 # ---------------------------------------------------------------- warm-up and message runs
 for t in "${TARGETS[@]}"; do # first use: code loading, JIT, caches
-	bench "warmup-$t" "$t" --clients "$CLIENTS" --rate max --duration 2s
+	bench "warmup-$t" "$t" 60 --clients "$CLIENTS" --rate max --duration 2s
 done
 
 # ---------------------------------------------------------------- message runs
@@ -487,8 +495,8 @@ for tls in plain tls; do
 	flag=()
 	[ "$tls" = tls ] && flag=(--tls)
 	for t in "${TARGETS[@]}"; do
-		bench "rate-$tls-$t" "$t" --clients "$CLIENTS" --rate "$RATE" --duration "$DUR" "${flag[@]}"
-		bench "max-$tls-$t" "$t" --clients "$CLIENTS" --rate max --duration "$DUR" "${flag[@]}" \
+		bench "rate-$tls-$t" "$t" 90 --clients "$CLIENTS" --rate "$RATE" --duration "$DUR" "${flag[@]}"
+		bench "max-$tls-$t" "$t" 90 --clients "$CLIENTS" --rate max --duration "$DUR" "${flag[@]}" \
 			--cpuprofile "$RES/max-$tls-$t.generator.pprof"
 	done
 done
