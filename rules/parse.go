@@ -8,7 +8,9 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 	"github.com/stanzascope/stanzascope/inspect"
 )
 
@@ -65,7 +67,13 @@ func Parse(name string, data []byte) (rs *RuleSet, err error) {
 	}
 	rs = &RuleSet{file: name}
 	if len(f.Docs) > 1 {
-		c.errAt(f.Docs[1].Body, "a rule file holds one YAML document (found a second `---`)")
+		line, col := 1, 1
+		if d := f.Docs[1]; d.Start != nil && d.Start.Position != nil {
+			line, col = d.Start.Position.Line, d.Start.Position.Column
+		} else if d.Body != nil {
+			line, col = pos(d.Body)
+		}
+		c.add(line, col, "a rule file holds one YAML document (found a second `---`)")
 	}
 	if len(f.Docs) > 0 && f.Docs[0].Body != nil {
 		c.fallbackLine, c.fallbackCol = 1, 1
@@ -80,6 +88,12 @@ func Parse(name string, data []byte) (rs *RuleSet, err error) {
 	return rs, nil
 }
 
+// maxNesting bounds how deeply collections may nest on one line or in flow style ([ {).
+// Rule files need four or five levels; the YAML parser's time and memory grow with the
+// square of the nesting (a file of a million '[' would take gigabytes), so deeper input is
+// refused after the linear tokenizer and before the parser.
+const maxNesting = 32
+
 // parseYAML runs the YAML parser, turning a panic inside it (a bug on odd input) into an
 // error: a rule file must never take the process down.
 func parseYAML(data []byte) (f *ast.File, err error) {
@@ -88,7 +102,40 @@ func parseYAML(data []byte) (f *ast.File, err error) {
 			f, err = nil, fmt.Errorf("parser failure: %v", p)
 		}
 	}()
-	return parser.ParseBytes(data, 0)
+	tokens := lexer.Tokenize(string(data))
+	if tk := tooDeep(tokens); tk != nil {
+		return nil, &yaml.SyntaxError{Message: fmt.Sprintf("nested more than %d levels deep", maxNesting), Token: tk}
+	}
+	return parser.Parse(tokens, 0)
+}
+
+// tooDeep returns the token where flow collections, or block entries on one line, nest
+// deeper than maxNesting; nil if none does.
+func tooDeep(tokens token.Tokens) *token.Token {
+	flow, line, onLine := 0, 0, 0
+	for _, tk := range tokens {
+		if tk.Position != nil && tk.Position.Line != line {
+			line, onLine = tk.Position.Line, 0
+		}
+		switch tk.Type {
+		case token.SequenceStartType, token.MappingStartType:
+			flow++
+			if flow > maxNesting {
+				return tk
+			}
+		case token.SequenceEndType, token.MappingEndType:
+			flow--
+		case token.SequenceEntryType, token.MappingValueType, token.MappingKeyType:
+			if flow > 0 {
+				continue // keys in a flow mapping are siblings, not nesting
+			}
+			onLine++
+			if onLine > maxNesting {
+				return tk
+			}
+		}
+	}
+	return nil
 }
 
 // file reads the top level: `namespaces:` and `rules:`.

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -81,6 +82,33 @@ func TestParseProblems(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestParseHostileNesting checks that deep nesting, which makes the YAML parser's time
+// and memory grow with its square, is refused before parsing.
+func TestParseHostileNesting(t *testing.T) {
+	for _, p := range []string{"[", "{", "- ", "{a: [", "- a: "} {
+		src := "rules: " + strings.Repeat(p, 20000)
+		_, err := Parse("f.yaml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), "nested more than 32 levels deep") {
+			t.Errorf("%q: %v", p, err)
+		}
+	}
+	// Wide is fine: many keys in a flow mapping, many items in a list.
+	keys := make([]string, 40)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%d: v", i)
+	}
+	if _, err := Parse("f.yaml", []byte("namespaces: {"+strings.Join(keys, ", ")+"}\nrules: []\n")); err != nil {
+		t.Errorf("wide mapping: %v", err)
+	}
+}
+
+func TestParseSecondDocument(t *testing.T) {
+	_, err := Parse("f.yaml", []byte("rules: []\n---\nrules: []\n"))
+	if err == nil || !strings.Contains(err.Error(), "f.yaml:2:1: a rule file holds one YAML document") {
+		t.Fatalf("%v", err)
 	}
 }
 
