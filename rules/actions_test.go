@@ -146,6 +146,10 @@ func TestActions(t *testing.T) {
 			injDir: inspect.ServerToClient, inject: []string{`<message to='alice@localhost/tel'/>`},
 		},
 		{
+			name: "inject with if", do: `[{inject: {to: client, xml: "<message{{if .Bound}} to='{{.Bound}}'{{end}}/>"}}]`, in: c2s(t, `<presence/>`),
+			injDir: inspect.ServerToClient, inject: []string{`<message/>`},
+		},
+		{
 			name: "several actions in order", do: `[{remove: "thread"}, {set-attr: {name: type, value: normal}}, {tag: x}, delay: 1s]`, in: s2c(t, chat),
 			replaced: `<message from='dana@localhost/Home' to='mr_praline@localhost' type='normal' id='jcl_52'><body>the Norwegian Blue is a parrot</body><x xmlns='jabber:x:event'><composing/></x></message>`,
 			tags:     []inspect.Tag{{Label: "x"}}, delay: time.Second,

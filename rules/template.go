@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"text/template"
+	"text/template/parse"
 
 	"github.com/stanzascope/stanzascope/inspect"
 )
@@ -74,6 +75,12 @@ func newXMLTemplate(src string, ns map[string]string) (*xmlTemplate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad template: %v", strings.TrimPrefix(err.Error(), "template: "))
 	}
+	if len(tm.Templates()) > 1 {
+		return nil, fmt.Errorf("bad template: define/block are not supported")
+	}
+	if err := checkTemplate(tm.Tree.Root); err != nil {
+		return nil, fmt.Errorf("bad template: %v", err)
+	}
 	t.tmpl = tm
 	d := tmplData{ID: "sample-id", From: "alice@example.org/phone", To: "bob@example.org", Type: "chat",
 		Bound: "alice@example.org/phone", stanza: sampleStanza}
@@ -111,4 +118,41 @@ func (t *xmlTemplate) exec(d tmplData) (*inspect.Element, error) {
 		return nil, fmt.Errorf("template output: %w", err)
 	}
 	return el, nil
+}
+
+// checkTemplate refuses loops and template calls: the data has nothing to loop over, and a
+// `{{range 1000000000}}` would stall loading (and every matching stanza) for nothing.
+func checkTemplate(n parse.Node) error {
+	switch x := n.(type) {
+	case *parse.ListNode:
+		if x == nil {
+			return nil
+		}
+		for _, c := range x.Nodes {
+			if err := checkTemplate(c); err != nil {
+				return err
+			}
+		}
+	case *parse.IfNode:
+		return checkBranch(&x.BranchNode)
+	case *parse.WithNode:
+		return checkBranch(&x.BranchNode)
+	case *parse.RangeNode:
+		return fmt.Errorf("range is not supported")
+	case *parse.TemplateNode:
+		return fmt.Errorf("template calls are not supported")
+	case *parse.BreakNode, *parse.ContinueNode:
+		return fmt.Errorf("break/continue are not supported")
+	}
+	return nil
+}
+
+func checkBranch(b *parse.BranchNode) error {
+	if err := checkTemplate(b.List); err != nil {
+		return err
+	}
+	if b.ElseList != nil {
+		return checkTemplate(b.ElseList)
+	}
+	return nil
 }
