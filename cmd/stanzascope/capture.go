@@ -24,6 +24,9 @@ func init() {
 		if errors.Is(err, context.Canceled) {
 			return nil // Ctrl-C is how a live capture ends
 		}
+		if errors.Is(err, capture.ErrPermission) {
+			return reportedError{err} // ReadLive said it in one line
+		}
 		return err
 	}
 	newPcapSink = func(path string) (inspect.Sink, io.Closer, error) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
 )
@@ -278,9 +279,11 @@ func runPipeline(ctx context.Context, out *outputFlags, stdout, stderr io.Writer
 	case readErr = <-done:
 	case <-ctx.Done():
 		g.stop()
+		// A file or a live capture notices the cancellation within a moment and prints its
+		// summary; standard input may block for ever, so the wait is bounded.
 		select {
-		case readErr = <-done: // a file notices the cancellation at its next read
-		default:
+		case readErr = <-done:
+		case <-time.After(time.Second):
 		}
 		if errors.Is(readErr, context.Canceled) {
 			readErr = nil
@@ -288,6 +291,10 @@ func runPipeline(ctx context.Context, out *outputFlags, stdout, stderr io.Writer
 	}
 	g.stop()
 	closeErr := closeOut()
+	var re reportedError
+	if errors.As(readErr, &re) {
+		return readErr
+	}
 	fmt.Fprintf(stderr, "inspect: %d records, %d stanzas, %d errors\n", cnt.records, cnt.stanzas, cnt.errors)
 	if readErr != nil {
 		return readErr

@@ -42,6 +42,13 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
+// reportedError is a failure the command has already explained to the user: the process
+// exits with status 1 without printing it a second time.
+type reportedError struct{ err error }
+
+func (e reportedError) Error() string { return e.err.Error() }
+func (e reportedError) Unwrap() error { return e.err }
+
 // newFlagSet returns a FlagSet for a subcommand that reports errors instead of exiting and
 // prints its usage line and flags on --help.
 func newFlagSet(name, usage string, stderr io.Writer) *pflag.FlagSet {
@@ -96,9 +103,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	err := c.run(ctx, args, stdout, stderr)
 	var ue usageError
+	var re reportedError
 	switch {
 	case err == nil, errors.Is(err, pflag.ErrHelp):
 		return 0
+	case errors.As(err, &re):
+		return 1
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "stanzascope %s: %v\n(see: stanzascope %s --help)\n", name, err, name)
 		return 2
