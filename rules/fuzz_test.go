@@ -125,14 +125,23 @@ func FuzzLiteralHint(f *testing.F) {
 		if err != nil {
 			return
 		}
+		text, rawOK := rawText(raw)
+		if rawOK && text != stringValue(tree) {
+			t.Fatalf("rawText %q differs from the string-value %q of %s", text, stringValue(tree), raw)
+		}
 		for _, path := range []string{"body", ".", "..", "*/@id", "body/text()", "text()", "/message/body", "@to", "body[2]", "x/y/@z"} {
 			expr := "contains(" + path + ", '" + lit + "')"
 			x, err := compileXPath(expr, map[string]string{"xml": inspect.NSXML})
 			if err != nil {
 				continue
 			}
-			if literalHint(expr) == lit && evalBool(x, newNavigator(tree)) && !mayContain(tree, lit) {
-				t.Fatalf("%s is true on %s but the hint rejects it", expr, raw)
+			if literalHint(expr) == lit && evalBool(x, newNavigator(tree)) {
+				if !mayContain(tree, lit) {
+					t.Fatalf("%s is true on %s but the hint rejects it", expr, raw)
+				}
+				if rawOK && !rawMayContain(raw, text, lit) {
+					t.Fatalf("%s is true on %s but the raw hint rejects it", expr, raw)
+				}
 			}
 		}
 	})

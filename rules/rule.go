@@ -52,8 +52,11 @@ func (r *rule) match(v *view) bool {
 		return false
 	}
 	if r.xp != nil {
+		if r.hint != "" && v.work == nil && !v.hintMayHold(r.hint) {
+			return false
+		}
 		el := v.current()
-		if el == nil || (r.hint != "" && !v.mayContain(el, r.hint)) || !evalBool(r.xp, v.navigator(el)) {
+		if el == nil || (r.hint != "" && v.work != nil && !mayContain(el, r.hint)) || !evalBool(r.xp, v.navigator(el)) {
 			return false
 		}
 	}

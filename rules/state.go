@@ -16,6 +16,7 @@ type view struct {
 	work *inspect.Element // the changed copy once an action changed the stanza
 	nav  *navigator       // reused by every XPath condition on this stanza
 	text *string          // the original's string-value, for literal hints
+	raw  rawState         // rawText of the original, for literal hints before parsing
 
 	attrs [4]string // id, type, from, to: read lazily from the raw bytes
 	have  uint8     // bit i set: attrs[i] is valid
@@ -47,6 +48,31 @@ func (v *view) navigator(el *inspect.Element) *navigator {
 		return v.nav
 	}
 	return v.nav.reset(el)
+}
+
+// rawState caches rawText for one stanza.
+type rawState uint8
+
+const (
+	rawUnknown rawState = iota // not computed yet
+	rawUsable                  // v.text holds the string-value, computed from the bytes
+	rawUnusable                // the bytes hold references or CDATA: use the tree
+)
+
+// hintMayHold reports whether a rule's literal hint may hold, from the raw bytes when they
+// can tell (no tree is built), else from the tree. It is only asked before any change.
+func (v *view) hintMayHold(lit string) bool {
+	if v.raw == rawUnknown {
+		v.raw = rawUnusable
+		if t, ok := rawText(v.in.Record.Raw); ok {
+			v.raw, v.text = rawUsable, &t
+		}
+	}
+	if v.raw == rawUsable {
+		return rawMayContain(v.in.Record.Raw, *v.text, lit)
+	}
+	el := v.current()
+	return el != nil && v.mayContain(el, lit)
 }
 
 // mayContain is mayContain with the stanza's text computed once for all the rules.

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"regexp"
 	"strings"
 
@@ -50,4 +51,49 @@ func attrContains(e *inspect.Element, lit string) bool {
 		}
 	}
 	return false
+}
+
+// rawText returns the character data of a stanza's raw bytes (the markup removed), which
+// is the stanza's string-value when the bytes hold no reference ('&'), no carriage return
+// and no CDATA section; ok is false otherwise. It lets the hint be checked without building the tree.
+// raw is well-formed (it came through the stream reader), so '<' always opens markup and
+// a quote inside a tag always delimits an attribute value.
+func rawText(raw []byte) (text string, ok bool) {
+	// '\r' because XML turns line ends into '\n' in the parsed text.
+	if bytes.IndexByte(raw, '&') >= 0 || bytes.IndexByte(raw, '\r') >= 0 || bytes.Contains(raw, []byte("<![CDATA[")) {
+		return "", false
+	}
+	raw = bytes.TrimSpace(raw) // whitespace around the element is not its text
+	var b strings.Builder
+	inTag, quote := false, byte(0)
+	start := 0
+	for i, c := range raw {
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case inTag:
+			switch c {
+			case '\'', '"':
+				quote = c
+			case '>':
+				inTag, start = false, i+1
+			}
+		case c == '<':
+			b.Write(raw[start:i])
+			inTag = true
+		}
+	}
+	if !inTag && start < len(raw) {
+		b.Write(raw[start:])
+	}
+	return b.String(), true
+}
+
+// rawMayContain is mayContain on raw bytes and their rawText: lit can occur in the
+// stanza's text only if it occurs in text, and in an attribute value only if it occurs in
+// raw (values are written as they are when there are no references).
+func rawMayContain(raw []byte, text, lit string) bool {
+	return strings.Contains(text, lit) || bytes.Contains(raw, []byte(lit))
 }

@@ -76,6 +76,28 @@ func TestLiteralHintSound(t *testing.T) {
 			if full && !mayContain(tree, lit) {
 				t.Errorf("%s on %s: true, but the hint %q says it cannot be", expr, s, lit)
 			}
+			if text, ok := rawText(el.Raw); ok && full && !rawMayContain(el.Raw, text, lit) {
+				t.Errorf("%s on %s: true, but the raw hint %q says it cannot be", expr, s, lit)
+			}
+		}
+	}
+}
+
+func TestRawText(t *testing.T) {
+	cases := []struct {
+		raw, text string
+		ok        bool
+	}{
+		{`<message to='a>b' x="'"><body>par<b/>rot</body> tail</message>`, "parrot tail", true},
+		{`<message/>`, "", true},
+		{"<message><body>a\r\nb</body></message>", "", false},
+		{`<message><body>a &amp; b</body></message>`, "", false},
+		{`<message><body><![CDATA[x]]></body></message>`, "", false},
+	}
+	for _, c := range cases {
+		text, ok := rawText([]byte(c.raw))
+		if text != c.text || ok != c.ok {
+			t.Errorf("rawText(%s) = %q %v, want %q %v", c.raw, text, ok, c.text, c.ok)
 		}
 	}
 }
