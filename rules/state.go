@@ -54,9 +54,9 @@ func (v *view) navigator(el *inspect.Element) *navigator {
 type rawState uint8
 
 const (
-	rawUnknown rawState = iota // not computed yet
-	rawUsable                  // v.text holds the string-value, computed from the bytes
-	rawUnusable                // the bytes hold references or CDATA: use the tree
+	rawUnknown  rawState = iota // not computed yet
+	rawUsable                   // v.text holds the string-value, computed from the bytes
+	rawUnusable                 // the bytes hold references or CDATA: use the tree
 )
 
 // hintMayHold reports whether a rule's literal hint may hold, from the raw bytes when they
