@@ -439,23 +439,39 @@ bench() {
 	fi
 }
 
-SERVERS=(switch)
-start_switch
-if [ "$HAVE_PROSODY" = 1 ]; then
-	if start_prosody; then SERVERS+=(prosody); else note "Prosody did not start: $(tail -3 "$WORK/prosody/out.log" "$WORK/prosody/prosody.log" 2>/dev/null | tr '\n' ' ')"; fi
-fi
-if [ "$HAVE_EJABBERD" = 1 ]; then
-	if start_ejabberd; then SERVERS+=(ejabberd); else note "ejabberd did not start: $(tail -3 "$WORK/ejabberd/out.log" 2>/dev/null | tr '\n' ' ')"; fi
-else
-	note "ejabberd is not available here: its rows are missing"
-fi
+# start_all: every server, proxy and relay, each on a new free port (the data of earlier
+# starts, accounts included, is kept). Sets SERVERS and TARGETS.
+start_all() {
+	SERVERS=(switch)
+	start_switch
+	if [ "$HAVE_PROSODY" = 1 ]; then
+		if start_prosody; then SERVERS+=(prosody); else note "Prosody did not start: $(tail -3 "$WORK/prosody/out.log" "$WORK/prosody/prosody.log" 2>/dev/null | tr '\n' ' ')"; fi
+	fi
+	if [ "$HAVE_EJABBERD" = 1 ]; then
+		if start_ejabberd; then SERVERS+=(ejabberd); else note "ejabberd did not start: $(tail -3 "$WORK/ejabberd/out.log" 2>/dev/null | tr '\n' ' ')"; fi
+	fi
+	TARGETS=("${SERVERS[@]}")
+	if [[ " ${SERVERS[*]} " == *" prosody "* ]]; then
+		start_proxy proxy-prosody "${PORT[prosody]}" && TARGETS+=(proxy-prosody)
+		start_relay relay-prosody "${PORT[prosody]}" && TARGETS+=(relay-prosody)
+	fi
+	start_proxy proxy-switch "${PORT[switch]}" && TARGETS+=(proxy-switch)
+}
 
-TARGETS=("${SERVERS[@]}")
-if [[ " ${SERVERS[*]} " == *" prosody "* ]]; then
-	start_proxy proxy-prosody "${PORT[prosody]}" && TARGETS+=(proxy-prosody)
-	start_relay relay-prosody "${PORT[prosody]}" && TARGETS+=(relay-prosody)
-fi
-start_proxy proxy-switch "${PORT[switch]}" && TARGETS+=(proxy-switch)
+# stop_all: stops everything started so far and waits (10 s) for it to be gone.
+stop_all() {
+	local p i
+	for p in "${PIDS[@]}"; do stop_pid "$p"; done
+	for i in $(seq 100); do
+		local alive=0
+		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ "$alive" = 0 ] && break
+		sleep 0.1
+	done
+}
+
+[ "$HAVE_EJABBERD" = 1 ] || note "ejabberd is not available here: its rows are missing"
+start_all
 
 MAXIDLE=0
 for n in $IDLE_SERVER $IDLE_PROXY "$CLIENTS"; do [ "$n" -gt "$MAXIDLE" ] && MAXIDLE=$n; done
@@ -469,22 +485,6 @@ for s in "${SERVERS[@]}"; do
 	REG+=($!)
 done
 for p in "${REG[@]}"; do wait "$p" || true; done
-# ---------------------------------------------------------------- idle memory (plaintext)
-# Before the message runs, whose garbage would still be in the servers' heaps.
-for s in "${SERVERS[@]}"; do
-	for n in $IDLE_SERVER; do
-		sleep 3 # let the server settle (and a Go heap shrink) before the "before" reading
-		bench "idle-$n-$s" "$s" 240 --idle "$n" --hold "$HOLD" --watch-pid "${PID[$s]}"
-	done
-done
-for p in proxy-prosody; do
-	[[ " ${TARGETS[*]} " == *" $p "* ]] || continue
-	for n in $IDLE_PROXY; do
-		sleep 3
-		bench "idle-$n-$p" "$p" 240 --idle "$n" --hold "$HOLD" --watch-pid "${PID[$p]}"
-	done
-done
-
 # ---------------------------------------------------------------- warm-up and message runs
 for t in "${TARGETS[@]}"; do # first use: code loading, JIT, caches
 	bench "warmup-$t" "$t" 60 --clients "$CLIENTS" --rate max --duration 2s
@@ -499,6 +499,26 @@ for tls in plain tls; do
 		bench "max-$tls-$t" "$t" 90 --clients "$CLIENTS" --rate max --duration "$DUR" "${flag[@]}" \
 			--cpuprofile "$RES/max-$tls-$t.generator.pprof"
 	done
+done
+
+# ---------------------------------------------------------------- idle memory (plaintext)
+# On freshly started servers for each count: the message runs leave garbage in their heaps
+# (Go, Lua, Erlang), and a Lua heap grown by 9,000 sessions slows Prosody down for later
+# runs, so no measurement follows another on the same process.
+SERVER_COUNTS=($IDLE_SERVER)
+PROXY_COUNTS=($IDLE_PROXY)
+for k in "${!SERVER_COUNTS[@]}"; do
+	stop_all
+	start_all
+	sleep 3 # let the servers settle before the "before" reading
+	for s in "${SERVERS[@]}"; do
+		n=${SERVER_COUNTS[$k]}
+		bench "idle-$n-$s" "$s" 240 --idle "$n" --hold "$HOLD" --watch-pid "${PID[$s]}"
+	done
+	n=${PROXY_COUNTS[$k]:-}
+	if [ -n "$n" ] && [[ " ${TARGETS[*]} " == *" proxy-prosody "* ]]; then
+		bench "idle-$n-proxy-prosody" proxy-prosody 240 --idle "$n" --hold "$HOLD" --watch-pid "${PID[proxy-prosody]}"
+	fi
 done
 
 # Generator profiles: the top of the heaviest one, for the report.
