@@ -18,6 +18,9 @@ func (s *session) dest(dir inspect.Direction) *side {
 // passthrough forwards a non-stanza event (header, whitespace, closing tag) unchanged and
 // records it.
 func (s *session) passthrough(ev inspect.Event, dir inspect.Direction) error {
+	if ev.Kind == inspect.KindWhitespace && s.p.cfg.Hook != nil {
+		return s.keepalive(ev, dir)
+	}
 	to := s.dest(dir)
 	var err error
 	switch ev.Kind {
@@ -30,6 +33,28 @@ func (s *session) passthrough(ev inspect.Event, dir inspect.Direction) error {
 	}
 	if s.p.cfg.Sink != nil {
 		s.emit(s.rec(ev, dir))
+	}
+	if err != nil {
+		return &writeError{to.name, err}
+	}
+	return nil
+}
+
+// keepalive offers whitespace between stanzas to the hook, which may drop it, tag it or
+// hide it from the log (rules with keepalive: true); other outcomes do not apply to it.
+func (s *session) keepalive(ev inspect.Event, dir inspect.Direction) error {
+	to := s.dest(dir)
+	rec := s.rec(ev, dir)
+	o := s.p.cfg.Hook.Apply(rules.Input{Conn: s.info, Dir: dir, BoundJID: s.boundJID(), Record: rec})
+	var err error
+	if o.Verdict == rules.Forward {
+		err = to.queue(ev.Raw)
+	} else {
+		rec.Verdict = "dropped"
+	}
+	rec.Tags, rec.Rules = o.Tags, o.Matched
+	if s.p.cfg.Sink != nil && !o.Hide {
+		s.emit(rec)
 	}
 	if err != nil {
 		return &writeError{to.name, err}

@@ -9,7 +9,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -110,7 +112,27 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 				logf("stanzascope proxy: %v (rules will not be reloaded)", err)
 			}
 		}()
-		defer func() { cancel(); wg.Wait() }()
+		// Rule match counts go to the log on SIGUSR1 and at exit.
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-usr1:
+					rules.WriteCounts(stderr, eng.Counts())
+				case <-wctx.Done():
+					return
+				}
+			}
+		}()
+		defer func() {
+			signal.Stop(usr1)
+			cancel()
+			wg.Wait()
+			rules.WriteCounts(stderr, eng.Counts())
+		}()
 	}
 	upstreamName := f.upstream
 	if f.upstream == "" {
