@@ -238,9 +238,14 @@ async def run(args, checks, tracer):
                         f"{a.boundjid.user}: presence of {b.boundjid.user}")
             checks.ok(f"{a.boundjid.user}: sees {b.boundjid.full} available")
         for a, b in ((u1, u2), (u2, u1)):
-            items = a.client_roster
-            checks.expect(b.boundjid.bare in items and items[b.boundjid.bare]["subscription"] == "both",
-                          f"{a.boundjid.user}: roster has {b.boundjid.bare} with subscription both")
+            # The roster push that says "both" may arrive after the presence: poll for it.
+            def both(a=a, b=b):
+                items = a.client_roster
+                return b.boundjid.bare in items and items[b.boundjid.bare]["subscription"] == "both"
+            deadline = asyncio.get_running_loop().time() + STEP
+            while not both() and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            checks.expect(both(), f"{a.boundjid.user}: roster has {b.boundjid.bare} with subscription both")
 
         for a, b in ((u1, u2), (u2, u1)):
             bodies = [f"message {i} from {a.boundjid.user} & <friends> 'quoted'" for i in range(10)]
