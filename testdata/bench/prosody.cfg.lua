@@ -14,6 +14,10 @@ plugin_paths = {}
 certificates = "@DIR@"
 log = { { levels = { min = "warn" }, to = "file", filename = "@DIR@/prosody.log" } }
 network_backend = "epoll"
+-- Prosody keeps Nagle's algorithm on by default; Go (the switch, the proxy, the relay) and
+-- ejabberd's c2s sockets set TCP_NODELAY. Off here too, so that no server waits for the
+-- client's delayed ACK (40 ms) before sending a small stanza.
+network_settings = { nagle = false }
 
 interfaces = { "127.0.0.1" }
 local_interfaces = { "127.0.0.1" }
