@@ -205,9 +205,13 @@ func (s *session) setup(ctx context.Context) bool {
 	return true
 }
 
+// connInfo names the connection's ends. The server is the upstream a client would have
+// reached; with a custom Dial (the embedded switch) that upstream is an internal loopback
+// port, so the proxy's own listener stands for the server (and a --pcap-out capture shows
+// the port clients used).
 func (s *session) connInfo(up net.Conn) *inspect.ConnInfo {
 	ci := &inspect.ConnInfo{ID: s.id, Client: addrPort(s.client.raw.RemoteAddr()), Server: addrPort(s.client.raw.LocalAddr())}
-	if up != nil {
+	if up != nil && s.p.cfg.Dial == nil {
 		ci.Server = addrPort(up.RemoteAddr())
 	}
 	return ci
