@@ -41,8 +41,8 @@ func TestFlowAccounting(t *testing.T) {
 	}
 }
 
-// TestFlowLostOnly: nothing received, everything lost; large sequence numbers grow the
-// sets.
+// TestFlowLostAndLarge: nothing received, everything lost; large sequence numbers grow
+// the sets.
 func TestFlowLostAndLarge(t *testing.T) {
 	var f Flow
 	f.Send(100000)
