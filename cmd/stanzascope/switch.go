@@ -146,12 +146,13 @@ func embeddedSwitch(ctx context.Context, domain, dbPath string, observe inspect.
 		return "", nil, err
 	}
 	srv, err := server.New(server.Config{
-		Domain:  domain,
-		Store:   db,
-		TLS:     &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		Observe: observe,
-		Logf:    logf,
-		Version: versionString(),
+		Domain:      domain,
+		Store:       db,
+		TLS:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		BehindProxy: true, // the proxy's clients may be anywhere: no PLAIN without TLS
+		Observe:     observe,
+		Logf:        logf,
+		Version:     versionString(),
 	})
 	if err != nil {
 		db.Close()

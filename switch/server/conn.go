@@ -78,7 +78,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	c.info = &inspect.ConnInfo{ID: s.connSeq.Add(1)}
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
 		c.info.Client = ap
-		c.loopback = ap.Addr().Unmap().IsLoopback()
+		c.loopback = ap.Addr().Unmap().IsLoopback() && !s.cfg.BehindProxy
 	}
 	if ap, err := netip.ParseAddrPort(nc.LocalAddr().String()); err == nil {
 		c.info.Server = ap

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -176,7 +177,9 @@ func (c *rawClient) expectEOF() {
 	c.t.Helper()
 	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	b, err := c.r.ReadByte()
-	if !errors.Is(err, io.EOF) {
+	// A reset is a close too: the kernel sends one when the server closes a socket that
+	// still holds bytes it did not read, which a loaded machine makes a matter of timing.
+	if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
 		c.t.Fatalf("expected the server to close the connection, got %q, %v", b, err)
 	}
 }

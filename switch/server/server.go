@@ -20,11 +20,14 @@ import (
 
 // Config configures a Server.
 type Config struct {
-	Domain       string      // the domain served (default "localhost")
-	Store        store.Store // accounts, rosters, offline messages (required)
-	TLS          *tls.Config // nil: STARTTLS is not offered
-	RequireTLS   bool        // refuse authentication and registration before STARTTLS
-	NoRegister   bool        // turn off in-band account creation (XEP-0077)
+	Domain     string      // the domain served (default "localhost")
+	Store      store.Store // accounts, rosters, offline messages (required)
+	TLS        *tls.Config // nil: STARTTLS is not offered
+	RequireTLS bool        // refuse authentication and registration before STARTTLS
+	NoRegister bool        // turn off in-band account creation (XEP-0077)
+	// BehindProxy says connections come through a proxy on loopback: a loopback peer then
+	// says nothing about where the client is, so SASL PLAIN is offered only over TLS.
+	BehindProxy  bool
 	LoginTimeout time.Duration
 	// IdleTimeout is how long an authenticated stream may stay silent before the server
 	// pings it (XEP-0199); a stream silent for another IdleTimeout after the ping is closed
