@@ -9,17 +9,10 @@ import (
 
 // Namespaces the explanations know about.
 const (
-	nsRoster      = "jabber:iq:roster"
-	nsDiscoInfo   = "http://jabber.org/protocol/disco#info"
-	nsDiscoItems  = "http://jabber.org/protocol/disco#items"
-	nsPing        = "urn:xmpp:ping"
-	nsVersion     = "jabber:iq:version"
-	nsDelay       = "urn:xmpp:delay"
-	nsLegacyDelay = "jabber:x:delay"
-	nsChatStates  = "http://jabber.org/protocol/chatstates"
-	nsXEvent      = "jabber:x:event"
-	nsVCard       = "vcard-temp"
-	nsCompress    = "http://jabber.org/protocol/compress"
+	nsChatStates = "http://jabber.org/protocol/chatstates"
+	nsXEvent     = "jabber:x:event"
+	nsVCard      = "vcard-temp"
+	nsCompress   = "http://jabber.org/protocol/compress"
 )
 
 // Explain returns one line, written for a student, saying what r means and which section of
@@ -177,7 +170,7 @@ func explainElement(r *Record, e *Element) string {
 	case "iq":
 		return explainIQ(r, e)
 	case "message":
-		return explainMessage(r, e) + delaySuffix(e) + extensionsOf(e, nsDelay, nsLegacyDelay, nsChatStates, nsXEvent)
+		return explainMessage(r, e) + delaySuffix(e) + extensionsOf(e, NSDelay, NSLegacyDelay, nsChatStates, nsXEvent)
 	case "presence":
 		return explainPresence(r, e) + delaySuffix(e)
 	}
@@ -297,10 +290,10 @@ func explainSASL(e *Element) string {
 // delaySuffix says when a delayed stanza was first sent (offline messages, last presence).
 func delaySuffix(e *Element) string {
 	var parts []string
-	if d := e.Child(nsDelay, "delay"); d != nil {
+	if d := e.Child(NSDelay, "delay"); d != nil {
 		parts = append(parts, "delivered late: first sent at "+d.Attr("stamp")+" (XEP-0203 delayed delivery)")
 	}
-	if d := e.Child(nsLegacyDelay, "x"); d != nil {
+	if d := e.Child(NSLegacyDelay, "x"); d != nil {
 		parts = append(parts, "legacy delay stamp "+d.Attr("stamp")+" (XEP-0091, kept for old clients)")
 	}
 	if len(parts) == 0 {

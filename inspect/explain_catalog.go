@@ -46,13 +46,13 @@ func explainIQPayload(r *Record, typ string, q *Element) string {
 		return "Resource binding request: the client asks the server to choose a resource for this stream (RFC 6120 §7.6.1)"
 	case NSSession:
 		return "Session establishment: a step from RFC 3921 §3 that RFC 6121 made optional; servers answer at once"
-	case nsRoster:
+	case NSRoster:
 		return explainRoster(r, typ, q)
-	case nsIQRegister:
+	case NSRegister:
 		return explainRegister(typ, q)
-	case nsIQAuth:
+	case NSAuth:
 		return explainLegacyAuth(typ, q)
-	case nsDiscoInfo:
+	case NSDiscoInfo:
 		if typ == "result" {
 			var ids []string
 			for _, c := range q.Elements() {
@@ -63,14 +63,14 @@ func explainIQPayload(r *Record, typ string, q *Element) string {
 			return fmt.Sprintf("Service discovery result: identity %s and %d features (XEP-0030 §3)", strings.Join(ids, ", "), countChildren(q, "feature"))
 		}
 		return "Service discovery: asks " + addressee(r, q) + " which identities and features it has (XEP-0030 §3)"
-	case nsDiscoItems:
+	case NSDiscoItems:
 		if typ == "result" {
 			return fmt.Sprintf("Service discovery result: %d items (XEP-0030 §4)", countChildren(q, "item"))
 		}
 		return "Service discovery: asks " + addressee(r, q) + " for its items (rooms, services) (XEP-0030 §4)"
-	case nsPing:
+	case NSPing:
 		return "Ping: checks that " + addressee(r, q) + " is still there; the answer is an empty iq result (XEP-0199)"
-	case nsVersion:
+	case NSVersion:
 		if typ == "result" {
 			return "Software version: " + strings.TrimSpace(childText(q, "name")+" "+childText(q, "version")) + " (XEP-0092)"
 		}

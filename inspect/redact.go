@@ -8,9 +8,7 @@ import (
 
 // Namespaces whose elements can carry credentials.
 const (
-	nsIQAuth     = "jabber:iq:auth"
-	nsIQRegister = "jabber:iq:register"
-	nsMUC        = "http://jabber.org/protocol/muc"
+	nsMUC = "http://jabber.org/protocol/muc"
 )
 
 // Redact returns raw with the credentials it carries replaced by "[redacted N bytes]":
@@ -66,7 +64,7 @@ func redactTop(raw []byte, t tag, ns string) ([]byte, bool) {
 		}
 		return replaceContent(raw, t.end, end)
 	case local == "iq":
-		if !bytes.Contains(raw, []byte(nsIQAuth)) && !bytes.Contains(raw, []byte(nsIQRegister)) {
+		if !bytes.Contains(raw, []byte(NSAuth)) && !bytes.Contains(raw, []byte(NSRegister)) {
 			return raw, false
 		}
 		return redactElements(raw, t.end, "password", "digest")

@@ -8,8 +8,7 @@ import (
 
 // Namespaces of features the proxy edits.
 const (
-	nsCompress = "http://jabber.org/features/compress" // XEP-0138
-	nsSASL2    = "urn:xmpp:sasl:2"                     // XEP-0388
+	nsSASL2 = "urn:xmpp:sasl:2" // XEP-0388
 )
 
 // featureEdit is what editFeatures decided.
@@ -48,7 +47,7 @@ func (s *session) editFeatures(raw []byte, h *inspect.Header) featureEdit {
 			continue
 		}
 		switch {
-		case c.Space == nsCompress && c.Local == "compression":
+		case c.Space == inspect.NSCompressFeature && c.Local == "compression":
 			fe.notes = append(fe.notes, "removed stream compression (XEP-0138) from the features: it would hide the stanzas")
 			changed = true
 			continue

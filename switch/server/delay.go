@@ -1,6 +1,10 @@
 package server
 
-import "time"
+import (
+	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
 
 var timeNow = time.Now
 
@@ -8,6 +12,6 @@ var timeNow = time.Now
 // jabber:x:delay that the textbook's clients read.
 func appendDelay(b []byte, from string, t time.Time) []byte {
 	t = t.UTC()
-	b = appendOpen(b, "delay", true, "xmlns", nsDelay, "from", from, "stamp", t.Format("2006-01-02T15:04:05Z"))
-	return appendOpen(b, "x", true, "xmlns", nsLegacyDelay, "from", from, "stamp", t.Format("20060102T15:04:05"))
+	b = appendOpen(b, "delay", true, "xmlns", inspect.NSDelay, "from", from, "stamp", t.Format("2006-01-02T15:04:05Z"))
+	return appendOpen(b, "x", true, "xmlns", inspect.NSLegacyDelay, "from", from, "stamp", t.Format("20060102T15:04:05"))
 }

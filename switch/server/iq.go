@@ -69,31 +69,31 @@ func (c *conn) serverIQ(ctx context.Context, el, q *inspect.Element, typ string,
 	from, to := c.replyAddrs(el)
 	id := el.Attr("id")
 	switch {
-	case q.Space == nsRoster && el.Attr("to") == "":
+	case q.Space == inspect.NSRoster && el.Attr("to") == "":
 		return c.accountIQ(ctx, el, q, typ, fail)
-	case q.Space == nsRegister:
+	case q.Space == inspect.NSRegister:
 		return c.onRegister(ctx, el, q)
 	case q.Space == inspect.NSSession && q.Local == "session" && typ == "set":
 		return c.send(iqResult(id, from, to, nil), "iq", inspect.NSClient)
 	case q.Space == inspect.NSBind:
 		return fail(errNotAllowed.withText("a resource is already bound"))
-	case q.Space == nsPing && q.Local == "ping" && typ == "get":
+	case q.Space == inspect.NSPing && q.Local == "ping" && typ == "get":
 		return c.send(iqResult(id, from, to, nil), "iq", inspect.NSClient)
-	case q.Space == nsVersion && typ == "get":
-		b := []byte("<query xmlns='" + nsVersion + "'><name>stanzascope</name><version>")
+	case q.Space == inspect.NSVersion && typ == "get":
+		b := []byte("<query xmlns='" + inspect.NSVersion + "'><name>stanzascope</name><version>")
 		b = appendText(b, c.srv.cfg.Version)
 		b = append(b, "</version></query>"...)
 		return c.send(iqResult(id, from, to, b), "iq", inspect.NSClient)
-	case q.Space == nsDiscoInfo && typ == "get":
+	case q.Space == inspect.NSDiscoInfo && typ == "get":
 		if q.Attr("node") != "" {
 			return fail(errItemNotFound)
 		}
 		return c.send(iqResult(id, from, to, c.srv.serverInfo()), "iq", inspect.NSClient)
-	case q.Space == nsDiscoItems && typ == "get":
+	case q.Space == inspect.NSDiscoItems && typ == "get":
 		if q.Attr("node") != "" {
 			return fail(errItemNotFound)
 		}
-		return c.send(iqResult(id, from, to, []byte("<query xmlns='"+nsDiscoItems+"'/>")), "iq", inspect.NSClient)
+		return c.send(iqResult(id, from, to, []byte("<query xmlns='"+inspect.NSDiscoItems+"'/>")), "iq", inspect.NSClient)
 	}
 	return fail(errServiceUnavailable)
 }
@@ -103,16 +103,16 @@ func (c *conn) accountIQ(ctx context.Context, el, q *inspect.Element, typ string
 	from, to := c.replyAddrs(el)
 	id := el.Attr("id")
 	switch {
-	case q.Space == nsRoster && q.Local == "query" && typ == "get":
+	case q.Space == inspect.NSRoster && q.Local == "query" && typ == "get":
 		return c.onRosterGet(ctx, id, from, to)
-	case q.Space == nsRoster && q.Local == "query" && typ == "set":
+	case q.Space == inspect.NSRoster && q.Local == "query" && typ == "set":
 		return c.onRosterSet(ctx, id, from, to, q)
-	case q.Space == nsPing && q.Local == "ping" && typ == "get":
+	case q.Space == inspect.NSPing && q.Local == "ping" && typ == "get":
 		return c.send(iqResult(id, from, to, nil), "iq", inspect.NSClient)
-	case q.Space == nsDiscoInfo && typ == "get" && q.Attr("node") == "":
+	case q.Space == inspect.NSDiscoInfo && typ == "get" && q.Attr("node") == "":
 		return c.send(iqResult(id, from, to, accountInfo()), "iq", inspect.NSClient)
-	case q.Space == nsDiscoItems && typ == "get" && q.Attr("node") == "":
-		return c.send(iqResult(id, from, to, []byte("<query xmlns='"+nsDiscoItems+"'/>")), "iq", inspect.NSClient)
+	case q.Space == inspect.NSDiscoItems && typ == "get" && q.Attr("node") == "":
+		return c.send(iqResult(id, from, to, []byte("<query xmlns='"+inspect.NSDiscoItems+"'/>")), "iq", inspect.NSClient)
 	}
 	return fail(errServiceUnavailable)
 }
@@ -124,7 +124,7 @@ func (c *conn) otherAccountIQ(ctx context.Context, el, q *inspect.Element, typ s
 		return fail(errServiceUnavailable)
 	}
 	switch q.Space {
-	case nsDiscoInfo, nsDiscoItems, nsPing:
+	case inspect.NSDiscoInfo, inspect.NSDiscoItems, inspect.NSPing:
 	default:
 		return fail(errServiceUnavailable)
 	}
@@ -134,10 +134,10 @@ func (c *conn) otherAccountIQ(ctx context.Context, el, q *inspect.Element, typ s
 	from, to := c.replyAddrs(el)
 	var payload []byte
 	switch q.Space {
-	case nsDiscoInfo:
+	case inspect.NSDiscoInfo:
 		payload = accountInfo()
-	case nsDiscoItems:
-		payload = []byte("<query xmlns='" + nsDiscoItems + "'/>")
+	case inspect.NSDiscoItems:
+		payload = []byte("<query xmlns='" + inspect.NSDiscoItems + "'/>")
 	}
 	return c.send(iqResult(el.Attr("id"), from, to, payload), "iq", inspect.NSClient)
 }

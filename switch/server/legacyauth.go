@@ -22,13 +22,13 @@ func (c *conn) onLegacyAuth(ctx context.Context, iq, q *inspect.Element) error {
 		return reply(errPolicyViolation.withText("TLS is required: use STARTTLS first"))
 	}
 	field := func(name string) string {
-		if e := q.Child(nsAuth, name); e != nil {
+		if e := q.Child(inspect.NSAuth, name); e != nil {
 			return e.Text()
 		}
 		return ""
 	}
 	if typ == "get" {
-		b := []byte("<query xmlns='" + nsAuth + "'>")
+		b := []byte("<query xmlns='" + inspect.NSAuth + "'>")
 		if u := field("username"); u != "" {
 			b = append(b, "<username>"...)
 			b = appendText(b, u)

@@ -25,7 +25,7 @@ func (c *conn) onRegister(ctx context.Context, iq, q *inspect.Element) error {
 	bound := c.isBound()
 	if typ == "get" {
 		if bound {
-			b := []byte("<query xmlns='" + nsRegister + "'><registered/>")
+			b := []byte("<query xmlns='" + inspect.NSRegister + "'><registered/>")
 			b = append(b, "<username>"...)
 			b = appendText(b, c.user)
 			b = append(b, "</username><password/></query>"...)
@@ -34,17 +34,17 @@ func (c *conn) onRegister(ctx context.Context, iq, q *inspect.Element) error {
 		if c.srv.cfg.NoRegister {
 			return reply(errServiceUnavailable.withText("registration is turned off"), nil)
 		}
-		b := []byte("<query xmlns='" + nsRegister + "'><instructions>" + registerInstructions + "</instructions><username/><password/><name/><email/></query>")
+		b := []byte("<query xmlns='" + inspect.NSRegister + "'><instructions>" + registerInstructions + "</instructions><username/><password/><name/><email/></query>")
 		return c.send(iqResult(id, from, to, b), "iq", inspect.NSClient)
 	}
-	if q.Child(nsRegister, "remove") != nil {
+	if q.Child(inspect.NSRegister, "remove") != nil {
 		if !bound {
 			return reply(errNotAuthorized.withText("log in to cancel your account"), nil)
 		}
 		return c.cancelAccount(ctx, id, from, to)
 	}
-	username := q.Child(nsRegister, "username")
-	password := q.Child(nsRegister, "password")
+	username := q.Child(inspect.NSRegister, "username")
+	password := q.Child(inspect.NSRegister, "password")
 	if password == nil || password.Text() == "" || (!bound && (username == nil || username.Text() == "")) {
 		return reply(errNotAcceptable.withText("username and password are required"), nil)
 	}
@@ -72,10 +72,10 @@ func (c *conn) onRegister(ctx context.Context, iq, q *inspect.Element) error {
 		return reply(errNotAcceptable.withText("this username cannot be used in an address"), nil)
 	}
 	acct := store.Account{Username: user, Creds: creds, Created: timeNow()}
-	if n := q.Child(nsRegister, "name"); n != nil {
+	if n := q.Child(inspect.NSRegister, "name"); n != nil {
 		acct.Name = clipString(n.Text(), 256)
 	}
-	if e := q.Child(nsRegister, "email"); e != nil {
+	if e := q.Child(inspect.NSRegister, "email"); e != nil {
 		acct.Email = clipString(e.Text(), 256)
 	}
 	switch err := c.srv.store.CreateAccount(ctx, acct); {

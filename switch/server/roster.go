@@ -62,7 +62,7 @@ func (c *conn) onRosterGet(ctx context.Context, id, from, to string) error {
 	c.mu.Lock()
 	c.interested = true
 	c.mu.Unlock()
-	b := []byte("<query xmlns='" + nsRoster + "'>")
+	b := []byte("<query xmlns='" + inspect.NSRoster + "'>")
 	for _, it := range items {
 		if !hidden(it) {
 			b = appendItem(b, it, false)
@@ -78,7 +78,7 @@ func (c *conn) onRosterSet(ctx context.Context, id, from, to string, q *inspect.
 		return c.send(errorStanza("iq", id, from, to, nil, e), "iq", inspect.NSClient)
 	}
 	els := q.Elements()
-	if len(els) != 1 || els[0].Local != "item" || els[0].Space != nsRoster {
+	if len(els) != 1 || els[0].Local != "item" || els[0].Space != inspect.NSRoster {
 		return fail(errBadRequest.withText("a roster set carries exactly one item"))
 	}
 	item := els[0]
@@ -155,7 +155,7 @@ func (s *Server) push(user inspect.JID, it store.RosterItem, remove bool) {
 			continue
 		}
 		b := appendOpen(nil, "iq", false, "id", "push"+strconv.FormatUint(pushSeq.Add(1), 10), "type", "set", "to", sess.JID().String())
-		b = append(b, "<query xmlns='"+nsRoster+"'>"...)
+		b = append(b, "<query xmlns='"+inspect.NSRoster+"'>"...)
 		b = appendItem(b, it, remove)
 		b = append(b, "</query></iq>"...)
 		sess.Deliver(b)

@@ -7,21 +7,6 @@ import (
 	"github.com/stanzascope/stanzascope/inspect"
 )
 
-// Stream feature and legacy namespaces.
-const (
-	nsRegisterFeature = "http://jabber.org/features/iq-register"
-	nsAuthFeature     = "http://jabber.org/features/iq-auth"
-	nsRegister        = "jabber:iq:register"
-	nsAuth            = "jabber:iq:auth"
-	nsRoster          = "jabber:iq:roster"
-	nsDiscoInfo       = "http://jabber.org/protocol/disco#info"
-	nsDiscoItems      = "http://jabber.org/protocol/disco#items"
-	nsPing            = "urn:xmpp:ping"
-	nsVersion         = "jabber:iq:version"
-	nsDelay           = "urn:xmpp:delay"
-	nsLegacyDelay     = "jabber:x:delay"
-)
-
 // onStreamOpen answers a stream header: ours at once, then the checks that may fail (as
 // stream errors after our header, as RFC 6120 section 4.9.1.2 asks), then the features.
 func (c *conn) onStreamOpen(h *inspect.Header) error {
@@ -75,9 +60,9 @@ func (c *conn) sendFeatures() error {
 			}
 			b = append(b, "</mechanisms>"...)
 			if !cfg.NoRegister {
-				b = append(b, "<register xmlns='"+nsRegisterFeature+"'/>"...)
+				b = append(b, "<register xmlns='"+inspect.NSRegisterFeature+"'/>"...)
 			}
-			b = append(b, "<auth xmlns='"+nsAuthFeature+"'/>"...)
+			b = append(b, "<auth xmlns='"+inspect.NSAuthFeature+"'/>"...)
 		}
 	default:
 		b = append(b, "<bind xmlns='"+inspect.NSBind+"'/><session xmlns='"+inspect.NSSession+"'><optional/></session>"...)
@@ -154,9 +139,9 @@ func (c *conn) onUnbound(ctx context.Context, ev inspect.Event, el *inspect.Elem
 		typ := el.Attr("type")
 		if q != nil && (typ == "get" || typ == "set") {
 			switch {
-			case q.Space == nsRegister:
+			case q.Space == inspect.NSRegister:
 				return c.onRegister(ctx, el, q)
-			case q.Space == nsAuth && !c.authed:
+			case q.Space == inspect.NSAuth && !c.authed:
 				return c.onLegacyAuth(ctx, el, q)
 			case c.authed && q.Space == inspect.NSBind && q.Local == "bind":
 				return c.onBind(ctx, el, q)

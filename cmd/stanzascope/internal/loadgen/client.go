@@ -15,14 +15,6 @@ import (
 	"github.com/stanzascope/stanzascope/inspect"
 )
 
-const (
-	nsTLS      = "urn:ietf:params:xml:ns:xmpp-tls"
-	nsBind     = "urn:ietf:params:xml:ns:xmpp-bind"
-	nsSession  = "urn:ietf:params:xml:ns:xmpp-session"
-	nsRegister = "jabber:iq:register"
-	nsPing     = "urn:xmpp:ping"
-)
-
 // readLimits bound what a server can make a client hold.
 var readLimits = inspect.Limits{MaxStanza: 256 << 10}
 
@@ -159,17 +151,17 @@ func (c *client) connect(ctx context.Context) (*inspect.Element, error) {
 	if err != nil || !c.cfg.TLS {
 		return feats, err
 	}
-	if feats.Child(nsTLS, "starttls") == nil {
+	if feats.Child(inspect.NSTLS, "starttls") == nil {
 		return nil, errors.New("--tls: the server does not offer STARTTLS")
 	}
-	if err := c.write([]byte("<starttls xmlns='" + nsTLS + "'/>")); err != nil {
+	if err := c.write([]byte("<starttls xmlns='" + inspect.NSTLS + "'/>")); err != nil {
 		return nil, err
 	}
 	el, err := c.nextElement()
 	if err != nil {
 		return nil, err
 	}
-	if el.Space != nsTLS || el.Local != "proceed" {
+	if el.Space != inspect.NSTLS || el.Local != "proceed" {
 		return nil, fmt.Errorf("STARTTLS refused: <%s/>", el.Local)
 	}
 	tc := tls.Client(nc, tlsConfig(c.cfg))
@@ -214,7 +206,7 @@ func (c *client) register(ctx context.Context) error {
 	if _, err := c.connect(ctx); err != nil {
 		return err
 	}
-	q := "<iq type='set' id='reg'><query xmlns='" + nsRegister + "'><username>" +
+	q := "<iq type='set' id='reg'><query xmlns='" + inspect.NSRegister + "'><username>" +
 		inspect.EscapeText(c.acct.Username) + "</username><password>" +
 		inspect.EscapeText(c.acct.Password) + "</password></query></iq>"
 	if err := c.write([]byte(q)); err != nil {
@@ -293,10 +285,10 @@ func (c *client) login(ctx context.Context) (string, error) {
 	if feats, err = c.openStream(); err != nil {
 		return mech, err
 	}
-	if feats.Child(nsBind, "bind") == nil {
+	if feats.Child(inspect.NSBind, "bind") == nil {
 		return mech, errors.New("the server offers no resource binding after login")
 	}
-	bind := "<iq type='set' id='bind'><bind xmlns='" + nsBind + "'><resource>" + DefaultResource +
+	bind := "<iq type='set' id='bind'><bind xmlns='" + inspect.NSBind + "'><resource>" + DefaultResource +
 		strconv.Itoa(c.idx) + "</resource></bind></iq>"
 	if err := c.write([]byte(bind)); err != nil {
 		return mech, err
@@ -308,8 +300,8 @@ func (c *client) login(ctx context.Context) (string, error) {
 	if el.Attr("type") == "error" {
 		return mech, fmt.Errorf("bind refused: %s", stanzaErrorCondition(el))
 	}
-	if b := el.Child(nsBind, "bind"); b != nil {
-		if j := b.Child(nsBind, "jid"); j != nil {
+	if b := el.Child(inspect.NSBind, "bind"); b != nil {
+		if j := b.Child(inspect.NSBind, "jid"); j != nil {
 			c.jid = j.Text()
 		}
 	}
@@ -317,8 +309,8 @@ func (c *client) login(ctx context.Context) (string, error) {
 		return mech, fmt.Errorf("bind: the server gave no usable JID: %w", err)
 	}
 	// Legacy session establishment, only where the server still requires it.
-	if s := feats.Child(nsSession, "session"); s != nil && s.Child(nsSession, "optional") == nil {
-		if err := c.write([]byte("<iq type='set' id='sess'><session xmlns='" + nsSession + "'/></iq>")); err != nil {
+	if s := feats.Child(inspect.NSSession, "session"); s != nil && s.Child(inspect.NSSession, "optional") == nil {
+		if err := c.write([]byte("<iq type='set' id='sess'><session xmlns='" + inspect.NSSession + "'/></iq>")); err != nil {
 			return mech, err
 		}
 		if el, err := c.awaitIQ("sess"); err != nil || el.Attr("type") == "error" {
@@ -326,7 +318,7 @@ func (c *client) login(ctx context.Context) (string, error) {
 		}
 	}
 	sync := "<presence/><iq type='get' id='sync' to='" + inspect.EscapeAttr(c.cfg.Domain) +
-		"'><ping xmlns='" + nsPing + "'/></iq>"
+		"'><ping xmlns='" + inspect.NSPing + "'/></iq>"
 	if err := c.write([]byte(sync)); err != nil {
 		return mech, err
 	}

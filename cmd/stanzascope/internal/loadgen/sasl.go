@@ -19,12 +19,10 @@ const (
 
 var mechPreference = []string{mechSHA256, mechSHA1, mechPlain}
 
-const nsSASL = "urn:ietf:params:xml:ns:xmpp-sasl"
-
 // chooseMechanism picks forced if the server offers it, else the best offered.
 func chooseMechanism(features *inspect.Element, forced string) (string, error) {
 	var offered []string
-	if ms := features.Child(nsSASL, "mechanisms"); ms != nil {
+	if ms := features.Child(inspect.NSSASL, "mechanisms"); ms != nil {
 		for _, m := range ms.Elements() {
 			if m.Local == "mechanism" {
 				offered = append(offered, m.Text())
@@ -64,7 +62,7 @@ func (c *client) authenticate(mech string) error {
 	if err != nil {
 		return fmt.Errorf("SASL %s: %w", mech, err)
 	}
-	out := "<auth xmlns='" + nsSASL + "' mechanism='" + mech + "'>" + encode64(resp) + "</auth>"
+	out := "<auth xmlns='" + inspect.NSSASL + "' mechanism='" + mech + "'>" + encode64(resp) + "</auth>"
 	if err := c.write([]byte(out)); err != nil {
 		return err
 	}
@@ -73,7 +71,7 @@ func (c *client) authenticate(mech string) error {
 		if err != nil {
 			return err
 		}
-		if el.Space != nsSASL {
+		if el.Space != inspect.NSSASL {
 			continue
 		}
 		switch el.Local {
@@ -86,7 +84,7 @@ func (c *client) authenticate(mech string) error {
 			if err != nil {
 				return fmt.Errorf("SASL %s: %w", mech, err)
 			}
-			out := "<response xmlns='" + nsSASL + "'>" + encode64(resp) + "</response>"
+			out := "<response xmlns='" + inspect.NSSASL + "'>" + encode64(resp) + "</response>"
 			if err := c.write([]byte(out)); err != nil {
 				return err
 			}
@@ -106,7 +104,7 @@ func (c *client) authenticate(mech string) error {
 			if f := el.FirstElement(); f != nil && f.Local != "text" {
 				cond = f.Local
 			}
-			if t := el.Child(nsSASL, "text"); t != nil {
+			if t := el.Child(inspect.NSSASL, "text"); t != nil {
 				cond += ": " + t.Text()
 			}
 			return fmt.Errorf("login refused for %s (SASL %s): %s", c.acct.Username, mech, cond)

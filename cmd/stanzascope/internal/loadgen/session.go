@@ -120,14 +120,14 @@ func (c *client) onIQ(raw []byte) {
 		return
 	}
 	b := make([]byte, 0, 256)
-	if bytes.Contains(raw, []byte(nsPing)) {
+	if bytes.Contains(raw, []byte(inspect.NSPing)) {
 		b = append(b, "<iq type='result'"...)
 	} else {
 		b = append(b, "<iq type='error'"...)
 	}
 	b = appendRawAttr(b, "id", tagAttr(raw, "id"))
 	b = appendRawAttr(b, "to", tagAttr(raw, "from"))
-	if bytes.Contains(raw, []byte(nsPing)) {
+	if bytes.Contains(raw, []byte(inspect.NSPing)) {
 		b = append(b, "/>"...)
 	} else {
 		b = append(b, "><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"...)
