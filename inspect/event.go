@@ -106,7 +106,7 @@ type Event struct {
 	Header *Header
 }
 
-// Stanza returns a Record that owns a copy of the event's bytes.
+// Record returns a Record that owns a copy of the event's bytes.
 func (e Event) Record() *Record {
 	r := &Record{Kind: e.Kind, Name: e.Name, NS: e.NS, Header: e.Header}
 	r.Raw = append([]byte(nil), e.Raw...)

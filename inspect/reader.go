@@ -83,7 +83,6 @@ type Reader struct {
 	st         state // what that byte means
 	depth      int   // open elements in the stanza
 	declOK     bool  // an XML declaration may start here
-	isHeader   bool  // the start tag being scanned is the stream header
 	tagStart   int   // offset of '<' of the current tag
 	name       span  // name of the current start or end tag
 	attr       attrSpan
@@ -171,7 +170,6 @@ func (r *Reader) resetScan() {
 	r.bindings = r.bindings[:0]
 	r.high = false
 	r.topHasNS = false
-	r.isHeader = false
 	r.declOK = false
 }
 
@@ -248,15 +246,9 @@ func (r *Reader) fill() error {
 	r.w += n
 	if err != nil {
 		r.srcErr = err
-		if n > 0 {
-			return nil
+		if n == 0 {
+			return r.endError()
 		}
-		return r.endError()
-	}
-	if n == 0 {
-		// A reader returning 0, nil repeatedly would spin; treat it as no progress and let
-		// the caller call again (io.Reader permits it but discourages it).
-		return nil
 	}
 	return nil
 }

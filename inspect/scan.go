@@ -278,9 +278,9 @@ func (r *Reader) scan() (Event, bool, error) {
 			r.st = r.entReturn
 
 		case sBang:
-			ev, ok, adv, err := r.bang(b[i:], i)
-			if err != nil || ok {
-				return ev, ok, err
+			adv, err := r.bang(b[i:])
+			if err != nil {
+				return Event{}, false, err
 			}
 			if adv == 0 {
 				i = n // need more bytes to decide
@@ -357,32 +357,33 @@ func (r *Reader) fail(i int, cond, text string) (Event, bool, error) {
 	return Event{}, false, r.errorAt(i, cond, text)
 }
 
-// bang handles "<!" at offset at: comments and DTDs are restricted XML, CDATA sections are
-// allowed inside elements. adv is how many bytes it consumed (0: needs more).
-func (r *Reader) bang(rest []byte, at int) (ev Event, ok bool, adv int, err error) {
+// bang handles "<!" (rest is what follows it): comments and DTDs are restricted XML, CDATA
+// sections are allowed inside elements. It returns how many bytes it consumed, 0 when it
+// needs more to decide.
+func (r *Reader) bang(rest []byte) (int, error) {
 	if len(rest) == 0 {
-		return Event{}, false, 0, nil
+		return 0, nil
 	}
 	switch rest[0] {
 	case '-':
-		return Event{}, false, 0, r.errorAt(r.tagStart, CondRestrictedXML, "comments are not allowed in XMPP (RFC 6120 §11.1)")
+		return 0, r.errorAt(r.tagStart, CondRestrictedXML, "comments are not allowed in XMPP (RFC 6120 §11.1)")
 	case 'D':
-		return Event{}, false, 0, r.errorAt(r.tagStart, CondRestrictedXML, "document type declarations (DTDs) are not allowed in XMPP (RFC 6120 §11.1)")
+		return 0, r.errorAt(r.tagStart, CondRestrictedXML, "document type declarations (DTDs) are not allowed in XMPP (RFC 6120 §11.1)")
 	case '[':
 		if r.depth == 0 {
-			return Event{}, false, 0, r.errorAt(r.tagStart, CondNotWellFormed, "CDATA section outside an element")
+			return 0, r.errorAt(r.tagStart, CondNotWellFormed, "CDATA section outside an element")
 		}
 		k := min(len(rest), len(cdataStart))
 		if string(rest[:k]) != cdataStart[:k] {
-			return Event{}, false, 0, r.errorAt(r.tagStart, CondNotWellFormed, "malformed CDATA section")
+			return 0, r.errorAt(r.tagStart, CondNotWellFormed, "malformed CDATA section")
 		}
 		if k < len(cdataStart) {
-			return Event{}, false, 0, nil
+			return 0, nil
 		}
 		r.st = sCDATA
-		return Event{}, false, len(cdataStart), nil
+		return len(cdataStart), nil
 	}
-	return Event{}, false, 0, r.errorAt(r.tagStart, CondRestrictedXML, "markup declarations are not allowed in XMPP (RFC 6120 §11.1)")
+	return 0, r.errorAt(r.tagStart, CondRestrictedXML, "markup declarations are not allowed in XMPP (RFC 6120 §11.1)")
 }
 
 // checkEntity checks the name of a reference between '&' and ';'.

@@ -307,18 +307,17 @@ func (r *Reader) streamHeader(b []byte, i int, empty bool) (Event, bool, error) 
 		}
 		h.Attrs = append(h.Attrs, at)
 	}
-	for _, a := range h.Attrs {
-		if a.Prefix != "" && a.Prefix != "xmlns" && a.Prefix != "xml" {
-			sp, ok := h.NS[a.Prefix]
-			if !ok {
-				return r.fail(r.tagStart, CondNotWellFormed, fmt.Sprintf("namespace prefix %q is not declared", a.Prefix))
-			}
-			for k := range h.Attrs {
-				if h.Attrs[k].Prefix == a.Prefix && h.Attrs[k].Local == a.Local {
-					h.Attrs[k].Space = sp
-				}
-			}
+	// Declarations may follow the attributes that use them: resolve prefixes once all are in.
+	for k := range h.Attrs {
+		a := &h.Attrs[k]
+		if a.Prefix == "" || a.Prefix == "xmlns" || a.Prefix == "xml" {
+			continue
 		}
+		sp, ok := h.NS[a.Prefix]
+		if !ok {
+			return r.fail(r.tagStart, CondNotWellFormed, fmt.Sprintf("namespace prefix %q is not declared", a.Prefix))
+		}
+		a.Space = sp
 	}
 	local, prefix := splitQName(b[r.name.start:r.name.end])
 	h.Prefix = string(prefix)
