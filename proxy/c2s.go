@@ -7,10 +7,27 @@ import (
 // c2s is the client-to-server pipe: it reads the client and writes the upstream until
 // the client's stream ends or something fails.
 func (s *session) c2s() error {
-	const dir = inspect.ClientToServer
+	return s.pipe(inspect.ClientToServer, s.cr, s.clientOpen, s.clientStanza)
+}
+
+// clientOpen handles a new stream header from the client.
+func (s *session) clientOpen(ev inspect.Event) error {
+	if s.replayPending {
+		s.replayPending = false
+		return s.replayToClient(ev)
+	}
+	s.mu.Lock()
+	s.clientHdr = append(s.clientHdr[:0], ev.Raw...)
+	s.mu.Unlock()
+	return s.passthrough(ev, inspect.ClientToServer)
+}
+
+// pipe reads the events of direction dir from r until the stream ends or something
+// fails, handing stream headers to open and stanzas to stanza and passing the rest on.
+func (s *session) pipe(dir inspect.Direction, r *inspect.Reader, open, stanza func(inspect.Event) error) error {
 	st := &s.stats[dir]
 	for {
-		ev, err := s.cr.Next()
+		ev, err := r.Next()
 		if err != nil {
 			if ferr := s.flushErr[dir]; ferr != nil {
 				return ferr
@@ -20,29 +37,16 @@ func (s *session) c2s() error {
 		st.bytes += int64(len(ev.Raw))
 		switch ev.Kind {
 		case inspect.KindStreamOpen:
-			s.hdr[dir].Store(s.cr.Header())
-			if s.replayPending {
-				s.replayPending = false
-				if err := s.replayToClient(ev); err != nil {
-					return err
-				}
-				continue
-			}
-			s.mu.Lock()
-			s.clientHdr = append(s.clientHdr[:0], ev.Raw...)
-			s.mu.Unlock()
-			if err := s.passthrough(ev, dir); err != nil {
-				return err
-			}
+			s.hdr[dir].Store(r.Header())
+			err = open(ev)
 		case inspect.KindStanza:
 			st.stanzas++
-			if err := s.clientStanza(ev); err != nil {
-				return err
-			}
+			err = stanza(ev)
 		default:
-			if err := s.passthrough(ev, dir); err != nil {
-				return err
-			}
+			err = s.passthrough(ev, dir)
+		}
+		if err != nil {
+			return err
 		}
 	}
 }

@@ -10,45 +10,24 @@ var bindNS = []byte(inspect.NSBind)
 
 // s2c is the server-to-client pipe: it reads the upstream and writes the client.
 func (s *session) s2c() error {
+	return s.pipe(inspect.ServerToClient, s.ur, s.serverOpen, s.serverStanza)
+}
+
+// serverOpen handles a new stream header from the upstream.
+func (s *session) serverOpen(ev inspect.Event) error {
 	const dir = inspect.ServerToClient
-	st := &s.stats[dir]
-	for {
-		ev, err := s.ur.Next()
-		if err != nil {
-			if ferr := s.flushErr[dir]; ferr != nil {
-				return ferr
-			}
-			return err
-		}
-		st.bytes += int64(len(ev.Raw))
-		switch ev.Kind {
-		case inspect.KindStreamOpen:
-			s.hdr[dir].Store(s.ur.Header())
-			s.mu.Lock()
-			s.replayHdr = append([]byte(nil), ev.Raw...)
-			s.mu.Unlock()
-			if s.direct && !s.upTLSTried && !s.up.isTLS() {
-				// The client already speaks TLS: hold the header until the features say
-				// whether the proxy can secure the upstream leg before the client sees
-				// anything.
-				s.held = append(s.held[:0], ev.Raw...)
-				s.emit(s.rec(ev, dir))
-				continue
-			}
-			if err := s.passthrough(ev, dir); err != nil {
-				return err
-			}
-		case inspect.KindStanza:
-			st.stanzas++
-			if err := s.serverStanza(ev); err != nil {
-				return err
-			}
-		default:
-			if err := s.passthrough(ev, dir); err != nil {
-				return err
-			}
-		}
+	s.mu.Lock()
+	s.replayHdr = append([]byte(nil), ev.Raw...)
+	s.mu.Unlock()
+	if s.direct && !s.upTLSTried && !s.up.isTLS() {
+		// The client already speaks TLS: hold the header until the features say
+		// whether the proxy can secure the upstream leg before the client sees
+		// anything.
+		s.held = append(s.held[:0], ev.Raw...)
+		s.emit(s.rec(ev, dir))
+		return nil
 	}
+	return s.passthrough(ev, dir)
 }
 
 // serverStanza handles one stanza from the upstream, acting on the milestones.
