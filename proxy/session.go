@@ -56,8 +56,8 @@ type session struct {
 	// Owned by the c2s pipe.
 	replayPending bool
 
-	stats    [3]struct{ bytes, stanzas, records int64 } // by Direction, each written by its pipe
-	flushErr [3]error                                   // by Direction, set by the pipe's flushReader
+	stats    [3]struct{ bytes, stanzas int64 } // by Direction, each written by its pipe
+	flushErr [3]error                          // by Direction, set by the pipe's flushReader
 }
 
 type awaitKind uint8
