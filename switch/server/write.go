@@ -144,13 +144,16 @@ func (c *conn) JID() inspect.JID {
 	return c.jid
 }
 
-// Deliver writes a stanza routed to this session.
+// Deliver writes a stanza routed to this session. The element name is only for the
+// observer, so without one the stanza is not scanned again on the routing hot path.
 func (c *conn) Deliver(stanza []byte) error {
-	name, ns := "", inspect.NSClient
-	if t, err := scanStartTag(stanza); err == nil {
-		name = string(stanza[1:t.nameEnd])
+	name := ""
+	if c.srv.cfg.Observe != nil {
+		if t, err := scanStartTag(stanza); err == nil {
+			name = string(stanza[1:t.nameEnd])
+		}
 	}
-	return c.send(stanza, name, ns)
+	return c.send(stanza, name, inspect.NSClient)
 }
 
 // Presence returns the session's presence state.
