@@ -1,108 +1,36 @@
 package rules_test
 
 import (
-	"bytes"
-	"context"
 	"crypto/tls"
-	"encoding/xml"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"mellium.im/sasl"
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
-	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/stanzascope/stanzascope/inspect"
 	"github.com/stanzascope/stanzascope/proxy"
 	"github.com/stanzascope/stanzascope/proxy/ca"
 	"github.com/stanzascope/stanzascope/rules"
-	"github.com/stanzascope/stanzascope/switch/scram"
 	"github.com/stanzascope/stanzascope/switch/server"
 	"github.com/stanzascope/stanzascope/switch/store"
+	"github.com/stanzascope/stanzascope/switch/switchtest"
 )
 
-// mclient is a mellium XMPP 1.0 session (STARTTLS, SCRAM, bind) whose received stanzas are
-// collected as text.
-type mclient struct {
-	t    *testing.T
-	s    *xmpp.Session
-	in   chan string
-	done chan error
-}
-
-func melliumLogin(t *testing.T, addr string, authority *ca.CA, user, pass string) *mclient {
+// melliumLogin logs user in at addr with mellium: STARTTLS (trusting the proxy's CA),
+// SCRAM and resource binding.
+func melliumLogin(t *testing.T, addr string, authority *ca.CA, user, pass string) *switchtest.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := xmpp.NewClientSession(ctx, jid.MustParse(user+"@localhost"), conn,
+	return switchtest.Login(t, conn, user+"@localhost",
 		xmpp.StartTLS(&tls.Config{ServerName: "localhost", RootCAs: authority.Pool()}),
 		xmpp.SASL("", pass, sasl.ScramSha256, sasl.ScramSha1),
 		xmpp.BindResource())
-	if err != nil {
-		conn.Close()
-		t.Fatalf("mellium login of %s: %v", user, err)
-	}
-	c := &mclient{t: t, s: s, in: make(chan string, 64), done: make(chan error, 1)}
-	go func() {
-		c.done <- s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-			var buf bytes.Buffer
-			enc := xml.NewEncoder(&buf)
-			enc.EncodeToken(*start)
-			xmlstream.Copy(enc, r)
-			enc.EncodeToken(start.End())
-			enc.Flush()
-			select {
-			case c.in <- buf.String():
-			default:
-			}
-			return nil
-		}))
-	}()
-	t.Cleanup(func() {
-		s.Close()
-		select {
-		case <-c.done:
-		case <-time.After(5 * time.Second):
-			t.Errorf("mellium session did not stop")
-		}
-		s.Conn().Close()
-	})
-	return c
-}
-
-func (c *mclient) waitFor(sub string) string {
-	c.t.Helper()
-	deadline := time.After(5 * time.Second)
-	for {
-		select {
-		case s := <-c.in:
-			if strings.Contains(s, sub) {
-				return s
-			}
-		case <-deadline:
-			c.t.Fatalf("nothing containing %q arrived", sub)
-			return ""
-		}
-	}
-}
-
-func (c *mclient) chat(to, body string) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	msg := stanza.Message{To: jid.MustParse(to), Type: stanza.ChatMessage}
-	err := c.s.Send(ctx, msg.Wrap(xmlstream.Wrap(xmlstream.Token(xml.CharData(body)), xml.StartElement{Name: xml.Name{Local: "body"}})))
-	if err != nil {
-		c.t.Fatalf("send: %v", err)
-	}
 }
 
 // TestExamplesWithMellium runs two example files through the proxy with a mellium client
@@ -119,15 +47,8 @@ func TestExamplesWithMellium(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := store.NewMemory()
-	for _, u := range [][2]string{{"alice", "wonderland"}, {"bob", "builder"}} {
-		creds, err := scram.NewCredentials(u[1], scram.MinIterations)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.CreateAccount(context.Background(), store.Account{Username: u[0], Creds: creds}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	switchtest.AddAccount(t, st, "alice", "wonderland")
+	switchtest.AddAccount(t, st, "bob", "builder")
 	srv, err := server.New(server.Config{Domain: "localhost", Store: st, RequireTLS: true,
 		TLS: &tls.Config{Certificates: []tls.Certificate{*leaf}}, Logf: t.Logf})
 	if err != nil {
@@ -165,14 +86,14 @@ func TestExamplesWithMellium(t *testing.T) {
 
 	alice := melliumLogin(t, addr, authority, "alice", "wonderland")
 	bob := melliumLogin(t, addr, authority, "bob", "builder")
-	w := alice.waitFor("Welcome!")
-	if !strings.Contains(w, alice.s.LocalAddr().String()) {
-		t.Errorf("welcome not addressed to the bound JID %s: %s", alice.s.LocalAddr(), w)
+	w := alice.WaitFor("Welcome!")
+	if !strings.Contains(w, alice.JID()) {
+		t.Errorf("welcome not addressed to the bound JID %s: %s", alice.JID(), w)
 	}
-	bob.waitFor("Welcome!")
+	bob.WaitFor("Welcome!")
 
-	alice.chat(bob.s.LocalAddr().String(), "This parrot is no more")
-	if got := bob.waitFor("is no more"); !strings.Contains(got, "This budgie is no more") {
+	alice.Chat(bob.JID(), "This parrot is no more")
+	if got := bob.WaitFor("is no more"); !strings.Contains(got, "This budgie is no more") {
 		t.Errorf("bob got %s", got)
 	}
 	select {
