@@ -176,6 +176,21 @@ func (s *side) setTLS(c *tls.Conn) {
 	s.conn, s.tls = c, &st
 }
 
+// handshakeLocked runs the TLS handshake of tc, made on top of raw, within
+// handshakeTimeout, and switches the writer to it; the stream toward the peer starts over.
+// s.mu must be held.
+func (s *side) handshakeLocked(tc *tls.Conn) error {
+	s.raw.SetDeadline(time.Now().Add(handshakeTimeout))
+	err := tc.Handshake()
+	s.raw.SetDeadline(time.Time{})
+	if err != nil {
+		return err
+	}
+	s.setTLS(tc)
+	s.open = false
+	return nil
+}
+
 // isTLS reports whether this leg is encrypted.
 func (s *side) isTLS() bool {
 	s.mu.Lock()

@@ -3,7 +3,6 @@ package proxy
 import (
 	"crypto/tls"
 	"fmt"
-	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
 )
@@ -130,16 +129,10 @@ func (s *session) handshakeUpstream() (*tls.Conn, error) {
 	}
 	s.up.mu.Lock()
 	defer s.up.mu.Unlock()
-	raw := s.up.raw
-	tc := tls.Client(raw, cfg)
-	raw.SetDeadline(time.Now().Add(handshakeTimeout))
-	err := tc.Handshake()
-	raw.SetDeadline(time.Time{})
-	if err != nil {
+	tc := tls.Client(s.up.raw, cfg)
+	if err := s.up.handshakeLocked(tc); err != nil {
 		return nil, err
 	}
-	s.up.setTLS(tc)
-	s.up.open = false
 	s.note("TLS with upstream: %s", tlsSummary(s.up.tls))
 	return tc, nil
 }
@@ -152,7 +145,6 @@ func (s *session) handshakeClient(proceed []byte) (*tls.Conn, error) {
 	if err := s.client.writeLocked(proceed); err != nil {
 		return nil, err
 	}
-	raw := s.client.raw
 	cfg := s.p.tlsIn.Clone()
 	domain := s.domain
 	cfg.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -162,14 +154,9 @@ func (s *session) handshakeClient(proceed []byte) (*tls.Conn, error) {
 		}
 		return s.p.cfg.CA.Leaf(name)
 	}
-	tc := tls.Server(raw, cfg)
-	raw.SetDeadline(time.Now().Add(handshakeTimeout))
-	err := tc.Handshake()
-	raw.SetDeadline(time.Time{})
-	if err != nil {
+	tc := tls.Server(s.client.raw, cfg)
+	if err := s.client.handshakeLocked(tc); err != nil {
 		return nil, err
 	}
-	s.client.setTLS(tc)
-	s.client.open = false
 	return tc, nil
 }
