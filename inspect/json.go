@@ -33,11 +33,11 @@ type jsonRecord struct {
 	From      string   `json:"from,omitempty"`
 	To        string   `json:"to,omitempty"`
 	Size      int      `json:"size"`          // bytes as they travelled
-	XML       string   `json:"xml,omitempty"` // the bytes, redacted unless --show-secrets
+	XML       jsonText `json:"xml,omitempty"` // the bytes, redacted unless --show-secrets
 	Note      string   `json:"note,omitempty"`
 	Error     string   `json:"error,omitempty"`
 	Condition string   `json:"condition,omitempty"` // stream error condition of error
-	Original  string   `json:"original,omitempty"`  // as received, when a rule changed it
+	Original  jsonText `json:"original,omitempty"`  // as received, when a rule changed it
 	Verdict   string   `json:"verdict,omitempty"`
 	Tags      []Tag    `json:"tags,omitempty"`
 	Rules     []string `json:"rules,omitempty"`
@@ -99,7 +99,7 @@ func toJSON(r *Record, showSecrets bool) jsonRecord {
 			orig, _ = redactFor(r, orig)
 		}
 	}
-	jr.XML, jr.Original = string(raw), string(orig)
+	jr.XML, jr.Original = raw, orig
 	switch r.Kind {
 	case KindStanza:
 		jr.Type, jr.ID, jr.From, jr.To = r.Attr("type"), r.Attr("id"), r.Attr("from"), r.Attr("to")

@@ -1,6 +1,8 @@
 package inspect
 
 import (
+	"bytes"
+	"encoding/json"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -34,11 +36,17 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 	str("to", jr.To, true)
 	b = jsonKey(b, "size", &first)
 	b = strconv.AppendInt(b, int64(jr.Size), 10)
-	str("xml", jr.XML, true)
+	if len(jr.XML) > 0 {
+		b = jsonKey(b, "xml", &first)
+		b = appendJSONString(b, jr.XML)
+	}
 	str("note", jr.Note, true)
 	str("error", jr.Error, true)
 	str("condition", jr.Condition, true)
-	str("original", jr.Original, true)
+	if len(jr.Original) > 0 {
+		b = jsonKey(b, "original", &first)
+		b = appendJSONString(b, jr.Original)
+	}
 	str("verdict", jr.Verdict, true)
 	if len(jr.Tags) > 0 {
 		b = jsonKey(b, "tags", &first)
@@ -94,8 +102,9 @@ func jsonKey(b []byte, name string, first *bool) []byte {
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s quoted as encoding/json does without HTML escaping: invalid
-// UTF-8 becomes U+FFFD, and U+2028 and U+2029 are escaped.
-func appendJSONString(b []byte, s string) []byte {
+// UTF-8 becomes U+FFFD, and U+2028 and U+2029 are escaped. It takes bytes too, so a
+// stanza's bytes are escaped straight into the line without a copy to a string first.
+func appendJSONString[S ~string | ~[]byte](b []byte, s S) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -126,7 +135,7 @@ func appendJSONString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := decodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
@@ -167,4 +176,38 @@ func appendJSONFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
+}
+
+// decodeRune is utf8.DecodeRune for a string or bytes.
+func decodeRune[S ~string | ~[]byte](s S) (rune, int) {
+	if len(s) >= 4 {
+		return utf8.DecodeRuneInString(string(s[:4]))
+	}
+	return utf8.DecodeRuneInString(string(s))
+}
+
+// jsonText is the bytes of a stanza in a JSON record: a string in JSON (not base64, as
+// encoding/json would write a []byte), held as bytes so the printer copies nothing.
+type jsonText []byte
+
+// MarshalJSON writes t as a JSON string, as encoding/json writes a string with HTML
+// escaping off.
+func (t jsonText) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(string(t)); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// UnmarshalJSON reads a JSON string into t.
+func (t *jsonText) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return err
+	}
+	*t = jsonText(s)
+	return nil
 }

@@ -85,11 +85,11 @@ func (lr *logReader) record(b []byte) (*Record, error) {
 		}
 		rec.Time = t
 	}
-	if jr.XML != "" {
-		rec.Raw = []byte(jr.XML)
+	if len(jr.XML) > 0 {
+		rec.Raw = jr.XML
 	}
-	if jr.Original != "" {
-		rec.Original = []byte(jr.Original)
+	if len(jr.Original) > 0 {
+		rec.Original = jr.Original
 	}
 	if jr.RTTms < 0 || jr.RTTms > float64(math.MaxInt64/int64(time.Millisecond)) {
 		return nil, fmt.Errorf("rtt_ms %v out of range", jr.RTTms)
