@@ -50,7 +50,7 @@ func TestBenchBadTarget(t *testing.T) {
 // TestBenchCommandJSON runs the command against the embedded switch and reads its JSON.
 func TestBenchCommandJSON(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	addr, wait, err := embeddedSwitch(ctx, "bench.test", filepath.Join(t.TempDir(), "sw.db"), nil, t.Logf)
+	addr, wait, err := embeddedSwitch(ctx, "bench.test", filepath.Join(t.TempDir(), "sw.db"), t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,7 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 	if f.upstream == "" {
 		// The switch outlives the proxy so the proxy's closing tags reach it.
 		swCtx, swCancel := context.WithCancel(context.WithoutCancel(ctx))
-		addr, wait, err := embeddedSwitch(swCtx, f.domain, f.db, nil, logf)
+		addr, wait, err := embeddedSwitch(swCtx, f.domain, f.db, logf)
 		if err != nil {
 			swCancel()
 			return err

@@ -130,7 +130,7 @@ func versionString() string {
 // certificate kept next to the database, on 127.0.0.1 with a free port. It returns the
 // address; wait blocks until the switch has stopped after ctx is cancelled and the database
 // is closed.
-func embeddedSwitch(ctx context.Context, domain, dbPath string, observe inspect.Sink, logf func(string, ...any)) (addr string, wait func() error, err error) {
+func embeddedSwitch(ctx context.Context, domain, dbPath string, logf func(string, ...any)) (addr string, wait func() error, err error) {
 	if dbPath == "" {
 		if dbPath, err = store.DefaultPath(); err != nil {
 			return "", nil, err
@@ -150,7 +150,6 @@ func embeddedSwitch(ctx context.Context, domain, dbPath string, observe inspect.
 		Store:       db,
 		TLS:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		BehindProxy: true, // the proxy's clients may be anywhere: no PLAIN without TLS
-		Observe:     observe,
 		Logf:        logf,
 		Version:     versionString(),
 	})

@@ -123,7 +123,7 @@ func TestEmbeddedSwitch(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr, wait, err := embeddedSwitch(ctx, "localhost", filepath.Join(dir, "db", "switch.db"), nil, t.Logf)
+	addr, wait, err := embeddedSwitch(ctx, "localhost", filepath.Join(dir, "db", "switch.db"), t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
