@@ -23,16 +23,18 @@ func (a rawAttr) name(raw []byte) []byte { return raw[a.nameStart:a.nameEnd] }
 type startTag struct {
 	nameEnd     int // raw[1:nameEnd] is the element name as written (with prefix)
 	attrs       []rawAttr
-	buf         [8]rawAttr // backing for attrs: most stanzas have few attributes
-	end         int        // raw[:end] is the whole start tag, '>' included
-	selfClosing bool       // the tag ends in "/>"
+	end         int  // raw[:end] is the whole start tag, '>' included
+	selfClosing bool // the tag ends in "/>"
 }
 
 // scanStartTag scans the start tag at the beginning of raw. Rewriting only the start tag
 // (rather than re-serialising a parsed tree) keeps everything inside the stanza byte for
 // byte as the sender wrote it: unknown extensions and the sender's escaping pass through.
-func scanStartTag(raw []byte) (t startTag, err error) {
-	t.attrs = t.buf[:0]
+// The attributes are appended to buf; a caller's stack array as buf (most stanzas have few
+// attributes) keeps the scan free of allocations, where a buffer inside startTag itself
+// would move every scanned tag to the heap.
+func scanStartTag(raw []byte, buf []rawAttr) (t startTag, err error) {
+	t.attrs = buf[:0]
 	if len(raw) < 3 || raw[0] != '<' {
 		return t, errBadTag
 	}
@@ -107,7 +109,8 @@ type kv struct{ k, v string }
 // entry with an empty value just removes the attribute). extra is inserted just before the
 // closing tag (for delay stamps). Everything else is copied byte for byte.
 func restamp(raw []byte, lead, tail []kv, extra []byte) ([]byte, error) {
-	t, err := scanStartTag(raw)
+	var buf [8]rawAttr
+	t, err := scanStartTag(raw, buf[:0])
 	if err != nil {
 		return nil, err
 	}

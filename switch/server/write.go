@@ -149,7 +149,8 @@ func (c *conn) JID() inspect.JID {
 func (c *conn) Deliver(stanza []byte) error {
 	name := ""
 	if c.srv.cfg.Observe != nil {
-		if t, err := scanStartTag(stanza); err == nil {
+		var buf [8]rawAttr
+		if t, err := scanStartTag(stanza, buf[:0]); err == nil {
 			name = string(stanza[1:t.nameEnd])
 		}
 	}
