@@ -229,10 +229,19 @@ func explainFeatures(e *Element) string {
 }
 
 func explainStreamError(e *Element) string {
-	cond := ""
-	text := ""
+	cond, text := errorCondition(e, NSStreamErrors)
+	s := "Stream error: " + describeCondition(streamConditions, cond) + "; the stream closes after it (RFC 6120 §4.9)"
+	if text != "" {
+		s += "; text: " + text
+	}
+	return s
+}
+
+// errorCondition returns the defined condition (the first child in space other than
+// <text/>) and the trimmed <text/> of a stream or stanza error.
+func errorCondition(e *Element, space string) (cond, text string) {
 	for _, c := range e.Elements() {
-		if c.Space != NSStreamErrors {
+		if c.Space != space {
 			continue
 		}
 		if c.Local == "text" {
@@ -241,11 +250,7 @@ func explainStreamError(e *Element) string {
 			cond = c.Local
 		}
 	}
-	s := "Stream error: " + describeCondition(streamConditions, cond) + "; the stream closes after it (RFC 6120 §4.9)"
-	if text != "" {
-		s += "; text: " + text
-	}
-	return s
+	return cond, text
 }
 
 func explainSASL(e *Element) string {
@@ -308,17 +313,7 @@ func explainStanzaError(e *Element) string {
 	if er == nil {
 		return "no <error/> element, which RFC 6120 §8.3 requires"
 	}
-	cond, text := "", ""
-	for _, c := range er.Elements() {
-		if c.Space != NSStanzas {
-			continue
-		}
-		if c.Local == "text" {
-			text = strings.TrimSpace(c.Text())
-		} else if cond == "" {
-			cond = c.Local
-		}
-	}
+	cond, text := errorCondition(er, NSStanzas)
 	if cond == "" && strings.TrimSpace(er.Text()) != "" {
 		text = strings.TrimSpace(er.Text()) // the pre-RFC 3920 form: <error code='409'>text</error>
 	}
