@@ -71,8 +71,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		*dbPath = p
 	}
 	if *certFile == "" {
-		dir := filepath.Dir(*dbPath)
-		*certFile, *keyFile = filepath.Join(dir, "switch-cert.pem"), filepath.Join(dir, "switch-key.pem")
+		*certFile, *keyFile = switchCertPaths(*dbPath)
 	}
 	cert, err := server.LoadOrCreateCert(*certFile, *keyFile, *domain)
 	if err != nil {
@@ -126,6 +125,13 @@ func versionString() string {
 	return "devel"
 }
 
+// switchCertPaths returns where the switch keeps its self-signed certificate and key:
+// next to its database.
+func switchCertPaths(dbPath string) (certFile, keyFile string) {
+	dir := filepath.Dir(dbPath)
+	return filepath.Join(dir, "switch-cert.pem"), filepath.Join(dir, "switch-key.pem")
+}
+
 // embeddedSwitch starts the switch for the default proxy mode: STARTTLS with a self-signed
 // certificate kept next to the database, on 127.0.0.1 with a free port. It returns the
 // address; wait blocks until the switch has stopped after ctx is cancelled and the database
@@ -136,8 +142,8 @@ func embeddedSwitch(ctx context.Context, domain, dbPath string, logf func(string
 			return "", nil, err
 		}
 	}
-	dir := filepath.Dir(dbPath)
-	cert, err := server.LoadOrCreateCert(filepath.Join(dir, "switch-cert.pem"), filepath.Join(dir, "switch-key.pem"), domain)
+	certFile, keyFile := switchCertPaths(dbPath)
+	cert, err := server.LoadOrCreateCert(certFile, keyFile, domain)
 	if err != nil {
 		return "", nil, err
 	}
