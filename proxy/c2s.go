@@ -122,7 +122,7 @@ func (s *session) resumeC2S(act func() error) {
 // upstream's header and features instead of a new stream.
 func (s *session) replayToClient(ev inspect.Event) error {
 	const dir = inspect.ClientToServer
-	s.emit(s.rec(ev, dir))
+	s.logEvent(ev, dir)
 	s.note("stream restart after TLS with the proxy: header not forwarded, the upstream's header and features are repeated to the client")
 	s.mu.Lock()
 	hdr, feat := s.replayHdr, s.replayFeat

@@ -116,7 +116,7 @@ func (s *session) features(ev inspect.Event) error {
 	s.held = nil
 	if held != nil {
 		if el, err := inspect.ParseElement(ev.Raw, h); err == nil && el.Child(inspect.NSTLS, "starttls") != nil {
-			s.emit(s.rec(ev, dir))
+			s.logEvent(ev, dir)
 			return s.upgradeUpstream()
 		}
 		s.upTLSTried = true

@@ -31,9 +31,7 @@ func (s *session) passthrough(ev inspect.Event, dir inspect.Direction) error {
 	default:
 		err = to.queue(ev.Raw)
 	}
-	if s.p.cfg.Sink != nil {
-		s.emit(s.rec(ev, dir))
-	}
+	s.logEvent(ev, dir)
 	if err != nil {
 		return &writeError{to.name, err}
 	}

@@ -21,6 +21,14 @@ func (s *session) rec(ev inspect.Event, dir inspect.Direction) *inspect.Record {
 	return r
 }
 
+// logEvent emits the record of an event read in direction dir as it is; without a Sink
+// it copies nothing.
+func (s *session) logEvent(ev inspect.Event, dir inspect.Direction) {
+	if s.p.cfg.Sink != nil {
+		s.emit(s.rec(ev, dir))
+	}
+}
+
 // noteRec makes a connection record (note, open, close) with a message.
 func (s *session) noteRec(kind inspect.Kind, format string, args ...any) *inspect.Record {
 	return &inspect.Record{Time: time.Now(), Conn: s.info, Kind: kind, Note: fmt.Sprintf(format, args...)}

@@ -24,7 +24,7 @@ func (s *session) serverOpen(ev inspect.Event) error {
 		// whether the proxy can secure the upstream leg before the client sees
 		// anything.
 		s.held = append(s.held[:0], ev.Raw...)
-		s.emit(s.rec(ev, dir))
+		s.logEvent(ev, dir)
 		return nil
 	}
 	return s.passthrough(ev, dir)

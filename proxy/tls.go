@@ -21,7 +21,7 @@ func (s *session) clientStartTLS(ev inspect.Event) error {
 		}
 		return s.waitResume()
 	case tlsLocal:
-		s.emit(s.rec(ev, dir))
+		s.logEvent(ev, dir)
 		s.note("STARTTLS answered by the proxy: the upstream offers no TLS, its leg stays plaintext")
 		tc, err := s.handshakeClient(proceedTLS)
 		if err != nil {
@@ -34,7 +34,7 @@ func (s *session) clientStartTLS(ev inspect.Event) error {
 		s.replayPending = true
 		return nil
 	default:
-		s.emit(s.rec(ev, dir))
+		s.logEvent(ev, dir)
 		s.note("client asked for STARTTLS, which was not offered: refused")
 		s.client.write(append(append([]byte(nil), failureTLS...), closeStream...))
 		s.client.restarted()
@@ -45,7 +45,7 @@ func (s *session) clientStartTLS(ev inspect.Event) error {
 // interceptTLS runs on the upstream's <proceed/>: TLS with the upstream as a client, then
 // <proceed/> to the client and TLS with it as a server, then both readers start over.
 func (s *session) interceptTLS(ev inspect.Event) error {
-	s.emit(s.rec(ev, inspect.ServerToClient))
+	s.logEvent(ev, inspect.ServerToClient)
 	utc, err := s.handshakeUpstream()
 	if err != nil {
 		return s.upstreamTLSFailed(err)
@@ -81,7 +81,7 @@ func (s *session) upgradeUpstream() error {
 			break
 		}
 	}
-	s.emit(s.rec(ev, inspect.ServerToClient))
+	s.logEvent(ev, inspect.ServerToClient)
 	if ev.NS != inspect.NSTLS || ev.Name != "proceed" {
 		return s.upstreamTLSFailed(fmt.Errorf("upstream answered <%s/> to <starttls/>", ev.Name))
 	}
