@@ -143,10 +143,7 @@ func runRulesTest(args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		n++
-		rec := ev.Record()
-		if rec.Header == nil {
-			rec.Header = rd.Header()
-		}
+		rec := ev.Record() // its Header is the reader's: the stream's, or none for fragments
 		rec.Dir = dir
 		out := e.Apply(rules.Input{Dir: dir, BoundJID: *bound, Record: rec})
 		printOutcome(stdout, n, dir, rec, out)
