@@ -145,7 +145,7 @@ func (s *side) closeStream() bool {
 	}
 	s.open = false
 	s.raw.SetWriteDeadline(time.Now().Add(shutdownGrace))
-	s.writeLocked([]byte("</stream:stream>"))
+	s.writeLocked(closeStream)
 	return true
 }
 
@@ -162,7 +162,7 @@ func (s *side) streamError(cond, text, domain, contentNS string) {
 	}
 	if s.open || !s.headerSent {
 		b = appendStreamError(b, cond, text)
-		b = append(b, "</stream:stream>"...)
+		b = append(b, closeStream...)
 	}
 	s.open, s.headerSent = false, true
 	if len(b) > 0 {
