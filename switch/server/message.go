@@ -11,31 +11,31 @@ import (
 // to is kept as written, the body and any extension pass through byte for byte.
 // It needs only the top-level attributes, so no tree is built: attr reads them.
 func (c *conn) onMessage(ctx context.Context, raw []byte, attr func(string) string) error {
-	el := msgAttrs{attr("id"), attr("to")}
-	typ := attr("type")
+	to, typ := attr("to"), attr("type")
 	switch typ {
 	case "chat", "normal", "headline", "groupchat", "error":
 	default:
 		typ = "normal" // RFC 6121 section 5.2.2: unknown types are treated as normal
 	}
+	// m is built from locals: ParseJID(m.to) would move attr (and its closure) to the heap.
+	m := msgAttrs{attr: attr, to: to, typ: typ}
 	full := c.JID()
-	to := el.to
 	target := full.Bare() // no to: the user's own account (RFC 6121 section 8.1.1.1)
 	if to != "" {
 		var err error
 		if target, err = inspect.ParseJID(to); err != nil {
-			return c.bounce(el, to, typ, errJIDMalformed)
+			return c.bounce(m, errJIDMalformed)
 		}
+	}
+	switch {
+	case target.Domain != c.srv.domain.Domain:
+		return c.bounce(m, errRemoteNotFound.withText("this server does not federate"))
+	case target.Local == "":
+		return c.bounce(m, errServiceUnavailable)
 	}
 	stamped, err := restamp(raw, nil, []kv{{"from", full.String()}}, nil)
 	if err != nil {
 		return newStreamErr("internal-server-error", "message: "+err.Error())
-	}
-	switch {
-	case target.Domain != c.srv.domain.Domain:
-		return c.bounce(el, to, typ, errRemoteNotFound.withText("this server does not federate"))
-	case target.Local == "":
-		return c.bounce(el, to, typ, errServiceUnavailable)
 	}
 	if target.Resource != "" {
 		if s := c.srv.dir.Lookup(target); s != nil {
@@ -44,19 +44,20 @@ func (c *conn) onMessage(ctx context.Context, raw []byte, attr func(string) stri
 		}
 		switch typ {
 		case "groupchat":
-			return c.bounce(el, to, typ, errServiceUnavailable)
+			return c.bounce(m, errServiceUnavailable)
 		case "headline", "error":
 			return nil
 		}
 		// chat and normal to a resource that is gone: as if to the bare JID (8.5.3.2.1).
 	}
-	return c.toAccount(ctx, el, to, typ, target.Bare(), stamped, full)
+	return c.toAccount(ctx, m, target.Bare(), stamped, full)
 }
 
 // toAccount delivers to the account's available resources of highest non-negative priority
 // (all of them for equal priority, all non-negative ones for headlines), or keeps chat and
 // normal messages for later when none is available.
-func (c *conn) toAccount(ctx context.Context, el msgAttrs, to, typ string, bare inspect.JID, stamped []byte, full inspect.JID) error {
+func (c *conn) toAccount(ctx context.Context, m msgAttrs, bare inspect.JID, stamped []byte, full inspect.JID) error {
+	typ := m.typ
 	var buf [8]Session
 	sessions := c.srv.dir.Resources(buf[:0], bare)
 	best := -1
@@ -77,19 +78,19 @@ func (c *conn) toAccount(ctx context.Context, el msgAttrs, to, typ string, bare 
 		return nil
 	}
 	if _, err := c.srv.store.Account(ctx, bare.Local); err != nil {
-		return c.bounce(el, to, typ, errServiceUnavailable)
+		return c.bounce(m, errServiceUnavailable)
 	}
 	if typ == "groupchat" {
-		return c.bounce(el, to, typ, errServiceUnavailable)
+		return c.bounce(m, errServiceUnavailable)
 	}
 	if !c.srv.offlineQuota(bare.Local, 1) {
-		return c.bounce(el, to, typ, errServiceUnavailable.withText("offline storage full"))
+		return c.bounce(m, errServiceUnavailable.withText("offline storage full"))
 	}
-	m := store.OfflineMessage{Stanza: stamped, From: full.String(), Stamp: timeNow()}
-	if err := c.srv.store.AddOffline(ctx, bare.Local, m); err != nil {
+	om := store.OfflineMessage{Stanza: stamped, From: full.String(), Stamp: timeNow()}
+	if err := c.srv.store.AddOffline(ctx, bare.Local, om); err != nil {
 		c.srv.offlineQuota(bare.Local, -1)
 		c.srv.logf("switch: offline message for %s: %v", bare, err)
-		return c.bounce(el, to, typ, errInternal)
+		return c.bounce(m, errInternal)
 	}
 	return nil
 }
@@ -116,15 +117,19 @@ func (s *Server) offlineQuota(user string, delta int) bool {
 }
 
 // bounce returns a message error to the sender, unless the message was itself an error.
-func (c *conn) bounce(el msgAttrs, to, typ string, e stanzaError) error {
-	if typ == "error" {
+func (c *conn) bounce(m msgAttrs, e stanzaError) error {
+	if m.typ == "error" {
 		return nil
 	}
-	return c.send(errorStanza("message", el.id, to, c.JID().String(), nil, e), "message", inspect.NSClient)
+	return c.send(errorStanza("message", m.attr("id"), m.to, c.JID().String(), nil, e), "message", inspect.NSClient)
 }
 
-// msgAttrs are the attributes of a message the router needs for errors.
-type msgAttrs struct{ id, to string }
+// msgAttrs is what the router keeps of a message: to as written, the type as routed, and
+// attr to read the id only when an error is sent back.
+type msgAttrs struct {
+	attr    func(string) string
+	to, typ string
+}
 
 // deliverOffline sends the messages kept for the user, oldest first, each with both delay
 // stamps. What cannot be written goes back to the store.
