@@ -9,9 +9,9 @@ import (
 
 // Bytes the proxy writes itself.
 var (
-	proceedTLS  = []byte("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-	failureTLS  = []byte("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-	startTLS    = []byte("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+	proceedTLS  = []byte("<proceed xmlns='" + inspect.NSTLS + "'/>")
+	failureTLS  = []byte("<failure xmlns='" + inspect.NSTLS + "'/>")
+	startTLS    = []byte("<starttls xmlns='" + inspect.NSTLS + "'/>")
 	closeStream = []byte("</stream:stream>")
 )
 
@@ -32,7 +32,7 @@ func appendHeader(b []byte, server bool, domain, contentNS string) []byte {
 	}
 	b = append(b, "<?xml version='1.0'?><stream:stream xmlns='"...)
 	b = append(b, inspect.EscapeAttr(contentNS)...)
-	b = append(b, "' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'"...)
+	b = append(b, "' xmlns:stream='"+inspect.NSStreams+"' version='1.0'"...)
 	if domain != "" {
 		if server {
 			b = append(b, " from='"...)
@@ -56,9 +56,9 @@ func appendHeader(b []byte, server bool, domain, contentNS string) []byte {
 func appendStreamError(b []byte, cond, text string) []byte {
 	b = append(b, "<stream:error><"...)
 	b = append(b, cond...)
-	b = append(b, " xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"...)
+	b = append(b, " xmlns='"+inspect.NSStreamErrors+"'/>"...)
 	if text != "" {
-		b = append(b, "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>"...)
+		b = append(b, "<text xmlns='"+inspect.NSStreamErrors+"'>"...)
 		b = append(b, inspect.EscapeText(text)...)
 		b = append(b, "</text>"...)
 	}
