@@ -23,15 +23,21 @@ type xpathExpr struct {
 	pool sync.Pool // of *xpath.Expr
 }
 
-func (x *xpathExpr) get() *xpath.Expr {
+// with runs f on a private copy of x's expression. A panic inside the xpath package (it
+// has had some on odd input) gives the zero result rather than taking the proxy down.
+func with[T any](x *xpathExpr, f func(*xpath.Expr) T) (out T) {
 	e, _ := x.pool.Get().(*xpath.Expr)
-	return e
-}
-
-func (x *xpathExpr) put(e *xpath.Expr) {
-	if e != nil {
-		x.pool.Put(e)
+	if e == nil {
+		return out
 	}
+	defer func() {
+		if recover() != nil {
+			var zero T
+			out = zero
+		}
+		x.pool.Put(e)
+	}()
+	return f(e)
 }
 
 // compileXPath compiles expr with the file's namespace prefixes. The xpath package only
@@ -73,102 +79,69 @@ func compileOne(expr string, ns map[string]string) (*xpath.Expr, error) {
 var undeclaredRE = regexp.MustCompile(`prefix (\S+) not defined`)
 
 // evalBool evaluates x against the stanza with XPath's boolean() rules: a non-empty
-// node-set, a non-zero number, a non-empty string. A panic inside the xpath package (it
-// has had some on odd input) counts as false rather than taking the proxy down.
-func evalBool(x *xpathExpr, nav *navigator) (ok bool) {
-	e := x.get()
-	if e == nil {
-		return false
-	}
-	defer func() {
-		if recover() != nil {
-			ok = false
+// node-set, a non-zero number, a non-empty string. A panic counts as false.
+func evalBool(x *xpathExpr, nav *navigator) bool {
+	return with(x, func(e *xpath.Expr) bool {
+		switch v := e.Evaluate(nav).(type) {
+		case bool:
+			return v
+		case float64:
+			return v != 0 && !math.IsNaN(v)
+		case string:
+			return v != ""
+		case *xpath.NodeIterator:
+			return v.MoveNext()
 		}
-		x.put(e)
-	}()
-	switch v := e.Evaluate(nav).(type) {
-	case bool:
-		return v
-	case float64:
-		return v != 0 && !math.IsNaN(v)
-	case string:
-		return v != ""
-	case *xpath.NodeIterator:
-		return v.MoveNext()
-	}
-	return false
+		return false
+	})
 }
 
 // evalString evaluates x as XPath's string(): the first node's string-value for a node-set.
-func evalString(x *xpathExpr, stanza *inspect.Element) (s string) {
-	e := x.get()
-	if e == nil {
+func evalString(x *xpathExpr, stanza *inspect.Element) string {
+	return with(x, func(e *xpath.Expr) string {
+		switch v := e.Evaluate(newNavigator(stanza)).(type) {
+		case bool:
+			if v {
+				return "true"
+			}
+			return "false"
+		case float64:
+			if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+				return fmt.Sprintf("%d", int64(v))
+			}
+			return fmt.Sprint(v)
+		case string:
+			return v
+		case *xpath.NodeIterator:
+			if v.MoveNext() {
+				return v.Current().Value()
+			}
+		}
 		return ""
-	}
-	defer func() {
-		if recover() != nil {
-			s = ""
-		}
-		x.put(e)
-	}()
-	switch v := e.Evaluate(newNavigator(stanza)).(type) {
-	case bool:
-		if v {
-			return "true"
-		}
-		return "false"
-	case float64:
-		if v == math.Trunc(v) && math.Abs(v) < 1e15 {
-			return fmt.Sprintf("%d", int64(v))
-		}
-		return fmt.Sprint(v)
-	case string:
-		return v
-	case *xpath.NodeIterator:
-		if v.MoveNext() {
-			return v.Current().Value()
-		}
-	}
-	return ""
+	})
 }
 
 // maxTargets bounds how many nodes one action changes in one stanza.
 const maxTargets = 1000
 
 // selectTargets returns the nodes x selects in stanza, in document order.
-func selectTargets(x *xpathExpr, stanza *inspect.Element) (out []target) {
-	e := x.get()
-	if e == nil {
-		return nil
-	}
-	defer func() {
-		if recover() != nil {
-			out = nil
+func selectTargets(x *xpathExpr, stanza *inspect.Element) []target {
+	return with(x, func(e *xpath.Expr) (out []target) {
+		it := e.Select(newNavigator(stanza))
+		for len(out) < maxTargets && it.MoveNext() {
+			if t, ok := it.Current().(*navigator).target(); ok {
+				out = append(out, t)
+			}
 		}
-		x.put(e)
-	}()
-	it := e.Select(newNavigator(stanza))
-	for len(out) < maxTargets && it.MoveNext() {
-		if t, ok := it.Current().(*navigator).target(); ok {
-			out = append(out, t)
-		}
-	}
-	return out
+		return out
+	})
 }
 
 // returnsNodes reports whether x yields a node-set, checked on a sample stanza so that
 // `remove: {xpath: "count(x)"}` is refused when the file is loaded.
-func returnsNodes(x *xpathExpr) (ok bool) {
-	e := x.get()
-	if e == nil {
-		return false
-	}
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-		x.put(e)
-	}()
-	_, ok = e.Evaluate(newNavigator(inspect.NewElement(inspect.NSClient, "message"))).(*xpath.NodeIterator)
-	return ok
+func returnsNodes(x *xpathExpr) bool {
+	return with(x, func(e *xpath.Expr) bool {
+		_, ok := e.Evaluate(newNavigator(inspect.NewElement(inspect.NSClient, "message"))).(*xpath.NodeIterator)
+		return ok
+	})
 }
