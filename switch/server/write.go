@@ -22,8 +22,7 @@ func (c *conn) writeLocked(b []byte, kind inspect.Kind, name, ns string) error {
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	if _, err := c.nc.Write(b); err != nil {
-		c.wclosed = true
-		c.raw.Close()
+		c.closeLocked()
 		return err
 	}
 	if c.srv.cfg.Observe != nil {
@@ -115,8 +114,7 @@ func (c *conn) streamErrorLocked(cond, text string) {
 		c.writeLocked(b, inspect.KindStanza, "error", inspect.NSStreams)
 		c.writeLocked([]byte("</stream:stream>"), inspect.KindStreamClose, "stream", inspect.NSStreams)
 	}
-	c.wclosed = true
-	c.raw.Close()
+	c.closeLocked()
 }
 
 // closeStream answers the client's closing tag with ours and closes the socket at once.
@@ -126,13 +124,17 @@ func (c *conn) closeStream() {
 	if !c.wclosed && !c.tlsBusy && c.headerSent {
 		c.writeLocked([]byte("</stream:stream>"), inspect.KindStreamClose, "stream", inspect.NSStreams)
 	}
-	c.wclosed = true
-	c.raw.Close()
+	c.closeLocked()
 }
 
 func (c *conn) closeSocket() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	c.closeLocked()
+}
+
+// closeLocked stops all writers and closes the socket; the reader then ends the session.
+func (c *conn) closeLocked() {
 	c.wclosed = true
 	c.raw.Close()
 }
@@ -165,14 +167,6 @@ func (c *conn) Presence() PresenceState {
 }
 
 // Kick ends the stream with a stream error (conflict, system-shutdown). The reader goroutine
-// sees the closed socket and cleans up the session.
-func (c *conn) Kick(cond, text string) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.tlsBusy {
-		c.wclosed = true
-		c.raw.Close()
-		return
-	}
-	c.streamErrorLocked(cond, text)
-}
+// sees the closed socket and cleans up the session. During a TLS handshake nothing can be
+// written, so the socket is just closed (streamError does that).
+func (c *conn) Kick(cond, text string) { c.streamError(cond, text) }
