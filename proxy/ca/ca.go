@@ -11,7 +11,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -203,15 +202,7 @@ func (c *CA) Certificate() *x509.Certificate { return c.cert }
 // Fingerprint returns the SHA-256 of the root certificate as colon-separated upper-case hex.
 func (c *CA) Fingerprint() string {
 	sum := sha256.Sum256(c.certDER)
-	h := strings.ToUpper(hex.EncodeToString(sum[:]))
-	var b strings.Builder
-	for i := 0; i < len(h); i += 2 {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		b.WriteString(h[i : i+2])
-	}
-	return b.String()
+	return strings.ReplaceAll(fmt.Sprintf("% X", sum[:]), " ", ":")
 }
 
 // Pool returns a certificate pool holding only the root, for clients in tests and tools.
