@@ -271,6 +271,19 @@ func userBucket(tx *bolt.Tx, parent []byte, username string) *bolt.Bucket {
 	return tx.Bucket(parent).Bucket([]byte(username))
 }
 
+// createUserBucket returns the nested bucket of username under parent (what names it in
+// errors), creating it if needed; ErrNotFound if the user has no account.
+func createUserBucket(tx *bolt.Tx, parent []byte, username, what string) (*bolt.Bucket, error) {
+	if err := hasAccount(tx, username); err != nil {
+		return nil, err
+	}
+	bk, err := tx.Bucket(parent).CreateBucketIfNotExists([]byte(username))
+	if err != nil {
+		return nil, fmt.Errorf("store: %s of %q: %w", what, username, err)
+	}
+	return bk, nil
+}
+
 // RosterItem returns one contact of the user's roster, or ErrNotFound.
 func (b *Bolt) RosterItem(ctx context.Context, username, jid string) (RosterItem, error) {
 	var it RosterItem
@@ -303,12 +316,9 @@ func (b *Bolt) PutRosterItem(ctx context.Context, username string, item RosterIt
 		return fmt.Errorf("store: encode roster item: %w", err)
 	}
 	return b.update(ctx, func(tx *bolt.Tx) error {
-		if err := hasAccount(tx, username); err != nil {
-			return err
-		}
-		r, err := tx.Bucket(bucketRosters).CreateBucketIfNotExists([]byte(username))
+		r, err := createUserBucket(tx, bucketRosters, username, "roster")
 		if err != nil {
-			return fmt.Errorf("store: roster of %q: %w", username, err)
+			return err
 		}
 		if r.Get([]byte(item.JID)) == nil {
 			// Only a new contact can exceed the limit; counting walks the bucket's pages,
@@ -340,12 +350,9 @@ func (b *Bolt) AddOffline(ctx context.Context, username string, m OfflineMessage
 		return fmt.Errorf("store: encode offline message: %w", err)
 	}
 	return b.update(ctx, func(tx *bolt.Tx) error {
-		if err := hasAccount(tx, username); err != nil {
-			return err
-		}
-		q, err := tx.Bucket(bucketOffline).CreateBucketIfNotExists([]byte(username))
+		q, err := createUserBucket(tx, bucketOffline, username, "offline queue")
 		if err != nil {
-			return fmt.Errorf("store: offline queue of %q: %w", username, err)
+			return err
 		}
 		// The queue bucket is only ever emptied by deleting it, so its sequence is the
 		// number of messages it holds.
