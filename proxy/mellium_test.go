@@ -5,22 +5,17 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/xml"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"mellium.im/sasl"
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
-	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
-	"github.com/stanzascope/stanzascope/switch/scram"
 	"github.com/stanzascope/stanzascope/switch/server"
 	"github.com/stanzascope/stanzascope/switch/store"
+	"github.com/stanzascope/stanzascope/switch/switchtest"
 )
 
 // startSwitch runs the embedded switch with STARTTLS (certificate from its own CA, so the
@@ -33,15 +28,8 @@ func startSwitch(t testing.TB, requireTLS bool) (addr string, roots *x509.CertPo
 		t.Fatal(err)
 	}
 	st := store.NewMemory()
-	for _, u := range [][2]string{{"alice", "wonderland"}, {"bob", "builder"}} {
-		creds, err := scram.NewCredentials(u[1], scram.MinIterations)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.CreateAccount(context.Background(), store.Account{Username: u[0], Creds: creds}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	switchtest.AddAccount(t, st, "alice", "wonderland")
+	switchtest.AddAccount(t, st, "bob", "builder")
 	srv, err := server.New(server.Config{Domain: "localhost", Store: st, RequireTLS: requireTLS,
 		TLS: &tls.Config{Certificates: []tls.Certificate{*leaf}}, Logf: t.Logf})
 	if err != nil {
@@ -65,21 +53,10 @@ func startSwitch(t testing.TB, requireTLS bool) (addr string, roots *x509.CertPo
 	return ln.Addr().String(), upCA.Pool()
 }
 
-// mclient is a mellium session whose received stanzas are collected as text.
-type mclient struct {
-	t    testing.TB
-	s    *xmpp.Session
-	in   chan string
-	done chan error
-	once sync.Once
-}
-
 // melliumLogin logs in through the proxy at addr: STARTTLS (trusting roots), SCRAM, bind.
 // With direct, TLS starts with the first byte instead.
-func melliumLogin(t testing.TB, addr string, roots *x509.CertPool, direct bool, user, pass string) *mclient {
+func melliumLogin(t testing.TB, addr string, roots *x509.CertPool, direct bool, user, pass string) *switchtest.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	tlsCfg := &tls.Config{ServerName: "localhost", RootCAs: roots}
 	var conn net.Conn
 	var err error
@@ -98,68 +75,7 @@ func melliumLogin(t testing.TB, addr string, roots *x509.CertPool, direct bool, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := xmpp.NewClientSession(ctx, jid.MustParse(user+"@localhost"), conn, features...)
-	if err != nil {
-		conn.Close()
-		t.Fatalf("mellium login of %s through the proxy: %v", user, err)
-	}
-	c := &mclient{t: t, s: s, in: make(chan string, 64), done: make(chan error, 1)}
-	go func() {
-		c.done <- s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-			var buf bytes.Buffer
-			enc := xml.NewEncoder(&buf)
-			enc.EncodeToken(*start)
-			xmlstream.Copy(enc, r)
-			enc.EncodeToken(start.End())
-			enc.Flush()
-			select {
-			case c.in <- buf.String():
-			default:
-			}
-			return nil
-		}))
-	}()
-	t.Cleanup(c.close)
-	return c
-}
-
-func (c *mclient) close() {
-	c.once.Do(func() {
-		c.s.Close()
-		select {
-		case <-c.done:
-		case <-time.After(5 * time.Second):
-			c.t.Errorf("mellium session did not stop")
-		}
-		c.s.Conn().Close()
-	})
-}
-
-func (c *mclient) waitFor(sub string) string {
-	c.t.Helper()
-	deadline := time.After(5 * time.Second)
-	for {
-		select {
-		case s := <-c.in:
-			if strings.Contains(s, sub) {
-				return s
-			}
-		case <-deadline:
-			c.t.Fatalf("nothing containing %q arrived", sub)
-			return ""
-		}
-	}
-}
-
-func (c *mclient) chat(to, body string) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	msg := stanza.Message{To: jid.MustParse(to), Type: stanza.ChatMessage}
-	err := c.s.Send(ctx, msg.Wrap(xmlstream.Wrap(xmlstream.Token(xml.CharData(body)), xml.StartElement{Name: xml.Name{Local: "body"}})))
-	if err != nil {
-		c.t.Fatalf("send: %v", err)
-	}
+	return switchtest.Login(t, conn, user+"@localhost", features...)
 }
 
 func testMelliumThroughProxy(t *testing.T, direct bool) {
@@ -169,16 +85,16 @@ func testMelliumThroughProxy(t *testing.T, direct bool) {
 
 	alice := melliumLogin(t, tp.addr, authority.Pool(), direct, "alice", "wonderland")
 	bob := melliumLogin(t, tp.addr, authority.Pool(), direct, "bob", "builder")
-	if !alice.s.ConnectionState().HandshakeComplete {
+	if !alice.Session().ConnectionState().HandshakeComplete {
 		t.Fatal("client leg is not TLS")
 	}
-	if got := alice.s.ConnectionState().PeerCertificates[0].Issuer.Organization; len(got) == 0 || got[0] != "stanzascope" {
+	if got := alice.Session().ConnectionState().PeerCertificates[0].Issuer.Organization; len(got) == 0 || got[0] != "stanzascope" {
 		t.Fatalf("client got a certificate issued by %v, not by the proxy's CA", got)
 	}
-	alice.chat(bob.s.LocalAddr().String(), "hello through the proxy")
-	got := bob.waitFor("hello through the proxy")
-	if !strings.Contains(got, alice.s.LocalAddr().String()) {
-		t.Errorf("bob got %s, not from %s", got, alice.s.LocalAddr())
+	alice.Chat(bob.JID(), "hello through the proxy")
+	got := bob.WaitFor("hello through the proxy")
+	if !strings.Contains(got, alice.JID()) {
+		t.Errorf("bob got %s, not from %s", got, alice.JID())
 	}
 	for _, want := range []string{"TLS with client: TLS 1.3", "TLS with upstream: TLS 1.3", "SASL: client chose mechanism SCRAM-SHA-256", "SASL: success", "bound JID alice@localhost/"} {
 		tp.sink.waitNote(t, want)
@@ -196,8 +112,8 @@ func testMelliumThroughProxy(t *testing.T, direct bool) {
 	if !seen[1] || !seen[2] {
 		t.Errorf("message logged c2s %v s2c %v, want both", seen[1], seen[2])
 	}
-	alice.close()
-	bob.close()
+	alice.Close()
+	bob.Close()
 	tp.stop()
 	tp.sink.waitNote(t, "closed after")
 }

@@ -118,8 +118,8 @@ func TestProsodySTARTTLS(t *testing.T) {
 	tp := startProxy(t, Config{Upstream: upAddr, CA: authority, UpstreamTLS: &tls.Config{RootCAs: upRoots}}, false)
 	alice := melliumLogin(t, tp.addr, authority.Pool(), false, "alice", "wonderland")
 	bob := melliumLogin(t, tp.addr, authority.Pool(), false, "bob", "builder")
-	alice.chat(bob.s.LocalAddr().String(), "hello prosody")
-	bob.waitFor("hello prosody")
+	alice.Chat(bob.JID(), "hello prosody")
+	bob.WaitFor("hello prosody")
 	for _, want := range []string{"TLS with client: TLS 1.3", "TLS with upstream: TLS 1.3", "SASL: success", "bound JID alice@localhost/"} {
 		tp.sink.waitNote(t, want)
 	}
@@ -132,7 +132,7 @@ func TestProsodyDirectTLS(t *testing.T) {
 	tp := startProxy(t, Config{Upstream: upAddr, CA: authority, UpstreamTLS: &tls.Config{RootCAs: upRoots}}, true)
 	alice := melliumLogin(t, tp.addr, authority.Pool(), true, "alice", "wonderland")
 	bob := melliumLogin(t, tp.addr, authority.Pool(), true, "bob", "builder")
-	alice.chat(bob.s.LocalAddr().String(), "hello direct")
-	bob.waitFor("hello direct")
+	alice.Chat(bob.JID(), "hello direct")
+	bob.WaitFor("hello direct")
 	tp.sink.waitNote(t, "the proxy negotiates STARTTLS with the upstream itself")
 }
