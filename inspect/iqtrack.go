@@ -31,11 +31,14 @@ type iqKey struct {
 	id  string
 }
 
+// iqRequest is a request waiting for its answer. The note about it is kept as parts
+// (typ, to, child) and only written for the few requests never answered (see describe).
 type iqRequest struct {
 	key     iqKey
 	seq     uint64
 	t       time.Time
-	what    string // "iq get id 'x' (<query xmlns='...'/>) to y", for the note
+	typ, to string
+	child   payload
 	conn    *ConnInfo
 	header  *Header
 	forgone bool
@@ -100,7 +103,7 @@ func (t *IQTracker) track(r *Record, cid uint64) error {
 		}
 		c.seq++
 		req := &iqRequest{key: iqKey{r.Dir, id}, seq: c.seq, t: r.Time, conn: r.Conn, header: r.Header,
-			what: describeRequest(r, typ, id)}
+			typ: typ, to: r.Attr("to"), child: payloadOf(r.Raw)}
 		c.pending[req.key] = req
 		c.order = append(c.order, req)
 		if len(c.order) > 2*t.max+16 {
@@ -127,32 +130,38 @@ func (t *IQTracker) track(r *Record, cid uint64) error {
 	return nil
 }
 
-// describeRequest says which request it was, without building a tree.
-func describeRequest(r *Record, typ, id string) string {
-	s := fmt.Sprintf("iq %s id '%s'", typ, id)
-	if p := payloadOf(r.Raw); p != "" {
-		s += " (" + p + ")"
+// describe says which request it was: "iq get id 'x' (<query xmlns='...'/>) to y".
+func (q *iqRequest) describe() string {
+	s := fmt.Sprintf("iq %s id '%s'", q.typ, q.key.id)
+	if q.child.found {
+		s += fmt.Sprintf(" (<%s xmlns='%s'/>)", q.child.local, q.child.ns)
 	}
-	if to := r.Attr("to"); to != "" {
-		s += " to " + to
+	if q.to != "" {
+		s += " to " + q.to
 	}
 	return s
 }
 
-// payloadOf returns "<query xmlns='ns'/>" for the first child element of a stanza.
-func payloadOf(raw []byte) string {
+// payload is the first child element of a stanza: its local name and xmlns as written.
+type payload struct {
+	local, ns string
+	found     bool
+}
+
+// payloadOf returns the first child element of a stanza, without building a tree.
+func payloadOf(raw []byte) payload {
 	top, ok := firstStart(raw)
 	if !ok || top.kind != tagStart {
-		return ""
+		return payload{}
 	}
 	for i := top.end; ; {
 		t, ok := nextTag(raw, i)
 		if !ok || t.kind == tagEnd {
-			return ""
+			return payload{}
 		}
 		if t.kind == tagStart || t.kind == tagEmpty {
 			ns, _ := rawAttr(raw[t.start:t.end], "xmlns")
-			return fmt.Sprintf("<%s xmlns='%s'/>", localBytes(t.name), ns)
+			return payload{local: string(localBytes(t.name)), ns: ns, found: true}
 		}
 		i = t.end
 	}
@@ -224,7 +233,7 @@ func (t *IQTracker) report(q *iqRequest, now time.Time, why string) error {
 		Dir:       q.key.dir,
 		Kind:      KindNote,
 		Header:    q.header,
-		Note:      q.what + " was never answered: " + why,
+		Note:      q.describe() + " was never answered: " + why,
 		Unmatched: true,
 	})
 }

@@ -160,3 +160,22 @@ func TestIQTrackerBounded(t *testing.T) {
 		t.Fatalf("pending %d order %d", len(c.pending), len(c.order))
 	}
 }
+
+// BenchmarkIQTracker measures one request and its answer passing through the tracker.
+func BenchmarkIQTracker(b *testing.B) {
+	c := &ConnInfo{ID: 1}
+	req := rec(b, ClientToServer, `<iq type='get' id='r1' to='example.org'><query xmlns='jabber:iq:roster'/></iq>`)
+	ans := rec(b, ServerToClient, `<iq type='result' id='r1' from='example.org'/>`)
+	req.Conn, ans.Conn = c, c
+	req.Time, ans.Time = t0, t0.Add(time.Millisecond)
+	tr := NewIQTracker(SinkFunc(func(*Record) error { return nil }), 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := tr.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if err := tr.Write(ans); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
