@@ -14,24 +14,17 @@ import (
 	"github.com/stanzascope/stanzascope/inspect"
 	"github.com/stanzascope/stanzascope/proxy"
 	"github.com/stanzascope/stanzascope/rules"
-	"github.com/stanzascope/stanzascope/switch/scram"
 	"github.com/stanzascope/stanzascope/switch/server"
 	"github.com/stanzascope/stanzascope/switch/store"
+	"github.com/stanzascope/stanzascope/switch/switchtest"
 )
 
 // startSwitch runs the embedded switch on loopback with accounts alice and bob.
 func startSwitch(t testing.TB) string {
 	t.Helper()
 	st := store.NewMemory()
-	for _, u := range [][2]string{{"alice", "wonderland"}, {"bob", "builder"}} {
-		creds, err := scram.NewCredentials(u[1], scram.MinIterations)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.CreateAccount(context.Background(), store.Account{Username: u[0], Creds: creds}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	switchtest.AddAccount(t, st, "alice", "wonderland")
+	switchtest.AddAccount(t, st, "bob", "builder")
 	srv, err := server.New(server.Config{Domain: "localhost", Store: st, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
