@@ -234,7 +234,7 @@ func (c *conn) onReadTimeout(err error, bound bool) error {
 		return errIdleTimeout
 	}
 	c.pinged = true
-	return c.send([]byte("<iq id='idle-ping' type='get' from='"+c.srv.domain.Domain+"'><ping xmlns='urn:xmpp:ping'/></iq>"), "iq", inspect.NSClient)
+	return c.send([]byte("<iq id='idle-ping' type='get' from='"+c.srv.domain.Domain+"'><ping xmlns='"+inspect.NSPing+"'/></iq>"), "iq", inspect.NSClient)
 }
 
 // waitIdle blocks until an idle plaintext session receives its next byte, which it keeps
