@@ -3,7 +3,6 @@ package inspect
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"testing"
 )
 
@@ -49,17 +48,4 @@ func FuzzAppendJSONString(f *testing.F) {
 			t.Fatalf("%q as bytes: got %s want %s", s, got, want)
 		}
 	})
-}
-
-// BenchmarkJSONWrite measures the JSON printer on one message record (the proxy's logging
-// path).
-func BenchmarkJSONWrite(b *testing.B) {
-	r := rec(b, ClientToServer, `<message to='juliet@example.com' from='romeo@example.net/orchard' type='chat' id='m1'><body>Art thou not Romeo, and a Montague? &lt;3</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>`)
-	j := NewJSON(io.Discard, JSONOptions{})
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := j.Write(r); err != nil {
-			b.Fatal(err)
-		}
-	}
 }
