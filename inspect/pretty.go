@@ -3,6 +3,7 @@ package inspect
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -357,14 +358,14 @@ func significant(nodes []Node) []Node {
 			break
 		}
 	}
-	out := nodes[:0:0]
-	for _, n := range nodes {
-		if t, ok := n.(Text); ok && (strings.TrimSpace(string(t)) == "" && (hasElem || t == "")) {
-			continue
-		}
-		out = append(out, n)
+	formatting := func(n Node) bool {
+		t, ok := n.(Text)
+		return ok && strings.TrimSpace(string(t)) == "" && (hasElem || t == "")
 	}
-	return out
+	if !slices.ContainsFunc(nodes, formatting) {
+		return nodes // the usual case: nothing to drop, nothing to copy
+	}
+	return slices.DeleteFunc(slices.Clone(nodes), formatting)
 }
 
 // qualify returns the name to print for e, the namespace declarations it needs, and the
