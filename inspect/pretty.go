@@ -26,6 +26,10 @@ type Pretty struct {
 	opt PrettyOptions
 	pal *palette
 	buf []byte
+	// The prefix bindings of the last stream header seen, which every record of a stream
+	// shares (see scopeOf).
+	scHeader *Header
+	sc       *scope
 }
 
 // NewPretty returns a pretty printer writing to w. Each record is written with one Write
@@ -207,7 +211,7 @@ func (p *Pretty) stanza(b []byte, r *Record) []byte {
 	if err != nil {
 		return appendIndented(b, raw)
 	}
-	b = p.tree(b, e, 1, contentNS(r.Header), headerScope(r.Header))
+	b = p.tree(b, e, 1, contentNS(r.Header), p.scopeOf(r.Header))
 	if r.Original != nil {
 		b = p.diff(b, r, e)
 	}
@@ -232,6 +236,15 @@ func contentNS(h *Header) string {
 		return NSClient
 	}
 	return h.ContentNS
+}
+
+// scopeOf is headerScope remembered for the last header: scopes are never changed, only
+// extended by new links in front.
+func (p *Pretty) scopeOf(h *Header) *scope {
+	if p.sc == nil || h != p.scHeader {
+		p.scHeader, p.sc = h, headerScope(h)
+	}
+	return p.sc
 }
 
 // headerScope returns the prefixes the stream header declared, which stanzas may use.

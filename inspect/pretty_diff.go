@@ -14,7 +14,7 @@ func (p *Pretty) diff(b []byte, r *Record, e *Element) []byte {
 		orig, _ = redactFor(r, orig)
 	}
 	plain := &Pretty{opt: p.opt, pal: newPalette(false)}
-	ns, sc := contentNS(r.Header), headerScope(r.Header)
+	ns, sc := contentNS(r.Header), p.scopeOf(r.Header)
 	newLines := splitLines(plain.tree(nil, e, 1, ns, sc))
 	var oldLines []string
 	if oe, err := ParseElement(orig, r.Header); err == nil {
