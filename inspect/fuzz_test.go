@@ -140,3 +140,24 @@ func FuzzParseJID(f *testing.F) {
 		}
 	})
 }
+
+// FuzzJIDFastPath checks that the ASCII fast path of ParseJID gives exactly what the full
+// PRECIS/IDNA path gives, for every input the fast path accepts.
+func FuzzJIDFastPath(f *testing.F) {
+	for _, s := range []string{"alice@localhost/phone", "a-b@x.example", "x@1.2.3.4", "u@xn--bcher-kva.example", "u@-a.b", "u@a/b c", "juliet@example.com/balcony!", "A@b", "a@b.", "0@0.0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fast, ok := parseASCIIJID(s)
+		if !ok {
+			return
+		}
+		slow, err := parseJID(s)
+		if err != nil {
+			t.Fatalf("fast path accepted %q, full path: %v", s, err)
+		}
+		if fast != slow {
+			t.Fatalf("%q: fast path %#v, full path %#v", s, fast, slow)
+		}
+	})
+}

@@ -25,6 +25,14 @@ const maxJIDPart = 1023 // RFC 7622 §3: each part at most 1023 octets
 // ParseJID parses and normalises s per RFC 7622 (localpart: UsernameCaseMapped, domain:
 // lower case / IDNA, resource: OpaqueString). The error says which part is wrong and why.
 func ParseJID(s string) (JID, error) {
+	if j, ok := parseASCIIJID(s); ok {
+		return j, nil
+	}
+	return parseJID(s)
+}
+
+// parseJID is ParseJID through the PRECIS and IDNA profiles, for any input.
+func parseJID(s string) (JID, error) {
 	if !utf8.ValidString(s) {
 		return JID{}, jidError(s, "not valid UTF-8")
 	}
@@ -141,4 +149,74 @@ func (j JID) String() string {
 		s += "/" + j.Resource
 	}
 	return s
+}
+
+// parseASCIIJID handles the JIDs that make up nearly all traffic (routing parses one per
+// stanza) without the PRECIS and IDNA machinery: plain ASCII that the profiles would leave
+// exactly as it is. Anything else, IP literals included, reports ok=false and takes the
+// full path; FuzzJIDFastPath checks the two agree.
+func parseASCIIJID(s string) (JID, bool) {
+	rest, res, hasRes := strings.Cut(s, "/")
+	local, domain, hasLocal := strings.Cut(rest, "@")
+	if !hasLocal {
+		local, domain = "", rest
+	}
+	if hasLocal && !plainLocal(local) || !plainDomain(domain) || hasRes && !plainResource(res) {
+		return JID{}, false
+	}
+	return JID{Local: local, Domain: domain, Resource: res}, true
+}
+
+// plainLocal: non-empty, short, printable ASCII without upper case or the characters RFC
+// 7622 forbids, so UsernameCaseMapped leaves it unchanged.
+func plainLocal(s string) bool {
+	if s == "" || len(s) > maxJIDPart {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || c >= 'A' && c <= 'Z' || strings.IndexByte("\"&'/:<>@", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// plainDomain: lower-case LDH labels of 1 to 63 bytes, no leading or trailing hyphen, no
+// "--" (A-labels and what IDNA reserves), not all digits (IPv4 literals take the full path), no trailing dot.
+func plainDomain(s string) bool {
+	if s == "" || len(s) > maxJIDPart {
+		return false
+	}
+	letter := false
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' || strings.Contains(label, "--") {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			switch {
+			case c >= 'a' && c <= 'z':
+				letter = true
+			case c >= '0' && c <= '9', c == '-':
+			default:
+				return false
+			}
+		}
+	}
+	return letter
+}
+
+// plainResource: non-empty, short, printable ASCII without spaces, which OpaqueString
+// leaves unchanged.
+func plainResource(s string) bool {
+	if s == "" || len(s) > maxJIDPart {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
