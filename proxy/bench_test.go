@@ -41,7 +41,7 @@ func echoUpstream(tb testing.TB, cert *tls.Certificate) string {
 			if _, err := readUpTo(c, "/>"); err != nil { // <starttls .../>
 				return
 			}
-			io.WriteString(c, string(proceedTLS))
+			c.Write(proceedTLS)
 			tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{*cert}})
 			if err := tc.Handshake(); err != nil {
 				return
@@ -90,7 +90,7 @@ func benchClient(tb testing.TB, addr string, roots *x509.CertPool) net.Conn {
 	if roots == nil {
 		return c
 	}
-	io.WriteString(c, string(startTLS))
+	c.Write(startTLS)
 	if _, err := readUpTo(c, "/>"); err != nil {
 		tb.Fatal(err)
 	}

@@ -213,7 +213,7 @@ func TestUpstreamRefusesTLS(t *testing.T) {
 		readUntil(t, c, "version='1.0'>")
 		io.WriteString(c, serverHeader+"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>")
 		readUntil(t, c, "<starttls")
-		io.WriteString(c, string(proceedTLS))
+		c.Write(proceedTLS)
 		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{*leaf}}).Handshake()
 	})
 	tp := startProxy(t, Config{Upstream: up, CA: newCA(t), UpstreamTLS: &tls.Config{RootCAs: x509.NewCertPool()}}, false)

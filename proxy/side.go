@@ -210,13 +210,6 @@ func (s *side) closeWrite() {
 	}
 }
 
-// bytesWritten returns what was written toward this peer.
-func (s *side) bytesWritten() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.written
-}
-
 // flushReader is what a pipe's reader reads from. Before each read, which may block, it
 // writes what the pipe queued toward the other side; with an idle timeout it also sets
 // the read deadline.

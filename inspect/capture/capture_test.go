@@ -557,11 +557,9 @@ func TestFlowLimit(t *testing.T) {
 	maxFlows = 4
 	defer func() { maxFlows = old }()
 	s := newSynth(t, linkEthernet)
-	var cs []*conn
 	for i := range 6 {
 		c := s.dial("10.0.0.1:"+strconv.Itoa(40000+i), "10.0.0.2:5222")
 		c.send(0, clientHeader)
-		cs = append(cs, c)
 	}
 	recs, sum, err := collect(t, s.bytes(), Options{})
 	if err != nil {

@@ -227,7 +227,7 @@ func (e *engine) data(f *flow, dir int, seq uint32, p []byte, ts time.Time) {
 		if int64(-d) >= int64(len(p)) {
 			return // a retransmission of bytes already delivered
 		}
-		p, seq = p[-d:], h.next
+		p = p[-d:]
 	} else if d > 0 {
 		h.addPending(seq, p)
 		switch {

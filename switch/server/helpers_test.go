@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -87,7 +86,6 @@ type rawClient struct {
 	t    testing.TB
 	conn net.Conn
 	r    *bufio.Reader
-	mu   sync.Mutex
 }
 
 func dialRaw(t testing.TB, addr string) *rawClient {

@@ -90,14 +90,12 @@ var (
 	errNotAcceptable      = stanzaError{"modify", "not-acceptable", ""}
 	errBadRequest         = stanzaError{"modify", "bad-request", ""}
 	errItemNotFound       = stanzaError{"cancel", "item-not-found", ""}
-	errForbidden          = stanzaError{"auth", "forbidden", ""}
 	errNotAllowed         = stanzaError{"cancel", "not-allowed", ""}
 	errConflict           = stanzaError{"cancel", "conflict", ""}
 	errJIDMalformed       = stanzaError{"modify", "jid-malformed", ""}
 	errInternal           = stanzaError{"wait", "internal-server-error", ""}
 	errRemoteNotFound     = stanzaError{"cancel", "remote-server-not-found", ""}
 	errPolicyViolation    = stanzaError{"modify", "policy-violation", ""}
-	errFeatureNotImpl     = stanzaError{"cancel", "feature-not-implemented", ""}
 )
 
 var legacyCodes = map[string]int{
