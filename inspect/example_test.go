@@ -38,7 +38,7 @@ func ExampleNewIQTracker() {
 	_ = inspect.ReadStream(strings.NewReader(`<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>`), inspect.ClientToServer, conn, tracker)
 	_ = tracker.Close() // reports the request nobody answered
 	// Output:
-	// {"conn":1,"dir":"c2s","kind":"stanza","name":"iq","ns":"jabber:client","type":"get","id":"p1","size":57,"xml":"<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>"}
+	// {"conn":1,"dir":"c2s","kind":"stanza","name":"iq","ns":"jabber:client","type":"get","id":"p1","size":57,"xml":"<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>","origin":"client"}
 	// {"conn":1,"dir":"c2s","kind":"note","size":0,"note":"iq get id 'p1' (<ping xmlns='urn:xmpp:ping'/>) was never answered: the log ended","unmatched":true}
 }
 

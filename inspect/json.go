@@ -45,6 +45,7 @@ type jsonRecord struct {
 	Unmatched bool     `json:"unmatched,omitempty"`
 	Client    string   `json:"client,omitempty"` // conn-open: the client's address
 	Server    string   `json:"server,omitempty"` // conn-open: the server's address
+	Origin    string   `json:"origin,omitempty"` // who produced the bytes: client, server, proxy
 }
 
 // NewJSON returns a JSON-lines printer writing to w, one Write call per record.
@@ -77,6 +78,7 @@ func toJSON(r *Record, showSecrets bool) jsonRecord {
 		Tags:      r.Tags,
 		Rules:     r.Rules,
 		Unmatched: r.Unmatched,
+		Origin:    r.Producer().String(),
 	}
 	if !r.Time.IsZero() {
 		jr.Time = r.Time.UTC().Format(time.RFC3339Nano)

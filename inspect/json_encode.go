@@ -86,6 +86,7 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 	}
 	str("client", jr.Client, true)
 	str("server", jr.Server, true)
+	str("origin", jr.Origin, true)
 	return append(b, "}\n"...)
 }
 

@@ -74,9 +74,13 @@ func (lr *logReader) record(b []byte) (*Record, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown direction %q", jr.Dir)
 	}
+	origin, ok := ParseOrigin(jr.Origin)
+	if !ok {
+		return nil, fmt.Errorf("unknown origin %q", jr.Origin)
+	}
 	rec := &Record{
 		Kind: kind, Dir: dir, Name: jr.Name, NS: jr.NS, Note: jr.Note, Verdict: jr.Verdict,
-		Tags: jr.Tags, Rules: jr.Rules, Unmatched: jr.Unmatched,
+		Tags: jr.Tags, Rules: jr.Rules, Unmatched: jr.Unmatched, Origin: origin,
 	}
 	if jr.Time != "" {
 		t, err := time.Parse(time.RFC3339Nano, jr.Time)

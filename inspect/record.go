@@ -19,6 +19,40 @@ type Tag struct {
 	Color string `json:"color,omitempty"`
 }
 
+// Origin says who produced the bytes of a record: the client, the server (for the embedded
+// switch, the switch), or stanzascope itself (its own stream headers and errors, features it
+// edited, stanzas a rule injected or a person sent).
+type Origin uint8
+
+// Origins. OriginUnknown is for records without bytes (notes) and for producers that do not
+// know; Record.Producer then derives the origin from the direction.
+const (
+	OriginUnknown Origin = iota
+	OriginClient
+	OriginServer
+	OriginProxy
+)
+
+var originNames = [...]string{OriginClient: "client", OriginServer: "server", OriginProxy: "proxy"}
+
+// String returns "client", "server", "proxy" or "".
+func (o Origin) String() string {
+	if int(o) < len(originNames) {
+		return originNames[o]
+	}
+	return ""
+}
+
+// ParseOrigin is the inverse of Origin.String; "" is OriginUnknown.
+func ParseOrigin(s string) (Origin, bool) {
+	for o, n := range originNames {
+		if n == s {
+			return Origin(o), true
+		}
+	}
+	return OriginUnknown, false
+}
+
 // Record is the unit every sink (printer, JSON log, pcap writer) consumes: one stream event
 // or connection milestone, with where and when it happened. A Record owns its bytes.
 type Record struct {
@@ -32,6 +66,7 @@ type Record struct {
 	Header *Header // the stream header in force: namespace context for parsing Raw
 	Err    error   // KindError: the error (often a *StreamError)
 	Note   string  // KindNote, KindConnOpen/Close, KindGap: a message for a person
+	Origin Origin  // who produced Raw; OriginUnknown: see Producer
 
 	// Set by the rules engine.
 	Original []byte // the bytes as received when a rule changed the stanza, else nil
@@ -58,6 +93,27 @@ func (r *Record) Element() (*Element, error) {
 		}
 	}
 	return r.elem, r.elemErr
+}
+
+// Producer returns who produced the record's bytes: Origin when the producer set it, else,
+// for records of wire bytes, the party that sends in the record's direction (the client for
+// c2s, the server for s2c). Notes and other records without wire bytes have no producer.
+func (r *Record) Producer() Origin {
+	if r.Origin != OriginUnknown {
+		return r.Origin
+	}
+	switch r.Kind {
+	case KindStreamOpen, KindStanza, KindWhitespace, KindStreamClose:
+	default:
+		return OriginUnknown
+	}
+	switch r.Dir {
+	case ClientToServer:
+		return OriginClient
+	case ServerToClient:
+		return OriginServer
+	}
+	return OriginUnknown
 }
 
 // SetElement replaces the cached tree (used when Raw is rebuilt from a changed tree).

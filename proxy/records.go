@@ -42,7 +42,8 @@ func (s *session) note(format string, args ...any) {
 // proxyRec records bytes the proxy itself sent in direction dir.
 func (s *session) proxyRec(dir inspect.Direction, kind inspect.Kind, raw []byte) *inspect.Record {
 	return &inspect.Record{Time: time.Now(), Conn: s.info, Dir: dir, Kind: kind,
-		Raw: append([]byte(nil), raw...), Name: topName(raw), Header: s.hdr[dir].Load(), Verdict: "injected"}
+		Raw: append([]byte(nil), raw...), Name: topName(raw), Header: s.hdr[dir].Load(), Verdict: "injected",
+		Origin: inspect.OriginProxy}
 }
 
 func (s *session) emit(r *inspect.Record) {
