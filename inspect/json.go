@@ -46,6 +46,7 @@ type jsonRecord struct {
 	Client    string   `json:"client,omitempty"` // conn-open: the client's address
 	Server    string   `json:"server,omitempty"` // conn-open: the server's address
 	Origin    string   `json:"origin,omitempty"` // who produced the bytes: client, server, proxy
+	Seq       uint64   `json:"seq,omitempty"`    // the record's number (see Number)
 }
 
 // NewJSON returns a JSON-lines printer writing to w, one Write call per record.
@@ -79,6 +80,7 @@ func toJSON(r *Record, showSecrets bool) jsonRecord {
 		Rules:     r.Rules,
 		Unmatched: r.Unmatched,
 		Origin:    r.Producer().String(),
+		Seq:       r.Seq,
 	}
 	if !r.Time.IsZero() {
 		jr.Time = r.Time.UTC().Format(time.RFC3339Nano)

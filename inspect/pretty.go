@@ -17,7 +17,7 @@ type PrettyOptions struct {
 	Width       int  // fold long base64 text at this column; 0 means 100
 }
 
-// Pretty prints records for a person: a header line (time, connection, direction, kind),
+// Pretty prints records for a person: a header line (number, time, connection, direction, kind),
 // then the stanza re-indented from its element tree. Whitespace keep-alives are not shown
 // (they would interleave every stanza of a hand-typed session); the json and raw printers
 // keep them.
@@ -78,6 +78,12 @@ func (p *Pretty) Write(r *Record) error {
 // header appends the one line that starts every record.
 func (p *Pretty) header(b []byte, r *Record) []byte {
 	pal := p.pal
+	if r.Seq != 0 {
+		// The record's number, the same in the JSON log and the web view.
+		b = append(b, '#')
+		b = strconv.AppendUint(b, r.Seq, 10)
+		b = append(b, ' ')
+	}
 	if !r.Time.IsZero() {
 		b = pal.time.paint(b, r.Time.Format("15:04:05.000"))
 		b = append(b, ' ')

@@ -56,6 +56,7 @@ func ParseOrigin(s string) (Origin, bool) {
 // Record is the unit every sink (printer, JSON log, pcap writer) consumes: one stream event
 // or connection milestone, with where and when it happened. A Record owns its bytes.
 type Record struct {
+	Seq    uint64 // stanza number, shared by every output (see Number); 0 until numbered
 	Time   time.Time
 	Conn   *ConnInfo // nil when the source has no connections (a raw XML file)
 	Dir    Direction

@@ -96,7 +96,7 @@ func (o *outputFlags) validate() error {
 // flusher is what the printers have when they buffer.
 type flusher interface{ Flush() error }
 
-// open builds the output pipeline: iq tracker -> filter -> tee(printer on stdout, JSON log
+// open builds the output pipeline: iq tracker -> numbering -> filter -> tee(printer on stdout, JSON log
 // file, capture file). closeFn reports unanswered requests, flushes and closes the files;
 // call it once, after the last Write.
 func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() error, err error) {
@@ -149,6 +149,9 @@ func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() 
 	if len(o.filterName) > 0 || len(o.filterType) > 0 || o.filterJID != "" {
 		sink = inspect.NewFilter(sink, inspect.Filter{Names: o.filterName, Types: o.filterType, JID: o.filterJID})
 	}
+	// Numbered before the filter, so a record keeps its number whatever is shown, and after
+	// the iq tracker, so its notes are numbered too.
+	sink = inspect.Number(sink)
 	if !o.noIQTrack {
 		tr := inspect.NewIQTracker(sink, iqTimeout)
 		sink = tr
