@@ -13,8 +13,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 
 // goldenInputs are raw XML streams, one direction each: the textbook session
 // (docs/textbook-session.md), a modern XMPP 1.0 session with SASL and a stream restart, and
-// real traffic between slixmpp 1.8.3 and Prosody 0.12.3 (the first connection of
-// /work/shared/testdata/c2s-slixmpp-plain.pcapng, extracted with
+// real traffic between slixmpp 1.8.3 and Prosody 0.12.3 (the first connection of the
+// repository's testdata/captures/c2s-slixmpp-plain.pcapng, extracted with
 // tshark -q -z follow,tcp,raw,0).
 var goldenInputs = []struct {
 	file string

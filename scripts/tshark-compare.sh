@@ -7,17 +7,16 @@
 #   scripts/tshark-compare.sh -update    rewrite inspect/capture/testdata/tshark-golden.txt
 #   scripts/tshark-compare.sh FILE...    also list, per connection, what each tool finds
 #
-# Needs Debian's tshark. The captures are looked up in ../shared/testdata, or in
-# $STANZASCOPE_TESTDATA.
+# Needs Debian's tshark. The captures are the repository's testdata/captures.
 set -eu
 cd "$(dirname "$0")/.."
 command -v tshark >/dev/null || { echo "tshark-compare: tshark is not installed (apt install tshark)" >&2; exit 1; }
 
 if [ "${1:-}" = "-update" ]; then
-	exec go test ./inspect/capture -count=1 -run 'TestSharedCapturesMatchTshark' -update
+	exec go test ./inspect/capture -count=1 -run 'TestRealCapturesMatchTshark' -update
 fi
 
-CI=1 go test ./inspect/capture -count=1 -run 'TestSharedCapturesMatchTshark|TestRoundTrip|TestWriterAfterSTARTTLS' -v |
+CI=1 go test ./inspect/capture -count=1 -run 'TestRealCapturesMatchTshark|TestRoundTrip|TestWriterAfterSTARTTLS' -v |
 	grep -E '^(=== RUN|--- |ok|FAIL|PASS)'
 
 for f in "$@"; do

@@ -150,21 +150,26 @@ func TestInspectErrors(t *testing.T) {
 	}
 }
 
+// textbookPcap is a real capture of the textbook session against Prosody.
+const textbookPcap = "../../testdata/captures/c2s-textbook.pcap"
+
 func TestInspectCapture(t *testing.T) {
-	pcap := "/work/shared/testdata/c2s-textbook.pcap"
-	if _, err := os.Stat(pcap); err != nil {
-		pcap = filepath.Join(t.TempDir(), "x.pcap")
-		os.WriteFile(pcap, []byte("\xd4\xc3\xb2\xa1\x02\x00\x04\x00"), 0o644)
-	}
-	code, out, e := inspectCmd(t, "inspect", pcap, "--format", "json")
+	code, out, e := inspectCmd(t, "inspect", textbookPcap, "--format", "json")
 	if readCaptureFile == nil {
 		if code != 1 || !strings.Contains(e, "not available in this build") {
 			t.Fatalf("exit %d, stderr %q", code, e)
 		}
 		return
 	}
-	if code != 0 || !strings.Contains(out, `"kind":"stanza"`) {
+	if code != 0 {
 		t.Fatalf("exit %d (%s):\n%.500s", code, e, out)
+	}
+	// 6 TCP connections; the password (NorwegianBlue) stays redacted.
+	if n := strings.Count(out, `"kind":"conn-open"`); n != 6 {
+		t.Errorf("%d connections, want 6:\n%.500s", n, out)
+	}
+	if !strings.Contains(out, `"kind":"stanza","name":"message"`) || strings.Contains(out, "NorwegianBlue") {
+		t.Errorf("no message, or the password shown:\n%.500s", out)
 	}
 }
 

@@ -18,25 +18,18 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/tshark-golden.txt from tshark's output")
 
-// sharedTestdata holds the real Prosody/slixmpp captures.
-var sharedTestdata = []string{"c2s-textbook.pcap", "c2s-slixmpp-plain.pcapng", "c2s-slixmpp-starttls.pcapng"}
+// realCaptures are real Prosody/slixmpp sessions, kept in the repository's
+// testdata/captures (see its README.md).
+var realCaptures = []string{"c2s-textbook.pcap", "c2s-slixmpp-plain.pcapng", "c2s-slixmpp-starttls.pcapng"}
 
-func sharedPath(t *testing.T, name string) string {
+// capturePath returns the path of one of realCaptures, relative to this package.
+func capturePath(t *testing.T, name string) string {
 	t.Helper()
-	for _, dir := range []string{"../../../shared/testdata", "../../testdata/shared", os.Getenv("STANZASCOPE_TESTDATA")} {
-		if dir == "" {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
+	p := filepath.Join("..", "..", "testdata", "captures", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("real capture missing from the repository: %v", err)
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("shared capture %s not found (set STANZASCOPE_TESTDATA)", name)
-	}
-	t.Skipf("shared capture %s not found", name)
-	return ""
+	return p
 }
 
 // tshark returns the path of tshark, failing under CI when it is missing.
@@ -248,10 +241,10 @@ func readGolden(t *testing.T) []string {
 	return lines
 }
 
-// TestSharedCapturesMatchTshark checks, for each real capture, that every connection has
+// TestRealCapturesMatchTshark checks, for each real capture, that every connection has
 // the same top-level elements in the same order as tshark's XMPP dissector finds, and
 // pins that list in a golden file so the check holds without tshark too.
-func TestSharedCapturesMatchTshark(t *testing.T) {
+func TestRealCapturesMatchTshark(t *testing.T) {
 	var ours []string
 	var theirs []string
 	var bin string
@@ -260,8 +253,8 @@ func TestSharedCapturesMatchTshark(t *testing.T) {
 	} else if p, err := exec.LookPath("tshark"); err == nil {
 		bin = p
 	}
-	for _, name := range sharedTestdata {
-		path := sharedPath(t, name)
+	for _, name := range realCaptures {
+		path := capturePath(t, name)
 		recs := collectFile(t, path)
 		mine := golden(name, ourSequences(recs))
 		ours = append(ours, mine...)
@@ -280,8 +273,8 @@ func TestSharedCapturesMatchTshark(t *testing.T) {
 		}
 	}
 	if *update {
-		text := "# Per connection of the captures in ../shared/testdata: the top-level XMPP elements\n" +
-			"# tshark's dissector finds, in order (written by go test -run TestSharedCapturesMatchTshark -update).\n" +
+		text := "# Per connection of the captures in testdata/captures: the top-level XMPP elements\n" +
+			"# tshark's dissector finds, in order (written by go test -run TestRealCapturesMatchTshark -update).\n" +
 			strings.Join(theirs, "\n") + "\n"
 		if err := os.WriteFile(goldenPath, []byte(text), 0o644); err != nil {
 			t.Fatal(err)

@@ -60,9 +60,9 @@ func TestRoundTrip(t *testing.T) {
 	} else if p, err := lookTshark(); err == nil {
 		bin = p
 	}
-	for _, name := range sharedTestdata {
+	for _, name := range realCaptures {
 		t.Run(name, func(t *testing.T) {
-			recs := collectFile(t, sharedPath(t, name))
+			recs := collectFile(t, capturePath(t, name))
 			path := writeRecords(t, recs)
 			back := collectFile(t, path)
 			want, got := stanzaBytes(recs), stanzaBytes(back)
