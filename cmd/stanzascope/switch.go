@@ -171,6 +171,10 @@ func embeddedSwitch(ctx context.Context, domain, dbPath string, logf func(string
 	done := make(chan error, 1)
 	go func() {
 		err := srv.Serve(ctx, ln)
+		if err != nil {
+			// The proxy keeps running without its server: say so at once, not at exit.
+			logf("stanzascope: the embedded switch stopped serving (clients now get remote-connection-failed): %v", err)
+		}
 		done <- errors.Join(err, db.Close())
 	}()
 	var once sync.Once

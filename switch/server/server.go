@@ -130,8 +130,10 @@ func (s *Server) Sessions() int { return s.dir.Len() }
 
 // Serve accepts client connections on ln until ctx is cancelled. Then it closes ln, sends
 // <system-shutdown/> to every stream, closes them, waits for all its goroutines and
-// returns nil. It returns an error if accepting fails for another reason (after the same
-// cleanup). Serve closes ln.
+// returns nil. A temporary accept error (out of file descriptors, EMFILE or ENFILE, and
+// the like) is logged at most once per 10 s and retried with back-off, so the server
+// recovers when descriptors are free again; any other accept error ends Serve with that
+// error (after the same cleanup). Serve closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := make(chan struct{})
 	watchDone := make(chan struct{})
@@ -144,18 +146,25 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 	}()
 	var acceptErr error
+	retry := acceptRetry{logf: s.logf}
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if ctx.Err() == nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
+			if ctx.Err() != nil {
+				break
+			}
+			if temporaryAccept(err) {
+				// Out of descriptors (EMFILE) and the like: the connection waits in the
+				// listen queue; retrying later serves it once descriptors are free.
+				if retry.failed(ctx, err) {
 					continue
 				}
-				acceptErr = fmt.Errorf("server: accept: %w", err)
+				break
 			}
+			acceptErr = fmt.Errorf("server: accept: %w", err)
 			break
 		}
+		retry.ok()
 		c := s.newConn(nc)
 		if !s.track(c) {
 			nc.Close()
