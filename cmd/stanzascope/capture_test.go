@@ -64,7 +64,14 @@ func TestPcapOutRoundTrip(t *testing.T) {
 	if !strings.Contains(got, "auth1") {
 		t.Fatalf("session failed: %q", got)
 	}
-	time.Sleep(100 * time.Millisecond) // let the log goroutine write the last records
+	// The session is over when the client has read to the end; wait until its last record
+	// is logged, so that the capture holds the whole session when the proxy stops.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stdout.String(), `"kind":"conn-close"`); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the session's end was not logged:\n%s", stdout.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	defer func() {
 		if t.Failed() {
 			b, _ := exec.Command("tshark", "-r", pcap, "-V", "-O", "xmpp").CombinedOutput()

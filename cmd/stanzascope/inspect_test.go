@@ -180,21 +180,30 @@ func TestInspectHelp(t *testing.T) {
 	}
 }
 
-// TestInspectStdinCancel: Ctrl-C ends inspect while standard input is silent.
+// TestInspectStdinCancel: Ctrl-C ends inspect while standard input is silent, after the
+// records read so far are shown.
 func TestInspectStdinCancel(t *testing.T) {
 	old := stdin
 	pr, pw := io.Pipe()
 	defer func() { stdin = old; pw.Close() }()
 	stdin = pr
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		pw.Write([]byte("<presence/>"))
-		time.Sleep(100 * time.Millisecond)
-		cancel()
-	}()
-	var out, errb bytes.Buffer
+	defer cancel()
+	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"inspect", "-", "--format", "json"}, &out, &errb) }()
+	if _, err := pw.Write([]byte("<presence/>")); err != nil {
+		t.Fatal(err)
+	}
+	// Cancel once the presence is shown: standard input then stays silent.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), `"name":"presence"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the presence was not shown: stdout %q, stderr %q", out.String(), errb.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
 	select {
 	case code := <-done:
 		if code != 0 || !strings.Contains(errb.String(), "inspect: 1 records, 1 stanzas") {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +17,8 @@ import (
 )
 
 // TestReadLive captures a real TCP connection on the loopback interface. It needs root
-// or CAP_NET_RAW; without them it checks the one-line message instead.
+// or CAP_NET_RAW; without them it checks the one-line message instead (and fails as root,
+// where the capture must work).
 func TestReadLive(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -24,71 +26,116 @@ func TestReadLive(t *testing.T) {
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	server := make(chan struct{})
+	// The server answers every connection's header with its own and the features.
+	var server sync.WaitGroup
+	server.Add(1)
 	go func() {
-		defer close(server)
-		c, err := ln.Accept()
-		if err != nil {
-			return
+		defer server.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server.Add(1)
+			go func() {
+				defer server.Done()
+				defer c.Close()
+				buf := make([]byte, len(clientHeader))
+				if _, err := io.ReadFull(c, buf); err != nil {
+					return
+				}
+				_, _ = c.Write([]byte(serverHeader + features))
+				_, _ = io.Copy(io.Discard, c)
+			}()
 		}
-		defer c.Close()
-		buf := make([]byte, len(clientHeader))
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return
-		}
-		_, _ = c.Write([]byte(serverHeader + features))
-		_, _ = io.Copy(io.Discard, c)
 	}()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var mu sync.Mutex
 	var recs []*inspect.Record
-	seen := make(chan struct{}, 1)
 	sink := inspect.SinkFunc(func(r *inspect.Record) error {
 		mu.Lock()
 		defer mu.Unlock()
 		recs = append(recs, r)
-		if r.Kind == inspect.KindStanza && r.Name == "message" {
-			select {
-			case seen <- struct{}{}:
-			default:
-			}
-		}
 		return nil
 	})
-	var stderr strings.Builder
+	seen := func(client net.Addr, tok string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, got := range ourSequences(recs)[client.String()] {
+			if got == tok {
+				return true
+			}
+		}
+		return false
+	}
+	var stderr syncWriter
 	done := make(chan error, 1)
 	go func() {
 		_, err := ReadLive(ctx, "lo", Options{Ports: []int{port}}, sink, &stderr)
 		done <- err
 	}()
-	// Give the socket time to open; a permission error returns at once.
-	select {
-	case err := <-done:
-		if errors.Is(err, ErrPermission) {
-			if got := stderr.String(); got != "stanzascope: capturing on lo needs root or CAP_NET_RAW\n" {
-				t.Fatalf("message %q", got)
-			}
-			t.Skip("no permission to capture: checked the message only")
+	// handshake opens a connection, sends a header and waits for the server's features,
+	// so that everything after it comes later on the wire.
+	handshake := func() net.Conn {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Fatalf("ReadLive returned early: %v", err)
-	case <-time.After(300 * time.Millisecond):
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte(clientHeader)); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(serverHeader+features))
+		if _, err := io.ReadFull(c, got); err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
+
+	// The socket opens at an unknown moment: probe with short connections until the
+	// capture shows one (after that, every packet on the port is seen). A permission
+	// error returns at once.
+	deadline := time.Now().Add(10 * time.Second)
+	for ready := false; !ready; {
+		select {
+		case err := <-done:
+			if errors.Is(err, ErrPermission) {
+				if got := stderr.String(); got != "stanzascope: capturing on lo needs root or CAP_NET_RAW\n" {
+					t.Fatalf("message %q", got)
+				}
+				if os.Geteuid() == 0 {
+					t.Fatal("no permission to capture, as root")
+				}
+				t.Skip("no permission to capture: checked the message only")
+			}
+			t.Fatalf("ReadLive returned early: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the capture saw none of the probe connections")
+		}
+		probe := handshake()
+		for end := time.Now().Add(100 * time.Millisecond); !ready && time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			ready = seen(probe.LocalAddr(), "s2c features")
+		}
+		probe.Close()
+	}
+
+	c := handshake()
+	if _, err := c.Write([]byte(message(1))); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = c.Write([]byte(clientHeader))
-	time.Sleep(20 * time.Millisecond)
-	_, _ = c.Write([]byte(message(1)))
-	select {
-	case <-seen:
-	case <-time.After(5 * time.Second):
-		t.Error("the message was not captured")
+	for !seen(c.LocalAddr(), "c2s message") {
+		if time.Now().After(deadline) {
+			t.Fatal("the message was not captured")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	c.Close()
-	<-server
+	ln.Close()
+	server.Wait()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -104,4 +151,22 @@ func TestReadLive(t *testing.T) {
 	if !strings.Contains(stderr.String(), "stanzascope: capture on lo: ") {
 		t.Fatalf("summary %q", stderr.String())
 	}
+}
+
+// syncWriter is a strings.Builder safe for ReadLive's goroutine and the test.
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
