@@ -354,12 +354,19 @@ func openFDs(t testing.TB) int {
 func TestNoLeaks(t *testing.T) {
 	up := politeServer(t, nil)
 	tp := startProxy(t, Config{Upstream: up, Sink: inspect.SinkFunc(func(*inspect.Record) error { return nil })}, false)
-	// Warm up so lazily started runtime goroutines are not counted.
+	// Warm up so lazily started runtime goroutines are not counted, and take the baseline
+	// once the warm-up connection's own goroutines have ended.
 	c := dial(t, tp.addr)
 	io.WriteString(c, clientHeader+"</stream:stream>")
 	readAll(t, c)
 	c.Close()
-	time.Sleep(50 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for n, stacks := connGoroutines(); n > 0; n, stacks = connGoroutines() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the warm-up connection left %d goroutines:\n%s", n, stacks)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	g0, f0 := runtime.NumGoroutine(), openFDs(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 200)
@@ -394,18 +401,46 @@ func TestNoLeaks(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	var g, f int
+	deadline = time.Now().Add(10 * time.Second)
+	var g, f, conns int
+	var stacks string
 	for time.Now().Before(deadline) {
+		conns, stacks = connGoroutines()
 		g, f = runtime.NumGoroutine(), openFDs(t)
-		if g <= g0 && f <= f0 {
+		if conns == 0 && g <= g0 && f <= f0 {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	buf := make([]byte, 1<<16)
-	n := runtime.Stack(buf, true)
-	t.Fatalf("goroutines %d -> %d, fds %d -> %d\n%s", g0, g, f0, f, buf[:n])
+	t.Fatalf("goroutines %d -> %d (%d serving a connection), fds %d -> %d\n%s", g0, g, conns, f0, f, stacks)
+}
+
+// connGoroutines counts the goroutines that serve one connection: every goroutine the
+// proxy package (code or tests) started, except the accept loops of startProxy and
+// rawServer, which live as long as the test. It also returns all stacks, for a report.
+func connGoroutines() (int, string) {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	const pkg = "created by github.com/stanzascope/stanzascope/proxy."
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		i := strings.Index(g, pkg)
+		if i < 0 {
+			continue
+		}
+		creator, _, _ := strings.Cut(g[i+len(pkg):], " ")
+		if creator != "startProxy" && creator != "rawServer" && !strings.HasPrefix(creator, "Test") {
+			n++
+		}
+	}
+	return n, string(buf)
 }
 
 var _ = errors.New
