@@ -1,20 +1,23 @@
-package store
+package store_test
 
 import (
 	"fmt"
 	"testing"
+
+	"github.com/stanzascope/stanzascope/switch/store"
+	"github.com/stanzascope/stanzascope/switch/store/storetest"
 )
 
-// The Bolt figures are dominated by fsync: one per mutating call, by design.
+// The store.Bolt figures are dominated by fsync: one per mutating call, by design.
 
-func benchStores(b *testing.B, fn func(b *testing.B, s Store)) {
+func benchStores(b *testing.B, fn func(b *testing.B, s store.Store)) {
 	b.Run("Memory", func(b *testing.B) {
-		s := NewMemory()
+		s := store.NewMemory()
 		defer s.Close()
 		fn(b, s)
 	})
 	b.Run("Bolt", func(b *testing.B) {
-		s, err := OpenBolt(b.TempDir() + "/switch.db")
+		s, err := store.OpenBolt(b.TempDir() + "/switch.db")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -24,14 +27,14 @@ func benchStores(b *testing.B, fn func(b *testing.B, s Store)) {
 }
 
 func BenchmarkAddOffline(b *testing.B) {
-	benchStores(b, func(b *testing.B, s Store) {
-		if err := s.CreateAccount(bg, sampleAccount("juliet")); err != nil {
+	benchStores(b, func(b *testing.B, s store.Store) {
+		if err := s.CreateAccount(ctx, storetest.SampleAccount("juliet")); err != nil {
 			b.Fatal(err)
 		}
-		m := sampleMessage(1)
+		m := storetest.SampleMessage(1)
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := s.AddOffline(bg, "juliet", m); err != nil {
+			if err := s.AddOffline(ctx, "juliet", m); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -39,20 +42,20 @@ func BenchmarkAddOffline(b *testing.B) {
 }
 
 // BenchmarkOfflineRoundTrip stores one message and takes it back, as for a message to a
-// user who logs in later: two transactions for Bolt. (Timing TakeOffline alone would need
+// user who logs in later: two transactions for store.Bolt. (Timing TakeOffline alone would need
 // StopTimer around the refill, which costs more than what it measures.)
 func BenchmarkOfflineRoundTrip(b *testing.B) {
-	benchStores(b, func(b *testing.B, s Store) {
-		if err := s.CreateAccount(bg, sampleAccount("juliet")); err != nil {
+	benchStores(b, func(b *testing.B, s store.Store) {
+		if err := s.CreateAccount(ctx, storetest.SampleAccount("juliet")); err != nil {
 			b.Fatal(err)
 		}
-		m := sampleMessage(1)
+		m := storetest.SampleMessage(1)
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := s.AddOffline(bg, "juliet", m); err != nil {
+			if err := s.AddOffline(ctx, "juliet", m); err != nil {
 				b.Fatal(err)
 			}
-			if msgs, err := s.TakeOffline(bg, "juliet"); err != nil || len(msgs) != 1 {
+			if msgs, err := s.TakeOffline(ctx, "juliet"); err != nil || len(msgs) != 1 {
 				b.Fatal(len(msgs), err)
 			}
 		}
@@ -60,18 +63,18 @@ func BenchmarkOfflineRoundTrip(b *testing.B) {
 }
 
 func BenchmarkPutRosterItem(b *testing.B) {
-	benchStores(b, func(b *testing.B, s Store) {
-		if err := s.CreateAccount(bg, sampleAccount("juliet")); err != nil {
+	benchStores(b, func(b *testing.B, s store.Store) {
+		if err := s.CreateAccount(ctx, storetest.SampleAccount("juliet")); err != nil {
 			b.Fatal(err)
 		}
-		items := make([]RosterItem, 100)
+		items := make([]store.RosterItem, 100)
 		for i := range items {
-			items[i] = sampleItem(fmt.Sprintf("c%d@example.net", i))
+			items[i] = storetest.SampleItem(fmt.Sprintf("c%d@example.net", i))
 		}
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			if err := s.PutRosterItem(bg, "juliet", items[i%len(items)]); err != nil {
+			if err := s.PutRosterItem(ctx, "juliet", items[i%len(items)]); err != nil {
 				b.Fatal(err)
 			}
 			i++
@@ -81,18 +84,18 @@ func BenchmarkPutRosterItem(b *testing.B) {
 
 // BenchmarkRoster reads a 100-contact roster, as at every login.
 func BenchmarkRoster(b *testing.B) {
-	benchStores(b, func(b *testing.B, s Store) {
-		if err := s.CreateAccount(bg, sampleAccount("juliet")); err != nil {
+	benchStores(b, func(b *testing.B, s store.Store) {
+		if err := s.CreateAccount(ctx, storetest.SampleAccount("juliet")); err != nil {
 			b.Fatal(err)
 		}
 		for i := range 100 {
-			if err := s.PutRosterItem(bg, "juliet", sampleItem(fmt.Sprintf("c%d@example.net", i))); err != nil {
+			if err := s.PutRosterItem(ctx, "juliet", storetest.SampleItem(fmt.Sprintf("c%d@example.net", i))); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			if r, err := s.Roster(bg, "juliet"); err != nil || len(r) != 100 {
+			if r, err := s.Roster(ctx, "juliet"); err != nil || len(r) != 100 {
 				b.Fatal(len(r), err)
 			}
 		}
@@ -100,13 +103,13 @@ func BenchmarkRoster(b *testing.B) {
 }
 
 func BenchmarkAccount(b *testing.B) {
-	benchStores(b, func(b *testing.B, s Store) {
-		if err := s.CreateAccount(bg, sampleAccount("juliet")); err != nil {
+	benchStores(b, func(b *testing.B, s store.Store) {
+		if err := s.CreateAccount(ctx, storetest.SampleAccount("juliet")); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := s.Account(bg, "juliet"); err != nil {
+			if _, err := s.Account(ctx, "juliet"); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -41,40 +41,21 @@ const DefaultLockTimeout = time.Second
 type Bolt struct {
 	db     *bolt.DB
 	path   string
-	limits limits
+	limits Limits
 }
 
 var _ Store = (*Bolt)(nil)
 
-// BoltOption configures OpenBolt.
-type BoltOption func(*boltConfig)
-
-type boltConfig struct {
-	lockTimeout time.Duration
-}
-
-// WithLockTimeout sets how long OpenBolt waits for the file lock held by another process
-// before failing with ErrLocked (default DefaultLockTimeout).
-func WithLockTimeout(d time.Duration) BoltOption {
-	return func(c *boltConfig) { c.lockTimeout = d }
-}
-
 // OpenBolt opens or creates the database file at path, creating missing parent directories
 // with mode 0700 and the file with mode 0600. It fails with ErrLocked if another process
-// has the file open, and with a clear error for a file that is not a database of ours.
-func OpenBolt(path string, opts ...BoltOption) (*Bolt, error) {
-	cfg := boltConfig{lockTimeout: DefaultLockTimeout}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	if cfg.lockTimeout <= 0 {
-		// bbolt waits forever with a zero timeout; never hang.
-		cfg.lockTimeout = DefaultLockTimeout
-	}
+// has the file open, and with a clear error for a file that is not a database of ours. Of
+// the options, it uses Limits and LockTimeout.
+func OpenBolt(path string, opts ...Option) (*Bolt, error) {
+	cfg := ApplyOptions(opts)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.lockTimeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.LockTimeout})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
@@ -83,7 +64,7 @@ func OpenBolt(path string, opts ...BoltOption) (*Bolt, error) {
 	case err != nil:
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	b := &Bolt{db: db, path: path, limits: defaultLimits}
+	b := &Bolt{db: db, path: path, limits: cfg.Limits}
 	if err := b.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -159,6 +140,7 @@ func (b *Bolt) CreateAccount(ctx context.Context, a Account) error {
 	if a.Created.IsZero() {
 		a.Created = time.Now().UTC()
 	}
+	a.Name, a.Email, a.Created = cleanText(a.Name), cleanText(a.Email), storedTime(a.Created)
 	v, err := encodeAccount(a)
 	if err != nil {
 		return fmt.Errorf("store: encode account %q: %w", a.Username, err)
@@ -323,7 +305,7 @@ func (b *Bolt) PutRosterItem(ctx context.Context, username string, item RosterIt
 		if r.Get([]byte(item.JID)) == nil {
 			// Only a new contact can exceed the limit; counting walks the bucket's pages,
 			// cheap next to the fsync of the commit.
-			if n := r.Stats().KeyN; n >= b.limits.roster {
+			if n := r.Stats().KeyN; n >= b.limits.RosterItems {
 				return fmt.Errorf("%w: roster of %q has %d items", ErrFull, username, n)
 			}
 		}
@@ -342,9 +324,70 @@ func (b *Bolt) DeleteRosterItem(ctx context.Context, username, jid string) error
 	})
 }
 
+// UpdateRoster runs fn on the items of keys and stores what changed in one fsync'd
+// transaction (see Store.UpdateRoster). bbolt has one writer at a time, so fn runs once.
+func (b *Bolt) UpdateRoster(ctx context.Context, keys []RosterKey, fn func([]*RosterSlot) error) error {
+	if err := checkKeys(keys); err != nil {
+		return err
+	}
+	return b.update(ctx, func(tx *bolt.Tx) error {
+		return updateRoster(boltTx{tx}, keys, b.limits.RosterItems, fn)
+	})
+}
+
+// boltTx is the rosterTx of Bolt: one read-write transaction.
+type boltTx struct{ tx *bolt.Tx }
+
+func (t boltTx) hasAccount(user string) (bool, error) {
+	return hasAccount(t.tx, user) == nil, nil
+}
+
+func (t boltTx) item(k RosterKey) (RosterItem, bool, error) {
+	r := userBucket(t.tx, bucketRosters, k.User)
+	if r == nil {
+		return RosterItem{}, false, nil
+	}
+	v := r.Get([]byte(k.JID))
+	if v == nil {
+		return RosterItem{}, false, nil
+	}
+	it, err := decodeItem(v)
+	if err != nil {
+		return RosterItem{}, false, fmt.Errorf("store: roster of %q, %q: %w", k.User, k.JID, err)
+	}
+	return it, true, nil
+}
+
+func (t boltTx) count(user string) (int, error) {
+	if r := userBucket(t.tx, bucketRosters, user); r != nil {
+		return r.Stats().KeyN, nil
+	}
+	return 0, nil
+}
+
+func (t boltTx) put(user string, it RosterItem) error {
+	v, err := encodeItem(it)
+	if err != nil {
+		return fmt.Errorf("store: encode roster item: %w", err)
+	}
+	r, err := createUserBucket(t.tx, bucketRosters, user, "roster")
+	if err != nil {
+		return err
+	}
+	return r.Put([]byte(it.JID), v)
+}
+
+func (t boltTx) del(k RosterKey) error {
+	if r := userBucket(t.tx, bucketRosters, k.User); r != nil {
+		return r.Delete([]byte(k.JID))
+	}
+	return nil
+}
+
 // AddOffline appends a message to the user's offline queue; ErrNotFound if the user has no
 // account, ErrFull if MaxOffline messages are already queued.
 func (b *Bolt) AddOffline(ctx context.Context, username string, m OfflineMessage) error {
+	m.From, m.Stamp = cleanText(m.From), storedTime(m.Stamp)
 	v, err := encodeMessage(m)
 	if err != nil {
 		return fmt.Errorf("store: encode offline message: %w", err)
@@ -356,7 +399,7 @@ func (b *Bolt) AddOffline(ctx context.Context, username string, m OfflineMessage
 		}
 		// The queue bucket is only ever emptied by deleting it, so its sequence is the
 		// number of messages it holds.
-		if n := q.Sequence(); n >= uint64(b.limits.offline) {
+		if n := q.Sequence(); n >= uint64(b.limits.Offline) {
 			return fmt.Errorf("%w: %d offline messages for %q", ErrFull, n, username)
 		}
 		seq, err := q.NextSequence()

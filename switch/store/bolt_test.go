@@ -1,6 +1,7 @@
-package store
+package store_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -8,34 +9,35 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stanzascope/stanzascope/switch/store"
+	"github.com/stanzascope/stanzascope/switch/store/storetest"
 	bolt "go.etcd.io/bbolt"
 )
 
-func openTestBolt(t *testing.T) *Bolt {
-	t.Helper()
-	b, err := OpenBolt(filepath.Join(t.TempDir(), "switch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+var ctx = context.Background()
 
 func TestBolt(t *testing.T) {
-	testStore(t, func(t *testing.T) Store { return openTestBolt(t) })
+	storetest.Run(t, func(t *testing.T, opts ...store.Option) store.Store {
+		b, err := store.OpenBolt(filepath.Join(t.TempDir(), "switch.db"), opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	})
 }
 
 func TestBoltReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "switch.db")
-	b, err := OpenBolt(path)
+	b, err := store.OpenBolt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := mustCreate(t, b, "juliet")
-	if err := b.PutRosterItem(bg, "juliet", sampleItem("romeo@example.net")); err != nil {
+	a := storetest.MustCreate(t, b, "juliet")
+	if err := b.PutRosterItem(ctx, "juliet", storetest.SampleItem("romeo@example.net")); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if err := b.AddOffline(bg, "juliet", sampleMessage(i)); err != nil {
+		if err := b.AddOffline(ctx, "juliet", storetest.SampleMessage(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -43,27 +45,27 @@ func TestBoltReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b, err = OpenBolt(path)
+	b, err = store.OpenBolt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if got, err := b.Account(bg, "juliet"); err != nil || !equalAccount(got, a) {
+	if got, err := b.Account(ctx, "juliet"); err != nil || !storetest.EqualAccount(got, a) {
 		t.Errorf("account after reopen: %+v, %v", got, err)
 	}
-	if it, err := b.RosterItem(bg, "juliet", "romeo@example.net"); err != nil || it.Subscription != SubFrom || string(it.PendingStanza) != "<presence type='subscribe'/>" {
+	if it, err := b.RosterItem(ctx, "juliet", "romeo@example.net"); err != nil || it.Subscription != store.SubFrom || string(it.PendingStanza) != "<presence type='subscribe'/>" {
 		t.Errorf("roster after reopen: %+v, %v", it, err)
 	}
-	msgs, err := b.TakeOffline(bg, "juliet")
+	msgs, err := b.TakeOffline(ctx, "juliet")
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkMessages(t, msgs, 0, 3)
+	storetest.CheckMessages(t, msgs, 0, 3)
 }
 
 func TestBoltPermissions(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "new", "dir", "switch.db")
-	b, err := OpenBolt(path)
+	b, err := store.OpenBolt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,14 +89,14 @@ func TestBoltPermissions(t *testing.T) {
 // same against a real second process.
 func TestBoltLocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "switch.db")
-	b, err := OpenBolt(path)
+	b, err := store.OpenBolt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
 	start := time.Now()
-	_, err = OpenBolt(path, WithLockTimeout(100*time.Millisecond))
-	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "locked by another process") {
+	_, err = store.OpenBolt(path, store.WithLockTimeout(100*time.Millisecond))
+	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "locked by another process") {
 		t.Fatalf("second open: %v, want ErrLocked", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -108,7 +110,7 @@ func TestBoltBadFiles(t *testing.T) {
 	if err := os.WriteFile(junk, []byte(strings.Repeat("not a database\n", 1000)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenBolt(junk); err == nil || !strings.Contains(err.Error(), "not a usable database") {
+	if _, err := store.OpenBolt(junk); err == nil || !strings.Contains(err.Error(), "not a usable database") {
 		t.Errorf("junk file: %v", err)
 	}
 
@@ -119,41 +121,50 @@ func TestBoltBadFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Update(func(tx *bolt.Tx) error {
-		m, _ := tx.CreateBucketIfNotExists(bucketMeta)
-		return m.Put(keyFormat, []byte("99"))
+		m, _ := tx.CreateBucketIfNotExists([]byte("meta"))
+		return m.Put([]byte("format"), []byte("99"))
 	})
 	db.Close()
-	if _, err := OpenBolt(future); err == nil || !strings.Contains(err.Error(), "layout version") {
+	if _, err := store.OpenBolt(future); err == nil || !strings.Contains(err.Error(), "layout version") {
 		t.Errorf("future layout: %v", err)
 	}
 
 	// A record with an unknown version is an error, not a zero value.
-	b, err := OpenBolt(filepath.Join(dir, "records.db"))
+	records := filepath.Join(dir, "records.db")
+	b, err := store.OpenBolt(records)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-	b.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketAccounts).Put([]byte("juliet"), []byte(`{"v":2,"username":"juliet"}`))
+	b.Close()
+	if db, err = bolt.Open(records, 0o600, nil); err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("accounts")).Put([]byte("juliet"), []byte(`{"v":2,"username":"juliet"}`))
 	})
-	if _, err := b.Account(bg, "juliet"); err == nil || !strings.Contains(err.Error(), "version 2") {
+	db.Close()
+	if b, err = store.OpenBolt(records); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.Account(ctx, "juliet"); err == nil || !strings.Contains(err.Error(), "version 2") {
 		t.Errorf("future record: %v", err)
 	}
 
-	if _, err := OpenBolt(filepath.Join(junk, "sub", "x.db")); err == nil {
+	if _, err := store.OpenBolt(filepath.Join(junk, "sub", "x.db")); err == nil {
 		t.Error("path under a regular file accepted")
 	}
 }
 
 func TestDefaultPath(t *testing.T) {
 	t.Setenv("XDG_DATA_HOME", "/data/home")
-	if p, err := DefaultPath(); err != nil || p != "/data/home/stanzascope/switch.db" {
+	if p, err := store.DefaultPath(); err != nil || p != "/data/home/stanzascope/switch.db" {
 		t.Errorf("with XDG_DATA_HOME: %q, %v", p, err)
 	}
 	t.Setenv("HOME", "/home/juliet")
 	for _, xdg := range []string{"", "relative/path"} {
 		t.Setenv("XDG_DATA_HOME", xdg)
-		if p, err := DefaultPath(); err != nil || p != "/home/juliet/.local/share/stanzascope/switch.db" {
+		if p, err := store.DefaultPath(); err != nil || p != "/home/juliet/.local/share/stanzascope/switch.db" {
 			t.Errorf("XDG_DATA_HOME=%q: %q, %v", xdg, p, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"bufio"
@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stanzascope/stanzascope/switch/store"
+	"github.com/stanzascope/stanzascope/switch/store/storetest"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -26,12 +28,12 @@ func TestHelperProcess(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process for TestKillDurability")
 	}
-	b, err := OpenBolt(path)
+	b, err := store.OpenBolt(path)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(3)
 	}
-	if err := b.CreateAccount(bg, sampleAccount("juliet")); err != nil {
+	if err := b.CreateAccount(ctx, storetest.SampleAccount("juliet")); err != nil {
 		fmt.Println("error", err)
 		os.Exit(3)
 	}
@@ -39,11 +41,11 @@ func TestHelperProcess(t *testing.T) {
 	// Bounded in count and time so an orphaned helper cannot run forever.
 	deadline := time.Now().Add(30 * time.Second)
 	for i := 0; i < 1_000_000 && time.Now().Before(deadline); i++ {
-		if err := b.AddOffline(bg, "juliet", sampleMessage(i)); err != nil {
+		if err := b.AddOffline(ctx, "juliet", storetest.SampleMessage(i)); err != nil {
 			fmt.Println("error", err)
 			os.Exit(3)
 		}
-		if err := b.PutRosterItem(bg, "juliet", sampleItem(fmt.Sprintf("c%d@example.net", i))); err != nil {
+		if err := b.PutRosterItem(ctx, "juliet", storetest.SampleItem(fmt.Sprintf("c%d@example.net", i))); err != nil {
 			fmt.Println("error", err)
 			os.Exit(3)
 		}
@@ -97,7 +99,7 @@ func TestKillDurability(t *testing.T) {
 			t.Fatalf("helper: %s", line)
 		}
 		if acked == killAfter && !killed {
-			if _, err := OpenBolt(path, WithLockTimeout(50*time.Millisecond)); !errors.Is(err, ErrLocked) {
+			if _, err := store.OpenBolt(path, store.WithLockTimeout(50*time.Millisecond)); !errors.Is(err, store.ErrLocked) {
 				t.Errorf("open while another process writes: %v, want ErrLocked", err)
 			}
 			// SIGKILL to the helper's PID: no deferred code, no clean close.
@@ -117,12 +119,11 @@ func TestKillDurability(t *testing.T) {
 		t.Fatal("account creation was never acknowledged")
 	}
 
-	b, err := OpenBolt(path)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatalf("reopen after kill -9: %v", err)
 	}
-	defer b.Close()
-	if err := b.db.View(func(tx *bolt.Tx) error {
+	if err := db.View(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			return err
 		}
@@ -130,10 +131,16 @@ func TestKillDurability(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("consistency check: %v", err)
 	}
-	if _, err := b.Account(bg, "juliet"); err != nil {
+	db.Close()
+	b, err := store.OpenBolt(path)
+	if err != nil {
+		t.Fatalf("reopen after kill -9: %v", err)
+	}
+	defer b.Close()
+	if _, err := b.Account(ctx, "juliet"); err != nil {
 		t.Fatalf("acknowledged account lost: %v", err)
 	}
-	roster, err := b.Roster(bg, "juliet")
+	roster, err := b.Roster(ctx, "juliet")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +153,7 @@ func TestKillDurability(t *testing.T) {
 			t.Errorf("acknowledged roster item %d lost", i)
 		}
 	}
-	msgs, err := b.TakeOffline(bg, "juliet")
+	msgs, err := b.TakeOffline(ctx, "juliet")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,5 +161,5 @@ func TestKillDurability(t *testing.T) {
 	if len(msgs) < acked+1 {
 		t.Fatalf("%d offline messages after %d acknowledged", len(msgs), acked+1)
 	}
-	checkMessages(t, msgs[:acked+1], 0, acked+1)
+	storetest.CheckMessages(t, msgs[:acked+1], 0, acked+1)
 }

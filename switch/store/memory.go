@@ -14,7 +14,7 @@ import (
 type Memory struct {
 	mu       sync.Mutex
 	closed   bool
-	limits   limits
+	limits   Limits
 	accounts map[string]Account
 	rosters  map[string]map[string]RosterItem // username -> contact JID -> item
 	offline  map[string][]OfflineMessage
@@ -22,10 +22,10 @@ type Memory struct {
 
 var _ Store = (*Memory)(nil)
 
-// NewMemory returns an empty Memory store.
-func NewMemory() *Memory {
+// NewMemory returns an empty Memory store. Of the options, it uses Limits.
+func NewMemory(opts ...Option) *Memory {
 	return &Memory{
-		limits:   defaultLimits,
+		limits:   ApplyOptions(opts).Limits,
 		accounts: map[string]Account{},
 		rosters:  map[string]map[string]RosterItem{},
 		offline:  map[string][]OfflineMessage{},
@@ -62,6 +62,7 @@ func (m *Memory) CreateAccount(ctx context.Context, a Account) error {
 	if a.Created.IsZero() {
 		a.Created = time.Now().UTC()
 	}
+	a.Name, a.Email, a.Created = cleanText(a.Name), cleanText(a.Email), storedTime(a.Created)
 	m.accounts[a.Username] = cloneAccount(a)
 	return nil
 }
@@ -154,14 +155,58 @@ func (m *Memory) PutRosterItem(ctx context.Context, username string, item Roster
 		return fmt.Errorf("%w: account %q", ErrNotFound, username)
 	}
 	r := m.rosters[username]
+	if _, ok := r[item.JID]; !ok && len(r) >= m.limits.RosterItems {
+		return fmt.Errorf("%w: roster of %q has %d items", ErrFull, username, len(r))
+	}
+	m.put(username, item)
+	return nil
+}
+
+// put stores a copy of item in username's roster; the caller holds mu and checked it.
+func (m *Memory) put(username string, item RosterItem) {
+	r := m.rosters[username]
 	if r == nil {
 		r = map[string]RosterItem{}
 		m.rosters[username] = r
 	}
-	if _, ok := r[item.JID]; !ok && len(r) >= m.limits.roster {
-		return fmt.Errorf("%w: roster of %q has %d items", ErrFull, username, len(r))
-	}
 	r[item.JID] = cloneItem(item)
+}
+
+// UpdateRoster runs fn on the items of keys and stores what changed, under the store's
+// one lock (see Store.UpdateRoster).
+func (m *Memory) UpdateRoster(ctx context.Context, keys []RosterKey, fn func([]*RosterSlot) error) error {
+	if err := checkKeys(keys); err != nil {
+		return err
+	}
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	return updateRoster(memoryTx{m}, keys, m.limits.RosterItems, fn)
+}
+
+// memoryTx is the rosterTx of Memory; its caller holds mu.
+type memoryTx struct{ m *Memory }
+
+func (t memoryTx) hasAccount(user string) (bool, error) {
+	_, ok := t.m.accounts[user]
+	return ok, nil
+}
+
+func (t memoryTx) item(k RosterKey) (RosterItem, bool, error) {
+	it, ok := t.m.rosters[k.User][k.JID]
+	return cloneItem(it), ok, nil
+}
+
+func (t memoryTx) count(user string) (int, error) { return len(t.m.rosters[user]), nil }
+
+func (t memoryTx) put(user string, it RosterItem) error {
+	t.m.put(user, it)
+	return nil
+}
+
+func (t memoryTx) del(k RosterKey) error {
+	delete(t.m.rosters[k.User], k.JID)
 	return nil
 }
 
@@ -188,9 +233,10 @@ func (m *Memory) AddOffline(ctx context.Context, username string, msg OfflineMes
 	if _, ok := m.accounts[username]; !ok {
 		return fmt.Errorf("%w: account %q", ErrNotFound, username)
 	}
-	if n := len(m.offline[username]); n >= m.limits.offline {
+	if n := len(m.offline[username]); n >= m.limits.Offline {
 		return fmt.Errorf("%w: %d offline messages for %q", ErrFull, n, username)
 	}
+	msg.From, msg.Stamp = cleanText(msg.From), storedTime(msg.Stamp)
 	m.offline[username] = append(m.offline[username], cloneMessage(msg))
 	return nil
 }

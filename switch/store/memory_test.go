@@ -1,7 +1,12 @@
-package store
+package store_test
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/stanzascope/stanzascope/switch/store"
+	"github.com/stanzascope/stanzascope/switch/store/storetest"
+)
 
 func TestMemory(t *testing.T) {
-	testStore(t, func(t *testing.T) Store { return NewMemory() })
+	storetest.Run(t, func(t *testing.T, opts ...store.Option) store.Store { return store.NewMemory(opts...) })
 }

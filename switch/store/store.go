@@ -1,6 +1,7 @@
 // Package store keeps the switch's durable data: accounts (as salted SCRAM keys, never
 // passwords), rosters with subscription states, and offline messages. Store is the small
-// interface the server uses, so a networked database can replace the embedded one later.
+// interface the server uses; Bolt (one file) and Memory are here, PostgreSQL is in
+// switch/store/pgstore, and all of them pass the suite in switch/store/storetest.
 package store
 
 import (
@@ -66,7 +67,10 @@ type OfflineMessage struct {
 }
 
 // Store is the switch's storage. Every method is safe for concurrent use and durable when it
-// returns nil: a crash afterwards loses nothing it acknowledged.
+// returns nil: a crash afterwards loses nothing it acknowledged. A store that cannot reach
+// its database returns an error wrapping ErrUnavailable. Times come back in UTC, to the
+// microsecond; free text (names, groups, e-mail, a sender) comes back as valid UTF-8, with
+// U+FFFD for invalid bytes and NUL.
 type Store interface {
 	CreateAccount(ctx context.Context, a Account) error // ErrExists if the username is taken
 	Account(ctx context.Context, username string) (Account, error)
@@ -78,9 +82,25 @@ type Store interface {
 	RosterItem(ctx context.Context, username, jid string) (RosterItem, error)
 	PutRosterItem(ctx context.Context, username string, item RosterItem) error
 	DeleteRosterItem(ctx context.Context, username, jid string) error
+	// UpdateRoster reads the roster items named by keys, calls fn with them and stores what
+	// fn left in the slots (only what changed), all in one transaction: no other update
+	// of these items comes between the read and the write, which is how both ends of a
+	// subscription change together. Equal keys share one slot. When fn returns an error,
+	// nothing is stored and UpdateRoster returns that error as it is. Otherwise it fails,
+	// storing nothing, with ErrNotFound for an item given to a user without an account,
+	// ErrInvalid for a bad key or item, ErrFull beyond the roster limit.
+	//
+	// fn may be called more than once (a networked store retries a transaction that lost
+	// a conflict), so it must have no effects outside the slots; and it runs inside the
+	// transaction, so it must not call the store.
+	UpdateRoster(ctx context.Context, keys []RosterKey, fn func(slots []*RosterSlot) error) error
 
+	// AddOffline queues a message for the user; ErrNotFound without an account, ErrFull
+	// when the user's queue holds Limits.Offline messages (counted in the store, so the
+	// limit holds across restarts and across servers sharing the store).
 	AddOffline(ctx context.Context, username string, m OfflineMessage) error
-	// TakeOffline returns the user's stored messages, oldest first, and deletes them.
+	// TakeOffline returns the user's stored messages, oldest first, and deletes them. Two
+	// concurrent calls never both return one message.
 	TakeOffline(ctx context.Context, username string) ([]OfflineMessage, error)
 
 	Close() error

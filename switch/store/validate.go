@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
 )
 
 // More errors returned by the stores of this package.
@@ -15,6 +18,10 @@ var (
 	// ErrFull means a per-user limit (MaxOffline, MaxRosterItems) was reached; the server
 	// answers with a stanza error such as resource-constraint instead of storing more.
 	ErrFull = errors.New("store: limit reached")
+	// ErrUnavailable means the database could not be reached (a networked store whose
+	// server is down or unreachable); nothing was changed. The server turns it into an
+	// internal-server-error that says so, instead of answering as if data were missing.
+	ErrUnavailable = errors.New("store: database unavailable")
 )
 
 // Limits on keys, so that a hostile client cannot create huge records through them. They
@@ -24,23 +31,19 @@ const (
 	MaxJID      = 3071
 )
 
-// Per-user limits, so that one client cannot fill the disk: offline messages queued for
-// one user and contacts in one roster. Adding beyond them fails with ErrFull.
+// Default per-user limits (see Limits): offline messages queued for one user and contacts
+// in one roster.
 const (
 	MaxOffline     = 1000
 	MaxRosterItems = 1000
 )
 
-// limits are the effective per-user limits of a store; tests lower them.
-type limits struct {
-	offline, roster int
-}
-
-var defaultLimits = limits{offline: MaxOffline, roster: MaxRosterItems}
-
 func checkUsername(u string) error {
 	if u == "" || len(u) > MaxUsername {
 		return fmt.Errorf("%w: username length %d out of range 1..%d", ErrInvalid, len(u), MaxUsername)
+	}
+	if !validKey(u) {
+		return fmt.Errorf("%w: username %q is not UTF-8 without NUL", ErrInvalid, u)
 	}
 	return nil
 }
@@ -49,13 +52,51 @@ func checkJID(j string) error {
 	if j == "" || len(j) > MaxJID {
 		return fmt.Errorf("%w: JID length %d out of range 1..%d", ErrInvalid, len(j), MaxJID)
 	}
+	if !validKey(j) {
+		return fmt.Errorf("%w: JID %q is not UTF-8 without NUL", ErrInvalid, j)
+	}
 	return nil
+}
+
+// validKey reports whether s can be a username or JID: RFC 7622 allows neither invalid
+// UTF-8 nor NUL in a JID, and a database text column cannot hold them, so every store
+// refuses them alike.
+func validKey(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
+
+// cleanText makes free text (a name, a group, an e-mail address) storable in every store:
+// invalid UTF-8 and NUL become U+FFFD, as a JSON encoder does with invalid UTF-8, so that
+// all stores return the same string. Valid text is returned as it is, without copying.
+func cleanText(s string) string {
+	if validKey(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // normalizeItem checks a roster item and fills the default subscription.
 func normalizeItem(it *RosterItem) error {
 	if err := checkJID(it.JID); err != nil {
 		return err
+	}
+	it.Name = cleanText(it.Name)
+	// Empty and nil read back alike from every store.
+	if len(it.Groups) == 0 {
+		it.Groups = nil
+	}
+	if len(it.PendingStanza) == 0 {
+		it.PendingStanza = nil
+	}
+	copied := false
+	for i, g := range it.Groups {
+		if c := cleanText(g); c != g {
+			if !copied {
+				// The caller's slice is not ours to change.
+				it.Groups, copied = append([]string{}, it.Groups...), true
+			}
+			it.Groups[i] = c
+		}
 	}
 	switch it.Subscription {
 	case "":
@@ -65,6 +106,12 @@ func normalizeItem(it *RosterItem) error {
 		return fmt.Errorf("%w: subscription %q", ErrInvalid, it.Subscription)
 	}
 	return nil
+}
+
+// storedTime is t as every store keeps it: UTC, to the microsecond (PostgreSQL's
+// resolution), without a monotonic clock reading.
+func storedTime(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Microsecond)
 }
 
 // ctxErr reports a cancelled context before any work is done.
