@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Runs every test of stanzascope: installs the real peers the tests need (Prosody, slixmpp,
-# tshark) from Debian when they are missing, then gofmt, go vet, go test -race (which also
-# runs every fuzz target on its seed corpus in testdata/) and the interop scripts.
+# tshark, ...) from Debian when they are missing, then gofmt, go vet, staticcheck,
+# go test -race (which also runs every fuzz target on its seed corpus in testdata/) and the
+# interop scripts.
+#
+# Peers are required here: CI=1 makes every test that needs a peer, a capture permission
+# or test data fail instead of skipping, and scripts/testreport fails the run if any test
+# skipped for a reason it does not list as harmless (for example a helper process). A
+# quick local `go test ./...` without CI still skips what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CI=1
 
+# What the tests need: a check, and the Debian package that satisfies it.
 need=()
 command -v prosody >/dev/null 2>&1 || need+=(prosody)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need+=(python3-slixmpp)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "== installing ${need[*]} from Debian"
@@ -28,8 +37,18 @@ go vet ./...
 echo "== staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-echo "== go test -race"
-go test -race -count=1 -timeout 15m ./...
+echo "== go test -race (peers required; failures, skips and a summary follow)"
+report="$(mktemp -d)"
+trap 'rm -rf "$report"' EXIT
+go build -o "$report/testreport" ./scripts/testreport
+set +e
+go test -race -count=1 -timeout 15m -json ./... 2>&1 | "$report/testreport"
+status=("${PIPESTATUS[@]}")
+set -e
+if [ "${status[0]}" -ne 0 ] || [ "${status[1]}" -ne 0 ]; then
+	echo "== go test failed (go test exit ${status[0]}, report exit ${status[1]})"
+	exit 1
+fi
 
 echo "== interop"
 scripts/interop.sh
