@@ -112,6 +112,9 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return readCaptureFile(ctx, path, *ports, sink, stderr)
 		}
 	case inputJSON:
+		// The log already holds what the iq tracker derived (round trip times, notes about
+		// requests never answered): tracking it again would repeat every note.
+		out.noIQTrack = true
 		read = func(ctx context.Context, sink inspect.Sink) error {
 			return inspect.ReadJSONLog(ctxReader{ctx, br}, sink)
 		}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// streamRecords frames one direction of a stream into records of conn, times from at on.
+func streamRecords(t *testing.T, xml string, dir inspect.Direction, conn *inspect.ConnInfo) []*inspect.Record {
+	t.Helper()
+	var recs []*inspect.Record
+	err := inspect.ReadStream(strings.NewReader(xml), dir, conn, inspect.SinkFunc(func(r *inspect.Record) error {
+		recs = append(recs, r)
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// TestInspectLogReadBack: the log of a session with 3 requests never answered holds 3
+// notes; reading it back with --format json gives the log again, line for line, instead
+// of deriving the notes a second time (issue 14 item 4).
+func TestInspectLogReadBack(t *testing.T) {
+	conn := &inspect.ConnInfo{ID: 1, Client: netip.MustParseAddrPort("127.0.0.1:40000"), Server: netip.MustParseAddrPort("127.0.0.1:5222")}
+	c2s := streamRecords(t, `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`+
+		`<iq type='get' id='a'><ping xmlns='urn:xmpp:ping'/></iq>`+
+		`<iq type='get' id='b'><query xmlns='jabber:iq:version'/></iq>`+
+		`<iq type='set' id='c'><query xmlns='jabber:iq:roster'/></iq>`+
+		`<iq type='get' id='d'><query xmlns='jabber:iq:roster'/></iq>`, inspect.ClientToServer, conn)
+	s2c := streamRecords(t, `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='localhost' id='s1' version='1.0'>`+
+		`<iq type='result' id='d'><query xmlns='jabber:iq:roster'/></iq>`, inspect.ServerToClient, conn)
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	recs := []*inspect.Record{{Kind: inspect.KindConnOpen, Conn: conn, Note: "accepted"}}
+	recs = append(recs, c2s...)
+	recs = append(recs, s2c...)
+	recs = append(recs, &inspect.Record{Kind: inspect.KindConnClose, Conn: conn, Note: "closed by client"})
+	for i, r := range recs {
+		r.Time = at.Add(time.Duration(i) * 1500 * time.Microsecond)
+	}
+
+	// Write the log through the same pipeline as the proxy's --log.
+	logPath := filepath.Join(t.TempDir(), "session.jsonl")
+	out := &outputFlags{format: "json", color: "never", logFile: logPath, isTerminal: writerIsTerminal}
+	sink, closeOut, err := out.open(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := sink.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := closeOut(); err != nil {
+		t.Fatal(err)
+	}
+	log, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(log), "was never answered"); n != 3 {
+		t.Fatalf("the log holds %d notes about unanswered requests, want 3:\n%s", n, log)
+	}
+	if !strings.Contains(string(log), `"rtt_ms":`) {
+		t.Fatalf("the answer has no round trip time in the log:\n%s", log)
+	}
+
+	code, again, e := inspectCmd(t, "inspect", logPath, "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	if n := strings.Count(again, "was never answered"); n != 3 {
+		t.Errorf("read back: %d notes about unanswered requests, want 3", n)
+	}
+	wantLines, gotLines := strings.Count(string(log), "\n"), strings.Count(again, "\n")
+	if wantLines != gotLines {
+		t.Errorf("read back: %d lines, the log has %d", gotLines, wantLines)
+	}
+	if again != string(log) {
+		t.Errorf("read back differs from the log:\n--- log\n%s--- read back\n%s", log, again)
+	}
+	// The pretty view shows the logged round trip time without a tracker of its own.
+	code, pretty, e := inspectCmd(t, "inspect", logPath, "--color", "never")
+	if code != 0 || !strings.Contains(pretty, "(answered in 3.0ms)") || strings.Count(pretty, "was never answered") != 3 {
+		t.Errorf("pretty: exit %d (%s):\n%s", code, e, pretty)
+	}
+}
