@@ -26,6 +26,9 @@ var fuzzSeeds = []string{
 	"text",
 	"</stream:stream>",
 	"<a>&#x10FFFF;&#0;</a>",
+	// Beyond the pairwise duplicate check and the prefix index threshold.
+	"<a b0='' b1='' b2='' b3='' b4='' b5='' b6='' b7='' b8='' b9='' b3=''/>",
+	"<p0:a xmlns:p0='u' xmlns:p1='u' xmlns:p2='u' xmlns:p3='u' xmlns:p4='u' xmlns:p5='u' xmlns:p6='u' xmlns:p7='u' xmlns:p8='u'><b xmlns:p3='v'><p3:c/></b><p3:d/><p9:e/></p0:a>",
 }
 
 // FuzzReader checks that the reader never panics, that the events it returns cover the

@@ -7,25 +7,6 @@ import (
 	"io"
 )
 
-// Limits bound what a peer can make the reader hold.
-type Limits struct {
-	MaxStanza int // largest stanza (and stream header) in bytes; default 256 KiB
-	MaxDepth  int // deepest element nesting inside a stanza; default 64
-}
-
-// DefaultLimits are used for zero fields of Limits.
-var DefaultLimits = Limits{MaxStanza: 256 << 10, MaxDepth: 64}
-
-func (l Limits) withDefaults() Limits {
-	if l.MaxStanza <= 0 {
-		l.MaxStanza = DefaultLimits.MaxStanza
-	}
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = DefaultLimits.MaxDepth
-	}
-	return l
-}
-
 const (
 	initialBuffer = 4 << 10  // what an idle connection holds
 	readChunk     = 32 << 10 // the most read at once once the buffer has grown
@@ -48,6 +29,7 @@ type binding struct {
 	prefix span
 	value  span
 	depth  int32
+	prev   int32 // with the prefix index on: the binding this one shadows, or -1
 }
 
 // attrSpan is one attribute of the start tag being scanned.
@@ -89,6 +71,9 @@ type Reader struct {
 	attrs      []attrSpan
 	names      []span // open elements
 	bindings   []binding
+	nsIndex    map[string]int32 // prefix -> innermost binding, once many are in scope
+	nsIndexed  bool
+	dups       dupFinder
 	quote      byte
 	entStart   int   // offset of '&'
 	entReturn  state // state to resume after an entity
@@ -168,6 +153,10 @@ func (r *Reader) resetScan() {
 	r.depth = 0
 	r.names = r.names[:0]
 	r.bindings = r.bindings[:0]
+	if r.nsIndexed {
+		clear(r.nsIndex)
+		r.nsIndexed = false
+	}
 	r.high = false
 	r.topHasNS = false
 	r.declOK = false

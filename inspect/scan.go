@@ -177,6 +177,10 @@ func (r *Reader) scan() (Event, bool, error) {
 			switch {
 			case c == r.quote:
 				r.attr.value.end = int32(i)
+				if len(r.attrs) >= r.lim.MaxAttrs {
+					return r.fail(int(r.attr.name.start), CondPolicyViolation,
+						fmt.Sprintf("more than %d attributes on one element", r.lim.MaxAttrs))
+				}
 				r.attrs = append(r.attrs, r.attr)
 				r.st = sTagSpace
 				i++

@@ -3,6 +3,8 @@ package inspect
 import (
 	"bytes"
 	"fmt"
+	"hash/maphash"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -29,10 +31,15 @@ func (r *Reader) startTag(i int, empty bool) (Event, bool, error) {
 			if a.value.end == a.value.start {
 				return r.fail(int(a.name.start), CondNotWellFormed, "a namespace prefix cannot be undeclared (xmlns:p='')")
 			}
-			r.bindings = append(r.bindings, binding{
+			if len(r.bindings) >= r.lim.MaxNamespaces {
+				return r.fail(int(a.name.start), CondPolicyViolation,
+					fmt.Sprintf("more than %d namespace prefixes declared in scope", r.lim.MaxNamespaces))
+			}
+			r.bind(b, binding{
 				prefix: span{a.name.start + 6, a.name.end},
 				value:  a.value,
 				depth:  int32(r.depth),
+				prev:   -1,
 			})
 		} else if r.depth == 1 && string(name) == "xmlns" {
 			r.topHasNS = true
@@ -88,10 +95,54 @@ func (r *Reader) endTag(i int) (Event, bool, error) {
 	return Event{}, false, nil
 }
 
+// indexFrom is how many prefixes may be in scope before lookups go through a map rather
+// than a scan of the bindings: a stanza rarely declares any, so the map is rarely made.
+const indexFrom = 8
+
+// bind brings a namespace declaration of the current element into scope.
+func (r *Reader) bind(b []byte, bd binding) {
+	r.bindings = append(r.bindings, bd)
+	switch {
+	case r.nsIndexed:
+		r.indexBinding(b, len(r.bindings)-1)
+	case len(r.bindings) > indexFrom:
+		if r.nsIndex == nil {
+			r.nsIndex = make(map[string]int32, 2*indexFrom)
+		}
+		r.nsIndexed = true
+		for k := range r.bindings {
+			r.indexBinding(b, k)
+		}
+	}
+}
+
+// indexBinding makes binding k the one its prefix resolves to, remembering the one it
+// shadows.
+func (r *Reader) indexBinding(b []byte, k int) {
+	bd := &r.bindings[k]
+	p := b[bd.prefix.start:bd.prefix.end]
+	if prev, ok := r.nsIndex[string(p)]; ok {
+		bd.prev = prev
+	} else {
+		bd.prev = -1
+	}
+	r.nsIndex[string(p)] = int32(k)
+}
+
+// popBindings drops the declarations of elements deeper than the current depth.
 func (r *Reader) popBindings() {
 	k := len(r.bindings)
 	for k > 0 && r.bindings[k-1].depth >= int32(r.depth) {
 		k--
+		if r.nsIndexed {
+			bd := r.bindings[k]
+			p := r.buf[r.r+int(bd.prefix.start) : r.r+int(bd.prefix.end)]
+			if bd.prev >= 0 {
+				r.nsIndex[string(p)] = bd.prev
+			} else {
+				delete(r.nsIndex, string(p))
+			}
+		}
 	}
 	r.bindings = r.bindings[:k]
 }
@@ -157,16 +208,18 @@ func (r *Reader) checkTag(b []byte) error {
 	if err := r.checkColons(b, r.name); err != nil {
 		return err
 	}
-	for k, a := range r.attrs {
+	for _, a := range r.attrs {
 		if err := r.checkColons(b, a.name); err != nil {
 			return err
 		}
-		an := b[a.name.start:a.name.end]
-		for _, o := range r.attrs[:k] {
-			if bytes.Equal(an, b[o.name.start:o.name.end]) {
-				return r.errorAt(int(a.name.start), CondNotWellFormed, fmt.Sprintf("attribute %s appears twice", an))
-			}
-		}
+	}
+	attrs := r.attrs
+	name := func(i int) []byte { return b[attrs[i].name.start:attrs[i].name.end] }
+	dup, _ := r.dups.first(len(attrs),
+		func(i int) uint64 { return maphash.Bytes(dupSeed, name(i)) },
+		func(i, j int) bool { return bytes.Equal(name(i), name(j)) })
+	if dup >= 0 {
+		return r.errorAt(int(attrs[dup].name.start), CondNotWellFormed, fmt.Sprintf("attribute %s appears twice", name(dup)))
 	}
 	return nil
 }
@@ -206,10 +259,17 @@ func (r *Reader) checkPrefixes(b []byte) error {
 // lookupPrefix resolves a prefix in scope: the stanza's own declarations, then the stream
 // header's, then the predefined xml prefix.
 func (r *Reader) lookupPrefix(b, prefix []byte) ([]byte, bool) {
-	for k := len(r.bindings) - 1; k >= 0; k-- {
-		bd := r.bindings[k]
-		if bytes.Equal(prefix, b[bd.prefix.start:bd.prefix.end]) {
+	if r.nsIndexed {
+		if k, ok := r.nsIndex[string(prefix)]; ok {
+			bd := r.bindings[k]
 			return unescapeBytes(b[bd.value.start:bd.value.end]), true
+		}
+	} else {
+		for k := len(r.bindings) - 1; k >= 0; k-- {
+			bd := r.bindings[k]
+			if bytes.Equal(prefix, b[bd.prefix.start:bd.prefix.end]) {
+				return unescapeBytes(b[bd.value.start:bd.value.end]), true
+			}
 		}
 	}
 	if string(prefix) == "xml" {
@@ -274,18 +334,28 @@ func (r *Reader) streamHeader(b []byte, i int, empty bool) (Event, bool, error) 
 			return Event{}, false, err
 		}
 	}
-	h := &Header{NS: map[string]string{}}
+	// The header's strings share one copy of its bytes: a header costs a few allocations
+	// however many attributes it has.
+	hs := string(b[:i+1])
+	h := &Header{NS: map[string]string{}, Attrs: make([]Attr, 0, len(r.attrs))}
 	for _, a := range r.attrs {
 		qn := b[a.name.start:a.name.end]
-		val := string(unescapeBytes(b[a.value.start:a.value.end]))
+		val := hs[a.value.start:a.value.end]
+		if strings.IndexByte(val, '&') >= 0 {
+			val = string(appendUnescaped(nil, b[a.value.start:a.value.end]))
+		}
 		local, prefix := splitQName(qn)
-		at := Attr{Local: string(local), Prefix: string(prefix), Value: val}
+		at := Attr{Local: hs[int(a.name.end)-len(local) : a.name.end], Prefix: hs[a.name.start : int(a.name.start)+len(prefix)], Value: val}
 		switch {
 		case string(qn) == "xmlns":
 			h.ContentNS = val
 		case string(prefix) == "xmlns":
 			if val == "" {
 				return r.fail(int(a.name.start), CondNotWellFormed, "a namespace prefix cannot be undeclared (xmlns:p='')")
+			}
+			if len(h.NS) >= r.lim.MaxNamespaces {
+				return r.fail(int(a.name.start), CondPolicyViolation,
+					fmt.Sprintf("more than %d namespace prefixes declared on the stream header", r.lim.MaxNamespaces))
 			}
 			h.NS[at.Local] = val
 		case prefix == nil:
