@@ -7,6 +7,9 @@ import (
 // c2s is the client-to-server pipe: it reads the client and writes the upstream until
 // the client's stream ends or something fails.
 func (s *session) c2s() error {
+	if err := s.waitUpstream(); err != nil {
+		return err
+	}
 	return s.pipe(inspect.ClientToServer, s.cr, s.clientOpen, s.clientStanza)
 }
 

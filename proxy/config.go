@@ -50,7 +50,23 @@ type Config struct {
 	// whitespace keep-alive) for this long, with a connection-timeout stream error to the
 	// client and a closing tag to the upstream; zero means no limit.
 	IdleTimeout time.Duration
+	// AllowPlaintextUpstream lets a connection go on when its client leg is TLS (Direct
+	// TLS, or STARTTLS) and the upstream offers no STARTTLS, so that the upstream leg is
+	// plaintext. Every record of such a connection, from the moment the proxy knows, carries
+	// the tag PlaintextUpstreamLabel, and Logf gets a warning. Without it the proxy never lets
+	// the upstream leg be weaker than the client leg: such a connection is refused with a
+	// policy-violation stream error, and a plaintext client is offered no STARTTLS that the
+	// upstream could not continue.
+	AllowPlaintextUpstream bool
 }
+
+// PlaintextUpstreamLabel is the label of the tag on every record of a connection whose
+// upstream leg is plaintext while its client leg is TLS (allowed by
+// Config.AllowPlaintextUpstream). Every output shows tags: pretty as [plaintext-upstream],
+// JSON in "tags".
+const PlaintextUpstreamLabel = "plaintext-upstream"
+
+var plainUpstreamTag = inspect.Tag{Label: PlaintextUpstreamLabel, Color: "red"}
 
 // Resolver is the part of *net.Resolver the proxy uses to find the upstream.
 type Resolver interface {

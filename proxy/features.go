@@ -17,13 +17,15 @@ type featureEdit struct {
 	base    []byte   // out without a STARTTLS the proxy added (replayed after its own TLS)
 	offered bool     // the upstream offered STARTTLS
 	mode    tlsMode  // what to do on the client's <starttls/>
+	why     string   // with tlsRefuse: why, for the client
 	notes   []string // what was changed and why
 }
 
 // editFeatures removes from <stream:features> what would defeat inspection (stream
 // compression, SASL channel binding) and decides about STARTTLS: forwarded when the
-// upstream offers it, removed when the proxy cannot intercept it, added when the upstream
-// has none but the client could still have TLS with the proxy.
+// upstream offers it, removed when the proxy cannot intercept it, and added when the
+// upstream has none only if Config.AllowPlaintextUpstream lets the client leg be stronger
+// than the upstream leg (see downgrade.go).
 func (s *session) editFeatures(raw []byte, h *inspect.Header) featureEdit {
 	var fe featureEdit
 	el, err := inspect.ParseElement(raw, h)
@@ -55,11 +57,13 @@ func (s *session) editFeatures(raw []byte, h *inspect.Header) featureEdit {
 			fe.offered = true
 			if clientTLS {
 				fe.notes = append(fe.notes, "removed STARTTLS from the features: the client leg is already TLS")
+				fe.why = "the client leg is already TLS"
 				changed = true
 				continue
 			}
 			if s.p.cfg.CA == nil {
 				fe.notes = append(fe.notes, "removed STARTTLS from the features: no CA, so the proxy cannot intercept TLS")
+				fe.why = "stanzascope has no CA to intercept TLS with"
 				changed = true
 				continue
 			}
@@ -80,7 +84,11 @@ func (s *session) editFeatures(raw []byte, h *inspect.Header) featureEdit {
 	if changed {
 		fe.out = el.AppendXML(nil, ns)
 	}
-	if !fe.offered && !clientTLS && !upTLS && !authenticated && s.p.cfg.CA != nil {
+	if fe.offered || clientTLS || upTLS || authenticated {
+		return fe
+	}
+	switch {
+	case s.p.cfg.AllowPlaintextUpstream && s.p.cfg.CA != nil:
 		fe.base = fe.out
 		if fe.base == nil {
 			fe.base = append([]byte(nil), raw...)
@@ -88,7 +96,10 @@ func (s *session) editFeatures(raw []byte, h *inspect.Header) featureEdit {
 		el.Append(inspect.NewElement(inspect.NSTLS, "starttls"))
 		fe.out = el.AppendXML(nil, ns)
 		fe.mode = tlsLocal
-		fe.notes = append(fe.notes, "added STARTTLS to the features: the upstream offers no TLS, the proxy offers it to the client and keeps the upstream leg plaintext")
+		fe.notes = append(fe.notes, "added STARTTLS to the features (--allow-plaintext-upstream): the upstream offers no TLS, the proxy offers it to the client and keeps the upstream leg plaintext")
+	default:
+		fe.why = whyPlainUpstream
+		fe.notes = append(fe.notes, "the upstream offers no STARTTLS: both legs stay plaintext, and the proxy offers the client no TLS of its own, which would not continue upstream")
 	}
 	return fe
 }
@@ -116,18 +127,30 @@ func (s *session) features(ev inspect.Event) error {
 	s.held = nil
 	if held != nil {
 		if el, err := inspect.ParseElement(ev.Raw, h); err == nil && el.Child(inspect.NSTLS, "starttls") != nil {
+			s.emitHeld("dropped")
 			s.logEvent(ev, dir)
 			return s.upgradeUpstream()
 		}
 		s.upTLSTried = true
-		s.note("the upstream offers no STARTTLS: its leg stays plaintext while the client uses TLS")
+		if !s.p.cfg.AllowPlaintextUpstream {
+			s.emitHeld("dropped")
+			if s.p.cfg.Sink != nil {
+				r := s.rec(ev, dir)
+				r.Verdict = "dropped"
+				s.emit(r)
+			}
+			return s.refusePlainUpstream("the client uses Direct TLS")
+		}
+		s.allowPlainUpstream("the client uses Direct TLS")
+		s.emitHeld("")
 		if err := s.client.writeOpen(held); err != nil {
 			return &writeError{"client", err}
 		}
+		s.settleUpstream()
 	}
 	fe := s.editFeatures(ev.Raw, h)
 	s.mu.Lock()
-	s.tlsMode = fe.mode
+	s.tlsMode, s.tlsWhy = fe.mode, fe.why
 	switch {
 	case fe.base != nil:
 		s.replayFeat = fe.base

@@ -96,12 +96,12 @@ func TestFeaturesEdited(t *testing.T) {
 	}
 }
 
-// TestLocalTLS: the upstream has no TLS; the proxy offers STARTTLS, answers it itself,
-// and replays the upstream's header and features on the client's new stream, while the
-// upstream's stream goes on in plaintext.
+// TestLocalTLS: the upstream has no TLS and AllowPlaintextUpstream is set; the proxy
+// offers STARTTLS, answers it itself, and replays the upstream's header and features on
+// the client's new stream, while the upstream's stream goes on in plaintext.
 func TestLocalTLS(t *testing.T) {
 	got := make(chan string, 1)
-	tp := startProxy(t, Config{Upstream: politeServer(t, got), CA: newCA(t)}, false)
+	tp := startProxy(t, Config{Upstream: politeServer(t, got), CA: newCA(t), AllowPlaintextUpstream: true}, false)
 	authority := tp.p.cfg.CA
 	c := dial(t, tp.addr)
 	io.WriteString(c, clientHeader)
@@ -121,5 +121,22 @@ func TestLocalTLS(t *testing.T) {
 	if s := <-got; s != clientHeader+"<presence/></stream:stream>" {
 		t.Fatalf("upstream got %q: one stream, plaintext", s)
 	}
-	tp.sink.waitNote(t, "STARTTLS answered by the proxy")
+	tp.sink.waitNote(t, "STARTTLS, answered by the proxy")
+}
+
+// TestNoLocalTLS: without AllowPlaintextUpstream the proxy offers a plaintext client no
+// STARTTLS when the upstream has none: the features pass as the server sent them.
+func TestNoLocalTLS(t *testing.T) {
+	got := make(chan string, 1)
+	tp := startProxy(t, Config{Upstream: politeServer(t, got), CA: newCA(t)}, false)
+	c := dial(t, tp.addr)
+	io.WriteString(c, clientHeader)
+	if first := readUntil(t, c, "</stream:features>"); first != serverHeader+plainFeatures {
+		t.Fatalf("client got %q, want the upstream's features unchanged", first)
+	}
+	io.WriteString(c, "<presence/></stream:stream>")
+	if s := <-got; s != clientHeader+"<presence/></stream:stream>" {
+		t.Fatalf("upstream got %q", s)
+	}
+	tp.sink.waitNote(t, "the upstream offers no STARTTLS: both legs stay plaintext")
 }

@@ -50,6 +50,10 @@ func (s *session) emit(r *inspect.Record) {
 	if r.Conn == nil {
 		r.Conn = s.info
 	}
+	if s.plainUp.Load() {
+		// A fresh array: r.Tags may be a rule's outcome, shared with other records.
+		r.Tags = append(r.Tags[:len(r.Tags):len(r.Tags)], plainUpstreamTag)
+	}
 	s.p.emit(r)
 }
 

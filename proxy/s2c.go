@@ -20,11 +20,29 @@ func (s *session) serverOpen(ev inspect.Event) error {
 	s.replayHdr = append([]byte(nil), ev.Raw...)
 	s.mu.Unlock()
 	if s.direct && !s.upTLSTried && !s.up.isTLS() {
+		if s.ur.Header().Legacy() {
+			// A pre-1.0 stream has no features, so no STARTTLS: the upstream leg
+			// cannot be TLS.
+			s.upTLSTried = true
+			if !s.p.cfg.AllowPlaintextUpstream {
+				if s.p.cfg.Sink != nil {
+					r := s.rec(ev, dir)
+					r.Verdict = "dropped"
+					s.emit(r)
+				}
+				return s.refusePlainUpstream("the client uses Direct TLS")
+			}
+			s.allowPlainUpstream("the client uses Direct TLS")
+			s.settleUpstream()
+			return s.passthrough(ev, dir)
+		}
 		// The client already speaks TLS: hold the header until the features say
 		// whether the proxy can secure the upstream leg before the client sees
 		// anything.
 		s.held = append(s.held[:0], ev.Raw...)
-		s.logEvent(ev, dir)
+		if s.p.cfg.Sink != nil {
+			s.heldRec = s.rec(ev, dir)
+		}
 		return nil
 	}
 	return s.passthrough(ev, dir)
@@ -43,8 +61,16 @@ func (s *session) serverStanza(ev inspect.Event) error {
 	case ev.NS == inspect.NSTLS && ev.Name == "failure":
 		_, err := s.stanza(ev, dir, nil)
 		if s.takeAwait(awaitTLS) {
-			s.note("upstream refused STARTTLS")
-			s.resumeC2S(nil)
+			// The client asked for TLS and cannot have it; RFC 6120 section 5.4.2.2
+			// says the stream ends here, and the proxy makes sure it does, so that
+			// nothing more of the client's crosses the plaintext legs.
+			// The c2s pipe is not resumed: it ends when this pipe does.
+			s.fail("the upstream refused STARTTLS (<failure/> forwarded to the client): connection closed")
+			if err != nil {
+				return err
+			}
+			s.closeStreamTo(s.up)
+			return errHandled
 		}
 		return err
 	case ev.NS == inspect.NSSASL && ev.Name == "success":

@@ -44,14 +44,24 @@ type session struct {
 	resume        chan func() error
 	s2cDone       chan struct{}
 	tlsMode       tlsMode
+	tlsWhy        string // with tlsRefuse: why, for the stream error the client gets
 	authenticated bool
 	bound         string
 	clientHdr     []byte // last stream header from the client, resent after our own upstream STARTTLS
 	replayHdr     []byte // last header from the upstream, replayed after TLS answered by the proxy
 	replayFeat    []byte // the features that followed it, without the STARTTLS the proxy added
 
+	// The upstream leg's security (see downgrade.go). upReady is closed once the s2c pipe
+	// knows that the upstream leg is as strong as the client leg (or is allowed not to be);
+	// a Direct TLS client's bytes wait for it. plainUp is set when the upstream leg is
+	// plaintext while the client leg is TLS: every record from then on is tagged.
+	upReady     chan struct{}
+	upReadyOnce sync.Once
+	plainUp     atomic.Bool
+
 	// Owned by the s2c pipe.
-	held       []byte // upstream header held back while the proxy negotiates upstream TLS
+	held       []byte          // upstream header held back while the proxy negotiates upstream TLS
+	heldRec    *inspect.Record // its record, emitted once the header is forwarded or not
 	upTLSTried bool
 	// Owned by the c2s pipe.
 	replayPending bool
@@ -72,9 +82,9 @@ const (
 type tlsMode uint8
 
 const (
-	tlsRefuse  tlsMode = iota // not offered: answer <failure/>
+	tlsRefuse  tlsMode = iota // not offered: answer <failure/> and policy-violation (tlsWhy)
 	tlsForward                // upstream offered it: negotiate both legs
-	tlsLocal                  // the proxy offered it: answer <proceed/> itself, upstream stays plaintext
+	tlsLocal                  // the proxy offered it (AllowPlaintextUpstream): answer <proceed/> itself, upstream stays plaintext
 )
 
 // errHandled ends a pipe whose failure was already reported to both sides.
@@ -99,6 +109,7 @@ func (p *Proxy) newSession(c net.Conn, direct bool) *session {
 		dead:    make(chan struct{}),
 		resume:  make(chan func() error, 1),
 		s2cDone: make(chan struct{}),
+		upReady: make(chan struct{}),
 		start:   time.Now(),
 	}
 }

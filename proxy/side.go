@@ -151,23 +151,28 @@ func (s *side) closeStream() bool {
 
 // streamError sends a stream error and closes the stream, preceded by a stream header
 // when none was sent on this connection (RFC 6120 section 4.9.1.2). domain names us
-// in that header.
-func (s *side) streamError(cond, text, domain, contentNS string) {
+// in that header. It returns what it sent, for the record: the header (nil when none was
+// needed) and the error element (nil when the stream was closed already); the closing tag
+// follows the error.
+func (s *side) streamError(cond, text, domain, contentNS string) (hdr, errEl []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.raw.SetWriteDeadline(time.Now().Add(shutdownGrace))
 	var b []byte
 	if !s.headerSent {
 		b = appendHeader(b, s.server, domain, contentNS)
+		hdr = b
 	}
 	if s.open || !s.headerSent {
 		b = appendStreamError(b, cond, text)
+		errEl = b[len(hdr):]
 		b = append(b, closeStream...)
 	}
 	s.open, s.headerSent = false, true
 	if len(b) > 0 {
 		s.writeLocked(b)
 	}
+	return hdr, errEl
 }
 
 // setTLS switches the writer to the TLS connection once its handshake is done.

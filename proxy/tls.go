@@ -22,7 +22,7 @@ func (s *session) clientStartTLS(ev inspect.Event) error {
 		return s.waitResume()
 	case tlsLocal:
 		s.logEvent(ev, dir)
-		s.note("STARTTLS answered by the proxy: the upstream offers no TLS, its leg stays plaintext")
+		s.allowPlainUpstream("the client asked for STARTTLS, answered by the proxy")
 		tc, err := s.handshakeClient(proceedTLS)
 		if err != nil {
 			s.fail("client TLS handshake failed (does the client trust the stanzascope CA? see 'stanzascope ca'): %v", err)
@@ -35,11 +35,29 @@ func (s *session) clientStartTLS(ev inspect.Event) error {
 		return nil
 	default:
 		s.logEvent(ev, dir)
-		s.note("client asked for STARTTLS, which was not offered: refused")
-		s.client.write(append(append([]byte(nil), failureTLS...), closeStream...))
-		s.client.restarted()
-		return errHandled
+		return s.refuseStartTLS()
 	}
+}
+
+// refuseStartTLS answers a <starttls/> the proxy cannot honour: <failure/> (RFC 6120
+// section 5.4.2.2) and a policy-violation stream error that says why, which closes the
+// stream. Nothing more of the client's reaches the upstream.
+func (s *session) refuseStartTLS() error {
+	s.mu.Lock()
+	why := s.tlsWhy
+	s.mu.Unlock()
+	if why == "" {
+		why = "STARTTLS was not offered"
+	}
+	if err := s.client.write(failureTLS); err == nil {
+		s.emit(s.proxyRec(inspect.ServerToClient, inspect.KindStanza, failureTLS))
+	}
+	if why == whyPlainUpstream {
+		return s.refusePlainUpstream("the client asked for STARTTLS")
+	}
+	s.fail("the client asked for STARTTLS: refused (%s); <failure/> and policy-violation sent", why)
+	s.streamErrorTo(s.client, condPolicyViolation, "stanzascope: "+why)
+	return errHandled
 }
 
 // interceptTLS runs on the upstream's <proceed/>: TLS with the upstream as a client, then
@@ -97,6 +115,7 @@ func (s *session) upgradeUpstream() error {
 		return &writeError{"upstream", err}
 	}
 	s.emit(s.proxyRec(inspect.ClientToServer, inspect.KindStreamOpen, hdr))
+	s.settleUpstream()
 	return nil
 }
 

@@ -42,7 +42,7 @@ const proxyQueue = 8192
 
 type proxyFlags struct {
 	listen, listenTLS, upstream, upstreamCA, caDir, domain, db string
-	insecure                                                   bool
+	insecure, allowPlain                                       bool
 	rules                                                      []string
 	idle                                                       time.Duration
 	maxStanza                                                  int
@@ -55,7 +55,8 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fset.StringVar(&f.listenTLS, "listen-tls", "", "also accept Direct TLS (XEP-0368) clients on `ADDR`")
 	fset.StringVar(&f.upstream, "upstream", "", "upstream server `HOST[:PORT]` (default: the embedded switch)")
 	fset.StringVar(&f.upstreamCA, "upstream-ca", "", "verify the upstream's certificate with the roots in `FILE` (PEM) instead of the system's")
-	fset.BoolVar(&f.insecure, "upstream-insecure", false, "do not verify the upstream's certificate")
+	fset.BoolVar(&f.insecure, "upstream-insecure", false, "do not verify the upstream's certificate (anyone on the path can read the traffic)")
+	fset.BoolVar(&f.allowPlain, "allow-plaintext-upstream", false, "let clients with TLS through to an upstream that offers no STARTTLS, its leg in plaintext (records tagged plaintext-upstream)")
 	fset.StringVar(&f.caDir, "ca-dir", "", "`DIR` of the local CA (default $XDG_CONFIG_HOME/stanzascope or ~/.config/stanzascope)")
 	fset.StringArrayVar(&f.rules, "rules", nil, "apply the rules in `FILE` (repeatable; reloaded when changed)")
 	fset.StringVar(&f.domain, "domain", "localhost", "embedded switch: the `domain` served")
@@ -72,8 +73,8 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if f.upstream != "" && (fset.Changed("domain") || fset.Changed("db")) {
 		return usagef("--domain and --db are for the embedded switch; they cannot go with --upstream")
 	}
-	if f.upstream == "" && (f.upstreamCA != "" || f.insecure) {
-		return usagef("--upstream-ca and --upstream-insecure need --upstream")
+	if f.upstream == "" && (f.upstreamCA != "" || f.insecure || f.allowPlain) {
+		return usagef("--upstream-ca, --upstream-insecure and --allow-plaintext-upstream need --upstream")
 	}
 	if f.upstreamCA != "" && f.insecure {
 		return usagef("give --upstream-ca or --upstream-insecure, not both")
@@ -96,7 +97,8 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 	if err != nil {
 		return err
 	}
-	cfg := proxy.Config{CA: authority, Logf: logf, IdleTimeout: f.idle, Limits: inspect.Limits{MaxStanza: f.maxStanza}}
+	cfg := proxy.Config{CA: authority, Logf: logf, IdleTimeout: f.idle, Limits: inspect.Limits{MaxStanza: f.maxStanza},
+		AllowPlaintextUpstream: f.allowPlain}
 	if len(f.rules) > 0 {
 		eng, err := rules.Load(f.rules...)
 		if err != nil {
@@ -226,6 +228,9 @@ func listenAndServe(ctx context.Context, p *proxy.Proxy, f proxyFlags, authority
 		go func() { errs <- p.ServeTLS(ctx, lnTLS) }()
 		where += fmt.Sprintf(" and %s (Direct TLS)", lnTLS.Addr())
 	}
+	for _, w := range securityWarnings(f) {
+		logf("stanzascope proxy: WARNING: %s", w)
+	}
 	logf("stanzascope proxy: listening on %s, upstream %s", where, upstreamName)
 	logf("stanzascope proxy: clients must trust the CA %s (SHA-256 %s; see 'stanzascope ca')", authority.CertPath(), authority.Fingerprint())
 	var all []error
@@ -237,4 +242,19 @@ func listenAndServe(ctx context.Context, p *proxy.Proxy, f proxyFlags, authority
 	}
 	logf("stanzascope proxy: stopped")
 	return errors.Join(all...)
+}
+
+// securityWarnings says which flags weaken the upstream leg, for the start of the log.
+func securityWarnings(f proxyFlags) []string {
+	var w []string
+	if f.insecure {
+		w = append(w, "--upstream-insecure: the upstream's certificate is not verified; anyone on the path to "+
+			f.upstream+" can read and change the traffic, credentials included")
+	}
+	if f.allowPlain {
+		w = append(w, "--allow-plaintext-upstream: a client with TLS may be carried over a plaintext upstream leg "+
+			"when the upstream offers no STARTTLS (or someone on the path removed it); such connections are tagged "+
+			proxy.PlaintextUpstreamLabel+" in every record")
+	}
+	return w
 }

@@ -17,6 +17,7 @@ func TestProxyUsageErrors(t *testing.T) {
 		{"proxy", "--upstream", "x:5222", "--upstream-insecure", "--upstream-ca", "f"},
 		{"proxy", "--upstream", "x:5222", "--domain", "example.org"},
 		{"proxy", "--upstream-insecure"},
+		{"proxy", "--allow-plaintext-upstream"},
 		{"proxy", "--max-stanza", "10"},
 		{"proxy", "--format", "xml"},
 		{"proxy", "stray"},
@@ -100,5 +101,36 @@ func TestProxyCommandDefault(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), `"features"`) || !strings.Contains(stdout.String(), `conn-close`) {
 		t.Fatalf("JSON output lacks the features or conn-close:\n%s", stdout.String())
+	}
+}
+
+// TestProxyWarnings: the flags that weaken the upstream leg are printed as warnings at
+// start, before the listening line.
+func TestProxyWarnings(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"proxy", "--listen", "127.0.0.1:0", "--ca-dir", dir, "--upstream", "127.0.0.1:1",
+			"--upstream-insecure", "--allow-plaintext-upstream", "--format", "json"}, io.Discard, pw)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	var stderr strings.Builder
+	for lines.Scan() {
+		stderr.WriteString(lines.Text() + "\n")
+		if strings.Contains(lines.Text(), "listening on") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	cancel()
+	<-code
+	for _, want := range []string{"WARNING: --upstream-insecure", "WARNING: --allow-plaintext-upstream", "tagged plaintext-upstream"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
 	}
 }
