@@ -2,7 +2,9 @@ package inspect
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -140,15 +142,119 @@ func FuzzReadJSONLog(f *testing.F) {
 		`{"conn":1,"dir":"c2s","kind":"stanza","name":"iq","xml":"<iq type='get' id='1'/>","rtt_ms":1.5,"tags":[{"label":"a"}]}`))
 	f.Add([]byte(`{"kind":"error","error":"not-well-formed at line 1, column 2 (offset 1): x","condition":"not-well-formed"}`))
 	f.Add([]byte(`{"kind":"conn-open","conn":2,"client":"[::1]:1","server":"127.0.0.1:5222"}`))
+	f.Add([]byte(`{"seq":4,"conn":3,"dir":"s2c","kind":"stanza","name":"message","ns":"jabber:client","xml":"<message><body>b</body></message>",` +
+		`"original":"<message><body>a</body></message>","verdict":"changed","rules":["r1"],"tags":[{"label":"t","color":"red"}],"origin":"proxy"}` + "\n" +
+		`{"conn":3,"dir":"c2s","kind":"note","note":"never answered","unmatched":true}`))
+	// Properties: a line yields at most one record; the records read, written again as a
+	// JSON log (secrets shown, so nothing is changed on the way), read back as the same
+	// number of records that write the same log again; the pretty printer takes them all.
 	f.Fuzz(func(t *testing.T, in []byte) {
-		var recs []*Record
-		_ = ReadJSONLog(bytes.NewReader(in), SinkFunc(func(r *Record) error { recs = append(recs, r); return nil }))
+		read := func(b []byte) ([]*Record, error) {
+			var recs []*Record
+			err := ReadJSONLog(bytes.NewReader(b), SinkFunc(func(r *Record) error { recs = append(recs, r); return nil }))
+			return recs, err
+		}
+		write := func(recs []*Record) []byte {
+			var out bytes.Buffer
+			j := NewJSON(&out, JSONOptions{ShowSecrets: true})
+			for _, r := range recs {
+				if err := j.Write(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return out.Bytes()
+		}
+		recs, err := read(in)
+		if lines := bytes.Count(in, []byte("\n")) + 1; len(recs) > lines {
+			t.Fatalf("%d records from %d lines", len(recs), lines)
+		}
+		log1 := write(recs)
+		if err == nil {
+			sameFields(t, in, log1)
+		}
+		if n := bytes.Count(log1, []byte("\n")); n != len(recs) {
+			t.Fatalf("%d records written as %d lines", len(recs), n)
+		}
+		back, err := read(log1)
+		if err != nil {
+			t.Fatalf("the log written from accepted records does not read back: %v\n%s", err, log1)
+		}
+		if len(back) != len(recs) {
+			t.Fatalf("%d records read back, want %d", len(back), len(recs))
+		}
+		if log2 := write(back); !bytes.Equal(log1, log2) {
+			t.Fatalf("written again differently:\n%s\n%s", log1, log2)
+		}
 		var out bytes.Buffer
 		p := NewPretty(&out, PrettyOptions{Explain: true})
-		j := NewJSON(&out, JSONOptions{})
 		for _, r := range recs {
-			p.Write(r)
-			j.Write(r)
+			if err := p.Write(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(recs) > 0 && out.Len() == 0 {
+			t.Fatal("the pretty printer showed nothing")
 		}
 	})
+}
+
+// sameFields checks that when every line of in was accepted, each non-blank line gave one
+// record, and the record, written again, keeps the line's fields (those the writer does
+// not derive from others: size, type, id, from and to come from the XML; time, rtt,
+// error and addresses are checked in their parsed form by the other tests).
+func sameFields(t *testing.T, in, out []byte) {
+	t.Helper()
+	var lines [][]byte
+	for _, l := range bytes.Split(in, []byte("\n")) {
+		if l = bytes.TrimSpace(l); len(l) > 0 {
+			lines = append(lines, l)
+		}
+	}
+	outLines := bytes.Split(bytes.TrimSuffix(out, []byte("\n")), []byte("\n"))
+	if len(out) == 0 {
+		outLines = nil
+	}
+	if len(outLines) != len(lines) {
+		t.Fatalf("%d lines accepted, %d records", len(lines), len(outLines))
+	}
+	for i := range lines {
+		var a, b jsonRecord
+		if err := json.Unmarshal(lines[i], &a); err != nil {
+			t.Fatalf("accepted line %d does not decode: %v", i+1, err)
+		}
+		if err := json.Unmarshal(outLines[i], &b); err != nil {
+			t.Fatalf("written line %d does not decode: %v", i+1, err)
+		}
+		ka, _ := ParseKind(a.Kind)
+		kb, _ := ParseKind(b.Kind)
+		da, _ := ParseDirection(a.Dir)
+		db, _ := ParseDirection(b.Dir)
+		oa, _ := ParseOrigin(a.Origin)
+		ob, _ := ParseOrigin(b.Origin)
+		type kept struct {
+			Kind                    Kind
+			Dir                     Direction
+			Origin                  Origin
+			Conn, Seq               uint64
+			Name, NS, Note, Verdict string
+			XML, Original           string
+			Tags                    []Tag
+			Rules                   []string
+			Unmatched               bool
+		}
+		wa := kept{ka, da, oa, a.Conn, a.Seq, a.Name, a.NS, a.Note, a.Verdict, string(a.XML), string(a.Original), a.Tags, a.Rules, a.Unmatched}
+		wb := kept{kb, db, ob, b.Conn, b.Seq, b.Name, b.NS, b.Note, b.Verdict, string(b.XML), string(b.Original), b.Tags, b.Rules, b.Unmatched}
+		if a.Origin == "" { // a log from before origins: the writer infers it from the direction
+			wb.Origin = wa.Origin
+		}
+		if len(wa.Tags) == 0 {
+			wa.Tags = nil
+		}
+		if len(wa.Rules) == 0 {
+			wa.Rules = nil
+		}
+		if !reflect.DeepEqual(wa, wb) {
+			t.Fatalf("line %d changed on the way:\n%s\n%s\n%+v\n%+v", i+1, lines[i], outLines[i], wa, wb)
+		}
+	}
 }
