@@ -20,11 +20,15 @@ const (
 type StreamError struct {
 	Condition string
 	Text      string
-	Offset    int64 // byte offset from the start of the connection
-	Line, Col int   // 1-based position of the offending byte
+	Section   string // where the rule is written ("RFC 6120 §11.1"), when the reader knows
+	Offset    int64  // byte offset from the start of the connection
+	Line, Col int    // 1-based position of the offending byte
 }
 
 func (e *StreamError) Error() string {
+	if e.Section != "" {
+		return fmt.Sprintf("%s at line %d, column %d (offset %d): %s (%s)", e.Condition, e.Line, e.Col, e.Offset, e.Text, e.Section)
+	}
 	return fmt.Sprintf("%s at line %d, column %d (offset %d): %s", e.Condition, e.Line, e.Col, e.Offset, e.Text)
 }
 

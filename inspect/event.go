@@ -135,6 +135,7 @@ const (
 	NSClient       = "jabber:client"
 	NSServer       = "jabber:server"
 	NSXML          = "http://www.w3.org/XML/1998/namespace"
+	NSXMLNS        = "http://www.w3.org/2000/xmlns/" // bound to the prefix xmlns; never declared
 	NSStanzas      = "urn:ietf:params:xml:ns:xmpp-stanzas"
 	NSStreamErrors = "urn:ietf:params:xml:ns:xmpp-streams"
 	NSTLS          = "urn:ietf:params:xml:ns:xmpp-tls"

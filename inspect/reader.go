@@ -74,6 +74,7 @@ type Reader struct {
 	nsIndex    map[string]int32 // prefix -> innermost binding, once many are in scope
 	nsIndexed  bool
 	dups       dupFinder
+	qattrs     []qattr
 	quote      byte
 	entStart   int   // offset of '&'
 	entReturn  state // state to resume after an entity

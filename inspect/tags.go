@@ -28,8 +28,8 @@ func (r *Reader) startTag(i int, empty bool) (Event, bool, error) {
 	for _, a := range r.attrs {
 		name := b[a.name.start:a.name.end]
 		if len(name) > 6 && string(name[:6]) == "xmlns:" {
-			if a.value.end == a.value.start {
-				return r.fail(int(a.name.start), CondNotWellFormed, "a namespace prefix cannot be undeclared (xmlns:p='')")
+			if !bindable(a) {
+				continue
 			}
 			if len(r.bindings) >= r.lim.MaxNamespaces {
 				return r.fail(int(a.name.start), CondPolicyViolation,
@@ -47,6 +47,9 @@ func (r *Reader) startTag(i int, empty bool) (Event, bool, error) {
 		}
 	}
 	if err := r.checkPrefixes(b); err != nil {
+		return Event{}, false, err
+	}
+	if err := r.checkUnique(b); err != nil {
 		return Event{}, false, err
 	}
 	if r.depth == 1 {
@@ -219,9 +222,11 @@ func (r *Reader) checkTag(b []byte) error {
 		func(i int) uint64 { return maphash.Bytes(dupSeed, name(i)) },
 		func(i, j int) bool { return bytes.Equal(name(i), name(j)) })
 	if dup >= 0 {
-		return r.errorAt(int(attrs[dup].name.start), CondNotWellFormed, fmt.Sprintf("attribute %s appears twice", name(dup)))
+		if err := r.violate(int(attrs[dup].name.start), CondNotWellFormed, secUniqueAttr, fmt.Sprintf("attribute %s appears twice", name(dup))); err != nil {
+			return err
+		}
 	}
-	return nil
+	return r.checkDecls(b)
 }
 
 // checkColons enforces Namespaces in XML: a name has at most one colon, not at either end.
@@ -232,7 +237,7 @@ func (r *Reader) checkColons(b []byte, s span) error {
 		return nil
 	}
 	if c == 0 || c == len(name)-1 || bytes.IndexByte(name[c+1:], ':') >= 0 {
-		return r.errorAt(int(s.start), CondNotWellFormed, fmt.Sprintf("%q is not a valid qualified name", name))
+		return r.violate(int(s.start), CondNotWellFormed, secNSPrefix, fmt.Sprintf("%q is not a valid qualified name", name))
 	}
 	return nil
 }
@@ -240,8 +245,14 @@ func (r *Reader) checkColons(b []byte, s span) error {
 // checkPrefixes checks that the element's and its attributes' prefixes are declared.
 func (r *Reader) checkPrefixes(b []byte) error {
 	if _, p := splitQName(b[r.name.start:r.name.end]); p != nil {
-		if _, ok := r.lookupPrefix(b, p); !ok || string(p) == "xmlns" {
-			return r.errorAt(int(r.name.start), CondNotWellFormed, fmt.Sprintf("namespace prefix %q is not declared", p))
+		if string(p) == "xmlns" {
+			if err := r.violate(int(r.name.start), CondNotWellFormed, secNSDeclare, "an element name cannot have the prefix xmlns"); err != nil {
+				return err
+			}
+		} else if _, ok := r.lookupPrefix(b, p); !ok {
+			if err := r.violate(int(r.name.start), CondNotWellFormed, secNSPrefix, fmt.Sprintf("namespace prefix %q is not declared", p)); err != nil {
+				return err
+			}
 		}
 	}
 	for _, a := range r.attrs {
@@ -250,7 +261,9 @@ func (r *Reader) checkPrefixes(b []byte) error {
 			continue
 		}
 		if _, ok := r.lookupPrefix(b, p); !ok {
-			return r.errorAt(int(a.name.start), CondNotWellFormed, fmt.Sprintf("namespace prefix %q is not declared", p))
+			if err := r.violate(int(a.name.start), CondNotWellFormed, secNSPrefix, fmt.Sprintf("namespace prefix %q is not declared", p)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -273,7 +286,7 @@ func (r *Reader) lookupPrefix(b, prefix []byte) ([]byte, bool) {
 		}
 	}
 	if string(prefix) == "xml" {
-		return []byte(NSXML), true
+		return nsXMLBytes, true
 	}
 	if r.header != nil {
 		if v, ok := r.header.NS[string(prefix)]; ok {
@@ -351,7 +364,7 @@ func (r *Reader) streamHeader(b []byte, i int, empty bool) (Event, bool, error) 
 			h.ContentNS = val
 		case string(prefix) == "xmlns":
 			if val == "" {
-				return r.fail(int(a.name.start), CondNotWellFormed, "a namespace prefix cannot be undeclared (xmlns:p='')")
+				break // undeclaring: a violation checkDecls reported
 			}
 			if len(h.NS) >= r.lim.MaxNamespaces {
 				return r.fail(int(a.name.start), CondPolicyViolation,
@@ -380,14 +393,22 @@ func (r *Reader) streamHeader(b []byte, i int, empty bool) (Event, bool, error) 
 	// Declarations may follow the attributes that use them: resolve prefixes once all are in.
 	for k := range h.Attrs {
 		a := &h.Attrs[k]
-		if a.Prefix == "" || a.Prefix == "xmlns" || a.Prefix == "xml" {
+		if a.Prefix == "" || a.Prefix == "xmlns" {
 			continue
 		}
 		sp, ok := h.NS[a.Prefix]
+		if !ok && a.Prefix == "xml" {
+			sp, ok = NSXML, true
+		}
 		if !ok {
-			return r.fail(r.tagStart, CondNotWellFormed, fmt.Sprintf("namespace prefix %q is not declared", a.Prefix))
+			if err := r.violate(int(r.attrs[k].name.start), CondNotWellFormed, secNSPrefix, fmt.Sprintf("namespace prefix %q is not declared", a.Prefix)); err != nil {
+				return Event{}, false, err
+			}
 		}
 		a.Space = sp
+	}
+	if err := r.checkHeaderUnique(h); err != nil {
+		return Event{}, false, err
 	}
 	local, prefix := splitQName(b[r.name.start:r.name.end])
 	h.Prefix = string(prefix)
@@ -395,7 +416,9 @@ func (r *Reader) streamHeader(b []byte, i int, empty bool) (Event, bool, error) 
 	if prefix != nil {
 		var ok bool
 		if ns, ok = h.NS[h.Prefix]; !ok {
-			return r.fail(r.tagStart, CondNotWellFormed, fmt.Sprintf("namespace prefix %q of the stream header is not declared", prefix))
+			if err := r.violate(int(r.name.start), CondNotWellFormed, secNSPrefix, fmt.Sprintf("namespace prefix %q of the stream header is not declared", prefix)); err != nil {
+				return Event{}, false, err
+			}
 		}
 	}
 	if ns != NSStreams {
