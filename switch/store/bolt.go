@@ -134,13 +134,9 @@ func closedErr(err error) error {
 // CreateAccount stores a new account; ErrExists if the username is taken. A zero Created
 // is set to the current time.
 func (b *Bolt) CreateAccount(ctx context.Context, a Account) error {
-	if err := checkUsername(a.Username); err != nil {
+	if err := NormalizeAccount(&a); err != nil {
 		return err
 	}
-	if a.Created.IsZero() {
-		a.Created = time.Now().UTC()
-	}
-	a.Name, a.Email, a.Created = cleanText(a.Name), cleanText(a.Email), storedTime(a.Created)
 	v, err := encodeAccount(a)
 	if err != nil {
 		return fmt.Errorf("store: encode account %q: %w", a.Username, err)
@@ -290,7 +286,7 @@ func (b *Bolt) RosterItem(ctx context.Context, username, jid string) (RosterItem
 // no account, ErrInvalid for an empty JID or unknown subscription ("" means SubNone),
 // ErrFull for a new contact beyond MaxRosterItems.
 func (b *Bolt) PutRosterItem(ctx context.Context, username string, item RosterItem) error {
-	if err := normalizeItem(&item); err != nil {
+	if err := NormalizeItem(&item); err != nil {
 		return err
 	}
 	v, err := encodeItem(item)
@@ -327,22 +323,22 @@ func (b *Bolt) DeleteRosterItem(ctx context.Context, username, jid string) error
 // UpdateRoster runs fn on the items of keys and stores what changed in one fsync'd
 // transaction (see Store.UpdateRoster). bbolt has one writer at a time, so fn runs once.
 func (b *Bolt) UpdateRoster(ctx context.Context, keys []RosterKey, fn func([]*RosterSlot) error) error {
-	if err := checkKeys(keys); err != nil {
+	if err := CheckKeys(keys); err != nil {
 		return err
 	}
 	return b.update(ctx, func(tx *bolt.Tx) error {
-		return updateRoster(boltTx{tx}, keys, b.limits.RosterItems, fn)
+		return UpdateRosterTx(boltTx{tx}, keys, b.limits.RosterItems, fn)
 	})
 }
 
-// boltTx is the rosterTx of Bolt: one read-write transaction.
+// boltTx is the RosterTx of Bolt: one read-write transaction.
 type boltTx struct{ tx *bolt.Tx }
 
-func (t boltTx) hasAccount(user string) (bool, error) {
+func (t boltTx) HasAccount(user string) (bool, error) {
 	return hasAccount(t.tx, user) == nil, nil
 }
 
-func (t boltTx) item(k RosterKey) (RosterItem, bool, error) {
+func (t boltTx) Item(k RosterKey) (RosterItem, bool, error) {
 	r := userBucket(t.tx, bucketRosters, k.User)
 	if r == nil {
 		return RosterItem{}, false, nil
@@ -358,14 +354,14 @@ func (t boltTx) item(k RosterKey) (RosterItem, bool, error) {
 	return it, true, nil
 }
 
-func (t boltTx) count(user string) (int, error) {
+func (t boltTx) Count(user string) (int, error) {
 	if r := userBucket(t.tx, bucketRosters, user); r != nil {
 		return r.Stats().KeyN, nil
 	}
 	return 0, nil
 }
 
-func (t boltTx) put(user string, it RosterItem) error {
+func (t boltTx) Put(user string, it RosterItem) error {
 	v, err := encodeItem(it)
 	if err != nil {
 		return fmt.Errorf("store: encode roster item: %w", err)
@@ -377,7 +373,7 @@ func (t boltTx) put(user string, it RosterItem) error {
 	return r.Put([]byte(it.JID), v)
 }
 
-func (t boltTx) del(k RosterKey) error {
+func (t boltTx) Delete(k RosterKey) error {
 	if r := userBucket(t.tx, bucketRosters, k.User); r != nil {
 		return r.Delete([]byte(k.JID))
 	}
@@ -387,7 +383,7 @@ func (t boltTx) del(k RosterKey) error {
 // AddOffline appends a message to the user's offline queue; ErrNotFound if the user has no
 // account, ErrFull if MaxOffline messages are already queued.
 func (b *Bolt) AddOffline(ctx context.Context, username string, m OfflineMessage) error {
-	m.From, m.Stamp = cleanText(m.From), storedTime(m.Stamp)
+	NormalizeMessage(&m)
 	v, err := encodeMessage(m)
 	if err != nil {
 		return fmt.Errorf("store: encode offline message: %w", err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 )
 
 // Memory is a Store kept in memory, for tests and for a switch started without a database.
@@ -49,7 +48,7 @@ func (m *Memory) lock(ctx context.Context) error {
 // CreateAccount stores a new account; ErrExists if the username is taken. A zero Created
 // is set to the current time.
 func (m *Memory) CreateAccount(ctx context.Context, a Account) error {
-	if err := checkUsername(a.Username); err != nil {
+	if err := NormalizeAccount(&a); err != nil {
 		return err
 	}
 	if err := m.lock(ctx); err != nil {
@@ -59,10 +58,6 @@ func (m *Memory) CreateAccount(ctx context.Context, a Account) error {
 	if _, ok := m.accounts[a.Username]; ok {
 		return fmt.Errorf("%w: account %q", ErrExists, a.Username)
 	}
-	if a.Created.IsZero() {
-		a.Created = time.Now().UTC()
-	}
-	a.Name, a.Email, a.Created = cleanText(a.Name), cleanText(a.Email), storedTime(a.Created)
 	m.accounts[a.Username] = cloneAccount(a)
 	return nil
 }
@@ -144,7 +139,7 @@ func (m *Memory) RosterItem(ctx context.Context, username, jid string) (RosterIt
 // no account, ErrInvalid for an empty JID or unknown subscription ("" means SubNone),
 // ErrFull for a new contact beyond MaxRosterItems.
 func (m *Memory) PutRosterItem(ctx context.Context, username string, item RosterItem) error {
-	if err := normalizeItem(&item); err != nil {
+	if err := NormalizeItem(&item); err != nil {
 		return err
 	}
 	if err := m.lock(ctx); err != nil {
@@ -175,37 +170,37 @@ func (m *Memory) put(username string, item RosterItem) {
 // UpdateRoster runs fn on the items of keys and stores what changed, under the store's
 // one lock (see Store.UpdateRoster).
 func (m *Memory) UpdateRoster(ctx context.Context, keys []RosterKey, fn func([]*RosterSlot) error) error {
-	if err := checkKeys(keys); err != nil {
+	if err := CheckKeys(keys); err != nil {
 		return err
 	}
 	if err := m.lock(ctx); err != nil {
 		return err
 	}
 	defer m.mu.Unlock()
-	return updateRoster(memoryTx{m}, keys, m.limits.RosterItems, fn)
+	return UpdateRosterTx(memoryTx{m}, keys, m.limits.RosterItems, fn)
 }
 
-// memoryTx is the rosterTx of Memory; its caller holds mu.
+// memoryTx is the RosterTx of Memory; its caller holds mu.
 type memoryTx struct{ m *Memory }
 
-func (t memoryTx) hasAccount(user string) (bool, error) {
+func (t memoryTx) HasAccount(user string) (bool, error) {
 	_, ok := t.m.accounts[user]
 	return ok, nil
 }
 
-func (t memoryTx) item(k RosterKey) (RosterItem, bool, error) {
+func (t memoryTx) Item(k RosterKey) (RosterItem, bool, error) {
 	it, ok := t.m.rosters[k.User][k.JID]
 	return cloneItem(it), ok, nil
 }
 
-func (t memoryTx) count(user string) (int, error) { return len(t.m.rosters[user]), nil }
+func (t memoryTx) Count(user string) (int, error) { return len(t.m.rosters[user]), nil }
 
-func (t memoryTx) put(user string, it RosterItem) error {
+func (t memoryTx) Put(user string, it RosterItem) error {
 	t.m.put(user, it)
 	return nil
 }
 
-func (t memoryTx) del(k RosterKey) error {
+func (t memoryTx) Delete(k RosterKey) error {
 	delete(t.m.rosters[k.User], k.JID)
 	return nil
 }
@@ -236,7 +231,7 @@ func (m *Memory) AddOffline(ctx context.Context, username string, msg OfflineMes
 	if n := len(m.offline[username]); n >= m.limits.Offline {
 		return fmt.Errorf("%w: %d offline messages for %q", ErrFull, n, username)
 	}
-	msg.From, msg.Stamp = cleanText(msg.From), storedTime(msg.Stamp)
+	NormalizeMessage(&msg)
 	m.offline[username] = append(m.offline[username], cloneMessage(msg))
 	return nil
 }

@@ -41,21 +41,25 @@ func UpdateItem(ctx context.Context, s Store, k RosterKey, fn func(*RosterSlot) 
 	return s.UpdateRoster(ctx, []RosterKey{k}, func(sl []*RosterSlot) error { return fn(sl[0]) })
 }
 
-// rosterTx is what a store offers the shared UpdateRoster logic: reads and writes inside
-// one of its transactions. Writes are made only after every check passed, so a store whose
-// writes cannot fail needs no rollback.
-type rosterTx interface {
-	hasAccount(user string) (bool, error)
-	// item returns the stored item and true, or false when there is none.
-	item(k RosterKey) (RosterItem, bool, error)
-	// count returns the number of items in user's roster.
-	count(user string) (int, error)
-	put(user string, it RosterItem) error
-	del(k RosterKey) error
+// RosterTx is what a Store implementation offers UpdateRosterTx, the UpdateRoster logic
+// every store shares: reads and writes inside one of its transactions. UpdateRosterTx
+// writes only after every check passed, so a store whose writes cannot fail needs no
+// rollback.
+type RosterTx interface {
+	HasAccount(user string) (bool, error)
+	// Item returns the stored item and true, or false when there is none.
+	Item(k RosterKey) (RosterItem, bool, error)
+	// Count returns the number of items in user's roster.
+	Count(user string) (int, error)
+	// Put stores a normalised item (a new one only below the limit: Count was checked).
+	Put(user string, it RosterItem) error
+	// Delete removes an item that exists.
+	Delete(k RosterKey) error
 }
 
-// checkKeys refuses an update with no keys or a key that cannot name anything.
-func checkKeys(keys []RosterKey) error {
+// CheckKeys refuses an UpdateRoster with no keys or a key that cannot name anything
+// (ErrInvalid). A Store implementation calls it before starting its transaction.
+func CheckKeys(keys []RosterKey) error {
 	if len(keys) == 0 {
 		return fmt.Errorf("%w: UpdateRoster without keys", ErrInvalid)
 	}
@@ -70,9 +74,10 @@ func checkKeys(keys []RosterKey) error {
 	return nil
 }
 
-// updateRoster reads the slots of keys from tx, runs fn and writes what changed, checking
-// accounts, items and the roster limit before the first write.
-func updateRoster(tx rosterTx, keys []RosterKey, limit int, fn func([]*RosterSlot) error) error {
+// UpdateRosterTx is Store.UpdateRoster inside a store's transaction tx, for Store
+// implementations: it reads the slots of keys, runs fn and writes what changed, checking
+// accounts, items and the roster limit (items per user) before the first write.
+func UpdateRosterTx(tx RosterTx, keys []RosterKey, limit int, fn func([]*RosterSlot) error) error {
 	slots := make([]*RosterSlot, len(keys))
 	before := make([]RosterSlot, len(keys))
 	for i, k := range keys {
@@ -80,11 +85,11 @@ func updateRoster(tx rosterTx, keys []RosterKey, limit int, fn func([]*RosterSlo
 			slots[i] = slots[j] // the same item: one slot, so fn sees its own changes
 			continue
 		}
-		has, err := tx.hasAccount(k.User)
+		has, err := tx.HasAccount(k.User)
 		if err != nil {
 			return err
 		}
-		it, ok, err := tx.item(k)
+		it, ok, err := tx.Item(k)
 		if err != nil {
 			return err
 		}
@@ -122,7 +127,7 @@ func updateRoster(tx rosterTx, keys []RosterKey, limit int, fn func([]*RosterSlo
 		}
 		it := sl.Item
 		it.JID = k.JID
-		if err := normalizeItem(&it); err != nil {
+		if err := NormalizeItem(&it); err != nil {
 			return err
 		}
 		if old.Exists && equalItem(old.Item, it) {
@@ -134,7 +139,7 @@ func updateRoster(tx rosterTx, keys []RosterKey, limit int, fn func([]*RosterSlo
 		writes = append(writes, write{k: k, it: it})
 	}
 	for user, n := range added {
-		have, err := tx.count(user)
+		have, err := tx.Count(user)
 		if err != nil {
 			return err
 		}
@@ -145,9 +150,9 @@ func updateRoster(tx rosterTx, keys []RosterKey, limit int, fn func([]*RosterSlo
 	for _, w := range writes {
 		var err error
 		if w.del {
-			err = tx.del(w.k)
+			err = tx.Delete(w.k)
 		} else {
-			err = tx.put(w.k.User, w.it)
+			err = tx.Put(w.k.User, w.it)
 		}
 		if err != nil {
 			return err

@@ -42,7 +42,7 @@ func checkUsername(u string) error {
 	if u == "" || len(u) > MaxUsername {
 		return fmt.Errorf("%w: username length %d out of range 1..%d", ErrInvalid, len(u), MaxUsername)
 	}
-	if !validKey(u) {
+	if !ValidKey(u) {
 		return fmt.Errorf("%w: username %q is not UTF-8 without NUL", ErrInvalid, u)
 	}
 	return nil
@@ -52,16 +52,16 @@ func checkJID(j string) error {
 	if j == "" || len(j) > MaxJID {
 		return fmt.Errorf("%w: JID length %d out of range 1..%d", ErrInvalid, len(j), MaxJID)
 	}
-	if !validKey(j) {
+	if !ValidKey(j) {
 		return fmt.Errorf("%w: JID %q is not UTF-8 without NUL", ErrInvalid, j)
 	}
 	return nil
 }
 
-// validKey reports whether s can be a username or JID: RFC 7622 allows neither invalid
+// ValidKey reports whether s can be a username or JID: RFC 7622 allows neither invalid
 // UTF-8 nor NUL in a JID, and a database text column cannot hold them, so every store
-// refuses them alike.
-func validKey(s string) bool {
+// refuses them alike. A store answers a lookup of an invalid key with ErrNotFound.
+func ValidKey(s string) bool {
 	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
@@ -69,14 +69,36 @@ func validKey(s string) bool {
 // invalid UTF-8 and NUL become U+FFFD, as a JSON encoder does with invalid UTF-8, so that
 // all stores return the same string. Valid text is returned as it is, without copying.
 func cleanText(s string) string {
-	if validKey(s) {
+	if ValidKey(s) {
 		return s
 	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
-// normalizeItem checks a roster item and fills the default subscription.
-func normalizeItem(it *RosterItem) error {
+// NormalizeAccount checks a new account and brings it to the form every store keeps (see
+// Store): ErrInvalid for a bad username; a zero Created becomes the current time. For
+// Store implementations.
+func NormalizeAccount(a *Account) error {
+	if err := checkUsername(a.Username); err != nil {
+		return err
+	}
+	if a.Created.IsZero() {
+		a.Created = time.Now()
+	}
+	a.Name, a.Email, a.Created = cleanText(a.Name), cleanText(a.Email), storedTime(a.Created)
+	return nil
+}
+
+// NormalizeMessage brings an offline message to the form every store keeps (see Store).
+// For Store implementations.
+func NormalizeMessage(m *OfflineMessage) {
+	m.From, m.Stamp = cleanText(m.From), storedTime(m.Stamp)
+}
+
+// NormalizeItem checks a roster item (ErrInvalid) and brings it to the form every store
+// keeps (see Store), without changing the caller's slices: the default subscription filled
+// in, text cleaned, empty slices nil. For Store implementations.
+func NormalizeItem(it *RosterItem) error {
 	if err := checkJID(it.JID); err != nil {
 		return err
 	}
