@@ -56,9 +56,13 @@ func TestInspectFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, out, _ := inspectCmd(t, "inspect", textbookC2S, "--format", "raw")
+	code, out, _ := inspectCmd(t, "inspect", textbookC2S, "--format", "raw", "--show-secrets")
 	if code != 0 || out != string(input) {
 		t.Fatalf("raw: exit %d, output differs from the input:\n%s", code, out)
+	}
+	code, out, _ = inspectCmd(t, "inspect", textbookC2S, "--format", "raw")
+	if code != 0 || strings.Contains(out, "polly") || out != strings.ReplaceAll(string(input), ">polly<", ">[redacted]<") {
+		t.Fatalf("raw without --show-secrets: exit %d, not the input with the password redacted:\n%s", code, out)
 	}
 	code, out, _ = inspectCmd(t, "inspect", textbookC2S, "--explain", "--show-secrets", "--color", "never")
 	if code != 0 || !strings.Contains(out, "# Legacy login") || !strings.Contains(out, "<password>polly</password>") || strings.Contains(out, "\x1b[") {
@@ -89,7 +93,7 @@ func TestInspectLogRoundTrip(t *testing.T) {
 		t.Errorf("log mode %v, want 0600", fi.Mode().Perm())
 	}
 	input, _ := os.ReadFile(textbookC2S)
-	code, out, e := inspectCmd(t, "inspect", logPath, "--format", "raw")
+	code, out, e := inspectCmd(t, "inspect", logPath, "--format", "raw", "--show-secrets")
 	if code != 0 || out != string(input) {
 		t.Fatalf("raw from the log: exit %d (%s):\n%s", code, e, out)
 	}
