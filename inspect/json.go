@@ -6,13 +6,13 @@ import (
 	"time"
 )
 
-// JSONOptions configure the JSON-lines printer.
-type JSONOptions struct {
-	ShowSecrets bool // keep credentials in the xml and original fields (see Redact)
-}
+// JSONOptions configure the JSON-lines printer. There are none yet; credentials are
+// redacted by a stage of the sink chain before the printer (NewRedactor).
+type JSONOptions struct{}
 
 // JSON writes one JSON object per record and line, for programs and for the log file that
-// `stanzascope inspect` reads back (ReadJSONLog). The field order is fixed.
+// `stanzascope inspect` reads back (ReadJSONLog). The field order is fixed. It writes what
+// it gets: redaction is a stage of the sink chain before it (NewRedactor).
 type JSON struct {
 	w   io.Writer
 	opt JSONOptions
@@ -32,7 +32,7 @@ type jsonRecord struct {
 	ID        string   `json:"id,omitempty"`
 	From      string   `json:"from,omitempty"`
 	To        string   `json:"to,omitempty"`
-	Size      int      `json:"size"`          // bytes as they travelled
+	Size      int      `json:"size"`          // length of xml: the bytes as they travelled, once redacted
 	XML       jsonText `json:"xml,omitempty"` // the bytes, redacted unless --show-secrets
 	Note      string   `json:"note,omitempty"`
 	Error     string   `json:"error,omitempty"`
@@ -59,7 +59,7 @@ func (j *JSON) Flush() error { return nil }
 
 // Write writes r as one line.
 func (j *JSON) Write(r *Record) error {
-	jr := toJSON(r, j.opt.ShowSecrets)
+	jr := toJSON(r)
 	j.buf = jr.appendJSON(j.buf[:0])
 	if _, err := j.w.Write(j.buf); err != nil {
 		return fmt.Errorf("json printer: %w", err)
@@ -67,7 +67,7 @@ func (j *JSON) Write(r *Record) error {
 	return nil
 }
 
-func toJSON(r *Record, showSecrets bool) jsonRecord {
+func toJSON(r *Record) jsonRecord {
 	jr := jsonRecord{
 		Kind:      r.Kind.String(),
 		Dir:       r.Dir.String(),
@@ -96,14 +96,7 @@ func toJSON(r *Record, showSecrets bool) jsonRecord {
 			}
 		}
 	}
-	raw, orig := r.Raw, r.Original
-	if !showSecrets {
-		raw, _ = redactFor(r, raw)
-		if orig != nil {
-			orig, _ = redactFor(r, orig)
-		}
-	}
-	jr.XML, jr.Original = raw, orig
+	jr.XML, jr.Original = r.Raw, r.Original
 	switch r.Kind {
 	case KindStanza:
 		jr.Type, jr.ID, jr.From, jr.To = r.Attr("type"), r.Attr("id"), r.Attr("from"), r.Attr("to")

@@ -14,9 +14,15 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	odd.Raw = append(odd.Raw, 0xff, 0x01) // invalid UTF-8 and a control character
 	odd.RTT = 1
 	recs = append(recs, odd, &Record{Kind: KindNote, RTT: 123456789012})
-	for _, show := range []bool{false, true} {
+	for _, redact := range []bool{false, true} {
 		for _, r := range recs {
-			jr := toJSON(r, show)
+			if redact {
+				raw, _ := RedactRecord(r)
+				c := *r
+				c.Raw = raw
+				r = &c
+			}
+			jr := toJSON(r)
 			var want bytes.Buffer
 			enc := json.NewEncoder(&want)
 			enc.SetEscapeHTML(false)

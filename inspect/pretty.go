@@ -11,14 +11,14 @@ import (
 
 // PrettyOptions configure the pretty printer.
 type PrettyOptions struct {
-	Color       bool // ANSI colours (the caller decides: terminal, NO_COLOR, --color)
-	Explain     bool // a line under each header saying what the stanza means (see Explain)
-	ShowSecrets bool // print credentials instead of redacting them (see Redact)
-	Width       int  // fold long base64 text at this column; 0 means 100
+	Color   bool // ANSI colours (the caller decides: terminal, NO_COLOR, --color)
+	Explain bool // a line under each header saying what the stanza means (see Explain)
+	Width   int  // fold long base64 text at this column; 0 means 100
 }
 
 // Pretty prints records for a person: a header line (number, time, connection, direction, kind),
-// then the stanza re-indented from its element tree. Whitespace keep-alives are not shown
+// then the stanza re-indented from its element tree. It prints what it gets: redaction is
+// a stage of the sink chain before it (NewRedactor). Whitespace keep-alives are not shown
 // (they would interleave every stanza of a hand-typed session); the json and raw printers
 // keep them.
 type Pretty struct {
@@ -203,19 +203,9 @@ func formatRTT(d time.Duration) string {
 // stanza appends the body of a stanza record: its tree re-indented, or its bytes when they
 // do not parse, then the diff against the original when a rule changed it.
 func (p *Pretty) stanza(b []byte, r *Record) []byte {
-	raw, redacted := r.Raw, false
-	if !p.opt.ShowSecrets {
-		raw, redacted = RedactRecord(r)
-	}
-	var e *Element
-	var err error
-	if redacted {
-		e, err = ParseElement(raw, r.Header)
-	} else {
-		e, err = r.Element()
-	}
+	e, err := r.Element()
 	if err != nil {
-		return appendIndented(b, raw)
+		return appendIndented(b, r.Raw)
 	}
 	b = p.tree(b, e, 1, contentNS(r.Header), p.scopeOf(r.Header))
 	if r.Original != nil {

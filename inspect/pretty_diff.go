@@ -10,9 +10,6 @@ const maxDiffLines = 400
 // both re-indented without colour and compared line by line.
 func (p *Pretty) diff(b []byte, r *Record, e *Element) []byte {
 	orig := r.Original
-	if !p.opt.ShowSecrets {
-		orig, _ = redactFor(r, orig)
-	}
 	plain := &Pretty{opt: p.opt, pal: newPalette(false)}
 	ns, sc := contentNS(r.Header), p.scopeOf(r.Header)
 	newLines := splitLines(plain.tree(nil, e, 1, ns, sc))

@@ -8,7 +8,7 @@ import (
 // Raw writes the bytes of stream records exactly as they travelled and nothing else:
 // stream headers, stanzas, whitespace and closing tags. Connection notes, errors and gaps
 // have no bytes and are skipped, so a one-direction raw dump reads back as a stream.
-// Credentials are not redacted: raw output is the traffic itself.
+// It writes what it gets: redaction is a stage of the sink chain before it (NewRedactor).
 type Raw struct{ w io.Writer }
 
 // NewRaw returns a raw printer writing to w.

@@ -2,161 +2,276 @@ package inspect
 
 import (
 	"bytes"
-	"strconv"
 	"strings"
 )
 
-// Namespaces whose elements can carry credentials.
+// Namespaces whose elements carry credentials, besides NSSASL.
 const (
-	nsMUC = "http://jabber.org/protocol/muc"
+	nsSASL2           = "urn:xmpp:sasl:2"                // XEP-0388
+	nsComponentAccept = "jabber:component:accept"        // XEP-0114
+	nsMUC             = "http://jabber.org/protocol/muc" // read by the explanations
 )
 
-// Redact returns raw with the credentials it carries replaced by "[redacted N bytes]":
-// the payload of SASL <auth> and <response> (urn:ietf:params:xml:ns:xmpp-sasl), <password>
-// and <digest> inside jabber:iq:auth and jabber:iq:register queries, and a multi-user chat
-// room <password> in a presence. h is the stream header in force (nil: jabber:client); it
-// resolves the namespace of the top-level element. The bool reports whether anything was
-// replaced; when it is false the returned slice is raw itself.
+// redactedMarker replaces every secret. It tells nothing about the secret, not even its
+// length. It is plain character data, so a redacted stanza is still well-formed XML and
+// parses as before; it is deliberately not base64, so a tool that decodes a redacted SASL
+// payload fails instead of working on a plausible but wrong value.
+const redactedMarker = "[redacted]"
+
+// Redact returns raw with the credentials it carries replaced by "[redacted]". It is the
+// one place where stanzascope decides what a secret is:
 //
-// Redact works on the bytes (it builds no tree), so everything but the secret stays exactly
-// as it travelled, and it is idempotent: a redacted stanza redacts to itself.
+//   - the whole payload of SASL <auth> and <response> (RFC 6120), of SASL2 <response> and
+//     the <initial-response> of <authenticate> (XEP-0388), and of a component <handshake>
+//     (XEP-0114);
+//   - in a message, presence or iq, at any depth: the content of every element named
+//     <password> or <digest> (jabber:iq:auth, jabber:iq:register, MUC join and invitation
+//     passwords, whatever their namespace), the <value/> of a data form field that is of
+//     type text-private or named password, password-verify, old_password or
+//     muc#roomconfig_roomsecret (XEP-0004, XEP-0077, XEP-0045, XEP-0133), the password
+//     attribute of a direct MUC invitation (<x password=.../>, XEP-0249) and the token
+//     attribute of a <token/> (XEP-0484 FAST tokens in a SASL2 <success>, which is scanned
+//     the same way).
+//
+// An element cut off by the end of raw is redacted to the end. Everything else stays
+// exactly as it travelled: names, JIDs, SCRAM challenges and server signatures, message
+// bodies. h is the stream header in force (nil: jabber:client); it resolves the namespace
+// of the top-level element. The bool reports whether anything was replaced; when it is
+// false the returned slice is raw itself.
+//
+// Redact works on the bytes (it builds no tree) and is idempotent: a redacted stanza
+// redacts to itself.
 func Redact(raw []byte, h *Header) ([]byte, bool) {
 	t, ok := firstStart(raw)
 	if !ok {
 		return raw, false
 	}
-	return redactTop(raw, t, elemNS(raw, t, h))
+	rd := redaction{raw: raw}
+	local := localBytes(t.name)
+	switch string(local) {
+	case "message", "presence", "iq":
+		if mayNestSecret(raw) {
+			rd.nested(t.end)
+		}
+	case "auth", "response", "authenticate", "success", "handshake":
+		switch ns := elemNS(raw, t, h); {
+		case ns == NSSASL && string(local) != "authenticate" && string(local) != "success",
+			ns == nsSASL2 && string(local) == "response",
+			ns == nsComponentAccept && string(local) == "handshake":
+			rd.content(t, true)
+		case ns == nsSASL2 && (string(local) == "authenticate" || string(local) == "success"):
+			rd.attrs(t)
+			rd.nested(t.end)
+		}
+	}
+	return rd.result()
 }
 
-// RedactRecord returns the bytes a printer should show for r.Raw: redacted when r is a
-// stanza that can carry credentials. It looks at r.Name and r.NS first, so stanzas that
-// cannot hold secrets cost nothing.
+// RedactRecord returns r.Raw redacted (see Redact) when r can carry credentials: a
+// stanza, or the bytes of an error record. It looks at r.Kind and r.Name first, so records
+// that cannot hold secrets cost nothing.
 func RedactRecord(r *Record) ([]byte, bool) { return redactFor(r, r.Raw) }
 
-// redactFor redacts raw (r.Raw or r.Original) using r's name and namespace as a pre-check.
+// redactFor redacts raw (r.Raw or r.Original) using r's kind and name as a pre-check.
 func redactFor(r *Record, raw []byte) ([]byte, bool) {
-	if r.Kind != KindStanza || !mayHoldSecret(r.Name, r.NS) {
+	switch {
+	case len(raw) == 0:
 		return raw, false
+	case r.Kind == KindStanza && mayHoldSecret(r.Name), r.Kind == KindError:
+		return Redact(raw, r.Header)
 	}
-	return Redact(raw, r.Header)
+	return raw, false
 }
 
-// mayHoldSecret is the cheap test done before looking at the bytes.
-func mayHoldSecret(name, ns string) bool {
+// mayHoldSecret is the cheap test on a stanza's local name done before looking at its
+// bytes ("" when the producer did not say).
+func mayHoldSecret(name string) bool {
 	switch name {
-	case "auth", "response":
-		return ns == NSSASL || ns == ""
-	case "iq", "presence":
+	case "message", "presence", "iq", "auth", "response", "authenticate", "success", "handshake", "":
 		return true
 	}
 	return false
 }
 
-func redactTop(raw []byte, t tag, ns string) ([]byte, bool) {
-	switch local := string(localBytes(t.name)); {
-	case ns == NSSASL && (local == "auth" || local == "response"):
-		if t.kind != tagStart {
-			return raw, false
+// mayNestSecret is a cheap test on a stanza's bytes before scanning its elements. Element
+// and attribute names cannot be written with character references, so a stanza that holds
+// none of these words holds no secret Redact knows of.
+func mayNestSecret(raw []byte) bool {
+	for _, w := range [...]string{"password", "digest", "field", "token"} {
+		if bytes.Contains(raw, []byte(w)) {
+			return true
 		}
-		end := bytes.LastIndex(raw, []byte("</"))
-		if end < t.end {
-			return raw, false
-		}
-		return replaceContent(raw, t.end, end)
-	case local == "iq":
-		if !bytes.Contains(raw, []byte(NSAuth)) && !bytes.Contains(raw, []byte(NSRegister)) {
-			return raw, false
-		}
-		return redactElements(raw, t.end, "password", "digest")
-	case local == "presence":
-		if !bytes.Contains(raw, []byte(nsMUC)) {
-			return raw, false
-		}
-		return redactElements(raw, t.end, "password", "")
 	}
-	return raw, false
+	return false
 }
 
-// replaceContent replaces raw[from:to] with the redaction marker.
-func replaceContent(raw []byte, from, to int) ([]byte, bool) {
-	content := raw[from:to]
-	if len(bytes.TrimSpace(content)) == 0 || string(content) == "=" || isMarker(content) {
-		return raw, false
+// NewRedactor returns the sink chain's redaction stage: it hands next every record with
+// its credentials redacted (RedactRecord, for Raw and Original). A record with nothing to
+// redact is passed on as it is; one with something is copied first, so the producer's
+// record (and any tree it parsed) is never changed and the copy holds no parsed tree of
+// the secret. It keeps no state: it is safe for concurrent use when next is.
+func NewRedactor(next Sink) Sink { return redactor{next} }
+
+type redactor struct{ next Sink }
+
+func (rd redactor) Write(r *Record) error {
+	raw, changed := redactFor(r, r.Raw)
+	orig, origChanged := redactFor(r, r.Original)
+	if !changed && !origChanged {
+		return rd.next.Write(r)
 	}
-	out := make([]byte, 0, len(raw))
-	out = append(out, raw[:from]...)
-	out = appendMarker(out, len(content))
-	return append(out, raw[to:]...), true
+	c := *r
+	c.Raw, c.Original = raw, orig
+	c.elem, c.elemErr = nil, nil
+	return rd.next.Write(&c)
 }
 
-func appendMarker(dst []byte, n int) []byte {
-	dst = append(dst, "[redacted "...)
-	dst = strconv.AppendInt(dst, int64(n), 10)
-	return append(dst, " bytes]"...)
+// redaction collects the spans of raw to replace by the marker, in order.
+type redaction struct {
+	raw   []byte
+	spans [][2]int
 }
 
-// isMarker reports whether b is exactly a redaction marker, so Redact is idempotent.
-func isMarker(b []byte) bool {
-	rest, ok := bytes.CutPrefix(b, []byte("[redacted "))
-	if !ok {
-		return false
+// replace marks raw[from:to] as secret, unless it is empty or already the marker.
+func (rd *redaction) replace(from, to int) {
+	if to <= from || string(rd.raw[from:to]) == redactedMarker {
+		return
 	}
-	digits, ok := bytes.CutSuffix(rest, []byte(" bytes]"))
-	if !ok || len(digits) == 0 {
-		return false
-	}
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+	rd.spans = append(rd.spans, [2]int{from, to})
 }
 
-// redactElements replaces the content of every element below the top whose local name is
-// a or b (b may be ""), and the <value/> of a data form field named "password" (XEP-0077
-// extensible registration). from is the offset just after the top-level start tag.
-func redactElements(raw []byte, from int, a, b string) ([]byte, bool) {
-	var out []byte
-	copied := 0 // raw[:copied] is already in out
-	inPasswordField := false
+// content marks everything inside the element that starts with tag t, up to its end tag
+// or the end of raw. For a SASL payload (sasl true), "=" (empty data) is not a secret.
+func (rd *redaction) content(t tag, sasl bool) {
+	if t.kind != tagStart {
+		return
+	}
+	end := bytes.LastIndex(rd.raw, []byte("</"))
+	if end < t.end {
+		end = len(rd.raw)
+	}
+	if sasl && string(rd.raw[t.end:end]) == "=" {
+		return
+	}
+	rd.replace(t.end, end)
+}
+
+// nested marks the secrets below the top-level element, whose content starts at from.
+func (rd *redaction) nested(from int) {
+	raw := rd.raw
+	// The open data form fields, innermost last; a <value/> is secret inside any secret
+	// field. Fields do not nest in XEP-0004, but a stanza may nest them anyway.
+	var fields []bool
+	secretFields := 0
 	for i := from; ; {
 		t, ok := nextTag(raw, i)
 		if !ok {
-			break
+			return
 		}
 		i = t.end
 		l := localBytes(t.name)
-		if t.kind == tagEnd && string(l) == "field" {
-			inPasswordField = false
-		}
-		if t.kind != tagStart {
+		switch t.kind {
+		case tagEnd:
+			if string(l) == "field" && len(fields) > 0 {
+				if fields[len(fields)-1] {
+					secretFields--
+				}
+				fields = fields[:len(fields)-1]
+			}
+			continue
+		case tagOther:
 			continue
 		}
-		if string(l) == "field" {
-			v, _ := rawAttr(raw[t.start:t.end], "var")
-			inPasswordField = v == "password"
+		rd.attrs(t)
+		if t.kind == tagEmpty {
 			continue
 		}
-		if string(l) != a && (b == "" || string(l) != b) && !(inPasswordField && string(l) == "value") {
+		switch string(l) {
+		case "field":
+			secret := isSecretField(raw[t.start:t.end])
+			fields = append(fields, secret)
+			if secret {
+				secretFields++
+			}
+			continue
+		case "password", "digest", "initial-response":
+		case "value":
+			if secretFields == 0 {
+				continue
+			}
+		default:
 			continue
 		}
 		end, ok := matchingEnd(raw, t.end)
 		if !ok {
-			break
+			end = len(raw) // cut off: everything after the start tag may be the secret
 		}
-		content := raw[t.end:end]
-		if len(content) > 0 && !isMarker(content) {
-			out = append(out, raw[copied:t.end]...)
-			out = appendMarker(out, len(content))
-			copied = end
+		rd.replace(t.end, end)
+		if !ok {
+			return
 		}
 		i = end
 	}
-	if out == nil {
-		return raw, false
+}
+
+// isSecretField reports whether the data form <field> start tag st holds a secret value.
+func isSecretField(st []byte) bool {
+	if typ, ok := rawAttr(st, "type"); ok && unescapeString(typ) == "text-private" {
+		return true
 	}
-	return append(out, raw[copied:]...), true
+	v, _ := rawAttr(st, "var")
+	switch unescapeString(v) {
+	case "password", "password-verify", "old_password", "muc#roomconfig_roomsecret":
+		return true
+	}
+	return false
+}
+
+// attrs marks secret attribute values of the start or empty tag t: <x password=.../>
+// (XEP-0249) and <token token=.../> (XEP-0484).
+func (rd *redaction) attrs(t tag) {
+	var secret string
+	switch string(localBytes(t.name)) {
+	case "x":
+		secret = "password"
+	case "token":
+		secret = "token"
+	default:
+		return
+	}
+	st := rd.raw[t.start:t.end]
+	eachRawAttr(st, func(name, value []byte, _ byte) bool {
+		if string(name) != secret {
+			return true
+		}
+		// value is a view into st: its offset is what its capacity lost.
+		at := t.start + cap(st) - cap(value)
+		rd.replace(at, at+len(value))
+		return false
+	})
+}
+
+// result builds the redacted bytes.
+func (rd *redaction) result() ([]byte, bool) {
+	if len(rd.spans) == 0 {
+		return rd.raw, false
+	}
+	out := make([]byte, 0, len(rd.raw))
+	copied := 0
+	for _, s := range rd.spans {
+		out = append(out, rd.raw[copied:s[0]]...)
+		out = append(out, redactedMarker...)
+		copied = s[1]
+	}
+	return append(out, rd.raw[copied:]...), true
+}
+
+// unescapeString resolves the references in an attribute value as written.
+func unescapeString(s string) string {
+	if !strings.Contains(s, "&") {
+		return s
+	}
+	return string(unescapeBytes([]byte(s)))
 }
 
 // matchingEnd returns the offset of the end tag closing the element whose content starts
@@ -311,7 +426,7 @@ func elemNS(raw []byte, t tag, h *Header) string {
 		decl = "xmlns:" + p
 	}
 	if v, ok := rawAttr(raw[t.start:t.end], decl); ok {
-		return v
+		return unescapeString(v)
 	}
 	if h == nil {
 		if p == "" {

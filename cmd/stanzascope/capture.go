@@ -30,7 +30,7 @@ func init() {
 		return err
 	}
 	newPcapSink = func(path string) (inspect.Sink, io.Closer, error) {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		f, err := openPrivate(path, os.O_TRUNC)
 		if err != nil {
 			return nil, nil, err
 		}

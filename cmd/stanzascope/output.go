@@ -96,9 +96,29 @@ func (o *outputFlags) validate() error {
 // flusher is what the printers have when they buffer.
 type flusher interface{ Flush() error }
 
-// open builds the output pipeline: iq tracker -> numbering -> filter -> tee(printer on stdout, JSON log
-// file, capture file). closeFn reports unanswered requests, flushes and closes the files;
-// call it once, after the last Write.
+// openPrivate opens path for writing, creating it with mode 0600, and sets the mode of a
+// file that already existed to 0600 too: a log or capture holds the traffic, which is
+// nobody else's business even when an older file was world-readable.
+func openPrivate(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("making %s private: %w", path, err)
+	}
+	return f, nil
+}
+
+// open builds the sink chain, once, in this order:
+//
+//	redactor (unless --show-secrets) -> iq tracker -> numbering -> filter
+//	-> tee(printer on stdout, JSON log file, capture file)
+//
+// The redactor comes first so that every output gets the same redacted records: a sink
+// added to the tee needs nothing else. closeFn reports unanswered requests, flushes and
+// closes the files; call it once, after the last Write.
 func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() error, err error) {
 	if err := o.validate(); err != nil {
 		return nil, nil, err
@@ -106,10 +126,9 @@ func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() 
 	var printer inspect.Sink
 	switch o.format {
 	case "pretty":
-		printer = inspect.NewPretty(stdout, inspect.PrettyOptions{
-			Color: o.useColor(stdout), Explain: o.explain, ShowSecrets: o.showSecrets})
+		printer = inspect.NewPretty(stdout, inspect.PrettyOptions{Color: o.useColor(stdout), Explain: o.explain})
 	case "json":
-		printer = inspect.NewJSON(stdout, inspect.JSONOptions{ShowSecrets: o.showSecrets})
+		printer = inspect.NewJSON(stdout, inspect.JSONOptions{})
 	case "raw":
 		printer = inspect.NewRaw(stdout)
 	}
@@ -126,11 +145,11 @@ func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() 
 		closers = append(closers, f.Flush)
 	}
 	if o.logFile != "" {
-		f, err := os.OpenFile(o.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		f, err := openPrivate(o.logFile, os.O_APPEND)
 		if err != nil {
-			return nil, nil, fmt.Errorf("opening the log: %w", err)
+			return nil, nil, errors.Join(fmt.Errorf("opening the log: %w", err), closeAll())
 		}
-		sinks = append(sinks, inspect.NewJSON(f, inspect.JSONOptions{ShowSecrets: o.showSecrets}))
+		sinks = append(sinks, inspect.NewJSON(f, inspect.JSONOptions{}))
 		closers = append(closers, f.Close)
 	}
 	if o.pcapOut != "" {
@@ -156,6 +175,9 @@ func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() 
 		tr := inspect.NewIQTracker(sink, iqTimeout)
 		sink = tr
 		closers = append(closers, tr.Close) // runs first: its notes still reach the files
+	}
+	if !o.showSecrets {
+		sink = inspect.NewRedactor(sink)
 	}
 	return sink, closeAll, nil
 }

@@ -24,14 +24,15 @@ func init() {
 }
 
 const rulesUsage = `rules check FILE...
-       stanzascope rules test FILE STANZA.xml [--direction c2s|s2c] [--bound JID]
+       stanzascope rules test FILE STANZA.xml [--direction c2s|s2c] [--bound JID] [--show-secrets]
 
 check   validates rule files; every problem is printed as FILE:LINE:COL: message and
         the exit status is 1 if there is any.
 test    applies the rules in FILE to each stanza in STANZA.xml (stanzas one after
         another, or a saved stream with its header) and prints what would happen: the
         rules that matched, the stanza as forwarded, and anything else sent (errors,
-        injected stanzas).
+        injected stanzas). Credentials are redacted as in every other output unless
+        --show-secrets is given.
 
 The file format is described in docs/RULES.md; examples are in rules/examples/.`
 
@@ -103,6 +104,7 @@ func runRulesTest(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("rules test", rulesUsage, stderr)
 	dirFlag := fs.String("direction", "c2s", "direction the stanzas travel: c2s (client to server) or s2c")
 	bound := fs.String("bound", "", "the connection's bound `JID`, for rules with a bound condition")
+	showSecrets := fs.Bool("show-secrets", false, "show passwords and SASL payloads instead of redacting them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -146,7 +148,7 @@ func runRulesTest(args []string, stdout, stderr io.Writer) error {
 		rec := ev.Record() // its Header is the reader's: the stream's, or none for fragments
 		rec.Dir = dir
 		out := e.Apply(rules.Input{Dir: dir, BoundJID: *bound, Record: rec})
-		printOutcome(stdout, n, dir, rec, out)
+		printOutcome(stdout, n, dir, rec, out, *showSecrets)
 	}
 	if n == 0 {
 		return fmt.Errorf("%s: no stanza found", fs.Arg(1))
@@ -173,12 +175,21 @@ func side(d inspect.Direction) string {
 	return "client"
 }
 
-func printOutcome(w io.Writer, n int, dir inspect.Direction, rec *inspect.Record, out rules.Outcome) {
+// printOutcome reports what the rules did to one stanza. Every stanza it shows (the input,
+// the result, injections) goes through inspect.Redact unless showSecrets: the rules may
+// copy a password into what they send.
+func printOutcome(w io.Writer, n int, dir inspect.Direction, rec *inspect.Record, out rules.Outcome, showSecrets bool) {
+	show := func(b []byte) []byte {
+		if !showSecrets {
+			b, _ = inspect.Redact(b, rec.Header)
+		}
+		return b
+	}
 	long := "client-to-server"
 	if dir == inspect.ServerToClient {
 		long = "server-to-client"
 	}
-	fmt.Fprintf(w, "stanza %d (%s): %s\n", n, long, oneLine(rec.Raw))
+	fmt.Fprintf(w, "stanza %d (%s): %s\n", n, long, oneLine(show(rec.Raw)))
 	if len(out.Matched) == 0 {
 		fmt.Fprintf(w, "  matched:   no rule; forwarded unchanged\n\n")
 		return
@@ -186,7 +197,7 @@ func printOutcome(w io.Writer, n int, dir inspect.Direction, rec *inspect.Record
 	fmt.Fprintf(w, "  matched:   %s\n", strings.Join(out.Matched, ", "))
 	for _, inj := range out.Inject {
 		if inj.Before {
-			fmt.Fprintf(w, "  sent first to the %s: %s\n", side(inj.Dir), inj.Raw)
+			fmt.Fprintf(w, "  sent first to the %s: %s\n", side(inj.Dir), show(inj.Raw))
 		}
 	}
 	switch out.Verdict {
@@ -196,14 +207,14 @@ func printOutcome(w io.Writer, n int, dir inspect.Direction, rec *inspect.Record
 		fmt.Fprintf(w, "  result:    rejected (nothing is forwarded; the error goes back to the %s)\n", side(dir.Reverse()))
 	default:
 		if out.Replaced != nil {
-			fmt.Fprintf(w, "  result:    forwarded to the %s, changed: %s\n", side(dir), out.Replaced)
+			fmt.Fprintf(w, "  result:    forwarded to the %s, changed: %s\n", side(dir), show(out.Replaced))
 		} else {
 			fmt.Fprintf(w, "  result:    forwarded to the %s unchanged\n", side(dir))
 		}
 	}
 	for _, inj := range out.Inject {
 		if !inj.Before {
-			fmt.Fprintf(w, "  sent to the %s: %s\n", side(inj.Dir), inj.Raw)
+			fmt.Fprintf(w, "  sent to the %s: %s\n", side(inj.Dir), show(inj.Raw))
 		}
 	}
 	if out.Delay > 0 {
