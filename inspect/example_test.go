@@ -12,7 +12,8 @@ import (
 func ExampleNewPretty() {
 	stream := `<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>` +
 		`<iq id='auth1' type='set'><query xmlns='jabber:iq:auth'><username>Mr_Praline</username><password>polly</password><resource>telnet</resource></query></iq>`
-	p := inspect.NewPretty(os.Stdout, inspect.PrettyOptions{Explain: true})
+	// The redactor is the stage of the sink chain that hides credentials from every output.
+	p := inspect.NewRedactor(inspect.NewPretty(os.Stdout, inspect.PrettyOptions{Explain: true}))
 	if err := inspect.ReadStream(strings.NewReader(stream), inspect.ClientToServer, nil, p); err != nil {
 		fmt.Println(err)
 	}
@@ -25,7 +26,7 @@ func ExampleNewPretty() {
 	//   <iq id='auth1' type='set'>
 	//     <query xmlns='jabber:iq:auth'>
 	//       <username>Mr_Praline</username>
-	//       <password>[redacted 5 bytes]</password>
+	//       <password>[redacted]</password>
 	//       <resource>telnet</resource>
 	//     </query>
 	//   </iq>
