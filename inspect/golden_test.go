@@ -157,7 +157,7 @@ func TestRealSessionSecrets(t *testing.T) {
 		writeAll(t, redact(NewRaw(&b)), recs)
 		for _, s := range secrets {
 			if got := strings.Count(b.String(), s); (got > 0) != show {
-				t.Errorf("ShowSecrets=%v: %q appears %d times", show, s, got)
+				t.Errorf("secrets shown=%v: %q appears %d times", show, s, got)
 			}
 		}
 	}
