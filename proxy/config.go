@@ -58,7 +58,18 @@ type Config struct {
 	// policy-violation stream error, and a plaintext client is offered no STARTTLS that the
 	// upstream could not continue.
 	AllowPlaintextUpstream bool
+	// WriteTimeout bounds every write toward either side. A side that has not taken a
+	// write within it has stopped reading: its connection is closed, the other side gets a
+	// clean close, and the log says why. What waits for one side is bounded in bytes too:
+	// at most 32 KiB plus one stanza are queued; beyond that the pipe waits for the write,
+	// which slows the other side down through TCP. Zero means DefaultWriteTimeout.
+	WriteTimeout time.Duration
 }
+
+// DefaultWriteTimeout is the write timeout when Config.WriteTimeout is zero: long enough
+// for a slow link to take 32 KiB, short enough that a client which stopped reading does
+// not pin its connection.
+const DefaultWriteTimeout = 10 * time.Second
 
 // PlaintextUpstreamLabel is the label of the tag on every record of a connection whose
 // upstream leg is plaintext while its client leg is TLS (allowed by

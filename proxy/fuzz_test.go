@@ -24,7 +24,7 @@ func FuzzEditFeatures(f *testing.F) {
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, raw string, withCA bool) {
-		s := &session{p: &Proxy{}, client: newSide("client", true, nil), up: newSide("upstream", false, nil)}
+		s := &session{p: &Proxy{}, client: newSide("client", true, nil, DefaultWriteTimeout), up: newSide("upstream", false, nil, DefaultWriteTimeout)}
 		if withCA {
 			s.p.cfg.CA = fuzzCA
 		}

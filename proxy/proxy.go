@@ -34,6 +34,12 @@ func New(cfg Config) (*Proxy, error) {
 			return nil, fmt.Errorf("proxy: %w", err)
 		}
 	}
+	if cfg.WriteTimeout < 0 || cfg.IdleTimeout < 0 {
+		return nil, errors.New("proxy: negative timeout")
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
 	p := &Proxy{cfg: cfg, logf: cfg.Logf}
 	if p.logf == nil {
 		p.logf = log.Printf

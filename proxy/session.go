@@ -105,7 +105,7 @@ func (e *writeError) Unwrap() error { return e.err }
 func (p *Proxy) newSession(c net.Conn, direct bool) *session {
 	return &session{
 		p: p, id: p.count.Add(1), direct: direct,
-		client:  newSide("client", true, c),
+		client:  newSide("client", true, c, p.cfg.WriteTimeout),
 		dead:    make(chan struct{}),
 		resume:  make(chan func() error, 1),
 		s2cDone: make(chan struct{}),
@@ -195,7 +195,7 @@ func (s *session) setup(ctx context.Context) bool {
 		return false
 	}
 	s.mu.Lock()
-	s.up = newSide("upstream", false, up)
+	s.up = newSide("upstream", false, up, s.p.cfg.WriteTimeout)
 	s.mu.Unlock()
 	if s.shutting.Load() {
 		up.Close()
@@ -269,8 +269,7 @@ func (s *session) endPipe(dir inspect.Direction, err error) {
 		to.closeStream()
 		s.kill()
 	case errors.As(err, &we):
-		s.fail("%v", err)
-		from.closeStream()
+		s.writeFailed(we)
 		s.kill()
 	default:
 		s.readFailure(dir, err)
@@ -351,12 +350,16 @@ func (s *session) shutdown() {
 	up := s.up
 	s.mu.Unlock()
 	deadline := time.Now().Add(shutdownGrace)
-	s.client.raw.SetDeadline(deadline) // unblocks a write stuck on a peer that does not read
+	s.client.raw.SetReadDeadline(deadline)
+	s.client.ending(shutdownGrace) // unblocks a write stuck on a peer that does not read
+	if up != nil {
+		up.raw.SetReadDeadline(deadline)
+		up.ending(shutdownGrace)
+	}
 	// The client first: the upstream answers our closing tag with its own, which the s2c
 	// pipe must not forward as a second one.
 	s.client.closeStream()
 	if up != nil {
-		up.raw.SetDeadline(deadline)
 		up.closeStream()
 	}
 	s.note("proxy shutting down: streams closed")
@@ -367,4 +370,26 @@ func (s *session) closeRecord() {
 	c, u := &s.stats[inspect.ClientToServer], &s.stats[inspect.ServerToClient]
 	s.emit(s.noteRec(inspect.KindConnClose, "closed after %v: client sent %d bytes, %d stanzas; upstream sent %d bytes, %d stanzas",
 		time.Since(s.start).Round(time.Millisecond), c.bytes, c.stanzas, u.bytes, u.stanzas))
+}
+
+// writeFailed reports a failed write toward one side and closes the stream toward the
+// other cleanly. A write cut by the deadline of an end the proxy itself started (idle
+// timeout, shutdown, the other side's close) is not a cause: that end was reported.
+func (s *session) writeFailed(we *writeError) {
+	stuck, other := s.client, s.up
+	if we.side == "upstream" {
+		stuck, other = s.up, s.client
+	}
+	var ne net.Error
+	switch {
+	case stuck.isEnding():
+	case errors.As(we.err, &ne) && ne.Timeout():
+		s.fail("the %s stopped reading: a write to it did not complete within %v (write timeout); "+
+			"connection closed, the %s got a clean close", stuck.name, s.p.cfg.WriteTimeout, other.name)
+	default:
+		s.fail("%v", we)
+	}
+	if other != nil {
+		other.closeStream()
+	}
 }

@@ -15,10 +15,16 @@ import (
 // serialised by mu, so a stanza from one pipe and an injection from the other never
 // interleave, and the stream state (is a stream open toward this peer) changes with the
 // bytes that change it.
+//
+// Every write has a deadline: the write timeout, or once the proxy ends the stream toward
+// this peer, the deadline set for the end (endAt). The end's deadline is set without mu, so
+// that it also cuts short a write stuck on a peer that stopped reading, which holds mu.
 type side struct {
-	name   string // "client" or "upstream", for log lines
-	server bool   // true when we speak as a server toward this peer (the client leg)
-	raw    net.Conn
+	name   string        // "client" or "upstream", for log lines
+	server bool          // true when we speak as a server toward this peer (the client leg)
+	raw    net.Conn      // the TCP connection (deadlines are set on it)
+	wto    time.Duration // write timeout
+	endAt  atomic.Int64  // deadline of every write from the end on (Unix ns); 0 until then
 
 	mu         sync.Mutex
 	conn       net.Conn // raw, or the TLS connection on top of it
@@ -27,10 +33,44 @@ type side struct {
 	open       bool // a stream header was sent and the stream is not closed yet
 	headerSent bool // a header was sent on this connection at some point (stream errors need one)
 	written    int64
+	// werr is the first failed write. Later writes return it without writing: a write cut
+	// by its deadline may have sent part of a stanza, and nothing may follow that.
+	werr error
 }
 
-func newSide(name string, server bool, c net.Conn) *side {
-	return &side{name: name, server: server, raw: c, conn: c}
+func newSide(name string, server bool, c net.Conn, writeTimeout time.Duration) *side {
+	return &side{name: name, server: server, raw: c, conn: c, wto: writeTimeout}
+}
+
+// ending bounds every write toward this peer from now on, the one in progress included,
+// to d from now. It takes no lock.
+func (s *side) ending(d time.Duration) {
+	t := time.Now().Add(d)
+	s.endAt.Store(t.UnixNano())
+	s.raw.SetWriteDeadline(t)
+}
+
+// isEnding reports whether the proxy ends the stream toward this peer, so that a write cut
+// by the end's deadline is a consequence, not a cause.
+func (s *side) isEnding() bool { return s.endAt.Load() != 0 }
+
+// send writes b with a deadline. s.mu must be held.
+func (s *side) send(b []byte) error {
+	if s.werr != nil {
+		return s.werr
+	}
+	s.raw.SetWriteDeadline(time.Now().Add(s.wto))
+	// Read after the set: when ending runs concurrently, either this sees its deadline or
+	// its SetWriteDeadline comes after ours.
+	if end := s.endAt.Load(); end != 0 {
+		s.raw.SetWriteDeadline(time.Unix(0, end))
+	}
+	n, err := s.conn.Write(b)
+	s.written += int64(n)
+	if err != nil {
+		s.werr = err
+	}
+	return err
 }
 
 // maxPending is how much forwarded data may wait for one write.
@@ -51,9 +91,7 @@ func (s *side) writeLocked(b []byte) error {
 		*s.pend = append(*s.pend, b...)
 		return s.flushLocked()
 	}
-	n, err := s.conn.Write(b)
-	s.written += int64(n)
-	return err
+	return s.send(b)
 }
 
 // queue adds b to the bytes to write at the next flush. The pipe that forwards to this side
@@ -89,8 +127,7 @@ func (s *side) flushLocked() error {
 	}
 	p := s.pend
 	s.pend = nil
-	n, err := s.conn.Write(*p)
-	s.written += int64(n)
+	err := s.send(*p)
 	if cap(*p) <= 4*maxPending {
 		*p = (*p)[:0]
 		pendPool.Put(p)
@@ -135,18 +172,17 @@ func (s *side) restarted() {
 	s.mu.Unlock()
 }
 
-// closeStream sends </stream:stream> when a stream is open toward this peer. It reports
-// whether it sent one.
+// closeStream sends </stream:stream> when a stream is open toward this peer, within
+// shutdownGrace. It reports whether it sent one.
 func (s *side) closeStream() bool {
+	s.ending(shutdownGrace)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.open {
 		return false
 	}
 	s.open = false
-	s.raw.SetWriteDeadline(time.Now().Add(shutdownGrace))
-	s.writeLocked(closeStream)
-	return true
+	return s.writeLocked(closeStream) == nil
 }
 
 // streamError sends a stream error and closes the stream, preceded by a stream header
@@ -155,9 +191,9 @@ func (s *side) closeStream() bool {
 // needed) and the error element (nil when the stream was closed already); the closing tag
 // follows the error.
 func (s *side) streamError(cond, text, domain, contentNS string) (hdr, errEl []byte) {
+	s.ending(shutdownGrace) // before the lock: a write stuck on this peer must not delay the error
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.raw.SetWriteDeadline(time.Now().Add(shutdownGrace))
 	var b []byte
 	if !s.headerSent {
 		b = appendHeader(b, s.server, domain, contentNS)

@@ -18,6 +18,7 @@ func TestProxyUsageErrors(t *testing.T) {
 		{"proxy", "--upstream", "x:5222", "--domain", "example.org"},
 		{"proxy", "--upstream-insecure"},
 		{"proxy", "--allow-plaintext-upstream"},
+		{"proxy", "--write-timeout", "0s"},
 		{"proxy", "--max-stanza", "10"},
 		{"proxy", "--format", "xml"},
 		{"proxy", "stray"},
