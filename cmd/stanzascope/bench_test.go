@@ -70,7 +70,15 @@ func TestBenchCommandJSON(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		t.Fatalf("%v: %s", err, out.String())
 	}
-	if m := res.Messages; m == nil || m.Sent < 90 || m.Delivered != m.Sent || m.Lost != 0 || !res.TLS {
+	// What holds on any machine: messages were sent and every one arrived; the schedule
+	// (100/s for 1 s: at most 100 messages due, each sent or skipped) was never exceeded, and
+	// sending lasted the whole second. How close the count comes to 100 depends on the
+	// machine's load, so it is not checked here (the pacer's own tests check the schedule).
+	m := res.Messages
+	if m == nil || m.Sent == 0 || m.Delivered != m.Sent || m.Lost != 0 || m.Errored != 0 || !res.TLS {
 		t.Fatalf("result %s", out.String())
+	}
+	if m.Sent+m.Skipped > 100 || m.Seconds < 1 {
+		t.Fatalf("sent %d and skipped %d in %.2fs: beyond the schedule of 100/s for 1 s", m.Sent, m.Skipped, m.Seconds)
 	}
 }

@@ -58,7 +58,7 @@ func TestBenchCountsLostAndErrored(t *testing.T) {
 	}()
 	res, err := Run(context.Background(), Config{
 		Target: ln.Addr().String(), Domain: testDomain, Clients: 2, Rate: 200, Duration: time.Second,
-		Register: true, Grace: 500 * time.Millisecond,
+		Register: true, Grace: 2 * time.Second, // the dropped messages never arrive: the run waits all of it
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +71,9 @@ func TestBenchCountsLostAndErrored(t *testing.T) {
 	l1, e1 := perClient(a)
 	l2, e2 := perClient(m.Sent - a)
 	wantLost, wantErr := l1+l2, e1+e2
-	if m.Sent < 150 || m.Delivered+m.Errored+m.Lost != m.Sent {
+	// At least two rounds of ten per client, whatever the machine's speed (at 200/s for
+	// 1 s, about 200 are due).
+	if m.Sent < 40 || m.Delivered+m.Errored+m.Lost != m.Sent {
 		t.Fatalf("counts do not add up: %+v", m.Counts)
 	}
 	if d := m.Lost - wantLost; d < -1 || d > 1 {
