@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stanzascope/stanzascope/switch/store"
 )
@@ -58,13 +57,13 @@ func TestPriorityAndDirectedPresence(t *testing.T) {
 	// A message to the bare JID goes to the highest priority only.
 	jane.send("<message to='dana@localhost' type='chat'><body>1</body></message>")
 	work.expect("<message to='dana@localhost' type='chat' from='jane@localhost/Home'><body>1</body></message>")
-	dana.expectQuiet(100 * time.Millisecond)
+	dana.expectNothingBefore(jane, "jane@localhost/Home", "dana@localhost/Home")
 	// A negative priority never gets bare-JID messages; equal priorities both do.
 	work.send("<presence><priority>-1</priority></presence>")
 	dana.expect("<presence from='dana@localhost/Work' to='dana@localhost/Home'><priority>-1</priority></presence>")
 	jane.send("<message to='dana@localhost' type='chat'><body>2</body></message>")
 	dana.expect("<message to='dana@localhost' type='chat' from='jane@localhost/Home'><body>2</body></message>")
-	work.expectQuiet(100 * time.Millisecond)
+	work.expectNothingBefore(jane, "jane@localhost/Home", "dana@localhost/Work")
 	// A full JID reaches that resource whatever its priority.
 	jane.send("<message to='dana@localhost/Work'><body>3</body></message>")
 	work.expect("<message to='dana@localhost/Work' from='jane@localhost/Home'><body>3</body></message>")

@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -182,12 +184,19 @@ func (c *rawClient) expectEOF() {
 	}
 }
 
-// expectQuiet checks that nothing arrives for d.
-func (c *rawClient) expectQuiet(d time.Duration) {
+// markers numbers the messages of expectNothingBefore.
+var markers atomic.Int64
+
+// expectNothingBefore checks that nothing reaches c before a marker: from sends a message
+// to toJID (c's full JID) and c must read exactly that message next. A session's stanzas
+// are routed in order, and a stanza is routed while its sender's session handles it, so
+// anything due to c from an earlier stanza would arrive first. Unlike waiting for silence,
+// this cannot pass only because the machine was too slow to deliver in time.
+func (c *rawClient) expectNothingBefore(from *rawClient, fromJID, toJID string) {
 	c.t.Helper()
-	if s, err := c.tryStanza(d); err == nil || s != "" {
-		c.t.Fatalf("expected silence, got %q (%v)", s, err)
-	}
+	id := "marker" + strconv.FormatInt(markers.Add(1), 10)
+	from.send("<message to='" + toJID + "' id='" + id + "' type='chat'><body>marker</body></message>")
+	c.expect("<message to='" + toJID + "' id='" + id + "' type='chat' from='" + fromJID + "'><body>marker</body></message>")
 }
 
 const legacyHeader = "<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
