@@ -77,7 +77,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	db, err := store.OpenBolt(*dbPath)
+	db, err := openDB(*dbPath)
 	if err != nil {
 		return err
 	}
@@ -117,6 +117,16 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return err
 }
 
+// openDB opens the switch's database; for a damaged file it says how to go on with this
+// command (the store's error already names the file and says to restore a backup).
+func openDB(path string) (*store.Bolt, error) {
+	db, err := store.OpenBolt(path)
+	if errors.Is(err, store.ErrDamaged) {
+		return nil, fmt.Errorf("%w\n(to run now without it: --db OTHER-FILE; the damaged file was not changed)", err)
+	}
+	return db, err
+}
+
 // versionString is the version answered to XEP-0092 queries.
 func versionString() string {
 	if version != "" {
@@ -147,7 +157,7 @@ func embeddedSwitch(ctx context.Context, domain, dbPath string, logf func(string
 	if err != nil {
 		return "", nil, err
 	}
-	db, err := store.OpenBolt(dbPath)
+	db, err := openDB(dbPath)
 	if err != nil {
 		return "", nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -93,14 +94,48 @@ func (c *conn) serve(ctx context.Context) {
 	c.rd = inspect.NewReader(timedSource{c}, c.srv.cfg.Limits)
 	var err error
 	for {
-		if err = c.loop(ctx); err != errIdle {
+		if err = c.safeLoop(ctx); err != errIdle {
 			break
 		}
 		if err = c.waitIdle(); err != nil {
 			break
 		}
 	}
+	c.safeEnd(err)
+}
+
+// errInternalStream ends a connection whose handling panicked: the client gets
+// internal-server-error (RFC 6120 section 4.9.3.8), without the details, which go to the
+// log. The panic may come from a bug or from a damaged store; either way it costs that
+// connection only, never the process.
+var errInternalStream = newStreamErr("internal-server-error", "")
+
+// safeLoop is loop with a panic turned into errInternalStream, after logging it.
+func (c *conn) safeLoop(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logPanic(r)
+			err = errInternalStream
+		}
+	}()
+	return c.loop(ctx)
+}
+
+// safeEnd is end with a panic (the store failing again while the contacts are told) logged;
+// the session still leaves the directory and the socket is closed.
+func (c *conn) safeEnd(err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logPanic(r)
+			c.closeSocket()
+			c.srv.dir.Unbind(c)
+		}
+	}()
 	c.end(err)
+}
+
+func (c *conn) logPanic(r any) {
+	c.srv.logf("switch: conn %d: internal error, closing this connection: %v\n%s", c.info.ID, r, debug.Stack())
 }
 
 // errIdle tells serve that the session has nothing buffered and should wait in waitIdle.

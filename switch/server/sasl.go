@@ -126,6 +126,9 @@ func (c *conn) saslStep(ctx context.Context, in []byte) error {
 	}
 	out, done, err := c.sasl.scram.Step(in)
 	if err != nil {
+		if errors.Is(err, scram.ErrTemporary) {
+			c.srv.logf("switch: conn %d: SASL: %v", c.info.ID, err) // the store failed: the operator must know
+		}
 		return c.saslFail(scram.Condition(err), "")
 	}
 	if !done {

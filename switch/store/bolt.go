@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,30 +40,35 @@ const DefaultLockTimeout = time.Second
 // Bolt is a Store in one bbolt file. Every mutating method is one fsync'd transaction, so
 // what it acknowledged survives a crash or kill -9.
 type Bolt struct {
-	db     *bolt.DB
-	path   string
-	limits Limits
+	db      *bolt.DB
+	path    string
+	limits  Limits
+	damaged atomic.Pointer[error] // set once a transaction found the file damaged
 }
 
 var _ Store = (*Bolt)(nil)
 
 // OpenBolt opens or creates the database file at path, creating missing parent directories
 // with mode 0700 and the file with mode 0600. It fails with ErrLocked if another process
-// has the file open, and with a clear error for a file that is not a database of ours. Of
-// the options, it uses Limits and LockTimeout.
+// has the file open, and with a clear error for a file that is not a database of ours.
+// An existing file is checked first (see checkFile): a damaged one fails with ErrDamaged,
+// naming the file and what to do, and is left as it was. Of the options, it uses Limits
+// and LockTimeout.
 func OpenBolt(path string, opts ...Option) (*Bolt, error) {
 	cfg := ApplyOptions(opts)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.LockTimeout})
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
-		return nil, fmt.Errorf("store: %s is not a usable database file: %w", path, err)
-	case err != nil:
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	// Check a file that exists before opening it for writing: bbolt panics on some damaged
+	// files, and a write (bbolt commits at open) must not make the damage worse.
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		if err := checkFile(path, cfg.LockTimeout); err != nil {
+			return nil, err
+		}
+	}
+	db, err := openFile(path, &bolt.Options{Timeout: cfg.LockTimeout})
+	if err != nil {
+		return nil, err
 	}
 	b := &Bolt{db: db, path: path, limits: cfg.Limits}
 	if err := b.init(); err != nil {
@@ -110,18 +116,31 @@ func (b *Bolt) Close() error {
 
 // update runs fn in one read-write (fsync'd) transaction.
 func (b *Bolt) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	if err := ctxErr(ctx); err != nil {
-		return err
-	}
-	return closedErr(b.db.Update(fn))
+	return b.run(ctx, b.db.Update, fn)
 }
 
 // view runs fn in one read-only transaction.
 func (b *Bolt) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	return b.run(ctx, b.db.View, fn)
+}
+
+// run runs fn in a transaction begun by tx (View or Update). A panic of bbolt (a page it
+// finds damaged) or a fault reading the mapped file (truncated under us) becomes an
+// ErrDamaged error, and every later call fails with it too: a write into a damaged file
+// could make the damage worse, and a transaction that panicked may still hold bbolt's
+// writer lock.
+func (b *Bolt) run(ctx context.Context, tx func(func(*bolt.Tx) error) error, fn func(tx *bolt.Tx) error) error {
 	if err := ctxErr(ctx); err != nil {
 		return err
 	}
-	return closedErr(b.db.View(fn))
+	if err := b.damaged.Load(); err != nil {
+		return *err
+	}
+	err := safely(b.path, func() error { return closedErr(tx(fn)) })
+	if errors.Is(err, ErrDamaged) {
+		b.damaged.CompareAndSwap(nil, &err)
+	}
+	return err
 }
 
 func closedErr(err error) error {
