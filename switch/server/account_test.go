@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -136,22 +137,39 @@ func TestPasswordChangeAndCancel(t *testing.T) {
 	c.expect("<iq id='a' type='error'><error code='401' type='auth'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")
 }
 
+// TestOfflineQuota fills a user's offline queue to the store's limit (lowered to 3) and
+// checks that the next message gets resource-constraint (RFC 6120 8.3.3.18), also after the
+// switch restarted on the same database: the store counts the queue, not the server.
 func TestOfflineQuota(t *testing.T) {
-	ts := startServer(t, nil)
+	path := filepath.Join(t.TempDir(), "switch.db")
+	var db *store.Bolt
+	start := func() *testServer {
+		var err error
+		if db, err = store.OpenBolt(path, store.WithLimits(store.Limits{Offline: 3})); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() }) // after the server stopped: cleanups run last first
+		return startServer(t, func(c *Config) { c.Store = db })
+	}
+	const full = "<message id='full' type='error' from='dana@localhost' to='jane@localhost/Home'><error code='500' type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>offline storage full</text></error></message>"
+	ts := start()
 	registerRaw(t, ts.addr, "dana", "pw")
 	registerRaw(t, ts.addr, "jane", "pw")
 	jane := legacyLogin(t, ts.addr, "jane", "pw", "Home")
-	var b strings.Builder
-	for i := 0; i < maxOffline; i++ {
-		b.WriteString("<message to='dana@localhost'><body>x</body></message>")
-	}
-	jane.send(b.String())
+	jane.send(strings.Repeat("<message to='dana@localhost'><body>x</body></message>", 3))
 	jane.send("<message id='full' to='dana@localhost'><body>one too many</body></message>")
-	jane.expect("<message id='full' type='error' from='dana@localhost' to='jane@localhost/Home'><error code='503' type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>offline storage full</text></error></message>")
+	jane.expect(full)
+
+	ts.stop(t)
+	db.Close()
+	ts = start()
+	jane = legacyLogin(t, ts.addr, "jane", "pw", "Home")
+	jane.send("<message id='full' to='dana@localhost'><body>still too many</body></message>")
+	jane.expect(full)
 	dana := legacyLogin(t, ts.addr, "dana", "pw", "Home")
 	dana.send("<presence/>")
-	for i := 0; i < maxOffline; i++ {
-		if s := dana.readStanza(); !strings.HasPrefix(s, "<message from") && !strings.HasPrefix(s, "<message to='dana@localhost' from='jane@localhost/Home'><body>x</body><delay") {
+	for i := range 3 {
+		if s := dana.readStanza(); !strings.HasPrefix(s, "<message to='dana@localhost' from='jane@localhost/Home'><body>x</body><delay") {
 			t.Fatalf("offline message %d: %q", i, s)
 		}
 	}

@@ -50,6 +50,9 @@ func (c *conn) onLegacyAuth(ctx context.Context, iq, q *inspect.Element) error {
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			ok = false
+		case errors.Is(err, store.ErrUnavailable):
+			c.srv.logf("switch: account lookup: %v", err)
+			return storeStreamError()
 		case err != nil:
 			c.srv.logf("switch: account lookup: %v", err)
 			return reply(errInternal)

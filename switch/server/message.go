@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 
 	"github.com/stanzascope/stanzascope/inspect"
 	"github.com/stanzascope/stanzascope/switch/store"
@@ -77,44 +78,31 @@ func (c *conn) toAccount(ctx context.Context, m msgAttrs, bare inspect.JID, stam
 	if typ == "error" || typ == "headline" {
 		return nil
 	}
-	if _, err := c.srv.store.Account(ctx, bare.Local); err != nil {
+	if _, err := c.srv.store.Account(ctx, bare.Local); errors.Is(err, store.ErrNotFound) {
 		return c.bounce(m, errServiceUnavailable)
+	} else if err != nil {
+		c.srv.logf("switch: account lookup for %s: %v", bare, err)
+		return c.bounce(m, storeError(err))
 	}
 	if typ == "groupchat" {
 		return c.bounce(m, errServiceUnavailable)
 	}
-	if !c.srv.offlineQuota(bare.Local, 1) {
-		return c.bounce(m, errServiceUnavailable.withText("offline storage full"))
-	}
+	// The store counts the queue (across restarts, and across nodes sharing a database).
 	om := store.OfflineMessage{Stanza: stamped, From: full.String(), Stamp: timeNow()}
-	if err := c.srv.store.AddOffline(ctx, bare.Local, om); err != nil {
-		c.srv.offlineQuota(bare.Local, -1)
-		c.srv.logf("switch: offline message for %s: %v", bare, err)
-		return c.bounce(m, errInternal)
-	}
-	return nil
-}
-
-// maxOffline bounds the messages kept for one user, counted since the server started (the
-// store has no count); beyond it senders get service-unavailable (RFC 6121 8.5.2.2.1).
-const maxOffline = 1000
-
-// offlineQuota adds delta to user's count of stored messages; it reports false, changing
-// nothing, when that would exceed maxOffline. delta 0 resets the count.
-func (s *Server) offlineQuota(user string, delta int) bool {
-	s.offMu.Lock()
-	defer s.offMu.Unlock()
-	n := s.offCount[user] + delta
-	switch {
-	case delta == 0 || n <= 0:
-		delete(s.offCount, user)
-	case n > maxOffline:
-		return false
+	switch err := c.srv.store.AddOffline(ctx, bare.Local, om); {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrFull):
+		// RFC 6120 8.3.3.18: the server lacks the resources to take the stanza.
+		return c.bounce(m, errOfflineFull)
 	default:
-		s.offCount[user] = n
+		c.srv.logf("switch: offline message for %s: %v", bare, err)
+		return c.bounce(m, storeError(err))
 	}
-	return true
 }
+
+// errOfflineFull answers a message for a user whose offline queue is full.
+var errOfflineFull = stanzaError{"wait", "resource-constraint", "offline storage full"}
 
 // bounce returns a message error to the sender, unless the message was itself an error.
 func (c *conn) bounce(m msgAttrs, e stanzaError) error {
@@ -139,7 +127,6 @@ func (c *conn) deliverOffline(ctx context.Context) error {
 		c.srv.logf("switch: offline messages of %s: %v", c.user, err)
 		return nil
 	}
-	c.srv.offlineQuota(c.user, 0)
 	for i, m := range msgs {
 		b, err := restamp(m.Stanza, nil, nil, appendDelay(nil, c.srv.domain.Domain, m.Stamp))
 		if err != nil {

@@ -62,9 +62,6 @@ type Server struct {
 
 	subMu sync.Mutex // serialises roster and subscription changes across accounts
 
-	offMu    sync.Mutex
-	offCount map[string]int // offline messages stored per user since start
-
 	connMu  sync.Mutex
 	conns   map[*conn]struct{}
 	closing bool
@@ -120,8 +117,6 @@ func New(cfg Config) (*Server, error) {
 		dir:    newLocalDirectory(),
 		store:  cfg.Store,
 		conns:  make(map[*conn]struct{}),
-
-		offCount: make(map[string]int),
 	}, nil
 }
 

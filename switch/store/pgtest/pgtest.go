@@ -7,7 +7,8 @@
 // refuse to run as root. The binaries are found on PATH or in /usr/lib/postgresql/*/bin,
 // where Debian puts them.
 //
-// A package's tests share one cluster: call Main from TestMain and Database from each test.
+// A package's tests share one cluster, started when the first test asks for it: call Main
+// from TestMain and Database from each test.
 // Without PostgreSQL installed a test skips, but fails when the environment variable CI is
 // set, so that CI never passes without having run it.
 package pgtest
@@ -318,16 +319,19 @@ func (c *Cluster) CreateDatabase(ctx context.Context) (string, error) {
 	return c.URL(name), nil
 }
 
-// The package's shared cluster, started by Main.
+// The package's shared cluster, started by the first test that asks for it, so that a
+// run of tests that need none does not pay for initdb.
 var (
-	shared    *Cluster
-	sharedErr error
+	sharedOnce sync.Once
+	shared     *Cluster
+	sharedErr  error
+	mainCalled bool
 )
 
-// Main starts the shared cluster, runs the package's tests and stops it: call it from
-// TestMain. If the cluster cannot start, the tests still run and Database reports why.
+// Main runs the package's tests and then removes the shared cluster if a test started
+// it: call it from TestMain.
 func Main(m *testing.M) {
-	shared, sharedErr = Start(Config{})
+	mainCalled = true
 	code := m.Run()
 	if shared != nil {
 		if err := shared.Remove(); err != nil {
@@ -358,11 +362,13 @@ func Database(t testing.TB) string {
 // Shared returns the shared cluster, skipping or failing the test as Database does.
 func Shared(t testing.TB) *Cluster {
 	t.Helper()
+	if !mainCalled {
+		t.Fatal("pgtest: call pgtest.Main from TestMain, which removes the shared cluster")
+	}
+	sharedOnce.Do(func() { shared, sharedErr = Start(Config{}) })
 	switch {
 	case shared != nil:
 		return shared
-	case sharedErr == nil:
-		t.Fatal("pgtest: no cluster: call pgtest.Main from TestMain")
 	case errors.Is(sharedErr, ErrNoPostgres) && os.Getenv("CI") == "":
 		t.Skip(sharedErr)
 	}
