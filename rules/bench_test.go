@@ -38,7 +38,8 @@ func rulesWith(n int, bodyXPath string) string {
 	return b.String()
 }
 
-// typicalStream is a mix of the stanzas of a chat session.
+// typicalStream is a mix of the stanzas of a chat session. The rules of "rules=50-match"
+// match 2 of these 10 (the chat message about the parrot and the ping): a realistic share.
 var typicalStream = []string{
 	`<message from='alice@example.org/phone' to='bob@example.org' type='chat' id='m1'><body>Hello Bob, did you see the parrot?</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>`,
 	`<presence from='alice@example.org/phone' to='bob@example.org'><show>away</show><status>At lunch</status><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://example.org' ver='QgayPKawpkPSDYmwT/WM94uAlu0='/></presence>`,
@@ -48,30 +49,71 @@ var typicalStream = []string{
 	`<iq type='result' id='p1' from='example.org' to='alice@example.org/phone'/>`,
 	`<presence from='carol@example.org/desk'/>`,
 	`<iq type='get' id='d1' to='example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`,
+	`<message from='bob@example.org/laptop' to='alice@example.org' type='chat' id='m3'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`,
+	`<iq type='result' id='ro1' to='alice@example.org/phone'><query xmlns='jabber:iq:roster'><item jid='bob@example.org' subscription='both'/></query></iq>`,
 }
 
 // noHint is a body condition the literal hint cannot skip: XPath runs on every chat message.
 const noHint = "body[contains(., 'forbidden%d')]"
 
-func benchEngine(b *testing.B, n int) *Engine {
-	if n < 0 {
-		return engine(b, rulesWith(-n, noHint))
+// matchingRules are two rules of the kinds people write that match typical traffic: a
+// word rewritten in chat bodies, and pings tagged. Appended after the 48 typical rules of
+// "rules=50-match", a stanza they match has first been tried against the others.
+const matchingRules = `  - name: parrot
+    when: {element: message, type: chat, xpath: "contains(body, 'parrot')"}
+    do: [{replace-text: {xpath: body, regexp: "parrot", with: "budgie"}}]
+  - name: ping
+    when: {element: iq, type: get, namespace: "urn:xmpp:ping"}
+    do: [tag: ping]
+`
+
+// benchSets are the rule sets the benchmarks compare: none; 50 typical rules that match
+// nothing in the benchmark streams (the miss path only); the same with two of them
+// replaced by matchingRules (about 1 stanza in 5 matches: miss and match paths in a
+// realistic mix); 50 rules whose XPath the literal hint cannot skip.
+var benchSets = []string{"rules=0", "rules=50", "rules=50-match", "rules=50-xpath-always"}
+
+// benchRules returns the rule file of one of benchSets.
+func benchRules(set string) string {
+	switch set {
+	case "rules=0":
+		return typicalRules(0)
+	case "rules=50":
+		return typicalRules(50)
+	case "rules=50-match":
+		return typicalRules(48) + matchingRules
+	case "rules=50-xpath-always":
+		return rulesWith(50, noHint)
 	}
-	if n == 0 {
+	panic("rules: no benchmark rule set " + set)
+}
+
+func benchEngine(b *testing.B, set string) *Engine {
+	if set == "rules=0" {
 		e, err := New()
 		if err != nil {
 			b.Fatal(err)
 		}
 		return e
 	}
-	return engine(b, typicalRules(n))
+	return engine(b, benchRules(set))
+}
+
+// reportMatches reports how many rule matches there were per stanza offered, so that a
+// benchmark says which path it measured (0: the miss path only).
+func reportMatches(b *testing.B, e *Engine, stanzas int) {
+	var n uint64
+	for _, c := range e.Counts() {
+		n += c.Count
+	}
+	b.ReportMetric(float64(n)/float64(stanzas), "matches/stanza")
 }
 
 // BenchmarkApply measures the rules alone, per stanza.
 func BenchmarkApply(b *testing.B) {
-	for _, n := range []int{0, 50, -50} {
-		b.Run(benchName(n), func(b *testing.B) {
-			e := benchEngine(b, n)
+	for _, set := range benchSets {
+		b.Run(set, func(b *testing.B) {
+			e := benchEngine(b, set)
 			recs := make([]*inspect.Record, len(typicalStream))
 			for i, s := range typicalStream {
 				recs[i] = record(b, s)
@@ -86,6 +128,35 @@ func BenchmarkApply(b *testing.B) {
 					dir = inspect.ServerToClient
 				}
 				e.Apply(Input{Dir: dir, Record: r, BoundJID: "alice@example.org/phone"})
+			}
+			b.StopTimer()
+			reportMatches(b, e, b.N)
+		})
+	}
+}
+
+// BenchmarkApplyPath separates the two paths of "rules=50-match": a stanza no rule matches
+// (tried against every candidate rule; the body XPath skipped by its literal hint or
+// evaluated), and a stanza a rule matches (rewritten, or tagged).
+func BenchmarkApplyPath(b *testing.B) {
+	e := benchEngine(b, "rules=50-match")
+	for _, tc := range []struct{ name, stanza string }{
+		{"miss-chat", typicalStream[3]},
+		{"miss-presence", typicalStream[1]},
+		{"match-rewrite", typicalStream[0]},
+		{"match-tag", typicalStream[4]},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := record(b, tc.stanza)
+			miss := strings.HasPrefix(tc.name, "miss")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				r.SetElement(nil)
+				out := e.Apply(Input{Dir: inspect.ClientToServer, Record: r, BoundJID: "alice@example.org/phone"})
+				if (len(out.Matched) == 0) != miss {
+					b.Fatalf("%s: matched %v", tc.name, out.Matched)
+				}
 			}
 		})
 	}
@@ -103,9 +174,9 @@ func BenchmarkReadAndApply(b *testing.B) {
 	}
 	data := stream.Bytes()
 	stanzas := 64 * len(typicalStream)
-	for _, n := range []int{0, 50, -50} {
-		b.Run(benchName(n), func(b *testing.B) {
-			e := benchEngine(b, n)
+	for _, set := range benchSets {
+		b.Run(set, func(b *testing.B) {
+			e := benchEngine(b, set)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			b.ResetTimer()
@@ -127,26 +198,16 @@ func BenchmarkReadAndApply(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*stanzas), "ns/stanza")
+			reportMatches(b, e, b.N*stanzas)
 		})
 	}
 }
 
-// TypicalRules exports typicalRules to the external tests (the proxy benchmark); a
-// negative n gives the rules whose XPath cannot be skipped.
-func TypicalRules(n int) string {
-	if n < 0 {
-		return rulesWith(-n, noHint)
-	}
-	return typicalRules(n)
-}
+// BenchRuleSets exports the names of benchSets to the external tests (the proxy benchmark).
+func BenchRuleSets() []string { return append([]string(nil), benchSets...) }
 
-// BenchName exports benchName to the external tests.
-func BenchName(n int) string { return benchName(n) }
+// BenchRules exports benchRules to the external tests.
+func BenchRules(set string) string { return benchRules(set) }
 
-// benchName names a rule count; negative means the rules whose XPath cannot be skipped.
-func benchName(n int) string {
-	if n < 0 {
-		return fmt.Sprintf("rules=%d-xpath-always", -n)
-	}
-	return fmt.Sprintf("rules=%d", n)
-}
+// ReportMatches exports reportMatches to the external tests.
+func ReportMatches(b *testing.B, e *Engine, stanzas int) { reportMatches(b, e, stanzas) }
