@@ -64,7 +64,8 @@ func BenchmarkRouteMessages(b *testing.B) {
 }
 
 // BenchmarkIdleSessionMemory measures the server's memory per idle authenticated session at
-// 1,000 sessions (each bound, with initial presence sent). The clients run in a separate
+// 1,000 sessions (each a 1.0 stream logged in with SASL and bound, with initial presence
+// sent; in tls mode after STARTTLS). The clients run in a separate
 // process (this test binary re-executed), so the figure is the server's alone:
 // (HeapInuse+StackInuse after - before) / 1000, after forced GCs, accounts already stored.
 func BenchmarkIdleSessionMemory(b *testing.B) {
@@ -165,8 +166,8 @@ func TestIdleClientsHelper(t *testing.T) {
 	os.Exit(0)
 }
 
-// idleClient logs in one user: legacy auth on a pre-1.0 stream, or STARTTLS + SASL PLAIN +
-// bind on a 1.0 stream.
+// idleClient logs in one user as a modern client does: a 1.0 stream, STARTTLS in tls mode,
+// SASL PLAIN (offered on loopback), a stream restart and resource binding.
 func idleClient(addr, user string, useTLS bool) (net.Conn, error) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -187,16 +188,11 @@ func idleClient(addr, user string, useTLS bool) (net.Conn, error) {
 		return nil
 	}
 	send := func(s string) error { _, err := io.WriteString(conn, s); return err }
-	if !useTLS {
-		send(legacyHeader + "<iq id='a' type='set'><query xmlns='jabber:iq:auth'><username>" + user + "</username><password>pw</password><resource>r</resource></query></iq>")
-		if err := expect("<iq id='a' type='result'/>"); err != nil {
-			return nil, err
-		}
-	} else {
-		send(header10)
-		if err := expect("</stream:features>"); err != nil {
-			return nil, err
-		}
+	send(header10)
+	if err := expect("</stream:features>"); err != nil {
+		return nil, err
+	}
+	if useTLS {
 		send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
 		if err := expect("<proceed"); err != nil {
 			return nil, err
@@ -207,18 +203,18 @@ func idleClient(addr, user string, useTLS bool) (net.Conn, error) {
 		if err := expect("</stream:features>"); err != nil {
 			return nil, err
 		}
-		send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00pw")) + "</auth>")
-		if err := expect("<success"); err != nil {
-			return nil, err
-		}
-		send(header10)
-		if err := expect("</stream:features>"); err != nil {
-			return nil, err
-		}
-		send("<iq id='b' type='set'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind></iq>")
-		if err := expect("</iq>"); err != nil {
-			return nil, err
-		}
+	}
+	send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00pw")) + "</auth>")
+	if err := expect("<success"); err != nil {
+		return nil, err
+	}
+	send(header10)
+	if err := expect("</stream:features>"); err != nil {
+		return nil, err
+	}
+	send("<iq id='b' type='set'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind></iq>")
+	if err := expect("</iq>"); err != nil {
+		return nil, err
 	}
 	send("<presence/>")
 	c.SetDeadline(time.Time{})
