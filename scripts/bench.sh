@@ -160,7 +160,7 @@ w("Written by `scripts/bench.sh` (do not edit by hand; run the script again). Al
   " every server runs on the same machine as the load generator, `stanzascope bench`.\n")
 w("## Machine and versions\n")
 w(f"- {machine.get('nproc')} cores: {machine.get('cpu')}; {machine.get('memory')} memory; Linux {machine.get('kernel')}")
-w(f"- {machine.get('go')}, stanzascope {machine.get('stanzascope')}, Prosody {machine.get('prosody')} (Debian), ejabberd {machine.get('ejabberd')} (Debian)")
+w(f"- {machine.get('go')}, stanzascope at commit {machine.get('stanzascope')}, Prosody {machine.get('prosody')} (Debian), ejabberd {machine.get('ejabberd')} (Debian)")
 w(f"- file descriptor limit {machine.get('fds')}; runs of {machine.get('duration')} with {machine.get('clients')} clients"
   f" ({int(machine.get('clients', 0))//2} pairs); latency runs at {rate} messages/s offered; idle connections held {machine.get('hold')};"
   f" the whole script took {machine.get('elapsed')} s")
@@ -551,7 +551,8 @@ done
 	echo "memory=$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 	echo "kernel=$(uname -r)"
 	echo "go=$(go version | awk '{print $3}')"
-	echo "stanzascope=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	# The commit the figures belong to; a working tree with changes is said so in the report.
+	echo "stanzascope=$(cd "$ROOT" && git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(cd "$ROOT" && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo ' WITH UNCOMMITTED CHANGES')"
 	echo "prosody=$(dpkg-query -W -f='${Version}' prosody 2>/dev/null || echo 'not installed')"
 	echo "ejabberd=$(dpkg-query -W -f='${Version}' ejabberd 2>/dev/null || echo 'not installed')"
 	echo "fds=$FDS"

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# scripts/bench-go.sh: runs the Go benchmarks whose figures docs/BENCHMARKS.md quotes, each
+# with exactly the command the document names, and keeps the raw output in
+# docs/bench/go/NAME.txt under a header that records the command, the commit (and whether
+# the working tree had changes), the date, Go, the machine and the load average before and
+# after. docs/BENCHMARKS.md then quotes figures from these files and names them.
+#
+#   scripts/bench-go.sh             every group, one after the other (about 15-30 minutes)
+#   scripts/bench-go.sh rules proxy  only these groups
+#   scripts/bench-go.sh -list        the groups and their commands
+#
+# It fails (exit 1, after running every group asked for) when a benchmark fails, or when a
+# proxy benchmark reports log-dropped above 0: the proxy runs log every record, and a
+# figure measured while the log dropped records measures less work than it claims.
+# Run it on a machine as quiet as you can get; the header shows how quiet it was.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+OUT=${BENCH_GO_OUT:-$ROOT/docs/bench/go}
+
+# name|command (run from the repository's root; the same text is in docs/BENCHMARKS.md)
+GROUPS_TABLE="reader|go test -run '^\$' -bench 'Frame|RawToken' -benchtime 1s -count 5 ./inspect
+printers|go test -run '^\$' -bench 'BenchmarkJSON|BenchmarkPretty' -benchtime 2s -count 3 ./inspect
+switch-route|go test -run '^\$' -bench RouteMessages -benchtime 300000x -count 3 ./switch/server/
+switch-idle|go test -run '^\$' -bench IdleSessionMemory -benchtime 1x -count 3 ./switch/server/
+storage|go test -run '^\$' -bench . ./switch/scram ./switch/store
+proxy|go test -run '^\$' -bench 'Throughput|SwitchChat|Latency' -benchtime 20000x -count 3 ./proxy
+proxy-idle|go test -run '^\$' -bench IdleMemory -benchtime 1x -count 3 ./proxy
+rules|go test -run '^\$' -bench 'BenchmarkApply|BenchmarkReadAndApply' -benchtime 1s -count 5 ./rules/
+rules-proxy|go test -run '^\$' -bench BenchmarkProxy -benchtime 10000x -count 5 ./rules/
+captures|go test -run '^\$' -bench ReadFile -benchtime 3x -count 2 ./inspect/capture"
+
+command_of() { # command_of NAME: the command of a group, or nothing
+	echo "$GROUPS_TABLE" | awk -F'|' -v n="$1" '$1 == n { sub(/^[^|]*\|/, ""); print }'
+}
+
+if [ "${1:-}" = "-list" ]; then
+	echo "$GROUPS_TABLE" | sed 's/|/: /'
+	exit 0
+fi
+names=("$@")
+if [ ${#names[@]} -eq 0 ]; then
+	mapfile -t names < <(echo "$GROUPS_TABLE" | cut -d'|' -f1)
+fi
+for n in "${names[@]}"; do
+	if [ -z "$(command_of "$n")" ]; then
+		echo "bench-go: no group $n (see scripts/bench-go.sh -list)" >&2
+		exit 2
+	fi
+done
+
+commit=$(git rev-parse HEAD)
+subject=$(git log -1 --format=%s HEAD)
+dirty=""
+if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
+	dirty=" WITH UNCOMMITTED CHANGES (the figures do not belong to this commit)"
+fi
+mkdir -p "$OUT"
+status=0
+for n in "${names[@]}"; do
+	cmd=$(command_of "$n")
+	file=$OUT/$n.txt
+	echo "bench-go: $n: $cmd" >&2
+	{
+		echo "# command: $cmd"
+		echo "# commit: ${commit:0:12} ($subject)$dirty"
+		echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+		echo "# go: $(go version | awk '{print $3, $4}')"
+		echo "# machine: $(nproc) cores, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+		echo "# load average before (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
+	} >"$file"
+	rc=0
+	bash -c "$cmd" >>"$file" 2>&1 || rc=$?
+	echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$file"
+	if [ "$rc" -ne 0 ]; then
+		echo "bench-go: $n FAILED (exit $rc); see $file" >&2
+		echo "# FAILED: exit $rc" >>"$file"
+		status=1
+	fi
+	# A benchmark line reports metrics as "VALUE UNIT" pairs; any log-dropped above 0
+	# invalidates the group's figures.
+	dropped=$(awk '/^Benchmark/ { for (i = 2; i < NF; i++) if ($(i+1) == "log-dropped" && $i + 0 > 0) print $1 ": " $i " records dropped" }' "$file")
+	if [ -n "$dropped" ]; then
+		echo "bench-go: $n: THE LOG DROPPED RECORDS, the figures do not hold:" >&2
+		echo "$dropped" >&2
+		{ echo "# INVALID: the log dropped records:"; echo "$dropped" | sed 's/^/#   /'; } >>"$file"
+		status=1
+	fi
+done
+exit $status
