@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
 	"testing"
 
 	"github.com/stanzascope/stanzascope/switch/store/pgstore"
@@ -47,6 +48,19 @@ func TestStoreUnavailable(t *testing.T) {
 	c.send("<iq id='a' type='set'><query xmlns='jabber:iq:auth'><username>dana</username><password>pw</password><resource>r</resource></query></iq>")
 	c.expect("<stream:error><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>the account database is unavailable; try again later</text></stream:error></stream:stream>")
 	c.expectEOF()
+	// SASL, PLAIN and SCRAM alike.
+	for _, auth := range []string{
+		"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + base64.StdEncoding.EncodeToString([]byte("\x00dana\x00pw")) + "</auth>",
+		"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>" + base64.StdEncoding.EncodeToString([]byte("n,,n=dana,r=fyko+d2lbbFgONRv9qkxdawL")) + "</auth>",
+	} {
+		c := dialRaw(t, ts.addr)
+		c.send(header10)
+		c.readStanza()
+		c.readStanza() // features
+		c.send(auth)
+		c.expect("<stream:error><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>the account database is unavailable; try again later</text></stream:error></stream:stream>")
+		c.expectEOF()
+	}
 	jane.send("<iq id='p2' type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
 	jane.expect("<iq id='p2' type='result' from='localhost' to='jane@localhost/Home'/>")
 

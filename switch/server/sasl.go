@@ -119,6 +119,9 @@ func (c *conn) saslStep(ctx context.Context, in []byte) error {
 	}
 	if c.sasl.scram == nil {
 		user, ok, cond := c.checkPlain(ctx, in)
+		if cond == condStoreDown {
+			return storeStreamError()
+		}
 		if !ok {
 			return c.saslFail(cond, "")
 		}
@@ -128,6 +131,9 @@ func (c *conn) saslStep(ctx context.Context, in []byte) error {
 	if err != nil {
 		if errors.Is(err, scram.ErrTemporary) {
 			c.srv.logf("switch: conn %d: SASL: %v", c.info.ID, err) // the store failed: the operator must know
+		}
+		if errors.Is(err, store.ErrUnavailable) {
+			return storeStreamError()
 		}
 		return c.saslFail(scram.Condition(err), "")
 	}
@@ -162,6 +168,9 @@ func (c *conn) checkPlain(ctx context.Context, in []byte) (user string, ok bool,
 	}
 	if err != nil {
 		c.srv.logf("switch: account lookup: %v", err)
+		if errors.Is(err, store.ErrUnavailable) {
+			return "", false, condStoreDown
+		}
 		return "", false, "temporary-auth-failure"
 	}
 	if !scram.VerifyPlain(a.Creds, string(parts[2])) {

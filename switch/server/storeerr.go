@@ -20,6 +20,10 @@ func storeError(err error) stanzaError {
 	return errInternal
 }
 
+// condStoreDown is what checkPlain answers instead of a SASL condition when the database
+// cannot be reached; saslStep then ends the stream with storeStreamError.
+const condStoreDown = "internal-server-error"
+
 // storeStreamError ends a login that the store cannot serve with internal-server-error
 // (RFC 6120 4.9.3.8) and a text that says why, so that the client reports the server's
 // fault instead of wrong credentials.
