@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -35,11 +36,19 @@ var fuzzSeeds = []string{
 	"<a xmlns:xml='http://www.w3.org/XML/1998/namespace' xml:lang='en'/>",
 	"<a xmlns:a='urn:x' xmlns:b='urn:y' a:x='' b:x=''/>",
 	"<a xmlns:a='urn:x'><b xmlns:a='urn:y' xmlns:c='urn:x' a:z='' c:z=''/></a>",
+	// Restarts: a new header after SASL success or the client's auth, with and without an
+	// XML declaration, and where none may come.
+	"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>\n<?xml version='1.0'?>\n<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'><a/></stream:stream>",
+	"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/><s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams'><a/>",
+	"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><stream xmlns='http://etherx.jabber.org/streams'><a/>",
+	"<a/><stream:stream xmlns:stream='http://etherx.jabber.org/streams'>",
 }
 
 // FuzzReader checks that the reader never panics, that the events it returns cover the
 // input exactly, and that it agrees with encoding/xml: whatever the reader accepts as
-// stanzas, encoding/xml also accepts, with the same boundaries.
+// stanzas, encoding/xml also accepts, with the same boundaries, and an independent check
+// of the namespace constraints finds nothing wrong. A restart starts a new document, so
+// each stream (from one header to the next) is checked on its own.
 func FuzzReader(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
@@ -49,57 +58,70 @@ func FuzzReader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := append([]byte(fuzzHeader), data...)
-		var ours [][2]int64
 		var got bytes.Buffer
+		var streams []*fuzzStream
 		r := NewReader(iotest.HalfReader(bytes.NewReader(in)), Limits{MaxStanza: 4096, MaxDepth: 32})
-		var rerr error
-		closed := false
 		for {
 			ev, err := r.Next()
 			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					rerr = err
-				}
 				break
 			}
 			if ev.Offset != int64(got.Len()) {
 				t.Fatalf("event at offset %d, expected %d", ev.Offset, got.Len())
 			}
 			got.Write(ev.Raw)
-			if ev.Kind == KindStanza {
-				ours = append(ours, [2]int64{ev.Offset, ev.Offset + int64(len(ev.Raw))})
+			switch ev.Kind {
+			case KindStreamOpen:
+				streams = append(streams, &fuzzStream{start: ev.Offset, prefix: ev.Header.Prefix})
+			case KindStanza:
+				st := streams[len(streams)-1]
+				st.stanzas = append(st.stanzas, [2]int64{ev.Offset - st.start, ev.Offset - st.start + int64(len(ev.Raw))})
 				if _, err := ParseElement(ev.Raw, ev.Header); err != nil {
 					t.Fatalf("stanza %q accepted by the reader but not by ParseElement: %v", ev.Raw, err)
 				}
-			}
-			if ev.Kind == KindStreamClose {
-				closed = true
+			case KindStreamClose:
+				streams[len(streams)-1].closed = true
 			}
 		}
 		if !bytes.HasPrefix(in, got.Bytes()) {
 			t.Fatalf("events do not reproduce the input")
 		}
-		if rerr != nil {
-			return
-		}
-		// The reader accepted everything it returned: encoding/xml must agree, and so must
-		// an independent check of the namespace constraints over its tokens.
-		theirs, xerr := xmlStanzas(got.Bytes(), closed)
-		if xerr != nil {
-			t.Fatalf("reader accepted %q, encoding/xml: %v", got.Bytes(), xerr)
-		}
-		if err := nsWellFormed(got.Bytes(), closed); err != nil {
-			t.Fatalf("reader accepted %q, which is not namespace-well-formed: %v", got.Bytes(), err)
-		}
-		if len(theirs) != len(ours) {
-			t.Fatalf("stanza boundaries: ours %v, encoding/xml %v", ours, theirs)
-		}
-		for i := range ours {
-			if ours[i] != theirs[i] {
-				t.Fatalf("stanza boundaries: ours %v, encoding/xml %v", ours, theirs)
+		// Every event the reader handed out was accepted, even when an error followed.
+		all := got.Bytes()
+		for k, st := range streams {
+			end := int64(len(all))
+			if k+1 < len(streams) {
+				end = streams[k+1].start
+			}
+			doc := all[st.start:end]
+			if !st.closed {
+				close := "</stream>"
+				if st.prefix != "" {
+					close = "</" + st.prefix + ":stream>"
+				}
+				doc = append(append([]byte(nil), doc...), close...)
+			}
+			theirs, xerr := xmlStanzas(doc, true)
+			if xerr != nil {
+				t.Fatalf("reader accepted %q, encoding/xml: %v", doc, xerr)
+			}
+			if err := nsWellFormed(doc, true); err != nil {
+				t.Fatalf("reader accepted %q, which is not namespace-well-formed: %v", doc, err)
+			}
+			if !slices.Equal(theirs, st.stanzas) {
+				t.Fatalf("stanza boundaries in %q: ours %v, encoding/xml %v", doc, st.stanzas, theirs)
 			}
 		}
 	})
+}
+
+// fuzzStream is one stream read by FuzzReader: where its header starts, the prefix of its
+// close tag, and its stanzas' byte ranges from its start.
+type fuzzStream struct {
+	start   int64
+	prefix  string
+	closed  bool
+	stanzas [][2]int64
 }
 
 // xmlStanzas returns the byte ranges of the depth-1 elements of a stream according to

@@ -17,15 +17,23 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // repository's testdata/captures/c2s-slixmpp-plain.pcapng, extracted with
 // tshark -q -z follow,tcp,raw,0).
 var goldenInputs = []struct {
-	file string
-	dir  Direction
+	file    string
+	dir     Direction
+	headers int // stream headers in the input
 }{
-	{"textbook-c2s.xml", ClientToServer},
-	{"textbook-s2c.xml", ServerToClient},
-	{"modern-c2s.xml", ClientToServer},
-	{"modern-s2c.xml", ServerToClient},
-	{"slixmpp-c2s.xml", ClientToServer},
-	{"slixmpp-s2c.xml", ServerToClient},
+	{"textbook-c2s.xml", ClientToServer, 1},
+	{"textbook-s2c.xml", ServerToClient, 1},
+	{"modern-c2s.xml", ClientToServer, 2},
+	{"modern-s2c.xml", ServerToClient, 2},
+	{"slixmpp-c2s.xml", ClientToServer, 2},
+	{"slixmpp-s2c.xml", ServerToClient, 2},
+	// What people paste (issue 14): a fragment of a server's log from the middle of the SASL
+	// exchange, where the header after <success/> starts with an XML declaration (cut from
+	// slixmpp-s2c.xml, one element per line); and a client's XML console, one direction
+	// only, with new headers after <starttls/> and after <auth/> (the second after a blank
+	// line and an XML declaration, as go-sendxmpp sends it).
+	{"prosody-s2c-fragment.xml", ServerToClient, 1},
+	{"client-console-c2s.xml", ClientToServer, 3},
 }
 
 // goldenFormats are the printers run over each input, behind the redactor as in the
@@ -122,10 +130,11 @@ func TestRawIsIdentical(t *testing.T) {
 	}
 }
 
-// TestGoldenRestart: the modern streams restart after SASL, so the stanzas after the
-// second header are read as stanzas, not as one big element.
+// TestGoldenRestart: the modern streams restart after SASL (and the client's console
+// after STARTTLS), so the stanzas after a new header are read as stanzas, not as one big
+// element.
 func TestGoldenRestart(t *testing.T) {
-	for _, in := range goldenInputs[2:] { // every session after the textbook one uses SASL
+	for _, in := range goldenInputs {
 		opens := 0
 		for _, r := range readRecords(t, in.file, in.dir) {
 			switch {
@@ -135,8 +144,8 @@ func TestGoldenRestart(t *testing.T) {
 				t.Errorf("%s: a stream header was read as a stanza: %.60q", in.file, r.Raw)
 			}
 		}
-		if opens != 2 {
-			t.Errorf("%s: %d stream headers, want 2", in.file, opens)
+		if opens != in.headers {
+			t.Errorf("%s: %d stream headers, want %d", in.file, opens, in.headers)
 		}
 	}
 }

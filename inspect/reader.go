@@ -56,9 +56,12 @@ type Reader struct {
 	lines     int64 // newlines in consumed bytes
 	lineStart int64 // offset of the first byte of the current line
 
-	err    error // sticky
-	phase  phase
-	header *Header
+	err       error // sticky
+	phase     phase
+	header    *Header
+	restarted bool // the stream restarted (Restart, Reset): whitespace may precede the XML declaration
+	started   bool // an event with an element was handed out since the reader (re)started
+	after     Next // what may follow the last stanza: a new stream header where a stanza could be
 
 	// Scan state of the event starting at r; all offsets are relative to r.
 	p          int   // next byte to look at
@@ -139,6 +142,8 @@ var defaultHeader = &Header{
 func (r *Reader) restart() {
 	r.err = nil
 	r.header = nil
+	r.started = false
+	r.after = NextStanza
 	r.phase = phaseProlog
 	if r.fragment {
 		r.phase = phaseStream
@@ -164,17 +169,34 @@ func (r *Reader) resetScan() {
 }
 
 // Restart makes the reader expect a new stream header on the same byte source, keeping
-// anything already buffered (after SASL success).
-func (r *Reader) Restart() { r.restart() }
+// anything already buffered (after SASL success). Whitespace and an XML declaration may
+// precede the header, as Prosody and ejabberd accept (go-sendxmpp sends
+// "\n<?xml version='1.0'?>\n<stream:stream ...>").
+//
+// Without Restart, a stream header where a stanza could start is a restart when the
+// stanza before it may be followed by one (After: SASL success, STARTTLS proceed, and for
+// one direction of a transcript the client's auth, response and starttls), and before
+// any stanza of a fragment reader; elsewhere it is a bad-format violation.
+func (r *Reader) Restart() {
+	r.restart()
+	r.restarted = true
+}
 
 // Reset makes the reader expect a new stream header read from src, discarding buffered
-// bytes (after STARTTLS, src being the TLS connection).
+// bytes (after STARTTLS, src being the TLS connection). As after Restart, whitespace and
+// an XML declaration may precede the header.
 func (r *Reader) Reset(src io.Reader) {
 	r.src = src
 	r.srcErr = nil
 	r.base += int64(r.w)
 	r.r, r.w = 0, 0
 	r.restart()
+	r.restarted = true
+}
+
+// restartable reports whether a new stream may start where a stanza could.
+func (r *Reader) restartable() bool {
+	return r.after.NewStream() || (r.fragment && !r.started)
 }
 
 // Header returns the stream header in force, or nil before one was read.
@@ -305,6 +327,15 @@ func (r *Reader) emit(kind Kind, n int, name, ns string) Event {
 	}
 	r.r += n
 	r.resetScan()
+	switch kind {
+	case KindStanza:
+		r.after = After(name, ns)
+		r.started = true
+	case KindStreamOpen:
+		r.after = NextStanza
+		r.started = true
+		r.restarted = false
+	}
 	return Event{Kind: kind, Offset: off, Raw: raw, Name: name, NS: ns, Header: r.header}
 }
 

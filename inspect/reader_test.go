@@ -198,6 +198,13 @@ func TestReaderHeaderErrors(t *testing.T) {
 		{"text first", "hello", CondNotWellFormed},
 		{"encoding", "<?xml version='1.0' encoding='ISO-8859-1'?><stream:stream>", CondUnsupportedEncoding},
 		{"declaration not first", " <?xml version='1.0'?>", CondRestrictedXML},
+		{"declaration without version", "<?xml encoding='UTF-8'?><stream:stream>", CondNotWellFormed},
+		{"declaration of XML 1.1", "<?xml version='1.1'?><stream:stream>", CondNotWellFormed},
+		{"declaration version 0", "<?xml version='0'?><stream:stream>", CondNotWellFormed},
+		{"declaration with junk", "<?xml version='1.0' foo='bar'?><stream:stream>", CondNotWellFormed},
+		{"declaration unquoted", "<?xml version=1.0?><stream:stream>", CondNotWellFormed},
+		{"declaration without space", "<?xml version='1.0'encoding='UTF-8'?><stream:stream>", CondNotWellFormed},
+		{"declaration standalone maybe", "<?xml version='1.0' standalone='maybe'?><stream:stream>", CondNotWellFormed},
 		{"doctype", "<!DOCTYPE stream>", CondRestrictedXML},
 		{"empty stream", "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'/>", CondBadFormat},
 	}

@@ -51,8 +51,8 @@ func (r *Reader) scan() (Event, bool, error) {
 			if i > 0 && r.phase == phaseStream {
 				return r.emit(KindWhitespace, i, "", ""), true, nil
 			}
-			if i > 0 {
-				r.declOK = false // an XML declaration must come first
+			if i > 0 && !r.restarted {
+				r.declOK = false // an XML declaration must come first, but after a restart
 			}
 			r.tagStart = i
 			r.st = sLT
@@ -314,12 +314,18 @@ func (r *Reader) scan() (Event, bool, error) {
 			r.st = sText
 
 		case sPI:
-			if r.declOK && r.tagStart == 0 {
+			// An XML declaration opens the stream: before the first header, after a
+			// restart, or where a stanza could start and a new stream may (see restartable).
+			atNewStream := r.phase == phaseStream && r.depth == 0 && r.tagStart == 0 && r.restartable()
+			if r.declOK || atNewStream {
 				if n-i < 4 {
 					r.p = i
 					return Event{}, false, nil
 				}
 				if string(b[i:i+3]) == "xml" && isSpace(b[i+3]) {
+					if !r.declOK {
+						r.newStream()
+					}
 					r.st = sDecl
 					i += 4
 					continue
@@ -452,23 +458,71 @@ func (r *Reader) checkChars(b []byte, at int) error {
 	return nil
 }
 
-// checkDecl checks an XML declaration: XMPP is UTF-8 only (RFC 6120 §11.6).
+// checkDecl checks an XML declaration (from "<?xml" up to "?>"): XML 1.0 §2.8's
+// version, then optionally encoding and standalone, in that order, each after whitespace.
+// XMPP is XML 1.0 in UTF-8 (RFC 6120 §11.6).
 func (r *Reader) checkDecl(decl []byte) error {
-	i := bytes.Index(decl, []byte("encoding"))
-	if i < 0 {
-		return nil
+	p := len("<?xml")
+	bad := func(text string) error {
+		return r.errorAt(r.tagStart+p, CondNotWellFormed, "malformed XML declaration: "+text)
 	}
-	v := decl[i+len("encoding"):]
-	v = bytes.TrimLeft(v, " \t\r\n=")
-	if len(v) > 0 && (v[0] == '\'' || v[0] == '"') {
-		q := v[0]
-		v = v[1:]
-		if j := bytes.IndexByte(v, q); j >= 0 {
-			v = v[:j]
+	for k, want := range []string{"version", "encoding", "standalone"} {
+		q := p
+		for q < len(decl) && isSpace(decl[q]) {
+			q++
 		}
+		if q == len(decl) {
+			if k == 0 {
+				return bad("version is missing")
+			}
+			return nil
+		}
+		if q == p || !bytes.HasPrefix(decl[q:], []byte(want)) {
+			if k == 0 {
+				return bad("version must come first")
+			}
+			continue // an optional part is absent; the next is tried at the same place
+		}
+		q += len(want)
+		for q < len(decl) && isSpace(decl[q]) {
+			q++
+		}
+		if q == len(decl) || decl[q] != '=' {
+			return bad("expected '=' after " + want)
+		}
+		q++
+		for q < len(decl) && isSpace(decl[q]) {
+			q++
+		}
+		if q == len(decl) || decl[q] != '\'' && decl[q] != '"' {
+			return bad(want + " must be quoted")
+		}
+		end := bytes.IndexByte(decl[q+1:], decl[q])
+		if end < 0 {
+			return bad(want + " is not closed")
+		}
+		v := decl[q+1 : q+1+end]
+		switch want {
+		case "version":
+			if string(v) != "1.0" {
+				return bad(fmt.Sprintf("version %q: XMPP streams are XML 1.0", v))
+			}
+		case "encoding":
+			if !bytes.EqualFold(v, []byte("utf-8")) {
+				return r.errorAt(r.tagStart+q+1, CondUnsupportedEncoding, fmt.Sprintf("encoding %q: XMPP streams are UTF-8 (RFC 6120 §11.6)", v))
+			}
+		case "standalone":
+			if string(v) != "yes" && string(v) != "no" {
+				return bad(fmt.Sprintf("standalone %q: yes or no", v))
+			}
+		}
+		p = q + 1 + end + 1
 	}
-	if !bytes.EqualFold(v, []byte("utf-8")) {
-		return r.errorAt(r.tagStart+i, CondUnsupportedEncoding, fmt.Sprintf("encoding %q: XMPP streams are UTF-8 (RFC 6120 §11.6)", v))
+	for p < len(decl) && isSpace(decl[p]) {
+		p++
+	}
+	if p != len(decl) {
+		return bad(fmt.Sprintf("unexpected %q", decl[p:]))
 	}
 	return nil
 }

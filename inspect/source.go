@@ -11,10 +11,12 @@ import (
 // ReadStream reads one direction of a raw XML stream from r and writes a record per event
 // to sink, with Dir dir and Conn conn (which may be nil). Input that starts with a stream
 // header (after an optional XML declaration) is read with NewReader, anything else as
-// stanzas without a header (NewFragmentReader). After SASL (<success/> from a server, or
-// the client's last <auth/> or <response/>) a stream header that follows starts a new
-// stream, as it does between real peers. Records carry no time: a file says nothing about
-// when its bytes travelled.
+// stanzas without a header (NewFragmentReader). A stream header after SASL or STARTTLS
+// (see After: the server's <success/> or <proceed/>, or in a transcript of the client's
+// side its <auth/>, <response/> or <starttls/>), with or without an XML declaration,
+// starts a new stream, as it does between real peers; so does a header before any stanza
+// of input without one. Records carry no time: a file says nothing about when its bytes
+// travelled.
 //
 // It returns nil at the end of the input. A reader error (malformed, restricted or
 // oversize input) is written to sink as a KindError record and returned.
@@ -51,11 +53,6 @@ func ReadStream(r io.Reader, dir Direction, conn *ConnInfo, sink Sink) error {
 		}
 		if err := sink.Write(rec); err != nil {
 			return err
-		}
-		if ev.Kind == KindStanza && ev.NS == NSSASL && (ev.Name == "success" || ev.Name == "auth" || ev.Name == "response") {
-			if ts.headerNext(rd.Buffered()) {
-				rd.Restart()
-			}
 		}
 	}
 }
@@ -135,8 +132,8 @@ func sniffHeader(b []byte) (isHeader, decided bool) {
 const tailKeep = 64 << 10
 
 // tailSource feeds the stream reader and remembers the bytes it handed out last, so that
-// ReadStream can look at what follows an event (the reader's unconsumed bytes, then bytes
-// read ahead) without taking it from the reader.
+// ReadStream can look at what follows the end of the stream (the reader's unconsumed
+// bytes, then the rest of the input).
 type tailSource struct {
 	src   io.Reader
 	tail  []byte // the last bytes handed out, at most tailKeep
@@ -168,29 +165,6 @@ func (s *tailSource) remember(b []byte) {
 		s.tail = append(s.tail[:0], s.tail[len(s.tail)-(tailKeep-len(b)):]...)
 	}
 	s.tail = append(s.tail, b...)
-}
-
-// headerNext reports whether the next element after the reader's buffered bytes is a
-// stream header. It reads ahead from src as far as needed to decide (bounded by maxSniff).
-func (s *tailSource) headerNext(buffered int) bool {
-	if buffered > len(s.tail) {
-		return false // cannot see what the reader holds: assume no restart
-	}
-	for {
-		next := append(append([]byte(nil), s.tail[len(s.tail)-buffered:]...), s.ahead...)
-		if isHeader, decided := sniffHeader(next); decided || len(next) > maxSniff {
-			return isHeader
-		}
-		if s.err != nil {
-			return false
-		}
-		chunk := make([]byte, 512)
-		n, err := s.src.Read(chunk)
-		s.ahead = append(s.ahead, chunk[:n]...)
-		if err != nil {
-			s.err = err
-		}
-	}
 }
 
 // rest returns the reader's buffered bytes and everything left in src, up to max bytes

@@ -19,6 +19,17 @@ func (r *Reader) startTag(i int, empty bool) (Event, bool, error) {
 	if r.phase == phaseProlog {
 		return r.streamHeader(b, i, empty)
 	}
+	if r.depth == 0 && r.isStreamTag(b) {
+		// A stream header is never a stanza: the stream restarts here.
+		if !r.restartable() {
+			if err := r.violate(r.tagStart, CondBadFormat, secRestart,
+				"a stream header where a stanza was expected: a stream restarts only after STARTTLS or SASL success"); err != nil {
+				return Event{}, false, err
+			}
+		}
+		r.newStream()
+		return r.streamHeader(b, i, empty)
+	}
 	r.depth++
 	if r.depth > r.lim.MaxDepth {
 		return r.fail(r.tagStart, CondPolicyViolation, fmt.Sprintf("elements nested deeper than the limit of %d", r.lim.MaxDepth))
@@ -313,8 +324,10 @@ func (r *Reader) checkName(b []byte, s span) error {
 	return nil
 }
 
-// isNameRune reports whether c may appear in an XML name (first: at its start). It uses the
-// letter and digit classes of XML 1.0 (Appendix B), as encoding/xml does.
+// isNameRune reports whether c may appear in an XML name (first: at its start). Beyond
+// ASCII it uses the characters of XML 1.0 Appendix B, which encoding/xml and expat (the
+// parser of Prosody and ejabberd) accept: a name the reader accepts must not break a
+// recipient's parser. The tables are generated from encoding/xml (gen_xmlnames.go).
 func isNameRune(c rune, first bool) bool {
 	if c < utf8.RuneSelf {
 		if first {
@@ -322,12 +335,13 @@ func isNameRune(c rune, first bool) bool {
 		}
 		return nameByte[c]
 	}
-	if unicode.Is(unicode.L, c) || unicode.Is(unicode.Nl, c) {
-		return true
+	if first {
+		return unicode.Is(xmlNameFirst, c)
 	}
-	return !first && (unicode.Is(unicode.Mn, c) || unicode.Is(unicode.Mc, c) ||
-		unicode.Is(unicode.Nd, c) || unicode.Is(unicode.Lm, c) || c == 0xB7)
+	return unicode.Is(xmlNameNext, c)
 }
+
+//go:generate go run gen_xmlnames.go
 
 // splitQName splits prefix:local; prefix is nil when there is none.
 func splitQName(q []byte) (local, prefix []byte) {
@@ -335,6 +349,35 @@ func splitQName(q []byte) (local, prefix []byte) {
 		return q[c+1:], q[:c]
 	}
 	return q, nil
+}
+
+// isStreamTag reports whether the current start tag, at the top level of a stream, is a
+// stream header: a stream element in the streams namespace, through its own declarations
+// or those in force.
+func (r *Reader) isStreamTag(b []byte) bool {
+	local, prefix := splitQName(b[r.name.start:r.name.end])
+	if string(local) != "stream" {
+		return false
+	}
+	for _, a := range r.attrs {
+		an := b[a.name.start:a.name.end]
+		own := prefix == nil && string(an) == "xmlns" ||
+			prefix != nil && len(an) == 6+len(prefix) && string(an[:6]) == "xmlns:" && bytes.Equal(an[6:], prefix)
+		if own {
+			return string(unescapeBytes(b[a.value.start:a.value.end])) == NSStreams
+		}
+	}
+	if prefix == nil || r.header == nil {
+		return false
+	}
+	return r.header.NS[string(prefix)] == NSStreams
+}
+
+// newStream makes the event being scanned the start of a new stream (a restart that the
+// owner of the reader did not ask for: read from a transcript, or seen by a proxy).
+func (r *Reader) newStream() {
+	r.phase = phaseProlog
+	r.fragment = false
 }
 
 // streamHeader finishes the stream header whose '>' is at offset i.

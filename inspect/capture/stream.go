@@ -44,7 +44,7 @@ type dirStream struct {
 	dead  bool // the coroutine has returned or was stopped
 
 	// Requests from the owner, honoured the next time the reader asks for bytes.
-	restart bool // SASL success was sent the other way: a new stream header follows
+	restart bool // SASL success was sent the other way (inspect.After): a new stream header follows
 	gap     bool // bytes are missing: drop the partial stanza and resync
 	final   bool // no more bytes will come
 
@@ -188,6 +188,7 @@ func (d *dirStream) run(yield func(struct{}) bool) {
 			d.restart = false
 			d.unread(0)
 			d.r = inspect.NewReader(d, d.lim)
+			d.r.Restart() // whitespace and an XML declaration may come first, as after any restart
 		case d.gap:
 			d.gap = false
 			d.skipped += len(d.held())
@@ -223,11 +224,11 @@ func (d *dirStream) event(ev inspect.Event) {
 			d.header = ev.Header
 		}
 	case inspect.KindStanza:
-		switch {
-		case ev.Name == "success" && ev.NS == inspect.NSSASL:
+		switch inspect.After(ev.Name, ev.NS) {
+		case inspect.NextRestart:
 			d.success = true
 			d.r.Restart() // this side's next stream header follows right away
-		case ev.Name == "proceed" && ev.NS == inspect.NSTLS:
+		case inspect.NextTLS:
 			d.proceed = true
 		}
 	}
