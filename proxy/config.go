@@ -64,7 +64,16 @@ type Config struct {
 	// at most 32 KiB plus one stanza are queued; beyond that the pipe waits for the write,
 	// which slows the other side down through TCP. Zero means DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// SetupTimeout bounds the time from accept to the client's stream header, a Direct TLS
+	// handshake included; zero means DefaultSetupTimeout. A client that does not make it
+	// gets connection-timeout and a record; Logf gets the first such line at once and then
+	// one summary line per interval, so that many silent connections (slowloris) do not
+	// print a line each.
+	SetupTimeout time.Duration
 }
+
+// DefaultSetupTimeout is the setup timeout when Config.SetupTimeout is zero.
+const DefaultSetupTimeout = 30 * time.Second
 
 // DefaultWriteTimeout is the write timeout when Config.WriteTimeout is zero: long enough
 // for a slow link to take 32 KiB, short enough that a client which stopped reading does
@@ -105,7 +114,6 @@ func (f HookFunc) Apply(in rules.Input) rules.Outcome { return f(in) }
 
 // Timeouts that bound the phases of a connection which a silent peer could stall.
 const (
-	setupTimeout     = 30 * time.Second // from accept to the client's stream header
 	dialTimeout      = 15 * time.Second // upstream connection, SRV included
 	handshakeTimeout = 15 * time.Second // one TLS handshake
 	closeGrace       = 5 * time.Second  // for the other side to close after one side did

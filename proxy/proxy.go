@@ -22,6 +22,9 @@ type Proxy struct {
 	logf  func(string, ...any)
 	count atomic.Uint64 // connection numbers
 	tlsIn *tls.Config   // toward clients
+	// setupLog sums up the log lines of setup timeouts, which a slowloris run makes by
+	// the thousand.
+	setupLog *logSummary
 }
 
 // New checks cfg and returns a Proxy.
@@ -34,16 +37,20 @@ func New(cfg Config) (*Proxy, error) {
 			return nil, fmt.Errorf("proxy: %w", err)
 		}
 	}
-	if cfg.WriteTimeout < 0 || cfg.IdleTimeout < 0 {
+	if cfg.WriteTimeout < 0 || cfg.IdleTimeout < 0 || cfg.SetupTimeout < 0 {
 		return nil, errors.New("proxy: negative timeout")
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
+	if cfg.SetupTimeout == 0 {
+		cfg.SetupTimeout = DefaultSetupTimeout
+	}
 	p := &Proxy{cfg: cfg, logf: cfg.Logf}
 	if p.logf == nil {
 		p.logf = log.Printf
 	}
+	p.setupLog = newLogSummary(p.logf, summaryInterval, "connections closed for setup timeout (no stream header in time)")
 	if cfg.CA != nil {
 		p.tlsIn = &tls.Config{
 			MinVersion: tls.VersionTLS12,
@@ -79,6 +86,7 @@ func (p *Proxy) serve(ctx context.Context, ln net.Listener, direct bool) error {
 	defer func() {
 		cancel()
 		wg.Wait()
+		p.setupLog.flush()
 	}()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()

@@ -59,6 +59,10 @@ type session struct {
 	upReadyOnce sync.Once
 	plainUp     atomic.Bool
 
+	// Owned by the c2s pipe's goroutine, which runs setup: until the client's stream
+	// header is read, no read deadline goes past it (see flushReader).
+	setupBy time.Time
+
 	// Owned by the s2c pipe.
 	held       []byte          // upstream header held back while the proxy negotiates upstream TLS
 	heldRec    *inspect.Record // its record, emitted once the header is forwarded or not
@@ -148,12 +152,25 @@ func (s *session) run(ctx context.Context) {
 func (s *session) setup(ctx context.Context) bool {
 	raw := s.client.raw
 	var pending []*inspect.Record
+	s.setupBy = s.start.Add(s.p.cfg.SetupTimeout)
 	if s.direct {
 		tc := tls.Server(raw, s.p.tlsIn)
-		raw.SetDeadline(time.Now().Add(handshakeTimeout))
+		hsBy, hsLimit := time.Now().Add(handshakeTimeout), handshakeTimeout
+		if s.setupBy.Before(hsBy) {
+			hsBy, hsLimit = s.setupBy, s.p.cfg.SetupTimeout
+		}
+		raw.SetDeadline(hsBy)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			s.info = s.connInfo(nil)
 			s.emit(s.noteRec(inspect.KindConnOpen, "client %s (Direct TLS)", raw.RemoteAddr()))
+			if isTimeout(err) {
+				s.setupTimedOut("the client did not finish its TLS handshake within %v (setup timeout)", hsLimit)
+				return false
+			}
+			if errors.Is(err, io.EOF) {
+				s.note("the client closed the connection before its TLS handshake")
+				return false
+			}
 			s.fail("client TLS handshake failed (does the client trust the stanzascope CA? see 'stanzascope ca'): %v", err)
 			return false
 		}
@@ -162,13 +179,18 @@ func (s *session) setup(ctx context.Context) bool {
 		pending = append(pending, s.noteRec(inspect.KindNote, "TLS with client: %s (Direct TLS)", tlsSummary(s.client.tls)))
 	}
 	s.cr = inspect.NewReader(s.source(s.client.conn, true), s.p.cfg.Limits)
-	raw.SetReadDeadline(time.Now().Add(setupTimeout))
+	raw.SetReadDeadline(s.setupBy)
 	ev, err := s.cr.Next()
+	s.setupBy = time.Time{}
 	raw.SetReadDeadline(time.Time{})
 	if err != nil {
 		s.info = s.connInfo(nil)
 		s.emit(s.noteRec(inspect.KindConnOpen, "client %s", raw.RemoteAddr()))
 		s.emitAll(pending)
+		if isTimeout(err) {
+			s.headerTimedOut()
+			return false
+		}
 		s.readFailure(inspect.ClientToServer, err)
 		return false
 	}
@@ -392,4 +414,29 @@ func (s *session) writeFailed(we *writeError) {
 	if other != nil {
 		other.closeStream()
 	}
+}
+
+// headerTimedOut ends a connection whose client sent no complete stream header in time:
+// connection-timeout to the client, a record, and a log line summed up with the others.
+func (s *session) headerTimedOut() {
+	if idle := s.p.cfg.IdleTimeout; idle > 0 && time.Since(s.start) < s.p.cfg.SetupTimeout {
+		s.setupTimedOut("the client sent nothing for %v before its stream header was complete (idle timeout)", idle)
+	} else {
+		s.setupTimedOut("the client sent no complete stream header within %v of connecting (setup timeout)", s.p.cfg.SetupTimeout)
+	}
+	s.streamErrorTo(s.client, condConnectionTimeout, "")
+}
+
+// setupTimedOut records a setup timeout. Its log line goes through the proxy's summary,
+// since a slowloris run makes one per connection; the record is the connection's own.
+func (s *session) setupTimedOut(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	s.p.setupLog.add(fmt.Sprintf("proxy: connection %d: %s", s.id, msg))
+	s.emit(&inspect.Record{Time: time.Now(), Conn: s.info, Kind: inspect.KindNote, Note: msg})
+}
+
+// isTimeout reports whether err is a deadline that expired.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -260,6 +260,9 @@ type flushReader struct {
 	idle time.Duration // 0: no idle deadline
 	stop *atomic.Bool  // set once the connection is draining: the close deadline must stay
 	err  *error        // a failed flush, reported by the pipe as a write error
+	// setupBy, when not zero, caps the idle deadline: a client that trickles its stream
+	// header byte by byte must not stretch the setup timeout.
+	setupBy *time.Time
 }
 
 func (r flushReader) Read(p []byte) (int, error) {
@@ -270,7 +273,11 @@ func (r flushReader) Read(p []byte) (int, error) {
 		}
 	}
 	if r.idle > 0 && !r.stop.Load() {
-		r.c.SetReadDeadline(time.Now().Add(r.idle))
+		d := time.Now().Add(r.idle)
+		if r.setupBy != nil && !r.setupBy.IsZero() && r.setupBy.Before(d) {
+			d = *r.setupBy
+		}
+		r.c.SetReadDeadline(d)
 	}
 	return r.c.Read(p)
 }
@@ -284,6 +291,7 @@ func (sess *session) source(c net.Conn, client bool) io.Reader {
 		r.dest = func() *side { return sess.up }
 		r.err = &sess.flushErr[inspect.ClientToServer]
 		r.idle = sess.p.cfg.IdleTimeout
+		r.setupBy = &sess.setupBy
 	} else {
 		r.dest = func() *side { return sess.client }
 		r.err = &sess.flushErr[inspect.ServerToClient]

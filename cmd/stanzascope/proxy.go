@@ -44,7 +44,7 @@ type proxyFlags struct {
 	listen, listenTLS, upstream, upstreamCA, caDir, domain, db string
 	insecure, allowPlain                                       bool
 	rules                                                      []string
-	idle, writeTimeout                                         time.Duration
+	idle, writeTimeout, setupTimeout                           time.Duration
 	maxStanza                                                  int
 }
 
@@ -62,6 +62,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fset.StringVar(&f.domain, "domain", "localhost", "embedded switch: the `domain` served")
 	fset.StringVar(&f.db, "db", "", "embedded switch: database `FILE` (default $XDG_DATA_HOME/stanzascope/switch.db)")
 	fset.DurationVar(&f.idle, "idle-timeout", 0, "close client connections silent for this `duration` (0: never)")
+	fset.DurationVar(&f.setupTimeout, "setup-timeout", proxy.DefaultSetupTimeout, "close client connections that have not sent their stream header (Direct TLS: handshake included) within this `duration` of connecting")
 	fset.DurationVar(&f.writeTimeout, "write-timeout", proxy.DefaultWriteTimeout, "close a connection when either side has not taken a write for this `duration` (it stopped reading)")
 	fset.IntVar(&f.maxStanza, "max-stanza", inspect.DefaultLimits.MaxStanza, "largest stanza accepted from either side, in `bytes`")
 	out := addOutputFlags(fset, true)
@@ -86,8 +87,8 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if f.idle < 0 {
 		return usagef("--idle-timeout must not be negative")
 	}
-	if f.writeTimeout <= 0 {
-		return usagef("--write-timeout must be positive")
+	if f.writeTimeout <= 0 || f.setupTimeout <= 0 {
+		return usagef("--write-timeout and --setup-timeout must be positive")
 	}
 	if err := out.validate(); err != nil {
 		return err
@@ -102,7 +103,7 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 		return err
 	}
 	cfg := proxy.Config{CA: authority, Logf: logf, IdleTimeout: f.idle, Limits: inspect.Limits{MaxStanza: f.maxStanza},
-		AllowPlaintextUpstream: f.allowPlain, WriteTimeout: f.writeTimeout}
+		AllowPlaintextUpstream: f.allowPlain, WriteTimeout: f.writeTimeout, SetupTimeout: f.setupTimeout}
 	if len(f.rules) > 0 {
 		eng, err := rules.Load(f.rules...)
 		if err != nil {

@@ -19,6 +19,7 @@ func TestProxyUsageErrors(t *testing.T) {
 		{"proxy", "--upstream-insecure"},
 		{"proxy", "--allow-plaintext-upstream"},
 		{"proxy", "--write-timeout", "0s"},
+		{"proxy", "--setup-timeout", "-1s"},
 		{"proxy", "--max-stanza", "10"},
 		{"proxy", "--format", "xml"},
 		{"proxy", "stray"},
