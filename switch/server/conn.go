@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -30,6 +31,11 @@ type conn struct {
 	headerSent bool
 	wclosed    bool
 	tlsBusy    bool // handshake in progress: writers must not touch the socket
+
+	// Stanzas decided under subMu, waiting to be written (hold.go).
+	heldMu sync.Mutex
+	held   [][]byte
+	nheld  atomic.Int32 // len(held), read without heldMu on the delivery path
 
 	// Owned by the reader goroutine.
 	rd            *inspect.Reader

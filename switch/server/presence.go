@@ -93,7 +93,7 @@ func (c *conn) broadcastAvailable(ctx context.Context, raw []byte, el *inspect.E
 	for _, it := range items {
 		if sub := subOf(it); sub == store.SubFrom || sub == store.SubBoth {
 			if j, err := inspect.ParseJID(it.JID); err == nil {
-				c.srv.deliverAvailable(j, withTo(last, j))
+				c.srv.deliverAvailable(direct{}, j, withTo(last, j))
 			}
 		}
 	}
@@ -105,7 +105,7 @@ func (c *conn) broadcastAvailable(ctx context.Context, raw []byte, el *inspect.E
 	for _, it := range items {
 		if sub := subOf(it); sub == store.SubTo || sub == store.SubBoth {
 			if j, err := inspect.ParseJID(it.JID); err == nil {
-				c.srv.deliverPresencesOf(j, c, true)
+				c.srv.deliverPresencesOf(direct{}, j, c, true)
 			}
 		}
 	}
@@ -153,18 +153,18 @@ func withTo(presence []byte, to inspect.JID) []byte {
 }
 
 // deliverAvailable delivers stanza to every available resource of the account bare.
-func (s *Server) deliverAvailable(bare inspect.JID, stanza []byte) {
+func (s *Server) deliverAvailable(out sender, bare inspect.JID, stanza []byte) {
 	var buf [8]Session
 	for _, sess := range s.dir.Resources(buf[:0], bare) {
 		if sess.Presence().Available {
-			sess.Deliver(stanza)
+			out.deliver(sess, stanza)
 		}
 	}
 }
 
 // deliverPresencesOf sends the current presence of every available resource of contact to
 // the session dst (with delay stamps when stamp is true: answers to a probe).
-func (s *Server) deliverPresencesOf(contact inspect.JID, dst Session, stamp bool) {
+func (s *Server) deliverPresencesOf(out sender, contact inspect.JID, dst Session, stamp bool) {
 	var buf [8]Session
 	to := dst.JID()
 	for _, sess := range s.dir.Resources(buf[:0], contact) {
@@ -173,31 +173,31 @@ func (s *Server) deliverPresencesOf(contact inspect.JID, dst Session, stamp bool
 			continue
 		}
 		if stamp {
-			dst.Deliver(delayed(p, sess.JID(), to))
+			out.deliver(dst, delayed(p, sess.JID(), to))
 		} else if b, err := restamp(p.Last, []kv{{"from", sess.JID().String()}, {"to", to.String()}}, nil, nil); err == nil {
-			dst.Deliver(b)
+			out.deliver(dst, b)
 		}
 	}
 }
 
 // sendPresencesTo sends the presence of every available resource of contact to every
 // available resource of user (after a subscription was approved).
-func (s *Server) sendPresencesTo(contact, user inspect.JID) {
+func (s *Server) sendPresencesTo(out sender, contact, user inspect.JID) {
 	var buf [8]Session
 	for _, dst := range s.dir.Resources(buf[:0], user) {
 		if dst.Presence().Available {
-			s.deliverPresencesOf(contact, dst, false)
+			s.deliverPresencesOf(out, contact, dst, false)
 		}
 	}
 }
 
 // sendUnavailableFrom tells contact that every available resource of user went away for it
 // (a subscription was cancelled).
-func (s *Server) sendUnavailableFrom(user, contact inspect.JID) {
+func (s *Server) sendUnavailableFrom(out sender, user, contact inspect.JID) {
 	var buf [8]Session
 	for _, sess := range s.dir.Resources(buf[:0], user) {
 		if sess.Presence().Available {
-			s.deliverAvailable(contact, appendOpen(nil, "presence", true, "from", sess.JID().String(), "to", contact.String(), "type", "unavailable"))
+			s.deliverAvailable(out, contact, appendOpen(nil, "presence", true, "from", sess.JID().String(), "to", contact.String(), "type", "unavailable"))
 		}
 	}
 }
@@ -209,7 +209,7 @@ func (c *conn) onProbe(ctx context.Context, contact inspect.JID) {
 		return
 	}
 	if sub := subOf(it); sub == store.SubTo || sub == store.SubBoth {
-		c.srv.deliverPresencesOf(contact, c, true)
+		c.srv.deliverPresencesOf(direct{}, contact, c, true)
 	}
 }
 
@@ -228,7 +228,7 @@ func (c *conn) directedPresence(ctx context.Context, raw []byte, target inspect.
 			s.Deliver(b)
 		}
 	} else {
-		c.srv.deliverAvailable(target, b)
+		c.srv.deliverAvailable(direct{}, target, b)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -274,7 +274,7 @@ func (c *conn) goUnavailable(ctx context.Context, raw []byte) {
 		if sub := subOf(it); sub == store.SubFrom || sub == store.SubBoth {
 			if j, err := inspect.ParseJID(it.JID); err == nil {
 				delete(directed, j)
-				c.srv.deliverAvailable(j, withTo(b, j))
+				c.srv.deliverAvailable(direct{}, j, withTo(b, j))
 			}
 		}
 	}
@@ -289,7 +289,7 @@ func (c *conn) goUnavailable(ctx context.Context, raw []byte) {
 				s.Deliver(withTo(b, j))
 			}
 		} else {
-			c.srv.deliverAvailable(j, withTo(b, j))
+			c.srv.deliverAvailable(direct{}, j, withTo(b, j))
 		}
 	}
 }

@@ -126,7 +126,7 @@ func (c *conn) cancelAccount(ctx context.Context, id, from, to string) error {
 	c.srv.logf("switch: account %s@%s cancelled", c.user, c.srv.domain.Domain)
 	c.send(iqResult(id, from, to, nil), "iq", inspect.NSClient)
 	for _, it := range items {
-		c.srv.removeRosterItem(ctx, c.bareJID(), it, false)
+		c.srv.withSubscriptions(func(out *batch) { c.srv.removeRosterItem(ctx, out, c.bareJID(), it) })
 	}
 	for _, s := range c.srv.dir.Resources(nil, c.bareJID()) {
 		if s != Session(c) {

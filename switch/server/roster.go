@@ -72,43 +72,48 @@ func (c *conn) onRosterGet(ctx context.Context, id, from, to string) error {
 	return c.send(iqResult(id, from, to, b), "iq", inspect.NSClient)
 }
 
-// onRosterSet adds, updates or removes one item (RFC 6121 sections 2.3 and 2.5).
+// onRosterSet adds, updates or removes one item (RFC 6121 sections 2.3 and 2.5). The
+// answer and the pushes are decided under subMu and written after it (hold.go).
 func (c *conn) onRosterSet(ctx context.Context, id, from, to string, q *inspect.Element) error {
-	fail := func(e stanzaError) error {
-		return c.send(errorStanza("iq", id, from, to, nil, e), "iq", inspect.NSClient)
-	}
 	els := q.Elements()
 	if len(els) != 1 || els[0].Local != "item" || els[0].Space != inspect.NSRoster {
-		return fail(errBadRequest.withText("a roster set carries exactly one item"))
+		return c.send(errorStanza("iq", id, from, to, nil, errBadRequest.withText("a roster set carries exactly one item")), "iq", inspect.NSClient)
 	}
 	item := els[0]
 	j, err := inspect.ParseJID(item.Attr("jid"))
 	if err != nil || !j.IsBare() {
-		return fail(errBadRequest.withText("the item needs a valid bare JID"))
+		return c.send(errorStanza("iq", id, from, to, nil, errBadRequest.withText("the item needs a valid bare JID")), "iq", inspect.NSClient)
 	}
+	c.srv.withSubscriptions(func(out *batch) {
+		if e, ok := c.rosterSetLocked(ctx, out, id, from, to, j, item); !ok {
+			out.deliver(c, errorStanza("iq", id, from, to, nil, e))
+		}
+	})
+	return nil
+}
+
+// rosterSetLocked applies a roster set under subMu; it returns the error to answer with
+// and false, or true when it answered (and pushed) itself.
+func (c *conn) rosterSetLocked(ctx context.Context, out *batch, id, from, to string, j inspect.JID, item *inspect.Element) (stanzaError, bool) {
 	user := c.bareJID()
-	c.srv.subMu.Lock()
-	defer c.srv.subMu.Unlock()
 	old, err := c.srv.store.RosterItem(ctx, c.user, j.String())
 	exists := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fail(errInternal)
+		return errInternal, false
 	}
 	if item.Attr("subscription") == "remove" {
 		if !exists || hidden(old) {
-			return fail(errItemNotFound)
+			return errItemNotFound, false
 		}
-		if err := c.send(iqResult(id, from, to, nil), "iq", inspect.NSClient); err != nil {
-			return err
-		}
-		c.srv.removeRosterItem(ctx, user, old, true)
-		return nil
+		out.deliver(c, iqResult(id, from, to, nil))
+		c.srv.removeRosterItem(ctx, out, user, old)
+		return stanzaError{}, true
 	}
 	it := old
 	if !exists {
 		it = store.RosterItem{JID: j.String(), Subscription: store.SubNone}
 		if n, _ := c.srv.store.Roster(ctx, c.user); len(n) >= maxRosterItems {
-			return fail(stanzaError{"wait", "resource-constraint", "roster full"})
+			return stanzaError{"wait", "resource-constraint", "roster full"}, false
 		}
 	}
 	it.Name = clipString(item.Attr("name"), maxNameLen)
@@ -120,29 +125,27 @@ func (c *conn) onRosterSet(ctx context.Context, id, from, to string, q *inspect.
 		}
 		name := g.Text()
 		if name == "" {
-			return fail(errNotAcceptable.withText("empty group name"))
+			return errNotAcceptable.withText("empty group name"), false
 		}
 		if seen[name] || len(it.Groups) >= maxGroups {
-			return fail(errBadRequest.withText("duplicate group or too many groups"))
+			return errBadRequest.withText("duplicate group or too many groups"), false
 		}
 		seen[name] = true
 		it.Groups = append(it.Groups, clipString(name, maxNameLen))
 	}
 	if err := c.srv.store.PutRosterItem(ctx, c.user, it); err != nil {
 		c.srv.logf("switch: roster set for %s: %v", c.user, err)
-		return fail(errInternal)
+		return errInternal, false
 	}
-	if err := c.send(iqResult(id, from, to, nil), "iq", inspect.NSClient); err != nil {
-		return err
-	}
-	c.srv.push(user, it, false)
-	return nil
+	out.deliver(c, iqResult(id, from, to, nil))
+	c.srv.push(out, user, it, false)
+	return stanzaError{}, true
 }
 
 var pushSeq atomic.Uint64
 
 // push sends a roster push to every resource of user that asked for the roster.
-func (s *Server) push(user inspect.JID, it store.RosterItem, remove bool) {
+func (s *Server) push(out sender, user inspect.JID, it store.RosterItem, remove bool) {
 	var buf [8]Session
 	for _, sess := range s.dir.Resources(buf[:0], user) {
 		c, ok := sess.(*conn)
@@ -158,18 +161,13 @@ func (s *Server) push(user inspect.JID, it store.RosterItem, remove bool) {
 		b = append(b, "<query xmlns='"+inspect.NSRoster+"'>"...)
 		b = appendItem(b, it, remove)
 		b = append(b, "</query></iq>"...)
-		sess.Deliver(b)
+		out.deliver(sess, b)
 	}
 }
 
 // removeRosterItem deletes it from user's roster, cancelling the subscriptions both ways
-// as RFC 6121 section 2.5.2 asks. The caller holds subMu (or, for account deletion, takes it
-// here when lock is false).
-func (s *Server) removeRosterItem(ctx context.Context, user inspect.JID, it store.RosterItem, locked bool) {
-	if !locked {
-		s.subMu.Lock()
-		defer s.subMu.Unlock()
-	}
+// as RFC 6121 section 2.5.2 asks. The caller holds subMu.
+func (s *Server) removeRosterItem(ctx context.Context, out *batch, user inspect.JID, it store.RosterItem) {
 	contact, err := inspect.ParseJID(it.JID)
 	if err != nil {
 		s.store.DeleteRosterItem(ctx, user.Local, it.JID)
@@ -177,7 +175,7 @@ func (s *Server) removeRosterItem(ctx context.Context, user inspect.JID, it stor
 	}
 	sub := subOf(it)
 	if sub == store.SubFrom || sub == store.SubBoth {
-		s.sendUnavailableFrom(user, contact)
+		s.sendUnavailableFrom(out, user, contact)
 	}
 	// ErrNotFound: the account was deleted first (cancellation); the contacts still need
 	// to hear about it.
@@ -186,12 +184,12 @@ func (s *Server) removeRosterItem(ctx context.Context, user inspect.JID, it stor
 		return
 	}
 	if !hidden(it) {
-		s.push(user, it, true)
+		s.push(out, user, it, true)
 	}
 	if sub == store.SubTo || sub == store.SubBoth || it.AskOut {
-		s.inboundSubscription(ctx, contact, user, "unsubscribe", nil)
+		s.inboundSubscription(ctx, out, contact, user, "unsubscribe", nil)
 	}
 	if sub == store.SubFrom || sub == store.SubBoth || it.PendingIn {
-		s.inboundSubscription(ctx, contact, user, "unsubscribed", nil)
+		s.inboundSubscription(ctx, out, contact, user, "unsubscribed", nil)
 	}
 }

@@ -10,7 +10,8 @@ import (
 
 // The subscription state machine of RFC 6121 section 3 and appendix A. Both ends live on
 // this server, so an outbound request updates the sender's roster and is then processed as
-// inbound at the contact's end in the same call, under subMu.
+// inbound at the contact's end in the same call, under subMu. What the change delivers
+// is held and written after subMu is released (hold.go).
 
 // subscriptionStanza builds the presence delivered for a subscription change, from the
 // sender's bare JID (RFC 6121 section 3.1.2), keeping what the sender added (status, nick).
@@ -26,8 +27,10 @@ func subscriptionStanza(raw []byte, from, to inspect.JID, typ string) []byte {
 // outboundSubscription handles a subscription presence of type typ that user sends to
 // contact (both bare).
 func (s *Server) outboundSubscription(ctx context.Context, user, contact inspect.JID, typ string, raw []byte) {
-	s.subMu.Lock()
-	defer s.subMu.Unlock()
+	s.withSubscriptions(func(out *batch) { s.outboundSubscriptionLocked(ctx, out, user, contact, typ, raw) })
+}
+
+func (s *Server) outboundSubscriptionLocked(ctx context.Context, out *batch, user, contact inspect.JID, typ string, raw []byte) {
 	if contact.Domain != s.domain.Domain || contact.Local == "" {
 		return // no federation: nothing to subscribe to
 	}
@@ -85,20 +88,20 @@ func (s *Server) outboundSubscription(ctx context.Context, user, contact inspect
 			it.PendingIn, it.PendingStanza, changed = false, nil, true
 		}
 		if changed {
-			s.sendUnavailableFrom(user, contact)
+			s.sendUnavailableFrom(out, user, contact)
 		}
 	}
 	if changed {
-		s.saveItem(ctx, user, it, wasHidden)
+		s.saveItem(ctx, out, user, it, wasHidden)
 	}
-	s.inboundSubscription(ctx, contact, user, typ, stanza)
+	s.inboundSubscription(ctx, out, contact, user, typ, stanza)
 	if typ == "subscribed" && changed {
-		s.sendPresencesTo(user, contact)
+		s.sendPresencesTo(out, user, contact)
 	}
 }
 
 // saveItem stores it (or deletes a pending-only record that no longer pends) and pushes it.
-func (s *Server) saveItem(ctx context.Context, user inspect.JID, it store.RosterItem, wasHidden bool) {
+func (s *Server) saveItem(ctx context.Context, out *batch, user inspect.JID, it store.RosterItem, wasHidden bool) {
 	if wasHidden && !it.PendingIn && subOf(it) == store.SubNone && !it.AskOut {
 		if err := s.store.DeleteRosterItem(ctx, user.Local, it.JID); err != nil {
 			s.logf("switch: roster of %s: %v", user, err)
@@ -110,20 +113,20 @@ func (s *Server) saveItem(ctx context.Context, user inspect.JID, it store.Roster
 		return
 	}
 	if !hidden(it) {
-		s.push(user, it, false)
+		s.push(out, user, it, false)
 	}
 }
 
 // inboundSubscription processes a subscription presence from sender arriving at the
 // account contact (both bare). The caller holds subMu.
-func (s *Server) inboundSubscription(ctx context.Context, contact, sender inspect.JID, typ string, stanza []byte) {
+func (s *Server) inboundSubscription(ctx context.Context, out *batch, contact, sender inspect.JID, typ string, stanza []byte) {
 	if stanza == nil {
 		stanza = subscriptionStanza(nil, sender, contact, typ)
 	}
 	if _, err := s.store.Account(ctx, contact.Local); err != nil {
 		if errors.Is(err, store.ErrNotFound) && typ == "subscribe" {
 			// RFC 6121 section 3.1.3: no such contact, the request is refused.
-			s.inboundSubscription(ctx, sender, contact, "unsubscribed", nil)
+			s.inboundSubscription(ctx, out, sender, contact, "unsubscribed", nil)
 		}
 		return
 	}
@@ -138,8 +141,8 @@ func (s *Server) inboundSubscription(ctx context.Context, contact, sender inspec
 	case "subscribe":
 		if exists && (subOf(it) == store.SubFrom || subOf(it) == store.SubBoth) {
 			// Already approved: answer for the contact (RFC 6121 section 3.1.3).
-			s.inboundSubscription(ctx, sender, contact, "subscribed", nil)
-			s.sendPresencesTo(contact, sender)
+			s.inboundSubscription(ctx, out, sender, contact, "subscribed", nil)
+			s.sendPresencesTo(out, contact, sender)
 			return
 		}
 		if !exists {
@@ -150,7 +153,7 @@ func (s *Server) inboundSubscription(ctx context.Context, contact, sender inspec
 			s.logf("switch: roster of %s: %v", contact, err)
 			return
 		}
-		s.deliverAvailable(contact, stanza)
+		s.deliverAvailable(out, contact, stanza)
 	case "subscribed":
 		if !exists || !it.AskOut {
 			return
@@ -162,8 +165,8 @@ func (s *Server) inboundSubscription(ctx context.Context, contact, sender inspec
 		case store.SubFrom:
 			it.Subscription = store.SubBoth
 		}
-		s.saveItem(ctx, contact, it, wasHidden)
-		s.deliverAvailable(contact, stanza)
+		s.saveItem(ctx, out, contact, it, wasHidden)
+		s.deliverAvailable(out, contact, stanza)
 	case "unsubscribe":
 		if !exists {
 			return
@@ -179,9 +182,9 @@ func (s *Server) inboundSubscription(ctx context.Context, contact, sender inspec
 		if !changed {
 			return
 		}
-		s.saveItem(ctx, contact, it, wasHidden)
-		s.deliverAvailable(contact, stanza)
-		s.sendUnavailableFrom(contact, sender)
+		s.saveItem(ctx, out, contact, it, wasHidden)
+		s.deliverAvailable(out, contact, stanza)
+		s.sendUnavailableFrom(out, contact, sender)
 	case "unsubscribed":
 		if !exists {
 			return
@@ -197,7 +200,7 @@ func (s *Server) inboundSubscription(ctx context.Context, contact, sender inspec
 		if !changed {
 			return
 		}
-		s.saveItem(ctx, contact, it, wasHidden)
-		s.deliverAvailable(contact, stanza)
+		s.saveItem(ctx, out, contact, it, wasHidden)
+		s.deliverAvailable(out, contact, stanza)
 	}
 }

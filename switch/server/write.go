@@ -146,9 +146,18 @@ func (c *conn) JID() inspect.JID {
 	return c.jid
 }
 
-// Deliver writes a stanza routed to this session. The element name is only for the
-// observer, so without one the stanza is not scanned again on the routing hot path.
+// Deliver writes a stanza routed to this session, after the stanzas held for it (see
+// hold.go), so that it never overtakes them.
 func (c *conn) Deliver(stanza []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.writeHeldLocked()
+	return c.deliverLocked(stanza)
+}
+
+// deliverLocked writes a routed stanza; the caller holds wmu. The element name is only for
+// the observer, so without one the stanza is not scanned again on the routing hot path.
+func (c *conn) deliverLocked(stanza []byte) error {
 	name := ""
 	if c.srv.cfg.Observe != nil {
 		var buf [8]rawAttr
@@ -156,7 +165,7 @@ func (c *conn) Deliver(stanza []byte) error {
 			name = string(stanza[1:t.nameEnd])
 		}
 	}
-	return c.send(stanza, name, inspect.NSClient)
+	return c.writeLocked(stanza, inspect.KindStanza, name, inspect.NSClient)
 }
 
 // Presence returns the session's presence state.
