@@ -8,10 +8,12 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
+	"github.com/stanzascope/stanzascope/inspect/logs"
 )
 
 // readCaptureFile reads a pcap or pcapng file, reassembles the XMPP connections on ports
@@ -36,17 +38,9 @@ func init() {
 const inspectUsage = `inspect FILE|-  |  --iface IFACE [--port N]...  [flags]
 
 FILE is a raw XML stream (one direction, with or without a stream header), a JSON-lines
-log written by --log or --format json, or a pcap/pcapng capture; the kind is found from
-the content. "-" reads standard input.`
-
-// inputKind is what inspect found in its input.
-type inputKind int
-
-const (
-	inputXML inputKind = iota
-	inputJSON
-	inputCapture
-)
+log written by --log or --format json, a pcap/pcapng capture, or the debug log of
+slixmpp, Prosody (with mod_stanza_debug), ejabberd or Smack; the kind is found from the
+content (--input-format names it). "-" reads standard input.`
 
 func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("inspect", inspectUsage, stderr)
@@ -54,6 +48,7 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	iface := fs.String("iface", "", "capture live traffic on network interface `IFACE`")
 	ports := fs.IntSlice("port", []int{5222}, "TCP `port`s that carry XMPP (captures and --iface)")
 	dirFlag := fs.String("dir", "auto", "direction of a raw XML stream: auto (a header with an id is the server's), c2s or s2c")
+	formatFlag := fs.String("input-format", "auto", "what FILE is: auto, "+strings.Join(logs.Names(), ", "))
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -75,6 +70,14 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *dirFlag == "auto" {
 		dir = inspect.DirNone
 	}
+	format := logs.Unknown
+	if *formatFlag != "auto" {
+		f, ok := logs.ParseFormat(*formatFlag)
+		if !ok {
+			return usagef("--input-format must be auto or one of %s, not %q", strings.Join(logs.Names(), ", "), *formatFlag)
+		}
+		format = f
+	}
 	if err := out.validate(); err != nil {
 		return err
 	}
@@ -92,14 +95,18 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer closeSrc()
-	br := bufio.NewReader(src)
-	kind, err := sniffInput(br)
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", name, err)
+	br := bufio.NewReaderSize(src, logs.DetectSize)
+	if format == logs.Unknown {
+		if format, err = detectInput(br); err != nil {
+			return fmt.Errorf("reading %s: %w", name, err)
+		}
+		if format == logs.Unknown {
+			return fmt.Errorf("cannot tell what %s is (not XML, a JSON log, a capture or a log format stanzascope knows); name it with --input-format", name)
+		}
 	}
 	var read func(ctx context.Context, sink inspect.Sink) error
-	switch kind {
-	case inputCapture:
+	switch format {
+	case logs.Pcap:
 		if readCaptureFile == nil {
 			return errors.New("reading captures is not available in this build")
 		}
@@ -111,14 +118,14 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		read = func(ctx context.Context, sink inspect.Sink) error {
 			return readCaptureFile(ctx, path, *ports, sink, stderr)
 		}
-	case inputJSON:
+	case logs.JSON:
 		// The log already holds what the iq tracker derived (round trip times, notes about
 		// requests never answered): tracking it again would repeat every note.
 		out.noIQTrack = true
 		read = func(ctx context.Context, sink inspect.Sink) error {
 			return inspect.ReadJSONLog(ctxReader{ctx, br}, sink)
 		}
-	default:
+	case logs.XML:
 		if dir == inspect.DirNone {
 			dir = guessDirection(br)
 		}
@@ -126,6 +133,10 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		conn := &inspect.ConnInfo{ID: 1}
 		read = func(ctx context.Context, sink inspect.Sink) error {
 			return inspect.ReadStream(ctxReader{ctx, br}, dir, conn, sink)
+		}
+	default:
+		read = func(ctx context.Context, sink inspect.Sink) error {
+			return logs.Read(ctxReader{ctx, br}, format, sink, logs.Options{})
 		}
 	}
 	return runPipeline(ctx, out, stdout, stderr, read)
@@ -143,37 +154,22 @@ func openInput(name string) (io.Reader, func() error, error) {
 	return f, f.Close, nil
 }
 
-// sniffInput looks at the first bytes: capture magic numbers, a JSON object, or XML.
-func sniffInput(br *bufio.Reader) (inputKind, error) {
-	head, err := br.Peek(4)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return 0, err
-	}
-	if len(head) == 4 {
-		switch string(head) {
-		case "\xd4\xc3\xb2\xa1", "\xa1\xb2\xc3\xd4", "\x4d\x3c\xb2\xa1", "\xa1\xb2\x3c\x4d", "\x0a\x0d\x0d\x0a":
-			return inputCapture, nil
+// detectInput finds the format from the first bytes. It peeks no further than it must,
+// so that a live pipe is never waited on for more than it takes to decide: XML, JSON and
+// captures are known from their first bytes, a debug log from its first line that holds
+// a stanza (or, failing that, from the first DetectSize bytes).
+func detectInput(br *bufio.Reader) (logs.Format, error) {
+	for size := 1; ; {
+		b, err := br.Peek(size)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+			return logs.Unknown, err
 		}
-	}
-	// Skip leading whitespace, one byte at a time so a live pipe is never waited on for
-	// more than it sent.
-	for n := 1; n <= 4096; n++ {
-		b, err := br.Peek(n)
-		if len(b) < n {
-			if err != nil && !errors.Is(err, io.EOF) {
-				return 0, err
-			}
-			return inputXML, nil
+		end := err != nil || len(b) >= logs.DetectSize
+		if f, sure := logs.DetectPrefix(b, end); sure || end {
+			return f, nil
 		}
-		switch b[n-1] {
-		case ' ', '\t', '\r', '\n':
-			continue
-		case '{':
-			return inputJSON, nil
-		}
-		return inputXML, nil
+		size = max(len(b)+1, br.Buffered())
 	}
-	return inputXML, nil
 }
 
 // streamHeaderRE finds the start of a stream header and its attributes.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"net/netip"
 	"os"
@@ -91,5 +92,50 @@ func TestInspectLogReadBack(t *testing.T) {
 	code, pretty, e := inspectCmd(t, "inspect", logPath, "--color", "never")
 	if code != 0 || !strings.Contains(pretty, "(answered in 3.0ms)") || strings.Count(pretty, "was never answered") != 3 {
 		t.Errorf("pretty: exit %d (%s):\n%s", code, e, pretty)
+	}
+}
+
+// TestInspectInputFormat: --input-format names the input; a wrong name is a usage error,
+// input that is no known format says so.
+func TestInspectInputFormat(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(text, []byte("just some notes\nnothing else\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	smack := "../../inspect/logs/testdata/smack.log"
+	cases := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"bad name", []string{"inspect", smack, "--input-format", "word"}, 2, "--input-format must be"},
+		{"unknown content", []string{"inspect", text}, 1, "cannot tell what"},
+		{"forced", []string{"inspect", smack, "--input-format", "smack", "--format", "json"}, 0, "21 stanzas"},
+		{"wrong forced format", []string{"inspect", smack, "--input-format", "prosody"}, 0, "0 stanzas"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, e := inspectCmd(t, tc.args...)
+			if code != tc.code || !strings.Contains(e, tc.msg) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, e, tc.code, tc.msg)
+			}
+		})
+	}
+}
+
+// TestInspectLogStdin: a debug log on standard input is detected as well.
+func TestInspectLogStdin(t *testing.T) {
+	data, err := os.ReadFile("../../inspect/logs/testdata/prosody.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := stdin
+	defer func() { stdin = old }()
+	stdin = bytes.NewReader(data)
+	code, out, e := inspectCmd(t, "inspect", "-", "--format", "json")
+	if code != 0 || !strings.Contains(e, "40 stanzas, 0 errors") || !strings.Contains(out, `"conn":2`) {
+		t.Fatalf("exit %d (%s)", code, e)
 	}
 }
