@@ -20,6 +20,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need+=(python3-slixmpp)
 # inspect/web and cmd/stanzascope drive the web view in headless Chromium (chromedp).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# cmd/stanzascope's log tests start ejabberd with erl and its libraries from Debian.
+{ command -v erl && compgen -G '/usr/lib/*/ejabberd-*/ebin'; } >/dev/null 2>&1 || need+=(ejabberd)
 # switch/store/pgtest runs initdb and postgres from PATH or Debian's /usr/lib/postgresql/*/bin.
 { command -v initdb || compgen -G '/usr/lib/postgresql/*/bin/initdb'; } >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
