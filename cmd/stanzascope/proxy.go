@@ -60,7 +60,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fset.StringVar(&f.caDir, "ca-dir", "", "`DIR` of the local CA (default $XDG_CONFIG_HOME/stanzascope or ~/.config/stanzascope)")
 	fset.StringArrayVar(&f.rules, "rules", nil, "apply the rules in `FILE` (repeatable; reloaded when changed)")
 	fset.StringVar(&f.domain, "domain", "localhost", "embedded switch: the `domain` served")
-	fset.StringVar(&f.db, "db", "", "embedded switch: database `FILE` (default $XDG_DATA_HOME/stanzascope/switch.db)")
+	fset.StringVar(&f.db, "db", "", "embedded switch: database `FILE`, or a postgres:// URL (default $XDG_DATA_HOME/stanzascope/switch.db)")
 	fset.DurationVar(&f.idle, "idle-timeout", 0, "close client connections silent for this `duration` (0: never)")
 	fset.DurationVar(&f.setupTimeout, "setup-timeout", proxy.DefaultSetupTimeout, "close client connections that have not sent their stream header (Direct TLS: handshake included) within this `duration` of connecting")
 	fset.DurationVar(&f.writeTimeout, "write-timeout", proxy.DefaultWriteTimeout, "close a connection when either side has not taken a write for this `duration` (it stopped reading)")

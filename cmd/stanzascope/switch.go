@@ -13,6 +13,7 @@ import (
 	"github.com/stanzascope/stanzascope/inspect"
 	"github.com/stanzascope/stanzascope/switch/server"
 	"github.com/stanzascope/stanzascope/switch/store"
+	"github.com/stanzascope/stanzascope/switch/store/pgstore"
 )
 
 func init() {
@@ -23,18 +24,20 @@ func init() {
 	})
 }
 
-const switchUsage = `switch [--listen ADDR] [--domain NAME] [--db PATH] [--cert F --key F] [flags]
+const switchUsage = `switch [--listen ADDR] [--domain NAME] [--db PATH|postgres://...] [--cert F --key F] [flags]
 
 Serves XMPP clients itself: pre-1.0 (telnet, the textbook session) and XMPP 1.0 streams
 with STARTTLS, SASL (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN), rosters, presence, chat, offline
 messages and in-band registration. Every stanza in and out is shown like the proxy does.
-Without --cert/--key a self-signed certificate is made on first start and kept.`
+Without --cert/--key a self-signed certificate is made on first start and kept.
+--db postgres://USER@HOST/DB keeps the data in PostgreSQL (the schema is created at
+start), so that several switches can share it.`
 
 func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("switch", switchUsage, stderr)
 	listen := fs.String("listen", ":5222", "listen on `ADDR` (host:port)")
 	domain := fs.String("domain", "localhost", "the XMPP `domain` served")
-	dbPath := fs.String("db", "", "database `FILE` (default $XDG_DATA_HOME/stanzascope/switch.db)")
+	dbPath := fs.String("db", "", "database `FILE`, or a postgres:// URL (default $XDG_DATA_HOME/stanzascope/switch.db)")
 	certFile := fs.String("cert", "", "TLS certificate `FILE` (PEM; default a self-signed one kept next to the data)")
 	keyFile := fs.String("key", "", "TLS private key `FILE` (PEM)")
 	requireTLS := fs.Bool("require-tls", false, "refuse login and registration before STARTTLS (pre-1.0 streams cannot log in)")
@@ -60,7 +63,8 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if d, err := inspect.ParseJID(*domain); err != nil || d.Local != "" || d.Resource != "" {
 		return usagef("--domain must be a bare domain name, not %q", *domain)
 	}
-	if err := out.validate(); err != nil {
+	err := out.validate()
+	if err != nil {
 		return err
 	}
 	if *dbPath == "" {
@@ -71,13 +75,15 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		*dbPath = p
 	}
 	if *certFile == "" {
-		*certFile, *keyFile = switchCertPaths(*dbPath)
+		if *certFile, *keyFile, err = switchCertPaths(*dbPath); err != nil {
+			return err
+		}
 	}
 	cert, err := server.LoadOrCreateCert(*certFile, *keyFile, *domain)
 	if err != nil {
 		return err
 	}
-	db, err := openDB(*dbPath)
+	db, err := openDB(ctx, *dbPath)
 	if err != nil {
 		return err
 	}
@@ -111,15 +117,23 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	fmt.Fprintf(stderr, "stanzascope switch: serving %s on %s (database %s)\n", *domain, ln.Addr(), *dbPath)
+	fmt.Fprintf(stderr, "stanzascope switch: serving %s on %s (database %s)\n", *domain, ln.Addr(), dbName(*dbPath))
 	err = srv.Serve(ctx, ln)
 	fmt.Fprintln(stderr, "stanzascope switch: stopped")
 	return err
 }
 
-// openDB opens the switch's database; for a damaged file it says how to go on with this
-// command (the store's error already names the file and says to restore a backup).
-func openDB(path string) (*store.Bolt, error) {
+// openDB opens the switch's database: PostgreSQL for a postgres:// URL, else a bbolt file.
+// For a damaged file it says how to go on with this command (the store's error already
+// names the file and says to restore a backup).
+func openDB(ctx context.Context, path string) (store.Store, error) {
+	if pgstore.IsURL(path) {
+		db, err := pgstore.Open(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("database %s: %w", pgstore.Redact(path), err)
+		}
+		return db, nil
+	}
 	db, err := store.OpenBolt(path)
 	if errors.Is(err, store.ErrDamaged) {
 		return nil, fmt.Errorf("%w\n(to run now without it: --db OTHER-FILE; the damaged file was not changed)", err)
@@ -137,9 +151,23 @@ func versionString() string {
 
 // switchCertPaths returns where the switch keeps its self-signed certificate and key:
 // next to its database.
-func switchCertPaths(dbPath string) (certFile, keyFile string) {
+func switchCertPaths(dbPath string) (certFile, keyFile string, err error) {
+	if pgstore.IsURL(dbPath) {
+		// The database is elsewhere: the certificate stays where a database file would be.
+		if dbPath, err = store.DefaultPath(); err != nil {
+			return "", "", err
+		}
+	}
 	dir := filepath.Dir(dbPath)
-	return filepath.Join(dir, "switch-cert.pem"), filepath.Join(dir, "switch-key.pem")
+	return filepath.Join(dir, "switch-cert.pem"), filepath.Join(dir, "switch-key.pem"), nil
+}
+
+// dbName is how the database is named in messages: a URL without its password.
+func dbName(dbPath string) string {
+	if pgstore.IsURL(dbPath) {
+		return pgstore.Redact(dbPath)
+	}
+	return dbPath
 }
 
 // embeddedSwitch starts the switch for the default proxy mode: STARTTLS with a self-signed
@@ -152,12 +180,15 @@ func embeddedSwitch(ctx context.Context, domain, dbPath string, logf func(string
 			return "", nil, err
 		}
 	}
-	certFile, keyFile := switchCertPaths(dbPath)
+	certFile, keyFile, err := switchCertPaths(dbPath)
+	if err != nil {
+		return "", nil, err
+	}
 	cert, err := server.LoadOrCreateCert(certFile, keyFile, domain)
 	if err != nil {
 		return "", nil, err
 	}
-	db, err := openDB(dbPath)
+	db, err := openDB(ctx, dbPath)
 	if err != nil {
 		return "", nil, err
 	}
