@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"time"
+
 	"github.com/stanzascope/stanzascope/inspect"
 )
 
@@ -42,15 +44,23 @@ func (s *session) settleUpstream() {
 // waitUpstream holds the c2s pipe of a Direct TLS client until the upstream leg is
 // settled, so that nothing the client sends before it (a pipelined <auth/>) can cross a
 // plaintext upstream leg or interleave with the proxy's own STARTTLS toward the upstream.
+// An upstream that does not get there within the setup timeout ends the connection: the
+// client is not read meanwhile, so its idle timeout cannot.
 func (s *session) waitUpstream() error {
 	if !s.direct {
 		return nil
 	}
+	t := time.NewTimer(s.p.cfg.SetupTimeout)
+	defer t.Stop()
 	select {
 	case <-s.upReady:
 		return nil
 	case <-s.s2cDone:
 		return errPeerGone
+	case <-t.C:
+		s.fail("the upstream did not answer with its stream features within %v (setup timeout); remote-connection-failed sent to the client", s.p.cfg.SetupTimeout)
+		s.streamErrorTo(s.client, condRemoteConnectionFailed, "the upstream server did not answer in time")
+		return errHandled
 	}
 }
 

@@ -427,3 +427,22 @@ func TestDowngradeAllowedMellium(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectTLSSilentUpstream: a Direct TLS client whose upstream accepts but never sends
+// its features is not held forever: after the setup timeout it gets
+// remote-connection-failed.
+func TestDirectTLSSilentUpstream(t *testing.T) {
+	release := make(chan struct{})
+	up := rawServer(t, func(c net.Conn) {
+		readUntil(t, c, "version='1.0'>")
+		<-release
+	})
+	defer close(release)
+	tp := startProxy(t, Config{Upstream: up, CA: newCA(t), SetupTimeout: 300 * time.Millisecond}, true)
+	c := dial(t, tp.addr)
+	tc := tlsClient(t, c, tp.p.cfg.CA.Pool())
+	io.WriteString(tc, clientHeader+plainAuth)
+	out := readUntilEnd(tc, "</stream:stream>")
+	expectStreamError(t, out, condRemoteConnectionFailed)
+	tp.sink.waitNote(t, "the upstream did not answer with its stream features within 300ms")
+}
