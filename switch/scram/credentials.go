@@ -100,6 +100,8 @@ func VerifyPlain(c store.Credentials, password string) bool {
 	if len(want.StoredKey) != h().Size() || len(want.ServerKey) != h().Size() {
 		return false
 	}
+	// Decoys for unknown users (DecoyCredentials) cost what the real accounts cost.
+	noteIterations(c.Iterations)
 	got, err := deriveKeys(h, p, c.Salt, c.Iterations)
 	if err != nil {
 		return false

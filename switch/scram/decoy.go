@@ -17,8 +17,8 @@ var decoyKey = func() []byte {
 }()
 
 // decoyIterations is the iteration count shown for unknown users: the last one seen in
-// NewCredentials or a successful lookup, so that decoys look like the server's real
-// accounts when it is configured above MinIterations.
+// NewCredentials, VerifyPlain or a successful lookup, so that decoys look like (and cost
+// what) the server's real accounts when it is configured above MinIterations.
 var decoyIterations atomic.Int64
 
 func init() { decoyIterations.Store(MinIterations) }

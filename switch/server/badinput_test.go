@@ -79,6 +79,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown host", "<stream:stream to='example.org' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", false, "", "host-unknown"},
 		{"wrong content namespace", "<stream:stream to='localhost' version='1.0' xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'>", false, "", "invalid-namespace"},
 		{"message before auth on a 1.0 stream", header10, false, "<message to='dana@localhost'><body>sneaky</body></message>", "not-authorized"},
+		{"version with trailing letters", "<stream:stream to='localhost' version='1.0abc' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", false, "", "unsupported-version"},
+		{"version 2.0", "<stream:stream to='localhost' version='2.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", false, "", "unsupported-version"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,4 +239,28 @@ func TestStartTLSRefused(t *testing.T) {
 	c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
 	c.expect("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>")
 	c.expectEOF()
+}
+
+// TestClientStreamError: a client that ends its stream with <stream:error/> gets our
+// closing tag and the connection closed, no stream error of ours (RFC 6120 section
+// 4.9.1.1), before and after login; a 1.1 header is answered as 1.0.
+func TestClientStreamError(t *testing.T) {
+	ts := startServer(t, nil)
+	jane, _ := pair(t, ts)
+	c := dialRaw(t, ts.addr)
+	c.send("<stream:stream to='localhost' version='1.1' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
+	c.expectRe(headerRe[:len(headerRe)-1] + ` version='1.0'>`)
+	c.readStanza() // features
+	c.send("<stream:error><not-well-formed xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>")
+	c.expect("</stream:stream>")
+	c.expectEOF()
+
+	jane.send("<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>bye</text></stream:error>")
+	jane.expect("</stream:stream>")
+	jane.expectEOF()
+	for deadline := time.Now().Add(5 * time.Second); ts.srv.Sessions() != 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions after jane's stream error, want 1 (dana)", ts.srv.Sessions())
+		}
+	}
 }

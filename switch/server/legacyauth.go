@@ -49,6 +49,8 @@ func (c *conn) onLegacyAuth(ctx context.Context, iq, q *inspect.Element) error {
 		a, err := c.srv.store.Account(ctx, user)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
+			// The same PBKDF2 work as for an account that exists (see checkPlain).
+			scram.VerifyPlain(scram.DecoyCredentials(user), password)
 			ok = false
 		case errors.Is(err, store.ErrUnavailable):
 			c.srv.logf("switch: account lookup: %v", err)

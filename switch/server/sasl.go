@@ -164,6 +164,9 @@ func (c *conn) checkPlain(ctx context.Context, in []byte) (user string, ok bool,
 	}
 	a, err := c.srv.store.Account(ctx, user)
 	if errors.Is(err, store.ErrNotFound) {
+		// The same PBKDF2 work as for an account that exists, so that the time taken
+		// does not tell which accounts exist.
+		scram.VerifyPlain(scram.DecoyCredentials(user), string(parts[2]))
 		return "", false, "not-authorized"
 	}
 	if err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"io"
 	"strings"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -30,13 +31,45 @@ func (c *conn) onStreamOpen(h *inspect.Header) error {
 			return newStreamErr("host-unknown", "this server serves "+c.srv.domain.Domain)
 		}
 	}
-	if !legacy && !strings.HasPrefix(h.Version, "1.") {
+	if major, _, ok := parseVersion(h.Version); !legacy && (!ok || major != 1) {
 		return newStreamErr("unsupported-version", "this server speaks XMPP 1.0")
 	}
 	if legacy {
 		return nil // pre-1.0: no features, exactly as the textbook shows
 	}
 	return c.sendFeatures()
+}
+
+// parseVersion parses a stream header's version, "major.minor" (RFC 6120 section 4.7.5):
+// two non-negative decimal integers, leading zeros ignored. A number too large for an int
+// is no version this server speaks, so it fails too.
+func parseVersion(v string) (major, minor int, ok bool) {
+	maj, min, found := strings.Cut(v, ".")
+	if !found {
+		return 0, 0, false
+	}
+	major, ok1 := parseDecimal(maj)
+	minor, ok2 := parseDecimal(min)
+	return major, minor, ok1 && ok2
+}
+
+// parseDecimal parses a non-empty run of ASCII digits (strconv.Atoi would take a sign).
+func parseDecimal(s string) (int, bool) {
+	if s == "" {
+		return 0, false
+	}
+	s = strings.TrimLeft(s, "0")
+	if len(s) > 9 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
 }
 
 // sendFeatures offers what the stream can do next (RFC 6120 section 4.3.2).
@@ -85,6 +118,14 @@ func (c *conn) onStanza(ctx context.Context, ev inspect.Event) error {
 	case inspect.NSSASL:
 		return c.onSASL(ctx, ev)
 	case inspect.NSClient:
+	case inspect.NSStreams:
+		if ev.Name == "error" {
+			// RFC 6120 section 4.9.1.1: the client ends the stream with an error; the
+			// server answers with its closing tag and closes, with no error of its own.
+			c.srv.logf("switch: conn %d: the client ended its stream with an error: %s", c.info.ID, clipString(string(ev.Raw), 512))
+			return io.EOF
+		}
+		return newStreamErr("unsupported-stanza-type", "unknown top-level element <"+ev.Name+"/> in "+ev.NS)
 	default:
 		return newStreamErr("unsupported-stanza-type", "unknown top-level element <"+ev.Name+"/> in "+ev.NS)
 	}
