@@ -15,6 +15,24 @@ const (
 	CondUnsupportedEncoding = "unsupported-encoding"
 )
 
+// Violation is a breach of RFC 6120 that a reader in annotate mode (Limits.Annotate)
+// framed past: the stream error a server would send, where the rule is written, and where
+// the offending byte is. Its fields are those of StreamError, which converts to it.
+type Violation struct {
+	Condition string `json:"condition"`
+	Text      string `json:"text"`
+	Section   string `json:"section,omitempty"`
+	Offset    int64  `json:"offset"`
+	Line      int    `json:"line"`
+	Col       int    `json:"col"`
+}
+
+// String describes v for a person, as StreamError.Error does.
+func (v Violation) String() string {
+	se := StreamError(v)
+	return se.Error()
+}
+
 // StreamError is a violation found in a stream. Condition is the RFC 6120 stream error
 // condition to send to the peer; Text explains it for a person.
 type StreamError struct {
@@ -22,7 +40,8 @@ type StreamError struct {
 	Text      string
 	Section   string // where the rule is written ("RFC 6120 §11.1"), when the reader knows
 	Offset    int64  // byte offset from the start of the connection
-	Line, Col int    // 1-based position of the offending byte
+	Line      int    // 1-based position of the offending byte
+	Col       int
 }
 
 func (e *StreamError) Error() string {

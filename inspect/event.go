@@ -1,6 +1,9 @@
 package inspect
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Kind says what an Event or a Record carries.
 type Kind uint8
@@ -104,12 +107,19 @@ type Event struct {
 	Name   string // local name of the top-level element ("message", "features", "stream")
 	NS     string // its resolved namespace
 	Header *Header
+	// Violations are the breaches of RFC 6120 found in Raw by a reader in annotate mode
+	// (Limits.Annotate), in the order found; nil in enforce mode. Like Raw, valid only
+	// until the next call to Next.
+	Violations []Violation
 }
 
 // Record returns a Record that owns a copy of the event's bytes.
 func (e Event) Record() *Record {
 	r := &Record{Kind: e.Kind, Name: e.Name, NS: e.NS, Header: e.Header}
 	r.Raw = append([]byte(nil), e.Raw...)
+	if len(e.Violations) > 0 {
+		r.Violations = slices.Clone(e.Violations)
+	}
 	return r
 }
 

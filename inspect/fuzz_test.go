@@ -87,31 +87,141 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("events do not reproduce the input")
 		}
 		// Every event the reader handed out was accepted, even when an error followed.
-		all := got.Bytes()
-		for k, st := range streams {
-			end := int64(len(all))
-			if k+1 < len(streams) {
-				end = streams[k+1].start
+		checkStreams(t, got.Bytes(), streams, true)
+	})
+}
+
+// checkStreams compares each stream the reader read (up to its last event) with what
+// encoding/xml makes of it. strict: the reader enforced, so encoding/xml and the namespace
+// reference must accept; otherwise streams that encoding/xml refuses are skipped.
+func checkStreams(t *testing.T, all []byte, streams []*fuzzStream, strict bool) {
+	t.Helper()
+	for k, st := range streams {
+		end := int64(len(all))
+		if k+1 < len(streams) {
+			end = streams[k+1].start
+		}
+		doc := all[st.start:end]
+		if !st.closed {
+			close := "</stream>"
+			if st.prefix != "" {
+				close = "</" + st.prefix + ":stream>"
 			}
-			doc := all[st.start:end]
-			if !st.closed {
-				close := "</stream>"
-				if st.prefix != "" {
-					close = "</" + st.prefix + ":stream>"
-				}
-				doc = append(append([]byte(nil), doc...), close...)
+			doc = append(append([]byte(nil), doc...), close...)
+		}
+		theirs, xerr := xmlStanzas(doc, true)
+		if xerr != nil {
+			if !strict {
+				continue
 			}
-			theirs, xerr := xmlStanzas(doc, true)
-			if xerr != nil {
-				t.Fatalf("reader accepted %q, encoding/xml: %v", doc, xerr)
-			}
-			if err := nsWellFormed(doc, true); err != nil {
-				t.Fatalf("reader accepted %q, which is not namespace-well-formed: %v", doc, err)
-			}
-			if !slices.Equal(theirs, st.stanzas) {
-				t.Fatalf("stanza boundaries in %q: ours %v, encoding/xml %v", doc, st.stanzas, theirs)
+			t.Fatalf("reader accepted %q, encoding/xml: %v", doc, xerr)
+		}
+		if err := nsWellFormed(doc, true); err != nil && strict {
+			t.Fatalf("reader accepted %q, which is not namespace-well-formed: %v", doc, err)
+		}
+		if !slices.Equal(theirs, st.stanzas) {
+			t.Fatalf("stanza boundaries in %q: ours %v, encoding/xml %v", doc, st.stanzas, theirs)
+		}
+	}
+}
+
+// fuzzRead reads in with lim and returns the events, the streams for checkStreams, and
+// the error that ended reading (nil at EOF).
+func fuzzRead(t *testing.T, in []byte, lim Limits) ([]*Record, []*fuzzStream, error) {
+	var recs []*Record
+	var streams []*fuzzStream
+	var off int64
+	r := NewReader(iotest.HalfReader(bytes.NewReader(in)), lim)
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return recs, streams, nil
+		}
+		if err != nil {
+			return recs, streams, err
+		}
+		if ev.Offset != off {
+			t.Fatalf("event at offset %d, expected %d", ev.Offset, off)
+		}
+		off += int64(len(ev.Raw))
+		for _, v := range ev.Violations {
+			if v.Offset < ev.Offset || v.Offset > off || v.Section == "" {
+				t.Fatalf("violation %+v outside its event [%d, %d)", v, ev.Offset, off)
 			}
 		}
+		recs = append(recs, ev.Record())
+		switch ev.Kind {
+		case KindStreamOpen:
+			streams = append(streams, &fuzzStream{start: ev.Offset, prefix: ev.Header.Prefix})
+		case KindStanza:
+			st := streams[len(streams)-1]
+			st.stanzas = append(st.stanzas, [2]int64{ev.Offset - st.start, off - st.start})
+			_, _ = ParseElement(ev.Raw, ev.Header) // must not panic
+		case KindStreamClose:
+			streams[len(streams)-1].closed = true
+		}
+	}
+}
+
+// FuzzReaderAnnotate checks annotate mode against enforce mode and encoding/xml: the
+// events cover the input; where enforce mode reads without a violation, annotate mode
+// gives the same events and records nothing; where enforce mode stops at a violation,
+// annotate mode records that violation first (or stops at it, when it cannot frame past
+// it); and stanza boundaries agree with encoding/xml wherever it accepts the stream.
+func FuzzReaderAnnotate(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	for _, tc := range violationCases {
+		f.Add([]byte(tc.in + "<presence/>"))
+	}
+	for _, tc := range nsViolations {
+		f.Add([]byte(tc.in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := append([]byte(fuzzHeader), data...)
+		lim := Limits{MaxStanza: 4096, MaxDepth: 32}
+		erecs, _, eerr := fuzzRead(t, in, lim)
+		lim.Annotate = true
+		arecs, streams, aerr := fuzzRead(t, in, lim)
+		var all []byte
+		var first *Violation
+		for _, r := range arecs {
+			all = append(all, r.Raw...)
+			if len(r.Violations) > 0 && first == nil {
+				first = &r.Violations[0]
+			}
+		}
+		if !bytes.HasPrefix(in, all) {
+			t.Fatalf("annotate: events do not reproduce the input")
+		}
+		if se := AsStreamError(eerr); se != nil {
+			want := Violation(*se)
+			switch {
+			case first != nil:
+				if *first != want {
+					t.Fatalf("annotate recorded %+v first, enforce stopped at %+v", *first, want)
+				}
+			case want.Offset >= int64(len(all)) && aerr != nil:
+				// The violation is in an event that never completed (the input ended or
+				// something unframable followed): there is no event to record it on.
+			default:
+				t.Fatalf("annotate read on without a violation (%v), enforce stopped at %+v", aerr, want)
+			}
+		}
+		if first == nil {
+			// Nothing to annotate: the same events as enforce mode, up to where it stopped.
+			n := min(len(erecs), len(arecs))
+			for k := range n {
+				if erecs[k].Kind != arecs[k].Kind || !bytes.Equal(erecs[k].Raw, arecs[k].Raw) {
+					t.Fatalf("event %d: enforce %v %q, annotate %v %q", k, erecs[k].Kind, erecs[k].Raw, arecs[k].Kind, arecs[k].Raw)
+				}
+			}
+			if eerr == nil && (aerr != nil || len(arecs) != len(erecs)) {
+				t.Fatalf("enforce read all (%d events), annotate %d events, %v", len(erecs), len(arecs), aerr)
+			}
+		}
+		checkStreams(t, all, streams, false)
 	})
 }
 

@@ -20,6 +20,19 @@ type Limits struct {
 	// use default namespaces (xmlns='...'), so 32 is ten times what traffic needs and
 	// bounds the scope a prefix is looked up in.
 	MaxNamespaces int
+
+	// Annotate makes the reader transparent: a violation it can frame past is recorded on
+	// the event it occurs in (Event.Violations) and reading goes on, so a proxy can forward
+	// what the server behind it would judge. Such violations are restricted XML inside a
+	// stanza (comments, processing instructions, entity references other than the five),
+	// an XML declaration after whitespace, namespace well-formedness, characters XML does
+	// not allow (control characters, U+FFFE, a bad character reference, "]]>" in text), a
+	// duplicate attribute, a malformed XML declaration, a stream element in another
+	// namespace, and a new stream header where no restart was due. The limits above, and
+	// what the reader cannot frame (malformed markup, text, comments or processing
+	// instructions between stanzas, DTDs, other encodings, invalid UTF-8), end the stream
+	// in both modes. The zero value enforces: every violation is a *StreamError.
+	Annotate bool
 }
 
 // DefaultLimits are used for zero fields of Limits.

@@ -122,11 +122,21 @@ func (r *Reader) checkHeaderUnique(h *Header) error {
 	return nil
 }
 
+// maxViolations bounds the violations recorded on one event; beyond, they are counted.
+const maxViolations = 8
+
 // violate reports a breach of a rule that the reader can frame past (restricted XML,
-// namespace well-formedness, characters): a *StreamError for the byte at offset i of the
-// current event.
+// namespace well-formedness, characters) at the byte at offset i of the current event: a
+// *StreamError, or in annotate mode nil once it is recorded on the event.
 func (r *Reader) violate(i int, cond, section, text string) error {
-	se := r.errorAt(i, cond, text)
-	se.Section = section
-	return se
+	se := r.errorSec(i, cond, section, text)
+	if !r.lim.Annotate {
+		return se
+	}
+	if len(r.viols) < maxViolations {
+		r.viols = append(r.viols, Violation(*se))
+	} else {
+		r.violsMore++
+	}
+	return nil
 }

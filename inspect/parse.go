@@ -13,8 +13,10 @@ import (
 // with ctx (the stream header in force; nil means jabber:client with the stream prefix).
 //
 // raw is expected to come from a Reader, which has checked it; ParseElement still returns an
-// error, never panics, on anything it cannot make sense of. Use ParseFragment for text from
-// elsewhere. The tree's strings share one copy of raw, and its elements, attributes and
+// error, never panics, on anything it cannot make sense of. What a reader in annotate mode
+// lets through and a tree can still hold is kept: comments and processing instructions are
+// left out, and a reference that is not one of the five entities or a valid character
+// reference stays as written. Use ParseFragment for text from elsewhere. The tree's strings share one copy of raw, and its elements, attributes and
 // child lists are carved from a few slabs, so a stanza costs a handful of allocations.
 func ParseElement(raw []byte, ctx *Header) (*Element, error) {
 	if ctx == nil {
@@ -129,42 +131,14 @@ func (p *treeParser) lookup(prefix string) (string, bool) {
 }
 
 // unescape returns s[a:b] with references replaced, sharing p.s when there are none. A
-// reference that is not one of the five entities or a valid character reference is an error.
+// reference that is not one of the five entities or a valid character reference stays as
+// written.
 func (p *treeParser) unescape(a, b int) (string, error) {
 	v := p.s[a:b]
 	if strings.IndexByte(v, '&') < 0 {
 		return v, nil
 	}
-	if err := checkReferences(v); err != nil {
-		return "", p.errorf("%v", err)
-	}
 	return string(appendUnescaped(nil, []byte(v))), nil
-}
-
-// checkReferences checks every '&' in s starts a predefined entity or character reference.
-func checkReferences(s string) error {
-	for {
-		k := strings.IndexByte(s, '&')
-		if k < 0 {
-			return nil
-		}
-		s = s[k+1:]
-		end := strings.IndexByte(s, ';')
-		if end < 0 || end > maxEntity {
-			return errors.New("'&' must start an entity or character reference ending in ';'")
-		}
-		switch name := s[:end]; name {
-		case "lt", "gt", "amp", "apos", "quot":
-		default:
-			if len(name) < 2 || name[0] != '#' {
-				return fmt.Errorf("unknown entity &%s;", name)
-			}
-			if _, ok := charRef([]byte(name[1:])); !ok {
-				return fmt.Errorf("invalid character reference &%s;", name)
-			}
-		}
-		s = s[end+1:]
-	}
 }
 
 func (p *treeParser) newElement() *Element {
@@ -312,15 +286,10 @@ func (p *treeParser) content(el *Element, depth int) error {
 		}
 		text, textStart = nil, -1
 	}
-	addText := func(a, b int, raw bool) error {
-		if !raw {
-			if err := checkReferences(p.s[a:b]); err != nil {
-				return p.errorf("%v", err)
-			}
-		}
+	addText := func(a, b int, raw bool) {
 		if textStart < 0 && text == nil && (raw || strings.IndexByte(p.s[a:b], '&') < 0) {
 			textStart, textEnd = a, b
-			return nil
+			return
 		}
 		if text == nil && textStart >= 0 {
 			text = append([]byte(nil), p.s[textStart:textEnd]...)
@@ -331,7 +300,6 @@ func (p *treeParser) content(el *Element, depth int) error {
 		} else {
 			text = appendUnescaped(text, []byte(p.s[a:b]))
 		}
-		return nil
 	}
 	for {
 		if p.i >= len(p.s) {
@@ -342,9 +310,7 @@ func (p *treeParser) content(el *Element, depth int) error {
 			if end < 0 {
 				end = len(p.s) - p.i
 			}
-			if err := addText(p.i, p.i+end, false); err != nil {
-				return err
-			}
+			addText(p.i, p.i+end, false)
 			p.i += end
 			continue
 		}
@@ -375,10 +341,22 @@ func (p *treeParser) content(el *Element, depth int) error {
 			if end < 0 {
 				return p.errorf("unterminated CDATA section")
 			}
-			_ = addText(p.i+len("<![CDATA["), p.i+end, true) // raw text cannot fail
+			addText(p.i+len("<![CDATA["), p.i+end, true)
 			p.i += end + len("]]>")
-		case len(rest) > 1 && (rest[1] == '!' || rest[1] == '?'):
-			return p.errorf("comments, DTDs and processing instructions are not allowed")
+		case strings.HasPrefix(rest, "<!--"):
+			end := strings.Index(rest[4:], "-->")
+			if end < 0 {
+				return p.errorf("unterminated comment")
+			}
+			p.i += 4 + end + len("-->")
+		case strings.HasPrefix(rest, "<?"):
+			end := strings.Index(rest, "?>")
+			if end < 0 {
+				return p.errorf("unterminated processing instruction")
+			}
+			p.i += end + len("?>")
+		case len(rest) > 1 && rest[1] == '!':
+			return p.errorf("DTDs are not allowed")
 		default:
 			flush()
 			child, err := p.element(depth + 1)

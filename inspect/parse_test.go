@@ -38,10 +38,36 @@ func TestParseElement(t *testing.T) {
 }
 
 func TestParseElementErrors(t *testing.T) {
-	for _, bad := range []string{"", "x", "<", "<a", "<a>", "<a></b>", "<a b></a>", "<a b='1></a>", "<p:a/>", "<a/>x", "<a><!-- c --></a>", "<a><![CDATA[x</a>", "<iq>&</iq>", "<iq>a & b</iq>", "<iq b='&'/>", "<a>&bogus;</a>", "<a>&#0;</a>"} {
+	for _, bad := range []string{"", "x", "<", "<a", "<a>", "<a></b>", "<a b></a>", "<a b='1></a>", "<p:a/>", "<a/>x", "<a><![CDATA[x</a>", "<a><!-- x</a>", "<a><?pi x</a>", "<a><!DOCTYPE x></a>"} {
 		if _, err := ParseElement([]byte(bad), nil); err == nil {
 			t.Errorf("ParseElement(%q) succeeded", bad)
 		}
+	}
+}
+
+// What a reader in annotate mode lets through still makes a tree: comments and processing
+// instructions are left out, references that resolve to nothing stay as written.
+func TestParseElementLenient(t *testing.T) {
+	for in, want := range map[string]string{
+		"<a>x<!-- c -->y</a>":        "xy",
+		"<a><?pi data?>x</a>":        "x",
+		"<a>&bogus; &amp;</a>":       "&bogus; &",
+		"<a>&#0;</a>":                "&#0;",
+		"<iq>a & b</iq>":             "a & b",
+		"<a><b/><!-- -- --><c/></a>": "",
+	} {
+		el, err := ParseElement([]byte(in), nil)
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		if got := el.Text(); got != want {
+			t.Errorf("%s: text %q, want %q", in, got, want)
+		}
+	}
+	el, err := ParseElement([]byte("<iq b='&' c='&nbsp;'/>"), nil)
+	if err != nil || el.Attr("b") != "&" || el.Attr("c") != "&nbsp;" {
+		t.Errorf("attributes: %v %v", el, err)
 	}
 }
 

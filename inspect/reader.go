@@ -77,6 +77,9 @@ type Reader struct {
 	nsIndex    map[string]int32 // prefix -> innermost binding, once many are in scope
 	nsIndexed  bool
 	dups       dupFinder
+	viols      []Violation // recorded in annotate mode for the event being scanned
+	violsMore  int         // beyond maxViolations
+	declLate   bool        // annotate mode: whitespace came before the XML declaration
 	qattrs     []qattr
 	quote      byte
 	entStart   int   // offset of '&'
@@ -111,6 +114,8 @@ const (
 	sEntity                  // after '&'
 	sPI                      // after '<?'
 	sDecl                    // inside the XML declaration
+	sPIBody                  // annotate mode: inside a processing instruction in a stanza
+	sComment                 // annotate mode: inside a comment in a stanza
 )
 
 // NewReader returns a reader of the stream in src. It expects a stream header first
@@ -166,6 +171,9 @@ func (r *Reader) resetScan() {
 	r.high = false
 	r.topHasNS = false
 	r.declOK = false
+	r.declLate = false
+	r.viols = r.viols[:0]
+	r.violsMore = 0
 }
 
 // Restart makes the reader expect a new stream header on the same byte source, keeping
@@ -321,6 +329,15 @@ func (r *Reader) makeRoom() {
 func (r *Reader) emit(kind Kind, n int, name, ns string) Event {
 	raw := r.buf[r.r : r.r+n : r.r+n]
 	off := r.base + int64(r.r)
+	var viols []Violation
+	if len(r.viols) > 0 {
+		if r.violsMore > 0 {
+			last := r.viols[len(r.viols)-1]
+			last.Text = fmt.Sprintf("and %d more violations in this %s, not listed", r.violsMore, kind)
+			r.viols = append(r.viols, last)
+		}
+		viols = r.viols[:len(r.viols):len(r.viols)]
+	}
 	if i := bytes.LastIndexByte(raw, '\n'); i >= 0 {
 		r.lines += int64(bytes.Count(raw, nl))
 		r.lineStart = off + int64(i) + 1
@@ -336,7 +353,7 @@ func (r *Reader) emit(kind Kind, n int, name, ns string) Event {
 		r.started = true
 		r.restarted = false
 	}
-	return Event{Kind: kind, Offset: off, Raw: raw, Name: name, NS: ns, Header: r.header}
+	return Event{Kind: kind, Offset: off, Raw: raw, Name: name, NS: ns, Header: r.header, Violations: viols}
 }
 
 var nl = []byte{'\n'}

@@ -68,6 +68,9 @@ type Record struct {
 	Err    error   // KindError: the error (often a *StreamError)
 	Note   string  // KindNote, KindConnOpen/Close, KindGap: a message for a person
 	Origin Origin  // who produced Raw; OriginUnknown: see Producer
+	// Violations are the breaches of RFC 6120 in Raw that the reader framed past in
+	// annotate mode (a transparent proxy forwards them); see Limits.Annotate.
+	Violations []Violation
 
 	// Set by the rules engine.
 	Original []byte // the bytes as received when a rule changed the stanza, else nil

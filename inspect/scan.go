@@ -51,8 +51,13 @@ func (r *Reader) scan() (Event, bool, error) {
 			if i > 0 && r.phase == phaseStream {
 				return r.emit(KindWhitespace, i, "", ""), true, nil
 			}
-			if i > 0 && !r.restarted {
-				r.declOK = false // an XML declaration must come first, but after a restart
+			if i > 0 && !r.restarted && r.declOK {
+				// An XML declaration must come first, but after a restart.
+				if r.lim.Annotate && r.phase == phaseProlog {
+					r.declLate = true
+				} else {
+					r.declOK = false
+				}
 			}
 			r.tagStart = i
 			r.st = sLT
@@ -200,7 +205,10 @@ func (r *Reader) scan() (Event, bool, error) {
 				r.high = true
 				i++
 			default:
-				return r.fail(i, CondNotWellFormed, fmt.Sprintf("control character %#x is not allowed in XML", c))
+				if err := r.violate(i, CondNotWellFormed, secWellFormed, fmt.Sprintf("control character %#x is not allowed in XML", c)); err != nil {
+					return Event{}, false, err
+				}
+				i++
 			}
 
 		case sEmptyClose:
@@ -253,14 +261,19 @@ func (r *Reader) scan() (Event, bool, error) {
 					return Event{}, false, nil
 				}
 				if b[i+1] == ']' && b[i+2] == '>' {
-					return r.fail(i, CondNotWellFormed, "']]>' is not allowed in text outside a CDATA section")
+					if err := r.violate(i, CondNotWellFormed, secWellFormed, "']]>' is not allowed in text outside a CDATA section"); err != nil {
+						return Event{}, false, err
+					}
 				}
 				i++
 			case c >= 0x80:
 				r.high = true
 				i++
 			default:
-				return r.fail(i, CondNotWellFormed, fmt.Sprintf("control character %#x is not allowed in XML", c))
+				if err := r.violate(i, CondNotWellFormed, secWellFormed, fmt.Sprintf("control character %#x is not allowed in XML", c)); err != nil {
+					return Event{}, false, err
+				}
+				i++
 			}
 
 		case sEntity:
@@ -273,7 +286,12 @@ func (r *Reader) scan() (Event, bool, error) {
 				break
 			}
 			if j == n || b[j] != ';' {
-				return r.fail(r.entStart, CondNotWellFormed, "'&' must start an entity or character reference ending in ';'")
+				if err := r.violate(r.entStart, CondNotWellFormed, secWellFormed, "'&' must start an entity or character reference ending in ';'"); err != nil {
+					return Event{}, false, err
+				}
+				i = r.entStart + 1 // the '&' stands for itself
+				r.st = r.entReturn
+				break
 			}
 			if err := r.checkEntity(b[r.entStart+1 : j]); err != nil {
 				return Event{}, false, err
@@ -325,13 +343,38 @@ func (r *Reader) scan() (Event, bool, error) {
 				if string(b[i:i+3]) == "xml" && isSpace(b[i+3]) {
 					if !r.declOK {
 						r.newStream()
+					} else if r.declLate {
+						if err := r.violate(r.tagStart, CondRestrictedXML, secRestricted, "the XML declaration must be the first bytes of the stream"); err != nil {
+							return Event{}, false, err
+						}
 					}
 					r.st = sDecl
 					i += 4
 					continue
 				}
 			}
-			return r.fail(r.tagStart, CondRestrictedXML, "processing instructions are not allowed in XMPP (RFC 6120 §11.1)")
+			const noPI = "processing instructions are not allowed in XMPP"
+			if r.depth == 0 { // between stanzas or before the header: nothing to frame it in
+				return Event{}, false, r.errorSec(r.tagStart, CondRestrictedXML, secRestricted, noPI)
+			}
+			if err := r.violate(r.tagStart, CondRestrictedXML, secRestricted, noPI); err != nil {
+				return Event{}, false, err
+			}
+			r.st = sPIBody
+
+		case sPIBody, sComment:
+			end := declEnd
+			if r.st == sComment {
+				end = commentEnd
+			}
+			k := bytes.Index(b[i:], end)
+			if k < 0 {
+				i = max(i, n-len(end)+1) // keep what could start the end
+				r.p = i
+				return Event{}, false, nil
+			}
+			i += k + len(end)
+			r.st = sText
 
 		case sDecl:
 			k := bytes.Index(b[i:], declEnd)
@@ -360,11 +403,19 @@ var (
 	cdataEnd   = []byte("]]>")
 	cdataStart = "[CDATA["
 	declEnd    = []byte("?>")
+	commentEnd = []byte("-->")
 )
 
 // fail returns a violation at offset i of the current event.
 func (r *Reader) fail(i int, cond, text string) (Event, bool, error) {
 	return Event{}, false, r.errorAt(i, cond, text)
+}
+
+// errorSec is errorAt with the section that holds the rule.
+func (r *Reader) errorSec(i int, cond, section, text string) *StreamError {
+	se := r.errorAt(i, cond, text)
+	se.Section = section
+	return se
 }
 
 // bang handles "<!" (rest is what follows it): comments and DTDs are restricted XML, CDATA
@@ -376,9 +427,26 @@ func (r *Reader) bang(rest []byte) (int, error) {
 	}
 	switch rest[0] {
 	case '-':
-		return 0, r.errorAt(r.tagStart, CondRestrictedXML, "comments are not allowed in XMPP (RFC 6120 §11.1)")
+		const noComment = "comments are not allowed in XMPP"
+		if r.depth == 0 { // between stanzas or before the header: nothing to frame it in
+			return 0, r.errorSec(r.tagStart, CondRestrictedXML, secRestricted, noComment)
+		}
+		if !r.lim.Annotate {
+			return 0, r.violate(r.tagStart, CondRestrictedXML, secRestricted, noComment)
+		}
+		if len(rest) < 2 {
+			return 0, nil
+		}
+		if rest[1] != '-' {
+			return 0, r.errorAt(r.tagStart, CondNotWellFormed, "malformed comment")
+		}
+		if err := r.violate(r.tagStart, CondRestrictedXML, secRestricted, noComment); err != nil {
+			return 0, err
+		}
+		r.st = sComment
+		return 2, nil
 	case 'D':
-		return 0, r.errorAt(r.tagStart, CondRestrictedXML, "document type declarations (DTDs) are not allowed in XMPP (RFC 6120 §11.1)")
+		return 0, r.errorSec(r.tagStart, CondRestrictedXML, secRestricted, "document type declarations (DTDs) are not allowed in XMPP")
 	case '[':
 		if r.depth == 0 {
 			return 0, r.errorAt(r.tagStart, CondNotWellFormed, "CDATA section outside an element")
@@ -393,7 +461,7 @@ func (r *Reader) bang(rest []byte) (int, error) {
 		r.st = sCDATA
 		return len(cdataStart), nil
 	}
-	return 0, r.errorAt(r.tagStart, CondRestrictedXML, "markup declarations are not allowed in XMPP (RFC 6120 §11.1)")
+	return 0, r.errorSec(r.tagStart, CondRestrictedXML, secRestricted, "markup declarations are not allowed in XMPP")
 }
 
 // checkEntity checks the name of a reference between '&' and ';'.
@@ -406,13 +474,13 @@ func (r *Reader) checkEntity(name []byte) error {
 		if _, ok := charRef(name[1:]); ok {
 			return nil
 		}
-		return r.errorAt(r.entStart, CondNotWellFormed, fmt.Sprintf("invalid character reference &%s;", name))
+		return r.violate(r.entStart, CondNotWellFormed, secWellFormed, fmt.Sprintf("invalid character reference &%s;", name))
 	}
 	if len(name) > 0 && nameFirst[name[0]] {
-		return r.errorAt(r.entStart, CondRestrictedXML,
-			fmt.Sprintf("entity reference &%s; is not allowed: only &lt; &gt; &amp; &apos; &quot; and character references (RFC 6120 §11.1)", name))
+		return r.violate(r.entStart, CondRestrictedXML, secRestricted,
+			fmt.Sprintf("entity reference &%s; is not allowed: only &lt; &gt; &amp; &apos; &quot; and character references", name))
 	}
-	return r.errorAt(r.entStart, CondNotWellFormed, "'&' must start an entity or character reference")
+	return r.violate(r.entStart, CondNotWellFormed, secWellFormed, "'&' must start an entity or character reference")
 }
 
 // charRef decodes the digits of a character reference (after '#') and checks that the
@@ -452,7 +520,9 @@ func (r *Reader) checkChars(b []byte, at int) error {
 		if c >= 0x80 {
 			r.high = true
 		} else if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
-			return r.errorAt(at+k, CondNotWellFormed, fmt.Sprintf("control character %#x is not allowed in XML", c))
+			if err := r.violate(at+k, CondNotWellFormed, secWellFormed, fmt.Sprintf("control character %#x is not allowed in XML", c)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -464,7 +534,7 @@ func (r *Reader) checkChars(b []byte, at int) error {
 func (r *Reader) checkDecl(decl []byte) error {
 	p := len("<?xml")
 	bad := func(text string) error {
-		return r.errorAt(r.tagStart+p, CondNotWellFormed, "malformed XML declaration: "+text)
+		return r.violate(r.tagStart+p, CondNotWellFormed, "XML 1.0 §2.8", "malformed XML declaration: "+text)
 	}
 	for k, want := range []string{"version", "encoding", "standalone"} {
 		q := p
@@ -505,11 +575,13 @@ func (r *Reader) checkDecl(decl []byte) error {
 		switch want {
 		case "version":
 			if string(v) != "1.0" {
-				return bad(fmt.Sprintf("version %q: XMPP streams are XML 1.0", v))
+				if err := bad(fmt.Sprintf("version %q: XMPP streams are XML 1.0", v)); err != nil {
+					return err
+				}
 			}
 		case "encoding":
 			if !bytes.EqualFold(v, []byte("utf-8")) {
-				return r.errorAt(r.tagStart+q+1, CondUnsupportedEncoding, fmt.Sprintf("encoding %q: XMPP streams are UTF-8 (RFC 6120 §11.6)", v))
+				return r.errorSec(r.tagStart+q+1, CondUnsupportedEncoding, secEncoding, fmt.Sprintf("encoding %q: XMPP streams are UTF-8", v))
 			}
 		case "standalone":
 			if string(v) != "yes" && string(v) != "no" {
@@ -536,10 +608,12 @@ func (r *Reader) checkText(b []byte) error {
 		}
 		c, size := utf8.DecodeRune(b[i:])
 		if c == utf8.RuneError && size == 1 {
-			return r.errorAt(i, CondUnsupportedEncoding, "invalid UTF-8: XMPP streams are UTF-8 (RFC 6120 §11.6)")
+			return r.errorSec(i, CondUnsupportedEncoding, secEncoding, "invalid UTF-8: XMPP streams are UTF-8")
 		}
 		if !isXMLChar(c) {
-			return r.errorAt(i, CondNotWellFormed, fmt.Sprintf("character %U is not allowed in XML", c))
+			if err := r.violate(i, CondNotWellFormed, secWellFormed, fmt.Sprintf("character %U is not allowed in XML", c)); err != nil {
+				return err
+			}
 		}
 		i += size
 	}

@@ -317,7 +317,9 @@ func (r *Reader) checkName(b []byte, s span) error {
 			return r.errorAt(int(s.start)+k, CondUnsupportedEncoding, "invalid UTF-8 in a name")
 		}
 		if !isNameRune(c, k == 0) {
-			return r.errorAt(int(s.start)+k, CondNotWellFormed, fmt.Sprintf("character %U is not allowed in an XML name", c))
+			if err := r.violate(int(s.start)+k, CondNotWellFormed, secWellFormed, fmt.Sprintf("character %U is not allowed in an XML name", c)); err != nil {
+				return err
+			}
 		}
 		k += size
 	}
@@ -465,8 +467,10 @@ func (r *Reader) streamHeader(b []byte, i int, empty bool) (Event, bool, error) 
 		}
 	}
 	if ns != NSStreams {
-		return r.fail(r.tagStart, CondInvalidNamespace,
-			fmt.Sprintf("the stream element must be in namespace %s, not %q (RFC 6120 §4.8.1)", NSStreams, ns))
+		if err := r.violate(r.tagStart, CondInvalidNamespace, secStreamNS,
+			fmt.Sprintf("the stream element must be in namespace %s, not %q", NSStreams, ns)); err != nil {
+			return Event{}, false, err
+		}
 	}
 	if string(local) != "stream" {
 		return r.fail(r.tagStart, CondBadFormat, fmt.Sprintf("expected a <stream> element, got <%s>", local))
