@@ -84,6 +84,7 @@ type Record struct {
 
 	elem    *Element
 	elemErr error
+	sasl    string // set by the redactor: the decoded SASL payload, its secrets redacted (see SASL)
 }
 
 // Element parses Raw into a tree on first use and caches it. It returns an error for
