@@ -61,6 +61,12 @@ func (p *Pretty) Write(r *Record) error {
 	switch r.Kind {
 	case KindStanza:
 		b = p.stanza(b, r)
+		if d := r.SASL(); d != "" {
+			// The base64 of a SASL payload, decoded (secrets stay redacted, see SASL).
+			b = append(b, "  = "...)
+			b = p.pal.explain.paint(b, d)
+			b = append(b, '\n')
+		}
 	case KindStreamOpen:
 		b = p.rawStartTag(b, r.Raw)
 	case KindStreamClose:
