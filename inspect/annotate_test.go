@@ -2,7 +2,9 @@ package inspect
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -182,5 +184,66 @@ func TestReaderAnnotateBound(t *testing.T) {
 	vs := viols[1]
 	if len(vs) != maxViolations+1 || !strings.Contains(vs[maxViolations].Text, "and 92 more violations") {
 		t.Fatalf("%d violations, last %+v", len(vs), vs[len(vs)-1])
+	}
+}
+
+// Violations are shown in every output: a line in pretty, a field in JSON that the JSON
+// log reader reads back.
+func TestViolationsInOutputs(t *testing.T) {
+	in := testHeader + "<message><!-- hi --><body>a&nbsp;b</body></message><message xmlns:xml='urn:x'/>"
+	r := NewReader(strings.NewReader(in), Limits{Annotate: true})
+	var recs []*Record
+	for {
+		ev, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := ev.Record()
+		rec.Dir = ClientToServer
+		recs = append(recs, rec)
+	}
+	if len(recs) != 3 || len(recs[1].Violations) != 2 || len(recs[2].Violations) != 1 {
+		t.Fatalf("records %+v", recs)
+	}
+	var js bytes.Buffer
+	for _, rec := range recs {
+		jr := toJSON(rec)
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(&jr); err != nil {
+			t.Fatal(err)
+		}
+		got := jr.appendJSON(nil)
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("appendJSON\n got %s\nwant %s", got, want.Bytes())
+		}
+		js.Write(got)
+	}
+	if !strings.Contains(js.String(), `"violations":[{"condition":"restricted-xml","text":"comments are not allowed in XMPP","section":"RFC 6120 §11.1","offset":`) {
+		t.Fatalf("JSON:\n%s", js.String())
+	}
+	var back []*Record
+	if err := ReadJSONLog(&js, SinkFunc(func(r *Record) error { back = append(back, r); return nil })); err != nil {
+		t.Fatal(err)
+	}
+	for k := range recs {
+		if !slices.Equal(back[k].Violations, recs[k].Violations) {
+			t.Errorf("record %d read back with %+v, written with %+v", k, back[k].Violations, recs[k].Violations)
+		}
+	}
+	var p bytes.Buffer
+	writeAll(t, NewPretty(&p, PrettyOptions{}), recs)
+	for _, want := range []string{
+		"C->S stanza message\n  ! restricted-xml at line 1, column 145 (offset 144): comments are not allowed in XMPP (RFC 6120 §11.1)\n  ! restricted-xml at line 1, column 163",
+		"  ! not-well-formed at line 1, column 196 (offset 195): the prefix xml is bound to http://www.w3.org/XML/1998/namespace, not to \"urn:x\" (RFC 6120 §11.3, Namespaces in XML 1.0 §3)\n",
+		"  <message><!-- hi --><body>a&nbsp;b</body></message>\n", // the bytes, not a tree that hides the comment
+	} {
+		if !strings.Contains(p.String(), want) {
+			t.Errorf("pretty output lacks %q:\n%s", want, p.String())
+		}
 	}
 }

@@ -47,6 +47,9 @@ type jsonRecord struct {
 	Server    string   `json:"server,omitempty"` // conn-open: the server's address
 	Origin    string   `json:"origin,omitempty"` // who produced the bytes: client, server, proxy
 	Seq       uint64   `json:"seq,omitempty"`    // the record's number (see Number)
+
+	// Violations are the RFC 6120 violations a transparent proxy forwarded (annotate mode).
+	Violations []Violation `json:"violations,omitempty"`
 }
 
 // NewJSON returns a JSON-lines printer writing to w, one Write call per record.
@@ -105,6 +108,7 @@ func toJSON(r *Record) jsonRecord {
 			jr.ID, jr.From, jr.To = h.ID, h.From, h.To
 		}
 	}
+	jr.Violations = r.Violations
 	if r.Err != nil {
 		jr.Error = r.Err.Error()
 		if se := AsStreamError(r.Err); se != nil {

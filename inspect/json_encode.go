@@ -91,7 +91,37 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 		b = jsonKey(b, "seq", &first)
 		b = strconv.AppendUint(b, jr.Seq, 10)
 	}
+	if len(jr.Violations) > 0 {
+		b = jsonKey(b, "violations", &first)
+		b = appendViolations(b, jr.Violations)
+	}
 	return append(b, "}\n"...)
+}
+
+// appendViolations appends vs as a JSON array, with the field names of Violation's tags.
+func appendViolations(b []byte, vs []Violation) []byte {
+	b = append(b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"condition":`...)
+		b = appendJSONString(b, v.Condition)
+		b = append(b, `,"text":`...)
+		b = appendJSONString(b, v.Text)
+		if v.Section != "" {
+			b = append(b, `,"section":`...)
+			b = appendJSONString(b, v.Section)
+		}
+		b = append(b, `,"offset":`...)
+		b = strconv.AppendInt(b, v.Offset, 10)
+		b = append(b, `,"line":`...)
+		b = strconv.AppendInt(b, int64(v.Line), 10)
+		b = append(b, `,"col":`...)
+		b = strconv.AppendInt(b, int64(v.Col), 10)
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
 
 func jsonKey(b []byte, name string, first *bool) []byte {

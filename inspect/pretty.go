@@ -51,6 +51,11 @@ func (p *Pretty) Write(r *Record) error {
 		return nil
 	}
 	b := p.header(p.buf[:0], r)
+	for _, v := range r.Violations {
+		b = append(b, "  ! "...)
+		b = p.pal.err.paint(b, v.String())
+		b = append(b, '\n')
+	}
 	if p.opt.Explain {
 		if ex := Explain(r); ex != "" {
 			b = append(b, "  # "...)
@@ -210,7 +215,8 @@ func formatRTT(d time.Duration) string {
 // do not parse, then the diff against the original when a rule changed it.
 func (p *Pretty) stanza(b []byte, r *Record) []byte {
 	e, err := r.Element()
-	if err != nil {
+	if err != nil || len(r.Violations) > 0 {
+		// A tree would hide what is wrong (comments left out, references escaped again).
 		return appendIndented(b, r.Raw)
 	}
 	b = p.tree(b, e, 1, contentNS(r.Header), p.scopeOf(r.Header))
