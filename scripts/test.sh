@@ -18,6 +18,9 @@ command -v prosody >/dev/null 2>&1 || need+=(prosody)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need+=(python3-slixmpp)
+# scripts/interop-sendxmpp.sh: Debian's command-line clients (Go and Perl XMPP libraries).
+command -v go-sendxmpp >/dev/null 2>&1 || need+=(go-sendxmpp)
+command -v sendxmpp >/dev/null 2>&1 || need+=(sendxmpp)
 # inspect/web and cmd/stanzascope drive the web view in headless Chromium (chromedp).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # cmd/stanzascope's log tests start ejabberd with erl and its libraries from Debian.
