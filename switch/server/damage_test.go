@@ -27,11 +27,9 @@ func TestDamagedDatabaseWhileServing(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.Store = db; c.Logf = logs.logf })
 	jane, dana := pair(t, ts)
 	registerRaw(t, ts.addr, "late", "pw")
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(path, fi.Size()/2); err != nil {
+	// Keep only the two meta pages: every page a lookup needs is gone, whatever the
+	// layout (half the file can still hold the pages that "late"'s login reads).
+	if err := os.Truncate(path, int64(2*os.Getpagesize())); err != nil {
 		t.Fatal(err)
 	}
 
