@@ -428,8 +428,18 @@ func (b *Bolt) AddOffline(ctx context.Context, username string, m OfflineMessage
 // TakeOffline returns the user's offline messages, oldest first, and deletes them in the
 // same transaction. It returns no messages and no error when there are none.
 func (b *Bolt) TakeOffline(ctx context.Context, username string) ([]OfflineMessage, error) {
+	// Most logins find no queue: look first in a read transaction, which costs no fsync.
+	// A message stored just after the look waits for the next login, as if it came later.
+	var queued bool
+	err := b.view(ctx, func(tx *bolt.Tx) error {
+		queued = userBucket(tx, bucketOffline, username) != nil
+		return nil
+	})
+	if err != nil || !queued {
+		return nil, err
+	}
 	var msgs []OfflineMessage
-	err := b.update(ctx, func(tx *bolt.Tx) error {
+	err = b.update(ctx, func(tx *bolt.Tx) error {
 		q := userBucket(tx, bucketOffline, username)
 		if q == nil {
 			return nil

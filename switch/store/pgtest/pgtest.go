@@ -319,22 +319,31 @@ func (c *Cluster) CreateDatabase(ctx context.Context) (string, error) {
 	return c.URL(name), nil
 }
 
-// The package's shared cluster, started by the first test that asks for it, so that a
-// run of tests that need none does not pay for initdb.
+// The package's shared clusters, one per Config, each started by the first test that asks
+// for it, so that a run of tests that need none does not pay for initdb.
 var (
-	sharedOnce sync.Once
-	shared     *Cluster
-	sharedErr  error
 	mainCalled bool
+	sharedMu   sync.Mutex
+	shared     = map[Config]*sharedCluster{}
 )
 
-// Main runs the package's tests and then removes the shared cluster if a test started
-// it: call it from TestMain.
+type sharedCluster struct {
+	c   *Cluster
+	err error
+}
+
+// Main runs the package's tests and then removes the shared clusters that tests started:
+// call it from TestMain.
 func Main(m *testing.M) {
 	mainCalled = true
 	code := m.Run()
-	if shared != nil {
-		if err := shared.Remove(); err != nil {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	for _, sc := range shared {
+		if sc.c == nil {
+			continue
+		}
+		if err := sc.c.Remove(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			if code == 0 {
 				code = 1
@@ -360,37 +369,29 @@ func Database(t testing.TB) string {
 }
 
 // Shared returns the shared cluster, skipping or failing the test as Database does.
-func Shared(t testing.TB) *Cluster {
+func Shared(t testing.TB) *Cluster { return SharedConfig(t, Config{}) }
+
+// SharedConfig returns the shared cluster started with cfg (a durable one for benchmarks),
+// skipping or failing the test as Database does.
+func SharedConfig(t testing.TB, cfg Config) *Cluster {
 	t.Helper()
 	if !mainCalled {
-		t.Fatal("pgtest: call pgtest.Main from TestMain, which removes the shared cluster")
+		t.Fatal("pgtest: call pgtest.Main from TestMain, which removes the shared clusters")
 	}
-	sharedOnce.Do(func() { shared, sharedErr = Start(Config{}) })
+	sharedMu.Lock()
+	sc := shared[cfg]
+	if sc == nil {
+		sc = &sharedCluster{}
+		sc.c, sc.err = Start(cfg)
+		shared[cfg] = sc
+	}
+	sharedMu.Unlock()
 	switch {
-	case shared != nil:
-		return shared
-	case errors.Is(sharedErr, ErrNoPostgres) && os.Getenv("CI") == "":
-		t.Skip(sharedErr)
+	case sc.c != nil:
+		return sc.c
+	case errors.Is(sc.err, ErrNoPostgres) && os.Getenv("CI") == "":
+		t.Skip(sc.err)
 	}
-	t.Fatal(sharedErr)
+	t.Fatal(sc.err)
 	return nil
-}
-
-// Need starts a cluster of its own for a test that stops or restarts it, removed at the
-// end of the test; it skips or fails as Database does.
-func Need(t testing.TB, cfg Config) *Cluster {
-	t.Helper()
-	c, err := Start(cfg)
-	if errors.Is(err, ErrNoPostgres) && os.Getenv("CI") == "" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Remove(); err != nil {
-			t.Error(err)
-		}
-	})
-	return c
 }

@@ -74,7 +74,7 @@ func SampleAccount(name string) store.Account {
 }
 
 // MustCreate stores SampleAccount(name) in s, failing the test if it cannot.
-func MustCreate(t *testing.T, s store.Store, name string) store.Account {
+func MustCreate(t testing.TB, s store.Store, name string) store.Account {
 	t.Helper()
 	a := SampleAccount(name)
 	if err := s.CreateAccount(bg, a); err != nil {
