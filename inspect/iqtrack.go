@@ -62,23 +62,29 @@ func (t *IQTracker) Write(r *Record) error {
 		t.last = r.Time
 	}
 	cid := connID(r.Conn)
-	var errs []error
+	// Errors are rare: collected without a slice, which would cost an allocation per record.
+	var err error
+	add := func(e error) {
+		if e != nil {
+			err = errors.Join(err, e)
+		}
+	}
 	if t.timeout > 0 && !r.Time.IsZero() {
 		if c := t.conns[cid]; c != nil {
-			errs = append(errs, t.expire(c, r.Time.Add(-t.timeout), r.Time))
+			add(t.expire(c, r.Time.Add(-t.timeout), r.Time))
 		}
 	}
 	if r.Kind == KindStanza && r.Name == "iq" {
-		errs = append(errs, t.track(r, cid))
+		add(t.track(r, cid))
 	}
 	if r.Kind == KindConnClose {
 		if c := t.conns[cid]; c != nil {
-			errs = append(errs, t.flush(c, r.Time, "the connection closed"))
+			add(t.flush(c, r.Time, "the connection closed"))
 			delete(t.conns, cid)
 		}
 	}
-	errs = append(errs, t.next.Write(r))
-	return errors.Join(errs...)
+	add(t.next.Write(r))
+	return err
 }
 
 func connID(c *ConnInfo) uint64 {
