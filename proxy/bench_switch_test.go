@@ -60,7 +60,7 @@ func (cc *countCloser) Write(p []byte) (int, error) {
 // (the target is at least 90 percent of direct).
 func BenchmarkSwitchChat(b *testing.B) {
 	sw, _ := startSwitch(b, false)
-	prox, async := jsonLogProxy(b, Config{Upstream: sw})
+	prox, log := jsonLogProxy(b, Config{Upstream: sw})
 	for _, batch := range []int{1, 16} {
 		for _, tc := range []struct{ name, addr string }{{"direct", sw}, {"proxy-json", prox}} {
 			b.Run(fmt.Sprintf("%s/batch=%d", tc.name, batch), func(b *testing.B) {
@@ -100,7 +100,7 @@ func BenchmarkSwitchChat(b *testing.B) {
 				}
 				b.ReportMetric(float64(b.N)/d.Seconds(), "msg/s")
 				if tc.name == "proxy-json" {
-					b.ReportMetric(float64(async.Dropped()), "log-dropped")
+					log.report(b, b.N, start)
 				}
 			})
 		}

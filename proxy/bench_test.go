@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,20 +122,72 @@ func ioCopyRelay(tb testing.TB, upstream string) string {
 	})
 }
 
+// benchLog is the proxy's JSON log in the benchmarks, behind the sink chain the command
+// builds (redactor, iq tracker, numbering, a lossless queue, a buffered file flushed when
+// the queue runs empty). It counts the records the proxy hands over and the records the
+// log gets, so a benchmark can tell when the log missed some.
+type benchLog struct {
+	json              *inspect.JSON
+	w                 *bufio.Writer
+	in, logged, notes atomic.Uint64
+}
+
+func (l *benchLog) Write(r *inspect.Record) error {
+	l.logged.Add(1)
+	if r.Kind == inspect.KindNote && r.Unmatched { // the iq tracker's own notes
+		l.notes.Add(1)
+	}
+	return l.json.Write(r)
+}
+
+func (l *benchLog) Flush() error { return l.w.Flush() }
+
+// lost returns how many records the proxy emitted that did not reach the log (yet).
+func (l *benchLog) lost() uint64 { return l.in.Load() - (l.logged.Load() - l.notes.Load()) }
+
+// report reports how far behind the log was when the traffic ended ("log-behind"
+// records, at most the queue), waits until it has caught up and reports the rate
+// including that wait ("logged-msg/s"): traffic and its complete log.
+func (l *benchLog) report(b *testing.B, n int, start time.Time) {
+	b.ReportMetric(float64(l.lost()), "log-behind")
+	for deadline := time.Now().Add(time.Minute); l.lost() != 0; {
+		if time.Now().After(deadline) {
+			b.Fatalf("the log is still %d records behind after a minute", l.lost())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "logged-msg/s")
+}
+
 // jsonLogProxy starts a proxy in front of upstream logging JSON to a file through the
-// bounded queue, and returns its address and the queue (for its drop count).
-func jsonLogProxy(tb testing.TB, cfg Config) (string, *inspect.Async) {
-	f, err := os.Create(filepath.Join(tb.TempDir(), "proxy.jsonl"))
+// sink chain, and returns its address and the log's counts. When the benchmark ends, it
+// fails if the log file misses a record.
+func jsonLogProxy(tb testing.TB, cfg Config) (string, *benchLog) {
+	path := filepath.Join(tb.TempDir(), "proxy.jsonl")
+	f, err := os.Create(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	w := bufio.NewWriterSize(f, 64<<10)
-	async := inspect.NewAsync(inspect.NewJSON(w, inspect.JSONOptions{}), 8192)
-	tb.Cleanup(func() { async.Close(); w.Flush(); f.Close() })
-	cfg.Sink = async
+	l := &benchLog{json: inspect.NewJSON(w, inspect.JSONOptions{}), w: w}
+	chain := inspect.NewChain(inspect.ChainOptions{IQTimeout: 30 * time.Second, Queue: 8192}, inspect.Output{Sink: l})
+	tb.Cleanup(func() { // after the proxy has stopped (cleanups run last first)
+		chain.Close()
+		w.Flush()
+		f.Close()
+		lines := 0
+		if b, err := os.ReadFile(path); err == nil {
+			lines = bytes.Count(b, []byte("\n"))
+		}
+		if l.lost() != 0 || uint64(lines) != l.logged.Load() {
+			tb.Fatalf("the JSON log lost records: %d emitted, %d logged (%d of them iq notes), %d lines in the file",
+				l.in.Load(), l.logged.Load(), l.notes.Load(), lines)
+		}
+	})
+	cfg.Sink = inspect.SinkFunc(func(r *inspect.Record) error { l.in.Add(1); return chain.Write(r) })
 	cfg.Logf = func(string, ...any) {}
 	tp := startProxy(tb, cfg, false)
-	return tp.addr, async
+	return tp.addr, l
 }
 
 var benchMsg = "<message to='bob@localhost' from='alice@localhost/phone' type='chat' id='m0000001'><body>" +
@@ -172,7 +226,7 @@ func pump(tb testing.TB, c net.Conn, n, batch int) time.Duration {
 func BenchmarkThroughput(b *testing.B) {
 	up := echoUpstream(b, nil)
 	relay := ioCopyRelay(b, up)
-	prox, async := jsonLogProxy(b, Config{Upstream: up})
+	prox, log := jsonLogProxy(b, Config{Upstream: up})
 	for _, batch := range []int{1, 16} {
 		for _, tc := range []struct{ name, addr string }{{"direct", up}, {"iocopy", relay}, {"proxy-json", prox}} {
 			b.Run(fmt.Sprintf("%s/batch=%d", tc.name, batch), func(b *testing.B) {
@@ -181,10 +235,11 @@ func BenchmarkThroughput(b *testing.B) {
 				b.SetBytes(int64(len(benchMsg)))
 				b.ReportAllocs()
 				b.ResetTimer()
+				start := time.Now()
 				d := pump(b, c, b.N, batch)
 				b.ReportMetric(float64(b.N)/d.Seconds(), "msg/s")
 				if tc.name == "proxy-json" {
-					b.ReportMetric(float64(async.Dropped()), "log-dropped")
+					log.report(b, b.N, start)
 				}
 			})
 		}
@@ -301,7 +356,7 @@ func BenchmarkThroughputTLS(b *testing.B) {
 	leaf, _ := upCA.Leaf("localhost")
 	authority := newCA(b)
 	up := echoUpstream(b, leaf)
-	prox, async := jsonLogProxy(b, Config{Upstream: up, CA: authority, UpstreamTLS: &tls.Config{RootCAs: upCA.Pool()}})
+	prox, log := jsonLogProxy(b, Config{Upstream: up, CA: authority, UpstreamTLS: &tls.Config{RootCAs: upCA.Pool()}})
 	for _, tc := range []struct {
 		name, addr string
 		roots      *x509.CertPool
@@ -312,10 +367,11 @@ func BenchmarkThroughputTLS(b *testing.B) {
 			b.SetBytes(int64(len(benchMsg)))
 			b.ReportAllocs()
 			b.ResetTimer()
+			start := time.Now()
 			d := pump(b, c, b.N, 16)
 			b.ReportMetric(float64(b.N)/d.Seconds(), "msg/s")
 			if tc.name == "proxy-json" {
-				b.ReportMetric(float64(async.Dropped()), "log-dropped")
+				log.report(b, b.N, start)
 			}
 		})
 	}

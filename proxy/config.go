@@ -38,8 +38,9 @@ type Config struct {
 	UpstreamTLS *tls.Config
 	// Hook decides the fate of each stanza; nil forwards everything unchanged.
 	Hook Hook
-	// Sink receives every record. It must be safe for concurrent use and must not block:
-	// wrap a printer with inspect.NewAsync. nil discards records.
+	// Sink receives every record. It must be safe for concurrent use (inspect.Chain is).
+	// It may block while a lossless output catches up: that is the backpressure that
+	// slows the traffic down instead of losing a log record. nil discards records.
 	Sink inspect.Sink
 	// Limits bound what each peer can make a reader hold.
 	Limits inspect.Limits
