@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,11 @@ type outputFlags struct {
 	// noIQTrack turns off iq matching, for input that holds one direction only, where
 	// every request or every answer would be reported as unmatched.
 	noIQTrack bool
+	// live says the records come from traffic that must not wait for the terminal (proxy,
+	// switch): each output then gets its own queue (see open).
+	live bool
+	// stderr, when set, is told at the end how many records the terminal skipped.
+	stderr io.Writer
 	// isTerminal reports whether w is a terminal; tests replace it.
 	isTerminal func(w io.Writer) bool
 }
@@ -111,14 +117,34 @@ func openPrivate(path string, flag int) (*os.File, error) {
 	return f, nil
 }
 
-// open builds the sink chain, once, in this order:
+// logSink is the JSON log file. Its lines are buffered and written out when the chain's
+// queue runs empty (inspect.Async calls Flush), so under load the log costs one write call
+// per burst instead of one per record, and it is complete on disk whenever traffic pauses.
+type logSink struct {
+	*inspect.JSON
+	bw *bufio.Writer
+}
+
+// Flush writes the buffered lines to the file.
+func (l logSink) Flush() error { return l.bw.Flush() }
+
+// liveQueue is the number of records each output may hold when it is slower than the
+// traffic (see inspect.ChainOptions.Queue): a lossless output then holds the traffic up, the
+// terminal skips records and says where.
+var liveQueue = 8192 // a variable so that tests can make the terminal skip sooner
+
+// open builds the sink chain once (inspect.Chain, docs/ARCHITECTURE.md):
 //
-//	redactor (unless --show-secrets) -> iq tracker -> numbering -> filter
-//	-> tee(printer on stdout, JSON log file, capture file)
+//	redactor (unless --show-secrets) -> iq tracker -> numbering
+//	-> tee(terminal [--filter-*], JSON log file, capture file)
 //
-// The redactor comes first so that every output gets the same redacted records: a sink
-// added to the tee needs nothing else. closeFn reports unanswered requests, flushes and
-// closes the files; call it once, after the last Write.
+// Every output gets the same redacted records; to add one, append it to outs. The
+// filters choose what the terminal shows; the log and the capture stay complete. With
+// live traffic (o.live) each output has its own queue: the log and the capture never lose
+// a record (the traffic waits for them), the terminal skips records when it cannot keep up.
+// The sink returned is safe for concurrent use. closeFn reports unanswered requests,
+// writes what the queues hold, flushes and closes the files; call it once, after the last
+// Write.
 func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() error, err error) {
 	if err := o.validate(); err != nil {
 		return nil, nil, err
@@ -132,9 +158,8 @@ func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() 
 	case "raw":
 		printer = inspect.NewRaw(stdout)
 	}
-	sinks := []inspect.Sink{printer}
-	var closers []func() error
-	closeAll := func() error {
+	var closers []func() error // run after the chain is closed, last first
+	closeFiles := func() error {
 		var errs []error
 		for i := len(closers) - 1; i >= 0; i-- {
 			errs = append(errs, closers[i]())
@@ -144,40 +169,43 @@ func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() 
 	if f, ok := printer.(flusher); ok {
 		closers = append(closers, f.Flush)
 	}
+	terminal := printer
+	if len(o.filterName) > 0 || len(o.filterType) > 0 || o.filterJID != "" {
+		terminal = inspect.NewFilter(printer, inspect.Filter{Names: o.filterName, Types: o.filterType, JID: o.filterJID})
+	}
+	outs := []inspect.Output{{Sink: terminal, Lossy: true}}
 	if o.logFile != "" {
 		f, err := openPrivate(o.logFile, os.O_APPEND)
 		if err != nil {
-			return nil, nil, errors.Join(fmt.Errorf("opening the log: %w", err), closeAll())
+			return nil, nil, errors.Join(fmt.Errorf("opening the log: %w", err), closeFiles())
 		}
-		sinks = append(sinks, inspect.NewJSON(f, inspect.JSONOptions{}))
-		closers = append(closers, f.Close)
+		bw := bufio.NewWriterSize(f, 64<<10)
+		outs = append(outs, inspect.Output{Sink: logSink{inspect.NewJSON(bw, inspect.JSONOptions{}), bw}})
+		closers = append(closers, f.Close, bw.Flush) // flushed, then closed
 	}
 	if o.pcapOut != "" {
 		if newPcapSink == nil {
 			err := errors.New("pcap output not available in this build")
-			return nil, nil, errors.Join(err, closeAll())
+			return nil, nil, errors.Join(err, closeFiles())
 		}
 		ps, c, err := newPcapSink(o.pcapOut)
 		if err != nil {
-			return nil, nil, errors.Join(fmt.Errorf("opening the capture output: %w", err), closeAll())
+			return nil, nil, errors.Join(fmt.Errorf("opening the capture output: %w", err), closeFiles())
 		}
-		sinks = append(sinks, ps)
+		outs = append(outs, inspect.Output{Sink: ps})
 		closers = append(closers, c.Close)
 	}
-	sink = inspect.Tee(sinks...)
-	if len(o.filterName) > 0 || len(o.filterType) > 0 || o.filterJID != "" {
-		sink = inspect.NewFilter(sink, inspect.Filter{Names: o.filterName, Types: o.filterType, JID: o.filterJID})
+	opt := inspect.ChainOptions{ShowSecrets: o.showSecrets, IQTimeout: iqTimeout, NoIQTrack: o.noIQTrack}
+	if o.live {
+		opt.Queue = liveQueue
 	}
-	// Numbered before the filter, so a record keeps its number whatever is shown, and after
-	// the iq tracker, so its notes are numbered too.
-	sink = inspect.Number(sink)
-	if !o.noIQTrack {
-		tr := inspect.NewIQTracker(sink, iqTimeout)
-		sink = tr
-		closers = append(closers, tr.Close) // runs first: its notes still reach the files
+	chain := inspect.NewChain(opt, outs...)
+	closeFn = func() error {
+		err := chain.Close()
+		if n := chain.Skipped(); n > 0 && o.stderr != nil {
+			fmt.Fprintf(o.stderr, "stanzascope: the terminal skipped %d records it could not show in time (notes mark where); the log and the capture have them all\n", n)
+		}
+		return errors.Join(err, closeFiles())
 	}
-	if !o.showSecrets {
-		sink = inspect.NewRedactor(sink)
-	}
-	return sink, closeAll, nil
+	return chain, closeFn, nil
 }

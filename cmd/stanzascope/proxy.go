@@ -36,10 +36,6 @@ a client and to the client as a server with a certificate from its local CA (see
 'stanzascope ca'). Without --upstream the embedded switch (--domain, --db) is the upstream.
 HOST alone is resolved with the _xmpp-client._tcp SRV record, falling back to port 5222.`
 
-// proxyQueue is the number of records that may wait for a slow output before records
-// are dropped (and counted); the traffic itself never waits.
-const proxyQueue = 8192
-
 type proxyFlags struct {
 	listen, listenTLS, upstream, upstreamCA, caDir, domain, db string
 	insecure, allowPlain                                       bool
@@ -167,21 +163,17 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 			return err
 		}
 	}
+	out.live, out.stderr = true, stderr
 	sink, closeOut, err := out.open(stdout)
 	if err != nil {
 		return err
 	}
-	async := inspect.NewAsync(sink, proxyQueue)
 	defer func() {
-		async.Close()
-		if n := async.Dropped(); n > 0 {
-			logf("stanzascope proxy: %d records could not be shown or logged (the output was too slow); no traffic was lost", n)
-		}
 		if err := closeOut(); err != nil {
 			logf("stanzascope proxy: closing the output: %v", err)
 		}
 	}()
-	cfg.Sink = async
+	cfg.Sink = sink
 	p, err := proxy.New(cfg)
 	if err != nil {
 		return err

@@ -89,14 +89,15 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer db.Close()
 
+	out.live, out.stderr = true, stderr
 	sink, closeOut, err := out.open(stdout)
 	if err != nil {
 		return err
 	}
-	async := inspect.NewAsync(sink, 4096)
 	defer func() {
-		async.Close()
-		closeOut()
+		if err := closeOut(); err != nil {
+			fmt.Fprintf(stderr, "stanzascope switch: closing the output: %v\n", err)
+		}
 	}()
 	srv, err := server.New(server.Config{
 		Domain:       *domain,
@@ -106,7 +107,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		NoRegister:   *noRegister,
 		LoginTimeout: *loginTimeout,
 		Limits:       inspect.Limits{MaxStanza: *maxStanza},
-		Observe:      async,
+		Observe:      sink,
 		Logf:         func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) },
 		Version:      versionString(),
 	})

@@ -72,8 +72,9 @@ func NewPcapWriter(w io.Writer) (*PcapWriter, error) {
 	return &PcapWriter{bw: bw, pw: pw, conns: make(map[*inspect.ConnInfo]*wconn), buf: gopacket.NewSerializeBuffer()}, nil
 }
 
-// Write writes the packets for one record and flushes them, so the file can be opened
-// while the proxy runs.
+// Write writes the packets for one record into a buffer. Flush writes the buffer out; the
+// sink chain calls it whenever its queue runs empty, so the file can be opened while the
+// proxy runs and is written in large pieces under load.
 func (p *PcapWriter) Write(r *inspect.Record) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -110,7 +111,14 @@ func (p *PcapWriter) Write(r *inspect.Record) error {
 	default:
 		return nil
 	}
-	if p.err == nil {
+	return p.err
+}
+
+// Flush writes out what is buffered.
+func (p *PcapWriter) Flush() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil && !p.closed {
 		p.err = p.bw.Flush()
 	}
 	return p.err

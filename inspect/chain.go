@@ -1,0 +1,134 @@
+package inspect
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// Output is one consumer at the end of a Chain: a printer, the JSON log, the capture
+// writer, the web view.
+type Output struct {
+	Sink Sink
+	// Lossy outputs (the terminal) skip records when they cannot keep up and say where,
+	// with a note (see Skip). The others are lossless: when they cannot keep up the
+	// producers wait (see Block), so a log never misses a record.
+	Lossy bool
+}
+
+// ChainOptions configure a Chain.
+type ChainOptions struct {
+	// ShowSecrets leaves the redactor out (--show-secrets).
+	ShowSecrets bool
+	// IQTimeout is how long an iq request may wait for its answer before the tracker
+	// reports it (see NewIQTracker); NoIQTrack leaves the tracker out (for input that
+	// holds one direction, or a log that was tracked when it was written).
+	IQTimeout time.Duration
+	NoIQTrack bool
+	// Queue is the number of records each output may hold when it is slower than the
+	// producers; each output then runs in its own goroutine. 0 writes every output in the
+	// producer's goroutine, one after the other: right for a file being read, where nothing
+	// waits for the outputs but the reader.
+	Queue int
+}
+
+// Chain is the sink chain, composed once for every front end:
+//
+//	producers -> redactor (unless ShowSecrets) -> iq tracker -> numbering
+//	          -> tee(outputs, each behind its own queue)
+//
+// The redactor is the only stage that knows what a secret is, so every output gets the
+// same redacted records and a new output needs nothing but a place in the list. The
+// tracker and the numbering run under one lock in the order records arrive, so every
+// output sees the same records, numbered alike, in the same order. Write is safe for
+// concurrent use; it returns once every output has the record queued (or, for a lossy
+// output with a full queue, skipped), so the time it takes is the backpressure of the
+// lossless outputs.
+type Chain struct {
+	head    Sink // the redactor, or the locked stages when secrets are shown
+	mu      sync.Mutex
+	locked  Sink // tracker -> numbering -> tee, under mu
+	tracker *IQTracker
+	queues  []*Async
+}
+
+// NewChain composes the chain in front of outs. Close it after the last Write.
+func NewChain(opt ChainOptions, outs ...Output) *Chain {
+	c := &Chain{}
+	sinks := make([]Sink, 0, len(outs))
+	for _, o := range outs {
+		if o.Sink == nil {
+			continue
+		}
+		s := o.Sink
+		if opt.Queue > 0 {
+			policy := Block
+			if o.Lossy {
+				policy = Skip
+			}
+			q := NewAsync(s, opt.Queue, policy)
+			c.queues = append(c.queues, q)
+			s = q
+			if len(c.queues) > 1 {
+				s = copying{q} // the first queue gets the record itself
+			}
+		}
+		sinks = append(sinks, s)
+	}
+	c.locked = Number(Tee(sinks...))
+	if !opt.NoIQTrack {
+		c.tracker = NewIQTracker(c.locked, opt.IQTimeout)
+		c.locked = c.tracker
+	}
+	c.head = SinkFunc(c.writeLocked)
+	if !opt.ShowSecrets {
+		c.head = NewRedactor(c.head)
+	}
+	return c
+}
+
+// Write passes r down the chain. r belongs to the chain afterwards: its producer must not
+// change it.
+func (c *Chain) Write(r *Record) error { return c.head.Write(r) }
+
+func (c *Chain) writeLocked(r *Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.locked.Write(r)
+}
+
+// copying hands next a shallow copy of each record (the bytes are shared, and nobody
+// changes them), so that outputs in different goroutines never share the lazily parsed
+// tree of one record.
+type copying struct{ next Sink }
+
+func (c copying) Write(r *Record) error {
+	dup := new(Record)
+	*dup = *r
+	return c.next.Write(dup)
+}
+
+// Skipped returns how many records the lossy outputs skipped, in all.
+func (c *Chain) Skipped() uint64 {
+	var n uint64
+	for _, q := range c.queues {
+		n += q.Skipped()
+	}
+	return n
+}
+
+// Close reports the requests never answered, then waits until every output has written
+// what its queue holds. It does not flush or close the outputs. It returns the errors the
+// outputs returned.
+func (c *Chain) Close() error {
+	var errs []error
+	if c.tracker != nil {
+		c.mu.Lock()
+		errs = append(errs, c.tracker.Close())
+		c.mu.Unlock()
+	}
+	for _, q := range c.queues {
+		errs = append(errs, q.Close())
+	}
+	return errors.Join(errs...)
+}
