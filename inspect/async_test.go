@@ -302,3 +302,29 @@ func TestChainRedactsEveryOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestChainOutputsDoNotShare: outputs in their own goroutines parse the records they get
+// (Element caches a tree in the record); under -race, sharing one record would show.
+func TestChainOutputsDoNotShare(t *testing.T) {
+	var outs []Output
+	var parsed atomic.Int64
+	for i := range 3 {
+		outs = append(outs, Output{Lossy: i == 0, Sink: SinkFunc(func(r *Record) error {
+			if _, err := r.Element(); err == nil {
+				parsed.Add(1)
+			}
+			r.Attr("type")
+			return nil
+		})})
+	}
+	chain := NewChain(ChainOptions{NoIQTrack: true, Queue: 4}, outs...)
+	for range 200 {
+		chain.Write(&Record{Kind: KindStanza, Name: "message", Raw: []byte("<message type='chat'><body>hi</body></message>")})
+	}
+	if err := chain.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if parsed.Load() < 400 { // the two lossless outputs parse all; the terminal may skip
+		t.Fatalf("%d trees parsed", parsed.Load())
+	}
+}

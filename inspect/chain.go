@@ -68,12 +68,14 @@ func NewChain(opt ChainOptions, outs ...Output) *Chain {
 			}
 			q := NewAsync(s, opt.Queue, policy)
 			c.queues = append(c.queues, q)
-			s = q
-			if len(c.queues) > 1 {
-				s = copying{q} // the first queue gets the record itself
-			}
+			s = copying{q}
 		}
 		sinks = append(sinks, s)
+	}
+	if n := len(sinks); n > 0 && opt.Queue > 0 {
+		// The last queue gets the record itself: the tee writes it after every copy is
+		// made, so no output goroutine holds it while it is being copied.
+		sinks[n-1] = sinks[n-1].(copying).next
 	}
 	c.locked = Number(Tee(sinks...))
 	if !opt.NoIQTrack {
