@@ -7,6 +7,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"time"
 
@@ -71,6 +72,11 @@ type Config struct {
 	// one summary line per interval, so that many silent connections (slowloris) do not
 	// print a line each.
 	SetupTimeout time.Duration
+	// KeyLogWriter, when set, receives the TLS secrets of both legs (the client's and the
+	// upstream's) in the SSLKEYLOGFILE format (crypto/tls Config.KeyLogWriter), so that
+	// Wireshark can decrypt a capture taken beside the proxy. Anyone who reads it can
+	// decrypt the traffic: for debugging only.
+	KeyLogWriter io.Writer
 }
 
 // DefaultSetupTimeout is the setup timeout when Config.SetupTimeout is zero.

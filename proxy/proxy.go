@@ -57,6 +57,7 @@ func New(cfg Config) (*Proxy, error) {
 			GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
 				return cfg.CA.Leaf(h.ServerName)
 			},
+			KeyLogWriter: cfg.KeyLogWriter,
 		}
 	}
 	return p, nil

@@ -146,6 +146,9 @@ func (s *session) handshakeUpstream() (*tls.Conn, error) {
 	if cfg.MinVersion == 0 {
 		cfg.MinVersion = tls.VersionTLS12
 	}
+	if cfg.KeyLogWriter == nil {
+		cfg.KeyLogWriter = s.p.cfg.KeyLogWriter
+	}
 	s.up.mu.Lock()
 	defer s.up.mu.Unlock()
 	tc := tls.Client(s.up.raw, cfg)
