@@ -38,6 +38,7 @@ HOST alone is resolved with the _xmpp-client._tcp SRV record, falling back to po
 
 type proxyFlags struct {
 	listen, listenTLS, upstream, upstreamCA, caDir, domain, db string
+	keylog                                                     string
 	insecure, allowPlain, strict                               bool
 	rules                                                      []string
 	idle, writeTimeout, setupTimeout                           time.Duration
@@ -62,6 +63,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fset.DurationVar(&f.writeTimeout, "write-timeout", proxy.DefaultWriteTimeout, "close a connection when either side has not taken a write for this `duration` (it stopped reading)")
 	fset.IntVar(&f.maxStanza, "max-stanza", inspect.DefaultLimits.MaxStanza, "largest stanza accepted from either side, in `bytes`")
 	fset.BoolVar(&f.strict, "strict", false, "end a connection at the first RFC 6120 violation, as a server would (default: forward what can be framed and show each violation)")
+	fset.StringVar(&f.keylog, "keylog", "", keylogHelp)
 	out := addOutputFlags(fset, true)
 	if err := parseFlags(fset, args); err != nil {
 		return err
@@ -101,6 +103,15 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 	}
 	cfg := proxy.Config{CA: authority, Logf: logf, IdleTimeout: f.idle, Limits: inspect.Limits{MaxStanza: f.maxStanza, Annotate: !f.strict},
 		AllowPlaintextUpstream: f.allowPlain, WriteTimeout: f.writeTimeout, SetupTimeout: f.setupTimeout}
+	if f.keylog != "" {
+		kl, err := openKeylog(f.keylog)
+		if err != nil {
+			return err
+		}
+		defer kl.Close()
+		cfg.KeyLogWriter = kl
+		logf("stanzascope proxy: WARNING: %s", keylogWarning(f.keylog))
+	}
 	if len(f.rules) > 0 {
 		eng, err := rules.Load(f.rules...)
 		if err != nil {

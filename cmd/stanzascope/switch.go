@@ -44,6 +44,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	noRegister := fs.Bool("no-register", false, "turn off in-band account creation (XEP-0077)")
 	loginTimeout := fs.Duration("login-timeout", server.DefaultLoginTimeout, "close connections not logged in within this `duration`")
 	maxStanza := fs.Int("max-stanza", inspect.DefaultLimits.MaxStanza, "largest stanza accepted, in `bytes` (policy-violation beyond)")
+	keylog := addKeylogFlag(fs)
 	out := addOutputFlags(fs, true)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -90,6 +91,16 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer db.Close()
 
 	out.live, out.stderr = true, stderr
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if *keylog != "" {
+		kl, err := openKeylog(*keylog)
+		if err != nil {
+			return err
+		}
+		defer kl.Close()
+		tlsCfg.KeyLogWriter = kl
+		fmt.Fprintf(stderr, "stanzascope switch: WARNING: %s\n", keylogWarning(*keylog))
+	}
 	sink, closeOut, err := out.open(stdout)
 	if err != nil {
 		return err
@@ -102,7 +113,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	srv, err := server.New(server.Config{
 		Domain:       *domain,
 		Store:        db,
-		TLS:          &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLS:          tlsCfg,
 		RequireTLS:   *requireTLS,
 		NoRegister:   *noRegister,
 		LoginTimeout: *loginTimeout,
