@@ -95,6 +95,10 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer closeSrc()
+	pr := newProgress(src, stderr, progressTerminal)
+	if pr != nil {
+		src = pr
+	}
 	br := bufio.NewReaderSize(src, logs.DetectSize)
 	if format == logs.Unknown {
 		if format, err = detectInput(br); err != nil {
@@ -137,6 +141,13 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	default:
 		read = func(ctx context.Context, sink inspect.Sink) error {
 			return logs.Read(ctxReader{ctx, br}, format, sink, logs.Options{})
+		}
+	}
+	if pr != nil && format != logs.Pcap { // a capture is read by path: no bytes to count here
+		inner := read
+		read = func(ctx context.Context, sink inspect.Sink) error {
+			defer pr.done()
+			return inner(ctx, pr.sink(sink))
 		}
 	}
 	return runPipeline(ctx, out, stdout, stderr, read)
