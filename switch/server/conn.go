@@ -26,7 +26,8 @@ type conn struct {
 
 	// Written under wmu (the reader goroutine holds it while swapping nc for STARTTLS).
 	wmu        sync.Mutex
-	nc         net.Conn // raw, or the TLS connection after STARTTLS
+	guard      stallGuard // raw as the writers see it (stall.go)
+	nc         net.Conn   // &guard, or the TLS connection over it after STARTTLS
 	out        *inspect.Header
 	headerSent bool
 	wclosed    bool
@@ -81,7 +82,9 @@ const (
 )
 
 func (s *Server) newConn(nc net.Conn) *conn {
-	c := &conn{srv: s, raw: nc, nc: nc}
+	c := &conn{srv: s, raw: nc}
+	c.guard.Conn = nc
+	c.nc = &c.guard
 	c.info = &inspect.ConnInfo{ID: s.connSeq.Add(1)}
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
 		c.info.Client = ap

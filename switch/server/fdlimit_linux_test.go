@@ -3,58 +3,17 @@ package server
 import (
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"mellium.im/sasl"
 	"mellium.im/xmpp"
 
 	"github.com/stanzascope/stanzascope/switch/switchtest"
 )
-
-// logBuffer collects a server's log lines for a test.
-type logBuffer struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logBuffer) logf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
-// matching returns the lines that contain s.
-func (l *logBuffer) matching(s string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, line := range l.lines {
-		if strings.Contains(line, s) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-// waitLine polls for a line containing s until a deadline.
-func (l *logBuffer) waitLine(t *testing.T, s string) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if len(l.matching(s)) > 0 {
-			return
-		}
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	t.Fatalf("no log line with %q; log:\n%s", s, strings.Join(l.lines, "\n"))
-}
 
 // TestAcceptOutOfDescriptors runs the server in a process whose descriptor table is full:
 // accept fails with EMFILE, the server logs it once and keeps running, and the client

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -224,4 +226,49 @@ func registerRaw(t testing.TB, addr, user, pass string) {
 	c.send("</stream:stream>")
 	c.expect("</stream:stream>")
 	c.expectEOF()
+}
+
+// logBuffer collects a server's log lines for a test.
+type logBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logBuffer) logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+// matching returns the lines that contain s.
+func (l *logBuffer) matching(s string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range l.lines {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// waitLine polls for a line containing s until a deadline.
+func (l *logBuffer) waitLine(t *testing.T, s string) {
+	t.Helper()
+	if !l.await(s, 5*time.Second) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		t.Fatalf("no log line with %q; log:\n%s", s, strings.Join(l.lines, "\n"))
+	}
+}
+
+// await polls for a line containing s for at most d, and reports whether one came.
+func (l *logBuffer) await(s string, d time.Duration) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if len(l.matching(s)) > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -40,10 +40,11 @@ func (c *conn) onIQ(ctx context.Context, raw []byte, el *inspect.Element) error 
 		return nil
 	case target.Resource != "" && target.Local != "":
 		if s := c.srv.dir.Lookup(target); s != nil {
-			if b, err := restamp(raw, nil, []kv{{"from", full.String()}}, nil); err == nil {
-				s.Deliver(b)
+			b, err := restamp(raw, nil, []kv{{"from", full.String()}}, nil)
+			if err == nil && s.Deliver(b) == nil || !request {
+				return nil
 			}
-			return nil
+			return fail(errServiceUnavailable) // the session did not take it: never silence
 		}
 		if request {
 			return fail(errServiceUnavailable)

@@ -39,10 +39,11 @@ func (c *conn) onMessage(ctx context.Context, raw []byte, attr func(string) stri
 		return newStreamErr("internal-server-error", "message: "+err.Error())
 	}
 	if target.Resource != "" {
-		if s := c.srv.dir.Lookup(target); s != nil {
-			s.Deliver(stamped)
+		if s := c.srv.dir.Lookup(target); s != nil && s.Deliver(stamped) == nil {
 			return nil
 		}
+		// Not bound, or the session did not take it (it stopped reading and is being
+		// dropped, or ended meanwhile): as if the resource were gone.
 		switch typ {
 		case "groupchat":
 			return c.bounce(m, errServiceUnavailable)
@@ -68,12 +69,17 @@ func (c *conn) toAccount(ctx context.Context, m msgAttrs, bare inspect.JID, stam
 		}
 	}
 	if best >= 0 && typ != "groupchat" && typ != "error" {
+		delivered := false
 		for _, s := range sessions {
 			if p := s.Presence(); p.Available && p.Priority >= 0 && (p.Priority == best || typ == "headline") {
-				s.Deliver(stamped)
+				delivered = s.Deliver(stamped) == nil || delivered
 			}
 		}
-		return nil
+		if delivered {
+			return nil
+		}
+		// No session took it (each stopped reading, or ended meanwhile): keep it as for a
+		// user who is offline, so that it is not lost.
 	}
 	if typ == "error" || typ == "headline" {
 		return nil

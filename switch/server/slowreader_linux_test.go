@@ -2,7 +2,14 @@ package server
 
 import (
 	"bufio"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
 	"net"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -133,4 +140,219 @@ func TestSlowReadersDoNotStallRosters(t *testing.T) {
 		t.Fatalf("roster and subscription operations took %v while %d clients did not read (write timeout %v)", elapsed, slowReaders, writeTimeout)
 	}
 	t.Logf("roster and subscription operations took %v", elapsed)
+}
+
+// streamElements parses what a client received after our stream header (data, up to and
+// including our closing tag) and returns its whole top-level elements as local name and
+// id (or, for a stream error, its condition). An error means the stream was cut in the
+// middle of an element; what came before it is returned.
+func streamElements(data []byte) (names, ids []string, err error) {
+	doc := "<stream:stream xmlns:stream='" + inspect.NSStreams + "' xmlns='jabber:client'>" + string(data)
+	dec := xml.NewDecoder(strings.NewReader(doc))
+	depth := 0
+	var name, id string
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF && depth == 0 {
+			return names, ids, nil
+		}
+		if err != nil {
+			return names, ids, err
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			depth++
+			switch {
+			case depth == 2:
+				name, id = tok.Name.Local, ""
+				for _, a := range tok.Attr {
+					if a.Name.Local == "id" {
+						id = a.Value
+					}
+				}
+			case depth == 3 && name == "error" && tok.Name.Space == streamErrNS && id == "":
+				id = tok.Name.Local
+			}
+		case xml.EndElement:
+			if depth == 2 {
+				names, ids = append(names, name), append(ids, id)
+			}
+			depth--
+		}
+	}
+}
+
+// TestSlowReaderDropped: a client that stops reading while messages are routed to it is
+// dropped, and nothing is lost: the messages it did not take are stored for it (or, past
+// the offline limit, bounced to the sender). Its stream ends with a whole stream error,
+// not in the middle of a stanza, as long as it reads at all within a grace period after
+// the write timeout; one that reads nothing is closed, and what it never took whole is
+// stored or bounced too.
+func TestSlowReaderDropped(t *testing.T) {
+	t.Run("reads within the grace period", func(t *testing.T) { testSlowReaderDropped(t, true, false) })
+	t.Run("reads within the grace period, TLS", func(t *testing.T) { testSlowReaderDropped(t, true, true) })
+	t.Run("never reads", func(t *testing.T) { testSlowReaderDropped(t, false, false) })
+}
+
+// tlsLogin takes c (a fresh connection) through STARTTLS, SASL PLAIN and binding res,
+// and returns the client on the TLS connection.
+func tlsLogin(t *testing.T, ts *testServer, c *rawClient, user, pass, res string) *rawClient {
+	t.Helper()
+	c.send(header10)
+	c.readStanza()
+	c.readStanza() // features
+	c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+	c.expect("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+	tc := tls.Client(c.conn, &tls.Config{ServerName: "localhost", RootCAs: ts.pool})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	s := &rawClient{t: t, conn: tc, r: bufio.NewReader(tc)}
+	s.send(header10)
+	s.readStanza()
+	s.readStanza()
+	s.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+pass)) + "</auth>")
+	s.expect("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+	s.send(header10)
+	s.readStanza()
+	s.readStanza()
+	s.send("<iq id='b' type='set'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" + res + "</resource></bind></iq>")
+	s.expectRe(`<iq id='b' type='result'>.*</iq>`)
+	return s
+}
+
+func testSlowReaderDropped(t *testing.T, readsInGrace, useTLS bool) {
+	// Long enough for the client that logs in again to read a few megabytes of stored
+	// messages under the race detector without looking slow itself.
+	const writeTimeout = 3 * time.Second
+	logs := &logBuffer{}
+	ts := startServer(t, func(c *Config) { c.WriteTimeout = writeTimeout; c.Logf = logs.logf })
+	registerRaw(t, ts.addr, "alice", "pw")
+	registerRaw(t, ts.addr, "slow", "pw")
+	slow := dialSlow(t, ts.addr)
+	if useTLS {
+		slow = tlsLogin(t, ts, slow, "slow", "pw", "r")
+	} else {
+		slow.send(legacyHeader)
+		slow.expectRe(headerRe)
+		slow.send("<iq id='auth1' type='set'><query xmlns='jabber:iq:auth'><username>slow</username><password>pw</password><resource>r</resource></query></iq>")
+		slow.expect("<iq id='auth1' type='result'/>")
+	}
+	slow.send("<presence/>")
+	alice := legacyLogin(t, ts.addr, "alice", "pw", "Home")
+	alice.send("<presence/>")
+
+	// The slow client reads nothing until the server says it stopped reading (or, should
+	// it never say so, until the server dropped it). Then it reads all it can: at once, or
+	// only after the server dropped it.
+	type result struct {
+		data []byte
+		err  error
+	}
+	slowGot := make(chan result, 1)
+	go func() {
+		j, _ := inspect.ParseJID("slow@localhost/r")
+		dropped := func() bool { return ts.srv.dir.Lookup(j) == nil }
+		for deadline := time.Now().Add(60 * time.Second); ; {
+			if time.Now().After(deadline) {
+				slowGot <- result{err: errors.New("the slow client was never dropped")}
+				return
+			}
+			if readsInGrace && logs.await("stopped reading", 10*time.Millisecond) || dropped() {
+				break
+			}
+			time.Sleep(5 * time.Millisecond) // a bounded poll
+		}
+		slow.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		data, err := io.ReadAll(slow.r)
+		if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = nil // a close without TLS close_notify, or a reset, is a close too
+		}
+		slowGot <- result{data, err}
+	}()
+	// Alice reads all along: the bounces, until the answer to her last ping.
+	bounced := make(chan []string, 1)
+	go func() {
+		var ids []string
+		for {
+			s, err := alice.tryStanza(60 * time.Second)
+			if err != nil || strings.HasPrefix(s, "<iq id='done'") {
+				bounced <- ids
+				return
+			}
+			if m := regexp.MustCompile(`^<message id='(m\d+)' type='error'`).FindStringSubmatch(s); m != nil {
+				ids = append(ids, m[1])
+			}
+		}
+	}()
+
+	// Alice floods the slow client until the server drops it, and a little longer.
+	pad := strings.Repeat("p", 4096)
+	sent := 0
+	alice.conn.SetWriteDeadline(time.Now().Add(60 * time.Second))
+	for extra := 0; extra < 20 && sent < 5000; sent++ {
+		msg := fmt.Sprintf("<message id='m%04d' to='slow@localhost' type='chat'><body>m%04d %s</body></message>", sent, sent, pad)
+		if _, err := io.WriteString(alice.conn, msg); err != nil {
+			t.Fatalf("flood: %v", err)
+		}
+		if len(logs.matching("stopped reading")) > 0 {
+			extra++
+		}
+	}
+	alice.send("<iq id='done' type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+
+	r := <-slowGot
+	if r.err != nil {
+		t.Fatalf("slow client: %v", r.err)
+	}
+	names, ids, err := streamElements(r.data)
+	tail := r.data[max(0, len(r.data)-200):]
+	if readsInGrace {
+		if err != nil {
+			t.Fatalf("the slow client's stream was cut mid-stanza (%v); it ends with %q", err, tail)
+		}
+		if len(names) == 0 || names[len(names)-1] != "error" || ids[len(ids)-1] != "policy-violation" || !strings.HasSuffix(string(r.data), "</stream:error></stream:stream>") {
+			t.Fatalf("the slow client's stream does not end with a policy-violation stream error: %q", tail)
+		}
+	}
+	if len(names) > 0 && names[len(names)-1] == "error" {
+		// Whole, even without the client reading: the kernel may take the rest when its
+		// buffers grow.
+		names = names[:len(names)-1]
+	}
+	seen := map[string]int{}
+	live := 0
+	for i, n := range names {
+		switch n {
+		case "message":
+			seen[ids[i]]++
+			live++
+		case "presence": // its own, on a 1.0 stream
+		default:
+			t.Fatalf("the slow client got a %s", n)
+		}
+	}
+	b := <-bounced
+	for _, id := range b {
+		seen[id]++
+	}
+
+	// The rest waits for the slow client's next login.
+	stored := sent - live - len(b)
+	again := legacyLogin(t, ts.addr, "slow", "pw", "r2")
+	again.send("<presence/>")
+	for range stored {
+		s := again.readStanza()
+		const head = "<message id='m"
+		if !strings.HasPrefix(s, head) || !strings.Contains(s, "' to='slow@localhost' type='chat' from='alice@localhost/Home'><body>m") || !strings.Contains(s, "</body><delay ") {
+			t.Fatalf("expected a stored message, got %.200q", s)
+		}
+		seen[s[len(head)-1:len(head)+4]]++
+	}
+	for i := range sent {
+		if id := fmt.Sprintf("m%04d", i); seen[id] != 1 {
+			t.Errorf("message %s arrived %d times", id, seen[id])
+		}
+	}
+	t.Logf("%d messages sent: %d delivered live, %d stored, %d bounced", sent, live, stored, len(b))
 }

@@ -25,7 +25,7 @@ func (c *conn) onStartTLS(ev inspect.Event) error {
 	c.tlsBusy = true
 	c.wmu.Unlock()
 
-	tc := tls.Server(c.raw, c.srv.cfg.TLS)
+	tc := tls.Server(&c.guard, c.srv.cfg.TLS)
 	deadline := c.loginDeadline
 	if d := time.Now().Add(30 * time.Second); d.Before(deadline) {
 		deadline = d

@@ -20,15 +20,24 @@ func (c *conn) writeLocked(b []byte, kind inspect.Kind, name, ns string) error {
 	if c.wclosed || c.tlsBusy {
 		return errClosed
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	// One deadline for the whole stanza, however many TLS records it takes.
+	c.raw.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	if _, err := c.nc.Write(b); err != nil {
 		c.closeLocked()
 		return err
 	}
+	if c.guard.isStalled() {
+		return c.endStalledLocked(b, kind, name, ns)
+	}
+	c.observeOut(b, kind, name, ns)
+	return nil
+}
+
+// observeOut reports bytes written to the client.
+func (c *conn) observeOut(b []byte, kind inspect.Kind, name, ns string) {
 	if c.srv.cfg.Observe != nil {
 		c.observe(&inspect.Record{Dir: inspect.ServerToClient, Kind: kind, Raw: append([]byte(nil), b...), Name: name, NS: ns, Header: c.out})
 	}
-	return nil
 }
 
 // observe stamps r with the connection and time and hands it to the observer.
@@ -104,17 +113,24 @@ func (c *conn) streamErrorLocked(cond, text string) {
 		if !c.headerSent {
 			c.sendHeaderLocked(false)
 		}
-		b := []byte("<stream:error><" + cond + " xmlns='" + inspect.NSStreamErrors + "'/>")
-		if text != "" {
-			b = append(b, "<text xmlns='"+inspect.NSStreamErrors+"'>"...)
-			b = appendText(b, text)
-			b = append(b, "</text>"...)
-		}
-		b = append(b, "</stream:error>"...)
-		c.writeLocked(b, inspect.KindStanza, "error", inspect.NSStreams)
-		c.writeLocked([]byte("</stream:stream>"), inspect.KindStreamClose, "stream", inspect.NSStreams)
+		c.writeLocked(streamErrorBytes(cond, text), inspect.KindStanza, "error", inspect.NSStreams)
+		c.writeLocked([]byte(closeTag), inspect.KindStreamClose, "stream", inspect.NSStreams)
 	}
 	c.closeLocked()
+}
+
+// closeTag ends our stream.
+const closeTag = "</stream:stream>"
+
+// streamErrorBytes returns <stream:error> with the condition cond and text (may be empty).
+func streamErrorBytes(cond, text string) []byte {
+	b := []byte("<stream:error><" + cond + " xmlns='" + inspect.NSStreamErrors + "'/>")
+	if text != "" {
+		b = append(b, "<text xmlns='"+inspect.NSStreamErrors+"'>"...)
+		b = appendText(b, text)
+		b = append(b, "</text>"...)
+	}
+	return append(b, "</stream:error>"...)
 }
 
 // closeStream answers the client's closing tag with ours and closes the socket at once.
@@ -122,7 +138,7 @@ func (c *conn) closeStream() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if !c.wclosed && !c.tlsBusy && c.headerSent {
-		c.writeLocked([]byte("</stream:stream>"), inspect.KindStreamClose, "stream", inspect.NSStreams)
+		c.writeLocked([]byte(closeTag), inspect.KindStreamClose, "stream", inspect.NSStreams)
 	}
 	c.closeLocked()
 }
