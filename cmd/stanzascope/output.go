@@ -44,6 +44,9 @@ type outputFlags struct {
 	stderr io.Writer
 	// isTerminal reports whether w is a terminal; tests replace it.
 	isTerminal func(w io.Writer) bool
+	// more are outputs added beside the terminal and the files (the web view's hub, see
+	// webFlags.start).
+	more []inspect.Output
 }
 
 // addOutputFlags registers the output flags on fs; --pcap-out only when pcap is true.
@@ -136,7 +139,7 @@ var liveQueue = 8192 // a variable so that tests can make the terminal skip soon
 // open builds the sink chain once (inspect.Chain, docs/ARCHITECTURE.md):
 //
 //	redactor (unless --show-secrets) -> iq tracker -> numbering
-//	-> tee(terminal [--filter-*], JSON log file, capture file)
+//	-> tee(terminal [--filter-*], JSON log file, capture file, web view hub)
 //
 // Every output gets the same redacted records; to add one, append it to outs. The
 // filters choose what the terminal shows; the log and the capture stay complete. With
@@ -195,6 +198,7 @@ func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() 
 		outs = append(outs, inspect.Output{Sink: ps})
 		closers = append(closers, c.Close)
 	}
+	outs = append(outs, o.more...)
 	opt := inspect.ChainOptions{ShowSecrets: o.showSecrets, IQTimeout: iqTimeout, NoIQTrack: o.noIQTrack}
 	if o.live {
 		opt.Queue = liveQueue
