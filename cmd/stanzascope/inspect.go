@@ -14,6 +14,7 @@ import (
 
 	"github.com/stanzascope/stanzascope/inspect"
 	"github.com/stanzascope/stanzascope/inspect/logs"
+	"github.com/stanzascope/stanzascope/inspect/web"
 )
 
 // readCaptureFile reads a pcap or pcapng file, reassembles the XMPP connections on ports
@@ -45,6 +46,7 @@ content (--input-format names it). "-" reads standard input.`
 func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("inspect", inspectUsage, stderr)
 	out := addOutputFlags(fs, false)
+	webf := addWebFlags(fs, "off")
 	iface := fs.String("iface", "", "capture live traffic on network interface `IFACE`")
 	ports := fs.IntSlice("port", []int{5222}, "TCP `port`s that carry XMPP (captures and --iface)")
 	dirFlag := fs.String("dir", "auto", "direction of a raw XML stream: auto (a header with an id is the server's), c2s or s2c")
@@ -81,13 +83,22 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := out.validate(); err != nil {
 		return err
 	}
+	if err := webf.validate(); err != nil {
+		return err
+	}
+	stopWeb, err := webf.start(out, web.Options{Title: strings.TrimSpace("stanzascope inspect " + strings.Join(append(fs.Args(), *iface), " "))},
+		func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) })
+	if err != nil {
+		return err
+	}
+	defer stopWeb()
 	if *iface != "" {
 		if readLive == nil {
 			return errors.New("live capture is not available in this build")
 		}
-		return runPipeline(ctx, out, stdout, stderr, func(ctx context.Context, sink inspect.Sink) error {
+		return webf.keepServing(ctx, runPipeline(ctx, out, stdout, stderr, func(ctx context.Context, sink inspect.Sink) error {
 			return readLive(ctx, *iface, *ports, sink, stderr)
-		})
+		}), stderr)
 	}
 	name := fs.Arg(0)
 	src, closeSrc, err := openInput(name)
@@ -150,7 +161,7 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return inner(ctx, pr.sink(sink))
 		}
 	}
-	return runPipeline(ctx, out, stdout, stderr, read)
+	return webf.keepServing(ctx, runPipeline(ctx, out, stdout, stderr, read), stderr)
 }
 
 // openInput opens FILE, or standard input for "-".

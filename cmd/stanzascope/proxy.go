@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
+	"github.com/stanzascope/stanzascope/inspect/web"
 	"github.com/stanzascope/stanzascope/proxy"
 	"github.com/stanzascope/stanzascope/proxy/ca"
 	"github.com/stanzascope/stanzascope/rules"
@@ -43,6 +44,7 @@ type proxyFlags struct {
 	rules                                                      []string
 	idle, writeTimeout, setupTimeout                           time.Duration
 	maxStanza                                                  int
+	web                                                        *webFlags
 }
 
 func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -65,6 +67,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fset.BoolVar(&f.strict, "strict", false, "end a connection at the first RFC 6120 violation, as a server would (default: forward what can be framed and show each violation)")
 	fset.StringVar(&f.keylog, "keylog", "", keylogHelp)
 	out := addOutputFlags(fset, true)
+	f.web = addWebFlags(fset, defaultWebAddr)
 	if err := parseFlags(fset, args); err != nil {
 		return err
 	}
@@ -90,6 +93,9 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("--write-timeout and --setup-timeout must be positive")
 	}
 	if err := out.validate(); err != nil {
+		return err
+	}
+	if err := f.web.validate(); err != nil {
 		return err
 	}
 	return serveProxy(ctx, f, out, stdout, stderr)
@@ -176,6 +182,11 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 		}
 	}
 	out.live, out.stderr = true, stderr
+	stopWeb, err := f.web.start(out, web.Options{Title: "stanzascope proxy", Server: serverLane(f), Proxy: true}, logf)
+	if err != nil {
+		return err
+	}
+	defer stopWeb()
 	sink, closeOut, err := out.open(stdout)
 	if err != nil {
 		return err

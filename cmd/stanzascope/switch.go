@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/stanzascope/stanzascope/inspect"
+	"github.com/stanzascope/stanzascope/inspect/web"
 	"github.com/stanzascope/stanzascope/switch/server"
 	"github.com/stanzascope/stanzascope/switch/store"
 	"github.com/stanzascope/stanzascope/switch/store/pgstore"
@@ -46,6 +47,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	maxStanza := fs.Int("max-stanza", inspect.DefaultLimits.MaxStanza, "largest stanza accepted, in `bytes` (policy-violation beyond)")
 	keylog := addKeylogFlag(fs)
 	out := addOutputFlags(fs, true)
+	webf := addWebFlags(fs, defaultWebAddr)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -66,6 +68,9 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	err := out.validate()
 	if err != nil {
+		return err
+	}
+	if err := webf.validate(); err != nil {
 		return err
 	}
 	if *dbPath == "" {
@@ -101,6 +106,12 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		tlsCfg.KeyLogWriter = kl
 		fmt.Fprintf(stderr, "stanzascope switch: WARNING: %s\n", keylogWarning(*keylog))
 	}
+	stopWeb, err := webf.start(out, web.Options{Title: "stanzascope switch", Server: *domain + " (switch)"},
+		func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) })
+	if err != nil {
+		return err
+	}
+	defer stopWeb()
 	sink, closeOut, err := out.open(stdout)
 	if err != nil {
 		return err

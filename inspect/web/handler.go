@@ -126,9 +126,9 @@ func (h *Hub) serveEvents(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	s := h.subscribe()
-	if s == nil {
-		http.Error(w, "stanzascope: the web view is closed", http.StatusServiceUnavailable)
+	s, err := h.subscribe()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	defer h.unsubscribe(s)

@@ -14,6 +14,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -28,6 +29,9 @@ const (
 	DefaultHistoryBytes = 64 << 20 // bytes of stanzas and summaries
 )
 
+// DefaultMaxStreams is how many browsers may watch at once unless Options say otherwise.
+const DefaultMaxStreams = 64
+
 // maxLanes bounds the lane labels a hub remembers (one per connection seen).
 const maxLanes = 4096
 
@@ -37,6 +41,9 @@ type Options struct {
 	// their size (0: DefaultHistoryBytes). The oldest records go first.
 	History      int
 	HistoryBytes int
+	// MaxStreams bounds the browsers watching at once (0: DefaultMaxStreams); one more is
+	// turned away (503).
+	MaxStreams int
 	// Title heads the page ("stanzascope proxy").
 	Title string
 	// Server labels the server's lane ("localhost (embedded switch)"); "" is "server".
@@ -94,6 +101,9 @@ func NewHub(opt Options) *Hub {
 	}
 	if opt.HistoryBytes <= 0 {
 		opt.HistoryBytes = DefaultHistoryBytes
+	}
+	if opt.MaxStreams <= 0 {
+		opt.MaxStreams = DefaultMaxStreams
 	}
 	return &Hub{
 		opt:   opt,
@@ -219,16 +229,25 @@ func (h *Hub) Lanes() map[uint64]Lane {
 	return m
 }
 
-// subscribe registers a stream; nil when the hub is closed.
-func (h *Hub) subscribe() *subscriber {
+// Errors of subscribe.
+var (
+	errClosed      = errors.New("stanzascope: the web view is closed")
+	errTooManySubs = errors.New("stanzascope: too many browsers are watching this web view")
+)
+
+// subscribe registers a stream.
+func (h *Hub) subscribe() (*subscriber, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil
+		return nil, errClosed
+	}
+	if len(h.subs) >= h.opt.MaxStreams {
+		return nil, errTooManySubs
 	}
 	s := &subscriber{wake: make(chan struct{}, 1)}
 	h.subs[s] = struct{}{}
-	return s
+	return s, nil
 }
 
 func (h *Hub) unsubscribe(s *subscriber) {

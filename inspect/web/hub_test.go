@@ -458,6 +458,23 @@ func TestRecordRoute(t *testing.T) {
 	}
 }
 
+func TestMaxStreams(t *testing.T) {
+	h := NewHub(Options{MaxStreams: 1})
+	srv := httptest.NewServer(NewHandler(h, HandlerOptions{}))
+	defer srv.Close()
+	br, done := openEvents(t, srv.URL+"/events", nil)
+	defer done()
+	expectEvent(t, br, "hello")
+	resp, err := http.Get(srv.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a second browser: %s", resp.Status)
+	}
+}
+
 func TestGuard(t *testing.T) {
 	h := NewHub(Options{})
 	get := func(handler http.Handler, target, host string, cookie *http.Cookie) *http.Response {
