@@ -116,9 +116,10 @@ func (w *webFlags) start(out *outputFlags, opt web.Options, logf func(string, ..
 	for _, u := range w.urls(ln.Addr().(*net.TCPAddr)) {
 		logf("stanzascope: web view on %s", u)
 	}
-	// Lossy: if the hub ever fell behind the traffic it would skip records (and show where),
-	// never hold the traffic up.
-	out.more = append(out.more, inspect.Output{Sink: hub, Lossy: true})
+	// Lossless, like the log: the hub's Write costs a few microseconds and never waits for
+	// a browser (each browser reads the history at its own pace and is told what it
+	// missed), so the view is complete; only a terminal can be slow enough to skip.
+	out.more = append(out.more, inspect.Output{Sink: hub})
 	return func() {
 		hub.Close() // ends the event streams, so Shutdown does not wait for them
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
