@@ -74,8 +74,9 @@ type Reader struct {
 	attrs      []attrSpan
 	names      []span // open elements
 	bindings   []binding
-	nsIndex    map[string]int32 // prefix -> innermost binding, once many are in scope
+	nsIndex    map[uint64]int32 // prefix hash -> innermost binding, once many are in scope
 	nsIndexed  bool
+	nsCollided bool // two prefixes in the index share a hash: look up by scanning
 	dups       dupFinder
 	viols      []Violation // recorded in annotate mode for the event being scanned
 	violsMore  int         // beyond maxViolations
@@ -166,7 +167,7 @@ func (r *Reader) resetScan() {
 	r.bindings = r.bindings[:0]
 	if r.nsIndexed {
 		clear(r.nsIndex)
-		r.nsIndexed = false
+		r.nsIndexed, r.nsCollided = false, false
 	}
 	r.high = false
 	r.topHasNS = false

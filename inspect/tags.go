@@ -121,7 +121,7 @@ func (r *Reader) bind(b []byte, bd binding) {
 		r.indexBinding(b, len(r.bindings)-1)
 	case len(r.bindings) > indexFrom:
 		if r.nsIndex == nil {
-			r.nsIndex = make(map[string]int32, 2*indexFrom)
+			r.nsIndex = make(map[uint64]int32, 2*indexFrom)
 		}
 		r.nsIndexed = true
 		for k := range r.bindings {
@@ -131,16 +131,22 @@ func (r *Reader) bind(b []byte, bd binding) {
 }
 
 // indexBinding makes binding k the one its prefix resolves to, remembering the one it
-// shadows.
+// shadows. The index is keyed by the prefix's hash (seeded per process, so a peer cannot
+// aim at a collision) and holds nothing to allocate per prefix; should two prefixes share
+// a hash, lookups scan for the rest of the stanza.
 func (r *Reader) indexBinding(b []byte, k int) {
 	bd := &r.bindings[k]
 	p := b[bd.prefix.start:bd.prefix.end]
-	if prev, ok := r.nsIndex[string(p)]; ok {
+	h := maphash.Bytes(dupSeed, p)
+	if prev, ok := r.nsIndex[h]; ok {
+		if o := r.bindings[prev]; !bytes.Equal(b[o.prefix.start:o.prefix.end], p) {
+			r.nsCollided = true
+		}
 		bd.prev = prev
 	} else {
 		bd.prev = -1
 	}
-	r.nsIndex[string(p)] = int32(k)
+	r.nsIndex[h] = int32(k)
 }
 
 // popBindings drops the declarations of elements deeper than the current depth.
@@ -150,11 +156,11 @@ func (r *Reader) popBindings() {
 		k--
 		if r.nsIndexed {
 			bd := r.bindings[k]
-			p := r.buf[r.r+int(bd.prefix.start) : r.r+int(bd.prefix.end)]
+			h := maphash.Bytes(dupSeed, r.buf[r.r+int(bd.prefix.start):r.r+int(bd.prefix.end)])
 			if bd.prev >= 0 {
-				r.nsIndex[string(p)] = bd.prev
+				r.nsIndex[h] = bd.prev
 			} else {
-				delete(r.nsIndex, string(p))
+				delete(r.nsIndex, h)
 			}
 		}
 	}
@@ -283,12 +289,17 @@ func (r *Reader) checkPrefixes(b []byte) error {
 // lookupPrefix resolves a prefix in scope: the stanza's own declarations, then the stream
 // header's, then the predefined xml prefix.
 func (r *Reader) lookupPrefix(b, prefix []byte) ([]byte, bool) {
-	if r.nsIndexed {
-		if k, ok := r.nsIndex[string(prefix)]; ok {
+	scan := !r.nsIndexed || r.nsCollided
+	if !scan {
+		if k, ok := r.nsIndex[maphash.Bytes(dupSeed, prefix)]; ok {
 			bd := r.bindings[k]
-			return unescapeBytes(b[bd.value.start:bd.value.end]), true
+			if bytes.Equal(prefix, b[bd.prefix.start:bd.prefix.end]) {
+				return unescapeBytes(b[bd.value.start:bd.value.end]), true
+			}
+			scan = true // another prefix with the same hash
 		}
-	} else {
+	}
+	if scan {
 		for k := len(r.bindings) - 1; k >= 0; k-- {
 			bd := r.bindings[k]
 			if bytes.Equal(prefix, b[bd.prefix.start:bd.prefix.end]) {
