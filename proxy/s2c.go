@@ -54,7 +54,7 @@ func (s *session) serverStanza(ev inspect.Event) error {
 	switch {
 	case ev.NS == inspect.NSStreams && ev.Name == "features":
 		return s.features(ev)
-	case ev.NS == inspect.NSTLS && ev.Name == "proceed":
+	case inspect.After(ev.Name, ev.NS) == inspect.NextTLS:
 		if s.takeAwait(awaitTLS) {
 			return s.interceptTLS(ev)
 		}
@@ -73,7 +73,7 @@ func (s *session) serverStanza(ev inspect.Event) error {
 			return errHandled
 		}
 		return err
-	case ev.NS == inspect.NSSASL && ev.Name == "success":
+	case inspect.After(ev.Name, ev.NS) == inspect.NextRestart:
 		_, err := s.stanza(ev, dir, nil)
 		s.note("SASL: success")
 		s.mu.Lock()

@@ -100,7 +100,7 @@ func (s *session) upgradeUpstream() error {
 		}
 	}
 	s.logEvent(ev, inspect.ServerToClient)
-	if ev.NS != inspect.NSTLS || ev.Name != "proceed" {
+	if inspect.After(ev.Name, ev.NS) != inspect.NextTLS {
 		return s.upstreamTLSFailed(fmt.Errorf("upstream answered <%s/> to <starttls/>", ev.Name))
 	}
 	utc, err := s.handshakeUpstream()
