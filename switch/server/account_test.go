@@ -28,8 +28,9 @@ func TestRosterByteLevel(t *testing.T) {
 	dana.send("<presence/>")
 	dana.expect("<presence from='jane@localhost' to='dana@localhost' type='subscribe'/>")
 	dana.send("<presence to='jane@localhost' type='subscribed'/>")
-	jane.expectRe(`<iq id='push\d+' type='set' to='jane@localhost/Home'><query xmlns='jabber:iq:roster'><item jid='dana@localhost' name='Dana &amp; co' subscription='to'><group>Friends</group></item></query></iq>`)
+	// RFC 6121 section 3.1.6: the approval first, then the roster push.
 	jane.expect("<presence from='dana@localhost' to='jane@localhost' type='subscribed'/>")
+	jane.expectRe(`<iq id='push\d+' type='set' to='jane@localhost/Home'><query xmlns='jabber:iq:roster'><item jid='dana@localhost' name='Dana &amp; co' subscription='to'><group>Friends</group></item></query></iq>`)
 	jane.expect("<presence from='dana@localhost/Home' to='jane@localhost/Home'/>")
 
 	// Errors: two items, a bad JID, removing what is not there.
@@ -175,4 +176,24 @@ func TestOfflineQuota(t *testing.T) {
 	}
 	jane.send("<message id='ok' to='dana@localhost'><body>room again</body></message>")
 	dana.expect("<message id='ok' to='dana@localhost' from='jane@localhost/Home'><body>room again</body></message>")
+}
+
+// TestApprovalReachesInterestedResource: a resource that asked for the roster but sent no
+// presence is an interested resource (RFC 6121 section 2.2); it gets the subscription
+// approval, before the roster push that it explains (section 3.1.6).
+func TestApprovalReachesInterestedResource(t *testing.T) {
+	ts := startServer(t, nil)
+	registerRaw(t, ts.addr, "jane", "pw")
+	registerRaw(t, ts.addr, "dana", "pw")
+	jane := legacyLogin(t, ts.addr, "jane", "pw", "Home")
+	dana := legacyLogin(t, ts.addr, "dana", "pw", "Home")
+	dana.send("<presence/>")
+	jane.send("<iq id='g1' type='get'><query xmlns='jabber:iq:roster'/></iq>")
+	jane.expect("<iq id='g1' type='result' to='jane@localhost/Home'><query xmlns='jabber:iq:roster'></query></iq>")
+	jane.send("<presence to='dana@localhost' type='subscribe'/>")
+	jane.expectRe(`<iq id='push\d+' type='set' to='jane@localhost/Home'><query xmlns='jabber:iq:roster'><item jid='dana@localhost' subscription='none' ask='subscribe'/></query></iq>`)
+	dana.expect("<presence from='jane@localhost' to='dana@localhost' type='subscribe'/>")
+	dana.send("<presence to='jane@localhost' type='subscribed'/>")
+	jane.expect("<presence from='dana@localhost' to='jane@localhost' type='subscribed'/>")
+	jane.expectRe(`<iq id='push\d+' type='set' to='jane@localhost/Home'><query xmlns='jabber:iq:roster'><item jid='dana@localhost' subscription='to'/></query></iq>`)
 }

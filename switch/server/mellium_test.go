@@ -79,8 +79,8 @@ func TestMelliumSession(t *testing.T) {
 	alice.WaitFor(`ask="subscribe"`)
 	bob.WaitFor(`type="subscribe"`, `from="alice@localhost"`)
 	bob.SendRaw("<presence to='alice@localhost' type='subscribed'/>")
-	alice.WaitFor(`subscription="to"`) // the roster push comes first (RFC 6121 3.1.6)
-	alice.WaitFor(`type="subscribed"`, `from="bob@localhost"`)
+	alice.WaitFor(`type="subscribed"`, `from="bob@localhost"`) // before the roster push (RFC 6121 3.1.6)
+	alice.WaitFor(`subscription="to"`)
 	alice.WaitFor("<presence", `from="`+bobJID+`"`)
 
 	// Chat both ways; a spoofed from is replaced.

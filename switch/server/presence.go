@@ -162,6 +162,23 @@ func (s *Server) deliverAvailable(out sender, bare inspect.JID, stanza []byte) {
 	}
 }
 
+// deliverInterested delivers stanza to every resource of the account bare that is available
+// or asked for the roster (an "interested resource", RFC 6121 section 2.2).
+func (s *Server) deliverInterested(out sender, bare inspect.JID, stanza []byte) {
+	var buf [8]Session
+	for _, sess := range s.dir.Resources(buf[:0], bare) {
+		ok := sess.Presence().Available
+		if c, isConn := sess.(*conn); isConn && !ok {
+			c.mu.Lock()
+			ok = c.interested
+			c.mu.Unlock()
+		}
+		if ok {
+			out.deliver(sess, stanza)
+		}
+	}
+}
+
 // deliverPresencesOf sends the current presence of every available resource of contact to
 // the session dst (with delay stamps when stamp is true: answers to a probe).
 func (s *Server) deliverPresencesOf(out sender, contact inspect.JID, dst Session, stamp bool) {

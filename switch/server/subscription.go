@@ -165,8 +165,10 @@ func (s *Server) inboundSubscription(ctx context.Context, out *batch, contact, s
 		case store.SubFrom:
 			it.Subscription = store.SubBoth
 		}
+		// RFC 6121 section 3.1.6: the approval reaches the user's interested resources
+		// before the roster push, so a client sees why its roster changed.
+		s.deliverInterested(out, contact, stanza)
 		s.saveItem(ctx, out, contact, it, wasHidden)
-		s.deliverAvailable(out, contact, stanza)
 	case "unsubscribe":
 		if !exists {
 			return
