@@ -40,7 +40,7 @@ HOST alone is resolved with the _xmpp-client._tcp SRV record, falling back to po
 type proxyFlags struct {
 	listen, listenTLS, upstream, upstreamCA, caDir, domain, db string
 	keylog                                                     string
-	insecure, allowPlain, strict                               bool
+	insecure, allowPlain, strict, fresh                        bool
 	rules                                                      []string
 	idle, writeTimeout, setupTimeout                           time.Duration
 	maxStanza                                                  int
@@ -59,7 +59,8 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fset.StringVar(&f.caDir, "ca-dir", "", "`DIR` of the local CA (default $XDG_CONFIG_HOME/stanzascope or ~/.config/stanzascope)")
 	fset.StringArrayVar(&f.rules, "rules", nil, "apply the rules in `FILE` (repeatable; reloaded when changed)")
 	fset.StringVar(&f.domain, "domain", "localhost", "embedded switch: the `domain` served")
-	fset.StringVar(&f.db, "db", "", "embedded switch: database `FILE`, or a postgres:// URL (default $XDG_DATA_HOME/stanzascope/switch.db)")
+	fset.StringVar(&f.db, "db", "", "embedded switch: database `FILE`, a postgres:// URL, or :memory: (default $XDG_DATA_HOME/stanzascope/switch.db)")
+	fset.BoolVar(&f.fresh, "fresh", false, "embedded switch: start with an empty database kept in memory (--db :memory:), for a clean start each class")
 	fset.DurationVar(&f.idle, "idle-timeout", 0, "close client connections silent for this `duration` (0: never)")
 	fset.DurationVar(&f.setupTimeout, "setup-timeout", proxy.DefaultSetupTimeout, "close client connections that have not sent their stream header (Direct TLS: handshake included) within this `duration` of connecting")
 	fset.DurationVar(&f.writeTimeout, "write-timeout", proxy.DefaultWriteTimeout, "close a connection when either side has not taken a write for this `duration` (it stopped reading)")
@@ -74,8 +75,14 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fset.NArg() > 0 {
 		return usagef("proxy takes no arguments")
 	}
-	if f.upstream != "" && (fset.Changed("domain") || fset.Changed("db")) {
-		return usagef("--domain and --db are for the embedded switch; they cannot go with --upstream")
+	if f.upstream != "" && (fset.Changed("domain") || fset.Changed("db") || f.fresh) {
+		return usagef("--domain, --db and --fresh are for the embedded switch; they cannot go with --upstream")
+	}
+	if f.fresh {
+		if fset.Changed("db") && f.db != memoryDB {
+			return usagef("--fresh is --db %s; it cannot go with --db %s", memoryDB, f.db)
+		}
+		f.db = memoryDB
 	}
 	if f.upstream == "" && (f.upstreamCA != "" || f.insecure || f.allowPlain) {
 		return usagef("--upstream-ca, --upstream-insecure and --allow-plaintext-upstream need --upstream")
@@ -175,6 +182,9 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 		// Our own switch on loopback with its self-signed certificate: nothing to verify.
 		cfg.UpstreamTLS = &tls.Config{InsecureSkipVerify: true}
 		upstreamName = "the embedded switch (" + f.domain + ", " + addr + ")"
+		if f.db == memoryDB {
+			upstreamName += " with a fresh in-memory database (nothing is kept after exit)"
+		}
 	} else {
 		cfg.Upstream = f.upstream
 		if cfg.UpstreamTLS, err = upstreamTLS(f); err != nil {

@@ -23,6 +23,9 @@ func TestProxyUsageErrors(t *testing.T) {
 		{"proxy", "--max-stanza", "10"},
 		{"proxy", "--format", "xml"},
 		{"proxy", "stray"},
+		{"proxy", "--upstream", "x:5222", "--fresh"},
+		{"proxy", "--fresh", "--db", "some.db"},
+		{"switch", "--fresh", "--db", "some.db"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), args, &out, &errb); code != 2 {

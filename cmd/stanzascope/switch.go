@@ -25,20 +25,22 @@ func init() {
 	})
 }
 
-const switchUsage = `switch [--listen ADDR] [--domain NAME] [--db PATH|postgres://...] [--cert F --key F] [flags]
+const switchUsage = `switch [--listen ADDR] [--domain NAME] [--db PATH|postgres://...|:memory:] [--fresh] [--cert F --key F] [flags]
 
 Serves XMPP clients itself: pre-1.0 (telnet, the textbook session) and XMPP 1.0 streams
 with STARTTLS, SASL (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN), rosters, presence, chat, offline
 messages and in-band registration. Every stanza in and out is shown like the proxy does.
 Without --cert/--key a self-signed certificate is made on first start and kept.
 --db postgres://USER@HOST/DB keeps the data in PostgreSQL (the schema is created at
-start), so that several switches can share it.`
+start), so that several switches can share it. --fresh (or --db :memory:) starts with
+no accounts and keeps nothing after exit: a clean start for each class.`
 
 func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("switch", switchUsage, stderr)
 	listen := fs.String("listen", ":5222", "listen on `ADDR` (host:port)")
 	domain := fs.String("domain", "localhost", "the XMPP `domain` served")
-	dbPath := fs.String("db", "", "database `FILE`, or a postgres:// URL (default $XDG_DATA_HOME/stanzascope/switch.db)")
+	dbPath := fs.String("db", "", "database `FILE`, a postgres:// URL, or :memory: (default $XDG_DATA_HOME/stanzascope/switch.db)")
+	fresh := fs.Bool("fresh", false, "start with an empty database kept in memory (--db :memory:): nothing survives the process")
 	certFile := fs.String("cert", "", "TLS certificate `FILE` (PEM; default a self-signed one kept next to the data)")
 	keyFile := fs.String("key", "", "TLS private key `FILE` (PEM)")
 	requireTLS := fs.Bool("require-tls", false, "refuse login and registration before STARTTLS (pre-1.0 streams cannot log in)")
@@ -53,6 +55,12 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if fs.NArg() > 0 {
 		return usagef("switch takes no arguments")
+	}
+	if *fresh {
+		if fs.Changed("db") && *dbPath != memoryDB {
+			return usagef("--fresh is --db %s; it cannot go with --db %s", memoryDB, *dbPath)
+		}
+		*dbPath = memoryDB
 	}
 	if (*certFile == "") != (*keyFile == "") {
 		return usagef("give both --cert and --key, or neither")
@@ -146,10 +154,17 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return err
 }
 
-// openDB opens the switch's database: PostgreSQL for a postgres:// URL, else a bbolt file.
+// memoryDB is the --db value of an in-memory store (--fresh): every start is a clean start.
+const memoryDB = ":memory:"
+
+// openDB opens the switch's database: in memory for :memory:, PostgreSQL for a postgres://
+// URL, else a bbolt file.
 // For a damaged file it says how to go on with this command (the store's error already
 // names the file and says to restore a backup).
 func openDB(ctx context.Context, path string) (store.Store, error) {
+	if path == memoryDB {
+		return store.NewMemory(), nil
+	}
 	if pgstore.IsURL(path) {
 		db, err := pgstore.Open(ctx, path)
 		if err != nil {
@@ -175,7 +190,7 @@ func versionString() string {
 // switchCertPaths returns where the switch keeps its self-signed certificate and key:
 // next to its database.
 func switchCertPaths(dbPath string) (certFile, keyFile string, err error) {
-	if pgstore.IsURL(dbPath) {
+	if pgstore.IsURL(dbPath) || dbPath == memoryDB {
 		// The database is elsewhere: the certificate stays where a database file would be.
 		if dbPath, err = store.DefaultPath(); err != nil {
 			return "", "", err
@@ -187,8 +202,11 @@ func switchCertPaths(dbPath string) (certFile, keyFile string, err error) {
 
 // dbName is how the database is named in messages: a URL without its password.
 func dbName(dbPath string) string {
-	if pgstore.IsURL(dbPath) {
+	switch {
+	case pgstore.IsURL(dbPath):
 		return pgstore.Redact(dbPath)
+	case dbPath == memoryDB:
+		return "in memory, kept until the process ends"
 	}
 	return dbPath
 }
