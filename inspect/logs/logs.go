@@ -203,7 +203,9 @@ type session struct {
 	key     string
 	conn    *inspect.ConnInfo
 	streams [3]*stream // by direction
-	used    uint64     // when it was last written to, for MaxSessions
+	// The open sessions form a list, most recently written to first, so that the one
+	// MaxSessions pushes out is found at once.
+	newer, older *session
 	closed  bool       // the log said it ended; what still comes for it is kept on it
 }
 
@@ -221,7 +223,8 @@ type demux struct {
 	open     int                 // of them, open
 	closed   []*session          // recently closed, oldest first
 	nextID   uint64
-	clock    uint64
+	recent   *session            // the open session written to last
+	oldest   *session            // the open session written to least recently
 
 	last     *stream // the stream of the last XML entry
 	lastLine int
@@ -328,18 +331,23 @@ func (d *demux) xml(e *entry) {
 // session returns the session called key, starting it (with a KindConnOpen record) when
 // it is new.
 func (d *demux) session(key string, t time.Time, note string) *session {
-	d.clock++
 	if s := d.sessions[key]; s != nil {
-		s.used = d.clock
+		if !s.closed {
+			d.unlink(s)
+			d.link(s)
+		}
 		return s
 	}
-	if d.open >= d.opt.MaxSessions {
-		d.evict(t)
+	if d.open >= d.opt.MaxSessions && d.oldest != nil {
+		old := d.oldest
+		d.endSession(old, t, fmt.Sprintf("no longer followed: more than %d sessions are open at once in the log", d.opt.MaxSessions))
+		d.forget(old)
 	}
 	d.nextID++
-	s := &session{key: key, conn: &inspect.ConnInfo{ID: d.nextID}, used: d.clock}
+	s := &session{key: key, conn: &inspect.ConnInfo{ID: d.nextID}}
 	d.sessions[key] = s
 	d.open++
+	d.link(s)
 	if note == "" {
 		note = d.p.name() + " session"
 		if key != "" {
@@ -350,18 +358,31 @@ func (d *demux) session(key string, t time.Time, note string) *session {
 	return s
 }
 
-// evict ends the open session least recently written to.
-func (d *demux) evict(t time.Time) {
-	var old *session
-	for _, s := range d.sessions {
-		if !s.closed && (old == nil || s.used < old.used) {
-			old = s
-		}
+// link puts s first in the list of open sessions.
+func (d *demux) link(s *session) {
+	s.newer, s.older = nil, d.recent
+	if d.recent != nil {
+		d.recent.newer = s
 	}
-	if old != nil {
-		d.endSession(old, t, fmt.Sprintf("no longer followed: more than %d sessions are open at once in the log", d.opt.MaxSessions))
-		d.forget(old)
+	d.recent = s
+	if d.oldest == nil {
+		d.oldest = s
 	}
+}
+
+// unlink takes s out of the list of open sessions.
+func (d *demux) unlink(s *session) {
+	if s.newer != nil {
+		s.newer.older = s.older
+	} else {
+		d.recent = s.older
+	}
+	if s.older != nil {
+		s.older.newer = s.newer
+	} else {
+		d.oldest = s.newer
+	}
+	s.newer, s.older = nil, nil
 }
 
 // endSession closes a session's streams and writes its KindConnClose record. The session
@@ -370,6 +391,7 @@ func (d *demux) endSession(s *session, t time.Time, note string) {
 	d.closeStreams(s, t)
 	s.closed = true
 	d.open--
+	d.unlink(s)
 	d.write(&inspect.Record{Kind: inspect.KindConnClose, Time: t, Conn: s.conn, Note: note})
 	d.closed = append(d.closed, s)
 	if len(d.closed) > keepClosed {
