@@ -206,7 +206,7 @@ type session struct {
 	// The open sessions form a list, most recently written to first, so that the one
 	// MaxSessions pushes out is found at once.
 	newer, older *session
-	closed  bool       // the log said it ended; what still comes for it is kept on it
+	closed       bool // the log said it ended; what still comes for it is kept on it
 }
 
 // keepClosed is how many ended sessions the demux remembers, so that what a server logs
@@ -223,8 +223,8 @@ type demux struct {
 	open     int                 // of them, open
 	closed   []*session          // recently closed, oldest first
 	nextID   uint64
-	recent   *session            // the open session written to last
-	oldest   *session            // the open session written to least recently
+	recent   *session // the open session written to last
+	oldest   *session // the open session written to least recently
 
 	last     *stream // the stream of the last XML entry
 	lastLine int
