@@ -67,12 +67,28 @@ func compileInject(c *compiler, key, arg ast.Node) action {
 	return a
 }
 
+// apply makes the injection, unless the stanza answers one: a rule that injects in
+// answer to every stanza would otherwise answer its own answers for ever. An injection
+// without an id gets one, so that answers to it can be told.
 func (a *injectAction) apply(s *state) {
+	if s.answersInjection() {
+		s.answered = true
+		return
+	}
 	el, err := a.t.exec(s.data())
 	if err != nil {
 		return
 	}
 	ns := s.contentNS()
-	raw := rehome(el, ns).AppendXML(nil, ns)
+	el = rehome(el, ns)
+	id := el.Attr("id")
+	if id == "" && s.inj != nil {
+		id = s.inj.newID()
+		el.SetAttr("id", id)
+	}
+	raw := el.AppendXML(nil, ns)
+	if s.inj != nil && id != "" {
+		s.inj.add(injKey{a.dir, id})
+	}
 	s.out.Inject = append(s.out.Inject, Injection{Dir: a.dir, Raw: raw, Before: a.before})
 }

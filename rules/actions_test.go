@@ -134,20 +134,20 @@ func TestActions(t *testing.T) {
 		},
 		{
 			name: "inject to client after", do: `[{inject: {to: client, xml: "<message><body>Welcome</body></message>"}}]`, in: s2c(t, `<iq type='result' id='b'/>`),
-			injDir: inspect.ServerToClient, inject: []string{`<message><body>Welcome</body></message>`},
+			injDir: inspect.ServerToClient, inject: []string{`<message id='stanzascope-inject-1'><body>Welcome</body></message>`},
 		},
 		{
 			name: "inject to server before, template", do: `[{inject: {to: server, when: before, xml: "<presence to='{{.To}}'/>"}}]`, in: c2s(t, chat),
-			injDir: inspect.ClientToServer, before: true, inject: []string{`<presence to='mr_praline@localhost'/>`},
+			injDir: inspect.ClientToServer, before: true, inject: []string{`<presence to='mr_praline@localhost' id='stanzascope-inject-1'/>`},
 		},
 		{
 			name: "inject bound", do: `[{inject: {to: client, xml: "<message to='{{.Bound}}'/>"}}]`,
 			in:     Input{Dir: inspect.ClientToServer, Record: record(t, `<presence/>`), BoundJID: "alice@localhost/tel"},
-			injDir: inspect.ServerToClient, inject: []string{`<message to='alice@localhost/tel'/>`},
+			injDir: inspect.ServerToClient, inject: []string{`<message to='alice@localhost/tel' id='stanzascope-inject-1'/>`},
 		},
 		{
 			name: "inject with if", do: `[{inject: {to: client, xml: "<message{{if .Bound}} to='{{.Bound}}'{{end}}/>"}}]`, in: c2s(t, `<presence/>`),
-			injDir: inspect.ServerToClient, inject: []string{`<message/>`},
+			injDir: inspect.ServerToClient, inject: []string{`<message id='stanzascope-inject-1'/>`},
 		},
 		{
 			name: "several actions in order", do: `[{remove: "thread"}, {set-attr: {name: type, value: normal}}, {tag: x}, delay: 1s]`, in: s2c(t, chat),
@@ -274,7 +274,7 @@ func TestServerStreamNamespace(t *testing.T) {
 	if string(out.Replaced) != `<message to='a@b'><body>x</body></message>` {
 		t.Fatalf("replaced %s", out.Replaced)
 	}
-	if string(out.Inject[0].Raw) != `<message/>` {
+	if string(out.Inject[0].Raw) != `<message id='stanzascope-inject-1'/>` {
 		t.Fatalf("inject %s", out.Inject[0].Raw)
 	}
 }

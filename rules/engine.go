@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -17,6 +18,7 @@ type Engine struct {
 	paths  []string
 	cur    atomic.Pointer[compiled]
 	reload sync.Mutex // one Reload at a time
+	inj    *injected  // the injections made lately, kept across reloads
 }
 
 // compiled is an immutable rule set with its lookup index.
@@ -36,12 +38,15 @@ type RuleCount struct {
 	File  string
 	Line  int
 	Count uint64
+	// OverBudget is how many stanzas the rule did not match, or did not act on, because
+	// the stanza's XPath budget ran out.
+	OverBudget uint64
 }
 
 // Load reads and compiles the rule files. The error, if any, is a *FileErrors listing every
 // problem in every file.
 func Load(paths ...string) (*Engine, error) {
-	e := &Engine{paths: append([]string(nil), paths...)}
+	e := &Engine{paths: append([]string(nil), paths...), inj: newInjected()}
 	c, err := loadFiles(e.paths)
 	if err != nil {
 		return nil, err
@@ -57,7 +62,7 @@ func New(sets ...*RuleSet) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{}
+	e := &Engine{inj: newInjected()}
 	e.cur.Store(c)
 	return e, nil
 }
@@ -96,7 +101,7 @@ func (e *Engine) Counts() []RuleCount {
 	c := e.cur.Load()
 	out := make([]RuleCount, len(c.rules))
 	for i, r := range c.rules {
-		out[i] = RuleCount{Name: r.name, File: r.file, Line: r.line, Count: r.hits.Load()}
+		out[i] = RuleCount{Name: r.name, File: r.file, Line: r.line, Count: r.hits.Load(), OverBudget: r.overBudget.Load()}
 	}
 	return out
 }
@@ -222,22 +227,33 @@ func (c *compiled) candidates(dir inspect.Direction, rec *inspect.Record) []*rul
 // Rules are tried in order; the first that matches applies its actions and ends the search,
 // unless it says `continue`; drop and reject always end it. Apply never changes in.Record
 // or its cached tree.
+//
+// Bytes stanzascope produced itself (in.Record.Origin is OriginProxy: injections, its own
+// stream headers and errors) never meet the rules, so no rule acts on its own output; and
+// a stanza that answers an injection (see injected) makes no injection in turn.
 func (e *Engine) Apply(in Input) Outcome {
 	c := e.cur.Load()
-	if c == nil || in.Record == nil {
+	if c == nil || in.Record == nil || in.Record.Origin == inspect.OriginProxy {
 		return Outcome{}
 	}
 	cands := c.candidates(in.Dir, in.Record)
 	if len(cands) == 0 {
 		return Outcome{}
 	}
-	return applyRules(cands, in)
+	return applyRules(cands, in, e.inj)
 }
 
 // applyRules is Apply once some rule may match. The view lives on the stack until a rule
 // matches, so stanzas no rule wants cost no allocation beyond what the conditions need.
-func applyRules(cands []*rule, in Input) Outcome {
-	v := view{in: in}
+// A panic in a condition or an action (a bug) forwards the stanza unchanged with a tag
+// that says so, rather than taking the proxy down.
+func applyRules(cands []*rule, in Input, inj *injected) (out Outcome) {
+	defer func() {
+		if p := recover(); p != nil {
+			out = Outcome{Tags: []inspect.Tag{{Label: fmt.Sprintf("rules failed (%v): forwarded unchanged", p), Color: "red"}}}
+		}
+	}()
+	v := view{in: in, inj: inj}
 	vp := &v
 	var s *state
 	for _, r := range cands {
@@ -251,18 +267,36 @@ func applyRules(cands []*rule, in Input) Outcome {
 		r.hits.Add(1)
 		s.out.Matched = append(s.out.Matched, r.name)
 		s.cont = false
+		s.acting = r
 		for _, a := range r.actions {
 			a.apply(s)
 		}
+		s.acting = nil
 		if s.stop || !s.cont {
 			break
 		}
 	}
 	if s == nil {
+		if len(v.overBudget) > 0 {
+			return Outcome{OverBudget: v.overBudget, Tags: []inspect.Tag{budgetTag(v.overBudget)}}
+		}
 		return Outcome{}
 	}
 	if s.changed && s.out.Verdict == Forward {
 		s.out.Replaced = s.work.AppendXML(nil, s.contentNS())
 	}
+	if len(s.overBudget) > 0 {
+		s.out.OverBudget = s.overBudget
+		s.out.Tags = append(s.out.Tags, budgetTag(s.overBudget))
+	}
+	if s.answered {
+		s.out.AnswersInjection = true
+		s.out.Tags = append(s.out.Tags, answerTag)
+	}
 	return s.out
+}
+
+// budgetTag is how the record says that rules were cut short by the XPath budget.
+func budgetTag(names []string) inspect.Tag {
+	return inspect.Tag{Label: fmt.Sprintf("xpath budget (%d steps) exceeded: %s", maxXPathSteps, strings.Join(names, ", ")), Color: "red"}
 }

@@ -72,7 +72,7 @@ func TestExamples(t *testing.T) {
 	e = load("welcome.yaml")
 	out = e.Apply(s2c(t, `<iq type='result' id='bind_1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/tel</jid></bind></iq>`))
 	if len(out.Inject) != 1 || out.Inject[0].Dir != inspect.ServerToClient || out.Inject[0].Before ||
-		!strings.HasPrefix(string(out.Inject[0].Raw), `<message type='chat' to='alice@localhost/tel'>`) {
+		!strings.HasPrefix(string(out.Inject[0].Raw), `<message type='chat' to='alice@localhost/tel' id='stanzascope-inject-1'>`) {
 		t.Errorf("welcome: %+v", out)
 	}
 }

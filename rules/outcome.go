@@ -55,4 +55,11 @@ type Outcome struct {
 	Tags     []inspect.Tag
 	Hide     bool     // forward but do not show in the log
 	Matched  []string // names of the rules that matched, in order
+	// OverBudget names the rules whose XPath ran out of the stanza's step budget: they did
+	// not match, or the action that needed the XPath did nothing. Tags holds the same in a
+	// tag, so every output shows it.
+	OverBudget []string
+	// AnswersInjection says that the stanza answers a stanza the rules injected (same id,
+	// from the peer it was sent to), so inject actions made nothing (a tag says so too).
+	AnswersInjection bool
 }

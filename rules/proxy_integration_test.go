@@ -204,7 +204,7 @@ func TestThroughProxy(t *testing.T) {
 
 	// inject: alice gets an extra stanza, bob the message.
 	alice.send(msg("hello-inject"))
-	alice.expect("<message from='localhost'><body>injected</body></message>")
+	alice.expect("<message from='localhost' id='stanzascope-inject-1'><body>injected</body></message>")
 	bob.expect(got("hello-inject"))
 
 	for _, c := range e.Counts() {

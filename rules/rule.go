@@ -22,6 +22,7 @@ type rule struct {
 	hint       string            // a literal xp needs in the stanza (see xpathhint.go)
 	actions    []action
 	hits       atomic.Uint64
+	overBudget atomic.Uint64 // stanzas where the XPath budget ran out in this rule
 }
 
 // match checks the conditions, cheap ones first: everything up to bound reads only the
@@ -56,7 +57,15 @@ func (r *rule) match(v *view) bool {
 			return false
 		}
 		el := v.current()
-		if el == nil || (r.hint != "" && v.work != nil && !mayContain(el, r.hint)) || !evalBool(r.xp, v.navigator(el)) {
+		if el == nil || (r.hint != "" && v.work != nil && !mayContain(el, r.hint)) {
+			return false
+		}
+		ok := evalBool(r.xp, v.navigator(el))
+		if v.budgetSpent() {
+			v.noteBudget(r)
+			return false
+		}
+		if !ok {
 			return false
 		}
 	}

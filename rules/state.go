@@ -20,6 +20,30 @@ type view struct {
 
 	attrs [4]string // id, type, from, to: read lazily from the raw bytes
 	have  uint8     // bit i set: attrs[i] is valid
+
+	overBudget []string // the rules whose XPath the stanza's budget cut short, in order
+	acting     *rule    // the rule whose actions are running
+	inj        *injected
+	answers    uint8 // answersInjection: 0 not asked yet, 1 no, 2 yes
+}
+
+// budgetSpent reports whether the stanza's XPath budget ran out.
+func (v *view) budgetSpent() bool { return v.nav != nil && v.nav.overBudget() }
+
+// noteBudget records that rule r did not match, or did not act, for lack of budget.
+func (v *view) noteBudget(r *rule) {
+	if n := len(v.overBudget); n == 0 || v.overBudget[n-1] != r.name {
+		v.overBudget = append(v.overBudget, r.name)
+		r.overBudget.Add(1)
+	}
+}
+
+// actionBudget is called after an action's XPath evaluation: when the budget ran out, the
+// action did nothing and the acting rule is noted.
+func (v *view) actionBudget() {
+	if v.budgetSpent() && v.acting != nil {
+		v.noteBudget(v.acting)
+	}
 }
 
 var cachedAttrs = [4]string{"id", "type", "from", "to"}
@@ -41,7 +65,9 @@ func (v *view) current() *inspect.Element {
 	return v.tree
 }
 
-// navigator returns a navigator on el, allocated once per stanza.
+// navigator returns a navigator on el, allocated once per stanza: every XPath evaluation
+// on the stanza (conditions, action targets, templates) goes through it and spends its
+// one budget.
 func (v *view) navigator(el *inspect.Element) *navigator {
 	if v.nav == nil {
 		v.nav = newNavigator(el)
@@ -141,10 +167,11 @@ func (v *view) contentNS() string {
 // state is what actions work on: the view plus the outcome being built.
 type state struct {
 	view
-	out     Outcome
-	changed bool // the stanza was changed: serialise v.work into Outcome.Replaced
-	stop    bool // dropped or rejected: no later rule applies
-	cont    bool // the current rule said `continue`
+	out      Outcome
+	answered bool // an inject action was skipped: the stanza answers an injection
+	changed  bool // the stanza was changed: serialise v.work into Outcome.Replaced
+	stop     bool // dropped or rejected: no later rule applies
+	cont     bool // the current rule said `continue`
 }
 
 // mutable returns the stanza as a tree the action may change: a deep copy of the original
@@ -171,6 +198,6 @@ func (s *state) replace(el *inspect.Element) {
 func (s *state) data() tmplData {
 	return tmplData{
 		ID: s.attr("id"), From: s.attr("from"), To: s.attr("to"), Type: s.attr("type"),
-		Bound: s.in.BoundJID, stanza: s.current(),
+		Bound: s.in.BoundJID, stanza: s.current(), v: &s.view,
 	}
 }

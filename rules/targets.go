@@ -33,5 +33,7 @@ func (s *state) targets(x *xpathExpr) []target {
 	if x == nil {
 		return []target{{elem: el, attr: -1}}
 	}
-	return selectTargets(x, el)
+	out := selectTargets(x, s.navigator(el))
+	s.actionBudget()
+	return out
 }

@@ -18,6 +18,7 @@ import (
 type xmlTemplate struct {
 	tmpl  *template.Template // nil: fixed XML
 	fixed *inspect.Element
+	name  string // the top element's local name (on the sample stanza, for a template)
 	ns    map[string]string // prefixes for {{.XPath}}
 	cache sync.Map          // expression -> *xpathExpr, for {{.XPath}}
 }
@@ -27,10 +28,12 @@ type tmplData struct {
 	ID, From, To, Type, Bound string
 	stanza                    *inspect.Element
 	t                         *xmlTemplate
+	v                         *view // the stanza's view, whose XPath budget templates spend; nil at load
 }
 
 // XPath evaluates expr (with the rule file's prefixes) against the stanza and returns the
-// result as a string, XML-escaped.
+// result as a string, XML-escaped. It fails when the stanza's XPath budget runs out, and
+// so does the template.
 func (d tmplData) XPath(expr string) (string, error) {
 	x, err := d.t.xpath(expr)
 	if err != nil {
@@ -39,7 +42,20 @@ func (d tmplData) XPath(expr string) (string, error) {
 	if d.stanza == nil {
 		return "", nil
 	}
-	return inspect.EscapeAttr(evalString(x, d.stanza)), nil
+	var nav *navigator
+	if d.v != nil {
+		nav = d.v.navigator(d.stanza)
+	} else {
+		nav = newNavigator(d.stanza)
+	}
+	s, err := evalString(x, nav)
+	if err != nil {
+		if d.v != nil {
+			d.v.actionBudget()
+		}
+		return "", err
+	}
+	return inspect.EscapeAttr(s), nil
 }
 
 func (t *xmlTemplate) xpath(expr string) (*xpathExpr, error) {
@@ -68,7 +84,7 @@ func newXMLTemplate(src string, ns map[string]string) (*xmlTemplate, error) {
 		if err != nil {
 			return nil, err
 		}
-		t.fixed = el
+		t.fixed, t.name = el, el.Local
 		return t, nil
 	}
 	tm, err := template.New("xml").Option("missingkey=error").Parse(src)
@@ -84,9 +100,11 @@ func newXMLTemplate(src string, ns map[string]string) (*xmlTemplate, error) {
 	t.tmpl = tm
 	d := tmplData{ID: "sample-id", From: "alice@example.org/phone", To: "bob@example.org", Type: "chat",
 		Bound: "alice@example.org/phone", stanza: sampleStanza}
-	if _, err := t.exec(d); err != nil {
+	el, err := t.exec(d)
+	if err != nil {
 		return nil, err
 	}
+	t.name = el.Local
 	return t, nil
 }
 

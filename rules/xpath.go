@@ -78,63 +78,97 @@ func compileOne(expr string, ns map[string]string) (*xpath.Expr, error) {
 
 var undeclaredRE = regexp.MustCompile(`prefix (\S+) not defined`)
 
+// errXPathBudget is the failure of an evaluation that ran out of the stanza's budget.
+var errXPathBudget = fmt.Errorf("XPath budget of %d steps per stanza exceeded", maxXPathSteps)
+
 // evalBool evaluates x against the stanza with XPath's boolean() rules: a non-empty
-// node-set, a non-zero number, a non-empty string. A panic counts as false.
+// node-set, a non-zero number, a non-empty string. A panic counts as false, and so does an
+// evaluation cut short by the budget (nav.overBudget() says so), whatever it returned.
 func evalBool(x *xpathExpr, nav *navigator) bool {
 	return with(x, func(e *xpath.Expr) bool {
-		switch v := e.Evaluate(nav).(type) {
-		case bool:
-			return v
-		case float64:
-			return v != 0 && !math.IsNaN(v)
-		case string:
-			return v != ""
-		case *xpath.NodeIterator:
-			return v.MoveNext()
-		}
-		return false
+		ok := evalBoolOnce(e, nav)
+		return ok && !nav.overBudget()
 	})
 }
 
+func evalBoolOnce(e *xpath.Expr, nav *navigator) bool {
+	switch v := e.Evaluate(nav).(type) {
+	case bool:
+		return v
+	case float64:
+		return v != 0 && !math.IsNaN(v)
+	case string:
+		return v != ""
+	case *xpath.NodeIterator:
+		return v.MoveNext()
+	}
+	return false
+}
+
 // evalString evaluates x as XPath's string(): the first node's string-value for a node-set.
-func evalString(x *xpathExpr, stanza *inspect.Element) string {
-	return with(x, func(e *xpath.Expr) string {
-		switch v := e.Evaluate(newNavigator(stanza)).(type) {
-		case bool:
-			if v {
-				return "true"
-			}
-			return "false"
-		case float64:
-			if v == math.Trunc(v) && math.Abs(v) < 1e15 {
-				return fmt.Sprintf("%d", int64(v))
-			}
-			return fmt.Sprint(v)
-		case string:
-			return v
-		case *xpath.NodeIterator:
-			if v.MoveNext() {
-				return v.Current().Value()
-			}
+// It fails with errXPathBudget when the stanza's budget ran out.
+func evalString(x *xpathExpr, nav *navigator) (string, error) {
+	s := with(x, func(e *xpath.Expr) string { return evalStringOnce(e, nav) })
+	if nav.overBudget() {
+		return "", errXPathBudget
+	}
+	return s, nil
+}
+
+func evalStringOnce(e *xpath.Expr, nav *navigator) string {
+	switch v := e.Evaluate(nav).(type) {
+	case bool:
+		if v {
+			return "true"
 		}
-		return ""
-	})
+		return "false"
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+			return fmt.Sprintf("%d", int64(v))
+		}
+		return fmt.Sprint(v)
+	case string:
+		return v
+	case *xpath.NodeIterator:
+		if v.MoveNext() {
+			return v.Current().Value()
+		}
+	}
+	return ""
 }
 
 // maxTargets bounds how many nodes one action changes in one stanza.
 const maxTargets = 1000
 
-// selectTargets returns the nodes x selects in stanza, in document order.
-func selectTargets(x *xpathExpr, stanza *inspect.Element) []target {
-	return with(x, func(e *xpath.Expr) (out []target) {
-		it := e.Select(newNavigator(stanza))
+// selectTargets returns the nodes x selects in the stanza nav stands on, in document
+// order, each once (the xpath package may return a node twice: following::*/preceding::*);
+// none when the stanza's budget ran out (a partial selection would change a part).
+func selectTargets(x *xpathExpr, nav *navigator) []target {
+	out := with(x, func(e *xpath.Expr) (out []target) {
+		it := e.Select(nav)
+		var seen map[target]bool
 		for len(out) < maxTargets && it.MoveNext() {
-			if t, ok := it.Current().(*navigator).target(); ok {
-				out = append(out, t)
+			t, ok := it.Current().(*navigator).target()
+			if !ok {
+				continue
 			}
+			if len(out) > 0 {
+				if seen == nil {
+					seen = map[target]bool{out[0]: true}
+				}
+				if seen[t] {
+					continue
+				}
+				seen[t] = true
+			}
+			out = append(out, t)
 		}
 		return out
 	})
+	if nav.overBudget() {
+		return nil
+	}
+	return out
 }
 
 // returnsNodes reports whether x yields a node-set, checked on a sample stanza so that

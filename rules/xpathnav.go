@@ -28,9 +28,32 @@ type navigator struct {
 // navArena hands out navigators for the copies the xpath package makes at every step of
 // an evaluation. They all die when the evaluation ends, so the arena is reused by the
 // next evaluation on the same stanza (reset) instead of allocating each copy.
+//
+// It also holds the stanza's XPath budget: every step of every evaluation on the stanza
+// (a move, a copy, each node a string-value reads) spends one. When the budget is spent,
+// every move fails and every string-value is empty, so the evaluation ends at once, and
+// over is set: its result must not be used (see evalBool).
 type navArena struct {
 	chunks [][]navigator
 	i, j   int // next free: chunks[i][j]
+	left   int // steps left for this stanza
+	over   bool
+}
+
+// maxXPathSteps is the XPath budget of one stanza (all the expressions of all the rules
+// and templates it meets). A step costs tens of nanoseconds, so a stanza costs at most a
+// few milliseconds of XPath; ordinary expressions on ordinary stanzas take tens to
+// hundreds of steps, a scan of every node of a 64 KiB stanza a few thousand.
+const maxXPathSteps = 100_000
+
+// spend takes n steps from the budget; false when it is spent.
+func (a *navArena) spend(n int) bool {
+	if a.left < n {
+		a.left, a.over = 0, true
+		return false
+	}
+	a.left -= n
+	return true
 }
 
 const arenaChunk = 16
@@ -52,14 +75,19 @@ type frame struct {
 	i      int
 }
 
+// newNavigator returns a navigator on stanza with a fresh budget of maxXPathSteps.
 func newNavigator(stanza *inspect.Element) *navigator {
-	n := &navigator{arena: &navArena{}}
+	n := &navigator{arena: &navArena{left: maxXPathSteps}}
 	return n.reset(stanza)
 }
 
-// reset puts n on stanza, so one navigator (and its arena) serves all the expressions a
-// stanza meets. Navigators copied from n before are invalid afterwards: callers take what
-// they need from an evaluation (strings, targets) before starting the next.
+// overBudget reports whether the stanza's XPath budget ran out.
+func (n *navigator) overBudget() bool { return n.arena.over }
+
+// reset puts n on stanza, so one navigator (and its arena and budget) serves all the
+// expressions a stanza meets. Navigators copied from n before are invalid afterwards:
+// callers take what they need from an evaluation (strings, targets) before starting the
+// next.
 func (n *navigator) reset(stanza *inspect.Element) *navigator {
 	n.stanza, n.doc, n.attr = stanza, false, -1
 	n.frames = n.buf[:0]
@@ -133,19 +161,50 @@ func (n *navigator) NamespaceURL() string {
 }
 
 func (n *navigator) Value() string {
+	if !n.arena.spend(1) {
+		return ""
+	}
+	var e *inspect.Element
 	switch {
 	case n.doc:
-		return stringValue(n.stanza)
+		e = n.stanza
 	case n.attr >= 0:
 		return n.elem().Attrs[n.attr].Value
+	default:
+		switch x := n.node().(type) {
+		case inspect.Text:
+			return string(x)
+		case *inspect.Element:
+			e = x
+		default:
+			e = n.stanza
+		}
 	}
-	switch x := n.node().(type) {
-	case inspect.Text:
-		return string(x)
-	case *inspect.Element:
-		return stringValue(x)
+	// A string-value reads the whole subtree: it costs a step per node, so that comparing
+	// every element with every other (//*[. = //*]) is bounded too.
+	if !n.arena.spend(countNodes(e, n.arena.left)) {
+		return ""
 	}
-	return stringValue(n.stanza)
+	return stringValue(e)
+}
+
+// countNodes returns the number of nodes below e, counting no further than limit+1.
+func countNodes(e *inspect.Element, limit int) int {
+	n := 0
+	var walk func(*inspect.Element)
+	walk = func(e *inspect.Element) {
+		for _, c := range e.Children {
+			if n > limit {
+				return
+			}
+			n++
+			if ce, ok := c.(*inspect.Element); ok {
+				walk(ce)
+			}
+		}
+	}
+	walk(e)
+	return n
 }
 
 // stringValue is the XPath string-value of an element: all its descendant text.
@@ -175,6 +234,7 @@ func stringValue(e *inspect.Element) string {
 }
 
 func (n *navigator) Copy() xpath.NodeNavigator {
+	n.arena.spend(1) // copies are the arena's memory: they count, but must still be made
 	c := n.arena.alloc()
 	c.stanza, c.doc, c.attr, c.arena = n.stanza, n.doc, n.attr, n.arena
 	c.frames = append(c.buf[:0], n.frames...)
@@ -182,10 +242,14 @@ func (n *navigator) Copy() xpath.NodeNavigator {
 }
 
 func (n *navigator) MoveToRoot() {
+	n.arena.spend(1)
 	n.doc, n.frames, n.attr = true, n.frames[:0], -1
 }
 
 func (n *navigator) MoveToParent() bool {
+	if !n.arena.spend(1) {
+		return false
+	}
 	switch {
 	case n.attr >= 0:
 		n.attr = -1
@@ -200,6 +264,9 @@ func (n *navigator) MoveToParent() bool {
 }
 
 func (n *navigator) MoveToNextAttribute() bool {
+	if !n.arena.spend(1) {
+		return false
+	}
 	e := n.elem()
 	if e == nil || n.attr+1 >= len(e.Attrs) {
 		return false
@@ -209,7 +276,7 @@ func (n *navigator) MoveToNextAttribute() bool {
 }
 
 func (n *navigator) MoveToChild() bool {
-	if n.attr >= 0 {
+	if !n.arena.spend(1) || n.attr >= 0 {
 		return false
 	}
 	if n.doc {
@@ -225,7 +292,7 @@ func (n *navigator) MoveToChild() bool {
 }
 
 func (n *navigator) MoveToFirst() bool {
-	if n.attr >= 0 || len(n.frames) == 0 || n.frames[len(n.frames)-1].i == 0 {
+	if !n.arena.spend(1) || n.attr >= 0 || len(n.frames) == 0 || n.frames[len(n.frames)-1].i == 0 {
 		return false
 	}
 	n.frames[len(n.frames)-1].i = 0
@@ -233,7 +300,7 @@ func (n *navigator) MoveToFirst() bool {
 }
 
 func (n *navigator) MoveToNext() bool {
-	if n.attr >= 0 || len(n.frames) == 0 {
+	if !n.arena.spend(1) || n.attr >= 0 || len(n.frames) == 0 {
 		return false
 	}
 	f := &n.frames[len(n.frames)-1]
@@ -245,7 +312,7 @@ func (n *navigator) MoveToNext() bool {
 }
 
 func (n *navigator) MoveToPrevious() bool {
-	if n.attr >= 0 || len(n.frames) == 0 {
+	if !n.arena.spend(1) || n.attr >= 0 || len(n.frames) == 0 {
 		return false
 	}
 	f := &n.frames[len(n.frames)-1]
@@ -258,7 +325,7 @@ func (n *navigator) MoveToPrevious() bool {
 
 func (n *navigator) MoveTo(other xpath.NodeNavigator) bool {
 	o, ok := other.(*navigator)
-	if !ok || o.stanza != n.stanza {
+	if !ok || o.stanza != n.stanza || !n.arena.spend(1) {
 		return false
 	}
 	n.doc, n.attr = o.doc, o.attr

@@ -130,6 +130,9 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 		if err != nil {
 			return err
 		}
+		for _, w := range eng.Warnings() {
+			logf("stanzascope proxy: %s", w)
+		}
 		cfg.Hook = eng
 		wctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup

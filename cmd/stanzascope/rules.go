@@ -27,7 +27,8 @@ const rulesUsage = `rules check FILE...
        stanzascope rules test FILE STANZA.xml [--direction c2s|s2c] [--bound JID] [--show-secrets]
 
 check   validates rule files; every problem is printed as FILE:LINE:COL: message and
-        the exit status is 1 if there is any.
+        the exit status is 1 if there is any. Warnings (a rule that could answer
+        itself) are printed the same way and do not change the exit status.
 test    applies the rules in FILE to each stanza in STANZA.xml (stanzas one after
         another, or a saved stream with its header) and prints what would happen: the
         rules that matched, the stanza as forwarded, and anything else sent (errors,
@@ -79,6 +80,9 @@ func runRulesCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	for _, w := range e.Warnings() {
+		fmt.Fprintln(stderr, w.String())
 	}
 	perFile := map[string]int{}
 	for _, c := range e.Counts() {
@@ -190,9 +194,15 @@ func printOutcome(w io.Writer, n int, dir inspect.Direction, rec *inspect.Record
 		long = "server-to-client"
 	}
 	fmt.Fprintf(w, "stanza %d (%s): %s\n", n, long, oneLine(show(rec.Raw)))
+	if len(out.OverBudget) > 0 {
+		fmt.Fprintf(w, "  budget:    XPath budget exceeded in %s: not matched, or the action did nothing\n", strings.Join(out.OverBudget, ", "))
+	}
 	if len(out.Matched) == 0 {
 		fmt.Fprintf(w, "  matched:   no rule; forwarded unchanged\n\n")
 		return
+	}
+	if out.AnswersInjection {
+		fmt.Fprintf(w, "  answer:    it answers a stanza the rules injected: no injection in return\n")
 	}
 	fmt.Fprintf(w, "  matched:   %s\n", strings.Join(out.Matched, ", "))
 	for _, inj := range out.Inject {

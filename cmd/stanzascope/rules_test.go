@@ -123,7 +123,7 @@ rules:
 		"  sent to the client: <iq type='error' id='r1'><error type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>closed</text></error></iq>\n",
 		"  tag:       blocked (red)\n",
 		"stanza 2 (client-to-server)",
-		"  matched:   rewrite\n  sent first to the client: <message><body>note</body></message>\n",
+		"  matched:   rewrite\n  sent first to the client: <message id='stanzascope-inject-1'><body>note</body></message>\n",
 		"  result:    forwarded to the server, changed: <message to='bob@localhost'><body>a budgie</body></message>\n",
 		"  delayed:   2s\n  hidden:    not shown in the log\n",
 		"stanza 3 (client-to-server): <presence/>\n  matched:   mine\n  result:    dropped",
