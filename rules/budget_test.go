@@ -26,10 +26,10 @@ func wideMessage(n int) string {
 func TestXPathBudget(t *testing.T) {
 	msg := wideMessage(800)
 	for _, xp := range []string{
-		"count(//*/following::*) > 0",                // 2 s before the budget
-		"count(//*/following::*/preceding::*) > 0",   // cubic
-		"count(//*[. = //*]) > 0",                    // a string-value per pair
-		"not(//x[count(preceding::x) > 10000])",      // true if cut short: must not match either
+		"count(//*/following::*) > 0",              // 2 s before the budget
+		"count(//*/following::*/preceding::*) > 0", // cubic
+		"count(//*[. = //*]) > 0",                  // a string-value per pair
+		"not(//x[count(preceding::x) > 10000])",    // true if cut short: must not match either
 		"//x[last()] and count(//*[following-sibling::*[. = 'nope']]) >= 0",
 	} {
 		t.Run(xp, func(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 type xmlTemplate struct {
 	tmpl  *template.Template // nil: fixed XML
 	fixed *inspect.Element
-	name  string // the top element's local name (on the sample stanza, for a template)
+	name  string            // the top element's local name (on the sample stanza, for a template)
 	ns    map[string]string // prefixes for {{.XPath}}
 	cache sync.Map          // expression -> *xpathExpr, for {{.XPath}}
 }
