@@ -39,22 +39,23 @@ type conn struct {
 	nheld  atomic.Int32 // len(held), read without heldMu on the delivery path
 
 	// Owned by the reader goroutine.
-	rd            *inspect.Reader
-	in            *inspect.Header
-	streamID      string
-	legacy        bool
-	tls           bool
-	loopback      bool
-	authed        bool // SASL or legacy auth succeeded
-	user          string
-	loginDeadline time.Time
-	pinged        bool
-	peek          [1]byte // the byte waitIdle read
-	hasPeek       bool
-	preLogin      int // stanzas received before login (flood bound)
-	authFailures  int
-	sasl          *saslState
-	interested    bool // requested the roster: gets roster pushes
+	rd             *inspect.Reader
+	in             *inspect.Header
+	headerPrefixes bool // in binds prefixes our header does not: stanzas are re-serialised
+	streamID       string
+	legacy         bool
+	tls            bool
+	loopback       bool
+	authed         bool // SASL or legacy auth succeeded
+	user           string
+	loginDeadline  time.Time
+	pinged         bool
+	peek           [1]byte // the byte waitIdle read
+	hasPeek        bool
+	preLogin       int // stanzas received before login (flood bound)
+	authFailures   int
+	sasl           *saslState
+	interested     bool // requested the roster: gets roster pushes
 
 	// Shared with other sessions, under mu.
 	mu        sync.Mutex

@@ -14,12 +14,7 @@ import (
 // against the switch with TLS required: in-band registration, STARTTLS, SCRAM, subscription,
 // chat, ping, disco and offline delivery. Without slixmpp it skips, but fails under CI.
 func TestSlixmppInterop(t *testing.T) {
-	if err := exec.Command("/usr/bin/python3", "-c", "import slixmpp").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("slixmpp is not available to /usr/bin/python3: %v", err)
-		}
-		t.Skipf("slixmpp is not available to /usr/bin/python3: %v", err)
-	}
+	requireSlixmpp(t)
 	ts := startServer(t, func(c *Config) { c.RequireTLS = true })
 	dir := t.TempDir()
 	// startServer made the certificate in its own temp dir; write the pool's PEM for Python.

@@ -12,6 +12,7 @@ import (
 // stream errors after our header, as RFC 6120 section 4.9.1.2 asks), then the features.
 func (c *conn) onStreamOpen(h *inspect.Header) error {
 	c.in = h
+	c.headerPrefixes = !declaresNothingOfItsOwn(h)
 	legacy := h.Legacy()
 	if c.authed && legacy {
 		legacy = false // a restart after SASL is always a 1.0 stream
@@ -137,7 +138,7 @@ func (c *conn) onStanza(ctx context.Context, ev inspect.Event) error {
 	if c.sasl != nil {
 		return newStreamErr("policy-violation", "stanza during SASL negotiation")
 	}
-	selfContained := len(c.rd.Header().NS) <= 1
+	selfContained := !c.headerPrefixes
 	bound := c.isBound()
 	if bound && ev.Name == "message" && selfContained {
 		// The hot path: routing needs the top-level attributes only.
@@ -165,6 +166,21 @@ func (c *conn) onStanza(ctx context.Context, ev inspect.Event) error {
 	default:
 		return c.onPresence(ctx, raw, el)
 	}
+}
+
+// declaresNothingOfItsOwn reports whether the client's stream header binds no prefix but
+// what our own header binds (stream to the streams namespace). Only then can its stanzas
+// be routed and stored as they came: a stanza may use any prefix its sender's header
+// declares, which the recipient's stream (our header) would leave undeclared, and which
+// breaks the recipient's parser (expat, for one). Others are re-serialised with their
+// declarations.
+func declaresNothingOfItsOwn(h *inspect.Header) bool {
+	for p, ns := range h.NS {
+		if p != "stream" || ns != inspect.NSStreams {
+			return false
+		}
+	}
+	return true
 }
 
 // onUnbound handles a stanza before login: registration and legacy auth are allowed, and

@@ -114,11 +114,26 @@ func (c *Client) Chat(to, body string) {
 // others; nothing within five seconds fails the test, listing what did arrive.
 func (c *Client) WaitFor(parts ...string) string {
 	c.t.Helper()
+	return c.waitFor("", parts)
+}
+
+// WaitForNone is WaitFor that also fails the test if a stanza containing bad arrives
+// first: send a marker after what must not arrive, and wait for the marker.
+func (c *Client) WaitForNone(bad string, parts ...string) string {
+	c.t.Helper()
+	return c.waitFor(bad, parts)
+}
+
+func (c *Client) waitFor(bad string, parts []string) string {
+	c.t.Helper()
 	deadline := time.After(wait)
 	var skipped []string
 	for {
 		select {
 		case s := <-c.in:
+			if bad != "" && strings.Contains(s, bad) {
+				c.t.Fatalf("%s: got %q, which must not arrive", c.JID(), s)
+			}
 			skipped = append(skipped, s)
 			ok := true
 			for _, p := range parts {
