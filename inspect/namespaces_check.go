@@ -30,12 +30,16 @@ func (r *Reader) checkDecls(b []byte) error {
 		name := b[a.name.start:a.name.end]
 		var text string
 		switch {
-		case string(name) == "xmlns":
-			switch string(unescapeBytes(b[a.value.start:a.value.end])) {
-			case NSXML, NSXMLNS:
-				text = "the namespace " + string(b[a.value.start:a.value.end]) + " cannot be the default namespace"
+		case a.colon < 0 && string(name) == "xmlns":
+			v := b[a.value.start:a.value.end]
+			if len(v) != len(NSXML) && len(v) != len(NSXMLNS) && bytes.IndexByte(v, '&') < 0 {
+				break // the usual default namespace: neither reserved name
 			}
-		case len(name) > 6 && string(name[:6]) == "xmlns:":
+			switch string(unescapeBytes(v)) {
+			case NSXML, NSXMLNS:
+				text = "the namespace " + string(v) + " cannot be the default namespace"
+			}
+		case a.colon == 5 && string(name[:5]) == "xmlns":
 			prefix, v := name[6:], unescapeBytes(b[a.value.start:a.value.end])
 			switch {
 			case string(prefix) == "xmlns":
@@ -67,12 +71,16 @@ func bindable(a attrSpan) bool { return a.value.end > a.value.start }
 // same local name in the same namespace through different prefixes (a:x and b:x with a
 // and b bound to one namespace), once its declarations are in scope.
 func (r *Reader) checkUnique(b []byte) error {
+	if r.nPrefixed < 2 {
+		return nil
+	}
 	r.qattrs = r.qattrs[:0]
 	for k, a := range r.attrs {
-		local, prefix := splitQName(b[a.name.start:a.name.end])
+		prefix := namePrefix(b, a.name, a.colon)
 		if prefix == nil || string(prefix) == "xmlns" {
 			continue
 		}
+		local := b[a.name.start+a.colon+1 : a.name.end]
 		ns, ok := r.lookupPrefix(b, prefix)
 		if !ok {
 			continue // reported by checkPrefixes

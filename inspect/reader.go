@@ -33,7 +33,10 @@ type binding struct {
 }
 
 // attrSpan is one attribute of the start tag being scanned.
-type attrSpan struct{ name, value span }
+type attrSpan struct {
+	name, value span
+	colon       int32 // offset of the colon in the name, -1 without one (set by checkTag)
+}
 
 // Reader frames an XMPP stream into events: stream open, stanzas, whitespace, stream close.
 //
@@ -72,6 +75,9 @@ type Reader struct {
 	name       span  // name of the current start or end tag
 	attr       attrSpan
 	attrs      []attrSpan
+	nameColon  int32  // offset of the colon in the current tag's name, -1 without one
+	nDecls     int    // namespace declarations among attrs
+	nPrefixed  int    // prefixed attributes among attrs, declarations excepted
 	names      []span // open elements
 	bindings   []binding
 	nsIndex    map[uint64]int32 // prefix hash -> innermost binding, once many are in scope

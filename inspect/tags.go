@@ -37,8 +37,11 @@ func (r *Reader) startTag(i int, empty bool) (Event, bool, error) {
 	// Bind this element's namespace declarations before checking its prefixes: an element
 	// may use a prefix it declares itself.
 	for _, a := range r.attrs {
+		if r.nDecls == 0 {
+			break
+		}
 		name := b[a.name.start:a.name.end]
-		if len(name) > 6 && string(name[:6]) == "xmlns:" {
+		if a.colon == 5 && string(name[:5]) == "xmlns" {
 			if !bindable(a) {
 				continue
 			}
@@ -225,43 +228,89 @@ func (r *Reader) checkTag(b []byte) error {
 			}
 		}
 	}
-	if err := r.checkColons(b, r.name); err != nil {
+	var err error
+	if r.nameColon, err = r.colon(b, r.name); err != nil {
 		return err
 	}
-	for _, a := range r.attrs {
-		if err := r.checkColons(b, a.name); err != nil {
+	// One pass finds each name's colon and counts declarations and prefixed attributes,
+	// so the checks after it skip what a tag does not have.
+	r.nDecls, r.nPrefixed = 0, 0
+	attrs := r.attrs
+	for k := range attrs {
+		a := &attrs[k]
+		if a.colon, err = r.colon(b, a.name); err != nil {
 			return err
 		}
+		switch name := b[a.name.start:a.name.end]; {
+		case a.colon < 0:
+			if string(name) == "xmlns" {
+				r.nDecls++
+			}
+		case a.colon == 5 && string(name[:5]) == "xmlns":
+			r.nDecls++
+		default:
+			r.nPrefixed++
+		}
 	}
-	attrs := r.attrs
 	name := func(i int) []byte { return b[attrs[i].name.start:attrs[i].name.end] }
-	dup, _ := r.dups.first(len(attrs),
-		func(i int) uint64 { return maphash.Bytes(dupSeed, name(i)) },
-		func(i, j int) bool { return bytes.Equal(name(i), name(j)) })
+	dup := -1
+	if len(attrs) <= pairwiseMax {
+	pairs: // the usual tag: compare in place
+		for i := 1; i < len(attrs); i++ {
+			for j := range i {
+				if bytes.Equal(name(i), name(j)) {
+					dup = i
+					break pairs
+				}
+			}
+		}
+	} else {
+		dup, _ = r.dups.first(len(attrs),
+			func(i int) uint64 { return maphash.Bytes(dupSeed, name(i)) },
+			func(i, j int) bool { return bytes.Equal(name(i), name(j)) })
+	}
 	if dup >= 0 {
 		if err := r.violate(int(attrs[dup].name.start), CondNotWellFormed, secUniqueAttr, fmt.Sprintf("attribute %s appears twice", name(dup))); err != nil {
 			return err
 		}
 	}
+	if r.nDecls == 0 {
+		return nil
+	}
 	return r.checkDecls(b)
 }
 
-// checkColons enforces Namespaces in XML: a name has at most one colon, not at either end.
-func (r *Reader) checkColons(b []byte, s span) error {
+// colon returns the offset of the colon in the name at s, -1 without one, and enforces
+// Namespaces in XML: a name has at most one colon, not at either end.
+func (r *Reader) colon(b []byte, s span) (int32, error) {
 	name := b[s.start:s.end]
-	c := bytes.IndexByte(name, ':')
+	c := -1
+	for k, ch := range name { // names are short: a loop beats a call to IndexByte
+		if ch == ':' {
+			c = k
+			break
+		}
+	}
+	if c < 0 {
+		return -1, nil
+	}
+	if c == 0 || c == len(name)-1 || bytes.IndexByte(name[c+1:], ':') >= 0 {
+		return int32(c), r.violate(int(s.start), CondNotWellFormed, secNSPrefix, fmt.Sprintf("%q is not a valid qualified name", name))
+	}
+	return int32(c), nil
+}
+
+// namePrefix returns the prefix of the name at s whose colon is at c, nil without one.
+func namePrefix(b []byte, s span, c int32) []byte {
 	if c < 0 {
 		return nil
 	}
-	if c == 0 || c == len(name)-1 || bytes.IndexByte(name[c+1:], ':') >= 0 {
-		return r.violate(int(s.start), CondNotWellFormed, secNSPrefix, fmt.Sprintf("%q is not a valid qualified name", name))
-	}
-	return nil
+	return b[s.start : s.start+c]
 }
 
 // checkPrefixes checks that the element's and its attributes' prefixes are declared.
 func (r *Reader) checkPrefixes(b []byte) error {
-	if _, p := splitQName(b[r.name.start:r.name.end]); p != nil {
+	if p := namePrefix(b, r.name, r.nameColon); p != nil {
 		if string(p) == "xmlns" {
 			if err := r.violate(int(r.name.start), CondNotWellFormed, secNSDeclare, "an element name cannot have the prefix xmlns"); err != nil {
 				return err
@@ -273,7 +322,10 @@ func (r *Reader) checkPrefixes(b []byte) error {
 		}
 	}
 	for _, a := range r.attrs {
-		_, p := splitQName(b[a.name.start:a.name.end])
+		if r.nPrefixed == 0 {
+			break
+		}
+		p := namePrefix(b, a.name, a.colon)
 		if p == nil || string(p) == "xmlns" {
 			continue
 		}
@@ -368,7 +420,11 @@ func splitQName(q []byte) (local, prefix []byte) {
 // stream header: a stream element in the streams namespace, through its own declarations
 // or those in force.
 func (r *Reader) isStreamTag(b []byte) bool {
-	local, prefix := splitQName(b[r.name.start:r.name.end])
+	name := b[r.name.start:r.name.end]
+	if len(name) < 6 || string(name[len(name)-6:]) != "stream" {
+		return false
+	}
+	local, prefix := splitQName(name)
 	if string(local) != "stream" {
 		return false
 	}
