@@ -47,10 +47,15 @@ func TestTextbookSession(t *testing.T) {
 	p.expect("<iq id='auth1' type='result'/>")
 
 	// Jane and Dana come online, and everyone subscribes to everyone by hand.
+	// Each initial presence is followed by a ping whose answer says the presence was
+	// handled: otherwise Mr_Praline's subscription request could race with it, reaching
+	// dana once directly and once more as a pending request at her initial presence.
 	jane := legacyLogin(t, ts.addr, "jane", "pw-jane", "Home")
-	jane.send("<presence/>")
+	jane.send("<presence/><iq id='sync' type='get'><ping xmlns='urn:xmpp:ping'/></iq>")
+	jane.expectRe(`<iq[^>]* id='sync'[^>]*/>`)
 	dana := legacyLogin(t, ts.addr, "dana", "pw-dana", "Home")
-	dana.send("<presence/>")
+	dana.send("<presence/><iq id='sync' type='get'><ping xmlns='urn:xmpp:ping'/></iq>")
+	dana.expectRe(`<iq[^>]* id='sync'[^>]*/>`)
 	p.send("<presence/>")
 	for _, c := range []struct {
 		who  *rawClient
