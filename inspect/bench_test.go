@@ -214,3 +214,23 @@ func stanzas(hdr, stanza string, size int) []byte {
 	}
 	return b.Bytes()
 }
+
+// BenchmarkAttributeFlood is issue 10's attack with the default limits: a stream header
+// of 40,000 attributes. The reader refuses it at the 65th attribute (policy-violation).
+func BenchmarkAttributeFlood(b *testing.B) {
+	const hdr = `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'`
+	for _, kind := range []string{"attrs", "decls"} {
+		data := []byte(hdr + manyAttrs(kind, 40000) + ">")
+		b.Run(kind, func(b *testing.B) {
+			b.ReportAllocs()
+			src := bytes.NewReader(data)
+			for b.Loop() {
+				src.Reset(data)
+				_, err := NewReader(src, Limits{}).Next()
+				if se := AsStreamError(err); se == nil || se.Condition != CondPolicyViolation {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
