@@ -13,9 +13,7 @@
 package web
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -128,10 +126,8 @@ func (h *Hub) Write(r *inspect.Record) error {
 	// h.next is only changed by Write, under h.wmu as well: it is the index r will get.
 	idx := h.next
 	d := h.derive(r)
-	sum, err := json.Marshal(summarize(r, idx, d, h.opt.Proxy))
-	if err != nil { // cannot happen: strings and numbers only
-		return fmt.Errorf("web view: %w", err)
-	}
+	sm := summarize(r, idx, d, h.opt.Proxy)
+	sum := sm.appendJSON(make([]byte, 0, 320))
 	rec := h.copyOf(r)
 	e := entry{sum: sum, rec: rec, size: len(sum) + len(rec.Raw) + len(rec.Original) + 256}
 
