@@ -33,7 +33,7 @@ type conn struct {
 	wclosed    bool
 	tlsBusy    bool // handshake in progress: writers must not touch the socket
 
-	// Stanzas decided under subMu, waiting to be written (hold.go).
+	// Stanzas decided in a roster or subscription change, waiting to be written (hold.go).
 	heldMu sync.Mutex
 	held   [][]byte
 	nheld  atomic.Int32 // len(held), read without heldMu on the delivery path

@@ -1,25 +1,25 @@
 package server
 
-// Roster pushes and subscription deliveries are decided under the server-wide subMu, but
-// never written under it: a client that does not read would hold the lock for a whole
-// write timeout and stall every roster and subscription operation of the server. They are
-// held instead: each one takes its place in the recipient's queue while the lock is held
-// (so a recipient sees them in the order the state changed), and is written once the lock
-// is released. (The per-session outbox of issue 13 generalises this to every delivery;
+// Roster pushes and subscription deliveries are decided in a store transaction and put in
+// order under a lock of the pair of accounts (pairtx.go), but never written under it: a
+// client that does not read would hold the lock for a whole write timeout. They are held
+// instead: each one takes its place in the recipient's queue while the lock is held (so a
+// recipient sees them in the order the state changed), and is written once the lock is
+// released. (The per-session outbox of issue 13 generalises this to every delivery;
 // with it, a batch can be flushed before the lock is released, and hold goes away.)
 
-// sender delivers stanzas to sessions: at once (direct), or after subMu is released
-// (*batch).
+// sender delivers stanzas to sessions: at once (direct), after the pair's lock is released
+// (*batch), or once a transaction committed (*pending, pairtx.go).
 type sender interface {
 	deliver(s Session, stanza []byte)
 }
 
-// direct delivers at once: for code that does not hold subMu.
+// direct delivers at once: for code outside a roster or subscription change.
 type direct struct{}
 
 func (direct) deliver(s Session, stanza []byte) { s.Deliver(stanza) }
 
-// batch holds the deliveries decided under subMu until flush.
+// batch holds the deliveries decided under a pair's lock until flush.
 type batch struct {
 	conns  []*conn    // local sessions with held stanzas, each once
 	others []delivery // sessions of another kind, in order
@@ -45,8 +45,8 @@ func (b *batch) deliver(s Session, stanza []byte) {
 	b.conns = append(b.conns, c)
 }
 
-// flush writes what was held. It must be called without subMu; a recipient that does not
-// read blocks only this goroutine, for at most WriteTimeout per recipient.
+// flush writes what was held. It must be called without the pair's lock; a recipient that
+// does not read blocks only this goroutine, for at most WriteTimeout per recipient.
 func (b *batch) flush() {
 	for _, c := range b.conns {
 		c.writeHeld()
@@ -54,17 +54,6 @@ func (b *batch) flush() {
 	for _, d := range b.others {
 		d.to.Deliver(d.stanza)
 	}
-}
-
-// withSubscriptions runs fn under subMu and writes what fn held once the lock is released.
-func (s *Server) withSubscriptions(fn func(out *batch)) {
-	var out batch
-	func() {
-		s.subMu.Lock()
-		defer s.subMu.Unlock()
-		fn(&out)
-	}()
-	out.flush()
 }
 
 // hold queues stanza for c; it is written by writeHeld, or before the next Deliver.

@@ -256,7 +256,7 @@ func (c *conn) directedPresence(ctx context.Context, raw []byte, target inspect.
 	if c.directed == nil {
 		c.directed = make(map[inspect.JID]struct{}, 1)
 	}
-	if len(c.directed) < maxRosterItems {
+	if len(c.directed) < maxDirected {
 		c.directed[target] = struct{}{}
 	}
 	return nil

@@ -126,7 +126,17 @@ func (c *conn) cancelAccount(ctx context.Context, id, from, to string) error {
 	c.srv.logf("switch: account %s@%s cancelled", c.user, c.srv.domain.Domain)
 	c.send(iqResult(id, from, to, nil), "iq", inspect.NSClient)
 	for _, it := range items {
-		c.srv.withSubscriptions(func(out *batch) { c.srv.removeRosterItem(ctx, out, c.bareJID(), it) })
+		contact, err := inspect.ParseJID(it.JID)
+		if err != nil {
+			continue // not a JID anyone can be told at; the item went with the account
+		}
+		err = c.srv.changePair(ctx, c.bareJID(), contact, func(p *pairTx, out sender) error {
+			c.srv.removeRosterItem(p, out, c.bareJID(), contact, it)
+			return nil
+		})
+		if err != nil {
+			c.srv.logf("switch: cancel %s: telling %s: %v", c.user, contact, err)
+		}
 	}
 	for _, s := range c.srv.dir.Resources(nil, c.bareJID()) {
 		if s != Session(c) {

@@ -10,11 +10,12 @@ import (
 	"github.com/stanzascope/stanzascope/switch/store"
 )
 
-// Limits on what a client may put in its roster.
+// Limits on what a client may put in a roster item (the number of items is the store's
+// limit, store.MaxRosterItems), and on the directed-presence targets a session remembers.
 const (
-	maxRosterItems = 1000
-	maxGroups      = 32
-	maxNameLen     = 1024
+	maxGroups   = 32
+	maxNameLen  = 1024
+	maxDirected = 1000
 )
 
 // hidden reports whether item is only a pending inbound subscription request, not a contact
@@ -72,8 +73,9 @@ func (c *conn) onRosterGet(ctx context.Context, id, from, to string) error {
 	return c.send(iqResult(id, from, to, b), "iq", inspect.NSClient)
 }
 
-// onRosterSet adds, updates or removes one item (RFC 6121 sections 2.3 and 2.5). The
-// answer and the pushes are decided under subMu and written after it (hold.go).
+// onRosterSet adds, updates or removes one item (RFC 6121 sections 2.3 and 2.5), in one
+// store transaction with the contact's item about the user (pairtx.go): a removal
+// cancels the subscriptions at both ends. The answer and the pushes are written after it.
 func (c *conn) onRosterSet(ctx context.Context, id, from, to string, q *inspect.Element) error {
 	els := q.Elements()
 	if len(els) != 1 || els[0].Local != "item" || els[0].Space != inspect.NSRoster {
@@ -84,37 +86,50 @@ func (c *conn) onRosterSet(ctx context.Context, id, from, to string, q *inspect.
 	if err != nil || !j.IsBare() {
 		return c.send(errorStanza("iq", id, from, to, nil, errBadRequest.withText("the item needs a valid bare JID")), "iq", inspect.NSClient)
 	}
-	c.srv.withSubscriptions(func(out *batch) {
-		if e, ok := c.rosterSetLocked(ctx, out, id, from, to, j, item); !ok {
-			out.deliver(c, errorStanza("iq", id, from, to, nil, e))
-		}
+	err = c.srv.changePair(ctx, c.bareJID(), j, func(p *pairTx, out sender) error {
+		return c.rosterSetTx(p, out, id, from, to, j, item)
 	})
+	var refused refusal
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &refused):
+	case errors.Is(err, store.ErrFull):
+		refused.e = stanzaError{"wait", "resource-constraint", "roster full"}
+	default:
+		c.srv.logf("switch: roster set for %s: %v", c.user, err)
+		refused.e = storeError(err)
+	}
+	// Through a batch, so that the answer comes after what was held for this session.
+	var out batch
+	out.deliver(c, errorStanza("iq", id, from, to, nil, refused.e))
+	out.flush()
 	return nil
 }
 
-// rosterSetLocked applies a roster set under subMu; it returns the error to answer with
-// and false, or true when it answered (and pushed) itself.
-func (c *conn) rosterSetLocked(ctx context.Context, out *batch, id, from, to string, j inspect.JID, item *inspect.Element) (stanzaError, bool) {
+// refusal is the stanza error a roster set is answered with; it ends the transaction
+// without storing anything.
+type refusal struct{ e stanzaError }
+
+func (r refusal) Error() string { return "roster set refused: " + r.e.Condition }
+
+// rosterSetTx applies a roster set to the user's slot of p, answering and pushing, or
+// returns the refusal.
+func (c *conn) rosterSetTx(p *pairTx, out sender, id, from, to string, j inspect.JID, item *inspect.Element) error {
 	user := c.bareJID()
-	old, err := c.srv.store.RosterItem(ctx, c.user, j.String())
-	exists := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return errInternal, false
-	}
+	old, exists := p.item(user)
 	if item.Attr("subscription") == "remove" {
 		if !exists || hidden(old) {
-			return errItemNotFound, false
+			return refusal{errItemNotFound}
 		}
 		out.deliver(c, iqResult(id, from, to, nil))
-		c.srv.removeRosterItem(ctx, out, user, old)
-		return stanzaError{}, true
+		c.srv.removeRosterItem(p, out, user, j, old)
+		return nil
 	}
 	it := old
 	if !exists {
+		// The store refuses a new item beyond its roster limit (ErrFull).
 		it = store.RosterItem{JID: j.String(), Subscription: store.SubNone}
-		if n, _ := c.srv.store.Roster(ctx, c.user); len(n) >= maxRosterItems {
-			return stanzaError{"wait", "resource-constraint", "roster full"}, false
-		}
 	}
 	it.Name = clipString(item.Attr("name"), maxNameLen)
 	it.Groups = it.Groups[:0:0]
@@ -125,21 +140,20 @@ func (c *conn) rosterSetLocked(ctx context.Context, out *batch, id, from, to str
 		}
 		name := g.Text()
 		if name == "" {
-			return errNotAcceptable.withText("empty group name"), false
+			return refusal{errNotAcceptable.withText("empty group name")}
 		}
 		if seen[name] || len(it.Groups) >= maxGroups {
-			return errBadRequest.withText("duplicate group or too many groups"), false
+			return refusal{errBadRequest.withText("duplicate group or too many groups")}
 		}
 		seen[name] = true
 		it.Groups = append(it.Groups, clipString(name, maxNameLen))
 	}
-	if err := c.srv.store.PutRosterItem(ctx, c.user, it); err != nil {
-		c.srv.logf("switch: roster set for %s: %v", c.user, err)
-		return errInternal, false
+	if err := p.put(user, it); err != nil {
+		return err
 	}
 	out.deliver(c, iqResult(id, from, to, nil))
 	c.srv.push(out, user, it, false)
-	return stanzaError{}, true
+	return nil
 }
 
 var pushSeq atomic.Uint64
@@ -165,31 +179,22 @@ func (s *Server) push(out sender, user inspect.JID, it store.RosterItem, remove 
 	}
 }
 
-// removeRosterItem deletes it from user's roster, cancelling the subscriptions both ways
-// as RFC 6121 section 2.5.2 asks. The caller holds subMu.
-func (s *Server) removeRosterItem(ctx context.Context, out *batch, user inspect.JID, it store.RosterItem) {
-	contact, err := inspect.ParseJID(it.JID)
-	if err != nil {
-		s.store.DeleteRosterItem(ctx, user.Local, it.JID)
-		return
-	}
+// removeRosterItem deletes it, user's item about contact, cancelling the subscriptions
+// both ways as RFC 6121 section 2.5.2 asks, inside the pair's transaction.
+func (s *Server) removeRosterItem(p *pairTx, out sender, user, contact inspect.JID, it store.RosterItem) {
 	sub := subOf(it)
 	if sub == store.SubFrom || sub == store.SubBoth {
 		s.sendUnavailableFrom(out, user, contact)
 	}
-	// ErrNotFound: the account was deleted first (cancellation); the contacts still need
-	// to hear about it.
-	if err := s.store.DeleteRosterItem(ctx, user.Local, it.JID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.logf("switch: roster remove for %s: %v", user, err)
-		return
-	}
+	// The account may be gone already (cancellation); the contacts still need to hear.
+	p.del(user)
 	if !hidden(it) {
 		s.push(out, user, it, true)
 	}
 	if sub == store.SubTo || sub == store.SubBoth || it.AskOut {
-		s.inboundSubscription(ctx, out, contact, user, "unsubscribe", nil)
+		s.inboundSubscription(p, out, contact, user, "unsubscribe", nil)
 	}
 	if sub == store.SubFrom || sub == store.SubBoth || it.PendingIn {
-		s.inboundSubscription(ctx, out, contact, user, "unsubscribed", nil)
+		s.inboundSubscription(p, out, contact, user, "unsubscribed", nil)
 	}
 }

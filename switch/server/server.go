@@ -60,7 +60,7 @@ type Server struct {
 	dir    Directory
 	store  store.Store
 
-	subMu sync.Mutex // serialises roster and subscription changes across accounts
+	pairs pairLocks // order the deliveries of roster and subscription changes (pairtx.go)
 
 	connMu  sync.Mutex
 	conns   map[*conn]struct{}

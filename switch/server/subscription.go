@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 
 	"github.com/stanzascope/stanzascope/inspect"
 	"github.com/stanzascope/stanzascope/switch/store"
@@ -10,8 +9,8 @@ import (
 
 // The subscription state machine of RFC 6121 section 3 and appendix A. Both ends live on
 // this server, so an outbound request updates the sender's roster and is then processed as
-// inbound at the contact's end in the same call, under subMu. What the change delivers
-// is held and written after subMu is released (hold.go).
+// inbound at the contact's end in the same store transaction (pairtx.go). What the change
+// delivers is held and written after the transaction committed.
 
 // subscriptionStanza builds the presence delivered for a subscription change, from the
 // sender's bare JID (RFC 6121 section 3.1.2), keeping what the sender added (status, nick).
@@ -27,19 +26,20 @@ func subscriptionStanza(raw []byte, from, to inspect.JID, typ string) []byte {
 // outboundSubscription handles a subscription presence of type typ that user sends to
 // contact (both bare).
 func (s *Server) outboundSubscription(ctx context.Context, user, contact inspect.JID, typ string, raw []byte) {
-	s.withSubscriptions(func(out *batch) { s.outboundSubscriptionLocked(ctx, out, user, contact, typ, raw) })
-}
-
-func (s *Server) outboundSubscriptionLocked(ctx context.Context, out *batch, user, contact inspect.JID, typ string, raw []byte) {
 	if contact.Domain != s.domain.Domain || contact.Local == "" {
 		return // no federation: nothing to subscribe to
 	}
-	it, err := s.store.RosterItem(ctx, user.Local, contact.String())
-	exists := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.logf("switch: roster of %s: %v", user, err)
-		return
+	err := s.changePair(ctx, user, contact, func(p *pairTx, out sender) error {
+		s.outboundSubscriptionTx(p, out, user, contact, typ, raw)
+		return nil
+	})
+	if err != nil {
+		s.logf("switch: subscription %s from %s to %s: %v", typ, user, contact, err)
 	}
+}
+
+func (s *Server) outboundSubscriptionTx(p *pairTx, out sender, user, contact inspect.JID, typ string, raw []byte) {
+	it, exists := p.item(user)
 	stanza := subscriptionStanza(raw, user, contact, typ)
 	wasHidden := exists && hidden(it)
 	changed := false
@@ -92,23 +92,21 @@ func (s *Server) outboundSubscriptionLocked(ctx context.Context, out *batch, use
 		}
 	}
 	if changed {
-		s.saveItem(ctx, out, user, it, wasHidden)
+		s.saveItem(p, out, user, it, wasHidden)
 	}
-	s.inboundSubscription(ctx, out, contact, user, typ, stanza)
+	s.inboundSubscription(p, out, contact, user, typ, stanza)
 	if typ == "subscribed" && changed {
 		s.sendPresencesTo(out, user, contact)
 	}
 }
 
 // saveItem stores it (or deletes a pending-only record that no longer pends) and pushes it.
-func (s *Server) saveItem(ctx context.Context, out *batch, user inspect.JID, it store.RosterItem, wasHidden bool) {
+func (s *Server) saveItem(p *pairTx, out sender, user inspect.JID, it store.RosterItem, wasHidden bool) {
 	if wasHidden && !it.PendingIn && subOf(it) == store.SubNone && !it.AskOut {
-		if err := s.store.DeleteRosterItem(ctx, user.Local, it.JID); err != nil {
-			s.logf("switch: roster of %s: %v", user, err)
-		}
+		p.del(user)
 		return
 	}
-	if err := s.store.PutRosterItem(ctx, user.Local, it); err != nil {
+	if err := p.put(user, it); err != nil {
 		s.logf("switch: roster of %s: %v", user, err)
 		return
 	}
@@ -118,30 +116,25 @@ func (s *Server) saveItem(ctx context.Context, out *batch, user inspect.JID, it 
 }
 
 // inboundSubscription processes a subscription presence from sender arriving at the
-// account contact (both bare). The caller holds subMu.
-func (s *Server) inboundSubscription(ctx context.Context, out *batch, contact, sender inspect.JID, typ string, stanza []byte) {
+// account contact (both bare), inside the pair's transaction.
+func (s *Server) inboundSubscription(p *pairTx, out sender, contact, sender inspect.JID, typ string, stanza []byte) {
 	if stanza == nil {
 		stanza = subscriptionStanza(nil, sender, contact, typ)
 	}
-	if _, err := s.store.Account(ctx, contact.Local); err != nil {
-		if errors.Is(err, store.ErrNotFound) && typ == "subscribe" {
+	if !p.hasAccount(contact) {
+		if typ == "subscribe" {
 			// RFC 6121 section 3.1.3: no such contact, the request is refused.
-			s.inboundSubscription(ctx, out, sender, contact, "unsubscribed", nil)
+			s.inboundSubscription(p, out, sender, contact, "unsubscribed", nil)
 		}
 		return
 	}
-	it, err := s.store.RosterItem(ctx, contact.Local, sender.String())
-	exists := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.logf("switch: roster of %s: %v", contact, err)
-		return
-	}
+	it, exists := p.item(contact)
 	wasHidden := exists && hidden(it)
 	switch typ {
 	case "subscribe":
 		if exists && (subOf(it) == store.SubFrom || subOf(it) == store.SubBoth) {
 			// Already approved: answer for the contact (RFC 6121 section 3.1.3).
-			s.inboundSubscription(ctx, out, sender, contact, "subscribed", nil)
+			s.inboundSubscription(p, out, sender, contact, "subscribed", nil)
 			s.sendPresencesTo(out, contact, sender)
 			return
 		}
@@ -149,7 +142,7 @@ func (s *Server) inboundSubscription(ctx context.Context, out *batch, contact, s
 			it = store.RosterItem{JID: sender.String(), Subscription: store.SubNone}
 		}
 		it.PendingIn, it.PendingStanza = true, stanza
-		if err := s.store.PutRosterItem(ctx, contact.Local, it); err != nil {
+		if err := p.put(contact, it); err != nil {
 			s.logf("switch: roster of %s: %v", contact, err)
 			return
 		}
@@ -168,7 +161,7 @@ func (s *Server) inboundSubscription(ctx context.Context, out *batch, contact, s
 		// RFC 6121 section 3.1.6: the approval reaches the user's interested resources
 		// before the roster push, so a client sees why its roster changed.
 		s.deliverInterested(out, contact, stanza)
-		s.saveItem(ctx, out, contact, it, wasHidden)
+		s.saveItem(p, out, contact, it, wasHidden)
 	case "unsubscribe":
 		if !exists {
 			return
@@ -184,7 +177,7 @@ func (s *Server) inboundSubscription(ctx context.Context, out *batch, contact, s
 		if !changed {
 			return
 		}
-		s.saveItem(ctx, out, contact, it, wasHidden)
+		s.saveItem(p, out, contact, it, wasHidden)
 		s.deliverAvailable(out, contact, stanza)
 		s.sendUnavailableFrom(out, contact, sender)
 	case "unsubscribed":
@@ -202,7 +195,7 @@ func (s *Server) inboundSubscription(ctx context.Context, out *batch, contact, s
 		if !changed {
 			return
 		}
-		s.saveItem(ctx, out, contact, it, wasHidden)
+		s.saveItem(p, out, contact, it, wasHidden)
 		s.deliverAvailable(out, contact, stanza)
 	}
 }
