@@ -24,7 +24,8 @@ const TokenCookie = "stanzascope_token"
 // Timing of the event stream.
 const (
 	heartbeat    = 15 * time.Second // a comment line, so proxies and browsers keep the stream open
-	writeTimeout = 30 * time.Second // a browser that takes no bytes for this long is cut off
+	// DefaultWriteTimeout: a browser that takes no bytes for this long is cut off.
+	DefaultWriteTimeout = 30 * time.Second
 	batch        = 256              // records per write to a browser
 	gatherDelay  = 20 * time.Millisecond
 )
@@ -36,6 +37,9 @@ type HandlerOptions struct {
 	// handler answers only requests addressed to a loopback name (localhost, 127.0.0.1,
 	// ::1), so a web page elsewhere cannot read the view through DNS rebinding.
 	Token string
+	// WriteTimeout cuts off a browser that takes no bytes for this long (0:
+	// DefaultWriteTimeout); its page reconnects and resumes where it was.
+	WriteTimeout time.Duration
 }
 
 // NewHandler returns the web view's HTTP handler for h:
@@ -56,7 +60,11 @@ func NewHandler(h *Hub, opt HandlerOptions) http.Handler {
 	mux.Handle("GET /app.js", files)
 	mux.Handle("GET /style.css", files)
 	mux.Handle("GET /favicon.svg", files)
-	mux.HandleFunc("GET /events", h.serveEvents)
+	wt := opt.WriteTimeout
+	if wt <= 0 {
+		wt = DefaultWriteTimeout
+	}
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) { h.serveEvents(w, r, wt) })
 	mux.HandleFunc("GET /record", h.serveRecord)
 	return &guard{next: mux, token: opt.Token}
 }
@@ -120,7 +128,7 @@ func loopbackHost(host string) bool {
 // reconnects, ?after=N, or the start), then live records. It writes only from this
 // handler's goroutine: a browser that stops reading blocks no one but itself, and is cut
 // off after writeTimeout (its EventSource reconnects and resumes).
-func (h *Hub) serveEvents(w http.ResponseWriter, r *http.Request) {
+func (h *Hub) serveEvents(w http.ResponseWriter, r *http.Request, writeTimeout time.Duration) {
 	cursor, err := startCursor(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)

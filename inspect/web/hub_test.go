@@ -535,7 +535,8 @@ func stall(t testing.TB, srvURL string) net.Conn {
 // reads again it is told how many records it missed.
 func TestStalledBrowser(t *testing.T) {
 	h := NewHub(Options{History: 1000})
-	srv := httptest.NewServer(NewHandler(h, HandlerOptions{}))
+	// The stalled stream must still be there when the test reads it, however slow the machine.
+	srv := httptest.NewServer(NewHandler(h, HandlerOptions{WriteTimeout: 10 * time.Minute}))
 	defer srv.Close()
 	c := stall(t, srv.URL)
 	defer c.Close()
