@@ -14,7 +14,8 @@ import (
 // Each is read after testHeader (or nsHeader for the namespace cases), followed by a
 // presence that must come out clean.
 var violationCases = []struct {
-	name, in, cond string
+	name, in string
+	cond     Cond
 }{
 	{"comment in a stanza", "<message><!-- hi --><body>x</body></message>", CondRestrictedXML},
 	{"comment split across reads", "<message><body>a<!-- - -> -- --></body></message>", CondRestrictedXML},
@@ -66,7 +67,10 @@ func readAll(t *testing.T, in string, lim Limits, oneByte bool) (string, [][]Vio
 }
 
 func TestReaderAnnotate(t *testing.T) {
-	type tcase struct{ name, hdr, in, cond string }
+	type tcase struct {
+		name, hdr, in string
+		cond          Cond
+	}
 	var cases []tcase
 	for _, c := range violationCases {
 		cases = append(cases, tcase{c.name, testHeader, c.in, c.cond})
@@ -116,7 +120,10 @@ func TestReaderAnnotate(t *testing.T) {
 
 // Violations before the header go on the header's event.
 func TestReaderAnnotateHeader(t *testing.T) {
-	for _, tc := range []struct{ name, in, cond string }{
+	for _, tc := range []struct {
+		name, in string
+		cond     Cond
+	}{
 		{"XML declaration after whitespace", "\n <?xml version='1.0'?>" + newHeader, CondRestrictedXML},
 		{"XML 1.1 declaration", "<?xml version='1.1'?>" + newHeader, CondNotWellFormed},
 		{"stream in another namespace", "<stream:stream xmlns='jabber:client' xmlns:stream='urn:wrong'>", CondInvalidNamespace},
@@ -142,8 +149,9 @@ func TestReaderAnnotateHeader(t *testing.T) {
 // What the reader cannot frame, and the resource limits, end the stream in annotate mode.
 func TestReaderAnnotateFatal(t *testing.T) {
 	for _, tc := range []struct {
-		name, in, cond string
-		lim            Limits
+		name, in string
+		cond     Cond
+		lim      Limits
 	}{
 		{"comment between stanzas", "<!-- hi --><presence/>", CondRestrictedXML, Limits{}},
 		{"processing instruction between stanzas", "<?foo?><presence/>", CondRestrictedXML, Limits{}},

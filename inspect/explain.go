@@ -29,7 +29,7 @@ func Explain(r *Record) string {
 		return "Whitespace keep-alive: spaces or newlines between stanzas carry no meaning and keep idle connections open (RFC 6120 §4.6.1)"
 	case KindError:
 		if se := AsStreamError(r.Err); se != nil {
-			return "The stream broke the rules: " + describeCondition(streamConditions, se.Condition) + "; the peer answers with a stream error and closes"
+			return "The stream broke the rules: " + describeCondition(streamConditions, string(se.Condition)) + "; the peer answers with a stream error and closes"
 		}
 		if errors.Is(r.Err, io.ErrUnexpectedEOF) {
 			return "The bytes ended in the middle of a stanza or stream header: the connection was cut, or the capture missed the rest"
@@ -100,7 +100,7 @@ func headerFromRaw(raw []byte) *Header {
 		return h
 	}
 	h.Prefix = prefixOf(string(t.name))
-	eachRawAttr(raw[t.start:t.end], func(name, value []byte, _ byte) bool {
+	eachAttr(raw[t.start:t.end], func(name, value []byte, _ byte) bool {
 		n, v := string(name), unescapeBasic(string(value))
 		switch {
 		case n == "to":

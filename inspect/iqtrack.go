@@ -167,7 +167,7 @@ func payloadOf(raw []byte) payload {
 		}
 		if t.kind == tagStart || t.kind == tagEmpty {
 			ns, _ := rawAttr(raw[t.start:t.end], "xmlns")
-			return payload{local: string(localBytes(t.name)), ns: ns, found: true}
+			return payload{local: string(LocalName(t.name)), ns: ns, found: true}
 		}
 		i = t.end
 	}

@@ -112,7 +112,7 @@ func toJSON(r *Record) jsonRecord {
 	if r.Err != nil {
 		jr.Error = r.Err.Error()
 		if se := AsStreamError(r.Err); se != nil {
-			jr.Condition = se.Condition
+			jr.Condition = string(se.Condition)
 		}
 	}
 	if r.RTT > 0 {

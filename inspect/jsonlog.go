@@ -162,8 +162,14 @@ func (e *loggedError) Error() string { return e.msg }
 // AsStreamError works on records read back from a log.
 func parseLoggedError(msg, cond string) error {
 	if cond != "" {
+		if msg == cond {
+			return NewStreamError(Cond(cond), "")
+		}
+		if text, ok := strings.CutPrefix(msg, cond+": "); ok {
+			return NewStreamError(Cond(cond), text)
+		}
 		if rest, ok := strings.CutPrefix(msg, cond+" at line "); ok {
-			se := &StreamError{Condition: cond}
+			se := &StreamError{Condition: Cond(cond)}
 			if _, err := fmt.Sscanf(rest, "%d, column %d (offset %d):", &se.Line, &se.Col, &se.Offset); err == nil {
 				if i := strings.Index(rest, "): "); i >= 0 {
 					se.Text = rest[i+3:]

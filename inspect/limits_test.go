@@ -24,7 +24,7 @@ func TestReaderAttributeLimits(t *testing.T) {
 		name string
 		in   string
 		lim  Limits
-		cond string // "" means accepted
+		cond Cond // "" means accepted
 	}{
 		{"64 attributes on a stanza", testHeader + "<message" + attrs(64, "a%d='%d'") + "/>", Limits{}, ""},
 		{"65 attributes on a stanza", testHeader + "<message" + attrs(65, "a%d='%d'") + "/>", Limits{}, CondPolicyViolation},

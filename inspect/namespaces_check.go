@@ -136,7 +136,7 @@ const maxViolations = 8
 // violate reports a breach of a rule that the reader can frame past (restricted XML,
 // namespace well-formedness, characters) at the byte at offset i of the current event: a
 // *StreamError, or in annotate mode nil once it is recorded on the event.
-func (r *Reader) violate(i int, cond, section, text string) error {
+func (r *Reader) violate(i int, cond Cond, section, text string) error {
 	se := r.errorSec(i, cond, section, text)
 	if !r.lim.Annotate {
 		return se

@@ -419,49 +419,23 @@ func appendUnescaped(dst, b []byte) []byte {
 // TopAttr returns the value of the unprefixed attribute local on the top-level start tag of
 // raw (unescaped), or "" when absent. It does not build a tree.
 func TopAttr(raw []byte, local string) string {
-	i := bytes.IndexByte(raw, '<')
+	i := FirstStartTag(raw)
 	if i < 0 {
 		return ""
 	}
-	i++
-	for i < len(raw) && nameByte[raw[i]] {
-		i++
+	raw = raw[i:]
+	name, complete := TagName(raw)
+	if !complete || len(name) == 0 {
+		return ""
 	}
-	for i < len(raw) {
-		for i < len(raw) && isSpace(raw[i]) {
-			i++
-		}
-		if i >= len(raw) || raw[i] == '>' || raw[i] == '/' {
+	for i = 1 + len(name); ; {
+		a, next, end, err := scanAttr(raw, i)
+		if err != nil || end > 0 {
 			return ""
 		}
-		start := i
-		for i < len(raw) && nameByte[raw[i]] {
-			i++
+		if string(a.Name(raw)) == local {
+			return string(unescapeBytes(a.Value(raw)))
 		}
-		name := raw[start:i]
-		for i < len(raw) && isSpace(raw[i]) {
-			i++
-		}
-		if i >= len(raw) || raw[i] != '=' || start == i {
-			return ""
-		}
-		i++
-		for i < len(raw) && isSpace(raw[i]) {
-			i++
-		}
-		if i >= len(raw) || (raw[i] != '\'' && raw[i] != '"') {
-			return ""
-		}
-		q := raw[i]
-		i++
-		end := bytes.IndexByte(raw[i:], q)
-		if end < 0 {
-			return ""
-		}
-		if string(name) == local {
-			return string(unescapeBytes(raw[i : i+end]))
-		}
-		i += end + 1
+		i = next
 	}
-	return ""
 }

@@ -451,7 +451,7 @@ func (p *Pretty) rawStartTag(b []byte, raw []byte) []byte {
 		b = append(b, "  "...)
 		b = pal.punct.paint(b, "<")
 		b = pal.elem.paint(b, string(t.name))
-		eachRawAttr(st, func(name, value []byte, q byte) bool {
+		eachAttr(st, func(name, value []byte, q byte) bool {
 			b = append(b, ' ')
 			b = pal.attr.paint(b, string(name))
 			b = append(b, '=')

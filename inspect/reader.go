@@ -366,7 +366,7 @@ func (r *Reader) emit(kind Kind, n int, name, ns string) Event {
 var nl = []byte{'\n'}
 
 // errorAt builds a StreamError for the byte at offset i of the current event.
-func (r *Reader) errorAt(i int, cond, text string) *StreamError {
+func (r *Reader) errorAt(i int, cond Cond, text string) *StreamError {
 	if i > r.w-r.r {
 		i = r.w - r.r
 	}

@@ -131,7 +131,7 @@ func TestReaderErrors(t *testing.T) {
 	cases := []struct {
 		name string
 		in   string
-		cond string
+		cond Cond
 	}{
 		{"comment in stanza", "<message><!-- hi --></message>", CondRestrictedXML},
 		{"comment between stanzas", "<!-- hi -->", CondRestrictedXML},
@@ -189,7 +189,8 @@ func TestReaderErrors(t *testing.T) {
 
 func TestReaderHeaderErrors(t *testing.T) {
 	cases := []struct {
-		name, in, cond string
+		name, in string
+		cond     Cond
 	}{
 		{"wrong namespace", "<stream:stream xmlns:stream='urn:wrong' xmlns='jabber:client'>", CondInvalidNamespace},
 		{"no namespace", "<stream xmlns='jabber:client'>", CondInvalidNamespace},

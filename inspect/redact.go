@@ -47,7 +47,7 @@ func Redact(raw []byte, h *Header) ([]byte, bool) {
 		return raw, false
 	}
 	rd := redaction{raw: raw}
-	local := localBytes(t.name)
+	local := LocalName(t.name)
 	switch string(local) {
 	case "message", "presence", "iq":
 		if mayNestSecret(raw) {
@@ -170,7 +170,7 @@ func (rd *redaction) nested(from int) {
 			return
 		}
 		i = t.end
-		l := localBytes(t.name)
+		l := LocalName(t.name)
 		switch t.kind {
 		case tagEnd:
 			if string(l) == "field" && len(fields) > 0 {
@@ -232,7 +232,7 @@ func isSecretField(st []byte) bool {
 // (XEP-0249) and <token token=.../> (XEP-0484).
 func (rd *redaction) attrs(t tag) {
 	var secret string
-	switch string(localBytes(t.name)) {
+	switch string(LocalName(t.name)) {
 	case "x":
 		secret = "password"
 	case "token":
@@ -241,7 +241,7 @@ func (rd *redaction) attrs(t tag) {
 		return
 	}
 	st := rd.raw[t.start:t.end]
-	eachRawAttr(st, func(name, value []byte, _ byte) bool {
+	eachAttr(st, func(name, value []byte, _ byte) bool {
 		if string(name) != secret {
 			return true
 		}
@@ -352,34 +352,16 @@ func nextTag(raw []byte, i int) (t tag, ok bool) {
 		t.name = bytes.TrimSpace(rest[2:k])
 		return t, true
 	}
-	n := 1
-	for n < len(rest) && !isNameEnd(rest[n]) {
-		n++
+	st, err := scanStartTag(rest, nil, false)
+	if err != nil {
+		return t, false
 	}
-	t.name = rest[1:n]
-	var quote byte
-	for k := n; k < len(rest); k++ {
-		c := rest[k]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '>':
-			t.kind, t.end = tagStart, t.start+k+1
-			if rest[k-1] == '/' {
-				t.kind = tagEmpty
-			}
-			return t, true
-		}
+	t.name = st.Name(rest)
+	t.kind, t.end = tagStart, t.start+st.End
+	if st.Empty {
+		t.kind = tagEmpty
 	}
-	return t, false
-}
-
-func isNameEnd(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '/' || c == '>'
+	return t, true
 }
 
 // firstStart returns the first start or empty tag of raw (skipping an XML declaration).
@@ -394,21 +376,6 @@ func firstStart(raw []byte) (tag, bool) {
 		}
 		i = t.end
 	}
-}
-
-// localBytes is localName without a copy.
-func localBytes(qname []byte) []byte {
-	if i := bytes.IndexByte(qname, ':'); i >= 0 {
-		return qname[i+1:]
-	}
-	return qname
-}
-
-func localName(qname string) string {
-	if i := strings.IndexByte(qname, ':'); i >= 0 {
-		return qname[i+1:]
-	}
-	return qname
 }
 
 func prefixOf(qname string) string {
@@ -450,7 +417,7 @@ func elemNS(raw []byte, t tag, h *Header) string {
 // rawAttr returns the value (as written, not unescaped) of the attribute named name in the
 // start tag st.
 func rawAttr(st []byte, name string) (value string, found bool) {
-	eachRawAttr(st, func(n, v []byte, _ byte) bool {
+	eachAttr(st, func(n, v []byte, _ byte) bool {
 		if string(n) == name {
 			value, found = string(v), true
 			return false
@@ -458,50 +425,4 @@ func rawAttr(st []byte, name string) (value string, found bool) {
 		return true
 	})
 	return value, found
-}
-
-// eachRawAttr calls fn with each attribute of the start tag st as written: its qualified
-// name, its value (not unescaped) and the quote character, until fn returns false. It stops
-// quietly at anything malformed.
-func eachRawAttr(st []byte, fn func(name, value []byte, quote byte) bool) {
-	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-	i := 1
-	for i < len(st) && !isNameEnd(st[i]) {
-		i++
-	}
-	for i < len(st) {
-		for i < len(st) && isNameEnd(st[i]) && st[i] != '>' {
-			i++
-		}
-		if i >= len(st) || st[i] == '>' {
-			return
-		}
-		k := i
-		for k < len(st) && st[k] != '=' && !isNameEnd(st[k]) {
-			k++
-		}
-		name := st[i:k]
-		for k < len(st) && isSpace(st[k]) {
-			k++
-		}
-		if k >= len(st) || st[k] != '=' {
-			return
-		}
-		k++
-		for k < len(st) && isSpace(st[k]) {
-			k++
-		}
-		if k >= len(st) || (st[k] != '\'' && st[k] != '"') {
-			return
-		}
-		q := st[k]
-		e := bytes.IndexByte(st[k+1:], q)
-		if e < 0 {
-			return
-		}
-		if !fn(name, st[k+1:k+1+e], q) {
-			return
-		}
-		i = k + 1 + e + 1
-	}
 }

@@ -94,7 +94,7 @@ func TestReaderRestarts(t *testing.T) {
 		in      string
 		restart string // call Restart after this stanza
 		want    string
-		cond    string // the error, if any
+		cond    Cond // the error, if any
 	}{
 		{"go-sendxmpp after Restart", full, testHeader + saslSuccess + goSendXMPP + "<presence/>", "success",
 			"open[<?xml ve] success open[\n<?xml v] presence", ""},

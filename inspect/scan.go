@@ -407,12 +407,12 @@ var (
 )
 
 // fail returns a violation at offset i of the current event.
-func (r *Reader) fail(i int, cond, text string) (Event, bool, error) {
+func (r *Reader) fail(i int, cond Cond, text string) (Event, bool, error) {
 	return Event{}, false, r.errorAt(i, cond, text)
 }
 
 // errorSec is errorAt with the section that holds the rule.
-func (r *Reader) errorSec(i int, cond, section, text string) *StreamError {
+func (r *Reader) errorSec(i int, cond Cond, section, text string) *StreamError {
 	se := r.errorAt(i, cond, text)
 	se.Section = section
 	return se

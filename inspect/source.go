@@ -117,14 +117,11 @@ func sniffHeader(b []byte) (isHeader, decided bool) {
 	if len(b) < 2 {
 		return false, false
 	}
-	i := 1
-	for i < len(b) && !isNameEnd(b[i]) {
-		i++
+	name, complete := TagName(b)
+	if !complete && 1+len(name) >= len(b) {
+		return false, false // the name may go on in the next bytes
 	}
-	if i == len(b) {
-		return false, false
-	}
-	return localName(string(b[1:i])) == "stream", true
+	return complete && string(LocalName(name)) == "stream", true
 }
 
 // tailKeep is how many of the bytes last handed to the reader tailSource remembers: more

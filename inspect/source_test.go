@@ -68,7 +68,10 @@ func TestReadStreamOneByteAtATime(t *testing.T) {
 }
 
 func TestReadStreamErrors(t *testing.T) {
-	cases := []struct{ name, in, cond string }{
+	cases := []struct {
+		name, in string
+		cond     Cond
+	}{
 		{"comment", "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client'><!-- hi --></stream:stream>", CondRestrictedXML},
 		{"not well formed", "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client'><iq></message>", CondNotWellFormed},
 		{"fragment", "<message><body>x</message>", CondNotWellFormed},

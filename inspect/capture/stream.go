@@ -376,25 +376,21 @@ func boundary(b []byte) (boundaryKind, int) {
 		return bNone, 0
 	}
 	closing := b[1] == '/'
-	start := 1
+	name, complete := inspect.TagName(b[:min(len(b), look)])
+	end := 1 + len(name)
 	if closing {
-		start = 2
-	}
-	end := start
-	for end < len(b) && end < look && isNameByte(b[end]) {
 		end++
 	}
-	if end == len(b) && end < look {
-		return bNeedMore, 0
-	}
-	if end == start {
+	if !complete {
+		if end >= len(b) && end < look {
+			return bNeedMore, 0
+		}
 		return bNone, 0
 	}
-	name := b[start:end]
-	local := name
-	if k := bytes.IndexByte(name, ':'); k >= 0 {
-		local = name[k+1:]
+	if len(name) == 0 {
+		return bNone, 0
 	}
+	local := inspect.LocalName(name)
 	if closing {
 		rest := b[end:]
 		k := 0
@@ -412,9 +408,6 @@ func boundary(b []byte) (boundaryKind, int) {
 		}
 		return bNone, 0
 	}
-	if c := b[end]; c != '>' && c != '/' && !isSpace(c) {
-		return bNone, 0
-	}
 	if string(local) == "stream" {
 		return bHeader, 0
 	}
@@ -422,11 +415,6 @@ func boundary(b []byte) (boundaryKind, int) {
 		return bStanza, 0
 	}
 	return bNone, 0
-}
-
-func isNameByte(c byte) bool {
-	return c == ':' || c == '-' || c == '_' || c == '.' || c >= 0x80 ||
-		('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9')
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }

@@ -279,7 +279,7 @@ func TestLongLine(t *testing.T) {
 func TestStanzaLimit(t *testing.T) {
 	log := "10:15:02 SENT (0): <message><body>" + strings.Repeat("x", 5000) + "</body></message>\n10:15:03 SENT (0): <presence/>\n"
 	recs, _ := readAll(t, []byte(log), Smack, Options{Limits: inspect.Limits{MaxStanza: 1000}})
-	var cond string
+	var cond inspect.Cond
 	for _, r := range recs {
 		if se := inspect.AsStreamError(r.Err); se != nil {
 			cond = se.Condition
