@@ -4,11 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 
 	"github.com/stanzascope/stanzascope/inspect"
 )
-
-func (e stanzaError) Error() string { return e.Condition }
 
 // onBind binds a resource after SASL (RFC 6120 section 7): the client's choice, or one the
 // server makes up. A resource already in use is taken over: the old session gets a
@@ -27,10 +26,14 @@ func (c *conn) onBind(ctx context.Context, iq, q *inspect.Element) error {
 	}
 	full, err := inspect.ParseJID(c.user + "@" + c.srv.domain.Domain + "/" + res)
 	if err != nil || full.Resource == "" {
-		return c.send(errorStanza("iq", id, "", "", nil, errBadRequest.withText("resource not allowed")), "iq", inspect.NSClient)
+		return c.send(errorStanza("iq", id, "", "", nil, errBadRequest.WithText("resource not allowed")), "iq", inspect.NSClient)
 	}
 	if err := c.bind(full); err != nil {
-		return c.send(errorStanza("iq", id, "", "", nil, err.(stanzaError)), "iq", inspect.NSClient)
+		var se stanzaError
+		if !errors.As(err, &se) {
+			return err
+		}
+		return c.send(errorStanza("iq", id, "", "", nil, se), "iq", inspect.NSClient)
 	}
 	b := []byte("<bind xmlns='" + inspect.NSBind + "'><jid>")
 	b = appendText(b, full.String())
@@ -42,7 +45,7 @@ func (c *conn) onBind(ctx context.Context, iq, q *inspect.Element) error {
 // stanzaError when the account has too many resources.
 func (c *conn) bind(full inspect.JID) error {
 	if n := len(c.srv.dir.Resources(nil, full.Bare())); n >= maxResources && c.srv.dir.Lookup(full) == nil {
-		return stanzaError{"wait", "resource-constraint", "too many sessions for this account"}
+		return inspect.NewStanzaError(inspect.CondResourceConstraint).WithText("too many sessions for this account")
 	}
 	c.mu.Lock()
 	c.jid = full

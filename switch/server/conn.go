@@ -181,6 +181,7 @@ func (c *conn) loop(ctx context.Context) error {
 // end finishes the connection after loop returned err: the right stream error or closing
 // tag, unavailable presence to contacts, and the socket closed.
 func (c *conn) end(err error) {
+	var se *inspect.StreamError
 	switch {
 	case err == nil, errors.Is(err, io.EOF):
 		c.closeStream()
@@ -190,12 +191,8 @@ func (c *conn) end(err error) {
 		c.streamError("connection-timeout", "not logged in within the time limit")
 	case errors.Is(err, errIdleTimeout):
 		c.streamError("connection-timeout", "no answer to ping")
-	case inspect.AsStreamError(err) != nil:
-		se := inspect.AsStreamError(err)
+	case errors.As(err, &se):
 		c.streamError(se.Condition, se.Text)
-	case isStreamErr(err):
-		se := err.(*streamErr)
-		c.streamError(se.cond, se.text)
 	default:
 		// TCP drop, kicked, or write failure: nothing more can be said.
 		c.closeSocket()
@@ -208,17 +205,9 @@ func (c *conn) end(err error) {
 	c.observe(&inspect.Record{Kind: inspect.KindConnClose, Note: note})
 }
 
-// streamErr is a stream error decided by the server (not by the reader).
-type streamErr struct{ cond, text string }
-
-func (e *streamErr) Error() string { return "stream error " + e.cond + ": " + e.text }
-
-func isStreamErr(err error) bool {
-	var se *streamErr
-	return errors.As(err, &se)
-}
-
-func newStreamErr(cond, text string) error { return &streamErr{cond, text} }
+// newStreamErr returns a stream error decided by the server: the reader's own and these are
+// one type, *inspect.StreamError, found with errors.As.
+func newStreamErr(cond inspect.Cond, text string) error { return inspect.NewStreamError(cond, text) }
 
 // newStreamID returns a fresh unguessable stream id (128 random bits).
 func newStreamID() string {

@@ -16,7 +16,7 @@ type Session interface {
 	// Presence returns the resource's presence state.
 	Presence() PresenceState
 	// Kick ends the session with the stream error condition cond.
-	Kick(cond, text string)
+	Kick(cond inspect.Cond, text string)
 }
 
 // PresenceState is the presence of one resource.

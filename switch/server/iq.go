@@ -17,10 +17,10 @@ func (c *conn) onIQ(ctx context.Context, raw []byte, el *inspect.Element) error 
 	}
 	request := typ == "get" || typ == "set"
 	if !request && typ != "result" && typ != "error" {
-		return fail(errBadRequest.withText("unknown iq type"))
+		return fail(errBadRequest.WithText("unknown iq type"))
 	}
 	if request && (id == "" || len(el.Elements()) != 1) {
-		return fail(errBadRequest.withText("a request needs an id and exactly one child"))
+		return fail(errBadRequest.WithText("a request needs an id and exactly one child"))
 	}
 	target := c.srv.domain
 	if to != "" {
@@ -35,7 +35,7 @@ func (c *conn) onIQ(ctx context.Context, raw []byte, el *inspect.Element) error 
 	switch {
 	case target.Domain != c.srv.domain.Domain:
 		if request {
-			return fail(errRemoteNotFound.withText("this server does not federate"))
+			return fail(errRemoteNotFound.WithText("this server does not federate"))
 		}
 		return nil
 	case target.Resource != "" && target.Local != "":
@@ -77,7 +77,7 @@ func (c *conn) serverIQ(ctx context.Context, el, q *inspect.Element, typ string,
 	case q.Space == inspect.NSSession && q.Local == "session" && typ == "set":
 		return c.send(iqResult(id, from, to, nil), "iq", inspect.NSClient)
 	case q.Space == inspect.NSBind:
-		return fail(errNotAllowed.withText("a resource is already bound"))
+		return fail(errNotAllowed.WithText("a resource is already bound"))
 	case q.Space == inspect.NSPing && q.Local == "ping" && typ == "get":
 		return c.send(iqResult(id, from, to, nil), "iq", inspect.NSClient)
 	case q.Space == inspect.NSVersion && typ == "get":

@@ -19,7 +19,7 @@ func (c *conn) onLegacyAuth(ctx context.Context, iq, q *inspect.Element) error {
 		return c.send(errorStanza("iq", id, "", "", nil, e), "iq", inspect.NSClient)
 	}
 	if !c.tlsSatisfied() {
-		return reply(errPolicyViolation.withText("TLS is required: use STARTTLS first"))
+		return reply(errPolicyViolation.WithText("TLS is required: use STARTTLS first"))
 	}
 	field := func(name string) string {
 		if e := q.Child(inspect.NSAuth, name); e != nil {
@@ -41,7 +41,7 @@ func (c *conn) onLegacyAuth(ctx context.Context, iq, q *inspect.Element) error {
 	}
 	username, password, resource := field("username"), field("password"), field("resource")
 	if username == "" || password == "" || resource == "" {
-		return reply(errNotAcceptable.withText("username, password and resource are required"))
+		return reply(errNotAcceptable.WithText("username, password and resource are required"))
 	}
 	user, err := scram.NormalizeUsername(username)
 	ok := err == nil
@@ -74,12 +74,16 @@ func (c *conn) onLegacyAuth(ctx context.Context, iq, q *inspect.Element) error {
 	}
 	full, err := inspect.ParseJID(user + "@" + c.srv.domain.Domain + "/" + resource)
 	if err != nil {
-		return reply(errNotAcceptable.withText("bad resource"))
+		return reply(errNotAcceptable.WithText("bad resource"))
 	}
 	c.authed, c.user = true, user
 	if err := c.bind(full); err != nil {
 		c.authed, c.user = false, ""
-		return reply(err.(stanzaError))
+		var se stanzaError
+		if !errors.As(err, &se) {
+			return err
+		}
+		return reply(se)
 	}
 	return c.send(iqResult(id, "", "", nil), "iq", inspect.NSClient)
 }

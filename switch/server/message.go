@@ -30,7 +30,7 @@ func (c *conn) onMessage(ctx context.Context, raw []byte, attr func(string) stri
 	}
 	switch {
 	case target.Domain != c.srv.domain.Domain:
-		return c.bounce(m, errRemoteNotFound.withText("this server does not federate"))
+		return c.bounce(m, errRemoteNotFound.WithText("this server does not federate"))
 	case target.Local == "":
 		return c.bounce(m, errServiceUnavailable)
 	}
@@ -108,7 +108,7 @@ func (c *conn) toAccount(ctx context.Context, m msgAttrs, bare inspect.JID, stam
 }
 
 // errOfflineFull answers a message for a user whose offline queue is full.
-var errOfflineFull = stanzaError{"wait", "resource-constraint", "offline storage full"}
+var errOfflineFull = inspect.NewStanzaError(inspect.CondResourceConstraint).WithText("offline storage full")
 
 // bounce returns a message error to the sender, unless the message was itself an error.
 func (c *conn) bounce(m msgAttrs, e stanzaError) error {

@@ -23,7 +23,7 @@ func (c *conn) onPresence(ctx context.Context, raw []byte, el *inspect.Element) 
 	switch typ {
 	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
 		if to == "" {
-			return c.send(errorStanza("presence", el.Attr("id"), "", c.JID().String(), nil, errBadRequest.withText("a subscription request needs a to")), "presence", inspect.NSClient)
+			return c.send(errorStanza("presence", el.Attr("id"), "", c.JID().String(), nil, errBadRequest.WithText("a subscription request needs a to")), "presence", inspect.NSClient)
 		}
 		c.srv.outboundSubscription(ctx, c.bareJID(), target.Bare(), typ, raw)
 		return nil
@@ -43,7 +43,7 @@ func (c *conn) onPresence(ctx context.Context, raw []byte, el *inspect.Element) 
 		return nil
 	case "", "unavailable":
 	default:
-		return c.send(errorStanza("presence", el.Attr("id"), to, c.JID().String(), nil, errBadRequest.withText("unknown presence type")), "presence", inspect.NSClient)
+		return c.send(errorStanza("presence", el.Attr("id"), to, c.JID().String(), nil, errBadRequest.WithText("unknown presence type")), "presence", inspect.NSClient)
 	}
 	if to != "" {
 		return c.directedPresence(ctx, raw, target, typ == "unavailable")

@@ -20,7 +20,7 @@ func (c *conn) onRegister(ctx context.Context, iq, q *inspect.Element) error {
 		return c.send(errorStanza("iq", id, from, to, echo, e), "iq", inspect.NSClient)
 	}
 	if !c.tlsSatisfied() {
-		return reply(errPolicyViolation.withText("TLS is required: use STARTTLS first"), nil)
+		return reply(errPolicyViolation.WithText("TLS is required: use STARTTLS first"), nil)
 	}
 	bound := c.isBound()
 	if typ == "get" {
@@ -32,30 +32,30 @@ func (c *conn) onRegister(ctx context.Context, iq, q *inspect.Element) error {
 			return c.send(iqResult(id, from, to, b), "iq", inspect.NSClient)
 		}
 		if c.srv.cfg.NoRegister {
-			return reply(errServiceUnavailable.withText("registration is turned off"), nil)
+			return reply(errServiceUnavailable.WithText("registration is turned off"), nil)
 		}
 		b := []byte("<query xmlns='" + inspect.NSRegister + "'><instructions>" + registerInstructions + "</instructions><username/><password/><name/><email/></query>")
 		return c.send(iqResult(id, from, to, b), "iq", inspect.NSClient)
 	}
 	if q.Child(inspect.NSRegister, "remove") != nil {
 		if !bound {
-			return reply(errNotAuthorized.withText("log in to cancel your account"), nil)
+			return reply(errNotAuthorized.WithText("log in to cancel your account"), nil)
 		}
 		return c.cancelAccount(ctx, id, from, to)
 	}
 	username := q.Child(inspect.NSRegister, "username")
 	password := q.Child(inspect.NSRegister, "password")
 	if password == nil || password.Text() == "" || (!bound && (username == nil || username.Text() == "")) {
-		return reply(errNotAcceptable.withText("username and password are required"), nil)
+		return reply(errNotAcceptable.WithText("username and password are required"), nil)
 	}
 	creds, err := scram.NewCredentials(password.Text(), c.srv.cfg.Iterations)
 	if err != nil {
-		return reply(errNotAcceptable.withText("unusable password"), nil)
+		return reply(errNotAcceptable.WithText("unusable password"), nil)
 	}
 	if bound {
 		if username != nil && username.Text() != "" {
 			if u, err := scram.NormalizeUsername(username.Text()); err != nil || u != c.user {
-				return reply(errNotAllowed.withText("you can only change your own password"), nil)
+				return reply(errNotAllowed.WithText("you can only change your own password"), nil)
 			}
 		}
 		if err := c.srv.store.SetCredentials(ctx, c.user, creds); err != nil {
@@ -65,11 +65,11 @@ func (c *conn) onRegister(ctx context.Context, iq, q *inspect.Element) error {
 		return c.send(iqResult(id, from, to, nil), "iq", inspect.NSClient)
 	}
 	if c.srv.cfg.NoRegister {
-		return reply(errServiceUnavailable.withText("registration is turned off"), nil)
+		return reply(errServiceUnavailable.WithText("registration is turned off"), nil)
 	}
 	user, err := normalizeLocal(username.Text(), c.srv.domain.Domain)
 	if err != nil {
-		return reply(errNotAcceptable.withText("this username cannot be used in an address"), nil)
+		return reply(errNotAcceptable.WithText("this username cannot be used in an address"), nil)
 	}
 	acct := store.Account{Username: user, Creds: creds, Created: timeNow()}
 	if n := q.Child(inspect.NSRegister, "name"); n != nil {
@@ -80,7 +80,7 @@ func (c *conn) onRegister(ctx context.Context, iq, q *inspect.Element) error {
 	}
 	switch err := c.srv.store.CreateAccount(ctx, acct); {
 	case errors.Is(err, store.ErrExists):
-		return reply(errConflict.withText("Username Not Available"), appendElem(nil, q))
+		return reply(errConflict.WithText("Username Not Available"), appendElem(nil, q))
 	case err != nil:
 		c.srv.logf("switch: create account %s: %v", user, err)
 		return reply(errInternal, nil)

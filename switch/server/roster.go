@@ -79,12 +79,12 @@ func (c *conn) onRosterGet(ctx context.Context, id, from, to string) error {
 func (c *conn) onRosterSet(ctx context.Context, id, from, to string, q *inspect.Element) error {
 	els := q.Elements()
 	if len(els) != 1 || els[0].Local != "item" || els[0].Space != inspect.NSRoster {
-		return c.send(errorStanza("iq", id, from, to, nil, errBadRequest.withText("a roster set carries exactly one item")), "iq", inspect.NSClient)
+		return c.send(errorStanza("iq", id, from, to, nil, errBadRequest.WithText("a roster set carries exactly one item")), "iq", inspect.NSClient)
 	}
 	item := els[0]
 	j, err := inspect.ParseJID(item.Attr("jid"))
 	if err != nil || !j.IsBare() {
-		return c.send(errorStanza("iq", id, from, to, nil, errBadRequest.withText("the item needs a valid bare JID")), "iq", inspect.NSClient)
+		return c.send(errorStanza("iq", id, from, to, nil, errBadRequest.WithText("the item needs a valid bare JID")), "iq", inspect.NSClient)
 	}
 	err = c.srv.changePair(ctx, c.bareJID(), j, func(p *pairTx, out sender) error {
 		return c.rosterSetTx(p, out, id, from, to, j, item)
@@ -95,7 +95,7 @@ func (c *conn) onRosterSet(ctx context.Context, id, from, to string, q *inspect.
 		return nil
 	case errors.As(err, &refused):
 	case errors.Is(err, store.ErrFull):
-		refused.e = stanzaError{"wait", "resource-constraint", "roster full"}
+		refused.e = inspect.NewStanzaError(inspect.CondResourceConstraint).WithText("roster full")
 	default:
 		c.srv.logf("switch: roster set for %s: %v", c.user, err)
 		refused.e = storeError(err)
@@ -111,7 +111,7 @@ func (c *conn) onRosterSet(ctx context.Context, id, from, to string, q *inspect.
 // without storing anything.
 type refusal struct{ e stanzaError }
 
-func (r refusal) Error() string { return "roster set refused: " + r.e.Condition }
+func (r refusal) Error() string { return "roster set refused: " + string(r.e.Condition) }
 
 // rosterSetTx applies a roster set to the user's slot of p, answering and pushing, or
 // returns the refusal.
@@ -140,10 +140,10 @@ func (c *conn) rosterSetTx(p *pairTx, out sender, id, from, to string, j inspect
 		}
 		name := g.Text()
 		if name == "" {
-			return refusal{errNotAcceptable.withText("empty group name")}
+			return refusal{errNotAcceptable.WithText("empty group name")}
 		}
 		if seen[name] || len(it.Groups) >= maxGroups {
-			return refusal{errBadRequest.withText("duplicate group or too many groups")}
+			return refusal{errBadRequest.WithText("duplicate group or too many groups")}
 		}
 		seen[name] = true
 		it.Groups = append(it.Groups, clipString(name, maxNameLen))

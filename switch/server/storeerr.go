@@ -15,7 +15,7 @@ const textStoreDown = "the account database is unavailable; try again later"
 // which says so when the database cannot be reached.
 func storeError(err error) stanzaError {
 	if errors.Is(err, store.ErrUnavailable) {
-		return errInternal.withText(textStoreDown)
+		return errInternal.WithText(textStoreDown)
 	}
 	return errInternal
 }

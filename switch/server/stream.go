@@ -215,5 +215,5 @@ func (c *conn) onUnbound(ctx context.Context, ev inspect.Event, el *inspect.Elem
 		// stanza error instead, so they can go on and log in.
 		return newStreamErr("not-authorized", "log in first")
 	}
-	return c.send(errorStanza(ev.Name, el.Attr("id"), "", "", nil, errNotAuthorized.withText("log in first")), ev.Name, inspect.NSClient)
+	return c.send(errorStanza(ev.Name, el.Attr("id"), "", "", nil, errNotAuthorized.WithText("log in first")), ev.Name, inspect.NSClient)
 }

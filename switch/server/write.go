@@ -67,6 +67,10 @@ func (c *conn) observeEvent(ev inspect.Event) {
 	c.observe(r)
 }
 
+// streamPrefix is the prefix our stream headers bind to the streams namespace; the stream
+// errors and closing tags we write use it.
+const streamPrefix = "stream"
+
 // sendHeader writes our stream header. A pre-1.0 client gets no version attribute, exactly
 // as in the textbook session; a 1.0 client gets version='1.0'.
 func (c *conn) sendHeader(legacy bool) error {
@@ -78,7 +82,7 @@ func (c *conn) sendHeader(legacy bool) error {
 func (c *conn) sendHeaderLocked(legacy bool) error {
 	c.streamID = newStreamID()
 	b := make([]byte, 0, 192)
-	b = append(b, "<?xml version='1.0'?><stream:stream xmlns:stream='"+inspect.NSStreams+"' id='"...)
+	b = append(b, "<?xml version='1.0'?><"+streamPrefix+":stream xmlns:"+streamPrefix+"='"+inspect.NSStreams+"' id='"...)
 	b = append(b, c.streamID...)
 	b = append(b, "' xmlns='"+inspect.NSClient+"' from='"...)
 	b = append(b, inspect.EscapeAttr(c.srv.domain.Domain)...)
@@ -90,8 +94,8 @@ func (c *conn) sendHeaderLocked(legacy bool) error {
 	if c.srv.cfg.Observe != nil {
 		// The observer needs our header as the namespace context of what we send; without
 		// one, idle sessions do not pay for it.
-		c.out = &inspect.Header{Prefix: "stream", ContentNS: inspect.NSClient, From: c.srv.domain.Domain,
-			ID: c.streamID, NS: map[string]string{"stream": inspect.NSStreams}}
+		c.out = &inspect.Header{Prefix: streamPrefix, ContentNS: inspect.NSClient, From: c.srv.domain.Domain,
+			ID: c.streamID, NS: map[string]string{streamPrefix: inspect.NSStreams}}
 		if !legacy {
 			c.out.Version = "1.0"
 		}
@@ -102,13 +106,13 @@ func (c *conn) sendHeaderLocked(legacy bool) error {
 
 // streamError sends <stream:error> (after our header if none was sent yet) and the closing
 // tag, then closes the socket.
-func (c *conn) streamError(cond, text string) {
+func (c *conn) streamError(cond inspect.Cond, text string) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.streamErrorLocked(cond, text)
 }
 
-func (c *conn) streamErrorLocked(cond, text string) {
+func (c *conn) streamErrorLocked(cond inspect.Cond, text string) {
 	if !c.wclosed && !c.tlsBusy {
 		if !c.headerSent {
 			c.sendHeaderLocked(false)
@@ -119,18 +123,13 @@ func (c *conn) streamErrorLocked(cond, text string) {
 	c.closeLocked()
 }
 
-// closeTag ends our stream.
-const closeTag = "</stream:stream>"
+// closeTag ends our stream (inspect.AppendStreamClose with our prefix).
+const closeTag = "</" + streamPrefix + ":stream>"
 
-// streamErrorBytes returns <stream:error> with the condition cond and text (may be empty).
-func streamErrorBytes(cond, text string) []byte {
-	b := []byte("<stream:error><" + cond + " xmlns='" + inspect.NSStreamErrors + "'/>")
-	if text != "" {
-		b = append(b, "<text xmlns='"+inspect.NSStreamErrors+"'>"...)
-		b = appendText(b, text)
-		b = append(b, "</text>"...)
-	}
-	return append(b, "</stream:error>"...)
+// streamErrorBytes returns <stream:error> with the condition cond and text (may be empty),
+// written by inspect's one stream-error writer.
+func streamErrorBytes(cond inspect.Cond, text string) []byte {
+	return inspect.AppendStreamError(nil, streamPrefix, cond, text)
 }
 
 // closeStream answers the client's closing tag with ours and closes the socket at once.
@@ -176,10 +175,7 @@ func (c *conn) Deliver(stanza []byte) error {
 func (c *conn) deliverLocked(stanza []byte) error {
 	name := ""
 	if c.srv.cfg.Observe != nil {
-		var buf [8]rawAttr
-		if t, err := scanStartTag(stanza, buf[:0]); err == nil {
-			name = string(stanza[1:t.nameEnd])
-		}
+		name = inspect.TopName(stanza)
 	}
 	return c.writeLocked(stanza, inspect.KindStanza, name, inspect.NSClient)
 }
@@ -194,4 +190,4 @@ func (c *conn) Presence() PresenceState {
 // Kick ends the stream with a stream error (conflict, system-shutdown). The reader goroutine
 // sees the closed socket and cleans up the session. During a TLS handshake nothing can be
 // written, so the socket is just closed (streamError does that).
-func (c *conn) Kick(cond, text string) { c.streamError(cond, text) }
+func (c *conn) Kick(cond inspect.Cond, text string) { c.streamError(cond, text) }

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"strconv"
-
 	"github.com/stanzascope/stanzascope/inspect"
 )
 
@@ -76,62 +74,27 @@ func iqResult(id, from, to string, payload []byte) []byte {
 	return appendClose(b, "iq")
 }
 
-// stanzaError is an RFC 6120 section 8.3 stanza error.
-type stanzaError struct {
-	Type      string // cancel, continue, modify, auth, wait
-	Condition string
-	Text      string
-}
+// stanzaError is the one stanza-error type, inspect.StanzaError.
+type stanzaError = inspect.StanzaError
 
-// Stanza errors the switch uses, with the legacy codes of XEP-0086 for old clients.
+// Stanza errors the switch uses. The type is RFC 6120's for each condition except where
+// the switch knows better (an unreachable database is worth retrying: wait).
 var (
-	errServiceUnavailable = stanzaError{"cancel", "service-unavailable", ""}
-	errNotAuthorized      = stanzaError{"auth", "not-authorized", ""}
-	errNotAcceptable      = stanzaError{"modify", "not-acceptable", ""}
-	errBadRequest         = stanzaError{"modify", "bad-request", ""}
-	errItemNotFound       = stanzaError{"cancel", "item-not-found", ""}
-	errNotAllowed         = stanzaError{"cancel", "not-allowed", ""}
-	errConflict           = stanzaError{"cancel", "conflict", ""}
-	errJIDMalformed       = stanzaError{"modify", "jid-malformed", ""}
-	errInternal           = stanzaError{"wait", "internal-server-error", ""}
-	errRemoteNotFound     = stanzaError{"cancel", "remote-server-not-found", ""}
-	errPolicyViolation    = stanzaError{"modify", "policy-violation", ""}
+	errServiceUnavailable = inspect.NewStanzaError(inspect.CondServiceUnavailable)
+	errNotAuthorized      = inspect.NewStanzaError(inspect.CondNotAuthorized)
+	errNotAcceptable      = inspect.NewStanzaError(inspect.CondNotAcceptable)
+	errBadRequest         = inspect.NewStanzaError(inspect.CondBadRequest)
+	errItemNotFound       = inspect.NewStanzaError(inspect.CondItemNotFound)
+	errNotAllowed         = inspect.NewStanzaError(inspect.CondNotAllowed)
+	errConflict           = inspect.NewStanzaError(inspect.CondConflict)
+	errJIDMalformed       = inspect.NewStanzaError(inspect.CondJIDMalformed)
+	errInternal           = stanzaError{Type: inspect.ErrorWait, Condition: inspect.CondInternalServerError}
+	errRemoteNotFound     = inspect.NewStanzaError(inspect.CondRemoteServerNotFound)
+	errPolicyViolation    = inspect.NewStanzaError(inspect.CondPolicyViolation)
 )
-
-var legacyCodes = map[string]int{
-	"bad-request": 400, "jid-malformed": 400, "not-authorized": 401, "forbidden": 403,
-	"item-not-found": 404, "remote-server-not-found": 404, "recipient-unavailable": 404,
-	"not-allowed": 405, "not-acceptable": 406, "conflict": 409, "internal-server-error": 500,
-	"resource-constraint": 500, "feature-not-implemented": 501, "service-unavailable": 503,
-}
-
-// withText returns e with a human-readable text.
-func (e stanzaError) withText(s string) stanzaError { e.Text = s; return e }
-
-// appendError appends <error code=.. type=..><cond/><text/></error>.
-func (e stanzaError) append(dst []byte) []byte {
-	code := ""
-	if c, ok := legacyCodes[e.Condition]; ok {
-		code = strconv.Itoa(c)
-	}
-	dst = appendOpen(dst, "error", false, "code", code, "type", e.Type)
-	dst = append(dst, '<')
-	dst = append(dst, e.Condition...)
-	dst = append(dst, " xmlns='"+inspect.NSStanzas+"'/>"...)
-	if e.Text != "" {
-		dst = append(dst, "<text xmlns='"+inspect.NSStanzas+"'>"...)
-		dst = appendText(dst, e.Text)
-		dst = append(dst, "</text>"...)
-	}
-	return append(dst, "</error>"...)
-}
 
 // errorStanza builds an error reply of kind name (iq, message, presence) with the given id,
 // from and to, echoing echo (the original payload, may be nil) before the error element.
 func errorStanza(name, id, from, to string, echo []byte, e stanzaError) []byte {
-	b := make([]byte, 0, 160+len(echo))
-	b = appendOpen(b, name, false, "id", id, "type", "error", "from", from, "to", to)
-	b = append(b, echo...)
-	b = e.append(b)
-	return appendClose(b, name)
+	return inspect.AppendErrorReply(make([]byte, 0, 160+len(echo)), name, id, from, to, echo, e)
 }
