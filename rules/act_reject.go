@@ -1,10 +1,13 @@
 package rules
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/stanzascope/stanzascope/inspect"
 )
 
 const maxErrorText = 1024
@@ -25,10 +28,11 @@ func init() {
 	})
 }
 
-type rejectAction struct{ cond, errType, text string }
+type rejectAction struct{ e inspect.StanzaError }
 
 func compileReject(c *compiler, key, arg ast.Node) action {
 	a := &rejectAction{}
+	var errType string
 	condNode := arg
 	if _, isMap := arg.(*ast.MappingNode); isMap {
 		f, ok := c.mapping(arg, "reject", "condition", "type", "text")
@@ -37,19 +41,23 @@ func compileReject(c *compiler, key, arg ast.Node) action {
 		}
 		condNode = f.get("condition")
 		if f.has("type") {
-			if a.errType, ok = c.str(f.get("type"), "type"); !ok {
+			if errType, ok = c.str(f.get("type"), "type"); !ok {
 				return nil
 			}
-			if !contains(errorTypeNames, a.errType) {
-				c.errAt(f.get("type"), "unknown error type %q (known: %s)", a.errType, strings.Join(errorTypeNames, ", "))
+			if !slices.Contains(inspect.ErrorTypes, inspect.ErrorType(errType)) {
+				names := make([]string, len(inspect.ErrorTypes))
+				for i, t := range inspect.ErrorTypes {
+					names[i] = string(t)
+				}
+				c.errAt(f.get("type"), "unknown error type %q (known: %s)", errType, strings.Join(names, ", "))
 				return nil
 			}
 		}
 		if f.has("text") {
-			if a.text, ok = c.str(f.get("text"), "text"); !ok {
+			if a.e.Text, ok = c.str(f.get("text"), "text"); !ok {
 				return nil
 			}
-			if len(a.text) > maxErrorText {
+			if len(a.e.Text) > maxErrorText {
 				c.errAt(f.get("text"), "text longer than %d bytes", maxErrorText)
 				return nil
 			}
@@ -59,22 +67,19 @@ func compileReject(c *compiler, key, arg ast.Node) action {
 		c.errAt(key, "reject needs a condition, e.g. `reject: not-allowed`")
 		return nil
 	}
-	var ok bool
-	if a.cond, ok = c.str(condNode, "condition"); !ok {
+	cond, ok := c.str(condNode, "condition")
+	if !ok {
 		return nil
 	}
-	def, known := errorTypes[a.cond]
-	if !known {
-		names := make([]string, 0, len(errorTypes))
-		for n := range errorTypes {
-			names = append(names, n)
+	a.e.Condition, a.e.Type = inspect.Cond(cond), inspect.ErrorType(errType)
+	if !a.e.Condition.IsStanzaCond() {
+		var names []string
+		for _, n := range inspect.StanzaConds() {
+			names = append(names, string(n))
 		}
 		sort.Strings(names)
-		c.errAt(condNode, "unknown stanza error condition %q (RFC 6120 section 8.3.3: %s)", a.cond, strings.Join(names, ", "))
+		c.errAt(condNode, "unknown stanza error condition %q (RFC 6120 section 8.3.3: %s)", cond, strings.Join(names, ", "))
 		return nil
-	}
-	if a.errType == "" {
-		a.errType = def
 	}
 	return a
 }
@@ -89,7 +94,7 @@ func (a *rejectAction) apply(s *state) {
 		return
 	}
 	s.out.Verdict = Reject
-	ns := s.contentNS()
-	el := stanzaError(ns, name, s.attr("id"), s.attr("from"), s.attr("to"), a.errType, a.cond, a.text)
-	s.out.Inject = append(s.out.Inject, Injection{Dir: s.in.Dir.Reverse(), Raw: el.AppendXML(nil, ns)})
+	// The reply is in the stream's content namespace, which its elements inherit.
+	raw := inspect.AppendErrorReply(nil, name, s.attr("id"), s.attr("to"), s.attr("from"), nil, a.e)
+	s.out.Inject = append(s.out.Inject, Injection{Dir: s.in.Dir.Reverse(), Raw: raw})
 }

@@ -36,17 +36,17 @@ func TestActions(t *testing.T) {
 		{
 			name: "reject iq", do: `[{reject: {condition: not-allowed, text: "Registration is closed"}}]`, in: c2s(t, register),
 			verdict: Reject, injDir: inspect.ServerToClient,
-			inject: []string{`<iq type='error' id='r1' from='localhost'><error type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Registration is closed</text></error></iq>`},
+			inject: []string{`<iq id='r1' type='error' from='localhost'><error code='405' type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Registration is closed</text></error></iq>`},
 		},
 		{
 			name: "reject default type wait", do: `[reject: resource-constraint]`, in: c2s(t, roster),
 			verdict: Reject, injDir: inspect.ServerToClient,
-			inject: []string{`<iq type='error' id='roster_1'><error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`},
+			inject: []string{`<iq id='roster_1' type='error'><error code='500' type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`},
 		},
 		{
 			name: "reject type override, s2c message", do: `[{reject: {condition: internal-server-error, type: wait}}]`, in: s2c(t, chat),
 			verdict: Reject, injDir: inspect.ClientToServer,
-			inject: []string{`<message type='error' id='jcl_52' from='mr_praline@localhost' to='dana@localhost/Home'><error type='wait'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`},
+			inject: []string{`<message id='jcl_52' type='error' from='mr_praline@localhost' to='dana@localhost/Home'><error code='500' type='wait'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`},
 		},
 		{name: "reject an error is a drop", do: `[reject: bad-request]`, in: c2s(t, `<iq type='error' id='e'/>`), verdict: Drop},
 		{name: "reject an iq result is a drop", do: `[reject: bad-request]`, in: s2c(t, `<iq type='result' id='e'/>`), verdict: Drop},

@@ -40,7 +40,7 @@ func TestExamples(t *testing.T) {
 	e = load("roster-error.yaml")
 	out = e.Apply(c2s(t, `<iq type='get' id='ro1'><query xmlns='jabber:iq:roster'/></iq>`))
 	if out.Verdict != Reject || out.Inject[0].Dir != inspect.ServerToClient ||
-		!strings.Contains(string(out.Inject[0].Raw), "<error type='cancel'><internal-server-error") {
+		!strings.Contains(string(out.Inject[0].Raw), "<error code='500' type='cancel'><internal-server-error") {
 		t.Errorf("roster-error: %+v", out)
 	}
 

@@ -186,7 +186,7 @@ func TestThroughProxy(t *testing.T) {
 
 	// reject: the error comes back with the request's id; the switch never answers.
 	alice.send("<iq type='get' id='ro1'><query xmlns='jabber:iq:roster'/></iq>")
-	alice.expect("<iq type='error' id='ro1'><error type='cancel'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>roster down</text></error></iq>")
+	alice.expect("<iq id='ro1' type='error'><error code='500' type='cancel'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>roster down</text></error></iq>")
 
 	// rewrite.
 	alice.send(msg("a parrot"))

@@ -120,7 +120,7 @@ rules:
 		"stanza 1 (client-to-server): <iq type='set' id='r1'>",
 		"  matched:   block-registration\n",
 		"  result:    rejected (nothing is forwarded; the error goes back to the client)\n",
-		"  sent to the client: <iq type='error' id='r1'><error type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>closed</text></error></iq>\n",
+		"  sent to the client: <iq id='r1' type='error'><error code='405' type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>closed</text></error></iq>\n",
 		"  tag:       blocked (red)\n",
 		"stanza 2 (client-to-server)",
 		"  matched:   rewrite\n  sent first to the client: <message id='stanzascope-inject-1'><body>note</body></message>\n",
