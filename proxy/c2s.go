@@ -58,10 +58,10 @@ func (s *session) pipe(dir inspect.Direction, r *inspect.Reader, open, stanza fu
 // STARTTLS and SASL elements before reading on.
 func (s *session) clientStanza(ev inspect.Event) error {
 	const dir = inspect.ClientToServer
-	switch {
-	case ev.NS == inspect.NSTLS && ev.Name == "starttls":
+	switch inspect.After(ev.Name, ev.NS) {
+	case inspect.NextMaybeTLS:
 		return s.clientStartTLS(ev)
-	case ev.NS == inspect.NSSASL && (ev.Name == "auth" || ev.Name == "response"):
+	case inspect.NextMaybeRestart:
 		if ev.Name == "auth" {
 			s.note("SASL: client chose mechanism %s", inspect.TopAttr(ev.Raw, "mechanism"))
 		}

@@ -21,13 +21,12 @@ import (
 // With AllowPlaintextUpstream the connection goes on, Logf gets a warning and every
 // record from then on carries the plaintext-upstream tag.
 
-// condPolicyViolation is the stream error for a refused downgrade. RFC 6120 section
+// A refused downgrade ends the stream with policy-violation. RFC 6120 section
 // 4.9.3.14: the entity has violated some local service policy, which the text may name. The
 // proxy's policy is that the upstream leg is never weaker than the client leg; the client
 // did nothing wrong, but no other condition fits better: remote-connection-failed says the
 // upstream could not be reached (it was), and undefined-condition needs an
 // application-specific condition a client would not know.
-const condPolicyViolation = "policy-violation"
 
 // Texts of the stream errors, for a person reading the client's log.
 const (
@@ -59,7 +58,7 @@ func (s *session) waitUpstream() error {
 		return errPeerGone
 	case <-t.C:
 		s.fail("the upstream did not answer with its stream features within %v (setup timeout); remote-connection-failed sent to the client", s.p.cfg.SetupTimeout)
-		s.streamErrorTo(s.client, condRemoteConnectionFailed, "the upstream server did not answer in time")
+		s.streamErrorTo(s.client, inspect.CondRemoteConnectionFailed, "the upstream server did not answer in time")
 		return errHandled
 	}
 }
@@ -70,7 +69,7 @@ func (s *session) waitUpstream() error {
 func (s *session) refusePlainUpstream(why string) error {
 	s.fail("refused: %s, but the upstream offers no STARTTLS (a man-in-the-middle may have removed it); "+
 		"policy-violation sent to the client (--allow-plaintext-upstream would let it through with a plaintext upstream leg)", why)
-	s.streamErrorTo(s.client, condPolicyViolation, textPlainUpstream)
+	s.streamErrorTo(s.client, inspect.CondPolicyViolation, textPlainUpstream)
 	s.closeStreamTo(s.up)
 	return errHandled
 }
@@ -85,7 +84,7 @@ func (s *session) allowPlainUpstream(why string) {
 }
 
 // streamErrorTo sends a stream error to one side and records the bytes the proxy wrote.
-func (s *session) streamErrorTo(to *side, cond, text string) {
+func (s *session) streamErrorTo(to *side, cond inspect.Cond, text string) {
 	dir := inspect.ClientToServer
 	if to == s.client {
 		dir = inspect.ServerToClient
@@ -94,7 +93,7 @@ func (s *session) streamErrorTo(to *side, cond, text string) {
 	if h := s.hdr[inspect.ClientToServer].Load(); h != nil {
 		ns = h.ContentNS
 	}
-	hdr, errEl := to.streamError(cond, text, s.domain, ns)
+	hdr, errEl, end := to.streamError(cond, text, s.domain, ns)
 	if s.p.cfg.Sink == nil {
 		return
 	}
@@ -105,7 +104,7 @@ func (s *session) streamErrorTo(to *side, cond, text string) {
 		r := s.proxyRec(dir, inspect.KindStanza, errEl)
 		r.NS = inspect.NSStreams
 		s.emit(r)
-		s.emit(s.proxyRec(dir, inspect.KindStreamClose, closeStream))
+		s.emit(s.proxyRec(dir, inspect.KindStreamClose, end))
 	}
 }
 
@@ -115,8 +114,8 @@ func (s *session) closeStreamTo(to *side) {
 	if to == s.client {
 		dir = inspect.ServerToClient
 	}
-	if to.closeStream() && s.p.cfg.Sink != nil {
-		s.emit(s.proxyRec(dir, inspect.KindStreamClose, closeStream))
+	if end := to.closeStream(); end != nil && s.p.cfg.Sink != nil {
+		s.emit(s.proxyRec(dir, inspect.KindStreamClose, end))
 	}
 }
 

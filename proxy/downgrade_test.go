@@ -443,6 +443,6 @@ func TestDirectTLSSilentUpstream(t *testing.T) {
 	tc := tlsClient(t, c, tp.p.cfg.CA.Pool())
 	io.WriteString(tc, clientHeader+plainAuth)
 	out := readUntilEnd(tc, "</stream:stream>")
-	expectStreamError(t, out, condRemoteConnectionFailed)
+	expectStreamError(t, out, inspect.CondRemoteConnectionFailed)
 	tp.sink.waitNote(t, "the upstream did not answer with its stream features within 300ms")
 }

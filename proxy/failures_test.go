@@ -72,9 +72,9 @@ func dial(t testing.TB, addr string) net.Conn {
 }
 
 // expectStreamError checks that out is a complete stream ending with the given error.
-func expectStreamError(t testing.TB, out, cond string) {
+func expectStreamError(t testing.TB, out string, cond inspect.Cond) {
 	t.Helper()
-	if !strings.Contains(out, "<stream:stream") || !strings.Contains(out, "<stream:error><"+cond+" xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>") || !strings.HasSuffix(out, "</stream:error></stream:stream>") {
+	if !strings.Contains(out, "<stream:stream") || !strings.Contains(out, "<stream:error><"+string(cond)+" xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>") || !strings.HasSuffix(out, "</stream:error></stream:stream>") {
 		t.Fatalf("want a stream with a %s stream error, got %q", cond, out)
 	}
 	if _, err := inspect.NewReader(strings.NewReader(out), inspect.Limits{}).Next(); err != nil {
@@ -86,7 +86,7 @@ func TestUpstreamUnreachable(t *testing.T) {
 	tp := startProxy(t, Config{Upstream: freePort(t)}, false)
 	c := dial(t, tp.addr)
 	io.WriteString(c, clientHeader)
-	expectStreamError(t, readAll(t, c), condRemoteConnectionFailed)
+	expectStreamError(t, readAll(t, c), inspect.CondRemoteConnectionFailed)
 	tp.sink.waitNote(t, "upstream unreachable (remote-connection-failed sent to the client)")
 }
 
@@ -124,7 +124,7 @@ func TestHostUnknown(t *testing.T) {
 	tp := startProxy(t, Config{Upstream: "nowhere.test", Resolver: res}, false)
 	c := dial(t, tp.addr)
 	io.WriteString(c, clientHeader)
-	expectStreamError(t, readAll(t, c), condHostUnknown)
+	expectStreamError(t, readAll(t, c), inspect.CondHostUnknown)
 	tp.sink.waitNote(t, "host-unknown sent to the client")
 	res.mu.Lock()
 	defer res.mu.Unlock()

@@ -66,19 +66,6 @@ var fuzzCA = func() *ca.CA {
 	return c
 }()
 
-// FuzzTopName checks the name scanner used for records of injected bytes.
-func FuzzTopName(f *testing.F) {
-	for _, s := range []string{"<message/>", "<?xml version='1.0'?><stream:stream>", "<!-- x --><a:b c='d'>", "", "<", "no tags"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		name := topName([]byte(s))
-		if strings.ContainsAny(name, "<>/: \t\r\n") {
-			t.Fatalf("topName(%q) = %q", s, name)
-		}
-	})
-}
-
 // FuzzSplitUpstream checks the parser of --upstream values.
 func FuzzSplitUpstream(f *testing.F) {
 	for _, s := range []string{"example.org", "example.org:5222", "[::1]:5222", "[::1]", ":5222", "a:b:c", ""} {

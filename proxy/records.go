@@ -3,7 +3,6 @@ package proxy
 import (
 	"crypto/tls"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -42,7 +41,7 @@ func (s *session) note(format string, args ...any) {
 // proxyRec records bytes the proxy itself sent in direction dir.
 func (s *session) proxyRec(dir inspect.Direction, kind inspect.Kind, raw []byte) *inspect.Record {
 	return &inspect.Record{Time: time.Now(), Conn: s.info, Dir: dir, Kind: kind,
-		Raw: append([]byte(nil), raw...), Name: topName(raw), Header: s.hdr[dir].Load(), Verdict: "injected",
+		Raw: append([]byte(nil), raw...), Name: inspect.TopName(raw), Header: s.hdr[dir].Load(), Verdict: "injected",
 		Origin: inspect.OriginProxy}
 }
 
@@ -74,35 +73,4 @@ func tlsSummary(st *tls.ConnectionState) string {
 		s += ", SNI " + st.ServerName
 	}
 	return s
-}
-
-// topName returns the local name of the first element in raw, for records of bytes the
-// proxy or a rule made.
-func topName(raw []byte) string {
-	i := 0
-	for i < len(raw) {
-		for i < len(raw) && raw[i] != '<' {
-			i++
-		}
-		if i+1 < len(raw) && (raw[i+1] == '?' || raw[i+1] == '!') {
-			i++
-			continue
-		}
-		break
-	}
-	if i >= len(raw) {
-		return ""
-	}
-	start := i + 1
-	end := start
-	for end < len(raw) && !strings.ContainsRune(" \t\r\n/<>", rune(raw[end])) {
-		end++
-	}
-	name := raw[start:end]
-	for j := len(name) - 1; j >= 0; j-- {
-		if name[j] == ':' {
-			return string(name[j+1:])
-		}
-	}
-	return string(name)
 }

@@ -209,9 +209,9 @@ func (s *session) setup(ctx context.Context) bool {
 		s.emitAll(pending)
 		hdrRec.Conn = s.info
 		s.emit(hdrRec)
-		cond := condRemoteConnectionFailed
+		cond := inspect.CondRemoteConnectionFailed
 		if errors.Is(err, errHostUnknown) {
-			cond = condHostUnknown
+			cond = inspect.CondHostUnknown
 		}
 		s.client.streamError(cond, "stanzascope could not reach the upstream server", s.domain, h.ContentNS)
 		s.fail("upstream unreachable (%s sent to the client): %v", cond, err)
@@ -233,7 +233,7 @@ func (s *session) setup(ctx context.Context) bool {
 	s.ur = inspect.NewReader(s.source(up, false), s.p.cfg.Limits)
 	if err := s.up.writeOpen(ev.Raw); err != nil {
 		s.fail("writing to the upstream: %v", err)
-		s.client.streamError(condRemoteConnectionFailed, "", s.domain, h.ContentNS)
+		s.client.streamError(inspect.CondRemoteConnectionFailed, "", s.domain, h.ContentNS)
 		return false
 	}
 	return true
@@ -320,7 +320,7 @@ func (s *session) readFailure(dir inspect.Direction, err error) {
 	}
 	if errors.As(err, &ne) && ne.Timeout() && !s.draining.Load() {
 		s.fail("the %s sent nothing for %v", from.name, s.p.cfg.IdleTimeout)
-		from.streamError(condConnectionTimeout, "", s.domain, ns)
+		from.streamError(inspect.CondConnectionTimeout, "", s.domain, ns)
 		return
 	}
 	if s.isDead() {
@@ -425,7 +425,7 @@ func (s *session) headerTimedOut() {
 	} else {
 		s.setupTimedOut("the client sent no complete stream header within %v of connecting (setup timeout)", s.p.cfg.SetupTimeout)
 	}
-	s.streamErrorTo(s.client, condConnectionTimeout, "")
+	s.streamErrorTo(s.client, inspect.CondConnectionTimeout, "")
 }
 
 // setupTimedOut records a setup timeout. Its log line goes through the proxy's summary,

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
 )
 
 // TestSetupTimeoutMessage: a client that sends nothing is closed after the setup timeout
@@ -17,7 +19,7 @@ func TestSetupTimeoutMessage(t *testing.T) {
 	var logs logLines
 	tp := startProxy(t, Config{Upstream: politeServer(t, nil), SetupTimeout: 200 * time.Millisecond, Logf: logs.logf}, false)
 	c := dial(t, tp.addr)
-	expectStreamError(t, readAll(t, c), condConnectionTimeout)
+	expectStreamError(t, readAll(t, c), inspect.CondConnectionTimeout)
 	const want = "the client sent no complete stream header within 200ms of connecting (setup timeout)"
 	tp.sink.waitNote(t, want)
 	tp.stop()
@@ -52,7 +54,7 @@ func TestSetupTimeoutTrickle(t *testing.T) {
 	out := readAll(t, c)
 	close(stop)
 	<-done
-	expectStreamError(t, out, condConnectionTimeout)
+	expectStreamError(t, out, inspect.CondConnectionTimeout)
 	tp.sink.waitNote(t, "within 400ms of connecting (setup timeout)")
 }
 

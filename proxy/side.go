@@ -30,8 +30,9 @@ type side struct {
 	conn       net.Conn // raw, or the TLS connection on top of it
 	pend       *[]byte  // forwarded bytes not written yet (see queue), nil when none
 	tls        *tls.ConnectionState
-	open       bool // a stream header was sent and the stream is not closed yet
-	headerSent bool // a header was sent on this connection at some point (stream errors need one)
+	open       bool   // a stream header was sent and the stream is not closed yet
+	headerSent bool   // a header was sent on this connection at some point (stream errors need one)
+	prefix     string // the streams prefix of the last header sent (streamPrefix)
 	written    int64
 	// werr is the first failed write. Later writes return it without writing: a write cut
 	// by its deadline may have sent part of a stanza, and nothing may follow that.
@@ -139,7 +140,7 @@ func (s *side) flushLocked() error {
 func (s *side) queueOpen(b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.open, s.headerSent = true, true
+	s.open, s.headerSent, s.prefix = true, true, streamPrefix(b)
 	return s.queueLocked(b)
 }
 
@@ -147,7 +148,7 @@ func (s *side) queueOpen(b []byte) error {
 func (s *side) writeOpen(b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.open, s.headerSent = true, true
+	s.open, s.headerSent, s.prefix = true, true, streamPrefix(b)
 	return s.writeLocked(b)
 }
 
@@ -172,25 +173,29 @@ func (s *side) restarted() {
 	s.mu.Unlock()
 }
 
-// closeStream sends </stream:stream> when a stream is open toward this peer, within
-// shutdownGrace. It reports whether it sent one.
-func (s *side) closeStream() bool {
+// closeStream sends </stream:stream> (with the stream's own prefix) when a stream is open
+// toward this peer, within shutdownGrace. It returns what it sent, nil when nothing.
+func (s *side) closeStream() []byte {
 	s.ending(shutdownGrace)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.open {
-		return false
+		return nil
 	}
 	s.open = false
-	return s.writeLocked(closeStream) == nil
+	b := inspect.AppendStreamClose(nil, s.prefix)
+	if s.writeLocked(b) != nil {
+		return nil
+	}
+	return b
 }
 
 // streamError sends a stream error and closes the stream, preceded by a stream header
 // when none was sent on this connection (RFC 6120 section 4.9.1.2). domain names us
 // in that header. It returns what it sent, for the record: the header (nil when none was
-// needed) and the error element (nil when the stream was closed already); the closing tag
-// follows the error.
-func (s *side) streamError(cond, text, domain, contentNS string) (hdr, errEl []byte) {
+// needed), the error element and the closing tag after it (nil when the stream was closed
+// already).
+func (s *side) streamError(cond inspect.Cond, text, domain, contentNS string) (hdr, errEl, end []byte) {
 	s.ending(shutdownGrace) // before the lock: a write stuck on this peer must not delay the error
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -198,17 +203,19 @@ func (s *side) streamError(cond, text, domain, contentNS string) (hdr, errEl []b
 	if !s.headerSent {
 		b = appendHeader(b, s.server, domain, contentNS)
 		hdr = b
+		s.prefix = ownPrefix
 	}
 	if s.open || !s.headerSent {
-		b = appendStreamError(b, cond, text)
+		b = inspect.AppendStreamError(b, s.prefix, cond, text)
 		errEl = b[len(hdr):]
-		b = append(b, closeStream...)
+		b = inspect.AppendStreamClose(b, s.prefix)
+		end = b[len(hdr)+len(errEl):]
 	}
 	s.open, s.headerSent = false, true
 	if len(b) > 0 {
 		s.writeLocked(b)
 	}
-	return hdr, errEl
+	return hdr, errEl, end
 }
 
 // setTLS switches the writer to the TLS connection once its handshake is done.

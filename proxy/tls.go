@@ -56,7 +56,7 @@ func (s *session) refuseStartTLS() error {
 		return s.refusePlainUpstream("the client asked for STARTTLS")
 	}
 	s.fail("the client asked for STARTTLS: refused (%s); <failure/> and policy-violation sent", why)
-	s.streamErrorTo(s.client, condPolicyViolation, "stanzascope: "+why)
+	s.streamErrorTo(s.client, inspect.CondPolicyViolation, "stanzascope: "+why)
 	return errHandled
 }
 
@@ -126,7 +126,7 @@ func (s *session) upstreamTLSFailed(err error) error {
 	if h := s.hdr[inspect.ClientToServer].Load(); h != nil {
 		ns = h.ContentNS
 	}
-	s.client.streamError(condRemoteConnectionFailed, "stanzascope could not secure the connection to the upstream server", s.domain, ns)
+	s.client.streamError(inspect.CondRemoteConnectionFailed, "stanzascope could not secure the connection to the upstream server", s.domain, ns)
 	s.up.restarted()
 	return errHandled
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 
@@ -9,20 +10,28 @@ import (
 
 // Bytes the proxy writes itself.
 var (
-	proceedTLS  = []byte("<proceed xmlns='" + inspect.NSTLS + "'/>")
-	failureTLS  = []byte("<failure xmlns='" + inspect.NSTLS + "'/>")
-	startTLS    = []byte("<starttls xmlns='" + inspect.NSTLS + "'/>")
-	closeStream = []byte("</stream:stream>")
+	proceedTLS = []byte("<proceed xmlns='" + inspect.NSTLS + "'/>")
+	failureTLS = []byte("<failure xmlns='" + inspect.NSTLS + "'/>")
+	startTLS   = []byte("<starttls xmlns='" + inspect.NSTLS + "'/>")
 )
 
-// Stream error conditions the proxy sends besides those of the reader.
-const (
-	condRemoteConnectionFailed = "remote-connection-failed"
-	condHostUnknown            = "host-unknown"
-	condConnectionTimeout      = "connection-timeout"
-	condSystemShutdown         = "system-shutdown"
-	condInternalServerError    = "internal-server-error"
-)
+// ownPrefix is the prefix the proxy's own stream headers bind to the streams namespace.
+const ownPrefix = "stream"
+
+// streamPrefix returns the prefix that the stream header hdr binds to the streams
+// namespace (the prefix of its element name), so that what the proxy writes on that stream
+// (a stream error, a closing tag) uses it.
+func streamPrefix(hdr []byte) string {
+	i := inspect.FirstStartTag(hdr)
+	if i < 0 {
+		return ownPrefix
+	}
+	name, _ := inspect.TagName(hdr[i:])
+	if k := bytes.IndexByte(name, ':'); k >= 0 {
+		return string(name[:k])
+	}
+	return ""
+}
 
 // appendHeader appends a stream header. As a server we name ourselves with from=domain;
 // as a client with to=domain.
@@ -50,17 +59,4 @@ func appendHeader(b []byte, server bool, domain, contentNS string) []byte {
 		b = append(b, '\'')
 	}
 	return append(b, '>')
-}
-
-// appendStreamError appends <stream:error> with the condition and an optional text.
-func appendStreamError(b []byte, cond, text string) []byte {
-	b = append(b, "<stream:error><"...)
-	b = append(b, cond...)
-	b = append(b, " xmlns='"+inspect.NSStreamErrors+"'/>"...)
-	if text != "" {
-		b = append(b, "<text xmlns='"+inspect.NSStreamErrors+"'>"...)
-		b = append(b, inspect.EscapeText(text)...)
-		b = append(b, "</text>"...)
-	}
-	return append(b, "</stream:error>"...)
 }
