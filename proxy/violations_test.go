@@ -15,7 +15,10 @@ const violHeader = "<stream:stream to='localhost' xmlns='jabber:client' xmlns:st
 
 // violationStanzas are one stanza per kind of RFC 6120 violation that the proxy's reader
 // can frame past, with the stream error condition a server answers.
-var violationStanzas = []struct{ name, stanza, cond string }{
+var violationStanzas = []struct {
+	name, stanza string
+	cond         inspect.Cond
+}{
 	{"comment", "<message to='bob@localhost'><!-- hi --><body>x</body></message>", "restricted-xml"},
 	{"processing instruction", "<message to='bob@localhost'><?php echo 1 ?></message>", "restricted-xml"},
 	{"entity", "<message to='bob@localhost'><body>&nbsp;</body></message>", "restricted-xml"},
@@ -58,7 +61,7 @@ func TestViolationsTransparentAndStrict(t *testing.T) {
 				c.Write([]byte(tc.stanza))
 				got := readAll(t, c)
 				c.Close() // the proxy's connection ends once both sides have gone
-				if !strings.Contains(got, "<"+tc.cond+" xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>") {
+				if !strings.Contains(got, "<"+string(tc.cond)+" xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>") {
 					t.Fatalf("client got %q, want a %s stream error", got, tc.cond)
 				}
 				recs := waitRecords(t, tp.sink, before, func(r *inspect.Record) bool { return r.Kind == inspect.KindConnClose })
@@ -70,7 +73,7 @@ func TestViolationsTransparentAndStrict(t *testing.T) {
 					case r.Kind == inspect.KindError && r.Dir == inspect.ClientToServer:
 						refused = inspect.AsStreamError(r.Err) != nil && inspect.AsStreamError(r.Err).Condition == tc.cond
 					case r.Dir == inspect.ServerToClient && r.Name == "error" && r.Producer() == inspect.OriginServer:
-						fromSwitch = strings.Contains(string(r.Raw), "<"+tc.cond+" ")
+						fromSwitch = strings.Contains(string(r.Raw), "<"+string(tc.cond)+" ")
 					}
 				}
 				if strict {
