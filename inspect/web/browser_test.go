@@ -150,7 +150,9 @@ func TestPage(t *testing.T) {
 // where its history starts, and draws every one.
 func TestPageLargeHistory(t *testing.T) {
 	ctx := webtest.Browser(t)
-	_, url := serve(t, web.Options{}, chat(web.DefaultHistory+50))
+	// A connection whose only record left the history gets no lane.
+	gone := &inspect.Record{Conn: &inspect.ConnInfo{ID: 3}, Kind: inspect.KindConnOpen, Note: "client 3"}
+	_, url := serve(t, web.Options{}, append([]*inspect.Record{gone}, chat(web.DefaultHistory+49)...))
 	webtest.Do(t, ctx, chromedp.Navigate(url))
 	rows := `document.querySelectorAll('#rows .row').length`
 	webtest.WaitFor(t, ctx, 60*time.Second, `window.stanzascope.historyRenderedMs !== null`, rows, "history drawn")
@@ -160,8 +162,12 @@ func TestPageLargeHistory(t *testing.T) {
 	first := webtest.Eval[string](t, ctx, `document.querySelector('#rows .row').dataset.seq`)
 	last := webtest.Eval[string](t, ctx, `[...document.querySelectorAll('#rows .row')].pop().dataset.seq`)
 	note := webtest.Eval[string](t, ctx, `document.getElementById('history-note').textContent`)
-	if first != "51" || last != fmt.Sprint(web.DefaultHistory+50) || !strings.Contains(note, "starts at record 51") {
+	if first != "50" || last != fmt.Sprint(web.DefaultHistory+49) || !strings.Contains(note, "starts at record 51") {
 		t.Errorf("rows %s to %s, note %q", first, last, note)
+	}
+	lanes := webtest.Eval[[]string](t, ctx, `[...document.querySelectorAll('.lane-label')].map(e => e.textContent)`)
+	if strings.Join(lanes, "|") != "praline@localhost/desk|dana@localhost/phone|server" {
+		t.Errorf("lanes %q", lanes)
 	}
 }
 

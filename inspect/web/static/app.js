@@ -12,7 +12,8 @@
     max: 10000,           // records kept in the page (the hub's bound, from hello)
     recs: [],             // summaries in arrival order
     byIdx: new Map(),     // hub index -> summary
-    lanes: new Map(),     // lane id -> {id, kind, conn, jid, client, el, line}
+    lanes: new Map(),     // lane id -> {id, kind, conn, jid, client, n (records held), el, line}
+    known: new Map(),     // lane id -> {jid, client} from the hub's hello
     laneOrderDirty: true,
     serverName: "server",
     proxy: false,
@@ -50,7 +51,14 @@
     if (l) return l;
     if (id === "proxy") l = {id, kind: 1, conn: 0};
     else if (id === "server") l = {id, kind: 2, conn: 0};
-    else l = {id, kind: 0, conn: Number(id.slice(1))};
+    else {
+      l = {id, kind: 0, conn: Number(id.slice(1))};
+      const k = state.known.get(id);
+      if (k) {
+        l.jid = k.jid;
+        l.client = k.client;
+      }
+    }
     state.lanes.set(id, l);
     state.laneOrderDirty = true;
     laneSheet.insertRule(".a-" + id + "{--a:var(--lane-" + id + ")}", laneSheet.cssRules.length);
@@ -105,6 +113,13 @@
     refreshConnFilter();
   }
 
+  function dropLane(l) {
+    if (l.el) l.el.remove();
+    if (l.line) l.line.remove();
+    state.lanes.delete(l.id);
+    state.laneOrderDirty = true;
+  }
+
   function relabel(l) {
     if (l.el) {
       l.el.textContent = laneText(l);
@@ -147,6 +162,8 @@
         if (q.el) decorateRequest(q);
       }
     }
+    const own = state.lanes.get("c" + (r.conn || 0));
+    if (own) own.n = (own.n || 0) + 1; // records of the connection held: its lane goes at 0
     if (r.name && !state.names.has(r.name)) {
       state.names.add(r.name);
       $("f-names").append(new Option(r.name));
@@ -159,6 +176,8 @@
         old.el.remove();
         if (chunk && chunk.classList.contains("chunk") && !chunk.firstElementChild) chunk.remove();
       }
+      const l = state.lanes.get("c" + (old.conn || 0));
+      if (l && --l.n <= 0) dropLane(l); // its connection left the history: no empty lanes
     }
     state.pending.push(r);
     schedule();
@@ -578,11 +597,9 @@
       $("title").textContent = h.title;
       laneFor("server");
       if (h.proxy) laneFor("proxy");
-      for (const l of h.lanes || []) {
-        const lane = laneFor("c" + l.conn);
-        if (l.jid) lane.jid = l.jid;
-        if (l.client) lane.client = l.client;
-      }
+      // What the hub knows of connections whose first records may have left the history;
+      // a lane is made only for a connection that has records here.
+      for (const l of h.lanes || []) state.known.set("c" + l.conn, l);
       if (h.first > 1) {
         const b = $("history-note");
         b.textContent = "The history starts at record " + h.first + ": the view keeps the last " + h.history + " records.";
