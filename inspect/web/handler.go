@@ -21,13 +21,14 @@ var static embed.FS
 // TokenCookie is the cookie that carries the token after the first visit with ?token=.
 const TokenCookie = "stanzascope_token"
 
+// DefaultWriteTimeout: a browser that takes no bytes for this long is cut off.
+const DefaultWriteTimeout = 30 * time.Second
+
 // Timing of the event stream.
 const (
-	heartbeat    = 15 * time.Second // a comment line, so proxies and browsers keep the stream open
-	// DefaultWriteTimeout: a browser that takes no bytes for this long is cut off.
-	DefaultWriteTimeout = 30 * time.Second
-	batch        = 256              // records per write to a browser
-	gatherDelay  = 20 * time.Millisecond
+	heartbeat   = 15 * time.Second // a comment line, so proxies and browsers keep the stream open
+	batch       = 256              // records per write to a browser
+	gatherDelay = 20 * time.Millisecond
 )
 
 // HandlerOptions configure NewHandler.
