@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,4 +122,47 @@ func BenchmarkReadRawXML(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(d.stanzas)*float64(b.N)/b.Elapsed().Seconds(), "stanzas/s")
+}
+
+// BenchmarkLogsAgainstRawXML reads the raw XML, the slixmpp log and the Prosody log one
+// after the other in each iteration and reports each log's speed as a fraction of the raw
+// XML's (same stanzas, so the ratio of the times; the target is 0.5 or more). It measures
+// the CPU time the process spends (all threads, so the garbage collector's share counts)
+// rather than the wall clock: on a shared machine whose load drifts, the wall clock of
+// separate runs mostly measures the neighbours.
+func BenchmarkLogsAgainstRawXML(b *testing.B) {
+	d := benchLogs()
+	var raw, sl, pr time.Duration
+	read := func(f func() error) time.Duration {
+		runtime.GC() // each read starts with a clean heap, and pays for its own garbage
+		start := cpuTime(b)
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		return cpuTime(b) - start
+	}
+	b.ResetTimer()
+	for range b.N {
+		raw += read(func() error {
+			return inspect.ReadStream(bytes.NewReader(d.rawXML), inspect.ClientToServer, &inspect.ConnInfo{ID: 1}, &countSink{})
+		})
+		sl += read(func() error { return Read(bytes.NewReader(d.slixmpp), Slixmpp, &countSink{}, Options{}) })
+		pr += read(func() error { return Read(bytes.NewReader(d.prosody), Prosody, &countSink{}, Options{}) })
+	}
+	b.ReportMetric(raw.Seconds()/sl.Seconds(), "slixmpp/raw")
+	b.ReportMetric(raw.Seconds()/pr.Seconds(), "prosody/raw")
+	n := float64(d.stanzas) * float64(b.N)
+	b.ReportMetric(n/raw.Seconds(), "raw-stanzas/cpu-s")
+	b.ReportMetric(n/sl.Seconds(), "slixmpp-stanzas/cpu-s")
+	b.ReportMetric(n/pr.Seconds(), "prosody-stanzas/cpu-s")
+}
+
+// cpuTime is the user and system time of the process so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
