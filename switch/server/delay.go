@@ -6,8 +6,6 @@ import (
 	"github.com/stanzascope/stanzascope/inspect"
 )
 
-var timeNow = time.Now
-
 // appendDelay appends both delay forms: XEP-0203 urn:xmpp:delay and the legacy XEP-0091
 // jabber:x:delay that the textbook's clients read.
 func appendDelay(b []byte, from string, t time.Time) []byte {

@@ -37,6 +37,13 @@ type testServer struct {
 // self-signed certificate, and stops it when the test ends.
 func startServer(t testing.TB, mod func(*Config)) *testServer {
 	t.Helper()
+	return startServerWrapped(t, mod, nil)
+}
+
+// startServerWrapped is startServer with the listener wrapped by wrap (unless nil), for
+// tests that inject faults into the server's sockets.
+func startServerWrapped(t testing.TB, mod func(*Config), wrap func(net.Listener) net.Listener) *testServer {
+	t.Helper()
 	dir := t.TempDir()
 	cert, err := LoadOrCreateCert(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), "localhost")
 	if err != nil {
@@ -60,6 +67,9 @@ func startServer(t testing.TB, mod func(*Config)) *testServer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		ln = wrap(ln)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{srv: srv, addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1), pool: pool, certPEM: pemBytes}

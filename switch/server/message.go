@@ -94,7 +94,7 @@ func (c *conn) toAccount(ctx context.Context, m msgAttrs, bare inspect.JID, stam
 		return c.bounce(m, errServiceUnavailable)
 	}
 	// The store counts the queue (across restarts, and across nodes sharing a database).
-	om := store.OfflineMessage{Stanza: stamped, From: full.String(), Stamp: timeNow()}
+	om := store.OfflineMessage{Stanza: stamped, From: full.String(), Stamp: c.srv.now()}
 	switch err := c.srv.store.AddOffline(ctx, bare.Local, om); {
 	case err == nil:
 		return nil

@@ -71,7 +71,7 @@ func (c *conn) broadcastAvailable(ctx context.Context, raw []byte, el *inspect.E
 	}
 	c.mu.Lock()
 	initial := !c.available
-	c.available, c.priority, c.last, c.lastStamp = true, prio, last, timeNow()
+	c.available, c.priority, c.last, c.lastStamp = true, prio, last, c.srv.now()
 	legacy := c.legacy
 	c.mu.Unlock()
 

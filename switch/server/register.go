@@ -71,7 +71,7 @@ func (c *conn) onRegister(ctx context.Context, iq, q *inspect.Element) error {
 	if err != nil {
 		return reply(errNotAcceptable.WithText("this username cannot be used in an address"), nil)
 	}
-	acct := store.Account{Username: user, Creds: creds, Created: timeNow()}
+	acct := store.Account{Username: user, Creds: creds, Created: c.srv.now()}
 	if n := q.Child(inspect.NSRegister, "name"); n != nil {
 		acct.Name = clipString(n.Text(), 256)
 	}

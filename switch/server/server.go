@@ -43,6 +43,10 @@ type Config struct {
 	Observe inspect.Sink
 	Logf    func(format string, args ...any)
 	Version string // software version answered to XEP-0092 queries (default "dev")
+	// Clock tells the time the server writes into what it keeps and shows: delay stamps
+	// of offline messages and of presences, account creation. Deadlines and timeouts use
+	// the real clock whatever it says. Default time.Now.
+	Clock func() time.Time
 }
 
 // Defaults.
@@ -110,6 +114,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
 	}
 	return &Server{
 		cfg:    cfg,
@@ -211,3 +218,6 @@ func (s *Server) shutdown() {
 }
 
 func (s *Server) logf(format string, args ...any) { s.cfg.Logf(format, args...) }
+
+// now is the time by Config.Clock.
+func (s *Server) now() time.Time { return s.cfg.Clock() }

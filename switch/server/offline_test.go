@@ -1,0 +1,175 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock for Config.Clock that tells the time it was set to.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// failOnce wraps a listener so that, while armed, the first write to any of its
+// connections that contains trigger fails and closes that connection: a recipient whose
+// connection dies just as the server writes to it.
+type failOnce struct {
+	net.Listener
+	trigger []byte
+	armed   atomic.Bool
+}
+
+var errInjected = errors.New("injected write failure")
+
+func (f *failOnce) Accept() (net.Conn, error) {
+	c, err := f.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &failOnceConn{Conn: c, f: f}, nil
+}
+
+type failOnceConn struct {
+	net.Conn
+	f *failOnce
+}
+
+func (c *failOnceConn) Write(p []byte) (int, error) {
+	if bytes.Contains(p, c.f.trigger) && c.f.armed.CompareAndSwap(true, false) {
+		c.Conn.Close()
+		return 0, errInjected
+	}
+	return c.Conn.Write(p)
+}
+
+// syncWith waits until the server has handled everything c sent before (the answer to a
+// ping comes after it).
+func syncWith(c *rawClient, full string) {
+	c.t.Helper()
+	c.send("<iq id='sync' type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+	c.expect("<iq id='sync' type='result' from='localhost' to='" + full + "'/>")
+}
+
+// TestOfflineDelivery pins offline delivery down with a clock the test sets: each stored
+// message comes with the exact time it was received in both delay forms (XEP-0203 in UTC
+// with a Z, XEP-0091 as UTC without a zone), oldest first; and a message whose write to
+// the recipient fails stays stored, with the ones after it, for the next login.
+func TestOfflineDelivery(t *testing.T) {
+	clock := &fakeClock{}
+	fail := &failOnce{trigger: []byte("<body>second</body>")}
+	ts := startServerWrapped(t, func(c *Config) { c.Clock = clock.Now }, func(ln net.Listener) net.Listener {
+		fail.Listener = ln
+		return fail
+	})
+	registerRaw(t, ts.addr, "jane", "pw")
+	registerRaw(t, ts.addr, "dana", "pw")
+	jane := legacyLogin(t, ts.addr, "jane", "pw", "Home")
+
+	plus2 := time.FixedZone("UTC+2", 2*3600)
+	msgs := []struct {
+		at           time.Time
+		body         string
+		stamp, xdate string
+	}{
+		{time.Date(2003, 2, 8, 22, 47, 44, 0, plus2), "first", "2003-02-08T20:47:44Z", "20030208T20:47:44"},
+		// A zone that moves the day (and a leap day) in UTC.
+		{time.Date(2004, 2, 29, 1, 2, 3, 0, plus2), "second", "2004-02-28T23:02:03Z", "20040228T23:02:03"},
+		{time.Date(2024, 12, 31, 23, 59, 59, 999_000_000, time.UTC), "third", "2024-12-31T23:59:59Z", "20241231T23:59:59"},
+	}
+	for _, m := range msgs {
+		clock.Set(m.at)
+		jane.send("<message id='" + m.body + "' to='dana@localhost' type='chat'><body>" + m.body + "</body></message>")
+		syncWith(jane, "jane@localhost/Home")
+	}
+	clock.Set(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) // delivery time must not show
+	want := func(i int) string {
+		m := msgs[i]
+		return "<message id='" + m.body + "' to='dana@localhost' type='chat' from='jane@localhost/Home'><body>" + m.body + "</body>" +
+			"<delay xmlns='urn:xmpp:delay' from='localhost' stamp='" + m.stamp + "'/>" +
+			"<x xmlns='jabber:x:delay' from='localhost' stamp='" + m.xdate + "'/></message>"
+	}
+
+	// The first login: the write of the second message fails and ends the connection.
+	fail.armed.Store(true)
+	dana := legacyLogin(t, ts.addr, "dana", "pw", "Home")
+	dana.send("<presence/>")
+	dana.expect(want(0))
+	dana.expectEOF()
+	if fail.armed.Load() {
+		t.Fatal("no write of the second message was attempted")
+	}
+
+	// The next login gets the rest, oldest first, and nothing more.
+	dana = legacyLogin(t, ts.addr, "dana", "pw", "Home")
+	dana.send("<presence/>")
+	dana.expect(want(1))
+	dana.expect(want(2))
+	syncWith(dana, "dana@localhost/Home")
+	if left, err := ts.srv.store.TakeOffline(context.Background(), "dana"); err != nil || len(left) != 0 {
+		t.Errorf("left in the store: %d messages, %v", len(left), err)
+	}
+}
+
+// TestPresenceProbes: a client's probe of a contact is answered with the contact's current
+// presence, stamped with when it was sent, only if the client is subscribed to it.
+func TestPresenceProbes(t *testing.T) {
+	clock := &fakeClock{}
+	clock.Set(time.Date(2010, 6, 1, 12, 0, 0, 0, time.UTC))
+	ts := startServer(t, func(c *Config) { c.Clock = clock.Now })
+	for _, u := range []string{"jane", "dana", "mallory"} {
+		registerRaw(t, ts.addr, u, "pw")
+	}
+	jane := legacyLogin(t, ts.addr, "jane", "pw", "Home")
+	dana := legacyLogin(t, ts.addr, "dana", "pw", "Home")
+	mallory := legacyLogin(t, ts.addr, "mallory", "pw", "Home")
+	dana.send("<presence><status>here</status></presence>")
+	syncWith(dana, "dana@localhost/Home")
+	mallory.send("<presence/>")
+	syncWith(mallory, "mallory@localhost/Home")
+	jane.send("<presence/>")
+	syncWith(jane, "jane@localhost/Home")
+
+	// jane subscribes to dana; dana approves, and jane gets dana's presence.
+	jane.send("<presence to='dana@localhost' type='subscribe'/>")
+	dana.expect("<presence from='jane@localhost' to='dana@localhost' type='subscribe'/>")
+	dana.send("<presence to='jane@localhost' type='subscribed'/>")
+	jane.expect("<presence from='dana@localhost' to='jane@localhost' type='subscribed'/>")
+	jane.expect("<presence from='dana@localhost/Home' to='jane@localhost/Home'><status>here</status></presence>")
+
+	// dana changes her presence later; a probe gets the current one, with its time.
+	clock.Set(time.Date(2010, 6, 1, 12, 34, 56, 0, time.UTC))
+	dana.send("<presence><status>busy</status></presence>")
+	jane.expect("<presence from='dana@localhost/Home' to='jane@localhost'><status>busy</status></presence>")
+	clock.Set(time.Date(2011, 1, 1, 0, 0, 0, 0, time.UTC))
+	jane.send("<presence type='probe' to='dana@localhost'/>")
+	jane.expect("<presence from='dana@localhost/Home' to='jane@localhost/Home'><status>busy</status>" +
+		"<delay xmlns='urn:xmpp:delay' from='dana@localhost/Home' stamp='2010-06-01T12:34:56Z'/>" +
+		"<x xmlns='jabber:x:delay' from='dana@localhost/Home' stamp='20100601T12:34:56'/></presence>")
+
+	// mallory has no subscription: its probe gets nothing (the answer to a ping it sends
+	// next is the next thing it reads).
+	mallory.send("<presence type='probe' to='dana@localhost'/>")
+	syncWith(mallory, "mallory@localhost/Home")
+	// Nor does dana, who is not subscribed to jane (jane only got dana's approval).
+	dana.send("<presence type='probe' to='jane@localhost'/>")
+	syncWith(dana, "dana@localhost/Home")
+}
