@@ -23,7 +23,7 @@ type Config struct {
 	// 5222.
 	Upstream string
 	// Dial, when set, opens the upstream connection instead of Upstream (for example to
-	// the embedded switch).
+	// the embedded switch). ConnID(ctx) tells which connection it is for.
 	Dial func(ctx context.Context) (net.Conn, error)
 	// Resolver looks up SRV records; nil means net.DefaultResolver. When it also has a
 	// LookupHost method, host names are resolved with it too (tests use this so no query

@@ -202,7 +202,7 @@ func (s *session) setup(ctx context.Context) bool {
 	s.clientHdr = append([]byte(nil), ev.Raw...)
 	hdrRec := s.rec(ev, inspect.ClientToServer)
 
-	up, err := s.p.dialUpstream(ctx)
+	up, err := s.p.dialUpstream(withConnID(ctx, s.id))
 	if err != nil {
 		s.info = s.connInfo(nil)
 		s.emit(s.noteRec(inspect.KindConnOpen, "client %s, stream to %q", raw.RemoteAddr(), s.domain))

@@ -1,0 +1,52 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// TestDialKnowsConnection: Config.Dial learns, through ConnID, the number of the client
+// connection it opens the upstream leg for: the number that connection's records carry.
+func TestDialKnowsConnection(t *testing.T) {
+	ids := make(chan uint64, 4)
+	tp := startProxy(t, Config{Dial: func(ctx context.Context) (net.Conn, error) {
+		id, ok := ConnID(ctx)
+		if !ok {
+			id = 0
+		}
+		ids <- id
+		return nil, errors.New("no upstream in this test")
+	}}, false)
+	for range 2 {
+		c, err := net.Dial("tcp", tp.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		io.ReadAll(c) // the proxy answers remote-connection-failed and closes
+		c.Close()
+		var id uint64
+		select {
+		case id = <-ids:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Dial was not called")
+		}
+		var recID uint64
+		for _, r := range tp.sink.all() {
+			if r.Conn != nil {
+				recID = r.Conn.ID // the last connection's
+			}
+		}
+		if id == 0 || id != recID {
+			t.Errorf("Dial was told connection %d, its records say %d", id, recID)
+		}
+	}
+	if _, ok := ConnID(context.Background()); ok {
+		t.Error("ConnID found a connection in a bare context")
+	}
+}
