@@ -85,7 +85,7 @@ func (c *conn) onRegister(ctx context.Context, iq, q *inspect.Element) error {
 		c.srv.logf("switch: create account %s: %v", user, err)
 		return reply(errInternal, nil)
 	}
-	c.srv.logf("switch: registered %s@%s", user, c.srv.domain.Domain)
+	c.srv.logf("switch: conn %d: registered %s@%s", c.info.ID, user, c.srv.domain.Domain)
 	return c.send(iqResult(id, from, to, nil), "iq", inspect.NSClient)
 }
 
@@ -123,7 +123,7 @@ func (c *conn) cancelAccount(ctx context.Context, id, from, to string) error {
 		c.srv.logf("switch: cancel %s: %v", c.user, err)
 		return c.send(errorStanza("iq", id, from, to, nil, errInternal), "iq", inspect.NSClient)
 	}
-	c.srv.logf("switch: account %s@%s cancelled", c.user, c.srv.domain.Domain)
+	c.srv.logf("switch: conn %d: account %s@%s cancelled", c.info.ID, c.user, c.srv.domain.Domain)
 	c.send(iqResult(id, from, to, nil), "iq", inspect.NSClient)
 	for _, it := range items {
 		contact, err := inspect.ParseJID(it.JID)
