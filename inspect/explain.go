@@ -90,6 +90,30 @@ func explainHeader(r *Record) string {
 	return b.String()
 }
 
+// explainHeaderBrief is the short explanation of a stream header, for one whose kind was
+// explained in full before: who opens it, to or from whom, the stream id and the version.
+func explainHeaderBrief(r *Record, h *Header) string {
+	var b strings.Builder
+	b.WriteString("Stream header: ")
+	if r.Dir == ServerToClient {
+		b.WriteString("the server answers")
+		if h.ID != "" {
+			b.WriteString(", stream id " + h.ID)
+		}
+	} else {
+		b.WriteString(actor(r.Dir) + " opens a stream")
+		if h.To != "" {
+			b.WriteString(" to " + h.To)
+		}
+	}
+	if h.Legacy() {
+		b.WriteString(", pre-1.0")
+	} else {
+		b.WriteString(", version " + h.Version)
+	}
+	return b.String()
+}
+
 // headerFromRaw reads a stream header's attributes from its bytes, for records that
 // arrive without a parsed Header (a log read back). It is a scanner: values are taken as
 // written, with the five predefined entities unescaped.

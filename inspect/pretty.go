@@ -11,9 +11,16 @@ import (
 
 // PrettyOptions configure the pretty printer.
 type PrettyOptions struct {
-	Color   bool // ANSI colours (the caller decides: terminal, NO_COLOR, --color)
-	Explain bool // a line under each header saying what the stanza means (see Explain)
-	Width   int  // fold long base64 text at this column; 0 means 100
+	Color   bool  // ANSI colours (the caller decides: terminal, NO_COLOR, --color)
+	Theme   Theme // the background the colours are for (dark by default)
+	Explain bool  // a line under each header saying what the stanza means (see Explain)
+	Width   int   // fold long base64 text at this column; 0 means 100
+	// Columns wraps explanations, notes and the other lines of prose at this width (a
+	// terminal's); 0 leaves them on one line each, for a program or a file.
+	Columns int
+	// Legend prints, before the first record, one line that says how to read the header
+	// lines (for a person in front of a terminal).
+	Legend bool
 }
 
 // Pretty prints records for a person: a header line (number, time, connection, direction, kind),
@@ -30,6 +37,17 @@ type Pretty struct {
 	// shares (see scopeOf).
 	scHeader *Header
 	sc       *scope
+	// explained remembers, per kind of stream header (direction and version), the record
+	// that got the full explanation: later ones get a short line that points to it.
+	explained  map[headerKind]uint64
+	legendDone bool
+}
+
+// headerKind tells apart the stream headers whose explanations are the same text.
+type headerKind struct {
+	dir    Direction
+	legacy bool
+	server bool // jabber:server
 }
 
 // NewPretty returns a pretty printer writing to w. Each record is written with one Write
@@ -38,7 +56,10 @@ func NewPretty(w io.Writer, opt PrettyOptions) *Pretty {
 	if opt.Width <= 0 {
 		opt.Width = 100
 	}
-	return &Pretty{w: w, opt: opt, pal: newPalette(opt.Color)}
+	if opt.Columns > 0 && opt.Columns < minColumns {
+		opt.Columns = minColumns
+	}
+	return &Pretty{w: w, opt: opt, pal: newPalette(opt.Color, opt.Theme)}
 }
 
 // Flush does nothing: Pretty writes each record as it comes. It exists so that every
@@ -50,17 +71,18 @@ func (p *Pretty) Write(r *Record) error {
 	if r.Kind == KindWhitespace {
 		return nil
 	}
-	b := p.header(p.buf[:0], r)
+	b := p.buf[:0]
+	if p.opt.Legend && !p.legendDone {
+		p.legendDone = true
+		b = p.prose(b, "", "", p.pal.explain, legend)
+	}
+	b = p.header(b, r)
 	for _, v := range r.Violations {
-		b = append(b, "  ! "...)
-		b = p.pal.err.paint(b, v.String())
-		b = append(b, '\n')
+		b = p.prose(b, "  ! ", "    ", p.pal.err, v.String())
 	}
 	if p.opt.Explain {
-		if ex := Explain(r); ex != "" {
-			b = append(b, "  # "...)
-			b = p.pal.explain.paint(b, ex)
-			b = append(b, '\n')
+		if ex := p.explain(r); ex != "" {
+			b = p.prose(b, "  # ", "    ", p.pal.explain, ex)
 		}
 	}
 	switch r.Kind {
@@ -68,9 +90,7 @@ func (p *Pretty) Write(r *Record) error {
 		b = p.stanza(b, r)
 		if d := r.SASL(); d != "" {
 			// The base64 of a SASL payload, decoded (secrets stay redacted, see SASL).
-			b = append(b, "  = "...)
-			b = p.pal.explain.paint(b, d)
-			b = append(b, '\n')
+			b = p.prose(b, "  = ", "    ", p.pal.explain, d)
 		}
 	case KindStreamOpen:
 		b = p.rawStartTag(b, r.Raw)
@@ -91,16 +111,25 @@ func (p *Pretty) header(b []byte, r *Record) []byte {
 	pal := p.pal
 	if r.Seq != 0 {
 		// The record's number, the same in the JSON log and the web view.
+		b = append(b, pal.seq.pre...)
 		b = append(b, '#')
 		b = strconv.AppendUint(b, r.Seq, 10)
+		b = append(b, pal.seq.post...)
 		b = append(b, ' ')
 	}
 	if !r.Time.IsZero() {
-		b = pal.time.paint(b, r.Time.Format("15:04:05.000"))
+		b = append(b, pal.time.pre...)
+		b = r.Time.AppendFormat(b, "15:04:05.000")
+		b = append(b, pal.time.post...)
 		b = append(b, ' ')
 	}
 	if r.Conn != nil {
-		b = pal.conn.paint(b, "#"+strconv.FormatUint(r.Conn.ID, 10))
+		// Each connection in a colour of its own, so that a class can follow one person.
+		st := pal.conn(r.Conn.ID)
+		b = append(b, st.pre...)
+		b = append(b, '#')
+		b = strconv.AppendUint(b, r.Conn.ID, 10)
+		b = append(b, st.post...)
 		b = append(b, ' ')
 	}
 	switch r.Dir {
@@ -118,10 +147,10 @@ func (p *Pretty) header(b []byte, r *Record) []byte {
 	b = pal.kind.paint(b, r.Kind.String())
 	if r.Kind == KindStanza && r.Name != "" {
 		b = append(b, ' ')
-		b = append(b, r.Name...)
+		b = appendSafe(b, r.Name)
 		if t := r.Attr("type"); t != "" {
 			b = append(b, ' ')
-			b = append(b, t...)
+			b = appendSafe(b, t)
 		}
 	}
 	b = p.annotations(b, r)
@@ -155,10 +184,14 @@ func (p *Pretty) noteLine(b []byte, r *Record) []byte {
 		}
 	}
 	b = st.paint(b, r.Kind.String())
-	if text != "" {
-		b = append(b, ' ')
-		b = st.paint(b, text)
+	if text == "" {
+		b = p.annotations(b, r)
+		return append(b, '\n')
 	}
+	// The text may be long (an error, a note from the proxy or the switch): it goes on
+	// after the kind, wrapped like the other prose, and the annotations after it.
+	b = append(b, ' ')
+	b = p.proseAt(b, lineWidth(b), "    ", st, text)
 	b = p.annotations(b, r)
 	return append(b, '\n')
 }
@@ -226,14 +259,15 @@ func (p *Pretty) stanza(b []byte, r *Record) []byte {
 	return b
 }
 
-// appendIndented appends raw as is, each line indented by two spaces.
+// appendIndented appends raw as is, each line indented by two spaces (and what would take
+// over a terminal escaped, see appendSafe).
 func appendIndented(b, raw []byte) []byte {
 	if len(raw) == 0 {
 		return b
 	}
 	for _, line := range strings.Split(strings.TrimRight(string(raw), "\n"), "\n") {
 		b = append(b, "  "...)
-		b = append(b, line...)
+		b = appendSafe(b, line)
 		b = append(b, '\n')
 	}
 	return b

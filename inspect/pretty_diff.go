@@ -10,7 +10,7 @@ const maxDiffLines = 400
 // both re-indented without colour and compared line by line.
 func (p *Pretty) diff(b []byte, r *Record, e *Element) []byte {
 	orig := r.Original
-	plain := &Pretty{opt: p.opt, pal: newPalette(false)}
+	plain := &Pretty{opt: p.opt, pal: newPalette(false, ThemeDark)}
 	ns, sc := contentNS(r.Header), p.scopeOf(r.Header)
 	newLines := splitLines(plain.tree(nil, e, 1, ns, sc))
 	var oldLines []string

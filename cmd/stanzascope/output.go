@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -26,6 +27,7 @@ type outputFlags struct {
 	format      string
 	logFile     string
 	color       string
+	theme       string
 	showSecrets bool
 	explain     bool
 	filterName  []string
@@ -44,6 +46,8 @@ type outputFlags struct {
 	stderr io.Writer
 	// isTerminal reports whether w is a terminal; tests replace it.
 	isTerminal func(w io.Writer) bool
+	// columns returns the width of the terminal w (0: unknown); tests replace it.
+	columns func(w io.Writer) int
 	// more are outputs added beside the terminal and the files (the web view's hub, see
 	// webFlags.start).
 	more []inspect.Output
@@ -51,10 +55,11 @@ type outputFlags struct {
 
 // addOutputFlags registers the output flags on fs; --pcap-out only when pcap is true.
 func addOutputFlags(fs *pflag.FlagSet, pcap bool) *outputFlags {
-	o := &outputFlags{pcap: pcap, isTerminal: writerIsTerminal}
+	o := &outputFlags{pcap: pcap, isTerminal: writerIsTerminal, columns: terminalColumns}
 	fs.StringVar(&o.format, "format", "pretty", "output format: pretty, json or raw")
 	fs.StringVar(&o.logFile, "log", "", "also append JSON lines to `FILE` (created with mode 0600)")
 	fs.StringVar(&o.color, "color", "auto", "colour: auto (only on a terminal, not when NO_COLOR is set or TERM=dumb), always or never")
+	fs.StringVar(&o.theme, "theme", "dark", "colours for a `dark` or a light terminal background (both high-contrast, for a projector too)")
 	fs.BoolVar(&o.showSecrets, "show-secrets", false, "show passwords and SASL payloads instead of redacting them")
 	fs.BoolVar(&o.explain, "explain", false, "explain each stanza and name the RFC/XEP section that defines it")
 	fs.StringSliceVar(&o.filterName, "filter-name", nil, "show only stanzas with these element `names` (message,presence,iq,...)")
@@ -94,12 +99,39 @@ func (o *outputFlags) validate() error {
 	default:
 		return usagef("--color must be auto, always or never, not %q", o.color)
 	}
+	if _, err := inspect.ParseTheme(o.theme); err != nil {
+		return usagef("--%v", err)
+	}
 	if o.filterJID != "" {
 		if _, err := inspect.ParseJID(o.filterJID); err != nil {
 			return usagef("--filter-jid: %v", err)
 		}
 	}
 	return nil
+}
+
+// prettyOptions are the pretty printer's options for output to w: on a terminal, prose is
+// wrapped at its width and a legend comes first.
+func (o *outputFlags) prettyOptions(w io.Writer) inspect.PrettyOptions {
+	theme, _ := inspect.ParseTheme(o.theme) // checked by validate
+	opt := inspect.PrettyOptions{Color: o.useColor(w), Theme: theme, Explain: o.explain}
+	if o.isTerminal(w) {
+		opt.Columns = o.columns(w)
+		opt.Legend = true
+	}
+	return opt
+}
+
+// terminalColumns returns the width of the terminal w: $COLUMNS when set (a person can
+// say so), else what the terminal reports, else 0.
+func terminalColumns(w io.Writer) int {
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	if f, ok := w.(*os.File); ok {
+		return ttyColumns(f)
+	}
+	return 0
 }
 
 // flusher is what the printers have when they buffer.
@@ -155,7 +187,7 @@ func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() 
 	var printer inspect.Sink
 	switch o.format {
 	case "pretty":
-		printer = inspect.NewPretty(stdout, inspect.PrettyOptions{Color: o.useColor(stdout), Explain: o.explain})
+		printer = inspect.NewPretty(stdout, o.prettyOptions(stdout))
 	case "json":
 		printer = inspect.NewJSON(stdout, inspect.JSONOptions{})
 	case "raw":

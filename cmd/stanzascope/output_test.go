@@ -80,3 +80,38 @@ func TestOutputPcapUnavailable(t *testing.T) {
 type closerFunc func() error
 
 func (f closerFunc) Close() error { return f() }
+
+// TestOutputTerminalOptions: on a terminal the pretty printer wraps at its width and shows
+// a legend; --theme picks the colours; a file or a pipe gets neither wrapping nor legend.
+func TestOutputTerminalOptions(t *testing.T) {
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	o := addOutputFlags(fs, false)
+	if err := fs.Parse([]string{"--theme", "light", "--color", "always"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	o.isTerminal = func(io.Writer) bool { return true }
+	o.columns = func(io.Writer) int { return 72 }
+	got := o.prettyOptions(nil)
+	if got.Theme != inspect.ThemeLight || got.Columns != 72 || !got.Legend || !got.Color {
+		t.Errorf("on a terminal: %+v", got)
+	}
+	o.isTerminal = func(io.Writer) bool { return false }
+	if got := o.prettyOptions(nil); got.Columns != 0 || got.Legend {
+		t.Errorf("not on a terminal: %+v", got)
+	}
+	t.Setenv("COLUMNS", "133")
+	if n := terminalColumns(&bytes.Buffer{}); n != 133 {
+		t.Errorf("COLUMNS=133 gives %d", n)
+	}
+	t.Setenv("COLUMNS", "")
+	if n := terminalColumns(&bytes.Buffer{}); n != 0 {
+		t.Errorf("a buffer has %d columns", n)
+	}
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"inspect", "--theme", "sepia", "-"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--theme must be dark or light") {
+		t.Errorf("--theme sepia: exit %d, %s", code, errb.String())
+	}
+}

@@ -109,7 +109,11 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, stderr io.Writer) error {
-	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	// Start and fatal messages go to stderr; what the proxy, the switch and the rules
+	// report while running goes through rep, into the display once it runs.
+	startf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	rep := newReporter(stderr)
+	logf := rep.logf
 	authority, err := ca.LoadOrCreate(f.caDir)
 	if err != nil {
 		return err
@@ -123,7 +127,7 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 		}
 		defer kl.Close()
 		cfg.KeyLogWriter = kl
-		logf("stanzascope proxy: WARNING: %s", keylogWarning(f.keylog))
+		startf("stanzascope proxy: WARNING: %s", keylogWarning(f.keylog))
 	}
 	if len(f.rules) > 0 {
 		eng, err := rules.Load(f.rules...)
@@ -169,7 +173,7 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 	if f.upstream == "" {
 		// The switch outlives the proxy so the proxy's closing tags reach it.
 		swCtx, swCancel := context.WithCancel(context.WithoutCancel(ctx))
-		addr, wait, err := embeddedSwitch(swCtx, f.domain, f.db, logf)
+		addr, wait, err := embeddedSwitch(swCtx, f.domain, f.db, logf, rep.switchListener)
 		if err != nil {
 			swCancel()
 			return err
@@ -181,7 +185,13 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 			}
 		}()
 		var d net.Dialer
-		cfg.Dial = func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+		cfg.Dial = func(ctx context.Context) (net.Conn, error) {
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if id, ok := proxy.ConnID(ctx); ok && err == nil {
+				rep.dialedFor(id, c) // the switch's lines about c are about connection id
+			}
+			return c, err
+		}
 		// Our own switch on loopback with its self-signed certificate: nothing to verify.
 		cfg.UpstreamTLS = &tls.Config{InsecureSkipVerify: true}
 		upstreamName = "the embedded switch (" + f.domain + ", " + addr + ")"
@@ -209,12 +219,17 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 			logf("stanzascope proxy: closing the output: %v", err)
 		}
 	}()
+	if out.format != "raw" {
+		// Raw output is the bytes only: there the reports stay on stderr.
+		rep.attach(sink)
+		defer rep.detach() // before the output closes
+	}
 	cfg.Sink = sink
 	p, err := proxy.New(cfg)
 	if err != nil {
 		return err
 	}
-	return listenAndServe(ctx, p, f, authority, upstreamName, logf)
+	return listenAndServe(ctx, p, f, authority, upstreamName, startf)
 }
 
 // upstreamTLS builds the TLS client configuration toward a real upstream.

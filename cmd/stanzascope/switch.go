@@ -104,6 +104,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer db.Close()
 
 	out.live, out.stderr = true, stderr
+	rep := newReporter(stderr)
 	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if *keylog != "" {
 		kl, err := openKeylog(*keylog)
@@ -129,6 +130,11 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			fmt.Fprintf(stderr, "stanzascope switch: closing the output: %v\n", err)
 		}
 	}()
+	if out.format != "raw" {
+		// What the switch reports becomes records of the display (raw output is bytes only).
+		rep.attach(sink)
+		defer rep.detach() // before the output closes
+	}
 	srv, err := server.New(server.Config{
 		Domain:       *domain,
 		Store:        db,
@@ -138,7 +144,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		LoginTimeout: *loginTimeout,
 		Limits:       inspect.Limits{MaxStanza: *maxStanza},
 		Observe:      sink,
-		Logf:         func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) },
+		Logf:         rep.logf,
 		Version:      versionString(),
 	})
 	if err != nil {
@@ -214,8 +220,9 @@ func dbName(dbPath string) string {
 // embeddedSwitch starts the switch for the default proxy mode: STARTTLS with a self-signed
 // certificate kept next to the database, on 127.0.0.1 with a free port. It returns the
 // address; wait blocks until the switch has stopped after ctx is cancelled and the database
-// is closed.
-func embeddedSwitch(ctx context.Context, domain, dbPath string, logf func(string, ...any)) (addr string, wait func() error, err error) {
+// is closed. wrap, if given, wraps the switch's listener (the reporter learns the switch's
+// connection numbers there).
+func embeddedSwitch(ctx context.Context, domain, dbPath string, logf func(string, ...any), wrap ...func(net.Listener) net.Listener) (addr string, wait func() error, err error) {
 	if dbPath == "" {
 		if dbPath, err = store.DefaultPath(); err != nil {
 			return "", nil, err
@@ -249,6 +256,9 @@ func embeddedSwitch(ctx context.Context, domain, dbPath string, logf func(string
 	if err != nil {
 		db.Close()
 		return "", nil, fmt.Errorf("embedded switch: listen: %w", err)
+	}
+	for _, w := range wrap {
+		ln = w(ln)
 	}
 	done := make(chan error, 1)
 	go func() {

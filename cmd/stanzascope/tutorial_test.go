@@ -198,7 +198,7 @@ func startDefault(t *testing.T, args ...string) (addr string, stdout *syncBuffer
 // else, so that the README and the program cannot drift apart.
 func TestREADMETutorial(t *testing.T) {
 	lines := readTutorial(t)
-	addr, stdout, _, stop := startDefault(t, "--fresh", "--explain", "--color", "never")
+	addr, stdout, stderr, stop := startDefault(t, "--fresh", "--explain", "--color", "never", "--web", "off")
 	var windows [3]*window
 	closed := [3]bool{}
 	for i := 0; i < len(lines); {
@@ -257,6 +257,22 @@ func TestREADMETutorial(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("the display lacks %q", want)
 		}
+	}
+	// What the switch reports is part of the display, on the connection it is about, and
+	// never a stray stderr line.
+	for _, want := range []string{
+		" #1 note switch: registered mr_praline@localhost\n",
+		" #1 note switch: bound mr_praline@localhost/telnet\n",
+		" #2 note switch: registered dana@localhost\n",
+		" #2 note switch: bound dana@localhost/Home\n",
+		" #3 note switch: bound dana@localhost/Home\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the display lacks %q", want)
+		}
+	}
+	if e := stderr.String(); strings.Contains(e, "switch:") || strings.Contains(e, "proxy: connection") {
+		t.Errorf("reports on stderr instead of the display:\n%s", e)
 	}
 	for _, secret := range []string{"parrot</password>", "blue</password>"} {
 		if strings.Contains(out, secret) {
