@@ -99,7 +99,7 @@ func (o *outputFlags) validate() error {
 	default:
 		return usagef("--color must be auto, always or never, not %q", o.color)
 	}
-	if _, err := inspect.ParseTheme(o.theme); err != nil {
+	if _, err := inspect.ParseTheme(o.theme); err != nil && o.theme != "" {
 		return usagef("--%v", err)
 	}
 	if o.filterJID != "" {
@@ -113,10 +113,12 @@ func (o *outputFlags) validate() error {
 // prettyOptions are the pretty printer's options for output to w: on a terminal, prose is
 // wrapped at its width and a legend comes first.
 func (o *outputFlags) prettyOptions(w io.Writer) inspect.PrettyOptions {
-	theme, _ := inspect.ParseTheme(o.theme) // checked by validate
+	theme, _ := inspect.ParseTheme(o.theme) // checked by validate; "" is the default, dark
 	opt := inspect.PrettyOptions{Color: o.useColor(w), Theme: theme, Explain: o.explain}
 	if o.isTerminal(w) {
-		opt.Columns = o.columns(w)
+		if o.columns != nil {
+			opt.Columns = o.columns(w)
+		}
 		opt.Legend = true
 	}
 	return opt
