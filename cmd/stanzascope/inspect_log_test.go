@@ -139,3 +139,33 @@ func TestInspectLogStdin(t *testing.T) {
 		t.Fatalf("exit %d (%s)", code, e)
 	}
 }
+
+// TestInspectSASLLine: through the whole sink chain, the pretty output decodes SCRAM's
+// messages; the client proof shows only with --show-secrets.
+func TestInspectSASLLine(t *testing.T) {
+	const log = "../../inspect/logs/testdata/slixmpp.log"
+	// The client-final message of this log, and its proof.
+	const final = "Yz1lU3dzLHI9MDAzMjY4OTQyOTU0ODY2NzkzNjhhZGYxYzlmLWZmMWYtNDRlNy1iOWEwLWY4NmUwZDI3ZTM0YSxwPUJ3ckZhRG9ralNIQzl5UmxzdHhGR2ZvVVlYQT0="
+	const proof = "BwrFaDokjSHC9yRlstxFGfoUYXA="
+	code, out, e := inspectCmd(t, "inspect", log, "--color", "never")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	for _, want := range []string{
+		`  = SCRAM-SHA-1 client-first: channel binding supported but not used (y), user "alice", nonce "0032689429548667936"`,
+		`  = SCRAM server-first: nonce "00326894295486679368adf1c9f-ff1f-44e7-b9a0-f86e0d27e34a", salt `,
+		`, proof [redacted]`,
+		`  = SCRAM server-final: server signature "w/dGENevvGNdfbRErmnaaaEjVFs="`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(out, proof) || strings.Contains(out, final) {
+		t.Error("the client proof shows without --show-secrets")
+	}
+	_, out, _ = inspectCmd(t, "inspect", log, "--color", "never", "--show-secrets")
+	if !strings.Contains(out, `proof "`+proof+`"`) {
+		t.Error("--show-secrets does not show the proof")
+	}
+}
