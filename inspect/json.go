@@ -78,7 +78,7 @@ func toJSON(r *Record) jsonRecord {
 		NS:        r.NS,
 		Size:      len(r.Raw),
 		Note:      r.Note,
-		Verdict:   r.Verdict,
+		Verdict:   string(r.Verdict),
 		Tags:      r.Tags,
 		Rules:     r.Rules,
 		Unmatched: r.Unmatched,

@@ -79,7 +79,7 @@ func (lr *logReader) record(b []byte) (*Record, error) {
 		return nil, fmt.Errorf("unknown origin %q", jr.Origin)
 	}
 	rec := &Record{
-		Kind: kind, Dir: dir, Name: jr.Name, NS: jr.NS, Note: jr.Note, Verdict: jr.Verdict,
+		Kind: kind, Dir: dir, Name: jr.Name, NS: jr.NS, Note: jr.Note, Verdict: Verdict(jr.Verdict),
 		Tags: jr.Tags, Rules: jr.Rules, Unmatched: jr.Unmatched, Origin: origin, Seq: jr.Seq,
 		Violations: jr.Violations,
 	}

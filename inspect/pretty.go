@@ -207,20 +207,20 @@ func (p *Pretty) annotations(b []byte, r *Record) []byte {
 		b = append(b, ' ')
 		b = pal.unmatched.paint(b, "(no matching request)")
 	}
-	if r.Verdict != "" {
+	if r.Verdict != Forwarded {
 		b = append(b, ' ')
 		var st style
 		switch r.Verdict {
-		case "dropped":
+		case Dropped:
 			st = pal.dropped
-		case "rejected":
+		case Rejected:
 			st = pal.rejected
-		case "injected":
+		case Injected:
 			st = pal.injected
 		default:
 			st = pal.delayed
 		}
-		b = st.paint(b, " "+strings.ToUpper(r.Verdict)+" ")
+		b = st.paint(b, " "+strings.ToUpper(string(r.Verdict))+" ")
 	}
 	for _, t := range r.Tags {
 		b = append(b, ' ')

@@ -53,6 +53,28 @@ func ParseOrigin(s string) (Origin, bool) {
 	return OriginUnknown, false
 }
 
+// Verdict says what stanzascope did with a stanza: the rules' decision and the record's
+// word for it are one type. Its value is the word the JSON log writes, so a log stays
+// readable and a word this version does not know survives a round trip.
+type Verdict string
+
+// Verdicts.
+const (
+	Forwarded Verdict = ""         // forwarded, as received or as a rule changed it (Record.Original)
+	Dropped   Verdict = "dropped"  // forwarded to no one
+	Rejected  Verdict = "rejected" // forwarded to no one; a stanza error went back to the sender
+	Injected  Verdict = "injected" // made by stanzascope (a rule, or the proxy itself), not received
+	Delayed   Verdict = "delayed"  // forwarded after a rule held it
+)
+
+// String returns the verdict's word ("forwarded" for the zero value).
+func (v Verdict) String() string {
+	if v == Forwarded {
+		return "forwarded"
+	}
+	return string(v)
+}
+
 // Record is the unit every sink (printer, JSON log, pcap writer) consumes: one stream event
 // or connection milestone, with where and when it happened. A Record owns its bytes.
 type Record struct {
@@ -73,8 +95,8 @@ type Record struct {
 	Violations []Violation
 
 	// Set by the rules engine.
-	Original []byte // the bytes as received when a rule changed the stanza, else nil
-	Verdict  string // "" (forwarded), "dropped", "rejected", "injected", "delayed"
+	Original []byte  // the bytes as received when a rule changed the stanza, else nil
+	Verdict  Verdict // what became of the stanza; the zero value is forwarded
 	Tags     []Tag
 	Rules    []string // names of the rules that matched
 

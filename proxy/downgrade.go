@@ -121,7 +121,7 @@ func (s *session) closeStreamTo(to *side) {
 
 // emitHeld emits the record of the upstream header held for a Direct TLS client, with the
 // verdict of what became of it.
-func (s *session) emitHeld(verdict string) {
+func (s *session) emitHeld(verdict inspect.Verdict) {
 	if r := s.heldRec; r != nil {
 		s.heldRec = nil
 		r.Verdict = verdict

@@ -127,22 +127,22 @@ func (s *session) features(ev inspect.Event) error {
 	s.held = nil
 	if held != nil {
 		if el, err := inspect.ParseElement(ev.Raw, h); err == nil && el.Child(inspect.NSTLS, "starttls") != nil {
-			s.emitHeld("dropped")
+			s.emitHeld(inspect.Dropped)
 			s.logEvent(ev, dir)
 			return s.upgradeUpstream()
 		}
 		s.upTLSTried = true
 		if !s.p.cfg.AllowPlaintextUpstream {
-			s.emitHeld("dropped")
+			s.emitHeld(inspect.Dropped)
 			if s.p.cfg.Sink != nil {
 				r := s.rec(ev, dir)
-				r.Verdict = "dropped"
+				r.Verdict = inspect.Dropped
 				s.emit(r)
 			}
 			return s.refusePlainUpstream("the client uses Direct TLS")
 		}
 		s.allowPlainUpstream("the client uses Direct TLS")
-		s.emitHeld("")
+		s.emitHeld(inspect.Forwarded)
 		if err := s.client.writeOpen(held); err != nil {
 			return &writeError{"client", err}
 		}

@@ -48,7 +48,7 @@ func (s *session) keepalive(ev inspect.Event, dir inspect.Direction) error {
 	if o.Verdict == rules.Forward {
 		err = to.queue(ev.Raw)
 	} else {
-		rec.Verdict = "dropped"
+		rec.Verdict = inspect.Dropped
 	}
 	rec.Tags, rec.Rules = o.Tags, o.Matched
 	if s.p.cfg.Sink != nil && !o.Hide {
@@ -114,16 +114,16 @@ func (s *session) stanza(ev inspect.Event, dir inspect.Direction, edited []byte)
 			rec.SetElement(nil)
 		}
 		if o.Delay > 0 {
-			rec.Verdict = "delayed"
+			rec.Verdict = inspect.Delayed
 		}
 		if err := to.queue(send); err != nil {
 			werr = &writeError{to.name, err}
 		}
 		forwarded = true
 	case rules.Drop:
-		rec.Verdict = "dropped"
+		rec.Verdict = inspect.Dropped
 	case rules.Reject:
-		rec.Verdict = "rejected"
+		rec.Verdict = inspect.Rejected
 	}
 	rec.Tags, rec.Rules = o.Tags, o.Matched
 	if !o.Hide {

@@ -54,7 +54,7 @@ func TestHook(t *testing.T) {
 	var log []string
 	for _, r := range tp.sink.all() {
 		if r.Kind == inspect.KindStanza && r.Dir == inspect.ClientToServer {
-			log = append(log, r.Attr("id")+":"+r.Verdict)
+			log = append(log, r.Attr("id")+":"+string(r.Verdict))
 			if r.Attr("id") == "replaced" && !bytes.Equal(r.Original, []byte("<message id='replace'/>")) {
 				t.Errorf("replaced record has Original %q", r.Original)
 			}

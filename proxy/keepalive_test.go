@@ -35,7 +35,7 @@ func TestHookKeepalive(t *testing.T) {
 	var ws []string
 	for _, r := range tp.sink.all() {
 		if r.Kind == inspect.KindWhitespace && r.Dir == inspect.ClientToServer {
-			ws = append(ws, r.Verdict)
+			ws = append(ws, string(r.Verdict))
 		}
 	}
 	if len(ws) != 1 || ws[0] != "dropped" {

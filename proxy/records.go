@@ -41,7 +41,7 @@ func (s *session) note(format string, args ...any) {
 // proxyRec records bytes the proxy itself sent in direction dir.
 func (s *session) proxyRec(dir inspect.Direction, kind inspect.Kind, raw []byte) *inspect.Record {
 	return &inspect.Record{Time: time.Now(), Conn: s.info, Dir: dir, Kind: kind,
-		Raw: append([]byte(nil), raw...), Name: inspect.TopName(raw), Header: s.hdr[dir].Load(), Verdict: "injected",
+		Raw: append([]byte(nil), raw...), Name: inspect.TopName(raw), Header: s.hdr[dir].Load(), Verdict: inspect.Injected,
 		Origin: inspect.OriginProxy}
 }
 

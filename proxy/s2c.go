@@ -27,7 +27,7 @@ func (s *session) serverOpen(ev inspect.Event) error {
 			if !s.p.cfg.AllowPlaintextUpstream {
 				if s.p.cfg.Sink != nil {
 					r := s.rec(ev, dir)
-					r.Verdict = "dropped"
+					r.Verdict = inspect.Dropped
 					s.emit(r)
 				}
 				return s.refusePlainUpstream("the client uses Direct TLS")

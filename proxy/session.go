@@ -145,7 +145,7 @@ func (s *session) run(ctx context.Context) {
 	}()
 	s.endPipe(inspect.ClientToServer, s.c2s())
 	<-s.s2cDone
-	s.emitHeld("dropped") // an upstream header held for a Direct TLS client and never sent
+	s.emitHeld(inspect.Dropped) // an upstream header held for a Direct TLS client and never sent
 }
 
 // setup reads the client's stream header and connects the upstream. It reports whether

@@ -38,7 +38,7 @@ rules:
 	fmt.Println(out.Verdict, out.Matched)
 	fmt.Println(out.Inject[0].Dir, string(out.Inject[0].Raw))
 	// Output:
-	// reject [block-registration]
+	// rejected [block-registration]
 	// s2c <iq id='reg1' type='error'><error code='405' type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Registration is closed</text></error></iq>
 }
 

@@ -17,26 +17,16 @@ type Input struct {
 	Record   *inspect.Record // Kind is KindStanza; Raw holds the bytes as received
 }
 
-// Verdict says what becomes of the stanza itself.
-type Verdict uint8
+// Verdict says what becomes of the stanza itself. It is the records' type, so that what
+// the rules decided is what the record says (inspect.Record.Verdict).
+type Verdict = inspect.Verdict
 
-// Verdicts.
+// The verdicts a rule can reach.
 const (
-	Forward Verdict = iota // forward it (Replaced, if set, instead of the original bytes)
-	Drop                   // forward nothing
-	Reject                 // forward nothing; Inject holds the error bounced to the sender
+	Forward = inspect.Forwarded // forward it (Replaced, if set, instead of the original bytes)
+	Drop    = inspect.Dropped   // forward nothing
+	Reject  = inspect.Rejected  // forward nothing; Inject holds the error bounced to the sender
 )
-
-// String returns "forward", "drop" or "reject".
-func (v Verdict) String() string {
-	switch v {
-	case Drop:
-		return "drop"
-	case Reject:
-		return "reject"
-	}
-	return "forward"
-}
 
 // Injection is an extra stanza to send.
 type Injection struct {

@@ -219,7 +219,7 @@ func TestThroughProxy(t *testing.T) {
 		mu.Lock()
 		for _, r := range logged {
 			for k, v := range want {
-				if r.Verdict == v && strings.Contains(string(r.Raw), k) {
+				if string(r.Verdict) == v && strings.Contains(string(r.Raw), k) {
 					delete(want, k)
 				}
 			}

@@ -84,7 +84,7 @@ func (p *PcapWriter) Write(r *inspect.Record) error {
 	if p.err != nil {
 		return p.err
 	}
-	if r.Conn == nil || r.Verdict == "dropped" || r.Verdict == "rejected" {
+	if r.Conn == nil || r.Verdict == inspect.Dropped || r.Verdict == inspect.Rejected {
 		return nil
 	}
 	ts := r.Time

@@ -35,7 +35,7 @@ func (h *Hub) renderDetail(i uint64, rec *inspect.Record) detail {
 	}
 	d := detail{
 		I: i, Seq: rec.Seq, Pretty: buf.String(), Explain: Cite(inspect.Explain(rec)),
-		Origin: rec.Producer().String(), Verdict: rec.Verdict, Dir: rec.Dir.String(),
+		Origin: rec.Producer().String(), Verdict: string(rec.Verdict), Dir: rec.Dir.String(),
 		Tags: rec.Tags, Rules: rec.Rules, Changed: rec.Original != nil,
 	}
 	if rec.RTT > 0 {

@@ -194,7 +194,7 @@ func boundJID(r *inspect.Record) string {
 func summarize(r *inspect.Record, idx uint64, d derived, proxy bool) summary {
 	s := summary{
 		I: idx, Seq: r.Seq, Time: formatTime(r.Time), Dir: r.Dir.String(), Kind: r.Kind.String(),
-		Name: r.Name, Origin: r.Producer().String(), Verdict: r.Verdict, Unmatched: r.Unmatched,
+		Name: r.Name, Origin: r.Producer().String(), Verdict: string(r.Verdict), Unmatched: r.Unmatched,
 		Req: d.req, Bound: d.bound, Tags: r.Tags, Size: len(r.Raw),
 	}
 	if r.Conn != nil {
@@ -246,7 +246,7 @@ func lanesOf(r *inspect.Record, conn uint64, proxy bool) (src, dst string) {
 	if r.Producer() == inspect.OriginProxy {
 		src = "proxy"
 	}
-	if proxy && (r.Verdict == "dropped" || r.Verdict == "rejected") {
+	if proxy && (r.Verdict == inspect.Dropped || r.Verdict == inspect.Rejected) {
 		to = "proxy"
 	}
 	if src == to {
