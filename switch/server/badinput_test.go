@@ -18,8 +18,9 @@ func pair(t *testing.T, ts *testServer) (jane, dana *rawClient) {
 	jane = legacyLogin(t, ts.addr, "jane", "pw", "Home")
 	dana = legacyLogin(t, ts.addr, "dana", "pw", "Home")
 	jane.send("<presence/>")
+	syncWith(jane, "jane@localhost/Home")
 	dana.send("<presence/>")
-	time.Sleep(20 * time.Millisecond)
+	syncWith(dana, "dana@localhost/Home")
 	return jane, dana
 }
 

@@ -32,7 +32,7 @@ func BenchmarkRouteMessages(b *testing.B) {
 	jane := legacyLogin(b, ts.addr, "jane", "pw", "Home")
 	dana := legacyLogin(b, ts.addr, "dana", "pw", "Home")
 	dana.send("<presence/>")
-	time.Sleep(20 * time.Millisecond)
+	syncWith(dana, "dana@localhost/Home")
 	msg := []byte("<message to='dana@localhost' type='chat'><body>I wish to complain about this parrot what I purchased not half an hour ago from this very boutique.</body></message>")
 	want := int64(len(msg) + len(" from='jane@localhost/Home'"))
 

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"mellium.im/sasl"
 	"mellium.im/xmpp"
@@ -97,7 +96,9 @@ func TestMelliumSession(t *testing.T) {
 	bob.Close()
 	alice.WaitFor(`from="`+bobJID+`"`, `type="unavailable"`)
 	alice.SendRaw("<message to='bob@localhost' type='chat'><body>are you there?</body></message>")
-	time.Sleep(100 * time.Millisecond)
+	// The answer to a ping comes after the message is stored.
+	alice.SendRaw("<iq id='sync' type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+	alice.WaitFor(`id="sync"`, `type="result"`)
 	alice.Close()
 	ts.stop(t)
 	if err := db.Close(); err != nil {

@@ -37,11 +37,26 @@ func TestObserve(t *testing.T) {
 	jane.send("</stream:stream>")
 	jane.expect("</stream:stream>")
 	jane.expectEOF()
-	time.Sleep(50 * time.Millisecond)
+	// A connection's last record (conn-close) is written after its socket is closed, so
+	// the client can see the close first: wait for the three closes (two registrations
+	// and jane), bounded.
+	var recs []*inspect.Record
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		recs = rec.snapshot()
+		n := 0
+		for _, r := range recs {
+			if r.Kind == inspect.KindConnClose {
+				n++
+			}
+		}
+		if n >= 3 || time.Now().After(deadline) {
+			break
+		}
+	}
 
 	var in, out, opens, closes int
 	sawRouted := false
-	for _, r := range rec.snapshot() {
+	for _, r := range recs {
 		if r.Conn == nil || r.Time.IsZero() {
 			t.Fatalf("record without connection or time: %+v", r)
 		}

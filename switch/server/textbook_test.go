@@ -113,7 +113,7 @@ func TestTextbookSession(t *testing.T) {
 
 	// An offline message waits, and comes with both delay stamps after initial presence.
 	dana.send("<message to='Mr_Praline@localhost' type='chat'><body>'E&apos;s dead, that&apos;s what&apos;s wrong with it!</body></message>")
-	time.Sleep(50 * time.Millisecond) // let the switch store it before the user returns
+	syncWith(dana, "dana@localhost/Home") // the switch has stored it before the user returns
 	p = legacyLogin(t, ts.addr, "Mr_Praline", "NorwegianBlue", "telnet2")
 	p.send("<presence/>")
 	p.readStanza()
