@@ -22,7 +22,7 @@ func ExampleNewPretty() {
 	//   # Stream header: the client opens an XML stream to localhost (RFC 6120 §4.2); no version attribute, so this is a pre-XMPP-1.0 stream: no stream features, login with jabber:iq:auth (XEP-0078) and registration with jabber:iq:register (XEP-0077)
 	//   <stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>
 	// C->S stanza iq set
-	//   # Legacy login: the client logs in as 'Mr_Praline' with resource 'telnet' using a plaintext password (XEP-0078 §3; obsolete, SASL replaced it)
+	//   # Legacy login: the client logs in as 'Mr_Praline' with resource 'telnet' using a plaintext password (XEP-0078 §3.1; obsolete, SASL replaced it)
 	//   <iq id='auth1' type='set'>
 	//     <query xmlns='jabber:iq:auth'>
 	//       <username>Mr_Praline</username>

@@ -300,7 +300,7 @@ func explainSASL(e *Element) string {
 	case "response":
 		return "SASL response: the client answers the server's challenge (RFC 6120 §6.4.3)"
 	case "success":
-		return "SASL success: the login worked; the client must now open a new stream on the same connection (RFC 6120 §6.4.6)"
+		return "SASL success: the server accepted the credentials, the client is authenticated as the account it named; it now opens a new stream on the same connection, then binds a resource to go online (RFC 6120 §6.4.6)"
 	case "failure":
 		cond := ""
 		for _, c := range e.Elements() {

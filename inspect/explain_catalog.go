@@ -13,7 +13,7 @@ func explainIQ(r *Record, e *Element) string {
 	}
 	if q == nil || (q.Space == NSStanzas && q.Local == "error") {
 		if typ == "result" {
-			return fmt.Sprintf("iq result: the request with id '%s' succeeded, nothing more to say (RFC 6120 §8.2.3)", id)
+			return explainEmptyResult(r, id)
 		}
 		return fmt.Sprintf("iq %s with no payload, which RFC 6120 §8.2.3 forbids for get and set", typ)
 	}
@@ -38,10 +38,16 @@ func explainIQPayload(r *Record, typ string, q *Element) string {
 	switch q.Space {
 	case NSBind:
 		if typ == "result" {
-			return "Resource binding result: this stream is now bound to the full JID " + strings.TrimSpace(childText(q, "jid")) + "; the server stamps it as 'from' on everything the client sends (RFC 6120 §7.6.1)"
+			jid := strings.TrimSpace(childText(q, "jid"))
+			if jid == "" {
+				return "Resource binding result without a JID: the server must name the bound JID in it (RFC 6120 §7.6.1)"
+			}
+			return "Resource binding result: the client is now online as the full JID " + jid +
+				": this stream is bound to it, the server stamps it as 'from' on everything the client sends, " +
+				"and the client may now send presence, messages and requests (" + bindSection(r) + ")"
 		}
 		if res := strings.TrimSpace(childText(q, "resource")); res != "" {
-			return "Resource binding request: the client asks to use the resource '" + res + "' on this stream (RFC 6120 §7.6.1)"
+			return "Resource binding request: the client asks to use the resource '" + res + "' on this stream; the server may grant it or choose another (RFC 6120 §7.7.1)"
 		}
 		return "Resource binding request: the client asks the server to choose a resource for this stream (RFC 6120 §7.6.1)"
 	case NSSession:
@@ -110,28 +116,84 @@ func explainRoster(r *Record, typ string, q *Element) string {
 	items := q.Elements()
 	switch typ {
 	case "get":
-		return "Roster get: the client asks for its contact list (RFC 6121 §2.1.3)"
+		return "Roster get: the client asks for its contact list, which makes it an interested resource that gets roster pushes from now on (RFC 6121 §2.1.3, §2.2)"
 	case "result":
-		if r.Dir == ClientToServer {
-			return "Roster push acknowledged: the client confirms it received the server's roster push (RFC 6121 §2.1.6)"
-		}
+		// A result with a <query/> is the server's answer to a roster get, whatever the
+		// direction a one-way transcript was read as: a client answers a push with an
+		// empty result (explained by explainEmptyResult).
 		return fmt.Sprintf("Roster result: the server sends the contact list, %d contacts (RFC 6121 §2.1.4)", len(items))
 	}
 	what := "a contact"
 	if len(items) > 0 {
 		it := items[0]
 		what = it.Attr("jid")
+		var state []string
 		if s := it.Attr("subscription"); s != "" {
-			what += " (subscription " + s + ")"
+			state = append(state, "subscription "+s)
+		}
+		if it.Attr("ask") == "subscribe" {
+			state = append(state, "request pending")
+		}
+		if len(state) > 0 {
+			what += " (" + strings.Join(state, ", ") + ")"
 		}
 	}
 	if r.Dir == ServerToClient {
-		return "Roster push: the server tells the client that " + what + " changed in its roster; the client answers with an empty result (RFC 6121 §2.1.6)"
+		return "Roster push: an iq set from the server, which tells the client that " + what + " changed in its roster; the client answers with an empty result (RFC 6121 §2.1.6)"
 	}
 	if len(items) > 0 && items[0].Attr("subscription") == "remove" {
 		return "Roster set: the client removes " + items[0].Attr("jid") + " from its roster (RFC 6121 §2.5)"
 	}
-	return "Roster set: the client adds or updates " + what + " (RFC 6121 §2.1.5)"
+	return "Roster set: the client adds or updates " + what + "; the server answers, then pushes the change to every interested resource (RFC 6121 §2.1.5)"
+}
+
+// bindSection cites the binding case that the request of a bind result was, when the iq
+// tracker matched it: a resource the client chose (§7.7.1) or one the server generated
+// (§7.6.1).
+func bindSection(r *Record) string {
+	if q := r.answers; q != nil && q.child.ns == NSBind {
+		if q.boundRes {
+			return "RFC 6120 §7.7.1"
+		}
+		return "RFC 6120 §7.6.1"
+	}
+	return "RFC 6120 §7.6.1, §7.7.1"
+}
+
+// explainEmptyResult explains an iq result without a payload. On its own it says only
+// that a request succeeded; when the iq tracker matched it to its request, it says what
+// that request achieved.
+func explainEmptyResult(r *Record, id string) string {
+	q := r.answers
+	if q == nil || q.typ != "set" {
+		return fmt.Sprintf("iq result: the request with id '%s' succeeded; a result without payload is the whole answer to many requests, such as a ping or a set (RFC 6120 §8.2.3)", id)
+	}
+	switch q.child.ns {
+	case NSRegister:
+		if q.remove {
+			return "Account removed: the server deleted the account and everything it held (XEP-0077 §3.2)"
+		}
+		return "Registration done: the account exists now (or, for a client already logged in, its password changed); the client can log in with it, here with jabber:iq:auth or SASL (XEP-0077 §3.1, §3.3)"
+	case NSAuth:
+		s := "Legacy login done: the server accepted the credentials and bound the resource in one step"
+		if q.login != "" {
+			s += ": this connection is now " + q.login + ", the server stamps it as 'from' on everything the client sends,"
+		}
+		return s + " and the client may send presence and stanzas; the old way of what SASL and resource binding do (XEP-0078 §3.1)"
+	case NSSession:
+		return "Session established: the client may now send presence and stanzas (RFC 3921 §3)"
+	case NSRoster:
+		if r.Dir == ClientToServer {
+			return "Roster push acknowledged: the client confirms it received the server's roster push (RFC 6121 §2.1.6)"
+		}
+		return "Roster set done: the server changed the roster, and pushes the change to every interested resource (RFC 6121 §2.1.5)"
+	case NSBind:
+		return "Resource binding result without a JID: the server must name the bound JID in it (RFC 6120 §7.6.1)"
+	}
+	if q.child.found {
+		return fmt.Sprintf("iq result: the set with id '%s' (<%s xmlns='%s'/>) succeeded; an empty result is the whole answer to a set (RFC 6120 §8.2.3)", id, q.child.local, q.child.ns)
+	}
+	return fmt.Sprintf("iq result: the set with id '%s' succeeded; an empty result is the whole answer to a set (RFC 6120 §8.2.3)", id)
 }
 
 func explainRegister(typ string, q *Element) string {
@@ -159,19 +221,19 @@ func explainRegister(typ string, q *Element) string {
 func explainLegacyAuth(typ string, q *Element) string {
 	switch typ {
 	case "get":
-		return "Legacy login, step 1: the client asks which fields logging in needs (XEP-0078 §3)"
+		return "Legacy login, step 1: the client asks which fields logging in needs (XEP-0078 §3.1)"
 	case "result":
 		var fields []string
 		for _, c := range q.Elements() {
 			fields = append(fields, c.Local)
 		}
-		return "Legacy login fields: the server accepts " + strings.Join(fields, ", ") + " (XEP-0078 §3)"
+		return "Legacy login fields: the server accepts " + strings.Join(fields, ", ") + " (XEP-0078 §3.1)"
 	}
 	how := "a plaintext password"
 	if q.Child("", "digest") != nil {
 		how = "a SHA-1 digest of stream id and password"
 	}
-	return fmt.Sprintf("Legacy login: the client logs in as '%s' with resource '%s' using %s (XEP-0078 §3; obsolete, SASL replaced it)",
+	return fmt.Sprintf("Legacy login: the client logs in as '%s' with resource '%s' using %s (XEP-0078 §3.1; obsolete, SASL replaced it)",
 		strings.TrimSpace(childText(q, "username")), strings.TrimSpace(childText(q, "resource")), how)
 }
 

@@ -1,9 +1,11 @@
 package inspect
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -39,9 +41,14 @@ type iqRequest struct {
 	t       time.Time
 	typ, to string
 	child   payload
-	conn    *ConnInfo
-	header  *Header
-	forgone bool
+	// For the requests whose empty result says something (see explainEmptyResult): the
+	// full JID a legacy login asks for, and whether a registration removes the account.
+	login    string
+	remove   bool
+	boundRes bool // a bind request that names a resource (RFC 6120 §7.7)
+	conn     *ConnInfo
+	header   *Header
+	forgone  bool
 }
 
 type iqConn struct {
@@ -110,6 +117,13 @@ func (t *IQTracker) track(r *Record, cid uint64) error {
 		c.seq++
 		req := &iqRequest{key: iqKey{r.Dir, id}, seq: c.seq, t: r.Time, conn: r.Conn, header: r.Header,
 			typ: typ, to: r.Attr("to"), child: payloadOf(r.Raw)}
+		switch {
+		case typ != "set":
+		case req.child.ns == NSAuth || req.child.ns == NSRegister:
+			req.login, req.remove = setDetails(r, req.child.ns)
+		case req.child.ns == NSBind:
+			req.boundRes = bytes.Contains(r.Raw, []byte("<resource"))
+		}
 		c.pending[req.key] = req
 		c.order = append(c.order, req)
 		if len(c.order) > 2*t.max+16 {
@@ -129,11 +143,44 @@ func (t *IQTracker) track(r *Record, cid uint64) error {
 		}
 		delete(c.pending, key)
 		req.forgone = true
+		r.answers = req
 		if d := r.Time.Sub(req.t); d > 0 && !req.t.IsZero() {
 			r.RTT = d
 		}
 	}
 	return nil
+}
+
+// setDetails reads what a legacy login (the full JID it asks for) or a registration
+// (whether it removes the account) sets; only these rare requests are parsed.
+func setDetails(r *Record, ns string) (login string, remove bool) {
+	e, err := r.Element()
+	if err != nil {
+		return "", false
+	}
+	q := e.Child(ns, "query")
+	if q == nil {
+		return "", false
+	}
+	if ns == NSRegister {
+		return "", q.Child(ns, "remove") != nil
+	}
+	user, res := strings.TrimSpace(childText(q, "username")), strings.TrimSpace(childText(q, "resource"))
+	domain := e.Attr("to")
+	if domain == "" && r.Header != nil {
+		domain = r.Header.To
+	}
+	if user == "" || domain == "" {
+		return "", false
+	}
+	login = user + "@" + domain
+	if res != "" {
+		login += "/" + res
+	}
+	if j, err := ParseJID(login); err == nil {
+		login = j.String() // as the server will stamp it: the localpart case-folded
+	}
+	return login, false
 }
 
 // describe says which request it was: "iq get id 'x' (<query xmlns='...'/>) to y".

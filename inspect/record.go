@@ -107,6 +107,9 @@ type Record struct {
 	elem    *Element
 	elemErr error
 	sasl    string // set by the redactor: the decoded SASL payload, its secrets redacted (see SASL)
+	// answers is set by the iq tracker on an answer it matched: the request it answers, so
+	// that an empty result can be explained by what it completed (see Explain).
+	answers *iqRequest
 }
 
 // Element parses Raw into a tree on first use and caches it. It returns an error for

@@ -253,7 +253,8 @@ func TestREADMETutorial(t *testing.T) {
 	}
 	out := stdout.String()
 	// The display shows the session, explained, and never a password.
-	for _, want := range []string{"Legacy login", "Subscription approval", "delivered late"} {
+	for _, want := range []string{"Legacy login", "Registration done", "Legacy login done: the server accepted the credentials and bound the resource in one step: this connection is now mr_praline@localhost/telnet",
+		"Roster push: an iq set from the server", "Subscription approval", "delivered late"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the display lacks %q", want)
 		}
