@@ -65,7 +65,15 @@ const (
 	Rejected  Verdict = "rejected" // forwarded to no one; a stanza error went back to the sender
 	Injected  Verdict = "injected" // made by stanzascope (a rule, or the proxy itself), not received
 	Delayed   Verdict = "delayed"  // forwarded after a rule held it
+	// Intercepted: received and handled by stanzascope itself, not forwarded (a <starttls/>
+	// the proxy answers, the upstream's answer to the proxy's own STARTTLS).
+	Intercepted Verdict = "intercepted"
 )
+
+// Delivered reports whether the verdict lets the record's bytes reach the other party.
+func (v Verdict) Delivered() bool {
+	return v != Dropped && v != Rejected && v != Intercepted
+}
 
 // String returns the verdict's word ("forwarded" for the zero value).
 func (v Verdict) String() string {

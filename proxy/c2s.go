@@ -46,6 +46,9 @@ func (s *session) pipe(dir inspect.Direction, r *inspect.Reader, open, stanza fu
 			st.stanzas++
 			err = stanza(ev)
 		default:
+			if ev.Kind == inspect.KindStreamClose {
+				s.closedBy[dir].Store(true)
+			}
 			err = s.passthrough(ev, dir)
 		}
 		if err != nil {
@@ -125,20 +128,20 @@ func (s *session) resumeC2S(act func() error) {
 // upstream's header and features instead of a new stream.
 func (s *session) replayToClient(ev inspect.Event) error {
 	const dir = inspect.ClientToServer
-	s.logEvent(ev, dir)
+	s.intercepted(ev, dir)
 	s.note("stream restart after TLS with the proxy: header not forwarded, the upstream's header and features are repeated to the client")
 	s.mu.Lock()
 	hdr, feat := s.replayHdr, s.replayFeat
 	s.mu.Unlock()
-	if err := s.client.writeOpen(hdr); err != nil {
+	if err := s.client.writeOpen(hdr, s.ownRec(inspect.ServerToClient, inspect.KindStreamOpen, hdr)); err != nil {
 		return &writeError{"client", err}
 	}
-	s.emit(s.proxyRec(inspect.ServerToClient, inspect.KindStreamOpen, hdr))
-	if err := s.client.write(feat); err != nil {
+	r := s.ownRec(inspect.ServerToClient, inspect.KindStanza, feat)
+	if r != nil {
+		r.NS = inspect.NSStreams
+	}
+	if err := s.client.write(feat, r); err != nil {
 		return &writeError{"client", err}
 	}
-	r := s.proxyRec(inspect.ServerToClient, inspect.KindStanza, feat)
-	r.NS = inspect.NSStreams
-	s.emit(r)
 	return nil
 }

@@ -83,40 +83,33 @@ func (s *session) allowPlainUpstream(why string) {
 		"(allowed by --allow-plaintext-upstream; every record of this connection is tagged %s)", why, PlaintextUpstreamLabel)
 }
 
-// streamErrorTo sends a stream error to one side and records the bytes the proxy wrote.
+// streamErrorTo sends a stream error to one side, after a header of the proxy's own when
+// that side got none yet; the side records what it wrote.
 func (s *session) streamErrorTo(to *side, cond inspect.Cond, text string) {
-	dir := inspect.ClientToServer
-	if to == s.client {
-		dir = inspect.ServerToClient
-	}
-	ns := ""
-	if h := s.hdr[inspect.ClientToServer].Load(); h != nil {
-		ns = h.ContentNS
-	}
-	hdr, errEl, end := to.streamError(cond, text, s.domain, ns)
+	to.streamError(cond, text, func() []byte {
+		ns, version := "", ""
+		if h := s.hdr[inspect.ClientToServer].Load(); h != nil {
+			ns, version = h.ContentNS, h.Version
+		}
+		return appendHeader(nil, to.server, s.domain, ns, version)
+	})
+}
+
+// closeStreamTo closes the stream toward one side; the side records the closing tag.
+func (s *session) closeStreamTo(to *side) { to.closeStream() }
+
+// attach lets a side record what is written to it: bytes travelling in the direction
+// toward it, the proxy's own made by proxyRec.
+func (s *session) attach(sd *side) {
 	if s.p.cfg.Sink == nil {
 		return
 	}
-	if hdr != nil {
-		s.emit(s.proxyRec(dir, inspect.KindStreamOpen, hdr))
-	}
-	if errEl != nil {
-		r := s.proxyRec(dir, inspect.KindStanza, errEl)
-		r.NS = inspect.NSStreams
-		s.emit(r)
-		s.emit(s.proxyRec(dir, inspect.KindStreamClose, end))
-	}
-}
-
-// closeStreamTo closes the stream toward one side and records the closing tag.
-func (s *session) closeStreamTo(to *side) {
 	dir := inspect.ClientToServer
-	if to == s.client {
+	if sd == s.client {
 		dir = inspect.ServerToClient
 	}
-	if end := to.closeStream(); end != nil && s.p.cfg.Sink != nil {
-		s.emit(s.proxyRec(dir, inspect.KindStreamClose, end))
-	}
+	sd.emit = s.emit
+	sd.own = func(kind inspect.Kind, raw []byte) *inspect.Record { return s.proxyRec(dir, kind, raw) }
 }
 
 // emitHeld emits the record of the upstream header held for a Direct TLS client, with the

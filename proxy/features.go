@@ -127,8 +127,8 @@ func (s *session) features(ev inspect.Event) error {
 	s.held = nil
 	if held != nil {
 		if el, err := inspect.ParseElement(ev.Raw, h); err == nil && el.Child(inspect.NSTLS, "starttls") != nil {
-			s.emitHeld(inspect.Dropped)
-			s.logEvent(ev, dir)
+			s.emitHeld(inspect.Intercepted)
+			s.intercepted(ev, dir)
 			return s.upgradeUpstream()
 		}
 		s.upTLSTried = true
@@ -142,8 +142,9 @@ func (s *session) features(ev inspect.Event) error {
 			return s.refusePlainUpstream("the client uses Direct TLS")
 		}
 		s.allowPlainUpstream("the client uses Direct TLS")
-		s.emitHeld(inspect.Forwarded)
-		if err := s.client.writeOpen(held); err != nil {
+		r := s.heldRec
+		s.heldRec = nil
+		if err := s.client.writeOpen(held, r); err != nil {
 			return &writeError{"client", err}
 		}
 		s.settleUpstream()

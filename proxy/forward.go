@@ -22,16 +22,16 @@ func (s *session) passthrough(ev inspect.Event, dir inspect.Direction) error {
 		return s.keepalive(ev, dir)
 	}
 	to := s.dest(dir)
+	rec := s.recOf(ev, dir)
 	var err error
 	switch ev.Kind {
 	case inspect.KindStreamOpen:
-		err = to.queueOpen(ev.Raw)
+		err = to.queueOpen(ev.Raw, rec)
 	case inspect.KindStreamClose:
-		err = to.queueClose(ev.Raw)
+		err = to.queueClose(ev.Raw, rec)
 	default:
-		err = to.queue(ev.Raw)
+		err = to.queue(ev.Raw, rec)
 	}
-	s.logEvent(ev, dir)
 	if err != nil {
 		return &writeError{to.name, err}
 	}
@@ -45,14 +45,16 @@ func (s *session) keepalive(ev inspect.Event, dir inspect.Direction) error {
 	rec := s.rec(ev, dir)
 	o := s.p.cfg.Hook.Apply(rules.Input{Conn: s.info, Dir: dir, BoundJID: s.boundJID(), Record: rec})
 	var err error
-	if o.Verdict == rules.Forward {
-		err = to.queue(ev.Raw)
-	} else {
-		rec.Verdict = inspect.Dropped
-	}
 	rec.Tags, rec.Rules = o.Tags, o.Matched
-	if s.p.cfg.Sink != nil && !o.Hide {
-		s.emit(rec)
+	show := rec
+	if s.p.cfg.Sink == nil || o.Hide {
+		show = nil
+	}
+	if o.Verdict == rules.Forward {
+		err = to.queue(ev.Raw, show)
+	} else if show != nil {
+		rec.Verdict = inspect.Dropped
+		to.record(rec)
 	}
 	if err != nil {
 		return &writeError{to.name, err}
@@ -70,7 +72,7 @@ func (s *session) stanza(ev inspect.Event, dir inspect.Direction, edited []byte)
 		send = edited
 	}
 	if s.p.cfg.Hook == nil && s.p.cfg.Sink == nil {
-		if err := to.queue(send); err != nil {
+		if err := to.queue(send, nil); err != nil {
 			return false, &writeError{to.name, err}
 		}
 		return true, nil
@@ -104,6 +106,11 @@ func (s *session) stanza(ev inspect.Event, dir inspect.Direction, edited []byte)
 	}
 	forwarded := false
 	var werr error
+	rec.Tags, rec.Rules = o.Tags, o.Matched
+	show := rec
+	if s.p.cfg.Sink == nil || o.Hide {
+		show = nil
+	}
 	switch o.Verdict {
 	case rules.Forward:
 		if o.Replaced != nil {
@@ -116,18 +123,15 @@ func (s *session) stanza(ev inspect.Event, dir inspect.Direction, edited []byte)
 		if o.Delay > 0 {
 			rec.Verdict = inspect.Delayed
 		}
-		if err := to.queue(send); err != nil {
+		if err := to.queue(send, show); err != nil {
 			werr = &writeError{to.name, err}
 		}
 		forwarded = true
-	case rules.Drop:
-		rec.Verdict = inspect.Dropped
-	case rules.Reject:
-		rec.Verdict = inspect.Rejected
-	}
-	rec.Tags, rec.Rules = o.Tags, o.Matched
-	if !o.Hide {
-		s.emit(rec)
+	case rules.Drop, rules.Reject:
+		rec.Verdict = o.Verdict
+		if show != nil {
+			to.record(rec)
+		}
 	}
 	if werr != nil {
 		return forwarded, werr
@@ -150,8 +154,11 @@ func (s *session) inject(dir inspect.Direction, inj rules.Injection) error {
 		d = dir
 	}
 	to := s.dest(d)
-	err := to.write(inj.Raw)
-	s.emit(s.proxyRec(d, inspect.KindStanza, inj.Raw))
+	var r *inspect.Record
+	if s.p.cfg.Sink != nil {
+		r = s.proxyRec(d, inspect.KindStanza, inj.Raw)
+	}
+	err := to.write(inj.Raw, r)
 	if err != nil && d == dir {
 		return &writeError{to.name, err}
 	}

@@ -20,11 +20,22 @@ func (s *session) rec(ev inspect.Event, dir inspect.Direction) *inspect.Record {
 	return r
 }
 
-// logEvent emits the record of an event read in direction dir as it is; without a Sink
-// it copies nothing.
-func (s *session) logEvent(ev inspect.Event, dir inspect.Direction) {
+// recOf returns the record of an event read in direction dir, or nil without a Sink (so
+// that forwarding copies nothing when nothing is recorded).
+func (s *session) recOf(ev inspect.Event, dir inspect.Direction) *inspect.Record {
+	if s.p.cfg.Sink == nil {
+		return nil
+	}
+	return s.rec(ev, dir)
+}
+
+// intercepted emits the record of an event the proxy handled itself instead of forwarding
+// it (verdict intercepted).
+func (s *session) intercepted(ev inspect.Event, dir inspect.Direction) {
 	if s.p.cfg.Sink != nil {
-		s.emit(s.rec(ev, dir))
+		r := s.rec(ev, dir)
+		r.Verdict = inspect.Intercepted
+		s.dest(dir).record(r)
 	}
 }
 
@@ -36,6 +47,14 @@ func (s *session) noteRec(kind inspect.Kind, format string, args ...any) *inspec
 // note records a milestone of the connection.
 func (s *session) note(format string, args ...any) {
 	s.emit(s.noteRec(inspect.KindNote, format, args...))
+}
+
+// ownRec is proxyRec, or nil when nothing is recorded.
+func (s *session) ownRec(dir inspect.Direction, kind inspect.Kind, raw []byte) *inspect.Record {
+	if s.p.cfg.Sink == nil {
+		return nil
+	}
+	return s.proxyRec(dir, kind, raw)
 }
 
 // proxyRec records bytes the proxy itself sent in direction dir.

@@ -70,6 +70,7 @@ type session struct {
 	// Owned by the c2s pipe.
 	replayPending bool
 
+	closedBy [3]atomic.Bool                    // by Direction: the sender's closing tag was read
 	stats    [3]struct{ bytes, stanzas int64 } // by Direction, each written by its pipe
 	flushErr [3]error                          // by Direction, set by the pipe's flushReader
 }
@@ -107,7 +108,7 @@ func (e *writeError) Error() string { return "write to " + e.side + ": " + e.err
 func (e *writeError) Unwrap() error { return e.err }
 
 func (p *Proxy) newSession(c net.Conn, direct bool) *session {
-	return &session{
+	s := &session{
 		p: p, id: p.count.Add(1), direct: direct,
 		client:  newSide("client", true, c, p.cfg.WriteTimeout),
 		dead:    make(chan struct{}),
@@ -116,6 +117,8 @@ func (p *Proxy) newSession(c net.Conn, direct bool) *session {
 		upReady: make(chan struct{}),
 		start:   time.Now(),
 	}
+	s.attach(s.client)
+	return s
 }
 
 // run serves the connection until both pipes end, then closes both legs.
@@ -208,17 +211,19 @@ func (s *session) setup(ctx context.Context) bool {
 		s.emit(s.noteRec(inspect.KindConnOpen, "client %s, stream to %q", raw.RemoteAddr(), s.domain))
 		s.emitAll(pending)
 		hdrRec.Conn = s.info
+		hdrRec.Verdict = inspect.Dropped // no upstream to forward it to
 		s.emit(hdrRec)
 		cond := inspect.CondRemoteConnectionFailed
 		if errors.Is(err, errHostUnknown) {
 			cond = inspect.CondHostUnknown
 		}
-		s.client.streamError(cond, "stanzascope could not reach the upstream server", s.domain, h.ContentNS)
 		s.fail("upstream unreachable (%s sent to the client): %v", cond, err)
+		s.streamErrorTo(s.client, cond, "stanzascope could not reach the upstream server")
 		return false
 	}
 	s.mu.Lock()
 	s.up = newSide("upstream", false, up, s.p.cfg.WriteTimeout)
+	s.attach(s.up)
 	s.mu.Unlock()
 	if s.shutting.Load() {
 		up.Close()
@@ -229,11 +234,13 @@ func (s *session) setup(ctx context.Context) bool {
 		raw.RemoteAddr(), raw.LocalAddr(), up.RemoteAddr(), s.domain))
 	s.emitAll(pending)
 	hdrRec.Conn = s.info
-	s.emit(hdrRec)
 	s.ur = inspect.NewReader(s.source(up, false), s.p.cfg.Limits)
-	if err := s.up.writeOpen(ev.Raw); err != nil {
+	if s.p.cfg.Sink == nil {
+		hdrRec = nil
+	}
+	if err := s.up.writeOpen(ev.Raw, hdrRec); err != nil {
 		s.fail("writing to the upstream: %v", err)
-		s.client.streamError(inspect.CondRemoteConnectionFailed, "", s.domain, h.ContentNS)
+		s.streamErrorTo(s.client, inspect.CondRemoteConnectionFailed, "")
 		return false
 	}
 	return true
@@ -279,6 +286,9 @@ func (s *session) endPipe(dir inspect.Direction, err error) {
 	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, errPeerGone):
 		// A clean end: pass the closing tag on, half-close, and give the other side a
 		// moment to close its stream too before the connection is torn down.
+		if errors.Is(err, io.EOF) && !s.closedBy[dir].Load() {
+			from.gone() // it left without a closing tag: nothing more reaches it
+		}
 		to.closeStream()
 		to.closeWrite()
 		s.draining.Store(true)
@@ -305,22 +315,18 @@ func (s *session) endPipe(dir inspect.Direction, err error) {
 // violation or a timeout, sends that side the stream error.
 func (s *session) readFailure(dir inspect.Direction, err error) {
 	from, _ := s.sides(dir)
-	ns := inspect.NSClient
-	if h := s.hdr[dir].Load(); h != nil && h.ContentNS != "" {
-		ns = h.ContentNS
-	}
 	var ne net.Error
 	if se := inspect.AsStreamError(err); se != nil {
 		s.emit(&inspect.Record{Time: time.Now(), Conn: s.info, Dir: dir, Kind: inspect.KindError, Err: err,
 			Note: fmt.Sprintf("malformed input from the %s", from.name)})
 		s.p.logf("proxy: connection %d: malformed input from the %s at line %d, column %d (offset %d): %s: %s",
 			s.id, from.name, se.Line, se.Col, se.Offset, se.Condition, se.Text)
-		from.streamError(se.Condition, se.Text, s.domain, ns)
+		s.streamErrorTo(from, se.Condition, se.Text)
 		return
 	}
 	if errors.As(err, &ne) && ne.Timeout() && !s.draining.Load() {
 		s.fail("the %s sent nothing for %v", from.name, s.p.cfg.IdleTimeout)
-		from.streamError(inspect.CondConnectionTimeout, "", s.domain, ns)
+		s.streamErrorTo(from, inspect.CondConnectionTimeout, "")
 		return
 	}
 	if s.isDead() {

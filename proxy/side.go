@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -16,6 +17,11 @@ import (
 // interleave, and the stream state (is a stream open toward this peer) changes with the
 // bytes that change it.
 //
+// The record is the truth: every write carries the record of its bytes, and the side
+// hands the record on (emit) once the bytes are written, under mu, so that the records of
+// the bytes toward a peer come out in the order the peer receives them. Bytes that cannot
+// be written (a failed write, or a stream that is over) are recorded as dropped.
+//
 // Every write has a deadline: the write timeout, or once the proxy ends the stream toward
 // this peer, the deadline set for the end (endAt). The end's deadline is set without mu, so
 // that it also cuts short a write stuck on a peer that stopped reading, which holds mu.
@@ -25,19 +31,28 @@ type side struct {
 	raw    net.Conn      // the TCP connection (deadlines are set on it)
 	wto    time.Duration // write timeout
 	endAt  atomic.Int64  // deadline of every write from the end on (Unix ns); 0 until then
+	// emit hands on the record of bytes written toward this peer; own makes the record of
+	// bytes the proxy wrote itself. Both nil when nothing is recorded.
+	emit func(*inspect.Record)
+	own  func(kind inspect.Kind, raw []byte) *inspect.Record
 
 	mu         sync.Mutex
-	conn       net.Conn // raw, or the TLS connection on top of it
-	pend       *[]byte  // forwarded bytes not written yet (see queue), nil when none
+	conn       net.Conn          // raw, or the TLS connection on top of it
+	pend       *[]byte           // forwarded bytes not written yet (see queue), nil when none
+	pendRecs   []*inspect.Record // their records, emitted once they are written
 	tls        *tls.ConnectionState
 	open       bool   // a stream header was sent and the stream is not closed yet
 	headerSent bool   // a header was sent on this connection at some point (stream errors need one)
+	over       bool   // the stream toward this peer was closed or ended with an error: nothing more goes
 	prefix     string // the streams prefix of the last header sent (streamPrefix)
 	written    int64
 	// werr is the first failed write. Later writes return it without writing: a write cut
 	// by its deadline may have sent part of a stanza, and nothing may follow that.
 	werr error
 }
+
+// errStreamOver refuses a write toward a peer whose stream was closed.
+var errStreamOver = errors.New("the stream toward this peer is closed")
 
 func newSide(name string, server bool, c net.Conn, writeTimeout time.Duration) *side {
 	return &side{name: name, server: server, raw: c, conn: c, wto: writeTimeout}
@@ -74,41 +89,83 @@ func (s *side) send(b []byte) error {
 	return err
 }
 
+// settle emits the record of bytes whose write ended with err: as it is when they were
+// written, as dropped when not. s.mu must be held.
+func (s *side) settle(r *inspect.Record, err error) {
+	if r == nil || s.emit == nil {
+		return
+	}
+	if err != nil && r.Verdict.Delivered() {
+		r.Verdict = inspect.Dropped
+		r.Note = "not delivered: " + err.Error()
+	}
+	s.emit(r)
+}
+
+// record emits the record of bytes that travelled toward this peer but were not
+// forwarded to it (dropped, rejected, intercepted), after the records of what is pending,
+// so that the records of one direction keep the order in which their bytes arrived.
+func (s *side) record(r *inspect.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pend != nil {
+		s.pendRecs = append(s.pendRecs, r)
+		return
+	}
+	s.settle(r, nil)
+}
+
 // maxPending is how much forwarded data may wait for one write.
 const maxPending = 32 << 10
 
 // pendPool recycles the buffers of pending bytes, so an idle connection holds none.
 var pendPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// write sends b now, after anything pending.
-func (s *side) write(b []byte) error {
+// write sends b now, after anything pending; r is its record (nil: none).
+func (s *side) write(b []byte, r *inspect.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.writeLocked(b)
+	return s.writeLocked(b, r)
 }
 
-func (s *side) writeLocked(b []byte) error {
+func (s *side) writeLocked(b []byte, r *inspect.Record) error {
 	if s.pend != nil {
-		*s.pend = append(*s.pend, b...)
+		if err := s.queueLocked(b, r); err != nil {
+			return err
+		}
 		return s.flushLocked()
 	}
-	return s.send(b)
+	if s.over {
+		s.settle(r, errStreamOver)
+		return nil
+	}
+	err := s.send(b)
+	s.settle(r, err)
+	return err
 }
 
-// queue adds b to the bytes to write at the next flush. The pipe that forwards to this side
-// flushes before its reader blocks for more input (see flushReader), so stanzas that
-// arrived together leave together in one write, and none waits for later input.
-func (s *side) queue(b []byte) error {
+// queue adds b to the bytes to write at the next flush, and r to the records emitted then.
+// The pipe that forwards to this side flushes before its reader blocks for more input (see
+// flushReader), so stanzas that arrived together leave together in one write, and none
+// waits for later input.
+func (s *side) queue(b []byte, r *inspect.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.queueLocked(b)
+	return s.queueLocked(b, r)
 }
 
-func (s *side) queueLocked(b []byte) error {
+func (s *side) queueLocked(b []byte, r *inspect.Record) error {
+	if s.over {
+		s.settle(r, errStreamOver)
+		return nil
+	}
 	if s.pend == nil {
 		s.pend = pendPool.Get().(*[]byte)
 	}
 	*s.pend = append(*s.pend, b...)
+	if r != nil {
+		s.pendRecs = append(s.pendRecs, r)
+	}
 	if len(*s.pend) >= maxPending {
 		return s.flushLocked()
 	}
@@ -133,36 +190,57 @@ func (s *side) flushLocked() error {
 		*p = (*p)[:0]
 		pendPool.Put(p)
 	}
+	for i, r := range s.pendRecs {
+		s.settle(r, err)
+		s.pendRecs[i] = nil
+	}
+	s.pendRecs = s.pendRecs[:0]
 	return err
 }
 
 // queueOpen queues a stream header and marks the stream open.
-func (s *side) queueOpen(b []byte) error {
+func (s *side) queueOpen(b []byte, r *inspect.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.open, s.headerSent, s.prefix = true, true, streamPrefix(b)
-	return s.queueLocked(b)
+	s.opened(b)
+	return s.queueLocked(b, r)
 }
 
 // writeOpen sends a stream header now and marks the stream open.
-func (s *side) writeOpen(b []byte) error {
+func (s *side) writeOpen(b []byte, r *inspect.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.open, s.headerSent, s.prefix = true, true, streamPrefix(b)
-	return s.writeLocked(b)
+	s.opened(b)
+	return s.writeLocked(b, r)
+}
+
+func (s *side) opened(hdr []byte) {
+	if !s.over {
+		s.open, s.headerSent, s.prefix = true, true, streamPrefix(hdr)
+	}
 }
 
 // queueClose queues a closing tag received from the other side and marks the stream
 // closed. A stream already closed toward this peer (by a shutdown that raced with the
 // other side's own closing tag) gets no second one.
-func (s *side) queueClose(b []byte) error {
+func (s *side) queueClose(b []byte, r *inspect.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.open && s.headerSent {
+		s.settle(r, errStreamOver)
 		return nil
 	}
-	s.open = false
-	return s.queueLocked(b)
+	err := s.queueLocked(b, r)
+	s.open, s.over = false, true
+	return err
+}
+
+// gone records that the peer closed its connection without closing its stream: nothing
+// more is written to it.
+func (s *side) gone() {
+	s.mu.Lock()
+	s.open, s.over = false, true
+	s.mu.Unlock()
 }
 
 // restarted records that the stream toward this peer was replaced (STARTTLS, SASL success)
@@ -174,48 +252,54 @@ func (s *side) restarted() {
 }
 
 // closeStream sends </stream:stream> (with the stream's own prefix) when a stream is open
-// toward this peer, within shutdownGrace. It returns what it sent, nil when nothing.
-func (s *side) closeStream() []byte {
+// toward this peer, within shutdownGrace, and records it.
+func (s *side) closeStream() {
 	s.ending(shutdownGrace)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.open {
-		return nil
+		return
 	}
-	s.open = false
 	b := inspect.AppendStreamClose(nil, s.prefix)
-	if s.writeLocked(b) != nil {
+	s.writeLocked(b, s.ownRec(inspect.KindStreamClose, b))
+	s.open, s.over = false, true
+}
+
+// ownRec makes the record of bytes the proxy writes itself, or nil when nothing is
+// recorded.
+func (s *side) ownRec(kind inspect.Kind, b []byte) *inspect.Record {
+	if s.own == nil {
 		return nil
 	}
-	return b
+	return s.own(kind, b)
 }
 
 // streamError sends a stream error and closes the stream, preceded by a stream header
-// when none was sent on this connection (RFC 6120 section 4.9.1.2). domain names us
-// in that header. It returns what it sent, for the record: the header (nil when none was
-// needed), the error element and the closing tag after it (nil when the stream was closed
-// already).
-func (s *side) streamError(cond inspect.Cond, text, domain, contentNS string) (hdr, errEl, end []byte) {
+// when none was sent on this connection (RFC 6120 section 4.9.1.2), and records what it
+// sent. hdr is the header to send then (see ownHeader).
+func (s *side) streamError(cond inspect.Cond, text string, hdr func() []byte) {
 	s.ending(shutdownGrace) // before the lock: a write stuck on this peer must not delay the error
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var b []byte
+	if s.over || (s.headerSent && !s.open) {
+		return
+	}
 	if !s.headerSent {
-		b = appendHeader(b, s.server, domain, contentNS)
-		hdr = b
-		s.prefix = ownPrefix
+		h := hdr()
+		s.writeLocked(h, s.ownRec(inspect.KindStreamOpen, h))
+		s.prefix, s.headerSent = streamPrefix(h), true
 	}
-	if s.open || !s.headerSent {
-		b = inspect.AppendStreamError(b, s.prefix, cond, text)
-		errEl = b[len(hdr):]
-		b = inspect.AppendStreamClose(b, s.prefix)
-		end = b[len(hdr)+len(errEl):]
+	e := inspect.AppendStreamError(nil, s.prefix, cond, text)
+	if r := s.ownRec(inspect.KindStanza, e); r != nil {
+		r.Name, r.NS = "error", inspect.NSStreams
+		s.queueLocked(e, r)
+	} else {
+		s.queueLocked(e, nil)
 	}
-	s.open, s.headerSent = false, true
-	if len(b) > 0 {
-		s.writeLocked(b)
-	}
-	return hdr, errEl, end
+	end := inspect.AppendStreamClose(nil, s.prefix)
+	s.queueLocked(end, s.ownRec(inspect.KindStreamClose, end))
+	s.flushLocked()
+	s.open, s.over = false, true
 }
 
 // setTLS switches the writer to the TLS connection once its handshake is done.

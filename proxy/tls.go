@@ -21,20 +21,19 @@ func (s *session) clientStartTLS(ev inspect.Event) error {
 		}
 		return s.waitResume()
 	case tlsLocal:
-		s.logEvent(ev, dir)
+		s.intercepted(ev, dir)
 		s.allowPlainUpstream("the client asked for STARTTLS, answered by the proxy")
-		tc, err := s.handshakeClient(proceedTLS)
+		tc, err := s.handshakeClient(proceedTLS, s.ownRec(inspect.ServerToClient, inspect.KindStanza, proceedTLS))
 		if err != nil {
 			s.fail("client TLS handshake failed (does the client trust the stanzascope CA? see 'stanzascope ca'): %v", err)
 			return errHandled
 		}
-		s.emit(s.proxyRec(inspect.ServerToClient, inspect.KindStanza, proceedTLS))
 		s.note("TLS with client: %s", tlsSummary(s.client.tls))
 		s.cr.Reset(s.source(tc, true))
 		s.replayPending = true
 		return nil
 	default:
-		s.logEvent(ev, dir)
+		s.intercepted(ev, dir)
 		return s.refuseStartTLS()
 	}
 }
@@ -49,9 +48,7 @@ func (s *session) refuseStartTLS() error {
 	if why == "" {
 		why = "STARTTLS was not offered"
 	}
-	if err := s.client.write(failureTLS); err == nil {
-		s.emit(s.proxyRec(inspect.ServerToClient, inspect.KindStanza, failureTLS))
-	}
+	s.client.write(failureTLS, s.ownRec(inspect.ServerToClient, inspect.KindStanza, failureTLS))
 	if why == whyPlainUpstream {
 		return s.refusePlainUpstream("the client asked for STARTTLS")
 	}
@@ -63,13 +60,13 @@ func (s *session) refuseStartTLS() error {
 // interceptTLS runs on the upstream's <proceed/>: TLS with the upstream as a client, then
 // <proceed/> to the client and TLS with it as a server, then both readers start over.
 func (s *session) interceptTLS(ev inspect.Event) error {
-	s.logEvent(ev, inspect.ServerToClient)
 	utc, err := s.handshakeUpstream()
 	if err != nil {
+		s.intercepted(ev, inspect.ServerToClient)
 		return s.upstreamTLSFailed(err)
 	}
 	s.ur.Reset(s.source(utc, false))
-	tc, err := s.handshakeClient(ev.Raw)
+	tc, err := s.handshakeClient(ev.Raw, s.recOf(ev, inspect.ServerToClient))
 	if err != nil {
 		s.fail("client TLS handshake failed (does the client trust the stanzascope CA? see 'stanzascope ca'): %v", err)
 		return errHandled
@@ -84,10 +81,9 @@ func (s *session) interceptTLS(ev inspect.Event) error {
 func (s *session) upgradeUpstream() error {
 	s.upTLSTried = true
 	s.note("client uses Direct TLS: the proxy negotiates STARTTLS with the upstream itself")
-	if err := s.up.write(startTLS); err != nil {
+	if err := s.up.write(startTLS, s.ownRec(inspect.ClientToServer, inspect.KindStanza, startTLS)); err != nil {
 		return &writeError{"upstream", err}
 	}
-	s.emit(s.proxyRec(inspect.ClientToServer, inspect.KindStanza, startTLS))
 	var ev inspect.Event
 	for {
 		e, err := s.ur.Next()
@@ -99,7 +95,7 @@ func (s *session) upgradeUpstream() error {
 			break
 		}
 	}
-	s.logEvent(ev, inspect.ServerToClient)
+	s.intercepted(ev, inspect.ServerToClient)
 	if inspect.After(ev.Name, ev.NS) != inspect.NextTLS {
 		return s.upstreamTLSFailed(fmt.Errorf("upstream answered <%s/> to <starttls/>", ev.Name))
 	}
@@ -111,10 +107,9 @@ func (s *session) upgradeUpstream() error {
 	s.mu.Lock()
 	hdr := append([]byte(nil), s.clientHdr...)
 	s.mu.Unlock()
-	if err := s.up.writeOpen(hdr); err != nil {
+	if err := s.up.writeOpen(hdr, s.ownRec(inspect.ClientToServer, inspect.KindStreamOpen, hdr)); err != nil {
 		return &writeError{"upstream", err}
 	}
-	s.emit(s.proxyRec(inspect.ClientToServer, inspect.KindStreamOpen, hdr))
 	s.settleUpstream()
 	return nil
 }
@@ -122,11 +117,7 @@ func (s *session) upgradeUpstream() error {
 // upstreamTLSFailed tells the client the upstream cannot be reached securely.
 func (s *session) upstreamTLSFailed(err error) error {
 	s.fail("TLS with the upstream failed (remote-connection-failed sent to the client): %v", err)
-	ns := ""
-	if h := s.hdr[inspect.ClientToServer].Load(); h != nil {
-		ns = h.ContentNS
-	}
-	s.client.streamError(inspect.CondRemoteConnectionFailed, "stanzascope could not secure the connection to the upstream server", s.domain, ns)
+	s.streamErrorTo(s.client, inspect.CondRemoteConnectionFailed, "stanzascope could not secure the connection to the upstream server")
 	s.up.restarted()
 	return errHandled
 }
@@ -161,10 +152,10 @@ func (s *session) handshakeUpstream() (*tls.Conn, error) {
 
 // handshakeClient writes proceed to the client and makes the client leg TLS, as a server
 // with a certificate from the CA for the name the client asks for.
-func (s *session) handshakeClient(proceed []byte) (*tls.Conn, error) {
+func (s *session) handshakeClient(proceed []byte, r *inspect.Record) (*tls.Conn, error) {
 	s.client.mu.Lock()
 	defer s.client.mu.Unlock()
-	if err := s.client.writeLocked(proceed); err != nil {
+	if err := s.client.writeLocked(proceed, r); err != nil {
 		return nil, err
 	}
 	cfg := s.p.tlsIn.Clone()

@@ -33,15 +33,21 @@ func streamPrefix(hdr []byte) string {
 	return ""
 }
 
-// appendHeader appends a stream header. As a server we name ourselves with from=domain;
-// as a client with to=domain.
-func appendHeader(b []byte, server bool, domain, contentNS string) []byte {
+// appendHeader appends a stream header of the proxy's own. As a server we name ourselves
+// with from=domain; as a client with to=domain. version is the client's stream version:
+// "" (a pre-1.0 stream) writes none, so that a pre-1.0 client gets a pre-1.0 header.
+func appendHeader(b []byte, server bool, domain, contentNS, version string) []byte {
 	if contentNS == "" {
 		contentNS = inspect.NSClient
 	}
-	b = append(b, "<?xml version='1.0'?><stream:stream xmlns='"...)
+	b = append(b, "<?xml version='1.0'?><"+ownPrefix+":stream xmlns='"...)
 	b = append(b, inspect.EscapeAttr(contentNS)...)
-	b = append(b, "' xmlns:stream='"+inspect.NSStreams+"' version='1.0'"...)
+	b = append(b, "' xmlns:"+ownPrefix+"='"+inspect.NSStreams+"'"...)
+	if version != "" {
+		b = append(b, " version='"...)
+		b = append(b, inspect.EscapeAttr(version)...)
+		b = append(b, '\'')
+	}
 	if domain != "" {
 		if server {
 			b = append(b, " from='"...)

@@ -84,7 +84,7 @@ func (p *PcapWriter) Write(r *inspect.Record) error {
 	if p.err != nil {
 		return p.err
 	}
-	if r.Conn == nil || r.Verdict == inspect.Dropped || r.Verdict == inspect.Rejected {
+	if r.Conn == nil || !r.Verdict.Delivered() {
 		return nil
 	}
 	ts := r.Time

@@ -246,7 +246,7 @@ func lanesOf(r *inspect.Record, conn uint64, proxy bool) (src, dst string) {
 	if r.Producer() == inspect.OriginProxy {
 		src = "proxy"
 	}
-	if proxy && (r.Verdict == inspect.Dropped || r.Verdict == inspect.Rejected) {
+	if proxy && !r.Verdict.Delivered() {
 		to = "proxy"
 	}
 	if src == to {
