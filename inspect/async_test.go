@@ -328,3 +328,35 @@ func TestChainOutputsDoNotShare(t *testing.T) {
 		t.Fatalf("%d trees parsed", parsed.Load())
 	}
 }
+
+// TestChainInlineOutput: an inline output has the record, redacted and numbered, when
+// Write returns, even while every queued output is held still (lossy and lossless), and it
+// gets every record in the order the others do.
+func TestChainInlineOutput(t *testing.T) {
+	var inline []*Record // written in the producer's goroutine: no lock needed
+	terminal, log := newGate(), newGate()
+	chain := NewChain(ChainOptions{Queue: 64},
+		Output{Sink: terminal, Lossy: true},
+		Output{Sink: SinkFunc(func(r *Record) error { inline = append(inline, r); return nil }), Inline: true},
+		Output{Sink: log})
+	for i := range 10 {
+		chain.Write(rec(t, ClientToServer, `<iq type='set' id='a`+strconv.Itoa(i)+`'><query xmlns='jabber:iq:auth'><username>u</username><password>polly</password><resource>r</resource></query></iq>`))
+		if len(inline) != i+1 || inline[i].Seq != uint64(i+1) || strings.Contains(string(inline[i].Raw), "polly") {
+			t.Fatalf("after Write %d the inline output has %d records, the last %+v", i+1, len(inline), inline[len(inline)-1])
+		}
+	}
+	close(terminal.open)
+	close(log.open)
+	if err := chain.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The ten requests, then the tracker's note for each one never answered.
+	if len(inline) != 20 || len(log.recs) != 20 {
+		t.Fatalf("inline %d records, log %d", len(inline), len(log.recs))
+	}
+	for i, r := range inline {
+		if r.Seq != uint64(i+1) || log.recs[i].Seq != r.Seq {
+			t.Fatalf("record %d: inline #%d, log #%d", i, r.Seq, log.recs[i].Seq)
+		}
+	}
+}

@@ -14,6 +14,12 @@ type Output struct {
 	// with a note (see Skip). The others are lossless: when they cannot keep up the
 	// producers wait (see Block), so a log never misses a record.
 	Lossy bool
+	// Inline outputs (the metrics) have no queue: they are written first, in the producer's
+	// goroutine under the chain's lock, before any queued output gets the record. An
+	// inline sink must be quick and never wait (it holds up every producer), and must only
+	// read the record: not parse it (Element), since the queued outputs get it afterwards.
+	// Lossy does not apply to it.
+	Inline bool
 }
 
 // ChainOptions configure a Chain.
@@ -35,7 +41,7 @@ type ChainOptions struct {
 // Chain is the sink chain, composed once for every front end:
 //
 //	producers -> redactor (unless ShowSecrets) -> iq tracker -> numbering
-//	          -> tee(outputs, each behind its own queue)
+//	          -> tee(inline outputs, then the others, each behind its own queue)
 //
 // The redactor is the only stage that knows what a secret is, so every output gets the
 // same redacted records and a new output needs nothing but a place in the list. The
@@ -57,7 +63,13 @@ func NewChain(opt ChainOptions, outs ...Output) *Chain {
 	c := &Chain{}
 	sinks := make([]Sink, 0, len(outs))
 	for _, o := range outs {
-		if o.Sink == nil {
+		if o.Sink != nil && o.Inline {
+			sinks = append(sinks, o.Sink)
+		}
+	}
+	inline := len(sinks)
+	for _, o := range outs {
+		if o.Sink == nil || o.Inline {
 			continue
 		}
 		s := o.Sink
@@ -72,7 +84,7 @@ func NewChain(opt ChainOptions, outs ...Output) *Chain {
 		}
 		sinks = append(sinks, s)
 	}
-	if n := len(sinks); n > 0 && opt.Queue > 0 {
+	if n := len(sinks); n > inline && opt.Queue > 0 {
 		// The last queue gets the record itself: the tee writes it after every copy is
 		// made, so no output goroutine holds it while it is being copied.
 		sinks[n-1] = sinks[n-1].(copying).next
