@@ -100,6 +100,8 @@ func (s *Server) newConn(nc net.Conn) *conn {
 
 // serve runs the connection until the stream ends, then cleans up the session.
 func (c *conn) serve(ctx context.Context) {
+	c.srv.cfg.Stats.opened()
+	defer func() { c.srv.cfg.Stats.closed(c.tls) }()
 	c.observe(&inspect.Record{Kind: inspect.KindConnOpen, Note: "switch: connection accepted"})
 	c.rd = inspect.NewReader(timedSource{c}, c.srv.cfg.Limits)
 	var err error

@@ -97,6 +97,7 @@ func (c *conn) toAccount(ctx context.Context, m msgAttrs, bare inspect.JID, stam
 	om := store.OfflineMessage{Stanza: stamped, From: full.String(), Stamp: c.srv.now()}
 	switch err := c.srv.store.AddOffline(ctx, bare.Local, om); {
 	case err == nil:
+		c.srv.cfg.Stats.OfflineStored.Add(1)
 		return nil
 	case errors.Is(err, store.ErrFull):
 		// RFC 6120 8.3.3.18: the server lacks the resources to take the stanza.
@@ -146,6 +147,7 @@ func (c *conn) deliverOffline(ctx context.Context) error {
 			}
 			return err
 		}
+		c.srv.cfg.Stats.OfflineDelivered.Add(1)
 	}
 	return nil
 }

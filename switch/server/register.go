@@ -85,6 +85,7 @@ func (c *conn) onRegister(ctx context.Context, iq, q *inspect.Element) error {
 		c.srv.logf("switch: create account %s: %v", user, err)
 		return reply(errInternal, nil)
 	}
+	c.srv.cfg.Stats.Registrations.Add(1)
 	c.srv.logf("switch: conn %d: registered %s@%s", c.info.ID, user, c.srv.domain.Domain)
 	return c.send(iqResult(id, from, to, nil), "iq", inspect.NSClient)
 }

@@ -47,6 +47,9 @@ type Config struct {
 	// of offline messages and of presences, account creation. Deadlines and timeouts use
 	// the real clock whatever it says. Default time.Now.
 	Clock func() time.Time
+	// Stats, if set, is where the server counts connections, registrations, offline
+	// messages and outbox closes for an operator (see Stats); nil keeps them private.
+	Stats *Stats
 }
 
 // Defaults.
@@ -117,6 +120,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.Stats == nil {
+		cfg.Stats = new(Stats)
 	}
 	return &Server{
 		cfg:    cfg,

@@ -49,6 +49,7 @@ func (c *conn) onStartTLS(ev inspect.Event) error {
 		return fmt.Errorf("server: TLS handshake: %w", err)
 	}
 	c.tls = true
+	c.srv.cfg.Stats.startedTLS()
 	c.observe(&inspect.Record{Kind: inspect.KindNote, Note: "switch: TLS established (" + tls.VersionName(tc.ConnectionState().Version) + ")"})
 	c.rd.Reset(timedSource{c})
 	return nil
