@@ -77,6 +77,9 @@ type Config struct {
 	// Wireshark can decrypt a capture taken beside the proxy. Anyone who reads it can
 	// decrypt the traffic: for debugging only.
 	KeyLogWriter io.Writer
+	// Stats, if set, is where the proxy counts the connections it accepts and holds, for
+	// an operator (see Stats); nil keeps them private.
+	Stats *Stats
 }
 
 // DefaultSetupTimeout is the setup timeout when Config.SetupTimeout is zero.

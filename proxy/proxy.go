@@ -46,6 +46,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.SetupTimeout == 0 {
 		cfg.SetupTimeout = DefaultSetupTimeout
 	}
+	if cfg.Stats == nil {
+		cfg.Stats = new(Stats)
+	}
 	p := &Proxy{cfg: cfg, logf: cfg.Logf}
 	if p.logf == nil {
 		p.logf = log.Printf
@@ -115,9 +118,11 @@ func (p *Proxy) serve(ctx context.Context, ln net.Listener, direct bool) error {
 		}
 		delay = 0
 		s := p.newSession(c, direct)
+		p.cfg.Stats.opened(direct)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() { p.cfg.Stats.closed(direct, s.client.isTLS()) }()
 			s.run(ctx)
 		}()
 	}

@@ -171,5 +171,6 @@ func (s *session) handshakeClient(proceed []byte, r *inspect.Record) (*tls.Conn,
 	if err := s.client.handshakeLocked(tc); err != nil {
 		return nil, err
 	}
+	s.p.cfg.Stats.startedTLS()
 	return tc, nil
 }
