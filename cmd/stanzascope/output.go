@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/pflag"
 
 	"github.com/stanzascope/stanzascope/inspect"
+	"github.com/stanzascope/stanzascope/rules"
 )
 
 // newPcapSink opens a capture file that records are written to. It is nil until the
@@ -33,6 +35,8 @@ type outputFlags struct {
 	filterName  []string
 	filterType  []string
 	filterJID   string
+	filterConn  []uint
+	filterExpr  string
 	pcapOut     string
 	pcap        bool
 
@@ -44,6 +48,9 @@ type outputFlags struct {
 	live bool
 	// stderr, when set, is told at the end how many records the terminal skipped.
 	stderr io.Writer
+	// warn is where warnings about the flags go (the command's stderr), once.
+	warn   io.Writer
+	warned bool
 	// isTerminal reports whether w is a terminal; tests replace it.
 	isTerminal func(w io.Writer) bool
 	// columns returns the width of the terminal w (0: unknown); tests replace it.
@@ -64,7 +71,10 @@ func addOutputFlags(fs *pflag.FlagSet, pcap bool) *outputFlags {
 	fs.BoolVar(&o.explain, "explain", false, "explain each stanza and name the RFC/XEP section that defines it")
 	fs.StringSliceVar(&o.filterName, "filter-name", nil, "show only stanzas with these element `names` (message,presence,iq,...)")
 	fs.StringSliceVar(&o.filterType, "filter-type", nil, "show only stanzas with these `types` (chat,get,unavailable,...; available/normal for none)")
-	fs.StringVar(&o.filterJID, "filter-jid", "", "show only stanzas from or to `JID` (bare: any resource)")
+	fs.StringVar(&o.filterJID, "filter-jid", "", "show only the stanzas from or to `JID`, and the records of the connections bound to it (bare: any resource)")
+	fs.UintSliceVar(&o.filterConn, "filter-conn", nil, "show only the records of these connection `numbers`")
+	fs.StringVar(&o.filterExpr, "filter", "", "show only the records that `EXPR` matches, e.g. \"jid alice@localhost and not name presence\" (docs/INSPECT.md)")
+	o.warn = fs.Output()
 	if pcap {
 		fs.StringVar(&o.pcapOut, "pcap-out", "", "also write the traffic as a capture to `FILE` (Wireshark)")
 	}
@@ -102,12 +112,92 @@ func (o *outputFlags) validate() error {
 	if _, err := inspect.ParseTheme(o.theme); err != nil && o.theme != "" {
 		return usagef("--%v", err)
 	}
-	if o.filterJID != "" {
-		if _, err := inspect.ParseJID(o.filterJID); err != nil {
-			return usagef("--filter-jid: %v", err)
+	_, warnings, err := o.terminalFilter()
+	if err != nil {
+		return err
+	}
+	if !o.warned && o.warn != nil {
+		o.warned = true
+		for _, w := range warnings {
+			fmt.Fprintf(o.warn, "stanzascope: warning: %s\n", w)
 		}
 	}
 	return nil
+}
+
+// terminalFilter compiles what the terminal shows from the --filter flags: each flag is a
+// condition of the expression language (rules.ParseFilter), all of them required. It
+// returns nil when no filter is set, and the warnings about names and types no XMPP
+// specification uses. An expression that does not parse is a usage error that shows where.
+func (o *outputFlags) terminalFilter() (*rules.Filter, []string, error) {
+	var parts, warnings []string
+	if len(o.filterName) > 0 {
+		var q []string
+		for _, n := range o.filterName {
+			n = strings.TrimSpace(n)
+			if n == "" {
+				continue
+			}
+			q = append(q, rules.QuoteFilterValue(n))
+			if w := rules.ElementNameWarning(n); w != "" {
+				warnings = append(warnings, "--filter-name: "+w)
+			}
+		}
+		if len(q) > 0 {
+			parts = append(parts, "name "+strings.Join(q, ","))
+		}
+	}
+	if len(o.filterType) > 0 {
+		var q []string
+		for _, t := range o.filterType {
+			t = strings.TrimSpace(t)
+			if t == "" {
+				continue
+			}
+			q = append(q, rules.QuoteFilterValue(t))
+			if w := rules.TypeWarning(t); w != "" {
+				warnings = append(warnings, "--filter-type: "+w)
+			}
+		}
+		if len(q) > 0 {
+			parts = append(parts, "type "+strings.Join(q, ","))
+		}
+	}
+	if o.filterJID != "" {
+		parts = append(parts, "jid "+rules.QuoteFilterValue(o.filterJID))
+	}
+	if len(o.filterConn) > 0 {
+		var ids []string
+		for _, id := range o.filterConn {
+			if id == 0 {
+				return nil, nil, usagef("--filter-conn: connections are numbered from 1")
+			}
+			ids = append(ids, strconv.FormatUint(uint64(id), 10))
+		}
+		parts = append(parts, "conn "+strings.Join(ids, ","))
+	}
+	if o.filterExpr != "" {
+		f, err := rules.ParseFilter(o.filterExpr)
+		if err != nil {
+			var fe *rules.FilterError
+			if errors.As(err, &fe) {
+				return nil, nil, usagef("--filter: %v\n  %s\n  %s^", err, o.filterExpr, strings.Repeat(" ", max(fe.Col-1, 0)))
+			}
+			return nil, nil, usagef("--filter: %v", err)
+		}
+		for _, w := range f.Warnings() {
+			warnings = append(warnings, "--filter: "+w)
+		}
+		parts = append(parts, "("+o.filterExpr+")")
+	}
+	if len(parts) == 0 {
+		return nil, nil, nil
+	}
+	f, err := rules.ParseFilter(strings.Join(parts, " and "))
+	if err != nil {
+		return nil, nil, usagef("--filter-name, --filter-type, --filter-jid: %v", err)
+	}
+	return f, warnings, nil
 }
 
 // prettyOptions are the pretty printer's options for output to w: on a terminal, prose is
@@ -207,8 +297,10 @@ func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() 
 		closers = append(closers, f.Flush)
 	}
 	terminal := printer
-	if len(o.filterName) > 0 || len(o.filterType) > 0 || o.filterJID != "" {
-		terminal = inspect.NewFilter(printer, inspect.Filter{Names: o.filterName, Types: o.filterType, JID: o.filterJID})
+	if f, _, err := o.terminalFilter(); err != nil {
+		return nil, nil, err
+	} else if f != nil {
+		terminal = rules.NewFilterSink(printer, f)
 	}
 	outs := []inspect.Output{{Sink: terminal, Lossy: true}}
 	if o.logFile != "" {

@@ -1,0 +1,265 @@
+package rules
+
+import (
+	"strings"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// Filter is a compiled filter expression: which records of a session to show. Its
+// conditions are the match conditions of rule files, with the same code and meaning
+// (direction, element, type with the RFC defaults, JID patterns, namespace, XPath with its
+// budget), plus what only a record has: its connection, who produced it (origin), what
+// became of it (verdict) and its kind. docs/INSPECT.md describes the language:
+//
+//	name message and type chat
+//	jid alice@localhost and not name presence
+//	conn 3,4 or verdict dropped,rejected
+//	dir c2s and xpath "//body[contains(., 'parrot')]"
+//
+// A Filter knows each connection by the JID it is bound to (inspect.Bindings), so that
+// "jid alice@localhost" or "bound alice@*" match the stanzas alice sends without a
+// 'from'. Every condition asks about what the record has: a stream header is named
+// "stream" and has addresses, a note has no name, type or address, so "name message" hides
+// the notes and "conn 2" or "jid alice@localhost" keep those of that connection: a filter
+// hides the headers, notes and milestones of the connections it excludes. Before a
+// connection's binding is known, its records other than stanzas are undecided for the
+// bound JID, and shown only if a stanza of that connection was shown before.
+//
+// A Filter has state (the bindings, the connections it showed): feed it the records of
+// one session in order, from one goroutine. Clone gives a fresh one for another consumer.
+type Filter struct {
+	src      string
+	root     fnode
+	warnings []string
+
+	bindings *inspect.Bindings
+	included map[uint64]bool // connections a stanza of which was shown
+}
+
+// maxIncluded bounds the connections a Filter remembers as shown; a connection is
+// forgotten when it closes.
+const maxIncluded = 65536
+
+// Match reports whether r is to be shown, and learns from it (see Filter).
+func (f *Filter) Match(r *inspect.Record) bool {
+	ctx := fctx{r: r, stanza: r.Kind == inspect.KindStanza}
+	if r.Kind != inspect.KindConnClose {
+		f.bindings.Observe(r)
+	}
+	if r.Conn != nil {
+		ctx.bound = f.bindings.Bound(r.Conn.ID)
+	}
+	if r.Kind == inspect.KindConnClose {
+		f.bindings.Observe(r) // forgets the connection, after its close is matched by its JID
+	}
+	res := f.root.eval(&ctx)
+	show := res == yes
+	if r.Conn != nil {
+		id := r.Conn.ID
+		switch {
+		case res == yes && ctx.stanza:
+			if len(f.included) >= maxIncluded {
+				clear(f.included)
+			}
+			f.included[id] = true
+		case res == unknown:
+			show = f.included[id]
+		}
+		if r.Kind == inspect.KindConnClose {
+			delete(f.included, id)
+		}
+	}
+	return show
+}
+
+// Clone returns a Filter with the same expression and no state.
+func (f *Filter) Clone() *Filter {
+	return &Filter{src: f.src, root: f.root, warnings: f.warnings, bindings: inspect.NewBindings(), included: map[uint64]bool{}}
+}
+
+// String returns the expression as written.
+func (f *Filter) String() string { return f.src }
+
+// Warnings are what the expression asks that may be a mistake: an element name or a type
+// that no XMPP specification we know uses, with the closest known one.
+func (f *Filter) Warnings() []string { return f.warnings }
+
+// NewFilterSink returns a sink that passes to next the records f shows.
+func NewFilterSink(next inspect.Sink, f *Filter) inspect.Sink {
+	return inspect.SinkFunc(func(r *inspect.Record) error {
+		if f.Match(r) {
+			return next.Write(r)
+		}
+		return nil
+	})
+}
+
+// tri is a three-valued truth: a condition that a record cannot decide (the element name
+// of a note) is unknown.
+type tri uint8
+
+const (
+	no tri = iota
+	unknown
+	yes
+)
+
+func triOf(b bool) tri {
+	if b {
+		return yes
+	}
+	return no
+}
+
+// fctx is one record being matched, with its view built on first use.
+type fctx struct {
+	r      *inspect.Record
+	stanza bool
+	bound  string
+	v      *view
+}
+
+func (c *fctx) view() *view {
+	if c.v == nil {
+		dir := c.r.Dir
+		c.v = &view{in: Input{Conn: c.r.Conn, Dir: dir, BoundJID: c.bound, Record: c.r}}
+	}
+	return c.v
+}
+
+type fnode interface{ eval(c *fctx) tri }
+
+type fAnd struct{ a, b fnode }
+type fOr struct{ a, b fnode }
+type fNot struct{ a fnode }
+
+func (n fAnd) eval(c *fctx) tri {
+	a := n.a.eval(c)
+	if a == no {
+		return no
+	}
+	return min(a, n.b.eval(c))
+}
+
+func (n fOr) eval(c *fctx) tri {
+	a := n.a.eval(c)
+	if a == yes {
+		return yes
+	}
+	return max(a, n.b.eval(c))
+}
+
+func (n fNot) eval(c *fctx) tri { return yes - n.a.eval(c) }
+
+// fCond is one condition: a key and the values it may have (any of them).
+type fCond struct {
+	key      string
+	rules    []*rule // one per value, with the single rule condition of the key
+	conns    []uint64
+	origins  []inspect.Origin
+	verdicts []inspect.Verdict
+	kinds    []inspect.Kind
+	dir      inspect.Direction
+}
+
+func (n *fCond) eval(c *fctx) tri {
+	r := c.r
+	switch n.key {
+	case "kind":
+		for _, k := range n.kinds {
+			if r.Kind == k {
+				return yes
+			}
+		}
+		return no
+	case "conn":
+		if r.Conn == nil {
+			return no
+		}
+		for _, id := range n.conns {
+			if r.Conn.ID == id {
+				return yes
+			}
+		}
+		return no
+	case "dir":
+		return triOf(r.Dir == n.dir)
+	case "origin":
+		o := r.Producer()
+		for _, x := range n.origins {
+			if o == x {
+				return yes
+			}
+		}
+		return no
+	case "verdict":
+		if r.Producer() == inspect.OriginUnknown {
+			return no // nothing travelled, so nothing became of it
+		}
+		for _, x := range n.verdicts {
+			if r.Verdict == x {
+				return yes
+			}
+		}
+		return no
+	case "bound":
+		return n.boundMatch(c)
+	case "jid":
+		// From, to, or the connection's bound JID: what --filter-jid means.
+		v := c.view()
+		for _, ru := range n.rules {
+			if ru.bound.match(v.attr("from")) || ru.bound.match(v.attr("to")) {
+				return yes
+			}
+		}
+		return n.boundMatch(c)
+	}
+	// name, type, from, to, ns, xpath: the rule conditions, on what the record has (a
+	// stream header is named stream and has addresses; a note has neither).
+	return n.anyRule(c)
+}
+
+// anyRule reports whether one of the condition's rules matches the record.
+func (n *fCond) anyRule(c *fctx) tri {
+	v := c.view()
+	for _, ru := range n.rules {
+		if ru.match(v) {
+			return yes
+		}
+	}
+	return no
+}
+
+// boundMatch matches the connection's bound JID. Before the binding is known, a stanza
+// does not match (it is nobody's yet) and the connection's other records are undecided;
+// a record of no connection is bound to no one.
+func (n *fCond) boundMatch(c *fctx) tri {
+	if c.bound == "" {
+		if c.stanza || c.r.Conn == nil {
+			return no
+		}
+		return unknown
+	}
+	for _, ru := range n.rules {
+		if ru.bound.match(c.bound) {
+			return yes
+		}
+	}
+	return no
+}
+
+// QuoteFilterValue quotes s as a value of a filter expression, for programs that build
+// one from separate flags.
+func QuoteFilterValue(s string) string {
+	var b strings.Builder
+	b.WriteByte('\'')
+	for _, r := range s {
+		if r == '\'' || r == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
