@@ -50,6 +50,8 @@ type jsonRecord struct {
 
 	// Violations are the RFC 6120 violations a transparent proxy forwarded (annotate mode).
 	Violations []Violation `json:"violations,omitempty"`
+	// Milestone is a typed step of the negotiation (TLS up, SASL, bound JID), on a note.
+	Milestone *Milestone `json:"milestone,omitempty"`
 }
 
 // NewJSON returns a JSON-lines printer writing to w, one Write call per record.
@@ -79,6 +81,7 @@ func toJSON(r *Record) jsonRecord {
 		Size:      len(r.Raw),
 		Note:      r.Note,
 		Verdict:   string(r.Verdict),
+		Milestone: r.Milestone,
 		Tags:      r.Tags,
 		Rules:     r.Rules,
 		Unmatched: r.Unmatched,

@@ -95,6 +95,10 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 		b = jsonKey(b, "violations", &first)
 		b = appendViolations(b, jr.Violations)
 	}
+	if jr.Milestone != nil {
+		b = jsonKey(b, "milestone", &first)
+		b = jr.Milestone.appendJSON(b)
+	}
 	return append(b, "}\n"...)
 }
 

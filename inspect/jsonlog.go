@@ -81,7 +81,7 @@ func (lr *logReader) record(b []byte) (*Record, error) {
 	rec := &Record{
 		Kind: kind, Dir: dir, Name: jr.Name, NS: jr.NS, Note: jr.Note, Verdict: Verdict(jr.Verdict),
 		Tags: jr.Tags, Rules: jr.Rules, Unmatched: jr.Unmatched, Origin: origin, Seq: jr.Seq,
-		Violations: jr.Violations,
+		Violations: jr.Violations, Milestone: jr.Milestone,
 	}
 	if jr.Time != "" {
 		t, err := time.Parse(time.RFC3339Nano, jr.Time)

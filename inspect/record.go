@@ -101,6 +101,9 @@ type Record struct {
 	// Violations are the breaches of RFC 6120 in Raw that the reader framed past in
 	// annotate mode (a transparent proxy forwards them); see Limits.Annotate.
 	Violations []Violation
+	// Milestone, on a KindNote, is the typed step of the negotiation the note announces
+	// (TLS up on a leg, SASL mechanism and result, the bound JID); nil on other records.
+	Milestone *Milestone
 
 	// Set by the rules engine.
 	Original []byte  // the bytes as received when a rule changed the stanza, else nil

@@ -66,7 +66,9 @@ func (s *session) clientStanza(ev inspect.Event) error {
 		return s.clientStartTLS(ev)
 	case inspect.NextMaybeRestart:
 		if ev.Name == "auth" {
-			s.note("SASL: client chose mechanism %s", inspect.TopAttr(ev.Raw, "mechanism"))
+			mech := inspect.TopAttr(ev.Raw, "mechanism")
+			s.milestone(inspect.Milestone{Kind: inspect.MilestoneSASL, Mechanism: mech, Result: inspect.SASLChosen},
+				"SASL: client chose mechanism %s", mech)
 		}
 		s.setAwait(awaitSASL)
 		fwd, err := s.stanza(ev, dir, nil)

@@ -44,6 +44,25 @@ func (s *session) noteRec(kind inspect.Kind, format string, args ...any) *inspec
 	return &inspect.Record{Time: time.Now(), Conn: s.info, Kind: kind, Note: fmt.Sprintf(format, args...)}
 }
 
+// milestone records a typed step of the negotiation, with its sentence for a person.
+func (s *session) milestone(m inspect.Milestone, format string, args ...any) {
+	s.emit(milestoneRec(s.noteRec(inspect.KindNote, format, args...), m))
+}
+
+func milestoneRec(r *inspect.Record, m inspect.Milestone) *inspect.Record {
+	r.Milestone = &m
+	return r
+}
+
+// tlsMilestone describes a finished handshake on a leg ("client" or "upstream").
+func tlsMilestone(leg string, st *tls.ConnectionState, direct bool) inspect.Milestone {
+	m := inspect.Milestone{Kind: inspect.MilestoneTLS, Leg: leg, Direct: direct}
+	if st != nil {
+		m.Version, m.Cipher, m.SNI = tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite), st.ServerName
+	}
+	return m
+}
+
 // note records a milestone of the connection.
 func (s *session) note(format string, args ...any) {
 	s.emit(s.noteRec(inspect.KindNote, format, args...))

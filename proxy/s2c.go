@@ -75,7 +75,7 @@ func (s *session) serverStanza(ev inspect.Event) error {
 		return err
 	case inspect.After(ev.Name, ev.NS) == inspect.NextRestart:
 		_, err := s.stanza(ev, dir, nil)
-		s.note("SASL: success")
+		s.milestone(inspect.Milestone{Kind: inspect.MilestoneSASL, Result: inspect.SASLSuccess}, "SASL: success")
 		s.mu.Lock()
 		s.authenticated = true
 		s.mu.Unlock()
@@ -90,7 +90,8 @@ func (s *session) serverStanza(ev inspect.Event) error {
 	case ev.NS == inspect.NSSASL && (ev.Name == "challenge" || ev.Name == "failure"):
 		_, err := s.stanza(ev, dir, nil)
 		if ev.Name == "failure" {
-			s.note("SASL: failure %s", saslCondition(ev.Raw, s.ur.Header()))
+			cond := saslCondition(ev.Raw, s.ur.Header())
+			s.milestone(inspect.Milestone{Kind: inspect.MilestoneSASL, Result: inspect.SASLFailure, Condition: cond}, "SASL: failure %s", cond)
 		}
 		if s.takeAwait(awaitSASL) {
 			s.resumeC2S(nil)
@@ -126,7 +127,7 @@ func (s *session) checkBind(ev inspect.Event) {
 	s.mu.Lock()
 	s.bound = jid
 	s.mu.Unlock()
-	s.note("bound JID %s", jid)
+	s.milestone(inspect.Milestone{Kind: inspect.MilestoneBound, JID: jid}, "bound JID %s", jid)
 }
 
 // saslCondition returns the name of the first child element (the condition of a SASL

@@ -180,7 +180,8 @@ func (s *session) setup(ctx context.Context) bool {
 		}
 		raw.SetDeadline(time.Time{})
 		s.client.setTLS(tc)
-		pending = append(pending, s.noteRec(inspect.KindNote, "TLS with client: %s (Direct TLS)", tlsSummary(s.client.tls)))
+		pending = append(pending, milestoneRec(s.noteRec(inspect.KindNote, "TLS with client: %s (Direct TLS)", tlsSummary(s.client.tls)),
+			tlsMilestone("client", s.client.tls, true)))
 	}
 	s.cr = inspect.NewReader(s.source(s.client.conn, true), s.p.cfg.Limits)
 	raw.SetReadDeadline(s.setupBy)

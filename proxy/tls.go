@@ -28,7 +28,7 @@ func (s *session) clientStartTLS(ev inspect.Event) error {
 			s.fail("client TLS handshake failed (does the client trust the stanzascope CA? see 'stanzascope ca'): %v", err)
 			return errHandled
 		}
-		s.note("TLS with client: %s", tlsSummary(s.client.tls))
+		s.milestone(tlsMilestone("client", s.client.tls, false), "TLS with client: %s", tlsSummary(s.client.tls))
 		s.cr.Reset(s.source(tc, true))
 		s.replayPending = true
 		return nil
@@ -71,7 +71,7 @@ func (s *session) interceptTLS(ev inspect.Event) error {
 		s.fail("client TLS handshake failed (does the client trust the stanzascope CA? see 'stanzascope ca'): %v", err)
 		return errHandled
 	}
-	s.note("TLS with client: %s", tlsSummary(s.client.tls))
+	s.milestone(tlsMilestone("client", s.client.tls, false), "TLS with client: %s", tlsSummary(s.client.tls))
 	s.resumeC2S(func() error { s.cr.Reset(s.source(tc, true)); return nil })
 	return nil
 }
@@ -146,7 +146,7 @@ func (s *session) handshakeUpstream() (*tls.Conn, error) {
 	if err := s.up.handshakeLocked(tc); err != nil {
 		return nil, err
 	}
-	s.note("TLS with upstream: %s", tlsSummary(s.up.tls))
+	s.milestone(tlsMilestone("upstream", s.up.tls, false), "TLS with upstream: %s", tlsSummary(s.up.tls))
 	return tc, nil
 }
 

@@ -281,7 +281,7 @@ func TestRecordIsTheTruth(t *testing.T) {
 		noCA     bool
 		upstream []scriptStep
 		client   []scriptStep
-		check    func(t *testing.T, clientGot string)
+		check    func(t *testing.T, clientGot string, recs []*inspect.Record)
 	}{
 		{
 			name: "plaintext with rules",
@@ -318,6 +318,33 @@ func TestRecordIsTheTruth(t *testing.T) {
 				{send: bindReq, until: "</iq>"},
 				{send: ruled, until: "<message id='back'/>"},
 				{send: "</stream:stream>"},
+			},
+			check: func(t *testing.T, _ string, recs []*inspect.Record) {
+				// The milestones are typed fields of the records, not only sentences.
+				var got []string
+				for _, r := range recs {
+					if m := r.Milestone; m != nil {
+						got = append(got, fmt.Sprintf("%s %s %v %s %s %s", m.Kind, m.Leg, m.Version != "" && m.Cipher != "", m.SNI, m.Mechanism+m.Result+m.Condition, m.JID))
+					}
+				}
+				want := []string{
+					"tls upstream true localhost  ", "tls client true localhost  ",
+					"sasl  false  PLAINchosen ", "sasl  false  success ", "bound  false   alice@localhost/r",
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("milestones\n%q\nwant\n%q", got, want)
+				}
+				// The features the proxy edited carry what the server sent and what the
+				// client got.
+				var edited int
+				for _, r := range recs {
+					if r.Name == "features" && r.Original != nil && bytes.Contains(r.Original, []byte("SCRAM-SHA-1-PLUS")) && !bytes.Contains(r.Raw, []byte("-PLUS")) {
+						edited++
+					}
+				}
+				if edited != 1 {
+					t.Errorf("%d records of edited features with both versions, want 1", edited)
+				}
 			},
 		},
 		{
@@ -393,7 +420,7 @@ func TestRecordIsTheTruth(t *testing.T) {
 				{send: "<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>" +
 					"<iq type='get' id='1'><query xmlns='jabber:iq:register'></iq>"},
 			},
-			check: func(t *testing.T, clientGot string) {
+			check: func(t *testing.T, clientGot string, _ []*inspect.Record) {
 				// Whichever header the client got, the proxy's own or the server's, it is
 				// a pre-1.0 header like the client's.
 				if strings.Count(clientGot, "version=") != strings.Count(clientGot, "<?xml version=") {
@@ -458,7 +485,7 @@ func TestRecordIsTheTruth(t *testing.T) {
 			}
 			checkTruth(t, recs, 1, clientGot, up.received(0))
 			if tc.check != nil {
-				tc.check(t, clientGot)
+				tc.check(t, clientGot, recs)
 			}
 		})
 	}

@@ -641,3 +641,31 @@ func BenchmarkHubWrite(b *testing.B) {
 		})
 	}
 }
+
+// The proxy reports the bound JID as a typed milestone: the hub takes it from there, not
+// from the binding result it would otherwise read.
+func TestHubBoundFromMilestone(t *testing.T) {
+	h := NewHub(Options{Proxy: true})
+	s := newSession(t, 3)
+	note := s.rec(inspect.KindNote, inspect.DirNone, "")
+	note.Note = "bound JID alice@localhost/typed"
+	note.Milestone = &inspect.Milestone{Kind: inspect.MilestoneBound, JID: "alice@localhost/typed"}
+	writeAll(t, h, []*inspect.Record{
+		s.c2s("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"),
+		note,
+		s.s2c("<iq type='result' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/derived</jid></bind></iq>"),
+	})
+	sums := summaries(t, h)
+	var bound []string
+	for _, s := range sums {
+		if s.Bound != "" {
+			bound = append(bound, s.Bound)
+		}
+	}
+	if len(bound) != 1 || bound[0] != "alice@localhost/typed" {
+		t.Errorf("bound JIDs in the summaries: %q, want the milestone's only", bound)
+	}
+	if l := h.Lanes()[3]; l.JID != "alice@localhost/typed" {
+		t.Errorf("lane %+v, want the milestone's JID", l)
+	}
+}

@@ -46,6 +46,9 @@ type summary struct {
 type connState struct {
 	iq   map[iqKey]uint64   // requests waiting for an answer: their index
 	auth map[string]authReq // jabber:iq:auth requests by id
+	// typed is set once the producer reported the bound JID as a typed milestone (the
+	// proxy does): the hub then takes it from there, not from the stanzas.
+	typed bool
 }
 
 type iqKey struct {
@@ -83,6 +86,13 @@ func (h *Hub) derive(r *inspect.Record) derived {
 	case inspect.KindConnClose:
 		delete(h.conns, conn)
 		return d
+	case inspect.KindNote:
+		if m := r.Milestone; m != nil && m.Kind == inspect.MilestoneBound && m.JID != "" {
+			h.state(conn).typed = true
+			d.bound = m.JID
+			d.lane = &Lane{Conn: conn, JID: m.JID}
+		}
+		return d
 	case inspect.KindStanza:
 	default:
 		return d
@@ -90,11 +100,7 @@ func (h *Hub) derive(r *inspect.Record) derived {
 	if r.Name != "iq" {
 		return d
 	}
-	cs := h.conns[conn]
-	if cs == nil {
-		cs = &connState{iq: map[iqKey]uint64{}, auth: map[string]authReq{}}
-		h.conns[conn] = cs
-	}
+	cs := h.state(conn)
 	typ, id := r.Attr("type"), r.Attr("id")
 	switch typ {
 	case "get", "set":
@@ -119,9 +125,11 @@ func (h *Hub) derive(r *inspect.Record) derived {
 		if typ != "result" {
 			break
 		}
-		if isAuth {
+		switch {
+		case cs.typed: // the producer's milestone said it
+		case isAuth:
 			d.bound = joinJID(a)
-		} else {
+		default:
 			d.bound = boundJID(r)
 		}
 		if d.bound != "" {
@@ -129,6 +137,16 @@ func (h *Hub) derive(r *inspect.Record) derived {
 		}
 	}
 	return d
+}
+
+// state returns what the hub remembers of connection conn, made on first use.
+func (h *Hub) state(conn uint64) *connState {
+	cs := h.conns[conn]
+	if cs == nil {
+		cs = &connState{iq: map[iqKey]uint64{}, auth: map[string]authReq{}}
+		h.conns[conn] = cs
+	}
+	return cs
 }
 
 // noteAuth remembers a legacy login request (jabber:iq:auth set with a username and a

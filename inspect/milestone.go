@@ -1,0 +1,69 @@
+package inspect
+
+// MilestoneKind says which step of a connection's negotiation a Milestone records.
+type MilestoneKind string
+
+// Milestone kinds.
+const (
+	MilestoneTLS   MilestoneKind = "tls"   // a TLS handshake finished on a leg
+	MilestoneSASL  MilestoneKind = "sasl"  // a SASL mechanism was chosen, or the exchange ended
+	MilestoneBound MilestoneKind = "bound" // the server bound a full JID (RFC 6120 §7.6.1)
+)
+
+// SASL results of a MilestoneSASL.
+const (
+	SASLChosen  = "chosen"  // the client chose Mechanism (<auth/>)
+	SASLSuccess = "success" // <success/>
+	SASLFailure = "failure" // <failure/>, with Condition
+)
+
+// Milestone is a typed step of a connection's negotiation, carried by the note record
+// that announces it (Record.Note keeps the sentence for a person). Consumers read these
+// fields, not the sentence. Only the fields of its Kind are set.
+type Milestone struct {
+	Kind MilestoneKind `json:"kind"`
+	// MilestoneTLS: the leg ("client" or "upstream"), the TLS version and cipher suite by
+	// their Go names, and the server name the client asked for.
+	Leg     string `json:"leg,omitempty"`
+	Version string `json:"version,omitempty"`
+	Cipher  string `json:"cipher,omitempty"`
+	SNI     string `json:"sni,omitempty"`
+	Direct  bool   `json:"direct,omitempty"` // Direct TLS (XEP-0368), not STARTTLS
+	// MilestoneSASL: the mechanism (on SASLChosen), the result, and the condition of a
+	// failure.
+	Mechanism string `json:"mechanism,omitempty"`
+	Result    string `json:"result,omitempty"`
+	Condition string `json:"condition,omitempty"`
+	// MilestoneBound: the full JID the server bound.
+	JID string `json:"jid,omitempty"`
+}
+
+// appendJSON appends m as a JSON object, fields in declaration order, empty ones left out.
+func (m *Milestone) appendJSON(b []byte) []byte {
+	b = append(b, `{"kind":`...)
+	b = appendJSONString(b, string(m.Kind))
+	for _, f := range [...]struct{ name, v string }{
+		{"leg", m.Leg}, {"version", m.Version}, {"cipher", m.Cipher}, {"sni", m.SNI},
+	} {
+		if f.v != "" {
+			b = append(b, ',', '"')
+			b = append(b, f.name...)
+			b = append(b, '"', ':')
+			b = appendJSONString(b, f.v)
+		}
+	}
+	if m.Direct {
+		b = append(b, `,"direct":true`...)
+	}
+	for _, f := range [...]struct{ name, v string }{
+		{"mechanism", m.Mechanism}, {"result", m.Result}, {"condition", m.Condition}, {"jid", m.JID},
+	} {
+		if f.v != "" {
+			b = append(b, ',', '"')
+			b = append(b, f.name...)
+			b = append(b, '"', ':')
+			b = appendJSONString(b, f.v)
+		}
+	}
+	return append(b, '}')
+}
