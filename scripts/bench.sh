@@ -2,17 +2,21 @@
 # scripts/bench.sh: the side-by-side benchmark of issue 7.
 #
 # Runs the same load ('stanzascope bench') against the embedded switch, Prosody, ejabberd,
-# Prosody through 'stanzascope proxy', the switch through the proxy and a plain TCP relay
-# (io.Copy, 'stanzascope bench relay') in front of Prosody, in plaintext and then with
-# STARTTLS, and measures resident memory per idle connection. Writes docs/bench/REPORT.md
-# and the raw JSON results under docs/bench/results/.
+# Prosody through 'stanzascope proxy', the switch through the proxy (printing nothing, and
+# writing a JSON log: proxy-switch-json) and a plain TCP relay (io.Copy, 'stanzascope bench
+# relay') in front of Prosody and of the switch, in plaintext and then with STARTTLS, and
+# measures resident memory per idle connection. Writes docs/bench/REPORT.md and the raw
+# JSON results under docs/bench/results/.
 #
 # Everything listens on and talks to 127.0.0.1. Every process the script starts is
 # stopped by PID when it exits. Needs root (or the packages installed) for apt-get.
 #
 # Knobs (environment): BENCH_DURATION (10s), BENCH_CLIENTS (100), BENCH_RATE (2000, the
 # offered rate of the latency runs), BENCH_HOLD (10s), BENCH_IDLE_SERVER ("1000 9000"),
-# BENCH_IDLE_PROXY ("1000 4500"), BENCH_OUT (docs/bench).
+# BENCH_IDLE_PROXY ("1000 4500"), BENCH_OUT (docs/bench). BENCH_ONLY: the targets to run,
+# separated by spaces (for example "switch relay-switch proxy-switch-json"); the servers
+# they need are started, the others are not, and the idle-memory runs are skipped. Give
+# such a run its own BENCH_OUT, so that the full report stays whole.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +26,15 @@ RATE=${BENCH_RATE:-2000}
 HOLD=${BENCH_HOLD:-10s}
 IDLE_SERVER=${BENCH_IDLE_SERVER:-"1000 9000"}
 IDLE_PROXY=${BENCH_IDLE_PROXY:-"1000 4500"}
+ONLY=${BENCH_ONLY:-}
+if [ -n "$ONLY" ]; then IDLE_SERVER="" IDLE_PROXY=""; fi
+# want TARGET...: whether any of the targets is to be run.
+want() {
+	local t
+	[ -z "$ONLY" ] && return 0
+	for t in "$@"; do [[ " $ONLY " == *" $t "* ]] && return 0; done
+	return 1
+}
 OUT=${BENCH_OUT:-$ROOT/docs/bench}
 PY=/usr/bin/python3
 START_TIME=$(date +%s)
@@ -120,7 +133,9 @@ machine = dict(l.strip().split("=", 1) for l in text("machine.txt").splitlines()
 rate = machine.get("rate", "?")
 NAMES = [("switch", "embedded switch"), ("prosody", "Prosody"), ("ejabberd", "ejabberd"),
          ("proxy-prosody", "proxy → Prosody"), ("proxy-switch", "proxy → switch"),
-         ("relay-prosody", "TCP relay (io.Copy) → Prosody")]
+         ("proxy-switch-json", "proxy with a JSON log → switch"),
+         ("relay-prosody", "TCP relay (io.Copy) → Prosody"),
+         ("relay-switch", "TCP relay (io.Copy) → switch")]
 IDLE = {"switch": [], "prosody": [], "ejabberd": [], "proxy-prosody": []}
 for f in sorted(os.listdir(res)):
     if f.startswith("idle-") and (f.endswith(".json") or f.endswith(".error")):
@@ -261,6 +276,11 @@ for tls in ("plain", "tls"):
         if a - b > 1.0:
             s += f", {a - b - 1.0:.2f} ms over"
         w(s)
+    a, b = dps("proxy-switch-json", tls), dps("relay-switch", tls)
+    if a is None or b is None:
+        w("- proxy with a JSON log ≥ a TCP relay, in front of the switch (issue 12): not measured")
+    else:
+        w(f"- proxy with a JSON log ≥ a TCP relay, in front of the switch (issue 12): {a:,.0f} vs {b:,.0f} msgs/s ({a / b * 100:.0f} %) — {verdict(a >= b)}")
     rl = dps("relay-prosody", tls)
     if rl and pr:
         w(f"- for scale, the plain TCP relay keeps {rl / pr * 100:.0f} % of Prosody's throughput and adds {p99('relay-prosody', tls) - p99('prosody', tls):+.2f} ms p99")
@@ -411,13 +431,16 @@ start_ejabberd() {
 	log "ejabberd beam.smp pid ${PID[ejabberd]}, fd limit $(awk '/open files/{print $4}' /proc/"${PID[ejabberd]}"/limits)"
 }
 
-start_proxy() { # start_proxy NAME UPSTREAM_PORT
-	PORT[$1]=$(free_port)
-	"$BIN" proxy --listen "127.0.0.1:${PORT[$1]}" --upstream "127.0.0.1:$2" --upstream-insecure \
-		--ca-dir "$WORK/ca" "${QUIET[@]}" >"$WORK/$1.log" 2>&1 &
-	PID[$1]=$!
+start_proxy() { # start_proxy NAME UPSTREAM_PORT [ARGS...]
+	local name=$1 up=$2
+	shift 2
+	PORT[$name]=$(free_port)
+	"$BIN" proxy --listen "127.0.0.1:${PORT[$name]}" --upstream "127.0.0.1:$up" --upstream-insecure \
+		--ca-dir "$WORK/ca" "${QUIET[@]}" "$@" >"$WORK/$name.log" 2>&1 &
+	PID[$name]=$!
 	PIDS+=($!)
-	record "stanzascope proxy --listen 127.0.0.1:${PORT[$1]} --upstream 127.0.0.1:$2 --upstream-insecure --ca-dir $WORK/ca ${QUIET[*]}   # $1"
+	record "stanzascope proxy --listen 127.0.0.1:${PORT[$name]} --upstream 127.0.0.1:$up --upstream-insecure --ca-dir $WORK/ca ${QUIET[*]} $*   # $name"
+	set -- "$name"
 	wait_port "${PORT[$1]}" "${PID[$1]}" "$1"
 }
 
@@ -456,18 +479,24 @@ bench() {
 start_all() {
 	SERVERS=(switch)
 	start_switch
-	if [ "$HAVE_PROSODY" = 1 ]; then
+	if [ "$HAVE_PROSODY" = 1 ] && want prosody proxy-prosody relay-prosody; then
 		if start_prosody; then SERVERS+=(prosody); else note "Prosody did not start: $(tail -3 "$WORK/prosody/out.log" "$WORK/prosody/prosody.log" 2>/dev/null | tr '\n' ' ')"; fi
 	fi
-	if [ "$HAVE_EJABBERD" = 1 ]; then
+	if [ "$HAVE_EJABBERD" = 1 ] && want ejabberd; then
 		if start_ejabberd; then SERVERS+=(ejabberd); else note "ejabberd did not start: $(tail -3 "$WORK/ejabberd/out.log" 2>/dev/null | tr '\n' ' ')"; fi
 	fi
-	TARGETS=("${SERVERS[@]}")
+	TARGETS=()
+	for s in "${SERVERS[@]}"; do want "$s" && TARGETS+=("$s"); done
 	if [[ " ${SERVERS[*]} " == *" prosody "* ]]; then
-		start_proxy proxy-prosody "${PORT[prosody]}" && TARGETS+=(proxy-prosody)
-		start_relay relay-prosody "${PORT[prosody]}" && TARGETS+=(relay-prosody)
+		want proxy-prosody && start_proxy proxy-prosody "${PORT[prosody]}" && TARGETS+=(proxy-prosody)
+		want relay-prosody && start_relay relay-prosody "${PORT[prosody]}" && TARGETS+=(relay-prosody)
 	fi
-	start_proxy proxy-switch "${PORT[switch]}" && TARGETS+=(proxy-switch)
+	want proxy-switch && start_proxy proxy-switch "${PORT[switch]}" && TARGETS+=(proxy-switch)
+	# The proxy as a user runs it to keep a record: every record in a JSON log, lossless.
+	want proxy-switch-json && start_proxy proxy-switch-json "${PORT[switch]}" --log "$WORK/proxy-switch-json.jsonl" &&
+		TARGETS+=(proxy-switch-json)
+	want relay-switch && start_relay relay-switch "${PORT[switch]}" && TARGETS+=(relay-switch)
+	return 0
 }
 
 # stop_all: stops everything started so far and waits (10 s) for it to be gone.
