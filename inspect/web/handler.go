@@ -34,13 +34,17 @@ const (
 // HandlerOptions configure NewHandler.
 type HandlerOptions struct {
 	// Token, when set, is required on every request: as ?token=TOKEN (the page then keeps it
-	// in a cookie) or in the cookie. It is compared in constant time. Without a token the
+	// in a cookie), in the cookie, or as "Authorization: Bearer TOKEN" (for programs such
+	// as a Prometheus scraper). It is compared in constant time. Without a token the
 	// handler answers only requests addressed to a loopback name (localhost, 127.0.0.1,
 	// ::1), so a web page elsewhere cannot read the view through DNS rebinding.
 	Token string
 	// WriteTimeout cuts off a browser that takes no bytes for this long (0:
 	// DefaultWriteTimeout); its page reconnects and resumes where it was.
 	WriteTimeout time.Duration
+	// Extra are more handlers served beside the page, behind the same guard (the token,
+	// or a loopback Host without one), by http.ServeMux pattern: "GET /metrics".
+	Extra map[string]http.Handler
 }
 
 // NewHandler returns the web view's HTTP handler for h:
@@ -67,6 +71,9 @@ func NewHandler(h *Hub, opt HandlerOptions) http.Handler {
 	}
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) { h.serveEvents(w, r, wt) })
 	mux.HandleFunc("GET /record", h.serveRecord)
+	for pattern, x := range opt.Extra {
+		mux.Handle(pattern, x)
+	}
 	return &guard{next: mux, token: opt.Token}
 }
 
@@ -95,8 +102,12 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.next.ServeHTTP(w, r)
 }
 
-// authorized accepts the token from the query (and then sets the cookie) or the cookie.
+// authorized accepts the token from the query (and then sets the cookie), the cookie, or
+// the Authorization header.
 func (g *guard) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if a, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return equalToken(a, g.token)
+	}
 	if q := r.URL.Query().Get("token"); q != "" {
 		if !equalToken(q, g.token) {
 			return false

@@ -520,6 +520,41 @@ func TestGuard(t *testing.T) {
 	}
 }
 
+// TestGuardExtra: handlers added beside the page (/metrics) are behind the same guard,
+// and a program can give the token as a bearer token.
+func TestGuardExtra(t *testing.T) {
+	h := NewHub(Options{})
+	extra := map[string]http.Handler{"GET /metrics": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "stanzascope_stanzas_total 0\n")
+	})}
+	get := func(handler http.Handler, host, auth string) int {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		req.Host = host
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, req)
+		if w.Code == 200 && w.Body.String() != "stanzascope_stanzas_total 0\n" {
+			t.Errorf("body %q", w.Body)
+		}
+		return w.Code
+	}
+	open := NewHandler(h, HandlerOptions{Extra: extra})
+	if got := get(open, "127.0.0.1:8080", ""); got != 200 {
+		t.Errorf("no token, loopback: %d", got)
+	}
+	if got := get(open, "evil.example:8080", ""); got != 403 {
+		t.Errorf("no token, other Host: %d", got)
+	}
+	tok := NewHandler(h, HandlerOptions{Token: "s3cret", Extra: extra})
+	for auth, code := range map[string]int{"": 401, "Bearer s3cret": 200, "Bearer wrong": 401, "Basic s3cret": 401} {
+		if got := get(tok, "class.example:8080", auth); got != code {
+			t.Errorf("token, Authorization %q: %d, want %d", auth, got, code)
+		}
+	}
+}
+
 // stall opens an event stream and never reads it, as a frozen browser tab does.
 func stall(t testing.TB, srvURL string) net.Conn {
 	t.Helper()
