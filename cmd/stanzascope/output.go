@@ -13,6 +13,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/pflag"
 
+	"github.com/stanzascope/stanzascope/cmd/stanzascope/internal/metrics"
 	"github.com/stanzascope/stanzascope/inspect"
 	"github.com/stanzascope/stanzascope/rules"
 )
@@ -58,6 +59,9 @@ type outputFlags struct {
 	// more are outputs added beside the terminal and the files (the web view's hub, see
 	// webFlags.start).
 	more []inspect.Output
+	// metrics, when set (--metrics), gets one more output, counts what the log writes and
+	// what the terminal skips.
+	metrics *metrics.Metrics
 }
 
 // addOutputFlags registers the output flags on fs; --pcap-out only when pcap is true.
@@ -263,7 +267,7 @@ var liveQueue = 8192 // a variable so that tests can make the terminal skip soon
 // open builds the sink chain once (inspect.Chain, docs/ARCHITECTURE.md):
 //
 //	redactor (unless --show-secrets) -> iq tracker -> numbering
-//	-> tee(terminal [--filter-*], JSON log file, capture file, web view hub)
+//	-> tee(metrics [--metrics, inline], terminal [--filter-*], JSON log file, capture file, web view hub)
 //
 // Every output gets the same redacted records; to add one, append it to outs. The
 // filters choose what the terminal shows; the log and the capture stay complete. With
@@ -309,7 +313,11 @@ func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() 
 			return nil, nil, errors.Join(fmt.Errorf("opening the log: %w", err), closeFiles())
 		}
 		bw := bufio.NewWriterSize(f, 64<<10)
-		outs = append(outs, inspect.Output{Sink: logSink{inspect.NewJSON(bw, inspect.JSONOptions{}), bw}})
+		var log inspect.Sink = logSink{inspect.NewJSON(bw, inspect.JSONOptions{}), bw}
+		if o.metrics != nil {
+			log = o.metrics.CountLog(log)
+		}
+		outs = append(outs, inspect.Output{Sink: log})
 		closers = append(closers, f.Close, bw.Flush) // flushed, then closed
 	}
 	if o.pcapOut != "" {
@@ -325,11 +333,17 @@ func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() 
 		closers = append(closers, c.Close)
 	}
 	outs = append(outs, o.more...)
+	if o.metrics != nil {
+		outs = append(outs, o.metrics.Output())
+	}
 	opt := inspect.ChainOptions{ShowSecrets: o.showSecrets, IQTimeout: iqTimeout, NoIQTrack: o.noIQTrack}
 	if o.live {
 		opt.Queue = liveQueue
 	}
 	chain := inspect.NewChain(opt, outs...)
+	if o.metrics != nil {
+		o.metrics.WatchSkipped(chain.Skipped)
+	}
 	closeFn = func() error {
 		err := chain.Close()
 		if n := chain.Skipped(); n > 0 && o.stderr != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/stanzascope/stanzascope/proxy"
 	"github.com/stanzascope/stanzascope/proxy/ca"
 	"github.com/stanzascope/stanzascope/rules"
+	"github.com/stanzascope/stanzascope/switch/server"
 )
 
 func init() {
@@ -45,6 +46,7 @@ type proxyFlags struct {
 	idle, writeTimeout, setupTimeout                           time.Duration
 	maxStanza                                                  int
 	web                                                        *webFlags
+	metrics                                                    *metricsFlags
 }
 
 func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -69,6 +71,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fset.StringVar(&f.keylog, "keylog", "", keylogHelp)
 	out := addOutputFlags(fset, true)
 	f.web = addWebFlags(fset, defaultWebAddr)
+	f.metrics = addMetricsFlags(fset)
 	if err := parseFlags(fset, args); err != nil {
 		return err
 	}
@@ -105,6 +108,9 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := f.web.validate(); err != nil {
 		return err
 	}
+	if err := f.metrics.validate(); err != nil {
+		return err
+	}
 	return serveProxy(ctx, f, out, stdout, stderr)
 }
 
@@ -120,6 +126,17 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 	}
 	cfg := proxy.Config{CA: authority, Logf: logf, IdleTimeout: f.idle, Limits: inspect.Limits{MaxStanza: f.maxStanza, Annotate: !f.strict},
 		AllowPlaintextUpstream: f.allowPlain, WriteTimeout: f.writeTimeout, SetupTimeout: f.setupTimeout}
+	var swStats *server.Stats // the embedded switch's, with --metrics
+	if f.metrics != nil {
+		out.metrics = f.metrics.registry()
+	}
+	if out.metrics != nil {
+		cfg.Stats, swStats = new(proxy.Stats), new(server.Stats)
+		out.metrics.WatchProxy(cfg.Stats)
+		if f.upstream == "" {
+			out.metrics.WatchSwitch(swStats, false) // its connections are the proxy's upstream legs
+		}
+	}
 	if f.keylog != "" {
 		kl, err := openKeylog(f.keylog)
 		if err != nil {
@@ -173,7 +190,7 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 	if f.upstream == "" {
 		// The switch outlives the proxy so the proxy's closing tags reach it.
 		swCtx, swCancel := context.WithCancel(context.WithoutCancel(ctx))
-		addr, wait, err := embeddedSwitch(swCtx, f.domain, f.db, logf, rep.switchListener)
+		addr, wait, err := embeddedSwitchStats(swCtx, f.domain, f.db, swStats, logf, rep.switchListener)
 		if err != nil {
 			swCancel()
 			return err
@@ -205,6 +222,13 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 		}
 	}
 	out.live, out.stderr = true, stderr
+	if f.metrics != nil {
+		stopMetrics, err := f.metrics.serve(out.metrics, startf)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	stopWeb, err := f.web.start(out, web.Options{Title: "stanzascope proxy", Server: serverLane(f), Proxy: true}, logf)
 	if err != nil {
 		return err

@@ -50,6 +50,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	keylog := addKeylogFlag(fs)
 	out := addOutputFlags(fs, true)
 	webf := addWebFlags(fs, defaultWebAddr)
+	metf := addMetricsFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -81,6 +82,9 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := webf.validate(); err != nil {
 		return err
 	}
+	if err := metf.validate(); err != nil {
+		return err
+	}
 	if *dbPath == "" {
 		p, err := store.DefaultPath()
 		if err != nil {
@@ -104,6 +108,17 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer db.Close()
 
 	out.live, out.stderr = true, stderr
+	out.metrics = metf.registry()
+	var stats *server.Stats
+	if out.metrics != nil {
+		stats = new(server.Stats)
+		out.metrics.WatchSwitch(stats, true)
+	}
+	stopMetrics, err := metf.serve(out.metrics, func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) })
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	rep := newReporter(stderr)
 	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if *keylog != "" {
@@ -146,6 +161,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Observe:      sink,
 		Logf:         rep.logf,
 		Version:      versionString(),
+		Stats:        stats,
 	})
 	if err != nil {
 		return err
@@ -223,6 +239,11 @@ func dbName(dbPath string) string {
 // is closed. wrap, if given, wraps the switch's listener (the reporter learns the switch's
 // connection numbers there).
 func embeddedSwitch(ctx context.Context, domain, dbPath string, logf func(string, ...any), wrap ...func(net.Listener) net.Listener) (addr string, wait func() error, err error) {
+	return embeddedSwitchStats(ctx, domain, dbPath, nil, logf, wrap...)
+}
+
+// embeddedSwitchStats is embeddedSwitch counting into stats (--metrics), unless nil.
+func embeddedSwitchStats(ctx context.Context, domain, dbPath string, stats *server.Stats, logf func(string, ...any), wrap ...func(net.Listener) net.Listener) (addr string, wait func() error, err error) {
 	if dbPath == "" {
 		if dbPath, err = store.DefaultPath(); err != nil {
 			return "", nil, err
@@ -247,6 +268,7 @@ func embeddedSwitch(ctx context.Context, domain, dbPath string, logf func(string
 		BehindProxy: true, // the proxy's clients may be anywhere: no PLAIN without TLS
 		Logf:        logf,
 		Version:     versionString(),
+		Stats:       stats,
 	})
 	if err != nil {
 		db.Close()

@@ -101,7 +101,12 @@ func (w *webFlags) start(out *outputFlags, opt web.Options, logf func(string, ..
 		ln = fallback
 	}
 	hub := web.NewHub(opt)
-	var h http.Handler = web.NewHandler(hub, web.HandlerOptions{Token: w.token})
+	hopt := web.HandlerOptions{Token: w.token}
+	if out.metrics != nil {
+		// The same metrics as on --metrics, behind the web view's token (or loopback Host).
+		hopt.Extra = map[string]http.Handler{"GET /metrics": out.metrics.Handler()}
+	}
+	var h http.Handler = web.NewHandler(hub, hopt)
 	if webMiddleware != nil {
 		h = webMiddleware(h)
 	}
