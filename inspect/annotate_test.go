@@ -248,7 +248,7 @@ func TestViolationsInOutputs(t *testing.T) {
 	for _, want := range []string{
 		"C->S stanza message\n  ! restricted-xml at line 1, column 145 (offset 144): comments are not allowed in XMPP (RFC 6120 §11.1)\n  ! restricted-xml at line 1, column 163",
 		"  ! not-well-formed at line 1, column 196 (offset 195): the prefix xml is bound to http://www.w3.org/XML/1998/namespace, not to \"urn:x\" (RFC 6120 §11.3, Namespaces in XML 1.0 §3)\n",
-		"  <message><!-- hi --><body>a&nbsp;b</body></message>\n", // the bytes, not a tree that hides the comment
+		"  <message>\n    <!-- hi -->\n    <body>a&nbsp;b</body>\n  </message>\n", // the bytes, indented: the comment and the reference as sent
 	} {
 		if !strings.Contains(p.String(), want) {
 			t.Errorf("pretty output lacks %q:\n%s", want, p.String())

@@ -6,19 +6,12 @@ import "strings"
 // all added.
 const maxDiffLines = 400
 
-// diff appends the lines a rule changed: the original as received against the result e,
-// both re-indented without colour and compared line by line.
-func (p *Pretty) diff(b []byte, r *Record, e *Element) []byte {
-	orig := r.Original
+// diff appends the lines a rule changed: the original as received against what was sent,
+// both printed from their bytes without colour and compared line by line.
+func (p *Pretty) diff(b []byte, r *Record) []byte {
 	plain := &Pretty{opt: p.opt, pal: newPalette(false, ThemeDark)}
-	ns, sc := contentNS(r.Header), p.scopeOf(r.Header)
-	newLines := splitLines(plain.tree(nil, e, 1, ns, sc))
-	var oldLines []string
-	if oe, err := ParseElement(orig, r.Header); err == nil {
-		oldLines = splitLines(plain.tree(nil, oe, 1, ns, sc))
-	} else {
-		oldLines = splitLines(appendIndented(nil, orig))
-	}
+	newLines := splitLines(plain.body(nil, r.Raw, 1))
+	oldLines := splitLines(plain.body(nil, r.Original, 1))
 	b = append(b, "  "...)
 	b = p.pal.rules.paint(b, "changed by rule (- received, + sent):")
 	b = append(b, '\n')

@@ -51,18 +51,11 @@ func (s style) paint(dst []byte, text string) []byte {
 	return append(dst, s.post...)
 }
 
-// paintEscaped appends text escaped for XML (attr: as a single-quoted attribute value,
-// with its quotes) without building an intermediate string.
-func (s style) paintEscaped(dst []byte, text string, attr bool) []byte {
+// paintBytes is paint for bytes.
+func (s style) paintBytes(dst []byte, text []byte) []byte {
 	dst = append(dst, s.pre...)
 	start := len(dst)
-	if attr {
-		dst = append(dst, '\'')
-		dst = appendEscaped(dst, text, true)
-		dst = append(dst, '\'')
-	} else {
-		dst = appendEscaped(dst, text, false)
-	}
+	dst = append(dst, text...)
 	dst = sanitizeTail(dst, start)
 	return append(dst, s.post...)
 }

@@ -281,13 +281,17 @@ func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() 
 		return nil, nil, err
 	}
 	var printer inspect.Sink
+	var rawPrinter *inspect.Raw
 	switch o.format {
 	case "pretty":
 		printer = inspect.NewPretty(stdout, o.prettyOptions(stdout))
 	case "json":
 		printer = inspect.NewJSON(stdout, inspect.JSONOptions{})
 	case "raw":
-		printer = inspect.NewRaw(stdout)
+		// Between the bytes, a line marks each change of connection or direction when
+		// there is more than one; one direction alone stays byte for byte.
+		rawPrinter = inspect.NewRaw(stdout).MarkChanges(o.useColor(stdout))
+		printer = rawPrinter
 	}
 	var closers []func() error // run after the chain is closed, last first
 	closeFiles := func() error {
@@ -299,6 +303,9 @@ func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() 
 	}
 	if f, ok := printer.(flusher); ok {
 		closers = append(closers, f.Flush)
+	}
+	if rawPrinter != nil {
+		closers = append(closers, rawPrinter.Close) // what it held back, at the end
 	}
 	terminal := printer
 	if f, _, err := o.terminalFilter(); err != nil {
