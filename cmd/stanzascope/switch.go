@@ -47,6 +47,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	noRegister := fs.Bool("no-register", false, "turn off in-band account creation (XEP-0077)")
 	loginTimeout := fs.Duration("login-timeout", server.DefaultLoginTimeout, "close connections not logged in within this `duration`")
 	maxStanza := fs.Int("max-stanza", inspect.DefaultLimits.MaxStanza, "largest stanza accepted, in `bytes` (policy-violation beyond)")
+	maxOutbox := fs.Int("max-outbox", server.DefaultMaxOutbox, "most `bytes` waiting for one client to read; a client with more is dropped (policy-violation)")
 	keylog := addKeylogFlag(fs)
 	out := addOutputFlags(fs, true)
 	webf := addWebFlags(fs, defaultWebAddr)
@@ -71,6 +72,9 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *maxStanza < 1024 {
 		return usagef("--max-stanza must be at least 1024")
+	}
+	if *maxOutbox < 4096 {
+		return usagef("--max-outbox must be at least 4096")
 	}
 	if d, err := inspect.ParseJID(*domain); err != nil || d.Local != "" || d.Resource != "" {
 		return usagef("--domain must be a bare domain name, not %q", *domain)
@@ -158,6 +162,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		NoRegister:   *noRegister,
 		LoginTimeout: *loginTimeout,
 		Limits:       inspect.Limits{MaxStanza: *maxStanza},
+		MaxOutbox:    *maxOutbox,
 		Observe:      sink,
 		Logf:         rep.logf,
 		Version:      versionString(),

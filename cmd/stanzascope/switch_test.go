@@ -109,6 +109,7 @@ func TestSwitchUsage(t *testing.T) {
 		{"switch", "extra"},
 		{"switch", "--login-timeout", "0s"},
 		{"switch", "--max-stanza", "10"},
+		{"switch", "--max-outbox", "100"},
 		{"switch", "--domain", "a@b/c@"},
 		{"switch", "--format", "xml"},
 	} {

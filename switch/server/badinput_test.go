@@ -126,8 +126,9 @@ func TestUnauthenticatedStanzas(t *testing.T) {
 	// be in dana's queue before jane's marker.
 	dana.expectNothingBefore(jane, "jane@localhost/Home", "dana@localhost/Home")
 
-	// A flood before login is bounded: after maxStanzasBeforeLogin the stream ends.
-	for i := 0; i < maxStanzasBeforeLogin; i++ {
+	// A flood before login is bounded: after maxStanzasBeforeLogin the stream ends. (The
+	// two stanzas above count.)
+	for i := 2; i < maxStanzasBeforeLogin; i++ {
 		c.send("<iq id='f' type='get'><query xmlns='jabber:iq:version'/></iq>")
 	}
 	for i := 2; i < maxStanzasBeforeLogin; i++ {

@@ -10,40 +10,28 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
 )
 
 // conn is one client connection. Its reader goroutine (serve) handles every stanza the
-// client sends; other sessions write to it through Deliver, serialised by wmu with a write
-// deadline, so there is no writer goroutine and no queue per session.
+// client sends; everything due to the client goes through its outbox to its one writer
+// (outbox.go), so no sender ever writes to this socket or waits for this client.
 type conn struct {
 	srv  *Server
 	info *inspect.ConnInfo
 	raw  net.Conn // the TCP connection
 
-	// Written under wmu (the reader goroutine holds it while swapping nc for STARTTLS).
-	wmu        sync.Mutex
-	guard      stallGuard // raw as the writers see it (stall.go)
-	nc         net.Conn   // &guard, or the TLS connection over it after STARTTLS
-	out        *inspect.Header
-	headerSent bool
-	wclosed    bool
-	tlsBusy    bool // handshake in progress: writers must not touch the socket
-
-	// Stanzas decided in a roster or subscription change, waiting to be written (hold.go).
-	heldMu sync.Mutex
-	held   [][]byte
-	nheld  atomic.Int32 // len(held), read without heldMu on the delivery path
+	guard stallGuard // raw as the writer sees it (stall.go)
+	ob    outbox     // what is due to the client, and its writer (outbox.go)
 
 	// Owned by the reader goroutine.
+	rc             net.Conn // what the reader reads: &guard, or the TLS connection over it
 	rd             *inspect.Reader
 	in             *inspect.Header
 	headerPrefixes bool // in binds prefixes our header does not: stanzas are re-serialised
 	streamID       string
-	legacy         bool
 	tls            bool
 	loopback       bool
 	authed         bool // SASL or legacy auth succeeded
@@ -55,17 +43,19 @@ type conn struct {
 	preLogin       int // stanzas received before login (flood bound)
 	authFailures   int
 	sasl           *saslState
-	interested     bool // requested the roster: gets roster pushes
 
-	// Shared with other sessions, under mu.
-	mu        sync.Mutex
-	jid       inspect.JID
-	bound     bool
-	available bool
-	priority  int
-	last      []byte
-	lastStamp time.Time
-	directed  map[inspect.JID]struct{} // who got directed presence (sent unavailable at the end)
+	// Shared with other sessions, under mu. The reader goroutine is the only one that
+	// writes legacy, so it reads it without the lock; others read it under mu (Presence).
+	mu         sync.Mutex
+	legacy     bool // a pre-1.0 stream
+	jid        inspect.JID
+	bound      bool
+	available  bool
+	priority   int
+	last       []byte
+	lastStamp  time.Time
+	directed   map[inspect.JID]struct{} // who got directed presence (sent unavailable at the end)
+	interested bool                     // requested the roster: gets roster pushes
 }
 
 // Errors that end a connection quietly (no stream error of their own).
@@ -85,7 +75,10 @@ const (
 func (s *Server) newConn(nc net.Conn) *conn {
 	c := &conn{srv: s, raw: nc}
 	c.guard.Conn = nc
-	c.nc = &c.guard
+	c.rc = &c.guard
+	c.ob.w = &c.guard
+	c.ob.cond.L = &c.ob.mu
+	c.ob.loop = c.writeLoop
 	c.info = &inspect.ConnInfo{ID: s.connSeq.Add(1)}
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
 		c.info.Client = ap
@@ -139,7 +132,7 @@ func (c *conn) safeEnd(err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.logPanic(r)
-			c.closeSocket()
+			c.abort()
 			c.srv.dir.Unbind(c)
 		}
 	}()
@@ -181,7 +174,8 @@ func (c *conn) loop(ctx context.Context) error {
 }
 
 // end finishes the connection after loop returned err: the right stream error or closing
-// tag, unavailable presence to contacts, and the socket closed.
+// tag after what is queued, the socket closed, unavailable presence to contacts, and the
+// routed stanzas the client did not take kept for the account or bounced.
 func (c *conn) end(err error) {
 	var se *inspect.StreamError
 	switch {
@@ -196,15 +190,36 @@ func (c *conn) end(err error) {
 	case errors.As(err, &se):
 		c.streamError(se.Condition, se.Text)
 	default:
-		// TCP drop, kicked, or write failure: nothing more can be said.
-		c.closeSocket()
+		// TCP drop, or the writer closed the socket (kicked, write failure, outbox full):
+		// nothing more can be said.
+		c.abort()
 	}
+	c.waitWriter()
 	c.srv.sessionEnded(c)
+	c.rescue(c.takeLost())
+	c.raw.Close() // after the rescue: a client that logs in again finds what it kept
 	note := "switch: connection closed"
-	if err != nil && !errors.Is(err, io.EOF) {
+	if reason := c.endReason(); reason != "" {
+		note += ": " + reason
+	} else if err != nil && !errors.Is(err, io.EOF) {
 		note += ": " + err.Error()
 	}
 	c.observe(&inspect.Record{Kind: inspect.KindConnClose, Note: note})
+}
+
+// endReason is why the server ended a stream that the reader saw only as a closed socket
+// (outbox full, client stopped reading, kicked), or "".
+func (c *conn) endReason() string {
+	c.ob.mu.Lock()
+	defer c.ob.mu.Unlock()
+	if c.ob.fin.cond == "" {
+		return ""
+	}
+	r := string(c.ob.fin.cond)
+	if c.ob.fin.text != "" {
+		r += " (" + c.ob.fin.text + ")"
+	}
+	return r
 }
 
 // newStreamErr returns a stream error decided by the server: the reader's own and these are
@@ -239,11 +254,14 @@ func (c *conn) readTimed(p []byte) (int, error) {
 	for {
 		bound := c.isBound()
 		if bound {
-			c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
+			c.rc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
 		} else {
-			c.nc.SetReadDeadline(c.loginDeadline)
+			c.rc.SetReadDeadline(c.loginDeadline)
 		}
-		n, err := c.nc.Read(p)
+		if c.ob.ended.Load() {
+			return 0, errClosed // the writer ended the stream (outbox.go, wakeReader)
+		}
+		n, err := c.rc.Read(p)
 		if n > 0 || err == nil {
 			c.pinged = false
 			return n, err
@@ -262,6 +280,9 @@ func (c *conn) onReadTimeout(err error, bound bool) error {
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		return err
+	}
+	if c.ob.ended.Load() {
+		return errClosed // the deadline was the writer's (wakeReader)
 	}
 	if !bound {
 		return errLoginTimeout

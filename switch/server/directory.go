@@ -7,12 +7,19 @@ import (
 )
 
 // Session is what the directory knows of one bound resource: enough to deliver to it, to
-// read its presence and to end it. A later multi-node switch can implement it for sessions
-// held by another node (Deliver then publishes on a message bus).
+// read its presence and to end it. A multi-node switch implements it for sessions held by
+// another node (Deliver then publishes on a message bus).
 type Session interface {
 	JID() inspect.JID
-	// Deliver writes one stanza (already addressed and stamped) to the client.
-	Deliver(stanza []byte) error
+	// Deliver hands one stanza (already addressed and stamped) to the session for its
+	// client. It only enqueues: it never blocks on the client or the network and never
+	// waits for the stanza to be written. It returns true when the session accepted the
+	// stanza; from then on the session answers for it (a local session writes it, or, if
+	// it ends first, keeps routed messages for the account or bounces them as the router
+	// would). It returns false when the session does not take it (it is ending, or its
+	// outbox has no room, which ends it); the caller then treats the stanza as it would
+	// for a resource that is not bound (RFC 6121 section 8.5.3.2: store or bounce).
+	Deliver(stanza []byte) bool
 	// Presence returns the resource's presence state.
 	Presence() PresenceState
 	// Kick ends the session with the stream error condition cond.

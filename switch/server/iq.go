@@ -41,7 +41,7 @@ func (c *conn) onIQ(ctx context.Context, raw []byte, el *inspect.Element) error 
 	case target.Resource != "" && target.Local != "":
 		if s := c.srv.dir.Lookup(target); s != nil {
 			b, err := restamp(raw, nil, []kv{{"from", full.String()}}, nil)
-			if err == nil && s.Deliver(b) == nil || !request {
+			if err == nil && s.Deliver(b) || !request {
 				return nil
 			}
 			return fail(errServiceUnavailable) // the session did not take it: never silence

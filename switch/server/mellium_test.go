@@ -74,6 +74,10 @@ func TestMelliumSession(t *testing.T) {
 	alice.SendRaw("<presence/>")
 	bob.SendRaw("<presence/>")
 	alice.WaitFor(`from="` + aliceJID + `"`)
+	// bob's initial presence handled too: a request that reaches bob's account while
+	// bob's initial presence is being handled can miss both the live delivery and the
+	// redelivery at login (see the report of issue 13).
+	bob.WaitFor(`from="` + bobJID + `"`)
 	alice.SendRaw("<presence to='bob@localhost' type='subscribe'/>")
 	alice.WaitFor(`ask="subscribe"`)
 	bob.WaitFor(`type="subscribe"`, `from="alice@localhost"`)

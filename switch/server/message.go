@@ -39,7 +39,7 @@ func (c *conn) onMessage(ctx context.Context, raw []byte, attr func(string) stri
 		return newStreamErr("internal-server-error", "message: "+err.Error())
 	}
 	if target.Resource != "" {
-		if s := c.srv.dir.Lookup(target); s != nil && s.Deliver(stamped) == nil {
+		if s := c.srv.dir.Lookup(target); s != nil && s.Deliver(stamped) {
 			return nil
 		}
 		// Not bound, or the session did not take it (it stopped reading and is being
@@ -55,56 +55,66 @@ func (c *conn) onMessage(ctx context.Context, raw []byte, attr func(string) stri
 	return c.toAccount(ctx, m, target.Bare(), stamped, full)
 }
 
-// toAccount delivers to the account's available resources of highest non-negative priority
-// (all of them for equal priority, all non-negative ones for headlines), or keeps chat and
-// normal messages for later when none is available.
+// toAccount delivers a message to the account bare (see Server.toAccount) and bounces it
+// to its sender when it can be neither delivered nor kept.
 func (c *conn) toAccount(ctx context.Context, m msgAttrs, bare inspect.JID, stamped []byte, full inspect.JID) error {
-	typ := m.typ
+	if e, bounce := c.srv.toAccount(ctx, m.typ, bare, stamped, full); bounce {
+		return c.bounce(m, e)
+	}
+	return nil
+}
+
+// toAccount delivers a routed message of type typ (as routed: chat, normal, headline,
+// groupchat or error) from the full JID from to the account's available resources of
+// highest non-negative priority (all of them for equal priority, all non-negative ones for
+// headlines), or keeps chat and normal messages for later when none is available or none
+// takes it. It returns the error to bounce to the sender, if one is due.
+func (s *Server) toAccount(ctx context.Context, typ string, bare inspect.JID, stamped []byte, from inspect.JID) (e stanzaError, bounce bool) {
 	var buf [8]Session
-	sessions := c.srv.dir.Resources(buf[:0], bare)
+	sessions := s.dir.Resources(buf[:0], bare)
 	best := -1
-	for _, s := range sessions {
-		if p := s.Presence(); p.Available && p.Priority > best {
+	for _, sess := range sessions {
+		if p := sess.Presence(); p.Available && p.Priority > best {
 			best = p.Priority
 		}
 	}
 	if best >= 0 && typ != "groupchat" && typ != "error" {
 		delivered := false
-		for _, s := range sessions {
-			if p := s.Presence(); p.Available && p.Priority >= 0 && (p.Priority == best || typ == "headline") {
-				delivered = s.Deliver(stamped) == nil || delivered
+		for _, sess := range sessions {
+			if p := sess.Presence(); p.Available && p.Priority >= 0 && (p.Priority == best || typ == "headline") {
+				delivered = sess.Deliver(stamped) || delivered
 			}
 		}
 		if delivered {
-			return nil
+			return stanzaError{}, false
 		}
-		// No session took it (each stopped reading, or ended meanwhile): keep it as for a
-		// user who is offline, so that it is not lost.
+		// No session took it (each is ending): keep it as for a user who is offline, so
+		// that it is not lost.
 	}
 	if typ == "error" || typ == "headline" {
-		return nil
+		return stanzaError{}, false
 	}
-	if _, err := c.srv.store.Account(ctx, bare.Local); errors.Is(err, store.ErrNotFound) {
-		return c.bounce(m, errServiceUnavailable)
+	if _, err := s.store.Account(ctx, bare.Local); errors.Is(err, store.ErrNotFound) {
+		return errServiceUnavailable, true
 	} else if err != nil {
-		c.srv.logf("switch: account lookup for %s: %v", bare, err)
-		return c.bounce(m, storeError(err))
+		s.logf("switch: account lookup for %s: %v", bare, err)
+		return storeError(err), true
 	}
 	if typ == "groupchat" {
-		return c.bounce(m, errServiceUnavailable)
+		return errServiceUnavailable, true
 	}
 	// The store counts the queue (across restarts, and across nodes sharing a database).
-	om := store.OfflineMessage{Stanza: stamped, From: full.String(), Stamp: c.srv.now()}
-	switch err := c.srv.store.AddOffline(ctx, bare.Local, om); {
+	om := store.OfflineMessage{Stanza: stamped, From: from.String(), Stamp: s.now()}
+	switch err := s.store.AddOffline(ctx, bare.Local, om); {
 	case err == nil:
-		c.srv.cfg.Stats.OfflineStored.Add(1)
-		return nil
+		s.cfg.Stats.OfflineStored.Add(1)
+		return stanzaError{}, false
 	case errors.Is(err, store.ErrFull):
 		// RFC 6120 8.3.3.18: the server lacks the resources to take the stanza.
-		return c.bounce(m, errOfflineFull)
+		return errOfflineFull, true
 	default:
-		c.srv.logf("switch: offline message for %s: %v", bare, err)
-		return c.bounce(m, storeError(err))
+		s.logf("switch: offline message for %s: %v", bare, err)
+		return storeError(err), true
 	}
 }
 
@@ -127,25 +137,38 @@ type msgAttrs struct {
 }
 
 // deliverOffline sends the messages kept for the user, oldest first, each with both delay
-// stamps. What cannot be written goes back to the store.
+// stamps. What was not written goes back to the store.
 func (c *conn) deliverOffline(ctx context.Context) error {
 	msgs, err := c.srv.store.TakeOffline(ctx, c.user)
 	if err != nil {
 		c.srv.logf("switch: offline messages of %s: %v", c.user, err)
 		return nil
 	}
+	putBack := func(rest []store.OfflineMessage) error {
+		for _, m := range rest {
+			if err := c.srv.store.AddOffline(ctx, c.user, m); err != nil {
+				c.srv.logf("switch: offline message for %s lost: %v", c.user, err)
+			}
+		}
+		return errClosed
+	}
+	seqs := make([]uint64, len(msgs))
 	for i, m := range msgs {
 		b, err := restamp(m.Stanza, nil, nil, appendDelay(nil, c.srv.domain.Domain, m.Stamp))
 		if err != nil {
+			c.srv.logf("switch: offline message for %s dropped: %v", c.user, err)
 			continue
 		}
-		if err := c.Deliver(b); err != nil {
-			for _, rest := range msgs[i:] {
-				if err := c.srv.store.AddOffline(ctx, c.user, rest); err != nil {
-					c.srv.logf("switch: offline message for %s lost: %v", c.user, err)
-				}
-			}
-			return err
+		if seqs[i] = c.enqueue(outItem{b: b, kind: inspect.KindStanza, flags: routed | stored}, true); seqs[i] == 0 {
+			return putBack(msgs[i:])
+		}
+	}
+	for i := range msgs {
+		if seqs[i] == 0 {
+			continue
+		}
+		if !c.waitWritten(seqs[i]) {
+			return putBack(msgs[i:])
 		}
 		c.srv.cfg.Stats.OfflineDelivered.Add(1)
 	}

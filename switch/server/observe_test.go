@@ -37,19 +37,21 @@ func TestObserve(t *testing.T) {
 	jane.send("</stream:stream>")
 	jane.expect("</stream:stream>")
 	jane.expectEOF()
-	// A connection's last record (conn-close) is written after its socket is closed, so
-	// the client can see the close first: wait for the three closes (two registrations
-	// and jane), bounded.
+	// A record is written after the bytes it holds: a connection's last record
+	// (conn-close) after its socket is closed, and what a session's writer wrote after
+	// the write, so the client can see them first. Wait for the three closes (two
+	// registrations and jane) and the message routed to dana, bounded.
 	var recs []*inspect.Record
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		recs = rec.snapshot()
-		n := 0
+		n, routed := 0, false
 		for _, r := range recs {
 			if r.Kind == inspect.KindConnClose {
 				n++
 			}
+			routed = routed || r.Dir == inspect.ServerToClient && r.Name == "message"
 		}
-		if n >= 3 || time.Now().After(deadline) {
+		if n >= 3 && routed || time.Now().After(deadline) {
 			break
 		}
 	}

@@ -72,7 +72,8 @@ func syncWith(c *rawClient, full string) {
 // TestOfflineDelivery pins offline delivery down with a clock the test sets: each stored
 // message comes with the exact time it was received in both delay forms (XEP-0203 in UTC
 // with a Z, XEP-0091 as UTC without a zone), oldest first; and a message whose write to
-// the recipient fails stays stored, with the ones after it, for the next login.
+// the recipient fails stays stored, with the ones after it, for the next login, while one
+// that was written is not delivered again.
 func TestOfflineDelivery(t *testing.T) {
 	clock := &fakeClock{}
 	fail := &failOnce{trigger: []byte("<body>second</body>")}
@@ -108,11 +109,18 @@ func TestOfflineDelivery(t *testing.T) {
 			"<x xmlns='jabber:x:delay' from='localhost' stamp='" + m.xdate + "'/></message>"
 	}
 
-	// The first login: the write of the second message fails and ends the connection.
+	// The first login: the write of the second message fails and ends the connection. The
+	// writer may have gathered the first into the same write: then it failed too.
 	fail.armed.Store(true)
 	dana := legacyLogin(t, ts.addr, "dana", "pw", "Home")
 	dana.send("<presence/>")
-	dana.expect(want(0))
+	next := 0
+	if s, err := dana.tryStanza(5 * time.Second); err == nil {
+		if s != want(0) {
+			t.Fatalf("expected the first stored message or the end of the stream, got %q", s)
+		}
+		next = 1
+	}
 	dana.expectEOF()
 	if fail.armed.Load() {
 		t.Fatal("no write of the second message was attempted")
@@ -121,8 +129,9 @@ func TestOfflineDelivery(t *testing.T) {
 	// The next login gets the rest, oldest first, and nothing more.
 	dana = legacyLogin(t, ts.addr, "dana", "pw", "Home")
 	dana.send("<presence/>")
-	dana.expect(want(1))
-	dana.expect(want(2))
+	for i := next; i < len(msgs); i++ {
+		dana.expect(want(i))
+	}
 	syncWith(dana, "dana@localhost/Home")
 	if left, err := ts.srv.store.TakeOffline(context.Background(), "dana"); err != nil || len(left) != 0 {
 		t.Errorf("left in the store: %d messages, %v", len(left), err)

@@ -17,9 +17,40 @@ import (
 // same time (a server-wide mutex serialised them all before).
 //
 // What a change delivers is recorded while the transaction runs (it may run more than once)
-// and held for its recipients (hold.go) only once it committed, under a lock of the pair:
-// so a recipient sees the changes of one pair in the order they were stored. It is written
-// after that lock is released.
+// and put in its recipients' outboxes only once it committed, under a lock of the pair: so
+// a recipient sees the changes of one pair in the order they were stored. Putting a stanza
+// in an outbox never waits (outbox.go), so a client that does not read cannot hold the
+// lock.
+
+// sender delivers stanzas to sessions: at once (direct, self), or once a transaction
+// committed (*pending).
+type sender interface {
+	deliver(s Session, stanza []byte)
+}
+
+// direct delivers at once, never waiting: for code outside a roster or subscription change.
+type direct struct{}
+
+func (direct) deliver(s Session, stanza []byte) { s.Deliver(stanza) }
+
+// self is direct, except that what goes to the session c itself waits for room in its
+// outbox: for the reader of c, which may deliver to its own client in bulk (the presences
+// of all its contacts at login) and must not end its own session for it.
+type self struct{ c *conn }
+
+func (s self) deliver(to Session, stanza []byte) {
+	if to == Session(s.c) {
+		s.c.sendRouted(stanza)
+		return
+	}
+	to.Deliver(stanza)
+}
+
+// delivery is one stanza for one session.
+type delivery struct {
+	to     Session
+	stanza []byte
+}
 
 // pairTx is the state of one pair of accounts inside a store transaction: each owner's
 // roster item about the other. A contact that is not an account of this server has no slot.
@@ -92,8 +123,8 @@ func (l *pairLocks) of(a, b inspect.JID) *sync.Mutex {
 }
 
 // changePair runs change on the items of user and contact (bare JIDs; user is an account
-// of this server) about each other in one store transaction, then holds and writes what
-// it delivered. It returns the transaction's error: change's own, or the store's (nothing
+// of this server) about each other in one store transaction, then delivers what it
+// delivered. It returns the transaction's error: change's own, or the store's (nothing
 // was stored and nothing is delivered then).
 func (s *Server) changePair(ctx context.Context, user, contact inspect.JID, change func(p *pairTx, out sender) error) error {
 	owners := []inspect.JID{user}
@@ -109,13 +140,11 @@ func (s *Server) changePair(ctx context.Context, user, contact inspect.JID, chan
 		rec = rec[:0] // a run that is retried delivers nothing
 		return change(&pairTx{owners: owners, slots: slots}, &rec)
 	})
-	var out batch
 	if err == nil {
 		for _, d := range rec {
-			out.deliver(d.to, d.stanza)
+			d.to.Deliver(d.stanza)
 		}
 	}
 	mu.Unlock()
-	out.flush()
 	return err
 }

@@ -82,7 +82,7 @@ func (c *conn) broadcastAvailable(ctx context.Context, raw []byte, el *inspect.E
 	if !legacy {
 		// RFC 6121 section 4.2.2: the user's own resource gets its presence back too. A
 		// pre-1.0 (textbook) session does not, so its transcript stays as the textbook shows.
-		c.Deliver(last)
+		c.sendRouted(last)
 	}
 	me := full.Bare()
 	for _, s := range c.srv.dir.Resources(nil, me) {
@@ -105,14 +105,14 @@ func (c *conn) broadcastAvailable(ctx context.Context, raw []byte, el *inspect.E
 	for _, it := range items {
 		if sub := subOf(it); sub == store.SubTo || sub == store.SubBoth {
 			if j, err := inspect.ParseJID(it.JID); err == nil {
-				c.srv.deliverPresencesOf(direct{}, j, c, true)
+				c.srv.deliverPresencesOf(self{c}, j, c, true)
 			}
 		}
 	}
 	for _, s := range c.srv.dir.Resources(nil, me) {
 		if s != Session(c) {
 			if p := s.Presence(); p.Available {
-				c.Deliver(delayed(p, s.JID(), full))
+				c.sendRouted(delayed(p, s.JID(), full))
 			}
 		}
 	}
@@ -128,7 +128,7 @@ func (c *conn) broadcastAvailable(ctx context.Context, raw []byte, el *inspect.E
 			}
 			st = subscriptionStanza(nil, j, me, "subscribe")
 		}
-		c.Deliver(st)
+		c.sendRouted(st)
 	}
 	return c.deliverOffline(ctx)
 }
@@ -226,7 +226,7 @@ func (c *conn) onProbe(ctx context.Context, contact inspect.JID) {
 		return
 	}
 	if sub := subOf(it); sub == store.SubTo || sub == store.SubBoth {
-		c.srv.deliverPresencesOf(direct{}, contact, c, true)
+		c.srv.deliverPresencesOf(self{c}, contact, c, true)
 	}
 }
 

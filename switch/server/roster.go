@@ -100,11 +100,7 @@ func (c *conn) onRosterSet(ctx context.Context, id, from, to string, q *inspect.
 		c.srv.logf("switch: roster set for %s: %v", c.user, err)
 		refused.e = storeError(err)
 	}
-	// Through a batch, so that the answer comes after what was held for this session.
-	var out batch
-	out.deliver(c, errorStanza("iq", id, from, to, nil, refused.e))
-	out.flush()
-	return nil
+	return c.send(errorStanza("iq", id, from, to, nil, refused.e), "iq", inspect.NSClient)
 }
 
 // refusal is the stanza error a roster set is answered with; it ends the transaction

@@ -33,11 +33,17 @@ type Config struct {
 	// pings it (XEP-0199); a stream silent for another IdleTimeout after the ping is closed
 	// with connection-timeout. Default 5 minutes.
 	IdleTimeout time.Duration
-	// WriteTimeout bounds one write to a client; a client that does not read for that long
-	// is disconnected, so a slow receiver cannot stall its senders. Default 10 s.
+	// WriteTimeout bounds one write to a client; a client that does not take a write for
+	// that long is disconnected (after a grace period to take the rest of the stanza it
+	// stalled on). Default 10 s.
 	WriteTimeout time.Duration
-	Limits       inspect.Limits
-	Iterations   int // PBKDF2 iterations for new passwords (default and minimum 4096)
+	// MaxOutbox bounds, in bytes, what may wait in a session's outbox for its client to
+	// read (outbox.go). A delivery beyond it ends that session with <policy-violation/>;
+	// its senders are never blocked. Default DefaultMaxOutbox; a stanza on its own is
+	// always taken, whatever its size.
+	MaxOutbox  int
+	Limits     inspect.Limits
+	Iterations int // PBKDF2 iterations for new passwords (default and minimum 4096)
 	// Observe, if set, receives every stream event in both directions as Records with
 	// Conn, Dir and Time set. It must be safe for concurrent use and should not block.
 	Observe inspect.Sink
@@ -99,6 +105,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.MaxOutbox <= 0 {
+		cfg.MaxOutbox = DefaultMaxOutbox
 	}
 	if cfg.Iterations == 0 {
 		cfg.Iterations = MinIterations

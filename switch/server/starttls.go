@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -17,14 +18,14 @@ func (c *conn) onStartTLS(ev inspect.Event) error {
 		c.send([]byte("<failure xmlns='"+inspect.NSTLS+"'/>"), "failure", inspect.NSTLS)
 		return io.EOF
 	}
-	c.wmu.Lock()
-	if err := c.writeLocked([]byte("<proceed xmlns='"+inspect.NSTLS+"'/>"), inspect.KindStanza, "proceed", inspect.NSTLS); err != nil {
-		c.wmu.Unlock()
+	if err := c.send([]byte("<proceed xmlns='"+inspect.NSTLS+"'/>"), "proceed", inspect.NSTLS); err != nil {
 		return err
 	}
-	c.tlsBusy = true
-	c.wmu.Unlock()
-
+	// The handshake writes to the socket itself: the writer first writes <proceed/> and
+	// what came before it, then keeps off the socket until the handshake is over.
+	if err := c.pauseWriter(); err != nil {
+		return err
+	}
 	tc := tls.Server(&c.guard, c.srv.cfg.TLS)
 	deadline := c.loginDeadline
 	if d := time.Now().Add(30 * time.Second); d.Before(deadline) {
@@ -33,21 +34,18 @@ func (c *conn) onStartTLS(ev inspect.Event) error {
 	c.raw.SetDeadline(deadline)
 	err := tc.Handshake()
 	c.raw.SetDeadline(time.Time{})
-
-	c.wmu.Lock()
-	c.tlsBusy = false
-	if err == nil && c.wclosed {
-		err = errClosed // kicked during the handshake
-	}
+	var next net.Conn
 	if err == nil {
-		c.nc = tc
-		c.headerSent = false
+		next = tc
 	}
-	c.wmu.Unlock()
+	if rerr := c.resumeWriter(next); err == nil {
+		err = rerr // kicked during the handshake
+	}
 	if err != nil {
-		c.closeSocket()
+		c.abort()
 		return fmt.Errorf("server: TLS handshake: %w", err)
 	}
+	c.rc = tc
 	c.tls = true
 	c.srv.cfg.Stats.startedTLS()
 	c.observe(&inspect.Record{Kind: inspect.KindNote, Note: "switch: TLS established (" + tls.VersionName(tc.ConnectionState().Version) + ")"})

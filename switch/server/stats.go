@@ -17,7 +17,8 @@ type Stats struct {
 	OfflineDelivered atomic.Uint64 // kept messages handed to the user's session after login
 
 	// OutboxCloses counts sessions closed with policy-violation because they did not take
-	// what was sent to them fast enough (their outbox was full).
+	// what was sent to them fast enough: their outbox was full, or a write to them took
+	// longer than WriteTimeout.
 	OutboxCloses atomic.Uint64
 }
 

@@ -6,37 +6,28 @@ import (
 	"github.com/stanzascope/stanzascope/inspect"
 )
 
-// send writes one stanza to the client under the write lock with a write deadline, and
-// reports it to the observer. A failed write closes the socket, so the reader goroutine
-// ends the session; the writer (possibly another session's goroutine) is never blocked
-// longer than WriteTimeout.
+// send queues a stanza of the server's own for the client (an answer, a stream feature,
+// a ping); the session's own reader calls it and waits for room in the outbox (outbox.go).
+// It returns errClosed once the stream is ending.
 func (c *conn) send(b []byte, name, ns string) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.writeLocked(b, inspect.KindStanza, name, ns)
-}
-
-func (c *conn) writeLocked(b []byte, kind inspect.Kind, name, ns string) error {
-	if c.wclosed || c.tlsBusy {
+	if c.enqueue(outItem{b: b, name: name, ns: ns, kind: inspect.KindStanza}, true) == 0 {
 		return errClosed
 	}
-	// One deadline for the whole stanza, however many TLS records it takes.
-	c.raw.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-	if _, err := c.nc.Write(b); err != nil {
-		c.closeLocked()
-		return err
-	}
-	if c.guard.isStalled() {
-		return c.endStalledLocked(b, kind, name, ns)
-	}
-	c.observeOut(b, kind, name, ns)
 	return nil
 }
 
-// observeOut reports bytes written to the client.
+// sendRouted queues a routed stanza (a presence, a message) for the client from the
+// session's own reader, waiting for room as send does: for what a session delivers to
+// itself in bulk (presences of its contacts, its offline messages).
+func (c *conn) sendRouted(b []byte) uint64 {
+	return c.enqueue(outItem{b: b, kind: inspect.KindStanza, flags: routed}, true)
+}
+
+// observeOut reports bytes written to the client, with our header as last written as
+// their namespace context. Only the writer calls it.
 func (c *conn) observeOut(b []byte, kind inspect.Kind, name, ns string) {
 	if c.srv.cfg.Observe != nil {
-		c.observe(&inspect.Record{Dir: inspect.ServerToClient, Kind: kind, Raw: append([]byte(nil), b...), Name: name, NS: ns, Header: c.out})
+		c.observe(&inspect.Record{Dir: inspect.ServerToClient, Kind: kind, Raw: append([]byte(nil), b...), Name: name, NS: ns, Header: c.ob.wout})
 	}
 }
 
@@ -71,19 +62,21 @@ func (c *conn) observeEvent(ev inspect.Event) {
 // errors and closing tags we write use it.
 const streamPrefix = "stream"
 
-// sendHeader writes our stream header. A pre-1.0 client gets no version attribute, exactly
+// sendHeader queues our stream header. A pre-1.0 client gets no version attribute, exactly
 // as in the textbook session; a 1.0 client gets version='1.0'.
 func (c *conn) sendHeader(legacy bool) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.sendHeaderLocked(legacy)
+	c.streamID = newStreamID()
+	if c.enqueue(c.headerItem(legacy, c.streamID), true) == 0 {
+		return errClosed
+	}
+	return nil
 }
 
-func (c *conn) sendHeaderLocked(legacy bool) error {
-	c.streamID = newStreamID()
+// headerItem returns our stream header with stream id as an outbox item.
+func (c *conn) headerItem(legacy bool, id string) outItem {
 	b := make([]byte, 0, 192)
 	b = append(b, "<?xml version='1.0'?><"+streamPrefix+":stream xmlns:"+streamPrefix+"='"+inspect.NSStreams+"' id='"...)
-	b = append(b, c.streamID...)
+	b = append(b, id...)
 	b = append(b, "' xmlns='"+inspect.NSClient+"' from='"...)
 	b = append(b, inspect.EscapeAttr(c.srv.domain.Domain)...)
 	b = append(b, '\'')
@@ -91,36 +84,23 @@ func (c *conn) sendHeaderLocked(legacy bool) error {
 		b = append(b, " version='1.0'"...)
 	}
 	b = append(b, '>')
+	it := outItem{b: b, kind: inspect.KindStreamOpen, name: "stream", ns: inspect.NSStreams}
 	if c.srv.cfg.Observe != nil {
 		// The observer needs our header as the namespace context of what we send; without
 		// one, idle sessions do not pay for it.
-		c.out = &inspect.Header{Prefix: streamPrefix, ContentNS: inspect.NSClient, From: c.srv.domain.Domain,
-			ID: c.streamID, NS: map[string]string{streamPrefix: inspect.NSStreams}}
+		it.hdr = &inspect.Header{Prefix: streamPrefix, ContentNS: inspect.NSClient, From: c.srv.domain.Domain,
+			ID: id, NS: map[string]string{streamPrefix: inspect.NSStreams}}
 		if !legacy {
-			c.out.Version = "1.0"
+			it.hdr.Version = "1.0"
 		}
 	}
-	c.headerSent = true
-	return c.writeLocked(b, inspect.KindStreamOpen, "stream", inspect.NSStreams)
+	return it
 }
 
-// streamError sends <stream:error> (after our header if none was sent yet) and the closing
-// tag, then closes the socket.
+// streamError ends the stream with <stream:error> (after our header if none was sent yet)
+// and the closing tag, after what is queued; then the socket is closed.
 func (c *conn) streamError(cond inspect.Cond, text string) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.streamErrorLocked(cond, text)
-}
-
-func (c *conn) streamErrorLocked(cond inspect.Cond, text string) {
-	if !c.wclosed && !c.tlsBusy {
-		if !c.headerSent {
-			c.sendHeaderLocked(false)
-		}
-		c.writeLocked(streamErrorBytes(cond, text), inspect.KindStanza, "error", inspect.NSStreams)
-		c.writeLocked([]byte(closeTag), inspect.KindStreamClose, "stream", inspect.NSStreams)
-	}
-	c.closeLocked()
+	c.finish(final{cond: cond, text: text})
 }
 
 // closeTag ends our stream (inspect.AppendStreamClose with our prefix).
@@ -132,27 +112,9 @@ func streamErrorBytes(cond inspect.Cond, text string) []byte {
 	return inspect.AppendStreamError(nil, streamPrefix, cond, text)
 }
 
-// closeStream answers the client's closing tag with ours and closes the socket at once.
-func (c *conn) closeStream() {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if !c.wclosed && !c.tlsBusy && c.headerSent {
-		c.writeLocked([]byte(closeTag), inspect.KindStreamClose, "stream", inspect.NSStreams)
-	}
-	c.closeLocked()
-}
-
-func (c *conn) closeSocket() {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.closeLocked()
-}
-
-// closeLocked stops all writers and closes the socket; the reader then ends the session.
-func (c *conn) closeLocked() {
-	c.wclosed = true
-	c.raw.Close()
-}
+// closeStream answers the client's closing tag with ours, after what is queued, and closes
+// the socket.
+func (c *conn) closeStream() { c.finish(final{}) }
 
 // JID returns the bound full JID.
 func (c *conn) JID() inspect.JID {
@@ -161,23 +123,11 @@ func (c *conn) JID() inspect.JID {
 	return c.jid
 }
 
-// Deliver writes a stanza routed to this session, after the stanzas held for it (see
-// hold.go), so that it never overtakes them.
-func (c *conn) Deliver(stanza []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.writeHeldLocked()
-	return c.deliverLocked(stanza)
-}
-
-// deliverLocked writes a routed stanza; the caller holds wmu. The element name is only for
-// the observer, so without one the stanza is not scanned again on the routing hot path.
-func (c *conn) deliverLocked(stanza []byte) error {
-	name := ""
-	if c.srv.cfg.Observe != nil {
-		name = inspect.TopName(stanza)
-	}
-	return c.writeLocked(stanza, inspect.KindStanza, name, inspect.NSClient)
+// Deliver queues a stanza routed to this session. It never waits: it returns false when
+// the session does not take the stanza (it is ending, or its outbox has no room, which
+// ends it), and the caller then treats the stanza as for a session that is gone.
+func (c *conn) Deliver(stanza []byte) bool {
+	return c.enqueue(outItem{b: stanza, kind: inspect.KindStanza, flags: routed}, false) != 0
 }
 
 // Presence returns the session's presence state.
@@ -187,7 +137,7 @@ func (c *conn) Presence() PresenceState {
 	return PresenceState{Available: c.available, Priority: c.priority, Last: c.last, Stamp: c.lastStamp.UnixNano(), Legacy: c.legacy}
 }
 
-// Kick ends the stream with a stream error (conflict, system-shutdown). The reader goroutine
-// sees the closed socket and cleans up the session. During a TLS handshake nothing can be
-// written, so the socket is just closed (streamError does that).
+// Kick ends the stream with a stream error (conflict, system-shutdown) after what is
+// queued. The reader goroutine sees the closed socket and cleans up the session. During a
+// TLS handshake nothing can be written, so the socket is just closed.
 func (c *conn) Kick(cond inspect.Cond, text string) { c.streamError(cond, text) }

@@ -1,0 +1,73 @@
+package server
+
+import (
+	"context"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// What a session accepted but did not write (its client stopped reading, its outbox
+// overflowed, its connection failed) is not lost. Once the session has left the directory,
+// each routed stanza it held is handled as the router handles one for a resource that is
+// not bound (RFC 6121 section 8.5.3.2): a chat or normal message goes to the account's
+// other available resources or to offline storage, a groupchat message is bounced,
+// headline and error messages are dropped; an iq request routed from another user is
+// answered with service-unavailable, never silence. Presences and roster pushes are not
+// kept: the client gets the current state when it comes back. Messages stored this way
+// come after those its senders stored directly once the session stopped taking them.
+
+// rescue handles the routed stanzas lost, which the session c did not write.
+func (c *conn) rescue(lost [][]byte) {
+	if len(lost) == 0 {
+		return
+	}
+	owner := c.JID()
+	kept, bounced := 0, 0
+	for _, b := range lost {
+		switch inspect.TopName(b) {
+		case "message":
+			from, _ := inspect.ParseJID(inspect.TopAttr(b, "from"))
+			e, bounce := c.srv.toAccount(context.Background(), routedType(inspect.TopAttr(b, "type")), owner.Bare(), b, from)
+			if bounce {
+				c.srv.bounceRouted(b, "message", e)
+				bounced++
+			} else {
+				kept++
+			}
+		case "iq":
+			if t := inspect.TopAttr(b, "type"); t == "get" || t == "set" {
+				c.srv.bounceRouted(b, "iq", errServiceUnavailable)
+				bounced++
+			}
+		}
+	}
+	c.srv.logf("switch: conn %d: %d stanzas for %s were not written: %d messages delivered elsewhere or kept, %d bounced, the rest (presences, pushes, headlines) dropped",
+		c.info.ID, len(lost), owner, kept, bounced)
+}
+
+// routedType is the type a message was routed as: RFC 6121 section 5.2.2 treats unknown
+// types as normal.
+func routedType(typ string) string {
+	switch typ {
+	case "chat", "normal", "headline", "groupchat", "error":
+		return typ
+	}
+	return "normal"
+}
+
+// bounceRouted returns the stanza error e to the sender of the routed stanza b (of element
+// name), if it is a user's session that is still bound; stanzas from the server itself and
+// errors are not answered.
+func (s *Server) bounceRouted(b []byte, name string, e stanzaError) {
+	if inspect.TopAttr(b, "type") == "error" {
+		return
+	}
+	from := inspect.TopAttr(b, "from")
+	sender, err := inspect.ParseJID(from)
+	if err != nil || sender.Local == "" || sender.Resource == "" {
+		return
+	}
+	if sess := s.dir.Lookup(sender); sess != nil {
+		sess.Deliver(errorStanza(name, inspect.TopAttr(b, "id"), inspect.TopAttr(b, "to"), from, nil, e))
+	}
+}
