@@ -62,4 +62,7 @@ fi
 echo "== interop"
 scripts/interop.sh
 
+echo "== stress (the switch against real adversaries, docs/RELIABILITY.md)"
+scripts/stress.sh
+
 echo "== all tests passed"
