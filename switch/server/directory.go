@@ -35,8 +35,16 @@ type PresenceState struct {
 	Legacy    bool   // the session is on a pre-1.0 stream (no self-presence echo)
 }
 
-// Directory finds bound sessions by JID. It is the seam where a multi-node switch would
-// plug in a shared directory (see docs/SWITCH.md).
+// Directory finds bound sessions by JID: the local map (NewLocalDirectory, the default), or
+// a directory shared by several switches (Config.Directory). Every implementation passes
+// the conformance suite in switch/server/dirtest.
+//
+// What it returns are snapshots: a Session found stays usable after it is unbound or
+// replaced (Deliver then returns false), and the slice Resources fills is the caller's,
+// unchanged by later binds. A session bound through a Directory is visible to that
+// Directory's Lookup and Resources as soon as Bind returns; a shared directory may show
+// other nodes' sessions later. Sessions are compared with ==, so a Session must be a
+// comparable value (a pointer) that stays the same for the whole session.
 type Directory interface {
 	// Bind registers s under its full JID and returns the session it replaced, or nil.
 	Bind(s Session) (replaced Session)
@@ -44,11 +52,16 @@ type Directory interface {
 	Unbind(s Session)
 	// Lookup returns the session bound to the full JID, or nil.
 	Lookup(full inspect.JID) Session
-	// Resources appends the sessions of the account bare to dst and returns it.
+	// Resources appends the sessions of the account bare (the bare JID of what is given)
+	// to dst and returns it.
 	Resources(dst []Session, bare inspect.JID) []Session
 	// Len returns the number of bound sessions.
 	Len() int
 }
+
+// NewLocalDirectory returns the in-process Directory: a map of this process's sessions.
+// A shared directory can keep one for the sessions of its own node.
+func NewLocalDirectory() Directory { return newLocalDirectory() }
 
 // localDirectory is the in-process Directory. Most accounts have one session, so sessions
 // are kept in a map by full JID plus a small slice per account, not a map per account.

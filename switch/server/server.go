@@ -41,8 +41,11 @@ type Config struct {
 	// read (outbox.go). A delivery beyond it ends that session with <policy-violation/>;
 	// its senders are never blocked. Default DefaultMaxOutbox; a stanza on its own is
 	// always taken, whatever its size.
-	MaxOutbox  int
-	Limits     inspect.Limits
+	MaxOutbox int
+	Limits    inspect.Limits
+	// Directory finds bound sessions (default NewLocalDirectory(): this process's
+	// sessions only). A multi-node switch gives one shared by its nodes.
+	Directory  Directory
 	Iterations int // PBKDF2 iterations for new passwords (default and minimum 4096)
 	// Observe, if set, receives every stream event in both directions as Records with
 	// Conn, Dir and Time set. It must be safe for concurrent use and should not block.
@@ -130,13 +133,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
+	if cfg.Directory == nil {
+		cfg.Directory = newLocalDirectory()
+	}
 	if cfg.Stats == nil {
 		cfg.Stats = new(Stats)
 	}
 	return &Server{
 		cfg:    cfg,
 		domain: d,
-		dir:    newLocalDirectory(),
+		dir:    cfg.Directory,
 		store:  cfg.Store,
 		conns:  make(map[*conn]struct{}),
 	}, nil
