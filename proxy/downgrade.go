@@ -63,17 +63,6 @@ func (s *session) waitUpstream() error {
 	}
 }
 
-// refusePlainUpstream ends a connection whose client leg is TLS, or asked for it, when the
-// upstream leg cannot be: the client gets policy-violation, the upstream a closing tag.
-// why says what the client did (uses Direct TLS, asked for STARTTLS).
-func (s *session) refusePlainUpstream(why string) error {
-	s.fail("refused: %s, but the upstream offers no STARTTLS (a man-in-the-middle may have removed it); "+
-		"policy-violation sent to the client (--allow-plaintext-upstream would let it through with a plaintext upstream leg)", why)
-	s.streamErrorTo(s.client, inspect.CondPolicyViolation, textPlainUpstream)
-	s.closeStreamTo(s.up)
-	return errHandled
-}
-
 // allowPlainUpstream marks a connection whose upstream leg stays plaintext while its
 // client leg is TLS, as Config.AllowPlaintextUpstream allows: a warning in the log, and
 // the tag on every record from now on.

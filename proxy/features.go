@@ -26,7 +26,7 @@ type featureEdit struct {
 // upstream offers it, removed when the proxy cannot intercept it, and added when the
 // upstream has none only if Config.AllowPlaintextUpstream lets the client leg be stronger
 // than the upstream leg (see downgrade.go).
-func (s *session) editFeatures(raw []byte, h *inspect.Header) featureEdit {
+func (n *negotiator) editFeatures(raw []byte, h *inspect.Header) featureEdit {
 	var fe featureEdit
 	el, err := inspect.ParseElement(raw, h)
 	if err != nil {
@@ -36,16 +36,13 @@ func (s *session) editFeatures(raw []byte, h *inspect.Header) featureEdit {
 	if el.Local != "features" {
 		return fe // the reader only hands features here; anything else passes untouched
 	}
-	s.mu.Lock()
-	authenticated := s.authenticated
-	s.mu.Unlock()
-	clientTLS, upTLS := s.client.isTLS(), s.up.isTLS()
+	authenticated, clientTLS, upTLS := n.authenticated, n.clientTLS, n.upTLS
 	changed := false
 	kept := el.Children[:0:0]
-	for _, n := range el.Children {
-		c, ok := n.(*inspect.Element)
+	for _, node := range el.Children {
+		c, ok := node.(*inspect.Element)
 		if !ok {
-			kept = append(kept, n)
+			kept = append(kept, node)
 			continue
 		}
 		switch {
@@ -61,7 +58,7 @@ func (s *session) editFeatures(raw []byte, h *inspect.Header) featureEdit {
 				changed = true
 				continue
 			}
-			if s.p.cfg.CA == nil {
+			if !n.hasCA {
 				fe.notes = append(fe.notes, "removed STARTTLS from the features: no CA, so the proxy cannot intercept TLS")
 				fe.why = "stanzascope has no CA to intercept TLS with"
 				changed = true
@@ -74,7 +71,7 @@ func (s *session) editFeatures(raw []byte, h *inspect.Header) featureEdit {
 				changed = true
 			}
 		}
-		kept = append(kept, n)
+		kept = append(kept, node)
 	}
 	el.Children = kept
 	ns := inspect.NSClient
@@ -88,7 +85,7 @@ func (s *session) editFeatures(raw []byte, h *inspect.Header) featureEdit {
 		return fe
 	}
 	switch {
-	case s.p.cfg.AllowPlaintextUpstream && s.p.cfg.CA != nil:
+	case n.allowPlain && n.hasCA:
 		fe.base = fe.out
 		if fe.base == nil {
 			fe.base = append([]byte(nil), raw...)
@@ -117,53 +114,4 @@ func stripPlus(mechs *inspect.Element) []string {
 	}
 	mechs.Children = kept
 	return removed
-}
-
-// features handles <stream:features> from the upstream.
-func (s *session) features(ev inspect.Event) error {
-	const dir = inspect.ServerToClient
-	h := s.ur.Header()
-	held := s.held
-	s.held = nil
-	if held != nil {
-		if el, err := inspect.ParseElement(ev.Raw, h); err == nil && el.Child(inspect.NSTLS, "starttls") != nil {
-			s.emitHeld(inspect.Intercepted)
-			s.intercepted(ev, dir)
-			return s.upgradeUpstream()
-		}
-		s.upTLSTried = true
-		if !s.p.cfg.AllowPlaintextUpstream {
-			s.emitHeld(inspect.Dropped)
-			if s.p.cfg.Sink != nil {
-				r := s.rec(ev, dir)
-				r.Verdict = inspect.Dropped
-				s.emit(r)
-			}
-			return s.refusePlainUpstream("the client uses Direct TLS")
-		}
-		s.allowPlainUpstream("the client uses Direct TLS")
-		r := s.heldRec
-		s.heldRec = nil
-		if err := s.client.writeOpen(held, r); err != nil {
-			return &writeError{"client", err}
-		}
-		s.settleUpstream()
-	}
-	fe := s.editFeatures(ev.Raw, h)
-	s.mu.Lock()
-	s.tlsMode, s.tlsWhy = fe.mode, fe.why
-	switch {
-	case fe.base != nil:
-		s.replayFeat = fe.base
-	case fe.out != nil:
-		s.replayFeat = fe.out
-	default:
-		s.replayFeat = append([]byte(nil), ev.Raw...)
-	}
-	s.mu.Unlock()
-	for _, n := range fe.notes {
-		s.note("%s", n)
-	}
-	_, err := s.stanza(ev, dir, fe.out)
-	return err
 }

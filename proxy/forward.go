@@ -168,5 +168,5 @@ func (s *session) inject(dir inspect.Direction, inj rules.Injection) error {
 func (s *session) boundJID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.bound
+	return s.neg.bound
 }

@@ -1,12 +1,10 @@
 package proxy
 
 import (
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/stanzascope/stanzascope/inspect"
-	"github.com/stanzascope/stanzascope/proxy/ca"
 )
 
 // FuzzEditFeatures feeds arbitrary <stream:features> to the feature editor: it must not
@@ -24,11 +22,7 @@ func FuzzEditFeatures(f *testing.F) {
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, raw string, withCA bool) {
-		s := &session{p: &Proxy{}, client: newSide("client", true, nil, DefaultWriteTimeout), up: newSide("upstream", false, nil, DefaultWriteTimeout)}
-		if withCA {
-			s.p.cfg.CA = fuzzCA
-		}
-		fe := s.editFeatures([]byte(raw), nil)
+		fe := newNegotiator(false, withCA, false).editFeatures([]byte(raw), nil)
 		if fe.out == nil {
 			return
 		}
@@ -51,20 +45,6 @@ func FuzzEditFeatures(f *testing.F) {
 		}
 	})
 }
-
-// fuzzCA is a CA for the fuzz targets, made once.
-var fuzzCA = func() *ca.CA {
-	dir, err := os.MkdirTemp("", "stanzascope-fuzz-ca")
-	if err != nil {
-		panic(err)
-	}
-	defer os.RemoveAll(dir)
-	c, err := ca.LoadOrCreate(dir)
-	if err != nil {
-		panic(err)
-	}
-	return c
-}()
 
 // FuzzSplitUpstream checks the parser of --upstream values.
 func FuzzSplitUpstream(f *testing.F) {

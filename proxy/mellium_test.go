@@ -102,11 +102,17 @@ func testMelliumThroughProxy(t *testing.T, direct bool) {
 	if direct {
 		tp.sink.waitNote(t, "the proxy negotiates STARTTLS with the upstream itself")
 	}
-	// The message is logged in clear, in both legs.
+	// The message is logged in clear, in both legs. A record is emitted once its bytes are
+	// written, which may be just after bob read them: wait for it.
 	var seen [3]bool
-	for _, r := range tp.sink.all() {
-		if bytes.Contains(r.Raw, []byte("hello through the proxy")) {
-			seen[r.Dir] = true
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !(seen[1] && seen[2]); {
+		for _, r := range tp.sink.all() {
+			if bytes.Contains(r.Raw, []byte("hello through the proxy")) {
+				seen[r.Dir] = true
+			}
+		}
+		if !seen[1] || !seen[2] {
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 	if !seen[1] || !seen[2] {

@@ -29,16 +29,6 @@ func (s *session) recOf(ev inspect.Event, dir inspect.Direction) *inspect.Record
 	return s.rec(ev, dir)
 }
 
-// intercepted emits the record of an event the proxy handled itself instead of forwarding
-// it (verdict intercepted).
-func (s *session) intercepted(ev inspect.Event, dir inspect.Direction) {
-	if s.p.cfg.Sink != nil {
-		r := s.rec(ev, dir)
-		r.Verdict = inspect.Intercepted
-		s.dest(dir).record(r)
-	}
-}
-
 // noteRec makes a connection record (note, open, close) with a message.
 func (s *session) noteRec(kind inspect.Kind, format string, args ...any) *inspect.Record {
 	return &inspect.Record{Time: time.Now(), Conn: s.info, Kind: kind, Note: fmt.Sprintf(format, args...)}

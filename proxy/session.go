@@ -35,21 +35,16 @@ type session struct {
 	dead     chan struct{} // closed when both connections are being closed
 	deadOnce sync.Once
 
-	// Coordination of the two pipes around STARTTLS and SASL: after forwarding <starttls/>
-	// or a SASL element, the c2s pipe waits for the s2c pipe to see the answer, because the
-	// client's next bytes may be TLS or a new stream header that its reader must be reset
-	// or restarted for first.
-	mu            sync.Mutex
-	await         awaitKind
-	resume        chan func() error
-	s2cDone       chan struct{}
-	tlsMode       tlsMode
-	tlsWhy        string // with tlsRefuse: why, for the stream error the client gets
-	authenticated bool
-	bound         string
-	clientHdr     []byte // last stream header from the client, resent after our own upstream STARTTLS
-	replayHdr     []byte // last header from the upstream, replayed after TLS answered by the proxy
-	replayFeat    []byte // the features that followed it, without the STARTTLS the proxy added
+	// The negotiation (negotiate.go) and the coordination of the two pipes around STARTTLS
+	// and SASL: after forwarding <starttls/> or a SASL element, the c2s pipe waits for the
+	// s2c pipe to see the answer, because the client's next bytes may be TLS or a new
+	// stream header that its reader must be reset or restarted for first. mu guards neg.
+	mu       sync.Mutex
+	neg      *negotiator
+	resume   chan func() error
+	s2cDone  chan struct{}
+	clientTC *tls.Conn // the client leg's TLS, once the proxy made it (STARTTLS)
+	upTC     *tls.Conn // the upstream leg's TLS
 
 	// The upstream leg's security (see downgrade.go). upReady is closed once the s2c pipe
 	// knows that the upstream leg is as strong as the client leg (or is allowed not to be);
@@ -64,11 +59,8 @@ type session struct {
 	setupBy time.Time
 
 	// Owned by the s2c pipe.
-	held       []byte          // upstream header held back while the proxy negotiates upstream TLS
-	heldRec    *inspect.Record // its record, emitted once the header is forwarded or not
-	upTLSTried bool
-	// Owned by the c2s pipe.
-	replayPending bool
+	held    []byte          // upstream header held back while the proxy negotiates upstream TLS
+	heldRec *inspect.Record // its record, emitted once the header is forwarded or not
 
 	closedBy [3]atomic.Bool                    // by Direction: the sender's closing tag was read
 	stats    [3]struct{ bytes, stanzas int64 } // by Direction, each written by its pipe
@@ -78,9 +70,10 @@ type session struct {
 type awaitKind uint8
 
 const (
-	awaitNone awaitKind = iota
-	awaitTLS
-	awaitSASL
+	awaitNone   awaitKind = iota
+	awaitTLS              // the client's <starttls/> was forwarded
+	awaitSASL             // the client's <auth/> or <response/> was forwarded
+	awaitOwnTLS           // the proxy's own <starttls/> (for a Direct TLS client) was sent
 )
 
 // tlsMode says what the proxy does when the client sends <starttls/>.
@@ -116,6 +109,7 @@ func (p *Proxy) newSession(c net.Conn, direct bool) *session {
 		s2cDone: make(chan struct{}),
 		upReady: make(chan struct{}),
 		start:   time.Now(),
+		neg:     newNegotiator(direct, p.cfg.CA != nil, p.cfg.AllowPlaintextUpstream),
 	}
 	s.attach(s.client)
 	return s
@@ -203,7 +197,7 @@ func (s *session) setup(ctx context.Context) bool {
 	h := s.cr.Header()
 	s.hdr[inspect.ClientToServer].Store(h)
 	s.domain = h.To
-	s.clientHdr = append([]byte(nil), ev.Raw...)
+	s.neg.clientHdr = append([]byte(nil), ev.Raw...)
 	hdrRec := s.rec(ev, inspect.ClientToServer)
 
 	up, err := s.p.dialUpstream(withConnID(ctx, s.id))
