@@ -296,7 +296,9 @@ func (c *conn) goUnavailable(ctx context.Context, raw []byte) {
 		}
 	}
 	for _, s := range c.srv.dir.Resources(nil, full.Bare()) {
-		if s != Session(c) && s.Presence().Available {
+		// A session that took over this full JID (a new login with the same resource)
+		// is not another resource: it must not get its predecessor's unavailable.
+		if s != Session(c) && s.JID() != full && s.Presence().Available {
 			s.Deliver(withTo(b, s.JID()))
 		}
 	}
