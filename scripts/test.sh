@@ -59,6 +59,9 @@ if [ "${status[0]}" -ne 0 ] || [ "${status[1]}" -ne 0 ]; then
 	exit 1
 fi
 
+echo "== allocation guards (without -race, which allocates)"
+go test -count=1 -run 'Allocs$' ./...
+
 echo "== interop"
 scripts/interop.sh
 

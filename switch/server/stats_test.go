@@ -27,6 +27,10 @@ func TestStats(t *testing.T) {
 	dana := melliumLogin(t, ts, "dana", "pw", "desk", sasl.ScramSha256)
 	dana.SendRaw("<presence/>") // offline messages come with initial presence
 	dana.WaitFor("while you were out")
+	// The counter moves after the writer reports the write, which may be after dana read it.
+	for deadline := time.Now().Add(10 * time.Second); st.OfflineDelivered.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond) // polling for the count, with a deadline
+	}
 	if st.OfflineDelivered.Load() != 1 {
 		t.Fatalf("offline delivered %d, want 1", st.OfflineDelivered.Load())
 	}
