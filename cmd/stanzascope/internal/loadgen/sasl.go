@@ -19,8 +19,9 @@ const (
 
 var mechPreference = []string{mechSHA256, mechSHA1, mechPlain}
 
-// chooseMechanism picks forced if the server offers it, else the best offered.
-func chooseMechanism(features *inspect.Element, forced string) (string, error) {
+// ChooseMechanism picks forced if the features offer it, else the best offered of
+// SCRAM-SHA-256, SCRAM-SHA-1 and PLAIN.
+func ChooseMechanism(features *inspect.Element, forced string) (string, error) {
 	var offered []string
 	if ms := features.Child(inspect.NSSASL, "mechanisms"); ms != nil {
 		for _, m := range ms.Elements() {
@@ -53,21 +54,21 @@ func saslMechanism(name string) sasl.Mechanism {
 	return sasl.Plain
 }
 
-// authenticate runs the SASL exchange on c's stream (RFC 6120 section 6).
-func (c *client) authenticate(mech string) error {
+// authenticate runs the SASL exchange on s (RFC 6120 section 6).
+func (s *Stream) authenticate(mech string, acct Account) error {
 	neg := sasl.NewClient(saslMechanism(mech), sasl.Credentials(func() ([]byte, []byte, []byte) {
-		return []byte(c.acct.Username), []byte(c.acct.Password), nil
+		return []byte(acct.Username), []byte(acct.Password), nil
 	}))
 	_, resp, err := neg.Step(nil)
 	if err != nil {
 		return fmt.Errorf("SASL %s: %w", mech, err)
 	}
 	out := "<auth xmlns='" + inspect.NSSASL + "' mechanism='" + mech + "'>" + encode64(resp) + "</auth>"
-	if err := c.write([]byte(out)); err != nil {
+	if err := s.write([]byte(out)); err != nil {
 		return err
 	}
 	for {
-		el, err := c.nextElement()
+		el, err := s.nextElement()
 		if err != nil {
 			return err
 		}
@@ -85,7 +86,7 @@ func (c *client) authenticate(mech string) error {
 				return fmt.Errorf("SASL %s: %w", mech, err)
 			}
 			out := "<response xmlns='" + inspect.NSSASL + "'>" + encode64(resp) + "</response>"
-			if err := c.write([]byte(out)); err != nil {
+			if err := s.write([]byte(out)); err != nil {
 				return err
 			}
 		case "success":
@@ -107,7 +108,7 @@ func (c *client) authenticate(mech string) error {
 			if t := el.Child(inspect.NSSASL, "text"); t != nil {
 				cond += ": " + t.Text()
 			}
-			return fmt.Errorf("login refused for %s (SASL %s): %s", c.acct.Username, mech, cond)
+			return fmt.Errorf("login refused for %s (SASL %s): %s", acct.Username, mech, cond)
 		}
 	}
 }
