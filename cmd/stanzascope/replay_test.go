@@ -126,13 +126,17 @@ func TestReplaySlixmppSession(t *testing.T) {
 	if code != 0 || !strings.Contains(sw.String(), "no differences: 11 client stanzas sent") {
 		t.Fatalf("replay against a fresh switch: exit %d", code)
 	}
+	// An answer to a request is listed first after its request; the other stanzas after
+	// the client stanza they were recorded after, which depends on how the proxy's two
+	// directions interleaved in the recording.
 	for _, want := range []string{
 		"iq set (query jabber:iq:register)  → iq result",
-		"message chat to rita@localhost/rec  → message chat",
-		"message chat to nobody-here@localhost  → message error (service-unavailable)",
+		"message chat to rita@localhost/rec  → ",
+		"message chat to nobody-here@localhost",
+		"message error (service-unavailable)",
 		"iq get (ping urn:xmpp:ping) to localhost  → iq result",
 		"iq get (time urn:xmpp:time) to localhost  → iq error (service-unavailable)",
-		"</stream:stream>  → stream close",
+		"stream close",
 	} {
 		if !strings.Contains(sw.String(), want) {
 			t.Errorf("switch replay lacks %q", want)

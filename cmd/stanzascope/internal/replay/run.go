@@ -113,6 +113,7 @@ type runner struct {
 	lastSent time.Time // when it was sent
 	rx       chan rxEvent
 	ended    error // why the stream ended, once it has
+	closed   bool  // the server has closed its stream
 }
 
 // rxEvent is what the reader goroutine passes on: a stanza, the end of the stream, or
@@ -298,6 +299,7 @@ func (r *runner) handle(ev rxEvent) {
 			r.ended = ev.err
 		}
 	case ev.close:
+		r.closed = true
 		r.t.closed(r.cur, ev.raw)
 	default:
 		r.t.received(r.cur, ev.el, ev.raw)
@@ -364,11 +366,12 @@ func (r *runner) session(ctx context.Context) {
 		closedByUs = st.Kind == StepClose
 		r.waitAnswers(ctx, i)
 	}
-	if !closedByUs && r.ended == nil {
-		// The recorded client never closed its stream: close it now, and take what
-		// still comes as part of the last step, but not the server's closing tag.
-		_ = r.st.Write([]byte("</stream:stream>"))
-		r.drainUntilEnd(ctx)
+	if r.ended == nil {
+		if !closedByUs {
+			// The recorded client never closed its stream: close it now.
+			_ = r.st.Write([]byte("</stream:stream>"))
+		}
+		r.drainUntilEnd(ctx, !closedByUs)
 	}
 }
 
@@ -439,15 +442,21 @@ func (r *runner) waitUntil(ctx context.Context, deadline time.Time, cond func() 
 	return true
 }
 
-// drainUntilEnd takes what the server still sends after the replay closed its stream,
-// until the server ends it (at most cfg.Timeout).
-func (r *runner) drainUntilEnd(ctx context.Context) {
+// drainUntilEnd takes what the server still sends after the last step, as part of it,
+// until the server ends its stream (at most cfg.Timeout). The server's closing tag is
+// compared only when the recorded client closed the stream too (not ours: the replay
+// closed it on its own).
+func (r *runner) drainUntilEnd(ctx context.Context, ourClose bool) {
 	t := time.NewTimer(r.cfg.Timeout)
 	defer t.Stop()
-	for r.ended == nil {
+	for r.ended == nil && !r.closed {
 		select {
 		case ev := <-r.rx:
 			if ev.close {
+				r.closed = true
+				if !ourClose {
+					r.handle(ev)
+				}
 				return
 			}
 			r.handle(ev)

@@ -152,8 +152,9 @@ func TestRunKeepsTiming(t *testing.T) {
 		"c2s <iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
 		"s2c <iq type='result' id='p1'/>",
 	)...)
-	// Move the ping 400 ms after the login.
+	// Move the ping and its answer 400 ms after the login.
 	log = strings.Replace(log, `"time":"2026-01-02T03:04:05.012Z"`, `"time":"2026-01-02T03:04:05.412Z"`, 1)
+	log = strings.Replace(log, `"time":"2026-01-02T03:04:05.013Z"`, `"time":"2026-01-02T03:04:05.413Z"`, 1)
 	l, err := ReadLog(strings.NewReader(log), 0)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -269,7 +270,7 @@ func extract(c *loggedConn) (*Script, error) {
 	if c.info.Client.IsValid() {
 		x.s.Client = c.info.Client.String()
 	}
-	for _, r := range c.recs {
+	for _, r := range causalOrder(c.recs) {
 		if err := x.record(r); err != nil {
 			return nil, err
 		}
@@ -278,6 +279,21 @@ func extract(c *loggedConn) (*Script, error) {
 		return nil, ErrNotLogged
 	}
 	return x.s, nil
+}
+
+// causalOrder returns the records in the order of their times when they all have one.
+// A log numbers the records of the two directions in the order its producer's pipes
+// handed them over, which may put an answer before the stanza it answers; the time is
+// when the bytes were read, so a server's answer is always later than what caused it.
+func causalOrder(recs []*inspect.Record) []*inspect.Record {
+	for _, r := range recs {
+		if r.Time.IsZero() {
+			return recs
+		}
+	}
+	out := slices.Clone(recs)
+	slices.SortStableFunc(out, func(a, b *inspect.Record) int { return a.Time.Compare(b.Time) })
+	return out
 }
 
 type extraction struct {
@@ -312,7 +328,20 @@ func (x *extraction) record(r *inspect.Record) error {
 		}
 		return x.clientStanza(r)
 	case r.Dir == inspect.ClientToServer && r.Kind == inspect.KindStreamClose:
+		var moved *Expect
+		if x.cur >= 0 {
+			// The two closing tags cross: a log may number the server's before the
+			// client's that caused it. It belongs to the client's close, which the
+			// matching takes early as well as late.
+			prev := x.s.Steps[x.cur]
+			if n := len(prev.Window); n > 0 && prev.Window[n-1].Sig == closeSig {
+				moved, prev.Window = prev.Window[n-1], prev.Window[:n-1]
+			}
+		}
 		x.add(&Step{Kind: StepClose, Seq: r.Seq, Time: r.Time, Raw: r.Raw})
+		if moved != nil {
+			x.s.Steps[x.cur].Window = append(x.s.Steps[x.cur].Window, moved)
+		}
 	case r.Dir == inspect.ServerToClient && r.Producer() == inspect.OriginServer:
 		return x.serverRecord(r)
 	}

@@ -74,6 +74,44 @@ func TestExtractSession(t *testing.T) {
 	}
 }
 
+// A log may number the server's closing tag before the client's that caused it: it is
+// still the answer to the client's.
+func TestExtractCrossingCloses(t *testing.T) {
+	s := scriptOf(t, session(
+		"c2s <iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
+		"s2c <iq type='result' id='p'/>",
+		"s2c </stream:stream>",
+		"c2s </stream:stream>",
+	)...)
+	ping, end := s.Steps[1], s.Steps[2]
+	if len(ping.Window) != 0 || end.Kind != StepClose || len(end.Window) != 1 || end.Window[0].Sig != closeSig {
+		t.Fatalf("ping window %+v, close step %+v", ping.Window, end)
+	}
+}
+
+// The log numbers an answer before the stanza it answers (the proxy's two directions
+// interleave); the times say which came first.
+func TestExtractCausalOrder(t *testing.T) {
+	log := jsonLog(t, session(
+		"c2s <presence/>",
+		"s2c <message from='alice@localhost/rec' type='chat'><body>hi</body></message>",
+		"c2s <message to='alice@localhost/rec' type='chat'><body>hi</body></message>",
+	)...)
+	// Give the echo (seq 13) a time after the message (seq 14).
+	log = strings.Replace(log, `"seq":13,"time":"2026-01-02T03:04:05.013Z"`, `"seq":13,"time":"2026-01-02T03:04:05.0145Z"`, 1)
+	l, err := ReadLog(strings.NewReader(log), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Script(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pres, msg := s.Steps[1], s.Steps[2]; len(pres.Window) != 0 || len(msg.Window) != 1 {
+		t.Fatalf("presence window %d, message window %d: want the echo after the message", len(pres.Window), len(msg.Window))
+	}
+}
+
 func TestExtractRegistration(t *testing.T) {
 	pre := []string{clientHeader, serverHeader,
 		"s2c <stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>",
