@@ -419,22 +419,33 @@ func appendUnescaped(dst, b []byte) []byte {
 // TopAttr returns the value of the unprefixed attribute local on the top-level start tag of
 // raw (unescaped), or "" when absent. It does not build a tree.
 func TopAttr(raw []byte, local string) string {
+	v, ok := RawAttr(raw, local)
+	if !ok {
+		return ""
+	}
+	return string(unescapeBytes(v))
+}
+
+// RawAttr returns the value as written (entities not expanded; a view on raw) of the
+// attribute whose qualified name is name on the first start tag of raw, and whether it is
+// there. It does not allocate.
+func RawAttr(raw []byte, name string) ([]byte, bool) {
 	i := FirstStartTag(raw)
 	if i < 0 {
-		return ""
+		return nil, false
 	}
 	raw = raw[i:]
-	name, complete := TagName(raw)
-	if !complete || len(name) == 0 {
-		return ""
+	qname, complete := TagName(raw)
+	if !complete || len(qname) == 0 {
+		return nil, false
 	}
-	for i = 1 + len(name); ; {
+	for i = 1 + len(qname); ; {
 		a, next, end, err := scanAttr(raw, i)
 		if err != nil || end > 0 {
-			return ""
+			return nil, false
 		}
-		if string(a.Name(raw)) == local {
-			return string(unescapeBytes(a.Value(raw)))
+		if string(a.Name(raw)) == name {
+			return a.Value(raw), true
 		}
 		i = next
 	}

@@ -89,6 +89,28 @@ func TestTopNameAndAttr(t *testing.T) {
 	}
 }
 
+// RawAttr returns the value as written, finds prefixed names by their qualified name and
+// tells an empty value from an absent attribute.
+func TestRawAttr(t *testing.T) {
+	for _, tc := range []struct {
+		in, name, value string
+		ok              bool
+	}{
+		{"<iq id=\"a&amp;b\" type='get'/>", "id", "a&amp;b", true},
+		{"<x:s xmlns:x='u' x:seq='7'>", "x:seq", "7", true},
+		{"<x:s xmlns:x='u' x:seq='7'>", "seq", "", false},
+		{"<m id=''/>", "id", "", true},
+		{"<m a='1' id='2'", "id", "2", true}, // the tag's end is not needed
+		{"<m a='1", "id", "", false},
+		{"no tag", "id", "", false},
+	} {
+		v, ok := RawAttr([]byte(tc.in), tc.name)
+		if string(v) != tc.value || ok != tc.ok {
+			t.Errorf("RawAttr(%q, %q) = %q, %v; want %q, %v", tc.in, tc.name, v, ok, tc.value, tc.ok)
+		}
+	}
+}
+
 func TestTagName(t *testing.T) {
 	for _, tc := range []struct {
 		in, name string
@@ -120,6 +142,7 @@ func TestScanStartTagAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = TopAttr(raw, "type")
+		_, _ = RawAttr(raw, "id")
 	})
 	if allocs != 1 { // TopAttr's string
 		t.Fatalf("ScanStartTag and TopAttr: %v allocations, want 1 (TopAttr's result)", allocs)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"math"
 	"strconv"
+
+	"github.com/stanzascope/stanzascope/inspect"
 )
 
 // NSBench is the namespace of the stamp each bench message carries.
@@ -83,55 +85,14 @@ func parseDecimal(b []byte) (int64, bool) {
 	return int64(n), true
 }
 
-// tagAttr returns the raw value of the unprefixed attribute name of the first start tag
-// in b (which starts at or before its '<'), or nil. Values are returned unescaped as they
-// are: the attributes read here hold digits or plain words.
+// tagAttr returns the value as written (entities not expanded) of the attribute name of
+// the first start tag in b (which starts at or before its '<'), or nil: the attributes
+// read here hold digits or plain words. The scan is inspect's one start-tag scanner.
 func tagAttr(b []byte, name string) []byte {
 	i := bytes.IndexByte(b, '<')
 	if i < 0 {
 		return nil
 	}
-	i++
-	for i < len(b) && !isXMLSpace(b[i]) && b[i] != '>' && b[i] != '/' {
-		i++
-	}
-	for i < len(b) {
-		for i < len(b) && isXMLSpace(b[i]) {
-			i++
-		}
-		if i >= len(b) || b[i] == '>' || b[i] == '/' {
-			return nil
-		}
-		start := i
-		for i < len(b) && b[i] != '=' && !isXMLSpace(b[i]) && b[i] != '>' {
-			i++
-		}
-		attr := b[start:i]
-		for i < len(b) && isXMLSpace(b[i]) {
-			i++
-		}
-		if i >= len(b) || b[i] != '=' {
-			return nil
-		}
-		i++
-		for i < len(b) && isXMLSpace(b[i]) {
-			i++
-		}
-		if i >= len(b) || (b[i] != '\'' && b[i] != '"') {
-			return nil
-		}
-		q := b[i]
-		i++
-		end := bytes.IndexByte(b[i:], q)
-		if end < 0 {
-			return nil
-		}
-		if string(attr) == name {
-			return b[i : i+end]
-		}
-		i += end + 1
-	}
-	return nil
+	v, _ := inspect.RawAttr(b[i:], name)
+	return v
 }
-
-func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
