@@ -3,7 +3,8 @@
 #
 # Runs the same load ('stanzascope bench') against the embedded switch, Prosody, ejabberd,
 # Prosody through 'stanzascope proxy', the switch through the proxy (printing nothing, and
-# writing a JSON log: proxy-switch-json) and a plain TCP relay (io.Copy, 'stanzascope bench
+# writing a JSON log: proxy-switch-json; without the web view: proxy-switch-noweb; with three
+# browsers reading the web view: proxy-switch-web3) and a plain TCP relay (io.Copy, 'stanzascope bench
 # relay') in front of Prosody and of the switch, in plaintext and then with STARTTLS, and
 # measures resident memory per idle connection. Writes docs/bench/REPORT.md and the raw
 # JSON results under docs/bench/results/.
@@ -134,6 +135,8 @@ rate = machine.get("rate", "?")
 NAMES = [("switch", "embedded switch"), ("prosody", "Prosody"), ("ejabberd", "ejabberd"),
          ("proxy-prosody", "proxy → Prosody"), ("proxy-switch", "proxy → switch"),
          ("proxy-switch-json", "proxy with a JSON log → switch"),
+         ("proxy-switch-noweb", "proxy without the web view → switch"),
+         ("proxy-switch-web3", "proxy with 3 browsers on the web view → switch"),
          ("relay-prosody", "TCP relay (io.Copy) → Prosody"),
          ("relay-switch", "TCP relay (io.Copy) → switch")]
 IDLE = {"switch": [], "prosody": [], "ejabberd": [], "proxy-prosody": []}
@@ -281,9 +284,21 @@ for tls in ("plain", "tls"):
         w("- proxy with a JSON log ≥ a TCP relay, in front of the switch (issue 12): not measured")
     else:
         w(f"- proxy with a JSON log ≥ a TCP relay, in front of the switch (issue 12): {a:,.0f} vs {b:,.0f} msgs/s ({a / b * 100:.0f} %) — {verdict(a >= b)}")
+    a, b, c = dps("proxy-switch-web3", tls), dps("proxy-switch", tls), dps("proxy-switch-noweb", tls)
+    if a is None or b is None or c is None:
+        w("- the web view's cost, in front of the switch (issue 15): not measured")
+    else:
+        w(f"- the web view's cost, in front of the switch (issue 15): {c:,.0f} msgs/s without it, {b:,.0f} with it and no browser ({b / c * 100:.0f} %), {a:,.0f} with 3 browsers reading ({a / c * 100:.0f} %)")
     rl = dps("relay-prosody", tls)
     if rl and pr:
         w(f"- for scale, the plain TCP relay keeps {rl / pr * 100:.0f} % of Prosody's throughput and adds {p99('relay-prosody', tls) - p99('prosody', tls):+.2f} ms p99")
+    w("")
+wr = [f for f in sorted(os.listdir(res)) if f.startswith("webreaders-")]
+if wr:
+    w("**the three browsers of proxy-switch-web3** (records each read, and what the web view told it it missed; one line per start of the servers):\n")
+    for f in wr:
+        lines = [l.strip() for l in text(f).splitlines() if l.strip()]
+        w(f"- {f}: " + ("; ".join(lines) if lines else "no output"))
     w("")
 w("**memory per idle connection (plaintext)**\n")
 for t, limit, label in (("switch", 16, "switch ≤ 16 KiB"), ("proxy-prosody", 32, "proxy ≤ 32 KiB for both legs"), ("prosody", None, "Prosody (about 30 KiB expected)"), ("ejabberd", None, "ejabberd (reference)")):
@@ -366,6 +381,8 @@ log "file descriptor limit: $FDS"
 # ---------------------------------------------------------------- build and certificates
 BIN=$WORK/stanzascope
 (cd "$ROOT" && go build -o "$BIN" ./cmd/stanzascope)
+WEBREADERS=$WORK/webreaders
+(cd "$ROOT" && go build -o "$WEBREADERS" ./scripts/webreaders)
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/server.key" -out "$WORK/server.crt" \
 	-days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost >/dev/null 2>&1
 cat "$WORK/server.crt" "$WORK/server.key" >"$WORK/server.pem"
@@ -373,6 +390,7 @@ chmod 644 "$WORK/server.key" "$WORK/server.pem"
 
 # ---------------------------------------------------------------- servers
 declare -A PORT PID
+STARTS=0 # how many times start_all started the servers (names the web readers' reports)
 QUIET=(--format raw --filter-name bench-shows-nothing) # the switch and proxy print no stanza
 
 start_switch() {
@@ -496,6 +514,21 @@ start_all() {
 	want proxy-switch-json && start_proxy proxy-switch-json "${PORT[switch]}" --log "$WORK/proxy-switch-json.jsonl" &&
 		TARGETS+=(proxy-switch-json)
 	want relay-switch && start_relay relay-switch "${PORT[switch]}" && TARGETS+=(relay-switch)
+	# The web view's cost (issue 15): every proxy above serves it, as by default, with no
+	# browser; proxy-switch-noweb has none, proxy-switch-web3 has three browsers reading it
+	# (scripts/webreaders, as many event streams as three open pages).
+	want proxy-switch-noweb && start_proxy proxy-switch-noweb "${PORT[switch]}" --web off && TARGETS+=(proxy-switch-noweb)
+	if want proxy-switch-web3; then
+		local wp
+		wp=$(free_port)
+		if start_proxy proxy-switch-web3 "${PORT[switch]}" --web "127.0.0.1:$wp"; then
+			STARTS=$((STARTS + 1))
+			"$WEBREADERS" --url "http://127.0.0.1:$wp/" --n 3 >"$RES/webreaders-$STARTS.txt" 2>&1 &
+			PIDS+=($!)
+			record "go run ./scripts/webreaders --url http://127.0.0.1:\$WEB_PORT/ --n 3   # three browsers on proxy-switch-web3"
+			TARGETS+=(proxy-switch-web3)
+		fi
+	fi
 	return 0
 }
 
@@ -593,6 +626,7 @@ done
 	echo "load=$LOAD_BEFORE at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 } >"$RES/machine.txt"
 
+stop_all # the web readers print what they read when stopped
 rm -rf "$OUT/results"
 mkdir -p "$OUT/results"
 cp "$RES"/*.json "$RES"/*.txt "$OUT/results/" 2>/dev/null || true

@@ -2,7 +2,7 @@
 // watching it would, for measuring what the web view costs the traffic (scripts/bench.sh:
 // proxy throughput with and without 3 browsers). Each reader reads the event stream and
 // counts the records and what it was told it missed; at the end (--duration, or Ctrl-C)
-// one line per reader is printed:
+// or SIGTERM) one line per reader is printed:
 //
 //	reader 1: 120345 records, 0 missed
 //
@@ -27,6 +27,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 func main() {
@@ -37,7 +38,7 @@ func main() {
 	stall := flag.Bool("stall", false, "stop reading after the first event, as a frozen tab")
 	until := flag.Int("records", 0, "stop a reader after `N` records (0: no limit)")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM) // SIGTERM: scripts/bench.sh stops it so
 	defer stop()
 	if *d > 0 {
 		var cancel context.CancelFunc
