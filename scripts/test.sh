@@ -27,6 +27,8 @@ command -v sendxmpp >/dev/null 2>&1 || need+=(sendxmpp)
 { command -v erl && compgen -G '/usr/lib/*/ejabberd-*/ebin'; } >/dev/null 2>&1 || need+=(ejabberd)
 # switch/store/pgtest runs initdb and postgres from PATH or Debian's /usr/lib/postgresql/*/bin.
 { command -v initdb || compgen -G '/usr/lib/postgresql/*/bin/initdb'; } >/dev/null 2>&1 || need+=(postgresql)
+# switch/cluster/natstest runs nats-server (with JetStream) from PATH or /usr/sbin.
+{ command -v nats-server || [ -x /usr/sbin/nats-server ]; } >/dev/null 2>&1 || need+=(nats-server)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "== installing ${need[*]} from Debian"
 	if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -59,6 +59,16 @@ type Directory interface {
 	Len() int
 }
 
+// PresenceWatcher is implemented by a Directory that must hear when the presence of a
+// session bound through it changes (a directory shared by several nodes tells the others,
+// whose sessions read it through their copy of the Session). The server calls
+// PresenceChanged after the session's state changed and before the presence is delivered
+// to anyone, so a directory that publishes it in order with its deliveries lets no node
+// see the presence stanza before the state. It must not block.
+type PresenceWatcher interface {
+	PresenceChanged(s Session)
+}
+
 // NewLocalDirectory returns the in-process Directory: a map of this process's sessions.
 // A shared directory can keep one for the sessions of its own node.
 func NewLocalDirectory() Directory { return newLocalDirectory() }

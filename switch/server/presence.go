@@ -74,6 +74,7 @@ func (c *conn) broadcastAvailable(ctx context.Context, raw []byte, el *inspect.E
 	c.available, c.priority, c.last, c.lastStamp = true, prio, last, c.srv.now()
 	legacy := c.legacy
 	c.mu.Unlock()
+	c.srv.presenceChanged(c)
 
 	items, err := c.srv.store.Roster(ctx, c.user)
 	if err != nil {
@@ -276,6 +277,7 @@ func (c *conn) goUnavailable(ctx context.Context, raw []byte) {
 	c.directed = nil
 	full := c.jid
 	c.mu.Unlock()
+	c.srv.presenceChanged(c)
 	var b []byte
 	if raw != nil {
 		b, _ = restamp(raw, []kv{{"from", full.String()}, {"to", ""}}, nil, nil)
@@ -310,6 +312,14 @@ func (c *conn) goUnavailable(ctx context.Context, raw []byte) {
 		} else {
 			c.srv.deliverAvailable(direct{}, j, withTo(b, j))
 		}
+	}
+}
+
+// presenceChanged tells a directory that watches presence (PresenceWatcher) that c's
+// presence changed.
+func (s *Server) presenceChanged(c *conn) {
+	if w, ok := s.dir.(PresenceWatcher); ok {
+		w.PresenceChanged(c)
 	}
 }
 
