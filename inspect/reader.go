@@ -223,6 +223,23 @@ func (r *Reader) Offset() int64 { return r.base + int64(r.r) }
 // Buffered returns the number of bytes read from the source but not yet returned in events.
 func (r *Reader) Buffered() int { return r.w - r.r }
 
+// SpaceBuffered reports whether the next event is whitespace between stanzas that is
+// already buffered whole: the unread bytes are whitespace up to a '<' or to their end, so
+// that Next returns it without reading the source. A pipe that must wait for the other
+// direction before reading on (the proxy after a client's <auth/>) forwards such
+// whitespace first, in the order it came.
+func (r *Reader) SpaceBuffered() bool {
+	if r.err != nil || r.phase != phaseStream || r.st != sTop || r.p != 0 || r.r == r.w {
+		return false
+	}
+	b := r.buf[r.r:r.w]
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i > 0 && (i == len(b) || b[i] == '<')
+}
+
 // Next returns the next event. At the end of the stream (after </stream:stream>, or at EOF
 // between stanzas) it returns io.EOF. A violation returns a *StreamError; EOF inside a
 // stanza or header returns an error wrapping io.ErrUnexpectedEOF. After an error Next

@@ -413,3 +413,62 @@ func TestReaderRawIsExact(t *testing.T) {
 		t.Errorf("concatenated events differ from input:\n%q\n%q", got.String(), body)
 	}
 }
+
+// chunks returns its chunks one Read at a time and fails the test on a Read past them: a
+// source that shows whether Next read it.
+type chunks struct {
+	t    *testing.T
+	left []string
+}
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(c.left) == 0 {
+		c.t.Fatal("the reader read its source past the chunks")
+	}
+	n := copy(p, c.left[0])
+	c.left = c.left[1:]
+	return n, nil
+}
+
+// SpaceBuffered says when Next returns whitespace without reading: go-sendxmpp's
+// "<auth>...</auth>\n" arrives in one read, and the proxy forwards the "\n" before it waits
+// for the server's answer.
+func TestReaderSpaceBuffered(t *testing.T) {
+	auth := "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYgA=</auth>"
+	for _, tc := range []struct {
+		name, after string // bytes buffered after the auth
+		want        bool
+		space       string // the whitespace event Next then returns
+	}{
+		{"newline", "\n", true, "\n"},
+		{"before a tag", " \r\n<?xml version='1.0'?>", true, " \r\n"},
+		{"nothing", "", false, ""},
+		{"a tag", "<response/>", false, ""},
+		{"text", "\n x", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewReader(&chunks{t: t, left: []string{testHeader, auth + tc.after}}, Limits{})
+			if r.SpaceBuffered() {
+				t.Fatal("space buffered before anything was read")
+			}
+			for _, want := range []Kind{KindStreamOpen, KindStanza} {
+				if ev, err := r.Next(); err != nil || ev.Kind != want {
+					t.Fatalf("Next: %v, %v; want %v", ev.Kind, err, want)
+				}
+			}
+			if got := r.SpaceBuffered(); got != tc.want {
+				t.Fatalf("SpaceBuffered after %q = %v, want %v", tc.after, got, tc.want)
+			}
+			if !tc.want {
+				return
+			}
+			ev, err := r.Next()
+			if err != nil || ev.Kind != KindWhitespace || string(ev.Raw) != tc.space {
+				t.Fatalf("Next: %v %q, %v; want whitespace %q", ev.Kind, ev.Raw, err, tc.space)
+			}
+			if r.SpaceBuffered() {
+				t.Error("space still buffered after Next returned it")
+			}
+		})
+	}
+}

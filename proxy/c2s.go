@@ -13,18 +13,22 @@ func (s *session) c2s() error {
 	return s.pipe(inspect.ClientToServer, s.cr, s.clientEvent)
 }
 
-// clientEvent hands a header or a stanza from the client to the negotiator.
+// clientEvent hands a header, a stanza or whitespace from the client to the negotiator.
 func (s *session) clientEvent(ev inspect.Event) error {
 	k := evStanza
-	if ev.Kind == inspect.KindStreamOpen {
+	switch ev.Kind {
+	case inspect.KindStreamOpen:
 		k = evHeader
+	case inspect.KindWhitespace:
+		k = evWhitespace
 	}
 	return s.negotiate(legClient, ev, nevent{kind: k, from: legClient, name: ev.Name, ns: ev.NS, raw: ev.Raw, hdr: s.cr.Header()})
 }
 
 // pipe reads the events of direction dir from r until the stream ends or something
-// fails, handing headers and stanzas to handle and passing the rest on. The upstream's
-// whitespace goes to handle too: it may not reach a client whose stream is not open yet.
+// fails, handing headers, stanzas and whitespace to handle and passing the rest on.
+// Whitespace goes to the negotiator too: the upstream's may not reach a client whose
+// stream is not open yet, and the client's must not cross a stream restart.
 func (s *session) pipe(dir inspect.Direction, r *inspect.Reader, handle func(inspect.Event) error) error {
 	st := &s.stats[dir]
 	for {
@@ -44,11 +48,7 @@ func (s *session) pipe(dir inspect.Direction, r *inspect.Reader, handle func(ins
 			st.stanzas++
 			err = handle(ev)
 		case inspect.KindWhitespace:
-			if dir == inspect.ServerToClient {
-				err = handle(ev)
-			} else {
-				err = s.passthrough(ev, dir)
-			}
+			err = handle(ev)
 		default:
 			if ev.Kind == inspect.KindStreamClose {
 				s.closedBy[dir].Store(true)
@@ -59,6 +59,26 @@ func (s *session) pipe(dir inspect.Direction, r *inspect.Reader, handle func(ins
 			return err
 		}
 	}
+}
+
+// forwardBufferedSpace forwards the client's whitespace already read behind the stanza
+// just forwarded (opSpace), before the c2s pipe waits for the upstream's answer.
+// go-sendxmpp sends "<auth>...</auth>\n" in one write: held until after <success/>, the
+// "\n" would reach the server on its restarted stream, before the new XML declaration,
+// where it is not well-formed (Prosody closes the stream). Forwarded now, it leaves in
+// the same flush as the stanza, as the client sent it.
+func (s *session) forwardBufferedSpace() error {
+	for s.cr.SpaceBuffered() {
+		ev, err := s.cr.Next()
+		if err != nil {
+			return err
+		}
+		s.stats[inspect.ClientToServer].bytes += int64(len(ev.Raw))
+		if err := s.passthrough(ev, inspect.ClientToServer); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // waitResume blocks the c2s pipe until the s2c pipe has seen the answer and runs what

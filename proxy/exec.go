@@ -18,18 +18,28 @@ func (s *session) negotiate(by legID, ev inspect.Event, e nevent) error {
 }
 
 // exec executes the negotiator's operations. A TLS handshake is always the last one: its
-// result is the next event, handed to the negotiator in turn.
+// result is the next event, handed to the negotiator in turn. So is a wait for the
+// upstream's answer.
 func (s *session) exec(by legID, ev inspect.Event, ops []op) error {
 	dir := inspect.ClientToServer
 	if by == legUpstream {
 		dir = inspect.ServerToClient
 	}
+	forwarded := false // the last opForward's event left
 	for _, o := range ops {
 		switch o.kind {
 		case opForward:
-			if err := s.forward(ev, dir, o); err != nil {
+			fwd, err := s.forward(ev, dir, o)
+			if err != nil {
 				return err
 			}
+			forwarded = fwd
+		case opSpace:
+			if err := s.forwardBufferedSpace(); err != nil {
+				return err
+			}
+		case opAwait:
+			return s.await(forwarded)
 		case opIntercept:
 			if s.p.cfg.Sink != nil {
 				r := s.rec(ev, dir)
@@ -112,19 +122,20 @@ func (s *session) exec(by legID, ev inspect.Event, ops []op) error {
 }
 
 // forward passes ev on in direction dir: a stanza through the rules (edited bytes when
-// o.raw is set), anything else as it is. With o.await, the client's pipe then waits for the
-// upstream's answer, if the stanza was forwarded at all.
-func (s *session) forward(ev inspect.Event, dir inspect.Direction, o op) error {
+// o.raw is set), anything else as it is. It reports whether the event left (a rule may
+// drop a stanza).
+func (s *session) forward(ev inspect.Event, dir inspect.Direction, o op) (bool, error) {
 	if ev.Kind != inspect.KindStanza {
-		return s.passthrough(ev, dir)
+		return true, s.passthrough(ev, dir)
 	}
-	// With await, the negotiator already waits for the answer: it may come before this
-	// pipe goes on.
-	fwd, err := s.stanza(ev, dir, o.raw)
-	if err != nil || o.await == awaitNone {
-		return err
-	}
-	if !fwd {
+	return s.stanza(ev, dir, o.raw)
+}
+
+// await blocks the client's pipe until the upstream's answer to the stanza it forwarded
+// (the negotiator already waits for it: it may come before this pipe goes on). A stanza
+// that did not leave gets no answer: the negotiator stops waiting.
+func (s *session) await(forwarded bool) error {
+	if !forwarded {
 		s.mu.Lock()
 		s.neg.notForwarded()
 		s.mu.Unlock()

@@ -56,7 +56,9 @@ type nevent struct {
 type opKind uint8
 
 const (
-	opForward       opKind = iota + 1 // pass the event on through the rules (raw: edited bytes); await: wait for the answer when forwarded
+	opForward       opKind = iota + 1 // pass the event on through the rules (raw: edited bytes)
+	opSpace                           // forward the whitespace that leg's reader already holds behind the event (before opAwait)
+	opAwait                           // the client's pipe waits for the upstream's answer (await) if the last forward left
 	opIntercept                       // record the event as handled by the proxy (verdict), do not forward it
 	opHold                            // keep the upstream's header back from the client (Direct TLS)
 	opRelease                         // write the held header to the client
@@ -84,7 +86,7 @@ type op struct {
 	raw     []byte
 	open    bool      // opWrite: raw is a stream header
 	fwd     bool      // opStartTLS toward the client: raw is the event's own bytes, forwarded
-	await   awaitKind // opForward: wait for the upstream's answer if the stanza was forwarded
+	await   awaitKind // opAwait: the answer waited for
 	then    opKind    // opResume: what the client's pipe does before reading on
 	verdict inspect.Verdict
 	cond    inspect.Cond
@@ -163,13 +165,17 @@ func (n *negotiator) fromClient(ops []op, e nevent) []op {
 			mech := inspect.TopAttr(e.raw, "mechanism")
 			ops = append(ops, op{kind: opMilestone, m: inspect.Milestone{Kind: inspect.MilestoneSASL, Mechanism: mech, Result: inspect.SASLChosen}})
 		}
+		// The client's whitespace already read behind it leaves before the wait
+		// (opSpace): held until after <success/>, it would reach the server on the
+		// restarted stream, before the new XML declaration, where it is not
+		// well-formed (go-sendxmpp sends "<auth>...</auth>\n").
 		n.await = awaitSASL
-		return append(ops, op{kind: opForward, await: awaitSASL})
+		return append(ops, op{kind: opForward}, op{kind: opSpace, leg: legClient}, op{kind: opAwait, await: awaitSASL})
 	}
 	return append(ops, op{kind: opForward})
 }
 
-// notForwarded says that a stanza forwarded with await did not leave (a rule dropped it):
+// notForwarded says that a stanza whose answer was awaited did not leave (a rule dropped it):
 // no answer will come.
 func (n *negotiator) notForwarded() { n.await = awaitNone }
 
@@ -178,7 +184,7 @@ func (n *negotiator) clientStartTLS(ops []op) []op {
 	switch n.mode {
 	case tlsForward:
 		n.await = awaitTLS
-		return append(ops, op{kind: opForward, await: awaitTLS})
+		return append(ops, op{kind: opForward}, op{kind: opSpace, leg: legClient}, op{kind: opAwait, await: awaitTLS})
 	case tlsLocal:
 		n.plainUp, n.replay = true, true
 		return append(ops, op{kind: opIntercept, verdict: inspect.Intercepted},

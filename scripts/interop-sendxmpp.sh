@@ -1,18 +1,15 @@
 #!/usr/bin/env bash
 # Interop with Debian's command-line XMPP clients: go-sendxmpp (Go, mattn/go-xmpp) and
 # sendxmpp (Perl, Net::XMPP) each send one message over STARTTLS to the embedded switch
-# (`stanzascope switch`), and sendxmpp through `stanzascope proxy` to Prosody
+# (`stanzascope switch`), and through `stanzascope proxy` to Prosody
 # (testdata/prosody, TLS required). A slixmpp receiver (scripts/interop/receive.py),
 # logged in before they send, must get every message; the JSON log of the switch or the
-# proxy must show them on the wire.
-#
-# Not yet here: go-sendxmpp through the proxy to Prosody. go-sendxmpp writes "\n" after
-# <auth/> and "<?xml version='1.0'?>" before its restarted header; the proxy stops reading
-# the client after <auth/> until the upstream answers, so Prosody receives that "\n" after
-# its parser reset, and its expat refuses "\n<?xml" (not-well-formed). Direct to Prosody
-# the "\n" arrives before the reset. Add "go" to the proxy's deliver line once fixed. Builds stanzascope; every process it starts listens on
-# 127.0.0.1 and is stopped by its PID. Installs nothing: needs go-sendxmpp, sendxmpp,
-# prosody, openssl and /usr/bin/python3 with python3-slixmpp (scripts/test.sh installs them).
+# proxy must show them on the wire. go-sendxmpp writes "\n" behind its <auth/> and
+# "<?xml version='1.0'?>" before its restarted header: through the proxy, Prosody must get
+# that "\n" before its parser reset, as it does direct (its expat refuses "\n<?xml").
+# Builds stanzascope; every process it starts listens on 127.0.0.1 and is stopped by its
+# PID. Installs nothing: needs go-sendxmpp, sendxmpp, prosody, openssl and /usr/bin/python3
+# with python3-slixmpp (scripts/test.sh installs them).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -163,7 +160,7 @@ port="$(free_port)"
 proxy_pid=$!
 pids+=("$proxy_pid")
 wait_port "$port" "$proxy_pid" "stanzascope proxy"
-deliver proxy-prosody "$port" "$work/ca/stanzascope-ca.pem" pl
+deliver proxy-prosody "$port" "$work/ca/stanzascope-ca.pem" go pl
 stop "$proxy_pid"
 on_wire "$work/proxy.jsonl" proxy-prosody c2s s2c
-echo "interop-sendxmpp: PASS (go-sendxmpp and sendxmpp -> switch; sendxmpp -> stanzascope proxy -> prosody)"
+echo "interop-sendxmpp: PASS (go-sendxmpp and sendxmpp -> switch; go-sendxmpp and sendxmpp -> stanzascope proxy -> prosody)"
