@@ -73,7 +73,7 @@ type Hub struct {
 // entry is one record held: its summary as sent to browsers, and the hub's own copy of
 // the record (redacted) for the detail view.
 type entry struct {
-	sum  []byte
+	sum  *lazySummary
 	rec  *inspect.Record
 	size int
 }
@@ -126,10 +126,12 @@ func (h *Hub) Write(r *inspect.Record) error {
 	// h.next is only changed by Write, under h.wmu as well: it is the index r will get.
 	idx := h.next
 	d := h.derive(r)
-	sm := summarize(r, idx, d, h.opt.Proxy)
-	sum := sm.appendJSON(make([]byte, 0, 320))
 	rec := h.copyOf(r)
-	e := entry{sum: sum, rec: rec, size: len(sum) + len(rec.Raw) + len(rec.Original) + 256}
+	// The summary is made when a browser first reads it, not here: with nobody watching
+	// (the usual case of a proxy that serves the view) Write costs a copy, and the JSON is
+	// made once for all the browsers, in their goroutines, off the traffic's path.
+	sum := &lazySummary{rec: rec, recMu: &h.detailMu, idx: idx, d: d, proxy: h.opt.Proxy}
+	e := entry{sum: sum, rec: rec, size: summarySize + len(rec.Raw) + len(rec.Original) + 256}
 
 	h.mu.Lock()
 	if h.closed {
@@ -259,16 +261,50 @@ func (h *Hub) unsubscribe(s *subscriber) {
 // returns the index after the last one appended, and how many records between cursor and
 // the oldest one held were already gone.
 func (h *Hub) read(cursor uint64, max int, dst [][]byte) (out [][]byte, next, missed uint64) {
+	var sums []*lazySummary
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if cursor < h.first {
 		missed = h.first - cursor
 		cursor = h.first
 	}
-	for ; cursor < h.next && len(dst) < max; cursor++ {
-		dst = append(dst, h.ring[cursor%uint64(len(h.ring))].sum)
+	for ; cursor < h.next && len(dst)+len(sums) < max; cursor++ {
+		sums = append(sums, h.ring[cursor%uint64(len(h.ring))].sum)
+	}
+	h.mu.Unlock()
+	for _, s := range sums { // made outside the lock: Write never waits for a browser
+		dst = append(dst, s.json())
 	}
 	return dst, cursor, missed
+}
+
+// summarySize is what a summary is counted as in the history's bytes before it is made:
+// about what one holds (the JSON of a chat message's summary is 250 to 320 bytes).
+const summarySize = 320
+
+// lazySummary is a record's summary for browsers, made on first use from what Write knew
+// of the record (its index and what was derived in the order of the records).
+type lazySummary struct {
+	once  sync.Once
+	rec   *inspect.Record // the hub's copy: only the detail view caches a tree in it,
+	recMu *sync.Mutex     // under this lock (the hub's detailMu)
+	idx   uint64
+	d     derived
+	proxy bool
+	b     []byte
+}
+
+// json returns the summary as one JSON object, made once.
+func (l *lazySummary) json() []byte {
+	l.once.Do(func() {
+		// On a copy of its own: making the label may parse the stanza, which caches the
+		// tree in the record, as the detail view does in the hub's copy.
+		l.recMu.Lock()
+		r := *l.rec
+		l.recMu.Unlock()
+		sm := summarize(&r, l.idx, l.d, l.proxy)
+		l.b = sm.appendJSON(make([]byte, 0, summarySize))
+	})
+	return l.b
 }
 
 // hello is the first event of a stream: what the page needs before the records.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"strings"
 	"time"
 
@@ -226,7 +227,7 @@ func summarize(r *inspect.Record, idx uint64, d derived, proxy bool) summary {
 	}
 	switch r.Kind {
 	case inspect.KindStanza:
-		s.Type, s.ID, s.From, s.To = r.Attr("type"), r.Attr("id"), r.Attr("from"), r.Attr("to")
+		s.Type, s.ID, s.From, s.To = stanzaAttrs(r)
 	case inspect.KindStreamOpen:
 		if hd := r.Header; hd != nil {
 			s.ID, s.From, s.To = hd.ID, hd.From, hd.To
@@ -333,4 +334,41 @@ func shorten(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// stanzaAttrs returns the type, id, from and to of a stanza's top element, as r.Attr would,
+// reading its start tag once instead of four times.
+func stanzaAttrs(r *inspect.Record) (typ, id, from, to string) {
+	i := inspect.FirstStartTag(r.Raw)
+	if i < 0 {
+		return "", "", "", ""
+	}
+	raw := r.Raw[i:]
+	var buf [8]inspect.TagAttr
+	t, err := inspect.ScanStartTag(raw, buf[:0])
+	if err != nil {
+		return r.Attr("type"), r.Attr("id"), r.Attr("from"), r.Attr("to")
+	}
+	for _, a := range t.Attrs {
+		var dst *string
+		switch string(raw[a.NameStart:a.NameEnd]) {
+		case "type":
+			dst = &typ
+		case "id":
+			dst = &id
+		case "from":
+			dst = &from
+		case "to":
+			dst = &to
+		default:
+			continue
+		}
+		v := raw[a.ValueStart:a.ValueEnd]
+		if bytes.IndexByte(v, '&') >= 0 { // a reference to expand: r.Attr knows how
+			*dst = r.Attr(string(raw[a.NameStart:a.NameEnd]))
+		} else {
+			*dst = string(v)
+		}
+	}
+	return typ, id, from, to
 }
