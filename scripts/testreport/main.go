@@ -45,6 +45,8 @@ var allowedSkips = []allowedSkip{
 		"the client process of a benchmark, run only by the benchmark"},
 	{"github.com/stanzascope/stanzascope/switch/store", "TestHelperProcess", "helper process for TestKillDurability",
 		"the writer process that TestKillDurability kills, run only by that test"},
+	{"github.com/stanzascope/stanzascope/switch/cluster", "TestHelperProcess", "helper process for TestKillNode",
+		"the switch node that TestKillNode kills, run only by that test"},
 	{"github.com/stanzascope/stanzascope/cmd/stanzascope", "TestInspectLiveUnavailable", "live capture is built in",
 		"checks the message of builds without live capture; on Linux it is built in"},
 	{"github.com/stanzascope/stanzascope/inspect/capture", "TestReadLive", "no permission to capture",

@@ -121,6 +121,7 @@ type Node struct {
 	remote   map[inspect.JID]*remoteSess
 	remoteBy map[inspect.JID][]*remoteSess
 	removed  map[string]time.Time // ids of sessions that left, so late news does not revive them
+	expired  map[string]time.Time // ids of sessions dropped for want of refresh: if they come back, say so
 	dirty    map[*localSess]struct{}
 	kick     chan struct{} // wakes the writer
 
@@ -174,6 +175,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		remote:   make(map[inspect.JID]*remoteSess),
 		remoteBy: make(map[inspect.JID][]*remoteSess),
 		removed:  make(map[string]time.Time),
+		expired:  make(map[string]time.Time),
 		dirty:    make(map[*localSess]struct{}),
 		kick:     make(chan struct{}, 1),
 		pending:  make(map[uint64]*pending),
@@ -227,7 +229,8 @@ func (n *Node) start(ctx context.Context) error {
 		Description: "stanzascope: the sessions of the switch nodes",
 		History:     1,
 		TTL:         n.cfg.TTL,
-		Storage:     jetstream.MemoryStorage,
+		// On disk, so that the sessions survive a restart of the NATS server.
+		Storage: jetstream.FileStorage,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: session bucket %s (is JetStream on? nats-server -js): %w", n.cfg.Bucket, err)

@@ -239,6 +239,7 @@ func (n *Node) apply(e entry) {
 		return
 	}
 	var kick server.Session
+	var back *remoteSess
 	n.mu.Lock()
 	switch e.Op {
 	case opUnbind:
@@ -266,6 +267,12 @@ func (n *Node) apply(e entry) {
 			n.remote[j] = r
 			n.remoteBy[j.Bare()] = append(n.remoteBy[j.Bare()], r)
 			n.cfg.Stats.RemoteSessions.Add(1)
+			if _, ok := n.expired[e.ID]; ok {
+				// It expired here while its node or this one was cut off from NATS, and
+				// this node's users were told it went unavailable: tell them it is back.
+				delete(n.expired, e.ID)
+				back = r
+			}
 		default:
 			// An older session than the one known: its node ends it.
 		}
@@ -276,6 +283,9 @@ func (n *Node) apply(e entry) {
 		}
 	}
 	n.mu.Unlock()
+	if back != nil {
+		go n.announce(back, false)
+	}
 	if kick != nil {
 		n.cfg.Stats.Conflicts.Add(1)
 		kick.Kick(inspect.CondConflict, "replaced by a new session with the same resource")

@@ -212,31 +212,42 @@ func (n *Node) sweepLoop() {
 		}
 		for _, r := range expired {
 			n.dropRemote(r)
-			n.removed[r.id] = now
+			n.expired[r.id] = now
 		}
 		for id, at := range n.removed {
 			if now.Sub(at) > 2*n.cfg.TTL {
 				delete(n.removed, id)
 			}
 		}
+		// A session that comes back after this long is news to everyone anyway.
+		for id, at := range n.expired {
+			if now.Sub(at) > 20*n.cfg.TTL {
+				delete(n.expired, id)
+			}
+		}
 		n.mu.Unlock()
 		for _, r := range expired {
 			n.cfg.Stats.Expired.Add(1)
 			n.logf("cluster: node %s: session %s of node %s expired (not refreshed for %v)", n.cfg.Node, r.jid, r.node, n.cfg.TTL)
-			n.announceGone(r)
+			n.announce(r, true)
 		}
 		n.expirePending(now)
 	}
 }
 
-// announceGone tells this node's sessions that a session of a node that stopped
-// refreshing it went unavailable, as its own node would have: the account's contacts
-// with a subscription to its presence, and the account's other resources.
-func (n *Node) announceGone(r *remoteSess) {
+// announce tells this node's sessions that a session of another node went unavailable
+// (gone: its node stopped refreshing it) or is back with its last presence, as its own
+// node would have told them: the account's contacts with a subscription to its presence,
+// and the account's other resources.
+func (n *Node) announce(r *remoteSess, gone bool) {
 	n.mu.Lock()
-	avail := r.presence.Available
+	p := r.presence
 	n.mu.Unlock()
-	if !avail {
+	if !p.Available {
+		return
+	}
+	const open = "<presence"
+	if !gone && (len(p.Last) <= len(open) || string(p.Last[:len(open)]) != open) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.AckTimeout)
@@ -262,8 +273,12 @@ func (n *Node) announceGone(r *remoteSess) {
 			if l.jid == r.jid || !l.sess.Presence().Available {
 				continue
 			}
-			b := []byte("<presence from='" + inspect.EscapeAttr(from) + "' to='" + inspect.EscapeAttr(l.jid.String()) + "' type='unavailable'/>")
-			l.sess.Deliver(b)
+			to := inspect.EscapeAttr(l.jid.String())
+			if gone {
+				l.sess.Deliver([]byte("<presence from='" + inspect.EscapeAttr(from) + "' to='" + to + "' type='unavailable'/>"))
+			} else {
+				l.sess.Deliver(append([]byte(open+" to='"+to+"'"), p.Last[len(open):]...))
+			}
 		}
 	}
 }

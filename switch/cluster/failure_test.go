@@ -1,0 +1,230 @@
+package cluster_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stanzascope/stanzascope/switch/cluster"
+	"github.com/stanzascope/stanzascope/switch/server"
+	"github.com/stanzascope/stanzascope/switch/store/pgstore"
+)
+
+// The helper process's environment.
+const (
+	envNode  = "STANZASCOPE_CLUSTER_NODE"
+	envNATS  = "STANZASCOPE_CLUSTER_NATS"
+	envDB    = "STANZASCOPE_CLUSTER_DB"
+	envCerts = "STANZASCOPE_CLUSTER_CERTS"
+)
+
+// TestHelperProcess is a switch node in its own process, for TestKillNode to kill: it
+// prints "listening ADDR" and serves until it is killed (or five minutes passed).
+func TestHelperProcess(t *testing.T) {
+	name := os.Getenv(envNode)
+	if name == "" {
+		t.Skip("helper process for TestKillNode")
+	}
+	ctx := context.Background()
+	db, err := pgstore.Open(ctx, os.Getenv(envDB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := os.Getenv(envCerts)
+	cert, err := server.LoadOrCreateCert(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := cluster.Open(ctx, cluster.Config{URL: os.Getenv(envNATS), Node: name, Store: db, TTL: testTTL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: db, Directory: node, TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Stdout.WriteString("listening " + ln.Addr().String() + "\n")
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	srv.Serve(ctx, ln)
+}
+
+// startChild starts a node in a child process (TestHelperProcess) and returns its
+// address and a function that kills it with SIGKILL by its PID.
+func (e *env) startChild(name string) (addr string, kill func()) {
+	t := e.t
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), envNode+"="+name, envNATS+"="+e.nats.URL(), envDB+"="+e.dbURL, envCerts+"="+e.certDir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	kill = func() {
+		if killed {
+			return
+		}
+		killed = true
+		if err := syscall.Kill(cmd.Process.Pid, syscall.SIGKILL); err != nil {
+			t.Errorf("kill %d: %v", cmd.Process.Pid, err)
+		}
+		cmd.Wait()
+	}
+	t.Cleanup(kill)
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
+				lines <- a
+			}
+		}
+		close(lines)
+	}()
+	select {
+	case a, ok := <-lines:
+		if !ok {
+			t.Fatal("the node process ended before it listened")
+		}
+		return a, kill
+	case <-time.After(60 * time.Second):
+		t.Fatal("the node process did not listen within 60s")
+	}
+	return "", kill
+}
+
+// TestKillNode: node b runs in a child process; it is killed with SIGKILL while its user
+// is online. Alice, on node a, sees bob go unavailable within the TTL; what she sent him
+// right after the kill and after his session expired is kept, and he gets it when he logs
+// in on node a; node a goes on serving.
+func TestKillNode(t *testing.T) {
+	e := newEnv(t)
+	a := e.startNode("a")
+	for _, u := range []string{"alice", "bob", "carol"} {
+		addAccount(t, a.db, u)
+	}
+	bAddr, killB := e.startChild("b")
+	alice := e.online(a.addr, "alice@localhost")
+	bob := e.online(bAddr, "bob@localhost")
+	subscribe(t, alice, bob)
+	alice.Chat(bob.JID(), "before the kill")
+	bob.WaitFor("before the kill")
+	bobJID := bob.JID()
+
+	killB()
+	killed := time.Now()
+	// Straight after the kill node a still sees bob's session: the delivery to node b is
+	// answered by NATS with "no responders", and the message is kept.
+	alice.Chat(bobJID, "right after the kill")
+	alice.WaitFor(`from="`+bobJID+`"`, `type="unavailable"`)
+	if d := time.Since(killed); d > testTTL+2*time.Second {
+		t.Errorf("bob went unavailable %v after the kill; the TTL is %v", d, testTTL)
+	}
+	waitUntil(t, 10*time.Second, "node a drops bob's session", func() bool { return a.node.Lookup(mustJID(t, bobJID)) == nil })
+	alice.Chat("bob@localhost", "after he expired")
+	alice.SendRaw("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+	alice.WaitFor(`id="sync"`)
+
+	// Node a keeps serving; bob comes back there and gets both messages, in order.
+	carol := e.online(a.addr, "carol@localhost")
+	carol.Chat(alice.JID(), "still here")
+	alice.WaitFor("still here")
+	bob2 := e.login(a.addr, "bob@localhost")
+	bob2.SendRaw("<presence/>")
+	bob2.WaitFor("right after the kill", `from="`+alice.JID()+`"`)
+	bob2.WaitFor("after he expired", `from="`+alice.JID()+`"`)
+	if a.stats.Expired.Load() == 0 {
+		t.Error("node a counted no expired session")
+	}
+}
+
+// TestNATSDown stops the NATS server under two nodes: each keeps serving its own users
+// and says so in its log and Stats; a message for the other node's user is kept for him,
+// not queued; the users see each other go unavailable within the TTL. When NATS is back
+// the nodes find each other again: the users see each other's presence again and chat
+// across nodes, and the kept message is delivered at the next login.
+func TestNATSDown(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.startNode("a"), e.startNode("b")
+	for _, u := range []string{"alice", "bob", "dave"} {
+		addAccount(t, a.db, u)
+	}
+	alice := e.online(a.addr, "alice@localhost")
+	dave := e.online(a.addr, "dave@localhost")
+	bob := e.online(b.addr, "bob@localhost")
+	subscribe(t, alice, bob)
+
+	if err := e.nats.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "both nodes see NATS gone", func() bool {
+		return a.stats.Connected.Load() == 0 && b.stats.Connected.Load() == 0 && !a.node.Connected()
+	})
+	waitForLog(t, a.logs, "lost NATS")
+	dave.Chat(alice.JID(), "local while NATS is down")
+	alice.WaitFor("local while NATS is down")
+	alice.Chat(bob.JID(), "kept while NATS is down")
+	alice.SendRaw("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+	alice.WaitFor(`id="sync"`)
+	if a.stats.Refused.Load() == 0 {
+		t.Error("node a refused nothing while NATS was down")
+	}
+	alice.WaitFor(`from="`+bob.JID()+`"`, `type="unavailable"`)
+	bob.WaitFor(`from="`+alice.JID()+`"`, `type="unavailable"`)
+
+	if err := e.nats.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 20*time.Second, "both nodes reconnect", func() bool {
+		return a.stats.Connected.Load() == 1 && b.stats.Connected.Load() == 1
+	})
+	waitForLog(t, a.logs, "reconnected to NATS")
+	// Each sees the other's user back, and the users are told.
+	waitUntil(t, 20*time.Second, "node a sees bob again", func() bool { return a.node.Lookup(mustJID(t, bob.JID())) != nil })
+	alice.WaitFor("<presence", `from="`+bob.JID()+`"`)
+	bob.WaitFor("<presence", `from="`+alice.JID()+`"`)
+	alice.Chat(bob.JID(), "across again")
+	bob.WaitFor("across again")
+	bob.Chat(alice.JID(), "and back")
+	alice.WaitFor("and back")
+	// The message kept during the outage waits for bob's next login.
+	bob.Close()
+	bob2 := e.login(b.addr, "bob@localhost")
+	bob2.SendRaw("<presence/>")
+	bob2.WaitFor("kept while NATS is down")
+}
+
+// waitForLog waits for a log line containing s.
+func waitForLog(t *testing.T, logs chan string, s string) {
+	t.Helper()
+	var seen []string
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case l := <-logs:
+			if strings.Contains(l, s) {
+				return
+			}
+			seen = append(seen, l)
+		case <-deadline:
+			t.Fatalf("no log line with %q; got:\n%s", s, strings.Join(seen, "\n"))
+		}
+	}
+}
