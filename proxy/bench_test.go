@@ -163,6 +163,12 @@ func (l *benchLog) report(b *testing.B, n int, start time.Time) {
 // sink chain, and returns its address and the log's counts. When the benchmark ends, it
 // fails if the log file misses a record.
 func jsonLogProxy(tb testing.TB, cfg Config) (string, *benchLog) {
+	tp, l := jsonLogTestProxy(tb, cfg)
+	return tp.addr, l
+}
+
+// jsonLogTestProxy is jsonLogProxy returning the proxy itself.
+func jsonLogTestProxy(tb testing.TB, cfg Config) (*testProxy, *benchLog) {
 	path := filepath.Join(tb.TempDir(), "proxy.jsonl")
 	f, err := os.Create(path)
 	if err != nil {
@@ -187,7 +193,7 @@ func jsonLogProxy(tb testing.TB, cfg Config) (string, *benchLog) {
 	cfg.Sink = inspect.SinkFunc(func(r *inspect.Record) error { l.in.Add(1); return chain.Write(r) })
 	cfg.Logf = func(string, ...any) {}
 	tp := startProxy(tb, cfg, false)
-	return tp.addr, l
+	return tp, l
 }
 
 var benchMsg = "<message to='bob@localhost' from='alice@localhost/phone' type='chat' id='m0000001'><body>" +

@@ -31,8 +31,9 @@ func (s *session) clientEvent(ev inspect.Event) error {
 // stream is not open yet, and the client's must not cross a stream restart.
 func (s *session) pipe(dir inspect.Direction, r *inspect.Reader, handle func(inspect.Event) error) error {
 	st := &s.stats[dir]
+	defer s.stopAhead(dir)
 	for {
-		ev, err := r.Next()
+		ev, err := s.next(dir, r)
 		if err != nil {
 			if ferr := s.flushErr[dir]; ferr != nil {
 				return ferr

@@ -80,7 +80,24 @@ type Config struct {
 	// Stats, if set, is where the proxy counts the connections it accepts and holds, for
 	// an operator (see Stats); nil keeps them private.
 	Stats *Stats
+	// HoldTimeout is how long a stanza held at a breakpoint (see Control) waits for a
+	// decision before it is released unchanged, so that a forgotten breakpoint never
+	// stalls a session for good; zero means DefaultHoldTimeout.
+	HoldTimeout time.Duration
+	// MaxHeld bounds the bytes held per connection and direction while a stanza is held:
+	// the held stanza and what arrives behind it. Beyond it the pipe stops reading that
+	// peer (TCP backpressure) and the record says so; zero means DefaultMaxHeld.
+	MaxHeld int
+	// ShowSecrets shows held stanzas to controllers as they are; by default credentials
+	// in them are redacted, as in every output.
+	ShowSecrets bool
 }
+
+// DefaultHoldTimeout is the hold timeout when Config.HoldTimeout is zero.
+const DefaultHoldTimeout = 5 * time.Minute
+
+// DefaultMaxHeld is Config.MaxHeld when zero.
+const DefaultMaxHeld = 1 << 20
 
 // DefaultSetupTimeout is the setup timeout when Config.SetupTimeout is zero.
 const DefaultSetupTimeout = 30 * time.Second

@@ -103,6 +103,9 @@ func (s *session) exec(by legID, ev inspect.Event, ops []op) error {
 		case opSettle:
 			s.settleUpstream()
 		case opMilestone:
+			if o.m.Kind == inspect.MilestoneSASL {
+				s.saslOn.Store(o.m.Result == inspect.SASLChosen)
+			}
 			s.milestone(o.m, "%s", milestoneText(o.m))
 		case opNote:
 			s.note("%s", o.text)
@@ -146,6 +149,8 @@ func (s *session) await(forwarded bool) error {
 
 // startTLS runs a handshake on a leg and hands its result to the negotiator.
 func (s *session) startTLS(by legID, ev inspect.Event, o op) error {
+	s.handshaking.Add(1)
+	defer s.handshaking.Add(-1)
 	if o.leg == legUpstream {
 		tc, err := s.handshakeUpstream()
 		s.upTC = tc

@@ -71,13 +71,35 @@ func (s *session) stanza(ev inspect.Event, dir inspect.Direction, edited []byte)
 	if edited != nil {
 		send = edited
 	}
-	if s.p.cfg.Hook == nil && s.p.cfg.Sink == nil {
+	armed := edited == nil && s.p.ctl.armed() && holdable(ev)
+	if !armed && s.p.cfg.Hook == nil && s.p.cfg.Sink == nil {
 		if err := to.queue(send, nil); err != nil {
 			return false, &writeError{to.name, err}
 		}
 		return true, nil
 	}
 	rec := s.rec(ev, dir)
+	if armed {
+		if b := s.p.ctl.match(rec, s.boundJID()); b != nil {
+			id, d, err := s.hold(dir, rec, b)
+			if err != nil {
+				if err == errHandled && s.p.cfg.Sink != nil {
+					rec.Verdict, rec.Note = inspect.Dropped, "not delivered: the connection ended while the stanza was held"
+					to.record(rec)
+				}
+				return false, err
+			}
+			var fwd bool
+			if edited, fwd, err = s.decided(dir, rec, id, d); !fwd || err != nil {
+				return false, err
+			}
+			if edited != nil {
+				send = edited
+				rec.Name = inspect.TopName(edited)
+			}
+			rec.SetElement(nil) // the rules see the stanza that is forwarded
+		}
+	}
 	if edited != nil {
 		rec.Original, rec.Raw = rec.Raw, append([]byte(nil), edited...)
 	}

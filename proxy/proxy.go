@@ -25,6 +25,7 @@ type Proxy struct {
 	// setupLog sums up the log lines of setup timeouts, which a slowloris run makes by
 	// the thousand.
 	setupLog *logSummary
+	ctl      *Control
 }
 
 // New checks cfg and returns a Proxy.
@@ -49,7 +50,17 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Stats == nil {
 		cfg.Stats = new(Stats)
 	}
+	if cfg.HoldTimeout < 0 || cfg.MaxHeld < 0 {
+		return nil, errors.New("proxy: negative hold timeout or max held")
+	}
+	if cfg.HoldTimeout == 0 {
+		cfg.HoldTimeout = DefaultHoldTimeout
+	}
+	if cfg.MaxHeld == 0 {
+		cfg.MaxHeld = DefaultMaxHeld
+	}
 	p := &Proxy{cfg: cfg, logf: cfg.Logf}
+	p.ctl = newControl(p)
 	if p.logf == nil {
 		p.logf = log.Printf
 	}

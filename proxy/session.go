@@ -65,6 +65,14 @@ type session struct {
 	closedBy [3]atomic.Bool                    // by Direction: the sender's closing tag was read
 	stats    [3]struct{ bytes, stanzas int64 } // by Direction, each written by its pipe
 	flushErr [3]error                          // by Direction, set by the pipe's flushReader
+
+	// Intercept (hold.go): by Direction, the reader's helper once the direction held a
+	// stanza (owned by the pipe); the helpers' goroutines; TLS handshakes and a SASL
+	// exchange in progress, so that no controller's stanza is sent into them.
+	ahead       [3]*readAhead
+	helpers     sync.WaitGroup
+	handshaking atomic.Int32
+	saslOn      atomic.Bool
 }
 
 type awaitKind uint8
@@ -129,6 +137,7 @@ func (s *session) run(ctx context.Context) {
 	}()
 	defer func() {
 		s.kill()
+		s.helpers.Wait() // a reader's helper still reading ends with the connections
 		if s.info != nil {
 			s.closeRecord()
 		}
@@ -136,6 +145,8 @@ func (s *session) run(ctx context.Context) {
 	if !s.setup(ctx) {
 		return
 	}
+	s.p.ctl.addSession(s)
+	defer s.p.ctl.removeSession(s)
 	go func() {
 		defer close(s.s2cDone)
 		s.endPipe(inspect.ServerToClient, s.s2c())

@@ -389,3 +389,18 @@ func (sess *session) source(c net.Conn, client bool) io.Reader {
 	}
 	return r
 }
+
+// errNoStream refuses a controller's stanza toward a peer with no open stream.
+var errNoStream = errors.New("no stream open toward this peer")
+
+// writeIfOpen writes b now, after anything pending, when a stream is open toward this
+// peer (checked under the lock of the write, so a restart cannot slip in between); else it
+// writes nothing, records nothing and returns errNoStream.
+func (s *side) writeIfOpen(b []byte, r *inspect.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.open || s.over {
+		return errNoStream
+	}
+	return s.writeLocked(b, r)
+}

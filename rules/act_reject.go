@@ -86,15 +86,32 @@ func compileReject(c *compiler, key, arg ast.Node) action {
 
 func (a *rejectAction) apply(s *state) {
 	s.stop = true
-	name, typ := s.name(), s.attr("type")
-	answerable := typ != "error" && (name == "message" || name == "presence" ||
-		name == "iq" && (typ == "get" || typ == "set"))
-	if !answerable {
+	raw, ok := errorReply(s.name(), s.attr("type"), s.attr("id"), s.attr("from"), s.attr("to"), a.e)
+	if !ok {
 		s.out.Verdict = Drop
 		return
 	}
 	s.out.Verdict = Reject
-	// The reply is in the stream's content namespace, which its elements inherit.
-	raw := inspect.AppendErrorReply(nil, name, s.attr("id"), s.attr("to"), s.attr("from"), nil, a.e)
 	s.out.Inject = append(s.out.Inject, Injection{Dir: s.in.Dir.Reverse(), Raw: raw})
+}
+
+// BounceError returns the stanza error that answers the stanza r (same element and id,
+// addresses swapped, type='error'), as the reject action sends it, and false when r may
+// not be answered with an error: an error stanza (RFC 6120 section 8.3.1), an iq that is
+// not a request (section 8.2.3), or an element that is not a stanza. The proxy's reject of
+// a held stanza uses it, so that there is one way to bounce a stanza.
+func BounceError(r *inspect.Record, e inspect.StanzaError) ([]byte, bool) {
+	return errorReply(r.Name, r.Attr("type"), r.Attr("id"), r.Attr("from"), r.Attr("to"), e)
+}
+
+// errorReply builds the error answering a stanza named name with the given type, id and
+// addresses, when one may be sent.
+func errorReply(name, typ, id, from, to string, e inspect.StanzaError) ([]byte, bool) {
+	answerable := typ != "error" && (name == "message" || name == "presence" ||
+		name == "iq" && (typ == "get" || typ == "set"))
+	if !answerable {
+		return nil, false
+	}
+	// The reply is in the stream's content namespace, which its elements inherit.
+	return inspect.AppendErrorReply(nil, name, id, to, from, nil, e), true
 }

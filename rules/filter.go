@@ -118,12 +118,13 @@ type fctx struct {
 	stanza bool
 	bound  string
 	v      *view
+	vv     view // where v points once made, so that a pooled fctx makes no view
 }
 
 func (c *fctx) view() *view {
 	if c.v == nil {
-		dir := c.r.Dir
-		c.v = &view{in: Input{Conn: c.r.Conn, Dir: dir, BoundJID: c.bound, Record: c.r}}
+		c.vv = view{in: Input{Conn: c.r.Conn, Dir: c.r.Dir, BoundJID: c.bound, Record: c.r}}
+		c.v = &c.vv
 	}
 	return c.v
 }
