@@ -88,6 +88,9 @@ type Config struct {
 	// the held stanza and what arrives behind it. Beyond it the pipe stops reading that
 	// peer (TCP backpressure) and the record says so; zero means DefaultMaxHeld.
 	MaxHeld int
+	// Control is the control model (breakpoints, held stanzas, send) the proxy serves;
+	// nil: one of its own (Proxy.Control). It serves one proxy.
+	Control *Control
 	// ShowSecrets shows held stanzas to controllers as they are; by default credentials
 	// in them are redacted, as in every output.
 	ShowSecrets bool

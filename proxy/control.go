@@ -129,11 +129,24 @@ type heldStanza struct {
 	once    sync.Once
 }
 
-func newControl(p *Proxy) *Control {
-	return &Control{p: p, sessions: map[uint64]*session{}, held: map[uint64]*heldStanza{}}
+// NewControl returns a control model for Config.Control, so that its surfaces can be set
+// up before the proxy (the web view's server starts first). It serves one proxy.
+func NewControl() *Control {
+	return &Control{sessions: map[uint64]*session{}, held: map[uint64]*heldStanza{}}
 }
 
-// Control returns the proxy's control model.
+// attach makes c the control model of p.
+func (c *Control) attach(p *Proxy) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.p != nil {
+		return errors.New("proxy: Config.Control already serves another proxy")
+	}
+	c.p = p
+	return nil
+}
+
+// Control returns the proxy's control model (Config.Control, or its own).
 func (p *Proxy) Control() *Control { return p.ctl }
 
 // AddBreakpoint compiles expr as a filter expression and holds the stanzas it matches from

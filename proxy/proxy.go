@@ -59,8 +59,13 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxHeld == 0 {
 		cfg.MaxHeld = DefaultMaxHeld
 	}
-	p := &Proxy{cfg: cfg, logf: cfg.Logf}
-	p.ctl = newControl(p)
+	p := &Proxy{cfg: cfg, logf: cfg.Logf, ctl: cfg.Control}
+	if p.ctl == nil {
+		p.ctl = NewControl()
+	}
+	if err := p.ctl.attach(p); err != nil {
+		return nil, err
+	}
 	if p.logf == nil {
 		p.logf = log.Printf
 	}
