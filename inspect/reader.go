@@ -362,9 +362,11 @@ func (r *Reader) emit(kind Kind, n int, name, ns string) Event {
 		}
 		viols = r.viols[:len(r.viols):len(r.viols)]
 	}
-	if i := bytes.LastIndexByte(raw, '\n'); i >= 0 {
+	// IndexByte first: it is vectorised and most stanzas hold no newline, while
+	// LastIndexByte walks every byte (a tenth of BenchmarkFrame's time).
+	if bytes.IndexByte(raw, '\n') >= 0 {
 		r.lines += int64(bytes.Count(raw, nl))
-		r.lineStart = off + int64(i) + 1
+		r.lineStart = off + int64(bytes.LastIndexByte(raw, '\n')) + 1
 	}
 	r.r += n
 	r.resetScan()
