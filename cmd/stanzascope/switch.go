@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
 	"github.com/stanzascope/stanzascope/inspect/web"
+	"github.com/stanzascope/stanzascope/switch/cluster"
 	"github.com/stanzascope/stanzascope/switch/server"
 	"github.com/stanzascope/stanzascope/switch/store"
 	"github.com/stanzascope/stanzascope/switch/store/pgstore"
@@ -33,7 +37,10 @@ messages and in-band registration. Every stanza in and out is shown like the pro
 Without --cert/--key a self-signed certificate is made on first start and kept.
 --db postgres://USER@HOST/DB keeps the data in PostgreSQL (the schema is created at
 start), so that several switches can share it. --fresh (or --db :memory:) starts with
-no accounts and keeps nothing after exit: a clean start for each class.`
+no accounts and keeps nothing after exit: a clean start for each class.
+--cluster nats://HOST:PORT --node NAME makes the switch one node of a cluster: the nodes
+share one PostgreSQL database (--db postgres://...) and route stanzas to each other's
+users over NATS (with JetStream, nats-server -js). See docs/CLUSTER.md.`
 
 func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("switch", switchUsage, stderr)
@@ -48,6 +55,9 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	loginTimeout := fs.Duration("login-timeout", server.DefaultLoginTimeout, "close connections not logged in within this `duration`")
 	maxStanza := fs.Int("max-stanza", inspect.DefaultLimits.MaxStanza, "largest stanza accepted, in `bytes` (policy-violation beyond)")
 	maxOutbox := fs.Int("max-outbox", server.DefaultMaxOutbox, "most `bytes` waiting for one client to read; a client with more is dropped (policy-violation)")
+	clusterURL := fs.String("cluster", "", "join the cluster of switches on the NATS server(s) at `URL` (nats://HOST:PORT; needs --db postgres://... and --node)")
+	nodeName := fs.String("node", "", "this node's `NAME` in the cluster, unique among the nodes (letters, digits, - and _)")
+	clusterTTL := fs.Duration("cluster-ttl", cluster.DefaultTTL, "how long the other nodes keep this node's sessions after it stopped refreshing them (it died)")
 	keylog := addKeylogFlag(fs)
 	out := addOutputFlags(fs, true)
 	webf := addWebFlags(fs, defaultWebAddr)
@@ -75,6 +85,18 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *maxOutbox < 4096 {
 		return usagef("--max-outbox must be at least 4096")
+	}
+	if *clusterURL != "" && *nodeName == "" {
+		return usagef("--cluster needs --node NAME, a name unique among the nodes")
+	}
+	if *nodeName != "" && *clusterURL == "" {
+		return usagef("--node names a node of a cluster: give --cluster too")
+	}
+	if *clusterURL != "" && !pgstore.IsURL(*dbPath) {
+		return usagef("the nodes of a cluster share their accounts: --cluster needs --db postgres://...")
+	}
+	if *clusterTTL < time.Second {
+		return usagef("--cluster-ttl must be at least 1s")
 	}
 	if d, err := inspect.ParseJID(*domain); err != nil || d.Local != "" || d.Resource != "" {
 		return usagef("--domain must be a bare domain name, not %q", *domain)
@@ -154,7 +176,24 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		rep.attach(sink)
 		defer rep.detach() // before the output closes
 	}
+	var dir server.Directory
+	if *clusterURL != "" {
+		var cst *cluster.Stats
+		if out.metrics != nil {
+			cst = new(cluster.Stats)
+			out.metrics.WatchCluster(cst)
+		}
+		node, err := cluster.Open(ctx, cluster.Config{URL: *clusterURL, Node: *nodeName, Store: db, TTL: *clusterTTL,
+			Logf: rep.logf, Stats: cst, SwitchStats: stats})
+		if err != nil {
+			return err
+		}
+		defer node.Close() // after Serve returned: the node's sessions are gone
+		dir = node
+		fmt.Fprintf(stderr, "stanzascope switch: node %s of the cluster on %s\n", *nodeName, redactNATS(*clusterURL))
+	}
 	srv, err := server.New(server.Config{
+		Directory:    dir,
 		Domain:       *domain,
 		Store:        db,
 		TLS:          tlsCfg,
@@ -179,6 +218,17 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	err = srv.Serve(ctx, ln)
 	fmt.Fprintln(stderr, "stanzascope switch: stopped")
 	return err
+}
+
+// redactNATS is a NATS URL list without passwords.
+func redactNATS(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // memoryDB is the --db value of an in-memory store (--fresh): every start is a clean start.
