@@ -6,7 +6,8 @@
 # writing a JSON log: proxy-switch-json; without the web view: proxy-switch-noweb; with three
 # browsers reading the web view: proxy-switch-web3) and a plain TCP relay (io.Copy, 'stanzascope bench
 # relay') in front of Prosody and of the switch, in plaintext and then with STARTTLS, and
-# measures resident memory per idle connection. Writes docs/bench/REPORT.md and the raw
+# measures resident memory per idle connection. Writes docs/bench/REPORT.md, its charts
+# (docs/bench/*.svg, scripts/benchchart) and the raw
 # JSON results under docs/bench/results/.
 #
 # Everything listens on and talks to 127.0.0.1. Every process the script starts is
@@ -300,6 +301,12 @@ if wr:
         lines = [l.strip() for l in text(f).splitlines() if l.strip()]
         w(f"- {f}: " + ("; ".join(lines) if lines else "no output"))
     w("")
+charts = [(f, t) for f, t in (("latency-plain.svg", "latency, plaintext"), ("latency-tls.svg", "latency, STARTTLS"), ("memory.svg", "memory per idle connection"))
+          if os.path.exists(os.path.join(res, "..", f))]
+if charts:
+    w("**charts** (drawn by `scripts/benchchart` from the results below):\n")
+    for f, t in charts:
+        w(f"![{t}]({f})\n")
 w("**memory per idle connection (plaintext)**\n")
 for t, limit, label in (("switch", 16, "switch ≤ 16 KiB"), ("proxy-prosody", 32, "proxy ≤ 32 KiB for both legs"), ("prosody", None, "Prosody (about 30 KiB expected)"), ("ejabberd", None, "ejabberd (reference)")):
     for n in IDLE.get(t, []):
@@ -632,5 +639,7 @@ mkdir -p "$OUT/results"
 cp "$RES"/*.json "$RES"/*.txt "$OUT/results/" 2>/dev/null || true
 cp "$RES"/*.error "$OUT/results/" 2>/dev/null || true
 cp "$NOTES" "$OUT/results/notes.txt"
+# The charts (SVG, beside the report, which shows them): latency distributions and memory.
+(cd "$ROOT" && go run ./scripts/benchchart "$OUT/results" "$OUT") || note "the charts were not drawn"
 report >"$OUT/REPORT.md"
 log "wrote $OUT/REPORT.md in $(($(date +%s) - START_TIME)) s"
