@@ -18,6 +18,7 @@ import (
 	"github.com/stanzascope/stanzascope/inspect/web"
 	"github.com/stanzascope/stanzascope/proxy"
 	"github.com/stanzascope/stanzascope/proxy/ca"
+	"github.com/stanzascope/stanzascope/proxy/control"
 	"github.com/stanzascope/stanzascope/rules"
 	"github.com/stanzascope/stanzascope/switch/server"
 )
@@ -41,7 +42,9 @@ HOST alone is resolved with the _xmpp-client._tcp SRV record, falling back to po
 type proxyFlags struct {
 	listen, listenTLS, upstream, upstreamCA, caDir, domain, db string
 	keylog                                                     string
-	insecure, allowPlain, strict, fresh                        bool
+	insecure, allowPlain, strict, fresh, control               bool
+	holdTimeout                                                time.Duration
+	maxHeld                                                    int
 	rules                                                      []string
 	idle, writeTimeout, setupTimeout                           time.Duration
 	maxStanza                                                  int
@@ -69,6 +72,9 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fset.IntVar(&f.maxStanza, "max-stanza", inspect.DefaultLimits.MaxStanza, "largest stanza accepted from either side, in `bytes`")
 	fset.BoolVar(&f.strict, "strict", false, "end a connection at the first RFC 6120 violation, as a server would (default: forward what can be framed and show each violation)")
 	fset.StringVar(&f.keylog, "keylog", "", keylogHelp)
+	fset.BoolVar(&f.control, "control", false, "serve the control API on the web view's server (breakpoints, held stanzas, send; see docs/API.md and 'stanzascope ctl'): watching is the default, touching is opt-in")
+	fset.DurationVar(&f.holdTimeout, "hold-timeout", proxy.DefaultHoldTimeout, "release a stanza held at a breakpoint unchanged when nobody decided within this `duration`")
+	fset.IntVar(&f.maxHeld, "max-held", proxy.DefaultMaxHeld, "while a stanza is held, read at most this many `bytes` behind it per connection and direction, then stop reading (TCP backpressure)")
 	out := addOutputFlags(fset, true)
 	f.web = addWebFlags(fset, defaultWebAddr)
 	f.metrics = addMetricsFlags(fset)
@@ -102,6 +108,15 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if f.writeTimeout <= 0 || f.setupTimeout <= 0 {
 		return usagef("--write-timeout and --setup-timeout must be positive")
 	}
+	if f.holdTimeout <= 0 {
+		return usagef("--hold-timeout must be positive")
+	}
+	if f.maxHeld < 1024 {
+		return usagef("--max-held must be at least 1024")
+	}
+	if f.control && f.web.off() {
+		return usagef("--control serves the control API on the web view's server: it needs --web ADDR")
+	}
 	if err := out.validate(); err != nil {
 		return err
 	}
@@ -125,7 +140,12 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 		return err
 	}
 	cfg := proxy.Config{CA: authority, Logf: logf, IdleTimeout: f.idle, Limits: inspect.Limits{MaxStanza: f.maxStanza, Annotate: !f.strict},
-		AllowPlaintextUpstream: f.allowPlain, WriteTimeout: f.writeTimeout, SetupTimeout: f.setupTimeout}
+		AllowPlaintextUpstream: f.allowPlain, WriteTimeout: f.writeTimeout, SetupTimeout: f.setupTimeout,
+		HoldTimeout: f.holdTimeout, MaxHeld: f.maxHeld, ShowSecrets: out.showSecrets}
+	if f.control {
+		cfg.Control = proxy.NewControl()
+		f.web.extra = control.Handlers(cfg.Control)
+	}
 	var swStats *server.Stats // the embedded switch's, with --metrics
 	if f.metrics != nil {
 		out.metrics = f.metrics.registry()
@@ -234,6 +254,9 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 		return err
 	}
 	defer stopWeb()
+	if f.control {
+		logf("stanzascope proxy: control API on (--control): whoever opens the web view can hold, change and send stanzas (docs/API.md, 'stanzascope ctl')")
+	}
 	sink, closeOut, err := out.open(stdout)
 	if err != nil {
 		return err

@@ -33,6 +33,9 @@ var webMiddleware func(http.Handler) http.Handler
 type webFlags struct {
 	addr, token string
 	fs          *pflag.FlagSet
+	// extra are more routes for the web view's server, behind its guard (the control API
+	// with --control); set before start.
+	extra map[string]http.Handler
 }
 
 // addWebFlags registers --web (default def; "off" disables) and --web-token on fs.
@@ -101,10 +104,13 @@ func (w *webFlags) start(out *outputFlags, opt web.Options, logf func(string, ..
 		ln = fallback
 	}
 	hub := web.NewHub(opt)
-	hopt := web.HandlerOptions{Token: w.token}
+	hopt := web.HandlerOptions{Token: w.token, Extra: map[string]http.Handler{}}
 	if out.metrics != nil {
 		// The same metrics as on --metrics, behind the web view's token (or loopback Host).
-		hopt.Extra = map[string]http.Handler{"GET /metrics": out.metrics.Handler()}
+		hopt.Extra["GET /metrics"] = out.metrics.Handler()
+	}
+	for pattern, h := range w.extra {
+		hopt.Extra[pattern] = h
 	}
 	var h http.Handler = web.NewHandler(hub, hopt)
 	if webMiddleware != nil {
