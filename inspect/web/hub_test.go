@@ -576,7 +576,13 @@ func TestStalledBrowser(t *testing.T) {
 	c := stall(t, srv.URL)
 	defer c.Close()
 	s := newSession(t, 1)
-	msg := s.c2s("<message to='dana@localhost' type='chat'><body>" + strings.Repeat("spam ", 200) + "</body></message>")
+	// A long id makes each record's summary about 4 KB, so that what is written below
+	// (about 50 MB) is more than the stalled socket can ever buffer (a 4 MB send buffer
+	// and a receive buffer that autotunes up to 32 MB): the handler must block, and fall
+	// more than the history behind. Smaller records made the test depend on how far the
+	// buffers had grown, and on how fast the machine wrote 100,000 of them.
+	msg := s.c2s("<message id='" + strings.Repeat("m", 4000) + "' to='dana@localhost' type='chat'><body>spam</body></message>")
+	const n = 12000
 	// Wait until the stream is subscribed, so the records below are live for it.
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		h.mu.Lock()
@@ -593,7 +599,7 @@ func TestStalledBrowser(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		// Far more than the socket buffers hold: the handler blocks on its write.
-		for range 100000 {
+		for range n {
 			r := *msg
 			if err := h.Write(&r); err != nil {
 				done <- err
@@ -607,10 +613,10 @@ func TestStalledBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(60 * time.Second):
+	case <-time.After(3 * time.Minute): // a bound for a hang, not a speed test
 		t.Fatal("Write is held up by a browser that does not read")
 	}
-	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	c.SetReadDeadline(time.Now().Add(2 * time.Minute))
 	br := bufio.NewReader(c)
 	for {
 		line, err := br.ReadString('\n')
