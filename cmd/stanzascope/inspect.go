@@ -86,6 +86,13 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := webf.validate(); err != nil {
 		return err
 	}
+	if *iface != "" {
+		// Live traffic, as in the proxy and the switch: each output gets its own queue,
+		// which flushes its output whenever it runs empty, so --log is written as the
+		// traffic comes, not at exit, and a slow terminal skips (and says where) rather
+		// than holding the capture up.
+		out.live, out.stderr = true, stderr
+	}
 	stopWeb, err := webf.start(out, web.Options{Title: strings.TrimSpace("stanzascope inspect " + strings.Join(append(fs.Args(), *iface), " "))},
 		func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) })
 	if err != nil {
