@@ -37,7 +37,8 @@ rules-proxy|go test -run '^\$' -bench BenchmarkProxy -benchtime 10000x -count 5 
 captures|go test -run '^\$' -bench ReadFile -benchtime 3x -count 2 ./inspect/capture
 web-hub|go test -run '^\$' -bench HubWrite -benchtime 100000x -count 3 ./inspect/web
 web-page|go test -run '^\$' -bench PageHistory -benchtime 5x -count 3 ./inspect/web
-logs|go test -run '^\$' -bench 'LogsAgainstRawXML|ReadSlixmpp|ReadProsody|ReadRawXML' -benchtime 3x -count 3 ./inspect/logs"
+logs|go test -run '^\$' -bench 'LogsAgainstRawXML|ReadSlixmpp|ReadProsody|ReadRawXML' -benchtime 3x -count 3 ./inspect/logs
+metrics|go test -run '^\$' -bench 'Routing|RecordMetrics' -benchtime 50000x -count 6 ./cmd/stanzascope/internal/metrics"
 
 command_of() { # command_of NAME: the command of a group, or nothing
 	echo "$GROUPS_TABLE" | awk -F'|' -v n="$1" '$1 == n { sub(/^[^|]*\|/, ""); print }'
