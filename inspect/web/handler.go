@@ -65,6 +65,8 @@ func NewHandler(h *Hub, opt HandlerOptions) http.Handler {
 	mux.Handle("GET /app.js", files)
 	mux.Handle("GET /style.css", files)
 	mux.Handle("GET /favicon.svg", files)
+	mux.Handle("GET /control.js", files) // the control panel, shown when the control API answers
+	mux.Handle("GET /control.css", files)
 	wt := opt.WriteTimeout
 	if wt <= 0 {
 		wt = DefaultWriteTimeout
