@@ -20,7 +20,7 @@ const maxPendingLogins = 16
 // stanzas alice sends without a 'from'. Like a sink, it is fed from one goroutine, in
 // record order; Observe each record before asking about its connection.
 type Bindings struct {
-	conns map[uint64]*connBinding
+	conns map[ConnKey]*connBinding
 	tick  uint64
 }
 
@@ -34,11 +34,11 @@ type connBinding struct {
 var nsAuthBytes, nsBindBytes = []byte(NSAuth), []byte(NSBind)
 
 // NewBindings returns an empty Bindings.
-func NewBindings() *Bindings { return &Bindings{conns: map[uint64]*connBinding{}} }
+func NewBindings() *Bindings { return &Bindings{conns: map[ConnKey]*connBinding{}} }
 
 // Bound returns the full JID connection conn is bound to, or "" while it is not known.
-func (b *Bindings) Bound(conn uint64) string {
-	if c := b.conns[conn]; c != nil {
+func (b *Bindings) Bound(conn *ConnInfo) string {
+	if c := b.conns[conn.Key()]; c != nil {
 		return c.jid
 	}
 	return ""
@@ -51,7 +51,7 @@ func (b *Bindings) Observe(r *Record) {
 	if r.Conn == nil {
 		return
 	}
-	id := r.Conn.ID
+	id := r.Conn.Key()
 	switch r.Kind {
 	case KindConnClose:
 		delete(b.conns, id)
@@ -105,12 +105,12 @@ func (b *Bindings) Observe(r *Record) {
 
 // conn returns the state of connection id, creating it (and forgetting the least recently
 // seen connection when there are too many).
-func (b *Bindings) conn(id uint64) *connBinding {
+func (b *Bindings) conn(id ConnKey) *connBinding {
 	b.tick++
 	c := b.conns[id]
 	if c == nil {
 		if len(b.conns) >= maxBindingConns {
-			var oldest uint64
+			var oldest ConnKey
 			first := true
 			for k, v := range b.conns {
 				if first || v.used < b.conns[oldest].used {

@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -24,7 +25,7 @@ type IQTracker struct {
 	next    Sink
 	timeout time.Duration
 	max     int
-	conns   map[uint64]*iqConn
+	conns   map[ConnKey]*iqConn
 	last    time.Time
 }
 
@@ -60,7 +61,7 @@ type iqConn struct {
 // NewIQTracker returns a tracker writing to next. timeout <= 0 means requests are only
 // reported as unanswered when their connection closes or at Close.
 func NewIQTracker(next Sink, timeout time.Duration) *IQTracker {
-	return &IQTracker{next: next, timeout: timeout, max: MaxPendingIQ, conns: map[uint64]*iqConn{}}
+	return &IQTracker{next: next, timeout: timeout, max: MaxPendingIQ, conns: map[ConnKey]*iqConn{}}
 }
 
 // Write tracks r and passes it on.
@@ -94,14 +95,9 @@ func (t *IQTracker) Write(r *Record) error {
 	return err
 }
 
-func connID(c *ConnInfo) uint64 {
-	if c == nil {
-		return 0
-	}
-	return c.ID
-}
+func connID(c *ConnInfo) ConnKey { return c.Key() }
 
-func (t *IQTracker) track(r *Record, cid uint64) error {
+func (t *IQTracker) track(r *Record, cid ConnKey) error {
 	typ, id := r.Attr("type"), r.Attr("id")
 	switch typ {
 	case "get", "set":
@@ -294,11 +290,16 @@ func (t *IQTracker) report(q *iqRequest, now time.Time, why string) error {
 // Close reports every request still waiting for an answer, connection by connection. It
 // does not close next.
 func (t *IQTracker) Close() error {
-	ids := make([]uint64, 0, len(t.conns))
+	ids := make([]ConnKey, 0, len(t.conns))
 	for id := range t.conns {
 		ids = append(ids, id)
 	}
-	slices.Sort(ids)
+	slices.SortFunc(ids, func(a, b ConnKey) int {
+		if c := strings.Compare(a.Node, b.Node); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
 	var errs []error
 	for _, id := range ids {
 		errs = append(errs, t.flush(t.conns[id], t.last, "the log ended"))

@@ -156,7 +156,7 @@ func TestIQTrackerBounded(t *testing.T) {
 	if len(n) != 5 || !strings.Contains(n[0], "id '0'") || !strings.Contains(n[0], "no longer tracked") {
 		t.Fatalf("%d notes, first %q", len(n), n[0])
 	}
-	if c := tr.conns[0]; len(c.pending) != MaxPendingIQ || len(c.order) > 2*MaxPendingIQ+16 {
+	if c := tr.conns[ConnKey{}]; len(c.pending) != MaxPendingIQ || len(c.order) > 2*MaxPendingIQ+16 {
 		t.Fatalf("pending %d order %d", len(c.pending), len(c.order))
 	}
 }

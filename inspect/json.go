@@ -24,7 +24,8 @@ type JSON struct {
 type jsonRecord struct {
 	Time      string   `json:"time,omitempty"` // RFC 3339 with nanoseconds, UTC
 	Conn      uint64   `json:"conn,omitempty"`
-	Dir       string   `json:"dir,omitempty"` // c2s, s2c
+	Node      string   `json:"node,omitempty"` // the process that numbered the connection (a proxy's --node)
+	Dir       string   `json:"dir,omitempty"`  // c2s, s2c
 	Kind      string   `json:"kind"`
 	Name      string   `json:"name,omitempty"`
 	NS        string   `json:"ns,omitempty"`
@@ -93,6 +94,7 @@ func toJSON(r *Record) jsonRecord {
 	}
 	if r.Conn != nil {
 		jr.Conn = r.Conn.ID
+		jr.Node = r.Conn.Node
 		if r.Kind == KindConnOpen {
 			if r.Conn.Client.IsValid() {
 				jr.Client = r.Conn.Client.String()

@@ -26,6 +26,7 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 		b = jsonKey(b, "conn", &first)
 		b = strconv.AppendUint(b, jr.Conn, 10)
 	}
+	str("node", jr.Node, true)
 	str("dir", jr.Dir, true)
 	str("kind", jr.Kind, false)
 	str("name", jr.Name, true)

@@ -3,6 +3,7 @@ package inspect
 import (
 	"bufio"
 	"bytes"
+	"container/heap"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,41 +24,178 @@ const MaxJSONLine = 8 << 20
 // connection and direction, so they parse as they did live. Secrets redacted in the log
 // stay redacted. Errors name the line. Blank lines are skipped and unknown fields ignored.
 func ReadJSONLog(r io.Reader, sink Sink) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxJSONLine)
-	lr := &logReader{conns: map[uint64]*ConnInfo{}, headers: map[connDir]*Header{}}
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
-		rec, err := lr.record(b)
-		if err != nil {
-			return fmt.Errorf("json log line %d: %w", line, err)
+	src := newLogSource(r, "")
+	for {
+		rec, err := src.next()
+		if rec == nil || err != nil {
+			return err
 		}
 		if err := sink.Write(rec); err != nil {
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return fmt.Errorf("json log line %d: longer than %d bytes", line+1, MaxJSONLine)
+}
+
+// JSONLog is one of the logs MergeJSONLogs reads: its name (for errors, and as the node
+// of its connections when the log names none) and its content.
+type JSONLog struct {
+	Name string
+	R    io.Reader
+}
+
+// MergeJSONLogs reads several JSON logs (of several proxies in front of a cluster, say)
+// and writes their records to sink in the order of their times, as ReadJSONLog does for
+// one. Each log keeps its own connections: a record's connection is known by the node the
+// log names ("node", a proxy's --node) or else by the log's Name, so that connection 3 of
+// one proxy is not connection 3 of another. A log is written in the order its records
+// were made, which may be a little off their times (an answer before its question): the
+// merge puts in order what is less than MergeWindow apart, holding no more than that
+// much of each log. A record without a time keeps its place after its log's record
+// before it.
+func MergeJSONLogs(logs []JSONLog, sink Sink) error {
+	m := &merger{srcs: make([]*logSource, len(logs)), last: make([]time.Time, len(logs)), done: make([]bool, len(logs))}
+	for i, l := range logs {
+		node := l.Name
+		if len(logs) == 1 {
+			node = ""
 		}
-		return fmt.Errorf("json log line %d: %w", line+1, err)
+		m.srcs[i] = newLogSource(l.R, node)
+	}
+	fill := func(i int) error {
+		rec, err := m.srcs[i].next()
+		if err != nil {
+			if len(logs) > 1 {
+				err = fmt.Errorf("%s: %w", logs[i].Name, err)
+			}
+			return err
+		}
+		if rec == nil {
+			m.done[i] = true
+			return nil
+		}
+		t := rec.Time
+		if t.IsZero() {
+			t = m.last[i]
+		} else if t.After(m.last[i]) {
+			m.last[i] = t
+		}
+		m.seq++
+		heap.Push(&m.h, mergeItem{rec: rec, t: t, seq: m.seq})
+		return nil
+	}
+	for i := range m.srcs {
+		if err := fill(i); err != nil {
+			return err
+		}
+	}
+	for m.h.Len() > 0 {
+		// Read each log on until it is past the earliest record by the window: nothing it
+		// holds later can then be earlier.
+		horizon := m.h[0].t.Add(MergeWindow)
+		filled := false
+		for i := range m.srcs {
+			for !m.done[i] && !m.last[i].After(horizon) {
+				if err := fill(i); err != nil {
+					return err
+				}
+				filled = true
+			}
+		}
+		if filled && m.h[0].t.Add(MergeWindow).Before(horizon) {
+			continue // an earlier record came: its own horizon first
+		}
+		it := heap.Pop(&m.h).(mergeItem)
+		if err := sink.Write(it.rec); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
+// MergeWindow is how far apart in time two records of one log may be written out of
+// order and still be put in order by MergeJSONLogs.
+const MergeWindow = 2 * time.Second
+
+type merger struct {
+	srcs []*logSource
+	last []time.Time // the latest time read from each log
+	done []bool
+	h    mergeHeap
+	seq  uint64
+}
+
+type mergeItem struct {
+	rec *Record
+	t   time.Time // the record's time, or for one without, its log's latest before it
+	seq uint64    // reading order: equal times keep it
+}
+
+type mergeHeap []mergeItem
+
+func (h mergeHeap) Len() int { return len(h) }
+func (h mergeHeap) Less(i, j int) bool {
+	if !h[i].t.Equal(h[j].t) {
+		return h[i].t.Before(h[j].t)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h mergeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *mergeHeap) Push(x any)   { *h = append(*h, x.(mergeItem)) }
+func (h *mergeHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = mergeItem{}
+	*h = old[:len(old)-1]
+	return it
+}
+
+// logSource reads the records of one JSON log, one at a time.
+type logSource struct {
+	sc   *bufio.Scanner
+	lr   *logReader
+	line int
+}
+
+// newLogSource reads r; node, unless empty, is the node of connections whose records
+// name none.
+func newLogSource(r io.Reader, node string) *logSource {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxJSONLine)
+	return &logSource{sc: sc, lr: &logReader{node: node, conns: map[ConnKey]*ConnInfo{}, headers: map[connDir]*Header{}}}
+}
+
+// next returns the next record, or nil at the end of the log.
+func (s *logSource) next() (*Record, error) {
+	for s.sc.Scan() {
+		s.line++
+		b := bytes.TrimSpace(s.sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		rec, err := s.lr.record(b)
+		if err != nil {
+			return nil, fmt.Errorf("json log line %d: %w", s.line, err)
+		}
+		return rec, nil
+	}
+	if err := s.sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("json log line %d: longer than %d bytes", s.line+1, MaxJSONLine)
+		}
+		return nil, fmt.Errorf("json log line %d: %w", s.line+1, err)
+	}
+	return nil, nil
+}
+
 type connDir struct {
-	conn uint64
+	conn ConnKey
 	dir  Direction
 }
 
 // logReader holds what ReadJSONLog remembers between lines.
 type logReader struct {
-	conns   map[uint64]*ConnInfo
+	node    string // the node of connections whose records name none
+	conns   map[ConnKey]*ConnInfo
 	headers map[connDir]*Header
 }
 
@@ -106,7 +244,7 @@ func (lr *logReader) record(b []byte) (*Record, error) {
 	if err := lr.conn(rec, &jr); err != nil {
 		return nil, err
 	}
-	key := connDir{jr.Conn, dir}
+	key := connDir{rec.Conn.Key(), dir}
 	switch kind {
 	case KindStreamOpen:
 		rec.Header = headerOf(rec.Raw)
@@ -123,9 +261,14 @@ func (lr *logReader) conn(rec *Record, jr *jsonRecord) error {
 	if jr.Conn == 0 {
 		return nil
 	}
-	c := lr.conns[jr.Conn]
+	node := jr.Node
+	if node == "" {
+		node = lr.node
+	}
+	k := ConnKey{node, jr.Conn}
+	c := lr.conns[k]
 	if c == nil || rec.Kind == KindConnOpen {
-		c = &ConnInfo{ID: jr.Conn}
+		c = &ConnInfo{ID: jr.Conn, Node: node}
 		for _, a := range []struct {
 			s   string
 			dst *netip.AddrPort
@@ -139,9 +282,9 @@ func (lr *logReader) conn(rec *Record, jr *jsonRecord) error {
 			}
 			*a.dst = ap
 		}
-		lr.conns[jr.Conn] = c
-		delete(lr.headers, connDir{jr.Conn, ClientToServer})
-		delete(lr.headers, connDir{jr.Conn, ServerToClient})
+		lr.conns[k] = c
+		delete(lr.headers, connDir{k, ClientToServer})
+		delete(lr.headers, connDir{k, ServerToClient})
 	}
 	rec.Conn = c
 	return nil

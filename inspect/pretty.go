@@ -124,6 +124,10 @@ func (p *Pretty) header(b []byte, r *Record) []byte {
 		st := pal.conn(r.Conn.ID)
 		b = append(b, st.pre...)
 		b = append(b, '#')
+		if r.Conn.Node != "" {
+			b = append(b, r.Conn.Node...)
+			b = append(b, '/')
+		}
 		b = strconv.AppendUint(b, r.Conn.ID, 10)
 		b = append(b, st.post...)
 		b = append(b, ' ')

@@ -33,7 +33,7 @@ type Raw struct {
 }
 
 type rawKey struct {
-	conn uint64
+	conn ConnKey
 	dir  Direction
 }
 
@@ -116,11 +116,15 @@ func (p *Raw) marker(k rawKey) error {
 		b = append(b, '\n')
 	}
 	b = append(b, "=== "...)
-	if k.conn != 0 {
-		st := p.pal.conn(k.conn)
+	if k.conn.ID != 0 {
+		st := p.pal.conn(k.conn.ID)
 		b = append(b, st.pre...)
 		b = append(b, '#')
-		b = strconv.AppendUint(b, k.conn, 10)
+		if k.conn.Node != "" {
+			b = append(b, k.conn.Node...)
+			b = append(b, '/')
+		}
+		b = strconv.AppendUint(b, k.conn.ID, 10)
 		b = append(b, st.post...)
 		b = append(b, ' ')
 	}

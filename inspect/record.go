@@ -2,15 +2,43 @@ package inspect
 
 import (
 	"net/netip"
+	"strconv"
 	"time"
 )
 
 // ConnInfo identifies one connection (a client's, and for the proxy its upstream leg).
 // It is shared by all the records of that connection and never changes after creation.
 type ConnInfo struct {
-	ID     uint64         // connection number, counted from 1 in each process or capture
+	ID uint64 // connection number, counted from 1 in each process or capture
+	// Node names the process that numbered the connection (a proxy's --node), so that the
+	// records of several proxies, merged, keep their connections apart; "" for one process.
+	Node   string
 	Client netip.AddrPort // the client's address
 	Server netip.AddrPort // the server's address (the proxy's listener, or the upstream)
+}
+
+// ConnKey tells connections apart among the records of several processes: the node that
+// numbered a connection and its number.
+type ConnKey struct {
+	Node string
+	ID   uint64
+}
+
+// Key returns the connection's key; a nil ConnInfo has the zero key.
+func (c *ConnInfo) Key() ConnKey {
+	if c == nil {
+		return ConnKey{}
+	}
+	return ConnKey{c.Node, c.ID}
+}
+
+// Name is how the connection is shown: its number, after its node if it has one
+// ("p1/3").
+func (c *ConnInfo) Name() string {
+	if c.Node == "" {
+		return strconv.FormatUint(c.ID, 10)
+	}
+	return c.Node + "/" + strconv.FormatUint(c.ID, 10)
 }
 
 // Tag is a label a rule attached to a record, shown in the log.

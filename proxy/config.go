@@ -22,6 +22,10 @@ type Config struct {
 	// with the _xmpp-client._tcp SRV record (RFC 6120 section 3.2) with fallback to port
 	// 5222.
 	Upstream string
+	// Node names this proxy among several (behind one load balancer): every record's
+	// connection carries it (inspect.ConnInfo.Node, "node" in the JSON log), so that the
+	// logs of the proxies merge with their connections apart. "" for a proxy alone.
+	Node string
 	// Dial, when set, opens the upstream connection instead of Upstream (for example to
 	// the embedded switch). ConnID(ctx) tells which connection it is for.
 	Dial func(ctx context.Context) (net.Conn, error)

@@ -257,7 +257,7 @@ func (s *session) setup(ctx context.Context) bool {
 // port, so the proxy's own listener stands for the server (and a --pcap-out capture shows
 // the port clients used).
 func (s *session) connInfo(up net.Conn) *inspect.ConnInfo {
-	ci := &inspect.ConnInfo{ID: s.id, Client: addrPort(s.client.raw.RemoteAddr()), Server: addrPort(s.client.raw.LocalAddr())}
+	ci := &inspect.ConnInfo{ID: s.id, Node: s.p.cfg.Node, Client: addrPort(s.client.raw.RemoteAddr()), Server: addrPort(s.client.raw.LocalAddr())}
 	if up != nil && s.p.cfg.Dial == nil {
 		ci.Server = addrPort(up.RemoteAddr())
 	}

@@ -48,7 +48,7 @@ func (f *Filter) Match(r *inspect.Record) bool {
 		f.bindings.Observe(r)
 	}
 	if r.Conn != nil {
-		ctx.bound = f.bindings.Bound(r.Conn.ID)
+		ctx.bound = f.bindings.Bound(r.Conn)
 	}
 	if r.Kind == inspect.KindConnClose {
 		f.bindings.Observe(r) // forgets the connection, after its close is matched by its JID

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -36,12 +37,14 @@ func init() {
 	})
 }
 
-const inspectUsage = `inspect FILE|-  |  --iface IFACE [--port N]...  [flags]
+const inspectUsage = `inspect FILE|-  |  LOG LOG...  |  --iface IFACE [--port N]...  [flags]
 
 FILE is a raw XML stream (one direction, with or without a stream header), a JSON-lines
 log written by --log or --format json, a pcap/pcapng capture, or the debug log of
 slixmpp, Prosody (with mod_stanza_debug), ejabberd or Smack; the kind is found from the
-content (--input-format names it). "-" reads standard input.`
+content (--input-format names it). "-" reads standard input. Several JSON logs (of
+several proxies, each with its --node) are merged in the order of their times; the
+connections of a log without node names are named after its file.`
 
 func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("inspect", inspectUsage, stderr)
@@ -57,8 +60,8 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	switch {
 	case *iface != "" && fs.NArg() > 0:
 		return usagef("give either FILE or --iface, not both")
-	case *iface == "" && fs.NArg() != 1:
-		return usagef("give one FILE (or - for standard input), or --iface")
+	case *iface == "" && fs.NArg() == 0:
+		return usagef("give one FILE (or - for standard input), JSON logs to merge, or --iface")
 	}
 	for _, p := range *ports {
 		if p < 1 || p > 65535 {
@@ -106,6 +109,18 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return webf.keepServing(ctx, runPipeline(ctx, out, stdout, stderr, func(ctx context.Context, sink inspect.Sink) error {
 			return readLive(ctx, *iface, *ports, sink, stderr)
 		}), stderr)
+	}
+	if fs.NArg() > 1 {
+		if format != logs.Unknown && format != logs.JSON {
+			return usagef("only JSON logs can be merged; --input-format %s takes one FILE", *formatFlag)
+		}
+		read, closeAll, err := mergedLogs(fs.Args())
+		if err != nil {
+			return err
+		}
+		defer closeAll()
+		out.noIQTrack = true // as for one log: the logs hold what the tracker derived
+		return webf.keepServing(ctx, runPipeline(ctx, out, stdout, stderr, read), stderr)
 	}
 	name := fs.Arg(0)
 	src, closeSrc, err := openInput(name)
@@ -169,6 +184,46 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	return webf.keepServing(ctx, runPipeline(ctx, out, stdout, stderr, read), stderr)
+}
+
+// mergedLogs opens the JSON logs names and returns a reader that merges them by time.
+func mergedLogs(names []string) (read func(ctx context.Context, sink inspect.Sink) error, closeAll func(), err error) {
+	var closers []func() error
+	closeAll = func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	var in []inspect.JSONLog
+	for _, name := range names {
+		if name == "-" {
+			closeAll()
+			return nil, nil, usagef("standard input cannot be merged with other logs; name the files")
+		}
+		src, c, err := openInput(name)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		closers = append(closers, c)
+		br := bufio.NewReaderSize(src, logs.DetectSize)
+		if f, err := detectInput(br); err != nil || f != logs.JSON {
+			closeAll()
+			if err != nil {
+				return nil, nil, fmt.Errorf("reading %s: %w", name, err)
+			}
+			return nil, nil, fmt.Errorf("%s is not a stanzascope JSON log; only JSON logs can be merged", name)
+		}
+		base := filepath.Base(name)
+		in = append(in, inspect.JSONLog{Name: strings.TrimSuffix(strings.TrimSuffix(base, ".jsonl"), ".json"), R: br})
+	}
+	return func(ctx context.Context, sink inspect.Sink) error {
+		logs := make([]inspect.JSONLog, len(in))
+		for i, l := range in {
+			logs[i] = inspect.JSONLog{Name: l.Name, R: ctxReader{ctx, l.R}}
+		}
+		return inspect.MergeJSONLogs(logs, sink)
+	}, closeAll, nil
 }
 
 // openInput opens FILE, or standard input for "-".

@@ -131,7 +131,7 @@ func TestInspectErrors(t *testing.T) {
 		{"restricted xml", []string{"inspect", bad, "--format", "json"}, 1, "restricted-xml"},
 		{"bad log line", []string{"inspect", badLog}, 1, "line 2"},
 		{"no input", []string{"inspect"}, 2, "give one FILE"},
-		{"two inputs", []string{"inspect", "a", "b"}, 2, "give one FILE"},
+		{"two inputs are merged: each must exist", []string{"inspect", "a", "b"}, 1, "cannot read input"},
 		{"file and iface", []string{"inspect", "a", "--iface", "lo"}, 2, "not both"},
 		{"bad format", []string{"inspect", textbookC2S, "--format", "xml"}, 2, "--format"},
 		{"bad color", []string{"inspect", textbookC2S, "--color", "sometimes"}, 2, "--color"},

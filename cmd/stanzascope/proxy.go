@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"regexp"
 	"sync"
 	"syscall"
 	"time"
@@ -41,7 +42,7 @@ HOST alone is resolved with the _xmpp-client._tcp SRV record, falling back to po
 
 type proxyFlags struct {
 	listen, listenTLS, upstream, upstreamCA, caDir, domain, db string
-	keylog                                                     string
+	keylog, node                                               string
 	insecure, allowPlain, strict, fresh, control               bool
 	holdTimeout                                                time.Duration
 	maxHeld                                                    int
@@ -51,6 +52,10 @@ type proxyFlags struct {
 	web                                                        *webFlags
 	metrics                                                    *metricsFlags
 }
+
+// nodeNameRE is what a --node name may be: it shows in connection names (NAME/N) and
+// NATS subjects.
+var nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := newFlagSet("proxy", proxyUsage, stderr)
@@ -75,6 +80,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fset.BoolVar(&f.control, "control", false, "serve the control API on the web view's server (breakpoints, held stanzas, send; see docs/API.md and 'stanzascope ctl'): watching is the default, touching is opt-in")
 	fset.DurationVar(&f.holdTimeout, "hold-timeout", proxy.DefaultHoldTimeout, "release a stanza held at a breakpoint unchanged when nobody decided within this `duration`")
 	fset.IntVar(&f.maxHeld, "max-held", proxy.DefaultMaxHeld, "while a stanza is held, read at most this many `bytes` behind it per connection and direction, then stop reading (TCP backpressure)")
+	fset.StringVar(&f.node, "node", "", "name this proxy among several (letters, digits, - and _): its log's connections are then NAME/N, and the logs of the proxies merge with 'stanzascope inspect a.jsonl b.jsonl'")
 	out := addOutputFlags(fset, true)
 	f.web = addWebFlags(fset, defaultWebAddr)
 	f.metrics = addMetricsFlags(fset)
@@ -83,6 +89,9 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if fset.NArg() > 0 {
 		return usagef("proxy takes no arguments")
+	}
+	if f.node != "" && !nodeNameRE.MatchString(f.node) {
+		return usagef("--node %q: use 1 to 64 letters, digits, '-' or '_'", f.node)
 	}
 	if f.upstream != "" && (fset.Changed("domain") || fset.Changed("db") || f.fresh) {
 		return usagef("--domain, --db and --fresh are for the embedded switch; they cannot go with --upstream")
@@ -139,7 +148,7 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 	if err != nil {
 		return err
 	}
-	cfg := proxy.Config{CA: authority, Logf: logf, IdleTimeout: f.idle, Limits: inspect.Limits{MaxStanza: f.maxStanza, Annotate: !f.strict},
+	cfg := proxy.Config{Node: f.node, CA: authority, Logf: logf, IdleTimeout: f.idle, Limits: inspect.Limits{MaxStanza: f.maxStanza, Annotate: !f.strict},
 		AllowPlaintextUpstream: f.allowPlain, WriteTimeout: f.writeTimeout, SetupTimeout: f.setupTimeout,
 		HoldTimeout: f.holdTimeout, MaxHeld: f.maxHeld, ShowSecrets: out.showSecrets}
 	if f.control {
