@@ -32,7 +32,7 @@ const testTTL = 3 * time.Second
 
 // env is a cluster under test: one NATS server, one PostgreSQL database, nodes.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	nats    *natstest.Server
 	dbURL   string
 	certDir string
@@ -40,7 +40,7 @@ type env struct {
 	pool    *x509.CertPool
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, nats: natstest.Start(t), dbURL: pgtest.Database(t), certDir: t.TempDir()}
 	var err error
@@ -150,7 +150,7 @@ func bare(full string) string {
 
 // raw is a pre-1.0 client on a plain socket, to read stream errors byte for byte.
 type raw struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	r    *bufio.Reader
 	seen strings.Builder
@@ -158,7 +158,7 @@ type raw struct {
 
 // rawLogin opens a pre-1.0 stream at addr and logs user (password "pw") in with resource
 // res (jabber:iq:auth).
-func rawLogin(t *testing.T, addr, user, res string) *raw {
+func rawLogin(t testing.TB, addr, user, res string) *raw {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -199,7 +199,7 @@ func (r *raw) expect(s string) {
 }
 
 // waitUntil polls cond until it holds, failing the test after d.
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(d); !cond(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -208,12 +208,12 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-func addAccount(t *testing.T, db *pgstore.Store, user string) {
+func addAccount(t testing.TB, db *pgstore.Store, user string) {
 	t.Helper()
 	switchtest.AddAccount(t, db, user, "pw")
 }
 
-func mustJID(t *testing.T, s string) inspect.JID {
+func mustJID(t testing.TB, s string) inspect.JID {
 	t.Helper()
 	j, err := inspect.ParseJID(s)
 	if err != nil {

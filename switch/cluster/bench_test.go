@@ -1,0 +1,176 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stanzascope/stanzascope/switch/server"
+	"github.com/stanzascope/stanzascope/switch/store/pgstore"
+)
+
+// BenchmarkRoute measures chat messages between two clients (pre-1.0 streams on loopback,
+// no TLS: what is measured is the routing) on a switch with the local directory, on one
+// node of a cluster (both clients on that node), and across two nodes of the cluster (the
+// sender on one, the receiver on the other). Routing does not touch the store
+// (PostgreSQL for all three). Throughput: b.N messages with at most 500 in flight;
+// latency: b.N round trips, a message each way, one at a time.
+//
+//	go test -run '^$' -bench Route -benchtime 20000x ./switch/cluster/
+func BenchmarkRoute(b *testing.B) {
+	e := newEnv(b)
+	na, nb := e.startNode("a"), e.startNode("b")
+	local := e.startLocal()
+	cases := []struct {
+		name     string
+		from, to string
+		seen     func(jid string) bool // the sender's node knows the receiver
+	}{
+		{"local-directory", local, local, func(string) bool { return true }},
+		{"one-node", na.addr, na.addr, func(j string) bool { return na.node.Lookup(mustJID(b, j)) != nil }},
+		{"two-nodes", na.addr, nb.addr, func(j string) bool { return na.node.Lookup(mustJID(b, j)) != nil }},
+	}
+	for i, c := range cases {
+		s, r := "s"+string(rune('a'+i)), "r"+string(rune('a'+i))
+		addAccount(b, na.db, s)
+		addAccount(b, na.db, r)
+		sender := rawLogin(b, c.from, s, "r")
+		receiver := rawLogin(b, c.to, r, "r")
+		waitUntil(b, 10*time.Second, "the sender's node sees the receiver", func() bool { return c.seen(r + "@localhost/r") })
+		toR := []byte("<message to='" + r + "@localhost/r' type='chat'><body>benchmark</body></message>")
+		toS := []byte("<message to='" + s + "@localhost/r' type='chat'><body>back</body></message>")
+		b.Run(c.name+"/throughput", func(b *testing.B) {
+			benchThroughput(b, sender, receiver, toR)
+		})
+		b.Run(c.name+"/latency", func(b *testing.B) {
+			benchLatency(b, sender, receiver, toR, toS)
+		})
+	}
+}
+
+func benchThroughput(b *testing.B, sender, receiver *raw, msg []byte) {
+	const window, batch = 500, 50
+	b.ReportAllocs()
+	progress := make(chan int, 1024)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- countMarker(receiver.conn, "</message>", b.N, func(n int) {
+			if n%batch == 0 || n == b.N {
+				progress <- n
+			}
+		})
+	}()
+	buf := bytes.Repeat(msg, batch)
+	start := time.Now()
+	b.ResetTimer()
+	sent, got := 0, 0
+	for sent < b.N {
+		for sent-got >= window {
+			select {
+			case got = <-progress:
+			case err := <-errc:
+				b.Fatalf("receiver: %v (after %d of %d)", err, got, b.N)
+			}
+		}
+		k := min(batch, b.N-sent)
+		if _, err := sender.conn.Write(buf[:k*len(msg)]); err != nil {
+			b.Fatal(err)
+		}
+		sent += k
+	}
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+func benchLatency(b *testing.B, sender, receiver *raw, toR, toS []byte) {
+	rtts := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		if _, err := sender.conn.Write(toR); err != nil {
+			b.Fatal(err)
+		}
+		if err := countMarker(receiver.conn, "</message>", 1, nil); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := receiver.conn.Write(toS); err != nil {
+			b.Fatal(err)
+		}
+		if err := countMarker(sender.conn, "</message>", 1, nil); err != nil {
+			b.Fatal(err)
+		}
+		rtts = append(rtts, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(rtts)
+	b.ReportMetric(float64(rtts[len(rtts)/2].Microseconds()), "rtt-p50-µs")
+	b.ReportMetric(float64(rtts[len(rtts)*99/100].Microseconds()), "rtt-p99-µs")
+}
+
+// countMarker reads c until marker was seen n times, calling each (if set) with the count
+// so far; 30 s without a byte is an error. Markers split across reads are counted.
+func countMarker(c net.Conn, marker string, n int, each func(int)) error {
+	buf := make([]byte, 64<<10)
+	var carry []byte
+	seen := 0
+	for seen < n {
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		k, err := c.Read(buf[len(carry):])
+		if k > 0 {
+			data := buf[:len(carry)+k]
+			for {
+				i := bytes.Index(data, []byte(marker))
+				if i < 0 {
+					break
+				}
+				seen++
+				if each != nil {
+					each(seen)
+				}
+				data = data[i+len(marker):]
+			}
+			keep := min(len(data), len(marker)-1)
+			carry = append(carry[:0], data[len(data)-keep:]...)
+			copy(buf, carry)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startLocal starts a switch with the local directory (no cluster) on the database, and
+// returns its address.
+func (e *env) startLocal() string {
+	t := e.t
+	t.Helper()
+	db, err := pgstore.Open(context.Background(), e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: db, TLS: &tls.Config{Certificates: []tls.Certificate{e.cert}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		db.Close()
+	})
+	return ln.Addr().String()
+}
