@@ -11,7 +11,7 @@ import (
 // writes of 16), so that a busy machine slows both alike; msg/s is each one's rate over
 // its own rounds, and cost-% how much slower the one with breakpoints was.
 //
-//	go test -run '^$' -bench Breakpoints -benchtime 200000x -count 5 ./proxy
+//	go test -run '^$' -bench Breakpoints -benchtime 100000x -count 6 ./proxy    # scripts/bench-go.sh breakpoints
 func BenchmarkBreakpoints(b *testing.B) {
 	up := echoUpstream(b, nil)
 	plain, plainLog := jsonLogTestProxy(b, Config{Upstream: up})

@@ -18,6 +18,8 @@ command -v prosody >/dev/null 2>&1 || need+=(prosody)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need+=(python3-slixmpp)
+# cmd/stanzascope runs the curl examples of docs/API.md as written.
+command -v curl >/dev/null 2>&1 || need+=(curl)
 # scripts/interop-sendxmpp.sh: Debian's command-line clients (Go and Perl XMPP libraries).
 command -v go-sendxmpp >/dev/null 2>&1 || need+=(go-sendxmpp)
 command -v sendxmpp >/dev/null 2>&1 || need+=(sendxmpp)
