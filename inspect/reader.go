@@ -223,6 +223,19 @@ func (r *Reader) Offset() int64 { return r.base + int64(r.r) }
 // Buffered returns the number of bytes read from the source but not yet returned in events.
 func (r *Reader) Buffered() int { return r.w - r.r }
 
+// ReleaseBuffer drops the reader's buffer when it holds no unread bytes, so that a
+// connection that waits for its peer holds none (4 KiB, a third of what an idle session of
+// the switch costs); the next read allocates one again. The Raw of the events returned
+// before must not be used after it. It reports whether there was a buffer to drop.
+func (r *Reader) ReleaseBuffer() bool {
+	if r.buf == nil || r.r != r.w || r.p != 0 {
+		return false
+	}
+	r.base += int64(r.r)
+	r.buf, r.r, r.w = nil, 0, 0
+	return true
+}
+
 // SpaceBuffered reports whether the next event is whitespace between stanzas that is
 // already buffered whole: the unread bytes are whitespace up to a '<' or to their end, so
 // that Next returns it without reading the source. A pipe that must wait for the other

@@ -122,7 +122,9 @@ func idleSessionMemory(b *testing.B, mode string, n int) (total, heap, stack flo
 	if got := ts.srv.Sessions(); got != n {
 		b.Fatalf("%d sessions bound, want %d", got, n)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Idle means quiet for longer than idleRelease, after which a session's reader drops its
+	// buffer (waitIdle): what a session that is logged in and silent costs.
+	time.Sleep(idleRelease + 500*time.Millisecond)
 	after := memNow()
 	if f := os.Getenv("STANZASCOPE_HEAPPROF"); f != "" {
 		if w, err := os.Create(f + "." + mode); err == nil {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -38,11 +39,14 @@ type conn struct {
 	user           string
 	loginDeadline  time.Time
 	pinged         bool
-	peek           [1]byte // the byte waitIdle read
-	hasPeek        bool
-	preLogin       int // stanzas received before login (flood bound)
-	authFailures   int
-	sasl           *saslState
+	// quiet: the reader dropped its buffer while waiting (waitIdle). Atomic because the
+	// tests read it from another goroutine; nothing else does.
+	quiet        atomic.Bool
+	peek         [1]byte // the byte waitIdle read
+	hasPeek      bool
+	preLogin     int // stanzas received before login (flood bound)
+	authFailures int
+	sasl         *saslState
 
 	// Shared with other sessions, under mu. The reader goroutine is the only one that
 	// writes legacy, so it reads it without the lock; others read it under mu (Presence).
@@ -142,6 +146,10 @@ func (c *conn) safeEnd(err error) {
 func (c *conn) logPanic(r any) {
 	c.srv.logf("switch: conn %d: internal error, closing this connection: %v\n%s", c.info.ID, r, debug.Stack())
 }
+
+// idleRelease is how long a bound plaintext session waits for its next byte before its
+// reader drops its buffer (waitIdle).
+const idleRelease = time.Second
 
 // errIdle tells serve that the session has nothing buffered and should wait in waitIdle.
 var errIdle = errors.New("server: idle")
@@ -250,14 +258,25 @@ func (t timedSource) Read(p []byte) (int, error) {
 }
 
 // readTimed reads from the socket under the login deadline or the idle timeout.
-func (c *conn) readTimed(p []byte) (int, error) {
+func (c *conn) readTimed(p []byte) (int, error) { return c.readTimedUntil(p, time.Time{}) }
+
+// errQuiet is readTimedUntil's answer when nothing arrived before its quiet time.
+var errQuiet = errors.New("server: quiet")
+
+// readTimedUntil is readTimed that gives up with errQuiet at quiet, when that comes
+// before the login deadline or the idle timeout (the zero time: never).
+func (c *conn) readTimedUntil(p []byte, quiet time.Time) (int, error) {
 	for {
 		bound := c.isBound()
+		deadline := c.loginDeadline
 		if bound {
-			c.rc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
-		} else {
-			c.rc.SetReadDeadline(c.loginDeadline)
+			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
 		}
+		short := !quiet.IsZero() && quiet.Before(deadline)
+		if short {
+			deadline = quiet
+		}
+		c.rc.SetReadDeadline(deadline)
 		if c.ob.ended.Load() {
 			return 0, errClosed // the writer ended the stream (outbox.go, wakeReader)
 		}
@@ -265,6 +284,10 @@ func (c *conn) readTimed(p []byte) (int, error) {
 		if n > 0 || err == nil {
 			c.pinged = false
 			return n, err
+		}
+		var ne net.Error
+		if short && errors.As(err, &ne) && ne.Timeout() && !c.ob.ended.Load() && !time.Now().Before(quiet) {
+			return 0, errQuiet
 		}
 		if err = c.onReadTimeout(err, bound); err != nil {
 			return 0, err
@@ -297,8 +320,16 @@ func (c *conn) onReadTimeout(err error, bound bool) error {
 // waitIdle blocks until an idle plaintext session receives its next byte, which it keeps
 // for the reader. It runs at the bottom of the goroutine's stack, so the runtime can shrink
 // the stack of a waiting session to 4 KiB: most of what an idle session costs.
+//
+// A session quiet for idleRelease also drops the reader's buffer while it waits (4 KiB): a
+// busy one keeps it, rather than allocate one for every burst.
 func (c *conn) waitIdle() error {
-	n, err := c.readTimed(c.peek[:])
+	n, err := c.readTimedUntil(c.peek[:], time.Now().Add(idleRelease))
+	if err == errQuiet {
+		c.quiet.Store(c.rd.ReleaseBuffer())
+		n, err = c.readTimed(c.peek[:])
+		c.quiet.Store(false)
+	}
 	if n == 1 {
 		c.hasPeek = true
 		return nil
