@@ -16,6 +16,7 @@ import (
 	"github.com/stanzascope/stanzascope/switch/cluster"
 	"github.com/stanzascope/stanzascope/switch/server"
 	"github.com/stanzascope/stanzascope/switch/store/pgstore"
+	"github.com/stanzascope/stanzascope/switch/store/pgtest"
 )
 
 // The helper process's environment.
@@ -227,4 +228,48 @@ func waitForLog(t *testing.T, logs chan string, s string) {
 			t.Fatalf("no log line with %q; got:\n%s", s, strings.Join(seen, "\n"))
 		}
 	}
+}
+
+// TestPostgresDown stops the database under two nodes: a login fails with the stream
+// error internal-server-error and a text that says why, a message for a user who is
+// offline is refused with an error rather than taken, and users already online keep
+// chatting across nodes. (The package's tests run one at a time, so the shared PostgreSQL
+// cluster can be stopped here.)
+func TestPostgresDown(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.startNode("a"), e.startNode("b")
+	for _, u := range []string{"alice", "bob", "carol"} {
+		addAccount(t, a.db, u)
+	}
+	alice := e.online(a.addr, "alice@localhost")
+	bob := e.online(b.addr, "bob@localhost")
+	waitUntil(t, 10*time.Second, "node a sees bob", func() bool { return a.node.Lookup(mustJID(t, bob.JID())) != nil })
+
+	pg := pgtest.Shared(t)
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			pg.Restart()
+		}
+	})
+	alice.Chat(bob.JID(), "while the database is down")
+	bob.WaitFor("while the database is down", `from="`+alice.JID()+`"`)
+	alice.Chat("carol@localhost", "to someone offline")
+	alice.WaitFor(`type="error"`, "internal-server-error", "the account database is unavailable")
+	c := rawDial(t, b.addr)
+	c.send("<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
+	c.expect("<stream:stream")
+	c.send("<iq id='auth1' type='set'><query xmlns='jabber:iq:auth'><username>carol</username><password>pw</password><resource>r</resource></query></iq>")
+	c.expect("<stream:error><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>the account database is unavailable; try again later</text></stream:error>")
+
+	if err := pg.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	carol := e.online(b.addr, "carol@localhost")
+	alice.Chat("carol@localhost", "after the database is back")
+	carol.WaitFor("after the database is back")
 }

@@ -160,17 +160,23 @@ type raw struct {
 // res (jabber:iq:auth).
 func rawLogin(t testing.TB, addr, user, res string) *raw {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	r := &raw{t: t, conn: c, r: bufio.NewReader(c)}
+	r := rawDial(t, addr)
 	r.send("<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
 	r.expect("<stream:stream")
 	r.send("<iq id='auth1' type='set'><query xmlns='jabber:iq:auth'><username>" + user + "</username><password>pw</password><resource>" + res + "</resource></query></iq>")
 	r.expect("<iq id='auth1' type='result'/>")
 	return r
+}
+
+// rawDial connects to addr.
+func rawDial(t testing.TB, addr string) *raw {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &raw{t: t, conn: c, r: bufio.NewReader(c)}
 }
 
 func (r *raw) send(s string) {
