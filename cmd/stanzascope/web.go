@@ -104,7 +104,7 @@ func (w *webFlags) start(out *outputFlags, opt web.Options, logf func(string, ..
 		ln = fallback
 	}
 	hub := web.NewHub(opt)
-	hopt := web.HandlerOptions{Token: w.token, Extra: map[string]http.Handler{}}
+	hopt := web.HandlerOptions{Token: w.token, Extra: map[string]http.Handler{}, Filter: webFilter}
 	if out.metrics != nil {
 		// The same metrics as on --metrics, behind the web view's token (or loopback Host).
 		hopt.Extra["GET /metrics"] = out.metrics.Handler()

@@ -45,6 +45,9 @@ type HandlerOptions struct {
 	// Extra are more handlers served beside the page, behind the same guard (the token,
 	// or a loopback Host without one), by http.ServeMux pattern: "GET /metrics".
 	Extra map[string]http.Handler
+	// Filter compiles the expressions of the page's filter box (/filter, filter.go); nil
+	// leaves the box without them.
+	Filter Matcher
 }
 
 // NewHandler returns the web view's HTTP handler for h:
@@ -54,6 +57,8 @@ type HandlerOptions struct {
 //	                summaries, the event id the last index), "live", then the records as
 //	                they come; "missed" when this browser fell behind the history
 //	/record?i=N     one record in detail: pretty text, explanation, origin and verdict
+//	/filter?expr=E  the records of the history that the filter expression E shows
+//	                (with HandlerOptions.Filter; filter.go)
 func NewHandler(h *Hub, opt HandlerOptions) http.Handler {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
@@ -67,12 +72,16 @@ func NewHandler(h *Hub, opt HandlerOptions) http.Handler {
 	mux.Handle("GET /favicon.svg", files)
 	mux.Handle("GET /control.js", files) // the control panel, shown when the control API answers
 	mux.Handle("GET /control.css", files)
+	mux.Handle("GET /exprfilter.js", files)
 	wt := opt.WriteTimeout
 	if wt <= 0 {
 		wt = DefaultWriteTimeout
 	}
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) { h.serveEvents(w, r, wt) })
 	mux.HandleFunc("GET /record", h.serveRecord)
+	if opt.Filter != nil {
+		mux.HandleFunc("GET /filter", func(w http.ResponseWriter, r *http.Request) { h.serveFilter(w, r, opt.Filter) })
+	}
 	for pattern, x := range opt.Extra {
 		mux.Handle(pattern, x)
 	}

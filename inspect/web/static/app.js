@@ -36,6 +36,10 @@
     records: () => state.recs.length,
     exportSVG: () => exportSVG(),
     exportMermaid: () => exportMermaid(),
+    // The expression box (exprfilter.js), decided by the server: {matches(r), arrived()}
+    // while an expression is in force, else null; applyFilter redraws after an answer.
+    expr: null,
+    applyFilter: () => applyFilter(),
     select: (seq) => {
       const r = state.recs.find((x) => x.seq === seq);
       if (r) select(r);
@@ -326,6 +330,7 @@
 
   function matches(r) {
     const f = state.filter;
+    if (api.expr && !api.expr.matches(r)) return false;
     if (f.conn && String(r.conn || 0) !== f.conn) return false;
     if (!r.dst) {
       // Notes: kept with their connection when notes are on.
@@ -358,7 +363,7 @@
       if (ok) shown++;
     }
     const f = state.filter;
-    const on = f.conn || f.names.length || f.types.length || f.jid || f.dir || !f.notes;
+    const on = f.conn || f.names.length || f.types.length || f.jid || f.dir || !f.notes || api.expr;
     $("shown").textContent = on ? shown + " shown" : "";
   }
 
@@ -623,6 +628,7 @@
     });
     es.addEventListener("records", (e) => {
       for (const r of JSON.parse(e.data)) ingest(r);
+      if (api.expr) api.expr.arrived();
     });
     es.onopen = () => {
       if (state.live) {
