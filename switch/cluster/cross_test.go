@@ -1,9 +1,12 @@
 package cluster_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/stanzascope/stanzascope/switch/store"
 )
 
 // TestCrossNode: three nodes on one NATS and one PostgreSQL; alice, bob and carol each on
@@ -92,4 +95,35 @@ func TestConflict(t *testing.T) {
 	if a.stats.Conflicts.Load() != 1 {
 		t.Errorf("node a counted %d conflicts, want 1", a.stats.Conflicts.Load())
 	}
+}
+
+// TestConflictPresence: when a login on node b takes carol/desk over from node a, alice
+// (carol's contact, on node c) sees the new session available and never the old one's
+// unavailable: node a announces the old session gone once it ends it, which may be after
+// the new one is available, and node c, which heard of the new bind first (through the
+// one NATS server), drops that stale unavailable.
+func TestConflictPresence(t *testing.T) {
+	e := newEnv(t)
+	a, b, c := e.startNode("a"), e.startNode("b"), e.startNode("c")
+	addAccount(t, a.db, "alice")
+	addAccount(t, a.db, "carol")
+	ctx := context.Background()
+	for _, p := range [][2]string{{"alice", "carol@localhost"}, {"carol", "alice@localhost"}} {
+		if err := a.db.PutRosterItem(ctx, p[0], store.RosterItem{JID: p[1], Subscription: store.SubBoth}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := e.online(c.addr, "alice@localhost")
+	old := rawLogin(t, a.addr, "carol", "desk")
+	old.send("<presence/>")
+	alice.WaitFor("<presence", `from="carol@localhost/desk"`)
+	waitUntil(t, 10*time.Second, "node b sees carol/desk", func() bool { return b.node.Lookup(mustJID(t, "carol@localhost/desk")) != nil })
+	newer := rawLogin(t, b.addr, "carol", "desk")
+	old.expect("<conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>")
+	newer.send("<presence><status>new</status></presence>")
+	alice.WaitForNone(`type="unavailable"`, "<presence", `from="carol@localhost/desk"`, "new")
+	// Node a has ended the old session (and announced it) once it no longer holds it.
+	waitUntil(t, 10*time.Second, "node a ends the old session", func() bool { return a.node.Len() == 0 })
+	newer.send("<message to='alice@localhost' type='chat'><body>marker</body></message>")
+	alice.WaitForNone(`type="unavailable"`, "marker")
 }

@@ -20,6 +20,7 @@ const (
 	hdrSess = "Stanzascope-Session"
 	hdrCond = "Stanzascope-Cond"
 	hdrText = "Stanzascope-Text"
+	hdrNode = "Stanzascope-Node" // the node that sent it
 
 	opDeliver = "deliver"
 	opKick    = "kick"
@@ -59,6 +60,7 @@ func (n *Node) deliverRemote(r *remoteSess, stanza []byte) bool {
 	m.Header.Set(hdrOp, opDeliver)
 	m.Header.Set(hdrTo, r.jid.String())
 	m.Header.Set(hdrSess, r.id)
+	m.Header.Set(hdrNode, n.cfg.Node)
 	m.Data = stanza
 	if err := n.publish(m); err != nil {
 		n.pmu.Lock()
@@ -105,7 +107,10 @@ func (n *Node) onNodeMsg(m *nats.Msg) {
 	case opDeliver:
 		n.cfg.Stats.Received.Add(1)
 		ack := ackNotTaken
-		if l != nil && l.sess.Deliver(m.Data) {
+		switch {
+		case n.stale(m):
+			ack = ackTaken // dropped on purpose: nothing to keep
+		case l != nil && l.sess.Deliver(m.Data):
 			ack = ackTaken
 		}
 		if m.Reply != "" {
@@ -120,6 +125,30 @@ func (n *Node) onNodeMsg(m *nats.Msg) {
 			l.sess.Kick(cond, m.Header.Get(hdrText))
 		}
 	}
+}
+
+// stale reports whether m is the unavailable presence of a session that was taken over
+// by a newer one on another node (a login with the same full JID): the old node
+// announces it when it ends the old session, which may be after the new session became
+// available, and the contacts must not see the new one go away. (One switch orders the two
+// itself; across nodes NATS orders them here: the new session's bind came before the
+// old node heard that it must end its session.)
+func (n *Node) stale(m *nats.Msg) bool {
+	if inspect.TopName(m.Data) != "presence" || inspect.TopAttr(m.Data, "type") != "unavailable" {
+		return false
+	}
+	from, err := inspect.ParseJID(inspect.TopAttr(m.Data, "from"))
+	if err != nil || from.Resource == "" {
+		return false
+	}
+	sender := m.Header.Get(hdrNode)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.local[from] != nil {
+		return true // taken over by a session of this node
+	}
+	r := n.remote[from]
+	return r != nil && r.node != sender
 }
 
 // onAck takes another node's answer to a delivery. An answer other than "taken" (the
