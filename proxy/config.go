@@ -29,6 +29,10 @@ type Config struct {
 	// Dial, when set, opens the upstream connection instead of Upstream (for example to
 	// the embedded switch). ConnID(ctx) tells which connection it is for.
 	Dial func(ctx context.Context) (net.Conn, error)
+	// AfterDial, when set, is called with each new upstream connection before anything
+	// else is written to it (for example to write a PROXY protocol header, which no record
+	// carries); its error fails the dial. ClientAddr(ctx) tells whose connection it is.
+	AfterDial func(ctx context.Context, c net.Conn) error
 	// Resolver looks up SRV records; nil means net.DefaultResolver. When it also has a
 	// LookupHost method, host names are resolved with it too (tests use this so no query
 	// leaves the machine).

@@ -211,7 +211,7 @@ func (s *session) setup(ctx context.Context) bool {
 	s.neg.clientHdr = append([]byte(nil), ev.Raw...)
 	hdrRec := s.rec(ev, inspect.ClientToServer)
 
-	up, err := s.p.dialUpstream(withConnID(ctx, s.id))
+	up, err := s.p.dialUpstream(withConnID(ctx, s.id, addrPort(raw.RemoteAddr())))
 	if err != nil {
 		s.info = s.connInfo(nil)
 		s.emit(s.noteRec(inspect.KindConnOpen, "client %s, stream to %q", raw.RemoteAddr(), s.domain))

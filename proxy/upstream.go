@@ -21,6 +21,19 @@ var errHostUnknown = errors.New("host unknown")
 func (p *Proxy) dialUpstream(ctx context.Context) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
+	c, err := p.dialUpstreamConn(ctx)
+	if err != nil || p.cfg.AfterDial == nil {
+		return c, err
+	}
+	if err := p.cfg.AfterDial(ctx, c); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("dial upstream: %w", err)
+	}
+	return c, nil
+}
+
+// dialUpstreamConn connects to the upstream: with Config.Dial, or to Config.Upstream.
+func (p *Proxy) dialUpstreamConn(ctx context.Context) (net.Conn, error) {
 	if p.cfg.Dial != nil {
 		c, err := p.cfg.Dial(ctx)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"regexp"
@@ -51,6 +52,8 @@ type proxyFlags struct {
 	maxStanza                                                  int
 	web                                                        *webFlags
 	metrics                                                    *metricsFlags
+	limits                                                     *limitFlags
+	proxyProtocol                                              bool
 }
 
 // nodeNameRE is what a --node name may be: it shows in connection names (NAME/N) and
@@ -81,6 +84,8 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fset.DurationVar(&f.holdTimeout, "hold-timeout", proxy.DefaultHoldTimeout, "release a stanza held at a breakpoint unchanged when nobody decided within this `duration`")
 	fset.IntVar(&f.maxHeld, "max-held", proxy.DefaultMaxHeld, "while a stanza is held, read at most this many `bytes` behind it per connection and direction, then stop reading (TCP backpressure)")
 	fset.StringVar(&f.node, "node", "", "name this proxy among several (letters, digits, - and _): its log's connections are then NAME/N, and the logs of the proxies merge with 'stanzascope inspect a.jsonl b.jsonl'")
+	fset.BoolVar(&f.proxyProtocol, "proxy-protocol", false, "begin each upstream connection with a PROXY protocol v2 header giving the client's address, for an upstream that limits per client address ('stanzascope switch --trust-proxy'; the embedded switch always gets one)")
+	f.limits = addLimitFlags(fset, "embedded switch: ")
 	out := addOutputFlags(fset, true)
 	f.web = addWebFlags(fset, defaultWebAddr)
 	f.metrics = addMetricsFlags(fset)
@@ -93,8 +98,14 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if f.node != "" && !nodeNameRE.MatchString(f.node) {
 		return usagef("--node %q: use 1 to 64 letters, digits, '-' or '_'", f.node)
 	}
-	if f.upstream != "" && (fset.Changed("domain") || fset.Changed("db") || f.fresh) {
-		return usagef("--domain, --db and --fresh are for the embedded switch; they cannot go with --upstream")
+	if f.upstream != "" && (fset.Changed("domain") || fset.Changed("db") || f.fresh || f.limits.changed(fset)) {
+		return usagef("--domain, --db, --fresh and the switch's limits are for the embedded switch; they cannot go with --upstream")
+	}
+	if f.upstream == "" && f.proxyProtocol {
+		return usagef("--proxy-protocol is for --upstream (the embedded switch always gets the header)")
+	}
+	if err := f.limits.validate(); err != nil {
+		return err
 	}
 	if f.fresh {
 		if fset.Changed("db") && f.db != memoryDB {
@@ -219,7 +230,10 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 	if f.upstream == "" {
 		// The switch outlives the proxy so the proxy's closing tags reach it.
 		swCtx, swCancel := context.WithCancel(context.WithoutCancel(ctx))
-		addr, wait, err := embeddedSwitchStats(swCtx, f.domain, f.db, swStats, logf, rep.switchListener)
+		addr, wait, err := embeddedSwitchStats(swCtx, f.domain, f.db, swStats, func(c *server.Config) {
+			c.TrustProxy = true // the Dial below sends the header
+			f.limits.apply(c)
+		}, logf, rep.switchListener)
 		if err != nil {
 			swCancel()
 			return err
@@ -233,10 +247,17 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 		var d net.Dialer
 		cfg.Dial = func(ctx context.Context) (net.Conn, error) {
 			c, err := d.DialContext(ctx, "tcp", addr)
-			if id, ok := proxy.ConnID(ctx); ok && err == nil {
+			if err != nil {
+				return nil, err
+			}
+			if id, ok := proxy.ConnID(ctx); ok {
 				rep.dialedFor(id, c) // the switch's lines about c are about connection id
 			}
-			return c, err
+			if err := sendProxyHeader(ctx, c); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("embedded switch: %w", err)
+			}
+			return c, nil
 		}
 		// Our own switch on loopback with its self-signed certificate: nothing to verify.
 		cfg.UpstreamTLS = &tls.Config{InsecureSkipVerify: true}
@@ -246,6 +267,9 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 		}
 	} else {
 		cfg.Upstream = f.upstream
+		if f.proxyProtocol {
+			cfg.AfterDial = sendProxyHeader
+		}
 		if cfg.UpstreamTLS, err = upstreamTLS(f); err != nil {
 			return err
 		}
@@ -361,4 +385,30 @@ func securityWarnings(f proxyFlags) []string {
 			proxy.PlaintextUpstreamLabel+" in every record")
 	}
 	return w
+}
+
+// sendProxyHeader begins the upstream connection c with a PROXY protocol v2 header that
+// gives the address of the client it is for: an upstream that trusts it (the embedded
+// switch, 'stanzascope switch --trust-proxy') applies its limits per client address to
+// the client, not to the proxy. The header is below XMPP: no record carries it.
+func sendProxyHeader(ctx context.Context, c net.Conn) error {
+	client, _ := proxy.ClientAddr(ctx) // none: a LOCAL header (the proxy's own connection)
+	deadline := time.Now().Add(10 * time.Second)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	c.SetWriteDeadline(deadline)
+	defer c.SetWriteDeadline(time.Time{})
+	if _, err := c.Write(server.AppendProxyHeader(nil, client, addrPortOf(c.RemoteAddr()))); err != nil {
+		return fmt.Errorf("PROXY header: %w", err)
+	}
+	return nil
+}
+
+// addrPortOf is a's address and port, or the zero AddrPort if it has none.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort()
+	}
+	return netip.AddrPort{}
 }

@@ -55,6 +55,8 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	loginTimeout := fs.Duration("login-timeout", server.DefaultLoginTimeout, "close connections not logged in within this `duration`")
 	maxStanza := fs.Int("max-stanza", inspect.DefaultLimits.MaxStanza, "largest stanza accepted, in `bytes` (policy-violation beyond)")
 	maxOutbox := fs.Int("max-outbox", server.DefaultMaxOutbox, "most `bytes` waiting for one client to read; a client with more is dropped (policy-violation)")
+	lim := addLimitFlags(fs, "")
+	trustProxy := fs.Bool("trust-proxy", false, "every connection begins with a PROXY protocol v2 header (HAProxy's; 'stanzascope proxy --proxy-protocol' sends one) whose source address is the client's, for the limits per address; only for a listener that nobody but the proxy can reach")
 	clusterURL := fs.String("cluster", "", "join the cluster of switches on the NATS server(s) at `URL` (nats://HOST:PORT; needs --db postgres://... and --node)")
 	nodeName := fs.String("node", "", "this node's `NAME` in the cluster, unique among the nodes (letters, digits, - and _)")
 	clusterTTL := fs.Duration("cluster-ttl", cluster.DefaultTTL, "how long the other nodes keep this node's sessions after it stopped refreshing them (it died)")
@@ -85,6 +87,9 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *maxOutbox < 4096 {
 		return usagef("--max-outbox must be at least 4096")
+	}
+	if err := lim.validate(); err != nil {
+		return err
 	}
 	if *clusterURL != "" && *nodeName == "" {
 		return usagef("--cluster needs --node NAME, a name unique among the nodes")
@@ -192,7 +197,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		dir = node
 		fmt.Fprintf(stderr, "stanzascope switch: node %s of the cluster on %s\n", *nodeName, redactNATS(*clusterURL))
 	}
-	srv, err := server.New(server.Config{
+	scfg := server.Config{
 		Directory:    dir,
 		Domain:       *domain,
 		Store:        db,
@@ -206,7 +211,10 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Logf:         rep.logf,
 		Version:      versionString(),
 		Stats:        stats,
-	})
+		TrustProxy:   *trustProxy,
+	}
+	lim.apply(&scfg)
+	srv, err := server.New(scfg)
 	if err != nil {
 		return err
 	}
@@ -294,11 +302,14 @@ func dbName(dbPath string) string {
 // is closed. wrap, if given, wraps the switch's listener (the reporter learns the switch's
 // connection numbers there).
 func embeddedSwitch(ctx context.Context, domain, dbPath string, logf func(string, ...any), wrap ...func(net.Listener) net.Listener) (addr string, wait func() error, err error) {
-	return embeddedSwitchStats(ctx, domain, dbPath, nil, logf, wrap...)
+	return embeddedSwitchStats(ctx, domain, dbPath, nil, nil, logf, wrap...)
 }
 
-// embeddedSwitchStats is embeddedSwitch counting into stats (--metrics), unless nil.
-func embeddedSwitchStats(ctx context.Context, domain, dbPath string, stats *server.Stats, logf func(string, ...any), wrap ...func(net.Listener) net.Listener) (addr string, wait func() error, err error) {
+// embeddedSwitchStats is embeddedSwitch counting into stats (--metrics), unless nil, with
+// its configuration changed by mod, unless nil (the proxy's: the limits, and TrustProxy,
+// its Dial sending a PROXY protocol header, so that the switch's limits per client address
+// count the proxy's clients, not the proxy's loopback address for all of them).
+func embeddedSwitchStats(ctx context.Context, domain, dbPath string, stats *server.Stats, mod func(*server.Config), logf func(string, ...any), wrap ...func(net.Listener) net.Listener) (addr string, wait func() error, err error) {
 	if dbPath == "" {
 		if dbPath, err = store.DefaultPath(); err != nil {
 			return "", nil, err
@@ -316,7 +327,7 @@ func embeddedSwitchStats(ctx context.Context, domain, dbPath string, stats *serv
 	if err != nil {
 		return "", nil, err
 	}
-	srv, err := server.New(server.Config{
+	cfg := server.Config{
 		Domain:      domain,
 		Store:       db,
 		TLS:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
@@ -324,7 +335,11 @@ func embeddedSwitchStats(ctx context.Context, domain, dbPath string, stats *serv
 		Logf:        logf,
 		Version:     versionString(),
 		Stats:       stats,
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		db.Close()
 		return "", nil, err

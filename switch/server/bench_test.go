@@ -97,7 +97,12 @@ func idleSessionMemory(b *testing.B, mode string, n int) (total, heap, stack flo
 			b.Fatal(err)
 		}
 	}
-	ts := startServer(b, func(c *Config) { c.Store = st; c.LoginTimeout = 5 * time.Minute })
+	ts := startServer(b, func(c *Config) {
+		c.Store = st
+		c.LoginTimeout = 5 * time.Minute
+		// Every client comes from 127.0.0.1.
+		c.MaxConnsPerIP, c.LoginsPerMinute = -1, -1
+	})
 	before := memNow()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClientsHelper$", "-test.v=false")
 	cmd.Env = append(os.Environ(), "STANZASCOPE_IDLE_CLIENTS="+ts.addr+","+strconv.Itoa(n)+","+mode)

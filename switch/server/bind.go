@@ -44,7 +44,7 @@ func (c *conn) onBind(ctx context.Context, iq, q *inspect.Element) error {
 // bind makes c the session of full, kicking a session that held it. It returns a
 // stanzaError when the account has too many resources.
 func (c *conn) bind(full inspect.JID) error {
-	if n := len(c.srv.dir.Resources(nil, full.Bare())); n >= maxResources && c.srv.dir.Lookup(full) == nil {
+	if limit := c.srv.cfg.MaxSessionsPerAccount; limit > 0 && len(c.srv.dir.Resources(nil, full.Bare())) >= limit && c.srv.dir.Lookup(full) == nil {
 		return inspect.NewStanzaError(inspect.CondResourceConstraint).WithText("too many sessions for this account")
 	}
 	c.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -28,7 +29,8 @@ type conn struct {
 	ob    outbox     // what is due to the client, and its writer (outbox.go)
 
 	// Owned by the reader goroutine.
-	rc             net.Conn // what the reader reads: &guard, or the TLS connection over it
+	key            netip.Addr // the client's address as the limits per address count it (limits.go)
+	rc             net.Conn   // what the reader reads: &guard, or the TLS connection over it
 	rd             *inspect.Reader
 	in             *inspect.Header
 	headerPrefixes bool // in binds prefixes our header does not: stanzas are re-serialised
@@ -72,7 +74,6 @@ var (
 // Limits on what a client can make the server do before it has logged in.
 const (
 	maxStanzasBeforeLogin = 32 // stanzas accepted before login; then policy-violation
-	maxResources          = 32 // bound resources per account
 	maxAuthFailures       = 5
 )
 
@@ -99,7 +100,33 @@ func (s *Server) newConn(nc net.Conn) *conn {
 func (c *conn) serve(ctx context.Context) {
 	c.srv.cfg.Stats.opened()
 	defer func() { c.srv.cfg.Stats.closed(c.tls) }()
+	if c.srv.cfg.TrustProxy {
+		client, err := c.readProxyHeader()
+		if err != nil {
+			// Nothing is written: a peer that speaks no PROXY protocol is not the proxy.
+			text := fmt.Sprintf("conn %d from %s: %v", c.info.ID, c.info.Client, err)
+			c.srv.lim.refused.note(c.srv, "connections without a PROXY header", text)
+			c.raw.Close()
+			c.observe(&inspect.Record{Kind: inspect.KindConnOpen, Note: "switch: connection accepted"})
+			c.observe(&inspect.Record{Kind: inspect.KindConnClose, Note: "switch: connection refused: " + err.Error()})
+			return
+		}
+		if client.IsValid() {
+			c.info.Client = client
+		}
+	}
+	c.key = clientKey(c.info.Client.Addr())
 	c.observe(&inspect.Record{Kind: inspect.KindConnOpen, Note: "switch: connection accepted"})
+	if !c.srv.lim.conns.add(c.key, c.srv.cfg.MaxConnsPerIP) {
+		text := fmt.Sprintf("too many connections from %s (limit %d)", c.key, c.srv.cfg.MaxConnsPerIP)
+		c.srv.lim.refused.note(c.srv, "connections", text)
+		c.streamError(inspect.CondPolicyViolation, text)
+		c.waitWriter()
+		c.raw.Close()
+		c.observe(&inspect.Record{Kind: inspect.KindConnClose, Note: "switch: connection refused: " + text})
+		return
+	}
+	defer c.srv.lim.conns.remove(c.key)
 	c.rd = inspect.NewReader(timedSource{c}, c.srv.cfg.Limits)
 	var err error
 	for {

@@ -43,6 +43,9 @@ func (c *conn) onLegacyAuth(ctx context.Context, iq, q *inspect.Element) error {
 	if username == "" || password == "" || resource == "" {
 		return reply(errNotAcceptable.WithText("username, password and resource are required"))
 	}
+	if text := c.loginAllowed(); text != "" {
+		return reply(errTooMany.WithText(text))
+	}
 	user, err := scram.NormalizeUsername(username)
 	ok := err == nil
 	if ok {
@@ -63,6 +66,7 @@ func (c *conn) onLegacyAuth(ctx context.Context, iq, q *inspect.Element) error {
 		}
 	}
 	if !ok {
+		c.authFailed(ctx)
 		c.authFailures++
 		if err := reply(errNotAuthorized); err != nil {
 			return err

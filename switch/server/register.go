@@ -71,6 +71,10 @@ func (c *conn) onRegister(ctx context.Context, iq, q *inspect.Element) error {
 	if err != nil {
 		return reply(errNotAcceptable.WithText("this username cannot be used in an address"), nil)
 	}
+	if text := c.registrationAllowed(); text != "" {
+		// What ejabberd's registration_timeout answers, per minute instead of one per 600 s.
+		return reply(errTooMany.WithText(text), nil)
+	}
 	acct := store.Account{Username: user, Creds: creds, Created: c.srv.now()}
 	if n := q.Child(inspect.NSRegister, "name"); n != nil {
 		acct.Name = clipString(n.Text(), 256)

@@ -58,6 +58,9 @@ func (c *conn) onSASL(ctx context.Context, ev inspect.Event) error {
 		if !c.offers(mech) {
 			return c.saslFail("invalid-mechanism", "")
 		}
+		if text := c.loginAllowed(); text != "" {
+			return c.saslFail("temporary-auth-failure", text)
+		}
 		in, ok := decodeSASL(el.Text())
 		if !ok {
 			return c.saslFail("incorrect-encoding", "")
@@ -123,6 +126,7 @@ func (c *conn) saslStep(ctx context.Context, in []byte) error {
 			return storeStreamError()
 		}
 		if !ok {
+			c.authFailed(ctx)
 			return c.saslFail(cond, "")
 		}
 		return c.saslSuccess(user, nil)
@@ -135,12 +139,16 @@ func (c *conn) saslStep(ctx context.Context, in []byte) error {
 		if errors.Is(err, store.ErrUnavailable) {
 			return storeStreamError()
 		}
+		if !errors.Is(err, scram.ErrTemporary) {
+			c.authFailed(ctx)
+		}
 		return c.saslFail(scram.Condition(err), "")
 	}
 	if !done {
 		return c.saslChallenge(out)
 	}
 	if az := c.sasl.scram.Authzid(); az != "" && az != c.sasl.scram.Username()+"@"+c.srv.domain.Domain {
+		c.authFailed(ctx)
 		return c.saslFail("invalid-authzid", "")
 	}
 	return c.saslSuccess(c.sasl.scram.Username(), out)

@@ -27,7 +27,13 @@ type Config struct {
 	NoRegister bool        // turn off in-band account creation (XEP-0077)
 	// BehindProxy says connections come through a proxy on loopback: a loopback peer then
 	// says nothing about where the client is, so SASL PLAIN is offered only over TLS.
-	BehindProxy  bool
+	BehindProxy bool
+	// TrustProxy says every connection begins with a PROXY protocol version 2 header
+	// (proxyproto.go) from a trusted proxy: its source address is the client's, for the
+	// limits per address and in the records. A connection without a valid header is
+	// closed. Set it only where no one but the proxy can connect. It implies BehindProxy
+	// for what is offered in clear.
+	TrustProxy   bool
 	LoginTimeout time.Duration
 	// IdleTimeout is how long an authenticated stream may stay silent before the server
 	// pings it (XEP-0199); a stream silent for another IdleTimeout after the ping is closed
@@ -43,6 +49,21 @@ type Config struct {
 	// always taken, whatever its size.
 	MaxOutbox int
 	Limits    inspect.Limits
+	// Limits per client address (limits.go): connections open at once, login attempts
+	// (SASL and iq:auth) and in-band registrations per minute, and failed authentications
+	// per minute before each further one is answered after AuthFailureDelay. Zero is the
+	// default (DefaultMaxConnsPerIP and the like), a negative value turns a limit off.
+	MaxConnsPerIP          int
+	LoginsPerMinute        int
+	RegistrationsPerMinute int
+	AuthFailuresPerMinute  int
+	// AuthFailureDelay is how long a failed authentication past AuthFailuresPerMinute
+	// waits before it is answered (default DefaultAuthFailureDelay).
+	AuthFailureDelay time.Duration
+	// MaxSessionsPerAccount bounds the resources bound at once for one account (default
+	// DefaultMaxSessionsPerAccount; negative: no limit); beyond it, binding gets
+	// resource-constraint.
+	MaxSessionsPerAccount int
 	// Directory finds bound sessions (default NewLocalDirectory(): this process's
 	// sessions only). A multi-node switch gives one shared by its nodes.
 	Directory  Directory
@@ -77,6 +98,7 @@ type Server struct {
 	store  store.Store
 
 	pairs pairLocks // order the deliveries of roster and subscription changes (pairtx.go)
+	lim   *limits   // what each client address did (limits.go)
 
 	connMu  sync.Mutex
 	conns   map[*conn]struct{}
@@ -133,6 +155,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
+	cfg.MaxConnsPerIP = limitOrDefault(cfg.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	cfg.LoginsPerMinute = limitOrDefault(cfg.LoginsPerMinute, DefaultLoginsPerMinute)
+	cfg.RegistrationsPerMinute = limitOrDefault(cfg.RegistrationsPerMinute, DefaultRegistrationsPerMinute)
+	cfg.AuthFailuresPerMinute = limitOrDefault(cfg.AuthFailuresPerMinute, DefaultAuthFailuresPerMinute)
+	cfg.MaxSessionsPerAccount = limitOrDefault(cfg.MaxSessionsPerAccount, DefaultMaxSessionsPerAccount)
+	if cfg.AuthFailureDelay <= 0 {
+		cfg.AuthFailureDelay = DefaultAuthFailureDelay
+	}
+	if cfg.TrustProxy {
+		cfg.BehindProxy = true
+	}
 	if cfg.Directory == nil {
 		cfg.Directory = newLocalDirectory()
 	}
@@ -140,6 +173,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Stats = new(Stats)
 	}
 	return &Server{
+		lim:    newLimits(&cfg),
 		cfg:    cfg,
 		domain: d,
 		dir:    cfg.Directory,
@@ -239,6 +273,17 @@ func (s *Server) shutdown() {
 }
 
 func (s *Server) logf(format string, args ...any) { s.cfg.Logf(format, args...) }
+
+// limitOrDefault maps a limit of Config: zero is the default, negative no limit (0).
+func limitOrDefault(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
 
 // now is the time by Config.Clock.
 func (s *Server) now() time.Time { return s.cfg.Clock() }
