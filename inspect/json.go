@@ -44,10 +44,11 @@ type jsonRecord struct {
 	Rules     []string `json:"rules,omitempty"`
 	RTTms     float64  `json:"rtt_ms,omitempty"`
 	Unmatched bool     `json:"unmatched,omitempty"`
-	Client    string   `json:"client,omitempty"` // conn-open: the client's address
-	Server    string   `json:"server,omitempty"` // conn-open: the server's address
-	Origin    string   `json:"origin,omitempty"` // who produced the bytes: client, server, proxy
-	Seq       uint64   `json:"seq,omitempty"`    // the record's number (see Number)
+	Client    string   `json:"client,omitempty"`    // conn-open: the client's address
+	Server    string   `json:"server,omitempty"`    // conn-open: the server's address
+	Origin    string   `json:"origin,omitempty"`    // who produced the bytes: client, server, proxy
+	Transport string   `json:"transport,omitempty"` // "websocket" for a client over WebSocket; absent for TCP
+	Seq       uint64   `json:"seq,omitempty"`       // the record's number (see Number)
 
 	// Violations are the RFC 6120 violations a transparent proxy forwarded (annotate mode).
 	Violations []Violation `json:"violations,omitempty"`
@@ -95,6 +96,7 @@ func toJSON(r *Record) jsonRecord {
 	if r.Conn != nil {
 		jr.Conn = r.Conn.ID
 		jr.Node = r.Conn.Node
+		jr.Transport = r.Conn.Transport
 		if r.Kind == KindConnOpen {
 			if r.Conn.Client.IsValid() {
 				jr.Client = r.Conn.Client.String()

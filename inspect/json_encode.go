@@ -88,6 +88,7 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 	str("client", jr.Client, true)
 	str("server", jr.Server, true)
 	str("origin", jr.Origin, true)
+	str("transport", jr.Transport, true)
 	if jr.Seq != 0 {
 		b = jsonKey(b, "seq", &first)
 		b = strconv.AppendUint(b, jr.Seq, 10)

@@ -268,7 +268,7 @@ func (lr *logReader) conn(rec *Record, jr *jsonRecord) error {
 	k := ConnKey{node, jr.Conn}
 	c := lr.conns[k]
 	if c == nil || rec.Kind == KindConnOpen {
-		c = &ConnInfo{ID: jr.Conn, Node: node}
+		c = &ConnInfo{ID: jr.Conn, Node: node, Transport: jr.Transport}
 		for _, a := range []struct {
 			s   string
 			dst *netip.AddrPort

@@ -15,6 +15,9 @@ type ConnInfo struct {
 	Node   string
 	Client netip.AddrPort // the client's address
 	Server netip.AddrPort // the server's address (the proxy's listener, or the upstream)
+	// Transport is how the client reached stanzascope: "" for a TCP stream (plaintext,
+	// STARTTLS or Direct TLS), TransportWebSocket for XMPP over WebSocket (RFC 7395).
+	Transport string
 }
 
 // ConnKey tells connections apart among the records of several processes: the node that
@@ -40,6 +43,9 @@ func (c *ConnInfo) Name() string {
 	}
 	return c.Node + "/" + strconv.FormatUint(c.ID, 10)
 }
+
+// TransportWebSocket is ConnInfo.Transport of a client that came over WebSocket.
+const TransportWebSocket = "websocket"
 
 // Tag is a label a rule attached to a record, shown in the log.
 type Tag struct {

@@ -17,6 +17,15 @@ func withConnID(ctx context.Context, id uint64, client netip.AddrPort) context.C
 	return context.WithValue(ctx, connIDKey{}, dialInfo{id: id, client: client})
 }
 
+type transportKey struct{}
+
+// ConnTransport returns the transport of the client connection that a Config.Dial call
+// opens the upstream leg for: inspect.TransportWebSocket, or "" for TCP.
+func ConnTransport(ctx context.Context) string {
+	t, _ := ctx.Value(transportKey{}).(string)
+	return t
+}
+
 // ConnID returns the number of the connection that a Config.Dial call opens the upstream
 // leg for (the number its records carry), so that whoever serves that leg (the embedded
 // switch) can say which client connection its messages are about.

@@ -46,7 +46,7 @@ func (s *session) settleUpstream() {
 // An upstream that does not get there within the setup timeout ends the connection: the
 // client is not read meanwhile, so its idle timeout cannot.
 func (s *session) waitUpstream() error {
-	if !s.direct {
+	if !s.direct && s.ws == nil {
 		return nil
 	}
 	t := time.NewTimer(s.p.cfg.SetupTimeout)

@@ -58,6 +58,12 @@ func (n *negotiator) editFeatures(raw []byte, h *inspect.Header) featureEdit {
 				changed = true
 				continue
 			}
+			if n.ws {
+				fe.notes = append(fe.notes, "removed STARTTLS from the features: the client leg is a WebSocket (its TLS is the page's, https)")
+				fe.why = "the client leg is a WebSocket"
+				changed = true
+				continue
+			}
 			if !n.hasCA {
 				fe.notes = append(fe.notes, "removed STARTTLS from the features: no CA, so the proxy cannot intercept TLS")
 				fe.why = "stanzascope has no CA to intercept TLS with"

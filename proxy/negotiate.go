@@ -99,6 +99,7 @@ type op struct {
 // of operations, so that the ops a pipe executes are not overwritten by the other pipe.
 type negotiator struct {
 	direct, hasCA, allowPlain bool
+	ws                        bool // the client is a WebSocket: it cannot STARTTLS (websocket.go)
 
 	clientTLS, upTLS bool
 	mode             tlsMode
@@ -225,6 +226,10 @@ func (n *negotiator) fromUpstream(ops []op, e nevent) []op {
 		if e.hdr.Legacy() {
 			// A pre-1.0 stream has no features, so no STARTTLS: the upstream leg cannot be TLS.
 			n.upTLSTried = true
+			if n.ws && !n.clientTLS {
+				// A WebSocket client over plain http: both legs plaintext, neither weaker.
+				return append(ops, op{kind: opSettle}, op{kind: opForward})
+			}
 			if !n.allowPlain {
 				return n.refusePlain(append(ops, op{kind: opIntercept, verdict: inspect.Dropped}), "the client uses Direct TLS")
 			}
@@ -304,6 +309,22 @@ func (n *negotiator) fromUpstream(ops []op, e nevent) []op {
 	return append(ops, op{kind: opForward})
 }
 
+// ownTLSNote says why the proxy negotiates STARTTLS with the upstream itself.
+func (n *negotiator) ownTLSNote() string {
+	if n.ws {
+		return "client uses WebSocket: the proxy negotiates STARTTLS with the upstream itself"
+	}
+	return "client uses Direct TLS: the proxy negotiates STARTTLS with the upstream itself"
+}
+
+// clientSecureWhat names how the client leg is secured, for the downgrade refusal.
+func (n *negotiator) clientSecureWhat() string {
+	if n.ws {
+		return "the client uses WebSocket over TLS (https)"
+	}
+	return "the client uses Direct TLS"
+}
+
 // features decides about <stream:features> from the upstream: first, for a held Direct TLS
 // header, whether the upstream leg can be secured; then what to edit (editFeatures).
 func (n *negotiator) features(ops []op, e nevent) []op {
@@ -313,15 +334,20 @@ func (n *negotiator) features(ops []op, e nevent) []op {
 			n.await = awaitOwnTLS
 			return append(ops, op{kind: opDropHeld, verdict: inspect.Intercepted},
 				op{kind: opIntercept, verdict: inspect.Intercepted},
-				op{kind: opNote, text: "client uses Direct TLS: the proxy negotiates STARTTLS with the upstream itself"},
+				op{kind: opNote, text: n.ownTLSNote()},
 				op{kind: opWrite, leg: legUpstream, raw: startTLS})
 		}
-		if !n.allowPlain {
+		switch {
+		case n.ws && !n.clientTLS:
+			// A WebSocket client over plain http: both legs plaintext, neither weaker.
+			ops = append(ops, op{kind: opRelease}, op{kind: opSettle})
+		case !n.allowPlain:
 			return n.refusePlain(append(ops, op{kind: opDropHeld, verdict: inspect.Dropped}, op{kind: opIntercept, verdict: inspect.Dropped}),
-				"the client uses Direct TLS")
+				n.clientSecureWhat())
+		default:
+			n.plainUp = true
+			ops = append(ops, op{kind: opPlainUpstream, text: n.clientSecureWhat()}, op{kind: opRelease}, op{kind: opSettle})
 		}
-		n.plainUp = true
-		ops = append(ops, op{kind: opPlainUpstream, text: "the client uses Direct TLS"}, op{kind: opRelease}, op{kind: opSettle})
 	}
 	fe := n.editFeatures(e.raw, e.hdr)
 	n.mode, n.why = fe.mode, fe.why

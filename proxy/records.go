@@ -17,6 +17,10 @@ func (s *session) rec(ev inspect.Event, dir inspect.Direction) *inspect.Record {
 	if r.Header == nil {
 		r.Header = s.hdr[dir].Load()
 	}
+	if s.ws != nil && dir == inspect.ClientToServer && (r.Kind == inspect.KindStreamOpen || r.Kind == inspect.KindStreamClose) {
+		// What the upstream gets is the TCP form; what the client sent was its frame.
+		r.Original = s.ws.takeSpecial()
+	}
 	return r
 }
 

@@ -20,7 +20,8 @@ import (
 type session struct {
 	p      *Proxy
 	id     uint64
-	direct bool // Direct TLS listener
+	direct bool    // Direct TLS listener
+	ws     *wsConn // the client leg, for a client over WebSocket (websocket.go)
 	client *side
 	up     *side // nil until the upstream is connected
 	info   *inspect.ConnInfo
@@ -211,7 +212,11 @@ func (s *session) setup(ctx context.Context) bool {
 	s.neg.clientHdr = append([]byte(nil), ev.Raw...)
 	hdrRec := s.rec(ev, inspect.ClientToServer)
 
-	up, err := s.p.dialUpstream(withConnID(ctx, s.id, addrPort(raw.RemoteAddr())))
+	dctx := withConnID(ctx, s.id, addrPort(raw.RemoteAddr()))
+	if s.ws != nil {
+		dctx = context.WithValue(dctx, transportKey{}, inspect.TransportWebSocket)
+	}
+	up, err := s.p.dialUpstream(dctx)
 	if err != nil {
 		s.info = s.connInfo(nil)
 		s.emit(s.noteRec(inspect.KindConnOpen, "client %s, stream to %q", raw.RemoteAddr(), s.domain))
@@ -258,6 +263,9 @@ func (s *session) setup(ctx context.Context) bool {
 // the port clients used).
 func (s *session) connInfo(up net.Conn) *inspect.ConnInfo {
 	ci := &inspect.ConnInfo{ID: s.id, Node: s.p.cfg.Node, Client: addrPort(s.client.raw.RemoteAddr()), Server: addrPort(s.client.raw.LocalAddr())}
+	if s.ws != nil {
+		ci.Transport = inspect.TransportWebSocket
+	}
 	if up != nil && s.p.cfg.Dial == nil {
 		ci.Server = addrPort(up.RemoteAddr())
 	}
@@ -323,8 +331,12 @@ func (s *session) readFailure(dir inspect.Direction, err error) {
 	from, _ := s.sides(dir)
 	var ne net.Error
 	if se := inspect.AsStreamError(err); se != nil {
-		s.emit(&inspect.Record{Time: time.Now(), Conn: s.info, Dir: dir, Kind: inspect.KindError, Err: err,
-			Note: fmt.Sprintf("malformed input from the %s", from.name)})
+		r := &inspect.Record{Time: time.Now(), Conn: s.info, Dir: dir, Kind: inspect.KindError, Err: err,
+			Note: fmt.Sprintf("malformed input from the %s", from.name)}
+		if s.ws != nil && dir == inspect.ClientToServer && s.ws.bad != nil {
+			r.Raw = s.ws.bad // the WebSocket message refused, as it came
+		}
+		s.emit(r)
 		s.p.logf("proxy: connection %d: malformed input from the %s at line %d, column %d (offset %d): %s: %s",
 			s.id, from.name, se.Line, se.Col, se.Offset, se.Condition, se.Text)
 		s.streamErrorTo(from, se.Condition, se.Text)

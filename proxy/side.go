@@ -35,6 +35,9 @@ type side struct {
 	// bytes the proxy wrote itself. Both nil when nothing is recorded.
 	emit func(*inspect.Record)
 	own  func(kind inspect.Kind, raw []byte) *inspect.Record
+	// ws is set on the side toward a WebSocket client: each write is one frame
+	// (writeFrame in websocket.go), never gathered with others.
+	ws *wsFramer
 
 	mu         sync.Mutex
 	conn       net.Conn          // raw, or the TLS connection on top of it
@@ -129,6 +132,9 @@ func (s *side) write(b []byte, r *inspect.Record) error {
 }
 
 func (s *side) writeLocked(b []byte, r *inspect.Record) error {
+	if s.ws != nil {
+		return s.writeFrame(b, r)
+	}
 	if s.pend != nil {
 		if err := s.queueLocked(b, r); err != nil {
 			return err
@@ -155,6 +161,9 @@ func (s *side) queue(b []byte, r *inspect.Record) error {
 }
 
 func (s *side) queueLocked(b []byte, r *inspect.Record) error {
+	if s.ws != nil {
+		return s.writeFrame(b, r)
+	}
 	if s.over {
 		s.settle(r, errStreamOver)
 		return nil

@@ -251,7 +251,7 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 				return nil, err
 			}
 			if id, ok := proxy.ConnID(ctx); ok {
-				rep.dialedFor(id, c) // the switch's lines about c are about connection id
+				rep.dialedFor(id, c, proxy.ConnTransport(ctx)) // the switch's lines about c are about connection id
 			}
 			if err := sendProxyHeader(ctx, c); err != nil {
 				c.Close()
@@ -282,6 +282,7 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 		}
 		defer stopMetrics()
 	}
+	f.web.xmpp = &xmppWeb{}
 	stopWeb, err := f.web.start(out, web.Options{Title: "stanzascope proxy", Server: serverLane(f), Proxy: true}, logf)
 	if err != nil {
 		return err
@@ -309,6 +310,7 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 	if err != nil {
 		return err
 	}
+	f.web.xmpp.setWebSocket(p.WebSocketHandler(ctx))
 	return listenAndServe(ctx, p, f, authority, upstreamName, startf)
 }
 

@@ -31,6 +31,7 @@ type reporter struct {
 	accepted      uint64            // connections the switch accepted
 	switchAddr    map[uint64]string // switch connection -> its client's address
 	dialed        map[string]uint64 // upstream leg's local address -> proxy connection
+	transport     map[string]string // upstream leg's local address -> its client's transport, when not TCP
 }
 
 func newReporter(stderr io.Writer) *reporter { return &reporter{stderr: stderr} }
@@ -70,12 +71,12 @@ func (r *reporter) logf(format string, args ...any) {
 	// The connection goes into the record, so the text need not say it again.
 	if m := proxyConnRE.FindStringSubmatchIndex(msg); m != nil {
 		if id, err := strconv.ParseUint(msg[m[4]:m[5]], 10, 64); err == nil {
-			rec.Conn, rec.Note = &inspect.ConnInfo{ID: id}, msg[m[2]:m[3]]+msg[m[1]:]
+			rec.Conn, rec.Note = &inspect.ConnInfo{ID: id, Transport: r.transportOf(id)}, msg[m[2]:m[3]]+msg[m[1]:]
 		}
 	} else if m := switchConnRE.FindStringSubmatchIndex(msg); m != nil {
 		if id, err := strconv.ParseUint(msg[m[4]:m[5]], 10, 64); err == nil {
 			if id, ok := r.displayConn(id); ok {
-				rec.Conn, rec.Note = &inspect.ConnInfo{ID: id}, msg[m[2]:m[3]]+msg[m[1]:]
+				rec.Conn, rec.Note = &inspect.ConnInfo{ID: id, Transport: r.transportOf(id)}, msg[m[2]:m[3]]+msg[m[1]:]
 			}
 		}
 	}
@@ -99,13 +100,32 @@ func (r *reporter) displayConn(id uint64) (uint64, bool) {
 }
 
 // dialedFor records that the proxy's connection id reaches the embedded switch through c.
-func (r *reporter) dialedFor(id uint64, c net.Conn) {
+// transport is the client's (ConnInfo.Transport), so the switch's lines say it too.
+func (r *reporter) dialedFor(id uint64, c net.Conn, transport string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.dialed == nil {
 		r.dialed = map[string]uint64{}
+		r.transport = map[string]string{}
 	}
 	r.dialed[c.LocalAddr().String()] = id
+	if transport != "" {
+		r.transport[c.LocalAddr().String()] = transport
+	}
+}
+
+// transportOf returns the transport of the proxy's connection id ("" for TCP). The
+// caller holds r.mu.
+func (r *reporter) transportOf(id uint64) string {
+	if len(r.transport) == 0 {
+		return ""
+	}
+	for addr, n := range r.dialed {
+		if n == id {
+			return r.transport[addr]
+		}
+	}
+	return ""
 }
 
 // switchListener wraps the embedded switch's listener so that the reporter knows each of
@@ -155,6 +175,7 @@ func (c *forgettingConn) Close() error {
 		c.r.mu.Lock()
 		delete(c.r.switchAddr, c.id)
 		delete(c.r.dialed, c.addr)
+		delete(c.r.transport, c.addr)
 		c.r.mu.Unlock()
 	})
 	return c.Conn.Close()

@@ -78,7 +78,7 @@ func TestReporterSwitchBehindProxy(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		r.dialedFor(proxyConn, c)
+		r.dialedFor(proxyConn, c, "")
 		a, err := sw.Accept()
 		if err != nil {
 			t.Fatal(err)

@@ -36,6 +36,7 @@ type webFlags struct {
 	// extra are more routes for the web view's server, behind its guard (the control API
 	// with --control); set before start.
 	extra map[string]http.Handler
+	xmpp  *xmppWeb // the proxy's XMPP over WebSocket, discovery and console (xmppweb.go); nil: none
 }
 
 // addWebFlags registers --web (default def; "off" disables) and --web-token on fs.
@@ -113,6 +114,10 @@ func (w *webFlags) start(out *outputFlags, opt web.Options, logf func(string, ..
 		hopt.Extra[pattern] = h
 	}
 	var h http.Handler = web.NewHandler(hub, hopt)
+	if w.xmpp != nil {
+		w.xmpp.loopbackOnly = w.token == ""
+		h = w.xmpp.wrap(h)
+	}
 	if webMiddleware != nil {
 		h = webMiddleware(h)
 	}

@@ -1,0 +1,336 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/stanzascope/stanzascope/inspect"
+	"github.com/stanzascope/stanzascope/switch/server"
+	"github.com/stanzascope/stanzascope/switch/store"
+	"github.com/stanzascope/stanzascope/switch/switchtest"
+)
+
+// wsClient is a WebSocket XMPP client written by hand (coder/websocket), so that the
+// tests choose every frame: what it sent and received is kept, frame by frame.
+type wsClient struct {
+	t    testing.TB
+	c    *websocket.Conn
+	mu   sync.Mutex
+	sent []string
+	got  []string
+}
+
+func dialWS(t testing.TB, url string) *wsClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"xmpp"}})
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	if c.Subprotocol() != "xmpp" {
+		t.Fatalf("subprotocol %q, want xmpp", c.Subprotocol())
+	}
+	c.SetReadLimit(1 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return &wsClient{t: t, c: c}
+}
+
+func (w *wsClient) send(s string) {
+	w.t.Helper()
+	w.sendType(websocket.MessageText, s)
+}
+
+func (w *wsClient) sendType(typ websocket.MessageType, s string) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.c.Write(ctx, typ, []byte(s)); err != nil {
+		w.t.Fatalf("send %q: %v", s, err)
+	}
+	w.mu.Lock()
+	w.sent = append(w.sent, s)
+	w.mu.Unlock()
+}
+
+// next reads one frame ("" and the error at the end of the connection).
+func (w *wsClient) next() (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	typ, b, err := w.c.Read(ctx)
+	if err != nil {
+		return "", err
+	}
+	if typ != websocket.MessageText {
+		w.t.Fatalf("binary frame from the proxy: %q", b)
+	}
+	w.mu.Lock()
+	w.got = append(w.got, string(b))
+	w.mu.Unlock()
+	return string(b), nil
+}
+
+// until reads frames until one contains sub, and returns it.
+func (w *wsClient) until(sub string) string {
+	w.t.Helper()
+	for range 100 {
+		f, err := w.next()
+		if err != nil {
+			w.t.Fatalf("waiting for %q: %v; frames so far:\n%s", sub, err, strings.Join(w.got, "\n"))
+		}
+		if strings.Contains(f, sub) {
+			return f
+		}
+	}
+	w.t.Fatalf("no frame with %q in 100", sub)
+	return ""
+}
+
+// drain reads until the connection ends.
+func (w *wsClient) drain() {
+	for range 1000 {
+		if _, err := w.next(); err != nil {
+			return
+		}
+	}
+}
+
+func (w *wsClient) received() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.got, "")
+}
+
+func (w *wsClient) sentAll() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.sent, "")
+}
+
+const openLocalhost = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>"
+
+// wsLogin opens the stream, logs in with PLAIN and binds a resource.
+func (w *wsClient) login(user, pass string) {
+	w.t.Helper()
+	w.send(openLocalhost)
+	w.until("<open ")
+	f := w.until("mechanisms")
+	if strings.Contains(f, "starttls") {
+		w.t.Fatalf("STARTTLS offered to a WebSocket client: %s", f)
+	}
+	w.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+pass)) + "</auth>")
+	w.until("<success")
+	w.send(openLocalhost)
+	w.until("<open ")
+	w.until("bind")
+	w.send("<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>web</resource></bind></iq>")
+	w.until("<jid>")
+}
+
+// writeRecConn records what is written through it: what the upstream received.
+type writeRecConn struct {
+	net.Conn
+	rec *recorder
+}
+
+func (c writeRecConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.rec.add(p[:n])
+	return n, err
+}
+
+// plainSwitch runs the embedded switch without TLS (so the upstream leg is plaintext and
+// its bytes can be compared with the records) with alice and bob.
+func plainSwitch(t testing.TB) string {
+	t.Helper()
+	st := store.NewMemory()
+	switchtest.AddAccount(t, st, "alice", "wonderland")
+	switchtest.AddAccount(t, st, "bob", "builder")
+	srv, err := server.New(server.Config{Domain: "localhost", Store: st, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+// wsProxy serves tp's WebSocket handler on a loopback HTTP server and returns its URL.
+func wsProxy(t testing.TB, tp *testProxy) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	hs := httptest.NewServer(tp.p.WebSocketHandler(ctx))
+	t.Cleanup(func() {
+		cancel()
+		hs.Close()
+	})
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + WebSocketPath
+}
+
+// TestWebSocketRecordIsTheTruth: a WebSocket client logs in and chats through the proxy
+// to the switch; the records say transport websocket, and the records of each direction,
+// concatenated, are what each receiver got: the frames the client read, the TCP stream the
+// switch read. The c2s records also hold what the client sent, as Original where the
+// proxy translated it (<open/>, <close/>).
+func TestWebSocketRecordIsTheTruth(t *testing.T) {
+	sw := plainSwitch(t)
+	upstream := &recorder{}
+	var d net.Dialer
+	tp := startProxy(t, Config{Dial: func(ctx context.Context) (net.Conn, error) {
+		c, err := d.DialContext(ctx, "tcp", sw)
+		if err != nil {
+			return nil, err
+		}
+		return writeRecConn{c, upstream}, nil
+	}}, false)
+	url := wsProxy(t, tp)
+
+	w := dialWS(t, url)
+	w.login("alice", "wonderland")
+	w.send("<presence xmlns='jabber:client'/>")
+	w.send("<message xmlns='jabber:client' to='alice@localhost/web' type='chat' id='m1'><body>to myself</body></message>")
+	w.until("to myself")
+	w.send("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
+	w.drain()
+	recs := waitClosed(t, tp.sink, 1)
+
+	checkTruth(t, recs, 1, w.received(), upstream.String())
+	var sent strings.Builder
+	var ws int
+	for _, r := range recs {
+		if r.Conn == nil || r.Conn.Transport != inspect.TransportWebSocket {
+			t.Errorf("record without transport websocket: %v %v %q", r.Kind, r.Note, r.Raw)
+			continue
+		}
+		ws++
+		if r.Dir != inspect.ClientToServer || !delivered(r) || r.Producer() != inspect.OriginClient {
+			continue
+		}
+		if r.Original != nil {
+			sent.Write(r.Original)
+		} else {
+			sent.Write(r.Raw)
+		}
+	}
+	if sent.String() != w.sentAll() {
+		t.Errorf("the client's frames are not all in the records:\nrecords  %q\nclient   %q", sent.String(), w.sentAll())
+	}
+	if ws == 0 {
+		t.Fatal("no records")
+	}
+	if !strings.Contains(w.received(), "<message xmlns='jabber:client'") {
+		t.Errorf("the message reached the client without its namespace declared: %s", w.received())
+	}
+}
+
+// TestWebSocketSTARTTLSUpstream: a WebSocket client and a TCP client (mellium) chat
+// through the proxy with the switch, whose leg the proxy secures with STARTTLS itself.
+func TestWebSocketSTARTTLSUpstream(t *testing.T) {
+	sw, roots := startSwitch(t, true) // RequireTLS: nothing works unless the proxy does STARTTLS
+	tp := startProxy(t, Config{Upstream: sw, CA: newCA(t), UpstreamTLS: &tls.Config{RootCAs: roots, ServerName: "localhost"}}, false)
+	url := wsProxy(t, tp)
+
+	w := dialWS(t, url)
+	w.login("alice", "wonderland")
+	w.send("<presence xmlns='jabber:client'/>")
+
+	bob := melliumLogin(t, tp.addr, tp.p.cfg.CA.Pool(), false, "bob", "builder")
+	defer bob.Close()
+	bob.Chat("alice@localhost/web", "hello from TCP")
+	w.until("hello from TCP")
+	w.send("<message xmlns='jabber:client' to='" + bob.JID() + "' type='chat' id='a1'><body>hello from the web</body></message>")
+	bob.WaitFor("hello from the web")
+	tp.sink.waitNote(t, "the proxy negotiates STARTTLS with the upstream itself")
+	tp.sink.waitNote(t, "TLS with upstream")
+}
+
+// TestWebSocketBadFrames: what RFC 7395 does not allow ends the stream with a stream
+// error in a frame of its own, then <close/>, then the WebSocket close; the refused
+// message is in the record.
+func TestWebSocketBadFrames(t *testing.T) {
+	sw := plainSwitch(t)
+	var d net.Dialer
+	var ups []*recorder
+	var mu sync.Mutex
+	tp := startProxy(t, Config{Limits: inspect.Limits{MaxStanza: 4096}, Dial: func(ctx context.Context) (net.Conn, error) {
+		c, err := d.DialContext(ctx, "tcp", sw)
+		if err != nil {
+			return nil, err
+		}
+		r := &recorder{}
+		mu.Lock()
+		ups = append(ups, r)
+		mu.Unlock()
+		return writeRecConn{c, r}, nil
+	}}, false)
+	url := wsProxy(t, tp)
+	for i, tc := range []struct {
+		name string
+		typ  websocket.MessageType
+		msg  string
+		cond string
+	}{
+		{"binary", websocket.MessageBinary, "<presence xmlns='jabber:client'/>", "not-well-formed"},
+		{"two stanzas", websocket.MessageText, "<presence xmlns='jabber:client'/><presence xmlns='jabber:client'/>", "not-well-formed"},
+		{"partial stanza", websocket.MessageText, "<message xmlns='jabber:client'><body>half", "not-well-formed"},
+		{"oversize", websocket.MessageText, "<message xmlns='jabber:client'><body>" + strings.Repeat("x", 8000) + "</body></message>", "policy-violation"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := dialWS(t, url)
+			w.send(openLocalhost)
+			w.until("mechanisms")
+			w.sendType(tc.typ, tc.msg)
+			errFrame := w.until("<stream:error")
+			if !strings.Contains(errFrame, "<"+tc.cond+" ") || !strings.Contains(errFrame, "xmlns:stream='http://etherx.jabber.org/streams'") {
+				t.Errorf("stream error frame %s, want %s with its namespaces declared", errFrame, tc.cond)
+			}
+			f, err := w.next()
+			if err != nil || f != inspect.CloseFrame {
+				t.Errorf("after the error: %q, %v; want %s", f, err, inspect.CloseFrame)
+			}
+			if _, err := w.next(); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+				t.Errorf("the WebSocket did not close cleanly: %v", err)
+			}
+			recs := waitClosed(t, tp.sink, i+1)
+			id := uint64(i + 1)
+			found := false
+			for _, r := range recs {
+				if r.Conn != nil && r.Conn.ID == id && r.Kind == inspect.KindError {
+					found = true
+					want := tc.msg
+					if len(want) > 4097 {
+						want = want[:4097]
+					}
+					if string(r.Raw) != want {
+						t.Errorf("error record holds %q, want the refused message %q", r.Raw, want)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no error record for connection %d", id)
+			}
+			mu.Lock()
+			up := ups[i]
+			mu.Unlock()
+			checkTruth(t, recs, id, w.received(), up.String())
+		})
+	}
+}
