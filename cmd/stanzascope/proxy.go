@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stanzascope/stanzascope/cmd/stanzascope/internal/console"
 	"github.com/stanzascope/stanzascope/inspect"
 	"github.com/stanzascope/stanzascope/inspect/web"
 	"github.com/stanzascope/stanzascope/proxy"
@@ -282,7 +283,7 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 		}
 		defer stopMetrics()
 	}
-	f.web.xmpp = &xmppWeb{}
+	f.web.xmpp = &xmppWeb{console: console.Handler()}
 	stopWeb, err := f.web.start(out, web.Options{Title: "stanzascope proxy", Server: serverLane(f), Proxy: true}, logf)
 	if err != nil {
 		return err
