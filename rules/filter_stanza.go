@@ -28,8 +28,7 @@ func MatchFirst(fs []*Filter, r *inspect.Record, bound string) int {
 			break
 		}
 	}
-	*c = fctx{}
-	fctxPool.Put(c)
+	fctxPool.Put(c) // zeroed at the next Get: once per match, not twice
 	return found
 }
 
