@@ -66,9 +66,11 @@ type Breakpoint struct {
 }
 
 type breakpoint struct {
-	id   uint64
-	f    *rules.Filter
-	hits atomic.Uint64
+	id    uint64
+	f     *rules.Filter
+	names []string // the element names it can match (rules.Filter.StanzaNames)
+	all   bool     // ... or any
+	hits  atomic.Uint64
 }
 
 // ConnState describes a live connection for a controller.
@@ -157,6 +159,7 @@ func (c *Control) AddBreakpoint(expr string) (Breakpoint, error) {
 		return Breakpoint{}, fmt.Errorf("breakpoint: %w", err)
 	}
 	b := &breakpoint{id: c.nextBP.Add(1), f: f}
+	b.names, b.all = f.StanzaNames()
 	c.bpMu.Lock()
 	defer c.bpMu.Unlock()
 	var list []*breakpoint
@@ -221,17 +224,26 @@ func (c *Control) match(r *inspect.Record, bound string) *breakpoint {
 	if cur == nil {
 		return nil
 	}
-	bps := *cur
+	// The breakpoints that can match an element of this name, in order: most name the
+	// element they hold, and a stanza they cannot match costs a comparison of names.
 	var fs [maxBreakpoints]*rules.Filter
-	for i, b := range bps {
-		fs[i] = b.f
+	var which [maxBreakpoints]*breakpoint
+	n := 0
+	for _, b := range *cur {
+		if b.all || slices.Contains(b.names, r.Name) {
+			fs[n], which[n] = b.f, b
+			n++
+		}
 	}
-	i := rules.MatchFirst(fs[:len(bps)], r, bound)
+	if n == 0 {
+		return nil
+	}
+	i := rules.MatchFirst(fs[:n], r, bound)
 	if i < 0 {
 		return nil
 	}
-	bps[i].hits.Add(1)
-	return bps[i]
+	which[i].hits.Add(1)
+	return which[i]
 }
 
 // Conns lists the live connections, oldest first.

@@ -35,3 +35,48 @@ func MatchFirst(fs []*Filter, r *inspect.Record, bound string) int {
 // fctxPool recycles the match state of MatchFirst, which is on the proxy's forwarding path
 // while a breakpoint is set.
 var fctxPool = sync.Pool{New: func() any { return new(fctx) }}
+
+// StanzaNames returns the element names a stanza must have for f to match it, or all
+// true when f may match any element. A caller matching many stanzas against many filters
+// (the proxy's breakpoints) skips, by the name alone, the filters that cannot match.
+func (f *Filter) StanzaNames() (names []string, all bool) {
+	return stanzaNames(f.root)
+}
+
+func stanzaNames(n fnode) ([]string, bool) {
+	switch n := n.(type) {
+	case *fCond:
+		if n.key != "name" {
+			return nil, true
+		}
+		var out []string
+		for _, r := range n.rules {
+			out = append(out, r.elements...)
+		}
+		return out, false
+	case fAnd:
+		a, allA := stanzaNames(n.a)
+		b, allB := stanzaNames(n.b)
+		switch {
+		case allA:
+			return b, allB
+		case allB:
+			return a, false
+		}
+		var both []string
+		for _, x := range a {
+			if contains(b, x) {
+				both = append(both, x)
+			}
+		}
+		return both, false
+	case fOr:
+		a, allA := stanzaNames(n.a)
+		b, allB := stanzaNames(n.b)
+		if allA || allB {
+			return nil, true
+		}
+		return append(a, b...), false
+	}
+	return nil, true // not: any element may match
+}
