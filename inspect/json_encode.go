@@ -79,7 +79,7 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 	}
 	if jr.RTTms != 0 {
 		b = jsonKey(b, "rtt_ms", &first)
-		b = appendJSONFloat(b, jr.RTTms)
+		b = AppendJSONFloat(b, jr.RTTms)
 	}
 	if jr.Unmatched {
 		b = jsonKey(b, "unmatched", &first)
@@ -142,16 +142,44 @@ func jsonKey(b []byte, name string, first *bool) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s quoted as encoding/json does without HTML escaping: invalid
-// UTF-8 becomes U+FFFD, and U+2028 and U+2029 are escaped. It takes bytes too, so a
-// stanza's bytes are escaped straight into the line without a copy to a string first.
+// AppendJSONString appends s as a JSON string, as encoding/json writes it: invalid UTF-8
+// becomes U+FFFD, and control characters, U+2028 and U+2029 are escaped; with html also
+// <, > and & (encoding/json's default, so that no string can close a script element; the
+// web view's summaries). It is stanzascope's one JSON string writer: the JSON log, the
+// milestones and the web view use it.
+func AppendJSONString(b []byte, s string, html bool) []byte {
+	if html {
+		return appendQuoted(b, s, &htmlSafe)
+	}
+	return appendQuoted(b, s, &jsonSafe)
+}
+
+// appendJSONString appends s quoted as encoding/json does without HTML escaping. It takes
+// bytes too, so a stanza's bytes are escaped straight into the line without a copy to a
+// string first.
 func appendJSONString[S ~string | ~[]byte](b []byte, s S) []byte {
+	return appendQuoted(b, s, &jsonSafe)
+}
+
+// jsonSafe and htmlSafe say which ASCII bytes a JSON string holds as they are, without and
+// with HTML escaping.
+var jsonSafe, htmlSafe [utf8.RuneSelf]bool
+
+func init() {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		jsonSafe[c] = c != '"' && c != '\\'
+		htmlSafe[c] = jsonSafe[c] && c != '<' && c != '>' && c != '&'
+	}
+}
+
+// appendQuoted appends s as a JSON string, the ASCII bytes that safe marks as they are.
+func appendQuoted[S ~string | ~[]byte](b []byte, s S, safe *[utf8.RuneSelf]bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if safe[c] {
 				i++
 				continue
 			}
@@ -197,8 +225,9 @@ func appendJSONString[S ~string | ~[]byte](b []byte, s S) []byte {
 	return append(b, '"')
 }
 
-// appendJSONFloat formats f as encoding/json does.
-func appendJSONFloat(b []byte, f float64) []byte {
+// AppendJSONFloat appends f as encoding/json writes a float64 (the JSON log's and the web
+// view's round trips).
+func AppendJSONFloat(b []byte, f float64) []byte {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return append(b, '0') // cannot happen for a duration; keep the line valid JSON
 	}

@@ -53,5 +53,16 @@ func FuzzAppendJSONString(f *testing.F) {
 		if got := appendJSONString(nil, []byte(s)); !bytes.Equal(got, want) {
 			t.Fatalf("%q as bytes: got %s want %s", s, got, want)
 		}
+		if got := AppendJSONString(nil, s, false); !bytes.Equal(got, want) {
+			t.Fatalf("%q without HTML escaping: got %s want %s", s, got, want)
+		}
+		// With HTML escaping, as json.Marshal writes it (the web view's summaries).
+		html, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendJSONString(nil, s, true); !bytes.Equal(got, html) {
+			t.Fatalf("%q with HTML escaping: got %s want %s", s, got, html)
+		}
 	})
 }

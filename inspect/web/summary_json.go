@@ -2,8 +2,13 @@ package web
 
 import (
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/stanzascope/stanzascope/inspect"
 )
+
+// appendString appends v as a JSON string with HTML escaping, as encoding/json writes it
+// (no summary can close a script element), by inspect's one JSON string writer.
+func appendString(b []byte, v string) []byte { return inspect.AppendJSONString(b, v, true) }
 
 // appendJSON appends s as one JSON object, the fields in summary's order with the same
 // names and omissions as encoding/json would write them. Write runs it for every record;
@@ -44,7 +49,7 @@ func (s *summary) appendJSON(b []byte) []byte {
 	str("verdict", s.Verdict, false)
 	if s.RTTms != 0 {
 		b = append(b, `,"rtt_ms":`...)
-		b = strconv.AppendFloat(b, s.RTTms, 'f', -1, 64)
+		b = inspect.AppendJSONFloat(b, s.RTTms)
 	}
 	num("req", s.Req)
 	if s.Unmatched {
@@ -71,57 +76,4 @@ func (s *summary) appendJSON(b []byte) []byte {
 	b = append(b, `,"size":`...)
 	b = strconv.AppendInt(b, int64(s.Size), 10)
 	return append(b, '}')
-}
-
-const hex = "0123456789abcdef"
-
-// appendString appends v as a JSON string. Control characters are escaped (so an event's
-// data is one line), as are <, > and & (as encoding/json does, so no summary can close a
-// script element), U+2028 and U+2029; invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, v string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(v); {
-		c := v[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, v[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(v[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, v[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, v[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, v[start:]...)
-	return append(b, '"')
 }
