@@ -8,7 +8,10 @@ pings (XEP-0199) and queries disco#info (XEP-0030).
 
 Usage:
   slixmpp_client.py --host H --port P --domain D --user1 NAME --user2 NAME --password PW
-                    [--cafile F | --insecure] [--trace FILE]
+                    [--port2 P2] [--cafile F | --insecure] [--trace FILE]
+
+--port2 logs user2 in on another port (another node of a cluster of switches), so that
+everything between the two users crosses between nodes.
 
 Prints "PASS <n> checks" and exits 0, or prints what failed and exits 1. Hard limit 60 s.
 --trace writes one JSON line per stanza sent or received:
@@ -209,13 +212,31 @@ async def login(args, user, tracer, checks, register):
     jid = f"{user}@{args.domain}/interop"
     c = Client(jid, args.password, args, register=register)
     tracer.attach(c, user)
-    c.connect(address=(args.host, args.port), force_starttls=True)
+    port = args.port2 if (user == args.user2 and args.port2) else args.port
+    c.connect(address=(args.host, port), force_starttls=True)
     if register:
         how = await wait_for(c.registered, c, f"{user}: in-band registration")
         checks.ok(f"{user}: in-band registration ({how})")
     await wait_for(c.started, c, f"{user}: login")
     checks.expect(c.encrypted, f"{user}: logged in over STARTTLS as {c.boundjid.full}")
     return c
+
+
+async def reachable(a, b, checks):
+    """Ping b's full JID from a until it answers: with the users on two nodes of a cluster,
+    a's node then knows b's session, presence and roster interest (b's node published them
+    before it routed b's answer, on the one connection that carries both)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STEP
+    while True:
+        try:
+            await a["xep_0199"].ping(jid=b.boundjid.full, timeout=2)
+            break
+        except (IqError, IqTimeout) as e:
+            if loop.time() > deadline:
+                raise Failure(f"{a.boundjid.user}: {b.boundjid.full} not reachable: {e}")
+            await asyncio.sleep(0.1)
+    checks.ok(f"{a.boundjid.user}: reaches {b.boundjid.full}")
 
 
 async def subscribe(a, b, checks):
@@ -231,6 +252,9 @@ async def run(args, checks, tracer):
     u2 = await login(args, args.user2, tracer, checks, register=True)
     clients = [u1, u2]
     try:
+        if args.port2:
+            await reachable(u1, u2, checks)
+            await reachable(u2, u1, checks)
         await subscribe(u1, u2, checks)
         await subscribe(u2, u1, checks)
         for a, b in ((u1, u2), (u2, u1)):
@@ -303,6 +327,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", required=True)
     p.add_argument("--port", required=True, type=int)
+    p.add_argument("--port2", type=int, help="the port user2 logs in on (default --port)")
     p.add_argument("--domain", required=True)
     p.add_argument("--user1", required=True)
     p.add_argument("--user2", required=True)

@@ -65,6 +65,7 @@ type entry struct {
 	Last   []byte `json:"last,omitempty"`
 	Stamp  int64  `json:"stamp,omitempty"`
 	Legacy bool   `json:"legacy,omitempty"`
+	Inter  bool   `json:"interested,omitempty"` // asked for the roster: gets roster pushes
 }
 
 const (
@@ -211,7 +212,7 @@ func (n *Node) PresenceChanged(s server.Session) {
 // entryOf describes l with presence p (under n.mu).
 func (n *Node) entryOf(l *localSess, p server.PresenceState) entry {
 	return entry{Op: opBind, Node: n.cfg.Node, JID: l.jid.String(), ID: l.id, Bound: l.bound, Ver: l.ver,
-		Avail: p.Available, Prio: p.Priority, Last: p.Last, Stamp: p.Stamp, Legacy: p.Legacy}
+		Avail: p.Available, Prio: p.Priority, Last: p.Last, Stamp: p.Stamp, Legacy: p.Legacy, Inter: p.Interested}
 }
 
 // live reports whether another node's session is still refreshed (under n.mu).
@@ -315,5 +316,5 @@ func (n *Node) dropRemote(r *remoteSess) {
 }
 
 func presenceOf(e entry) server.PresenceState {
-	return server.PresenceState{Available: e.Avail, Priority: e.Prio, Last: e.Last, Stamp: e.Stamp, Legacy: e.Legacy}
+	return server.PresenceState{Available: e.Avail, Priority: e.Prio, Last: e.Last, Stamp: e.Stamp, Legacy: e.Legacy, Interested: e.Inter}
 }

@@ -33,6 +33,9 @@ type PresenceState struct {
 	Last      []byte // the last available presence broadcast, from stamped, no to
 	Stamp     int64  // when Last was received, Unix nanoseconds
 	Legacy    bool   // the session is on a pre-1.0 stream (no self-presence echo)
+	// Interested: the session asked for the roster, so it gets roster pushes (an
+	// "interested resource", RFC 6121 section 2.2), available or not.
+	Interested bool
 }
 
 // Directory finds bound sessions by JID: the local map (NewLocalDirectory, the default), or

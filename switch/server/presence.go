@@ -168,13 +168,7 @@ func (s *Server) deliverAvailable(out sender, bare inspect.JID, stanza []byte) {
 func (s *Server) deliverInterested(out sender, bare inspect.JID, stanza []byte) {
 	var buf [8]Session
 	for _, sess := range s.dir.Resources(buf[:0], bare) {
-		ok := sess.Presence().Available
-		if c, isConn := sess.(*conn); isConn && !ok {
-			c.mu.Lock()
-			ok = c.interested
-			c.mu.Unlock()
-		}
-		if ok {
+		if p := sess.Presence(); p.Available || p.Interested {
 			out.deliver(sess, stanza)
 		}
 	}

@@ -61,8 +61,12 @@ func (c *conn) onRosterGet(ctx context.Context, id, from, to string) error {
 		return c.send(errorStanza("iq", id, from, to, nil, errInternal), "iq", inspect.NSClient)
 	}
 	c.mu.Lock()
+	first := !c.interested
 	c.interested = true
 	c.mu.Unlock()
+	if first {
+		c.srv.presenceChanged(c) // a shared directory tells the other nodes: pushes reach it there too
+	}
 	b := []byte("<query xmlns='" + inspect.NSRoster + "'>")
 	for _, it := range items {
 		if !hidden(it) {
@@ -158,13 +162,7 @@ var pushSeq atomic.Uint64
 func (s *Server) push(out sender, user inspect.JID, it store.RosterItem, remove bool) {
 	var buf [8]Session
 	for _, sess := range s.dir.Resources(buf[:0], user) {
-		c, ok := sess.(*conn)
-		if ok {
-			c.mu.Lock()
-			ok = c.interested
-			c.mu.Unlock()
-		}
-		if !ok {
+		if !sess.Presence().Interested {
 			continue
 		}
 		b := appendOpen(nil, "iq", false, "id", "push"+strconv.FormatUint(pushSeq.Add(1), 10), "type", "set", "to", sess.JID().String())

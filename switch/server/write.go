@@ -134,7 +134,7 @@ func (c *conn) Deliver(stanza []byte) bool {
 func (c *conn) Presence() PresenceState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return PresenceState{Available: c.available, Priority: c.priority, Last: c.last, Stamp: c.lastStamp.UnixNano(), Legacy: c.legacy}
+	return PresenceState{Available: c.available, Priority: c.priority, Last: c.last, Stamp: c.lastStamp.UnixNano(), Legacy: c.legacy, Interested: c.interested}
 }
 
 // Kick ends the stream with a stream error (conflict, system-shutdown) after what is
