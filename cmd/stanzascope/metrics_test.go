@@ -402,8 +402,12 @@ func TestMetricsSwitch(t *testing.T) {
 	r.say("<presence/>", "kept for later")
 	r.say("<message><body>a < b</body></message>", "not-well-formed")
 	j.say("</stream:stream>", "</stream:stream>")
-	after := waitScrape(t, url, "every connection closed", func(s scrape) bool {
-		return s.samples[series("stanzascope_connections_open", "transport", "tcp", "tls", "none")] == 0
+	// The stream error is counted when its record reaches the metrics output, which may be
+	// after the connection's gauge went back down: wait for both.
+	streamErr := series("stanzascope_stream_errors_total", "direction", "s2c", "condition", "not-well-formed")
+	after := waitScrape(t, url, "every connection closed and the stream error counted", func(s scrape) bool {
+		return s.samples[series("stanzascope_connections_open", "transport", "tcp", "tls", "none")] == 0 &&
+			s.samples[streamErr] > before.samples[streamErr]
 	})
 	for _, c := range []struct {
 		labels []string
