@@ -45,11 +45,39 @@ var frameContext = &Header{}
 // anything but one element (a frame must be a well-formed XML document of its own), and
 // policy-violation beyond the limits.
 func ParseFrame(msg []byte, lim Limits) (Frame, error) {
+	var p FrameParser
+	p.lim = lim
+	return p.Parse(msg)
+}
+
+// FrameParser is ParseFrame for one connection: it keeps its reader (and the reader's
+// buffer) from one frame to the next. It is not safe for concurrent use.
+type FrameParser struct {
+	lim Limits
+	rd  *Reader
+	src bytes.Reader
+}
+
+// NewFrameParser returns a parser of frames within lim.
+func NewFrameParser(lim Limits) *FrameParser { return &FrameParser{lim: lim} }
+
+// Parse is ParseFrame(msg, the parser's limits).
+func (p *FrameParser) Parse(msg []byte) (Frame, error) {
 	if len(msg) == 0 || msg[0] != '<' {
 		return Frame{}, frameErr(CondNotWellFormed, "a WebSocket message must hold exactly one XML element, starting with '<' (RFC 7395 section 3.3.3)")
 	}
-	lim.Annotate = false
-	rd := NewFragmentReader(bytes.NewReader(msg), frameContext, lim)
+	p.src.Reset(msg)
+	if p.rd == nil {
+		lim := p.lim
+		lim.Annotate = false
+		p.rd = NewFragmentReader(&p.src, frameContext, lim)
+	} else {
+		// As a new reader, keeping the buffer: offsets count from this frame's start.
+		p.rd.Reset(&p.src)
+		p.rd.restarted = false
+		p.rd.base, p.rd.lines, p.rd.lineStart = 0, 0, 0
+	}
+	rd := p.rd
 	ev, err := rd.Next()
 	if err != nil {
 		var se *StreamError

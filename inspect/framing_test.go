@@ -99,8 +99,15 @@ func FuzzParseFrame(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	reused := NewFrameParser(Limits{MaxStanza: 4096})
+	reused.Parse([]byte("<presence xmlns='jabber:client'><status>before</status></presence>"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		fr, err := ParseFrame(msg, Limits{MaxStanza: 4096})
+		// A parser that read frames before answers as a fresh one.
+		fr2, err2 := reused.Parse(msg)
+		if fr2 != fr || (err == nil) != (err2 == nil) || (err != nil && err.Error() != err2.Error()) {
+			t.Fatalf("%q: fresh %+v, %v; reused %+v, %v", msg, fr, err, fr2, err2)
+		}
 		if err != nil {
 			if AsStreamError(err) == nil {
 				t.Fatalf("error is not a stream error: %v", err)

@@ -35,31 +35,63 @@ const WebSocketProtocol = "xmpp"
 const WebSocketPath = "/xmpp-websocket"
 
 // WebSocketHandler returns the HTTP handler that accepts XMPP clients over WebSocket and
-// proxies each one like a TCP client. Its sessions end, with closing tags, when ctx ends.
-// origins are extra origin host patterns allowed to open the WebSocket (the page's own
-// origin always is); browsers on other sites are refused, so a page elsewhere cannot use
-// a student's browser to reach the server.
-func (p *Proxy) WebSocketHandler(ctx context.Context, origins ...string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{WebSocketProtocol}, OriginPatterns: origins})
-		if err != nil {
-			return // Accept answered the request with the error
-		}
-		if ws.Subprotocol() != WebSocketProtocol {
-			ws.Close(websocket.StatusPolicyViolation, "the xmpp subprotocol is required (RFC 7395 section 3.1)")
-			return
-		}
-		nc := newWSConn(ws, r, p.cfg.Limits)
-		s := p.newSession(nc, false)
-		s.ws = nc
-		s.client.ws = &wsFramer{}
-		s.neg = newWSNegotiator(p.cfg.CA != nil, p.cfg.AllowPlaintextUpstream, r.TLS != nil)
-		p.cfg.Stats.opened(false)
-		defer func() { p.cfg.Stats.closed(false, s.client.isTLS()) }()
-		s.run(ctx)
-		nc.Close()
-		<-nc.done // the close handshake is over (or timed out)
-	})
+// proxies each one like a TCP client. Its sessions end, with closing tags, when ctx ends;
+// Wait waits for them. origins are extra origin host patterns allowed to open the
+// WebSocket (the page's own origin always is); browsers on other sites are refused, so a
+// page elsewhere cannot use a student's browser to reach the server.
+func (p *Proxy) WebSocketHandler(ctx context.Context, origins ...string) *WebSocketHandler {
+	return &WebSocketHandler{p: p, ctx: ctx, origins: origins}
+}
+
+// WebSocketHandler serves XMPP over WebSocket (see Proxy.WebSocketHandler).
+type WebSocketHandler struct {
+	p       *Proxy
+	ctx     context.Context
+	origins []string
+	mu      sync.Mutex
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// Wait refuses new WebSocket clients and waits until the sessions have ended (after the
+// handler's context ended): a caller closes its outputs after Wait, so that no record of
+// a session is lost.
+func (h *WebSocketHandler) Wait() {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	h.wg.Wait()
+}
+
+func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	if h.closed || h.ctx.Err() != nil {
+		h.mu.Unlock()
+		http.Error(w, "stanzascope is stopping", http.StatusServiceUnavailable)
+		return
+	}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer h.wg.Done()
+	p := h.p
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{WebSocketProtocol}, OriginPatterns: h.origins})
+	if err != nil {
+		return // Accept answered the request with the error
+	}
+	if ws.Subprotocol() != WebSocketProtocol {
+		ws.Close(websocket.StatusPolicyViolation, "the xmpp subprotocol is required (RFC 7395 section 3.1)")
+		return
+	}
+	nc := newWSConn(ws, r, p.cfg.Limits)
+	s := p.newSession(nc, false)
+	s.ws = nc
+	s.client.ws = &wsFramer{}
+	s.neg = newWSNegotiator(p.cfg.CA != nil, p.cfg.AllowPlaintextUpstream, r.TLS != nil)
+	p.cfg.Stats.opened(false)
+	defer func() { p.cfg.Stats.closed(false, s.client.isTLS()) }()
+	s.run(h.ctx)
+	nc.Close()
+	<-nc.done // the close handshake is over (or timed out)
 }
 
 // wsFramer is the side toward a WebSocket client: it remembers the stream header it
@@ -109,7 +141,7 @@ func newWSNegotiator(hasCA, allowPlain, secure bool) *negotiator {
 type wsConn struct {
 	ws            *websocket.Conn
 	local, remote net.Addr
-	lim           inspect.Limits
+	frames        *inspect.FrameParser
 
 	ctx    context.Context // ends when the connection is closed
 	cancel context.CancelFunc
@@ -143,7 +175,7 @@ func newWSConn(ws *websocket.Conn, r *http.Request, lim inspect.Limits) *wsConn 
 		max = inspect.DefaultLimits.MaxStanza
 	}
 	ws.SetReadLimit(int64(max) + 2) // the reading goroutine stops at max+1 itself
-	c := &wsConn{ws: ws, lim: lim, in: make(chan wsMsg), closed: make(chan struct{}), done: make(chan struct{})}
+	c := &wsConn{ws: ws, frames: inspect.NewFrameParser(lim), in: make(chan wsMsg), closed: make(chan struct{}), done: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wctx, c.wstop = context.WithCancel(c.ctx)
 	c.rd.init()
@@ -232,7 +264,7 @@ func (c *wsConn) frame(m wsMsg) error {
 		c.bad = m.data
 		return inspect.NewStreamError(inspect.CondPolicyViolation, "WebSocket message larger than the stanza limit")
 	}
-	f, err := inspect.ParseFrame(m.data, c.lim)
+	f, err := c.frames.Parse(m.data)
 	if err != nil {
 		c.bad = m.data
 		return err

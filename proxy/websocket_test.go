@@ -118,8 +118,14 @@ func (w *wsClient) sentAll() string {
 
 const openLocalhost = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>"
 
-// wsLogin opens the stream, logs in with PLAIN and binds a resource.
+// login opens the stream, logs in with PLAIN and binds the resource web.
 func (w *wsClient) login(user, pass string) {
+	w.t.Helper()
+	w.loginRes(user, pass, "web")
+}
+
+// loginRes is login binding the resource res.
+func (w *wsClient) loginRes(user, pass, res string) {
 	w.t.Helper()
 	w.send(openLocalhost)
 	w.until("<open ")
@@ -132,7 +138,7 @@ func (w *wsClient) login(user, pass string) {
 	w.send(openLocalhost)
 	w.until("<open ")
 	w.until("bind")
-	w.send("<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>web</resource></bind></iq>")
+	w.send("<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" + res + "</resource></bind></iq>")
 	w.until("<jid>")
 }
 
@@ -177,9 +183,11 @@ func plainSwitch(t testing.TB) string {
 func wsProxy(t testing.TB, tp *testProxy) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	hs := httptest.NewServer(tp.p.WebSocketHandler(ctx))
+	h := tp.p.WebSocketHandler(ctx)
+	hs := httptest.NewServer(h)
 	t.Cleanup(func() {
 		cancel()
+		h.Wait() // every session's records are out before the outputs close
 		hs.Close()
 	})
 	return "ws" + strings.TrimPrefix(hs.URL, "http") + WebSocketPath

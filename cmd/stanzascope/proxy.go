@@ -311,8 +311,15 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 	if err != nil {
 		return err
 	}
-	f.web.xmpp.setWebSocket(p.WebSocketHandler(ctx))
-	return listenAndServe(ctx, p, f, authority, upstreamName, startf)
+	// The WebSocket sessions end with the listeners, and their records go out before the
+	// outputs close.
+	wctx, wcancel := context.WithCancel(ctx)
+	wsh := p.WebSocketHandler(wctx)
+	f.web.xmpp.setWebSocket(wsh)
+	err = listenAndServe(ctx, p, f, authority, upstreamName, startf)
+	wcancel()
+	wsh.Wait()
+	return err
 }
 
 // upstreamTLS builds the TLS client configuration toward a real upstream.
