@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
 	"github.com/stanzascope/stanzascope/switch/store"
@@ -137,40 +138,46 @@ type msgAttrs struct {
 }
 
 // deliverOffline sends the messages kept for the user, oldest first, each with both delay
-// stamps. What was not written goes back to the store.
+// stamps. They are claimed, not taken: the store deletes only those the writer reports
+// written, and keeps the rest (a crash meanwhile loses none; the client may get a message
+// twice, never none).
 func (c *conn) deliverOffline(ctx context.Context) error {
-	msgs, err := c.srv.store.TakeOffline(ctx, c.user)
+	msgs, settle, err := c.srv.store.ClaimOffline(ctx, c.user)
 	if err != nil {
 		c.srv.logf("switch: offline messages of %s: %v", c.user, err)
 		return nil
 	}
-	putBack := func(rest []store.OfflineMessage) error {
-		for _, m := range rest {
-			if err := c.srv.store.AddOffline(ctx, c.user, m); err != nil {
-				c.srv.logf("switch: offline message for %s lost: %v", c.user, err)
-			}
-		}
-		return errClosed
-	}
 	seqs := make([]uint64, len(msgs))
+	queued := len(msgs) // the messages before this one were queued (or dropped as damaged)
 	for i, m := range msgs {
 		b, err := restamp(m.Stanza, nil, nil, appendDelay(nil, c.srv.domain.Domain, m.Stamp))
 		if err != nil {
 			c.srv.logf("switch: offline message for %s dropped: %v", c.user, err)
-			continue
+			continue // seqs[i] == 0: deleted with the delivered ones, it never could be
 		}
 		if seqs[i] = c.enqueue(outItem{b: b, kind: inspect.KindStanza, flags: routed | stored}, true); seqs[i] == 0 {
-			return putBack(msgs[i:])
+			queued = i
+			break
 		}
 	}
-	for i := range msgs {
-		if seqs[i] == 0 {
+	done := 0 // the messages before this one were written (or dropped)
+	for ; done < queued; done++ {
+		if seqs[done] == 0 {
 			continue
 		}
-		if !c.waitWritten(seqs[i]) {
-			return putBack(msgs[i:])
+		if !c.waitWritten(seqs[done]) {
+			break
 		}
 		c.srv.cfg.Stats.OfflineDelivered.Add(1)
+	}
+	// The session may be ending: what it delivered is deleted all the same.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := settle(sctx, done); err != nil {
+		c.srv.logf("switch: offline messages of %s: %d delivered but not deleted (they will be delivered again): %v", c.user, done, err)
+	}
+	if done < len(msgs) {
+		return errClosed
 	}
 	return nil
 }

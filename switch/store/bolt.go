@@ -6,10 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +46,18 @@ type Bolt struct {
 	path    string
 	limits  Limits
 	damaged atomic.Pointer[error] // set once a transaction found the file damaged
+	claims  *claimTable           // the claims of ClaimOffline (in memory: a crash forgets them)
+	// claimMu orders, per user (striped), the look and claim of ClaimOffline against the
+	// delete and release of a settle, so that no claim sees a message that a settle is
+	// deleting.
+	claimMu [64]sync.Mutex
+}
+
+// claimLock is the mutex of username's claims.
+func (b *Bolt) claimLock(username string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(username))
+	return &b.claimMu[h.Sum32()%uint32(len(b.claimMu))]
 }
 
 var _ Store = (*Bolt)(nil)
@@ -70,7 +84,7 @@ func OpenBolt(path string, opts ...Option) (*Bolt, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bolt{db: db, path: path, limits: cfg.Limits}
+	b := &Bolt{db: db, path: path, limits: cfg.Limits, claims: newClaimTable(cfg.ClaimLease)}
 	if err := b.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -412,10 +426,13 @@ func (b *Bolt) AddOffline(ctx context.Context, username string, m OfflineMessage
 		if err != nil {
 			return err
 		}
-		// The queue bucket is only ever emptied by deleting it, so its sequence is the
-		// number of messages it holds.
+		// The queue's sequence counts every message ever queued since the bucket was
+		// made; only when it reaches the limit are the messages left counted (a claim
+		// settled may have deleted some, not all).
 		if n := q.Sequence(); n >= uint64(b.limits.Offline) {
-			return fmt.Errorf("%w: %d offline messages for %q", ErrFull, n, username)
+			if n := q.Stats().KeyN; n >= b.limits.Offline {
+				return fmt.Errorf("%w: %d offline messages for %q", ErrFull, n, username)
+			}
 		}
 		seq, err := q.NextSequence()
 		if err != nil {
@@ -425,40 +442,68 @@ func (b *Bolt) AddOffline(ctx context.Context, username string, m OfflineMessage
 	})
 }
 
-// TakeOffline returns the user's offline messages, oldest first, and deletes them in the
-// same transaction. It returns no messages and no error when there are none.
+// TakeOffline returns the user's offline messages that are not claimed, oldest first,
+// and deletes them. It returns no messages and no error when there are none.
 func (b *Bolt) TakeOffline(ctx context.Context, username string) ([]OfflineMessage, error) {
-	// Most logins find no queue: look first in a read transaction, which costs no fsync.
-	// A message stored just after the look waits for the next login, as if it came later.
-	var queued bool
-	err := b.view(ctx, func(tx *bolt.Tx) error {
-		queued = userBucket(tx, bucketOffline, username) != nil
-		return nil
-	})
-	if err != nil || !queued {
+	msgs, settle, err := b.ClaimOffline(ctx, username)
+	if err != nil {
 		return nil, err
 	}
+	return msgs, settle(context.WithoutCancel(ctx), len(msgs))
+}
+
+// ClaimOffline returns the user's offline messages that are not claimed, oldest first,
+// claimed until settled (see Store). The claim is read in a read-only transaction (most
+// logins find no queue, and then cost no fsync); settling deletes what was delivered in
+// one write transaction.
+func (b *Bolt) ClaimOffline(ctx context.Context, username string) ([]OfflineMessage, SettleFunc, error) {
+	mu := b.claimLock(username)
+	mu.Lock()
+	defer mu.Unlock()
+	var keys []uint64
 	var msgs []OfflineMessage
-	err = b.update(ctx, func(tx *bolt.Tx) error {
+	err := b.view(ctx, func(tx *bolt.Tx) error {
 		q := userBucket(tx, bucketOffline, username)
 		if q == nil {
 			return nil
 		}
-		err := q.ForEach(func(k, v []byte) error {
+		return q.ForEach(func(k, v []byte) error {
+			key := binary.BigEndian.Uint64(k)
+			if !b.claims.isFree(username, key) {
+				return nil
+			}
 			m, err := decodeMessage(v)
 			if err != nil {
 				return fmt.Errorf("store: offline message %x of %q: %w", k, username, err)
 			}
-			msgs = append(msgs, m)
+			keys, msgs = append(keys, key), append(msgs, m)
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(bucketOffline).DeleteBucket([]byte(username))
 	})
-	if err != nil {
-		return nil, err
+	if err != nil || len(keys) == 0 {
+		return nil, noSettle, err
 	}
-	return msgs, nil
+	// Under claimLock nobody claimed them since the look (they were free then).
+	got, until := b.claims.claim(username, keys)
+	if len(got) != len(keys) {
+		return nil, noSettle, fmt.Errorf("store: offline queue of %q: claimed %d of %d free messages", username, len(got), len(keys))
+	}
+	return msgs, b.claims.settleFunc(username, got, until, func(ctx context.Context, del []uint64) error {
+		// Held until the claim is released too (settleFunc releases after del returns,
+		// and claimLock is taken again around both below).
+		return b.update(ctx, func(tx *bolt.Tx) error {
+			q := userBucket(tx, bucketOffline, username)
+			if q == nil {
+				return nil // the account was deleted meanwhile
+			}
+			for _, k := range del {
+				if err := q.Delete(binary.BigEndian.AppendUint64(nil, k)); err != nil {
+					return fmt.Errorf("store: offline queue of %q: %w", username, err)
+				}
+			}
+			// The emptied queue stays: its sequence goes on, so that a key never names
+			// two messages (a claim holds keys).
+			return nil
+		})
+	}, mu), nil
 }

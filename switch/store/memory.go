@@ -16,18 +16,28 @@ type Memory struct {
 	limits   Limits
 	accounts map[string]Account
 	rosters  map[string]map[string]RosterItem // username -> contact JID -> item
-	offline  map[string][]OfflineMessage
+	offline  map[string][]queued
+	seq      uint64 // the key of the last message queued
+	claims   *claimTable
+}
+
+// queued is a message in a Memory queue, with its key for the claims.
+type queued struct {
+	key uint64
+	m   OfflineMessage
 }
 
 var _ Store = (*Memory)(nil)
 
-// NewMemory returns an empty Memory store. Of the options, it uses Limits.
+// NewMemory returns an empty Memory store. Of the options, it uses Limits and ClaimLease.
 func NewMemory(opts ...Option) *Memory {
+	o := ApplyOptions(opts)
 	return &Memory{
-		limits:   ApplyOptions(opts).Limits,
+		limits:   o.Limits,
 		accounts: map[string]Account{},
 		rosters:  map[string]map[string]RosterItem{},
-		offline:  map[string][]OfflineMessage{},
+		offline:  map[string][]queued{},
+		claims:   newClaimTable(o.ClaimLease),
 	}
 }
 
@@ -232,21 +242,62 @@ func (m *Memory) AddOffline(ctx context.Context, username string, msg OfflineMes
 		return fmt.Errorf("%w: %d offline messages for %q", ErrFull, n, username)
 	}
 	NormalizeMessage(&msg)
-	m.offline[username] = append(m.offline[username], cloneMessage(msg))
+	m.seq++
+	m.offline[username] = append(m.offline[username], queued{key: m.seq, m: cloneMessage(msg)})
 	return nil
 }
 
-// TakeOffline returns the user's offline messages, oldest first, and deletes them. It
-// returns no messages and no error when there are none.
+// TakeOffline returns the user's offline messages that are not claimed, oldest first, and
+// deletes them. It returns no messages and no error when there are none.
 func (m *Memory) TakeOffline(ctx context.Context, username string) ([]OfflineMessage, error) {
-	if err := m.lock(ctx); err != nil {
+	msgs, settle, err := m.ClaimOffline(ctx, username)
+	if err != nil {
 		return nil, err
 	}
+	return msgs, settle(context.WithoutCancel(ctx), len(msgs))
+}
+
+// ClaimOffline returns the user's offline messages that are not claimed, oldest first,
+// claimed until settled (see Store).
+func (m *Memory) ClaimOffline(ctx context.Context, username string) ([]OfflineMessage, SettleFunc, error) {
+	if err := m.lock(ctx); err != nil {
+		return nil, nil, err
+	}
 	defer m.mu.Unlock()
-	msgs := m.offline[username]
-	delete(m.offline, username)
-	// The stored copies are not reachable any more, so they can be handed out as they are.
-	return msgs, nil
+	q := m.offline[username]
+	keys := make([]uint64, len(q))
+	for i, e := range q {
+		keys[i] = e.key
+	}
+	keys, until := m.claims.claim(username, keys)
+	if len(keys) == 0 {
+		return nil, noSettle, nil
+	}
+	msgs := make([]OfflineMessage, 0, len(keys))
+	for _, e := range q {
+		if len(msgs) < len(keys) && e.key == keys[len(msgs)] {
+			msgs = append(msgs, cloneMessage(e.m))
+		}
+	}
+	return msgs, m.claims.settleFunc(username, keys, until, func(ctx context.Context, del []uint64) error {
+		m.mu.Lock() // not lock(ctx): a closing session still deletes what it delivered
+		defer m.mu.Unlock()
+		q := m.offline[username]
+		kept := q[:0]
+		for _, e := range q {
+			if len(del) > 0 && e.key == del[0] {
+				del = del[1:]
+				continue
+			}
+			kept = append(kept, e)
+		}
+		if len(kept) == 0 {
+			delete(m.offline, username)
+		} else {
+			m.offline[username] = kept
+		}
+		return nil
+	}), nil
 }
 
 // Close marks the store closed; later calls return ErrClosed. Close is idempotent.

@@ -25,6 +25,19 @@ func (l Limits) withDefaults() Limits {
 type Options struct {
 	Limits      Limits
 	LockTimeout time.Duration // Bolt: how long to wait for another process's file lock
+	// ClaimLease is how long a claim of ClaimOffline hides its messages when it is not
+	// settled (its server died, or a bug): then they are claimable again (default
+	// DefaultClaimLease). It must outlast a delivery: the writes to one client.
+	ClaimLease time.Duration
+}
+
+// DefaultClaimLease is the default Options.ClaimLease: longer than the switch's write
+// timeout and its grace period together.
+const DefaultClaimLease = time.Minute
+
+// WithClaimLease sets Options.ClaimLease.
+func WithClaimLease(d time.Duration) Option {
+	return func(o *Options) { o.ClaimLease = d }
 }
 
 // Option sets one of the Options.
@@ -48,6 +61,9 @@ func ApplyOptions(opts []Option) Options {
 		opt(&o)
 	}
 	o.Limits = o.Limits.withDefaults()
+	if o.ClaimLease <= 0 {
+		o.ClaimLease = DefaultClaimLease
+	}
 	if o.LockTimeout <= 0 {
 		// bbolt waits forever with a zero timeout; never hang.
 		o.LockTimeout = DefaultLockTimeout

@@ -66,6 +66,11 @@ type OfflineMessage struct {
 	Stamp  time.Time // when the server received it
 }
 
+// SettleFunc ends a claim of ClaimOffline: the first delivered messages of the claim are
+// deleted, the others released. It does what it can when ctx ends or the database fails:
+// what it could not delete is delivered again later.
+type SettleFunc func(ctx context.Context, delivered int) error
+
 // Store is the switch's storage. Every method is safe for concurrent use and durable when it
 // returns nil: a crash afterwards loses nothing it acknowledged. A store that cannot reach
 // its database returns an error wrapping ErrUnavailable. Times come back in UTC, to the
@@ -100,8 +105,18 @@ type Store interface {
 	// limit holds across restarts and across servers sharing the store).
 	AddOffline(ctx context.Context, username string, m OfflineMessage) error
 	// TakeOffline returns the user's stored messages, oldest first, and deletes them. Two
-	// concurrent calls never both return one message.
+	// concurrent calls never both return one message, nor return a claimed one.
 	TakeOffline(ctx context.Context, username string) ([]OfflineMessage, error)
+	// ClaimOffline returns the user's stored messages, oldest first, claimed for one
+	// delivery: they stay stored (and count toward the limit), and no other ClaimOffline
+	// or TakeOffline returns them until the claim is settled or its lease
+	// (Options.ClaimLease) runs out. settle(ctx, n) deletes the first n messages (those
+	// the client was written) and releases the others for the next delivery; call it
+	// once, with 0 too. A crash before settle loses nothing: the next claim after the
+	// lease, or after a restart, returns the messages again, so a message is delivered at
+	// least once, and never deleted before its delivery was seen to succeed. settle is
+	// never nil when err is nil.
+	ClaimOffline(ctx context.Context, username string) (msgs []OfflineMessage, settle SettleFunc, err error)
 
 	Close() error
 }

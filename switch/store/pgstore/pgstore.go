@@ -5,8 +5,9 @@
 // The schema is created and migrated by Open, versioned in a schema_version table. Both
 // ends of a subscription change in one transaction (UpdateRoster locks the account rows of
 // the users involved, in a fixed order, so concurrent updates neither interleave nor
-// deadlock); offline messages are taken with DELETE ... FOR UPDATE SKIP LOCKED, so two
-// nodes never deliver one message twice. Accounts hold salted SCRAM keys only.
+// deadlock); offline messages are claimed for a delivery with a lease (claimed_until, set
+// by an UPDATE ... FOR UPDATE SKIP LOCKED), so two nodes never claim one message at once,
+// and deleted only when the delivery is confirmed. Accounts hold salted SCRAM keys only.
 //
 // It is a package of its own so that programs and tests that do not need PostgreSQL do not
 // build the driver (github.com/jackc/pgx/v5).
@@ -23,6 +24,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -51,6 +53,7 @@ const (
 type Store struct {
 	pool   *pgxpool.Pool
 	limits store.Limits
+	lease  time.Duration // how long a claim of ClaimOffline hides its messages unsettled
 	closed atomic.Bool
 }
 
@@ -96,7 +99,8 @@ func Open(ctx context.Context, conn string, opts ...store.Option) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	s := &Store{pool: pool, limits: store.ApplyOptions(opts).Limits}
+	o := store.ApplyOptions(opts)
+	s := &Store{pool: pool, limits: o.Limits, lease: o.ClaimLease}
 	if err := s.inTx(ctx, "open", func(ctx context.Context, tx pgx.Tx) error { return migrate(ctx, tx) }); err != nil {
 		pool.Close()
 		return nil, err
@@ -512,24 +516,67 @@ func (s *Store) AddOffline(ctx context.Context, username string, m store.Offline
 	})
 }
 
-// TakeOffline returns the user's offline messages, oldest first, and deletes them, in one
-// statement. Rows another node is taking at the same moment are skipped, not waited for,
-// so each message goes to exactly one taker.
+// TakeOffline returns the user's offline messages that are not claimed, oldest first, and
+// deletes them, in one statement. Rows another node is taking or claiming at the same
+// moment are skipped, not waited for, so each message goes to exactly one taker.
 func (s *Store) TakeOffline(ctx context.Context, username string) ([]store.OfflineMessage, error) {
 	if !store.ValidKey(username) {
 		return nil, nil
 	}
+	msgs, _, err := s.offlineRows(ctx, "take offline messages", `DELETE FROM offline_messages WHERE id IN (
+			SELECT id FROM offline_messages WHERE username = $1 AND (claimed_until IS NULL OR claimed_until <= now())
+			ORDER BY id FOR UPDATE SKIP LOCKED)
+		RETURNING id, sender, stamp, stanza`, username)
+	return msgs, err
+}
+
+// ClaimOffline returns the user's offline messages that are not claimed, oldest first,
+// claimed until settled (see store.Store): their claimed_until is set to the end of the
+// lease, in one statement that skips rows another node is claiming at the same moment.
+// The claim is a lease in the table, not an open transaction: a delivery waits on a
+// client, and must not hold a connection of the pool meanwhile. A node that dies leaves
+// the lease to run out; then the messages are claimable again.
+func (s *Store) ClaimOffline(ctx context.Context, username string) ([]store.OfflineMessage, store.SettleFunc, error) {
+	noSettle := func(context.Context, int) error { return nil }
+	if !store.ValidKey(username) {
+		return nil, noSettle, nil
+	}
+	msgs, ids, err := s.offlineRows(ctx, "claim offline messages", `UPDATE offline_messages
+		SET claimed_until = now() + make_interval(secs => $2)
+		WHERE id IN (
+			SELECT id FROM offline_messages WHERE username = $1 AND (claimed_until IS NULL OR claimed_until <= now())
+			ORDER BY id FOR UPDATE SKIP LOCKED)
+		RETURNING id, sender, stamp, stanza`, username, s.lease.Seconds())
+	if err != nil || len(msgs) == 0 {
+		return nil, noSettle, err
+	}
+	var once sync.Once
+	return msgs, func(ctx context.Context, delivered int) (err error) {
+		once.Do(func() {
+			delivered = min(max(delivered, 0), len(ids))
+			err = s.do(ctx, func(ctx context.Context) error {
+				batch := &pgx.Batch{}
+				batch.Queue(`DELETE FROM offline_messages WHERE id = ANY($1)`, ids[:delivered])
+				batch.Queue(`UPDATE offline_messages SET claimed_until = NULL WHERE id = ANY($1)`, ids[delivered:])
+				return dbErr("settle offline messages", s.pool.SendBatch(ctx, batch).Close())
+			})
+		})
+		return err
+	}, nil
+}
+
+// offlineRows runs a statement that returns offline messages (id, sender, stamp, stanza)
+// and gives them in arrival order, with their ids.
+func (s *Store) offlineRows(ctx context.Context, what, sql string, args ...any) ([]store.OfflineMessage, []int64, error) {
 	type row struct {
 		id int64
 		m  store.OfflineMessage
 	}
 	var got []row
 	err := s.do(ctx, func(ctx context.Context) error {
-		rows, err := s.pool.Query(ctx, `DELETE FROM offline_messages WHERE id IN (
-				SELECT id FROM offline_messages WHERE username = $1 ORDER BY id FOR UPDATE SKIP LOCKED)
-			RETURNING id, sender, stamp, stanza`, username)
+		rows, err := s.pool.Query(ctx, sql, args...)
 		if err != nil {
-			return dbErr("take offline messages", err)
+			return dbErr(what, err)
 		}
 		got, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
 			var x row
@@ -537,16 +584,17 @@ func (s *Store) TakeOffline(ctx context.Context, username string) ([]store.Offli
 			x.m.Stamp = x.m.Stamp.UTC()
 			return x, err
 		})
-		return dbErr("take offline messages", err)
+		return dbErr(what, err)
 	})
 	if err != nil || len(got) == 0 {
-		return nil, err
+		return nil, nil, err
 	}
 	// RETURNING has no order; the ids are arrival order.
 	slices.SortFunc(got, func(a, b row) int { return cmp.Compare(a.id, b.id) })
 	msgs := make([]store.OfflineMessage, len(got))
+	ids := make([]int64, len(got))
 	for i, r := range got {
-		msgs[i] = r.m
+		msgs[i], ids[i] = r.m, r.id
 	}
-	return msgs, nil
+	return msgs, ids, nil
 }

@@ -46,6 +46,17 @@ func TestTwoNodesTake(t *testing.T) {
 	storetest.ConcurrentTake(t, a, b)
 }
 
+// TestTwoNodesClaim claims one user's offline messages through two stores on one
+// database, as two switch nodes delivering them would, while messages arrive: each is
+// claimed exactly once.
+func TestTwoNodesClaim(t *testing.T) {
+	url := pgtest.Database(t)
+	a, b := open(t, url), open(t, url)
+	defer a.Close()
+	defer b.Close()
+	storetest.ConcurrentClaim(t, a, b)
+}
+
 // TestTwoNodesSubscribe has two stores on one database change both ends of many
 // subscriptions at once: the account locks keep each pair's update whole across nodes.
 func TestTwoNodesSubscribe(t *testing.T) {

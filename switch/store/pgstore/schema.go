@@ -47,6 +47,9 @@ var migrations = []string{
 		stanza   bytea
 	);
 	CREATE INDEX offline_messages_username ON offline_messages (username, id);`,
+	// 2: offline messages are claimed for a delivery and deleted once it is confirmed
+	// (ClaimOffline): a claim is a lease, so that a node that died does not hold them.
+	`ALTER TABLE offline_messages ADD COLUMN claimed_until timestamptz;`,
 }
 
 // SchemaVersion is the schema version this program creates and reads.

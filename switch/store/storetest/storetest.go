@@ -33,6 +33,8 @@ func Run(t *testing.T, open Opener) {
 		{"RosterAliasing", testRosterAliasing},
 		{"Text", testText},
 		{"Offline", testOffline},
+		{"OfflineClaim", testOfflineClaim},
+		{"ConcurrentClaim", func(t *testing.T, s store.Store) { ConcurrentClaim(t, s, s) }},
 		{"UpdateRoster", testUpdateRoster},
 		{"UpdateRosterErrors", testUpdateRosterErrors},
 		{"Concurrent", testConcurrent},
@@ -47,6 +49,11 @@ func Run(t *testing.T, open Opener) {
 			tc.fn(t, s)
 		})
 	}
+	t.Run("ClaimLease", func(t *testing.T) {
+		s := open(t, store.WithClaimLease(200*time.Millisecond))
+		defer s.Close()
+		testClaimLease(t, s)
+	})
 	t.Run("Limits", func(t *testing.T) {
 		s := open(t, store.WithLimits(store.Limits{Offline: 3, RosterItems: 2}))
 		defer s.Close()
@@ -303,6 +310,165 @@ func testOffline(t *testing.T, s store.Store) {
 	}
 	if m, err := s.TakeOffline(bg, "nobody"); err != nil || len(m) != 0 {
 		t.Errorf("TakeOffline(unknown user) = %v, %v", m, err)
+	}
+}
+
+// claim is ClaimOffline failing the test on an error.
+func claim(t *testing.T, s store.Store, user string) ([]store.OfflineMessage, store.SettleFunc) {
+	t.Helper()
+	msgs, settle, err := s.ClaimOffline(bg, user)
+	if err != nil || settle == nil {
+		t.Fatalf("ClaimOffline(%q): %v (settle nil: %v)", user, err, settle == nil)
+	}
+	return msgs, settle
+}
+
+// testOfflineClaim: claimed messages stay stored and hidden from other claims and takes;
+// settling deletes the delivered ones, oldest first, and gives the rest back.
+func testOfflineClaim(t *testing.T, s store.Store) {
+	MustCreate(t, s, "juliet")
+	if m, settle := claim(t, s, "juliet"); len(m) != 0 || settle(bg, 0) != nil {
+		t.Fatalf("claim of an empty queue: %d messages", len(m))
+	}
+	for i := range 3 {
+		if err := s.AddOffline(bg, "juliet", SampleMessage(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, settle1 := claim(t, s, "juliet")
+	CheckMessages(t, first, 0, 3)
+	if m, settle := claim(t, s, "juliet"); len(m) != 0 || settle(bg, 0) != nil {
+		t.Fatalf("a second claim got %d claimed messages", len(m))
+	}
+	if m, err := s.TakeOffline(bg, "juliet"); err != nil || len(m) != 0 {
+		t.Fatalf("TakeOffline during a claim = %d messages, %v", len(m), err)
+	}
+	// A message stored during a claim is free for the next one.
+	s.AddOffline(bg, "juliet", SampleMessage(3))
+	second, settle2 := claim(t, s, "juliet")
+	CheckMessages(t, second, 3, 1)
+	// Two of the three were written: they go, the third comes back.
+	if err := settle1(bg, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := settle1(bg, 3); err != nil { // a second settle does nothing
+		t.Fatal(err)
+	}
+	third, settle3 := claim(t, s, "juliet")
+	CheckMessages(t, third, 2, 1)
+	if err := settle3(bg, 0); err != nil { // none written: it stays
+		t.Fatal(err)
+	}
+	if err := settle2(bg, 1); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.TakeOffline(bg, "juliet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	CheckMessages(t, got, 2, 1)
+	// Claimed messages count toward the limit: they are still stored.
+	if m, settle := claim(t, s, "nobody"); len(m) != 0 || settle(bg, 0) != nil {
+		t.Errorf("claim of an unknown user: %d messages", len(m))
+	}
+}
+
+// testClaimLease: a claim that is never settled (its server died) hides its messages for
+// the lease only; then they are claimed again, and the late settle of the first claim
+// still deletes what it delivered.
+func testClaimLease(t *testing.T, s store.Store) {
+	MustCreate(t, s, "juliet")
+	for i := range 2 {
+		if err := s.AddOffline(bg, "juliet", SampleMessage(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lost, lostSettle := claim(t, s, "juliet")
+	CheckMessages(t, lost, 0, 2)
+	var again []store.OfflineMessage
+	var settle store.SettleFunc
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		again, settle = claim(t, s, "juliet")
+		if len(again) > 0 || time.Now().After(deadline) {
+			break
+		}
+		settle(bg, 0)
+	}
+	CheckMessages(t, again, 0, 2)
+	if err := lostSettle(bg, 1); err != nil { // the first claim comes back late: message 0 was written
+		t.Fatal(err)
+	}
+	if err := settle(bg, 0); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.TakeOffline(bg, "juliet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	CheckMessages(t, got, 1, 1)
+}
+
+// ConcurrentClaim: claims from two stores on one database (or one store twice) while
+// messages arrive, each settling all it got: every message is claimed exactly once.
+func ConcurrentClaim(t *testing.T, a, b store.Store) {
+	const n = 200
+	MustCreate(t, a, "juliet")
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	got := make([][]store.OfflineMessage, 2)
+	errs := make(chan error, 3)
+	for w, s := range []store.Store{a, b} {
+		wg.Go(func() {
+			claimAll := func() error {
+				msgs, settle, err := s.ClaimOffline(bg, "juliet")
+				if err != nil {
+					return err
+				}
+				got[w] = append(got[w], msgs...)
+				return settle(bg, len(msgs))
+			}
+			for range 1_000_000 {
+				select {
+				case <-done:
+					if err := claimAll(); err != nil {
+						errs <- err
+					}
+					return
+				default:
+				}
+				if err := claimAll(); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- errors.New("claimer gave up before the writer finished")
+		})
+	}
+	for i := range n {
+		if err := a.AddOffline(bg, "juliet", SampleMessage(i)); err != nil {
+			t.Error(err)
+			break
+		}
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, g := range got {
+		for _, m := range g {
+			seen[string(m.Stanza)]++
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct messages claimed, want %d", len(seen), n)
+	}
+	for k, c := range seen {
+		if c != 1 {
+			t.Fatalf("message %.40q claimed %d times", k, c)
+		}
 	}
 }
 

@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// claimTable holds the claims of ClaimOffline for a store in this process (Memory, Bolt):
+// which queued messages, by key, are claimed, and until when. Claims are not written to
+// disk: a crash forgets them, and the messages are claimable again after the restart,
+// which is what a crash before the delivery was confirmed must give.
+type claimTable struct {
+	mu    sync.Mutex
+	lease time.Duration
+	until map[string]map[uint64]time.Time // username -> message key -> end of its lease
+	now   func() time.Time
+}
+
+func newClaimTable(lease time.Duration) *claimTable {
+	return &claimTable{lease: lease, until: map[string]map[uint64]time.Time{}, now: time.Now}
+}
+
+// claim claims for user the keys that are free (never claimed, released, or whose lease
+// ran out), in the order given, and returns them with the end of their lease.
+func (c *claimTable) claim(user string, keys []uint64) (claimed []uint64, until time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	until = now.Add(c.lease)
+	u := c.until[user]
+	for _, k := range keys {
+		if end, ok := u[k]; ok && now.Before(end) {
+			continue
+		}
+		if u == nil {
+			u = map[uint64]time.Time{}
+			c.until[user] = u
+		}
+		u[k] = until
+		claimed = append(claimed, k)
+	}
+	return claimed, until
+}
+
+// release ends the claim of user's keys that is the one ending at until (a claim whose
+// lease ran out may have been taken by another since).
+func (c *claimTable) release(user string, keys []uint64, until time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u := c.until[user]
+	for _, k := range keys {
+		if end, ok := u[k]; ok && end.Equal(until) {
+			delete(u, k)
+		}
+	}
+	if len(u) == 0 {
+		delete(c.until, user)
+	}
+}
+
+// isFree reports whether user's key is not claimed now.
+func (c *claimTable) isFree(user string, key uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	end, ok := c.until[user][key]
+	return !ok || !c.now().Before(end)
+}
+
+// settleFunc is the SettleFunc of a claim of keys: del deletes the first delivered keys
+// (an error leaves them, and they are delivered again), then every key's claim ends.
+// A second call does nothing.
+// The lockers, if any, are held around the delete and the release together.
+func (c *claimTable) settleFunc(user string, keys []uint64, until time.Time, del func(ctx context.Context, keys []uint64) error, lockers ...sync.Locker) SettleFunc {
+	var once sync.Once
+	return func(ctx context.Context, delivered int) (err error) {
+		once.Do(func() {
+			for _, l := range lockers {
+				l.Lock()
+				defer l.Unlock()
+			}
+			delivered = min(max(delivered, 0), len(keys))
+			if delivered > 0 {
+				err = del(ctx, keys[:delivered])
+			}
+			c.release(user, keys, until)
+		})
+		return err
+	}
+}
+
+// noSettle settles a claim of no messages.
+func noSettle(context.Context, int) error { return nil }
