@@ -1,0 +1,227 @@
+//go:build stress && linux
+
+package server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stanzascope/stanzascope/switch/store"
+)
+
+// TestStressKill9 kills the switch with SIGKILL twice: during a burst of registrations and
+// offline messages, and while it delivers the stored messages to their recipient. After
+// each restart the database opens, every acknowledged registration logs in, and every
+// acknowledged message reaches its recipient (at least once: the delivery interrupted by
+// the kill may repeat a message, never lose one). A message is acknowledged when the
+// sender got the answer to a ping sent after it (the switch handles a session's stanzas
+// in order, and stores a message before it reads the next stanza).
+func TestStressKill9(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "switch.db")
+	srv := startKillable(t, db)
+	registerRaw(t, srv.addr, "dana", "pw")
+	registerRaw(t, srv.addr, "jane", "pw")
+	jane := legacyLogin(t, srv.addr, "jane", "pw", "Home")
+
+	// A burst of registrations beside the messages, each acknowledged by its result.
+	regAcked := make(chan []string, 1)
+	go func() {
+		var acked []string
+		defer func() { regAcked <- acked }()
+		c, err := net.Dial("tcp", srv.addr)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		c.SetDeadline(time.Now().Add(time.Minute))
+		fmt.Fprint(c, legacyHeader)
+		for i := 0; ; i++ {
+			u := "reg" + strconv.Itoa(i)
+			if _, err := fmt.Fprintf(c, "<iq id='%s' type='set'><query xmlns='jabber:iq:register'><username>%s</username><password>pw</password></query></iq>", u, u); err != nil {
+				return
+			}
+			line, err := readUntil(r, "id='"+u+"'")
+			if err != nil {
+				return
+			}
+			if strings.Contains(line, "type='result'") {
+				acked = append(acked, u)
+			}
+		}
+	}()
+
+	// The burst of messages: a ping after every 10; the kill after 150 are acknowledged.
+	const every, killAt = 10, 150
+	acked := 0
+	jane.conn.SetDeadline(time.Now().Add(2 * time.Minute))
+	killed := false
+	var sent int
+	for sent = 0; sent < 10*killAt && !killed; sent += every {
+		var b strings.Builder
+		for i := sent; i < sent+every; i++ {
+			fmt.Fprintf(&b, "<message id='m%d' to='dana@localhost' type='chat'><body>m%d</body></message>", i, i)
+		}
+		fmt.Fprintf(&b, "<iq id='p%d' type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>", sent)
+		if _, err := jane.conn.Write([]byte(b.String())); err != nil {
+			break
+		}
+		if _, err := readUntil(jane.r, fmt.Sprintf("id='p%d'", sent)); err != nil {
+			break
+		}
+		acked = sent + every
+		if acked >= killAt {
+			srv.kill(t) // while the registrations go on, and with jane's next burst unsent
+			killed = true
+		}
+	}
+	regs := <-regAcked
+	if !killed {
+		t.Fatalf("the burst stopped after %d acknowledged messages, before the kill", acked)
+	}
+
+	// Restart: the database opens; every acknowledged registration logs in.
+	start := time.Now()
+	srv = startKillable(t, db)
+	restart := time.Since(start)
+	for _, u := range regs {
+		legacyLogin(t, srv.addr, u, "pw", "r").conn.Close()
+	}
+
+	// Dana logs in; the switch is killed as soon as she reads a stored message.
+	seen := map[string]int{}
+	dana := legacyLogin(t, srv.addr, "dana", "pw", "Home")
+	dana.send("<presence/>")
+	bodyRe := regexp.MustCompile(`<body>(m\d+)</body>`)
+	first, err := dana.tryStanza(30 * time.Second)
+	if err != nil {
+		t.Fatalf("no stored message after the restart: %v", err)
+	}
+	srv.kill(t)
+	beforeKill := 0
+	for s := first; err == nil; s, err = dana.tryStanza(10 * time.Second) {
+		if m := bodyRe.FindStringSubmatch(s); m != nil {
+			seen[m[1]]++
+			beforeKill++
+		}
+	}
+
+	// Restart again: the rest, and whatever the kill left unconfirmed, comes now, before
+	// the answer to a ping sent after the presence.
+	srv = startKillable(t, db)
+	dana = legacyLogin(t, srv.addr, "dana", "pw", "Home")
+	dana.send("<presence/><iq id='end' type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+	after := 0
+	for {
+		s := dana.readStanza()
+		if strings.HasPrefix(s, "<iq id='end'") {
+			break
+		}
+		if m := bodyRe.FindStringSubmatch(s); m != nil {
+			seen[m[1]]++
+			after++
+		}
+	}
+	var lost []string
+	dups := 0
+	for i := range acked {
+		id := "m" + strconv.Itoa(i)
+		if seen[id] == 0 {
+			lost = append(lost, id)
+		}
+		dups += max(0, seen[id]-1)
+	}
+	if len(lost) > 0 {
+		t.Errorf("%d acknowledged messages lost: %v", len(lost), lost)
+	}
+	figures(t, "kill -9 after %d acknowledged messages and %d acknowledged registrations: database reopened in %v, every registration logs in; kill -9 again after dana read %d stored messages: after the restart she read %d more, %d acknowledged messages lost, %d delivered twice",
+		acked, len(regs), restart.Round(time.Millisecond), beforeKill, after, len(lost), dups)
+}
+
+// readUntil reads from r until it has read want, and returns what it read.
+func readUntil(r *bufio.Reader, want string) (string, error) {
+	var b strings.Builder
+	for !strings.Contains(b.String(), want) || !strings.HasSuffix(b.String(), ">") {
+		s, err := r.ReadString('>')
+		b.WriteString(s)
+		if err != nil {
+			return b.String(), err
+		}
+	}
+	return b.String(), nil
+}
+
+// killable is a switch in a process of its own (this test binary, re-executed), on a Bolt
+// database, that the test can kill with SIGKILL.
+type killable struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startKillable(t *testing.T, db string) *killable {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKillableSwitchHelper$", "-test.v=false")
+	cmd.Env = append(os.Environ(), "STANZASCOPE_KILLABLE_DB="+db)
+	cmd.Stderr = os.Stderr
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	k := &killable{cmd: cmd}
+	t.Cleanup(func() { k.kill(t) })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "listening ") {
+		t.Fatalf("switch process: %q, %v", line, err)
+	}
+	k.addr = strings.TrimSpace(strings.TrimPrefix(line, "listening "))
+	return k
+}
+
+// kill sends SIGKILL to the process (it started it) and waits for it.
+func (k *killable) kill(t *testing.T) {
+	if k.cmd.ProcessState != nil {
+		return
+	}
+	k.cmd.Process.Signal(syscall.SIGKILL)
+	k.cmd.Wait()
+}
+
+// TestKillableSwitchHelper is the switch process of TestStressKill9: a switch on the Bolt
+// database the environment names, on a free loopback port it prints, until it is killed.
+// It does nothing in a normal test run.
+func TestKillableSwitchHelper(t *testing.T) {
+	db := os.Getenv("STANZASCOPE_KILLABLE_DB")
+	if db == "" {
+		t.Skip("helper process for TestStressKill9")
+	}
+	st, err := store.OpenBolt(db)
+	if err != nil {
+		fmt.Printf("open: %v\n", err)
+		os.Exit(1)
+	}
+	srv, err := New(Config{Domain: "localhost", Store: st,
+		RegistrationsPerMinute: -1, LoginsPerMinute: -1, LoginTimeout: time.Minute})
+	if err != nil {
+		fmt.Printf("new: %v\n", err)
+		os.Exit(1)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Printf("listen: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Printf("listening %s\n", ln.Addr())
+	srv.Serve(context.Background(), ln) // until SIGKILL
+	os.Exit(0)
+}
