@@ -432,7 +432,7 @@
     add("direction", r.dir === "c2s" ? "client → server" : r.dir === "s2c" ? "server → client" : "");
     add("origin", r.origin ? r.origin + (r.origin === "proxy" ? " (stanzascope wrote these bytes)" : "") : "");
     add("verdict", (d && d.verdict) || r.verdict || (r.dst ? "forwarded" : ""));
-    if (d && d.changed) add("changed", "a rule changed this stanza (the lines below show how)");
+    if (d && d.changed) add("changed", "a rule or a person at a breakpoint changed this stanza (the lines below show how)");
     if (d && d.rules && d.rules.length) add("rules", d.rules.join(", "));
     const q = state.byIdx.get(r.req);
     if (q) add("answers", "#" + q.seq, () => select(q));
