@@ -107,19 +107,21 @@ func TestWebIntercept(t *testing.T) {
 	// The log: the message as forwarded (edited) with what was received as original, the
 	// decision by web, both with their origin.
 	var forwarded, decided bool
+	var seq uint64
 	for deadline := time.Now().Add(10 * time.Second); !(forwarded && decided); {
 		b, _ := os.ReadFile(logPath)
 		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 			var r struct {
 				Name, Origin, Note, Original, Dir string
 				Raw                               string `json:"xml"`
+				Seq                               uint64
 			}
 			if json.Unmarshal([]byte(l), &r) != nil {
 				continue
 			}
 			if r.Name == "message" && r.Dir == "c2s" && strings.Contains(r.Raw, "It is pining for the fjords.") &&
 				strings.Contains(r.Original, "I wish to complain about this parrot.") && r.Origin == "client" {
-				forwarded = true
+				forwarded, seq = true, r.Seq
 			}
 			if strings.Contains(r.Note, "edited and released by web") && r.Origin == "proxy" {
 				decided = true
@@ -130,6 +132,12 @@ func TestWebIntercept(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+
+	// The page shows both versions too: click the edited message.
+	clickArrow(t, ctx, seq)
+	webtest.WaitFor(t, ctx, 10*time.Second, `(() => { const p = document.getElementById('d-pretty').textContent;
+		return p.includes('It is pining for the fjords.') && p.includes('I wish to complain about this parrot.'); })()`,
+		`document.getElementById('d-pretty').textContent`, "the edited message's detail with both versions")
 
 	// The composer: a template sent to a telnet client's connection, toward the client.
 	s := dialTelnet(t, in.xmpp)
