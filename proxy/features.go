@@ -87,8 +87,8 @@ func (n *negotiator) editFeatures(raw []byte, h *inspect.Header) featureEdit {
 	if changed {
 		fe.out = el.AppendXML(nil, ns)
 	}
-	if fe.offered || clientTLS || upTLS || authenticated {
-		return fe
+	if fe.offered || clientTLS || upTLS || authenticated || n.ws {
+		return fe // (a WebSocket client cannot STARTTLS: the proxy never offers it one)
 	}
 	switch {
 	case n.allowPlain && n.hasCA:

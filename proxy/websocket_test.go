@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"net/http/httptest"
 	"strings"
@@ -339,6 +340,81 @@ func TestWebSocketBadFrames(t *testing.T) {
 			up := ups[i]
 			mu.Unlock()
 			checkTruth(t, recs, id, w.received(), up.String())
+		})
+	}
+}
+
+// TestNegotiatorWebSocket plays a WebSocket client's negotiations without a socket: the
+// proxy's own STARTTLS upstream as for Direct TLS, STARTTLS never offered to the client,
+// a plaintext upstream fine for a ws:// client and refused for a wss:// one (the downgrade
+// policy), and a <starttls/> the client sends all the same refused.
+func TestNegotiatorWebSocket(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		secure, allowPlain bool
+		plays              []play
+	}{
+		{
+			name: "own STARTTLS upstream, STARTTLS removed from the client's features",
+			plays: []play{
+				from(legClient, cHdr).then("forward"),
+				from(legUpstream, sHdr).then("hold"),
+				from(legUpstream, featTLS).then("drop-held intercepted", "intercept intercepted", "note", "write upstream starttls"),
+				from(legUpstream, proceedx).then("intercept intercepted", "starttls upstream"),
+				tlsUp(legUpstream, nil).then("milestone TLS with upstream: TLS 1.3, TLS_AES_128_GCM_SHA256, SNI localhost",
+					"reset upstream", "write upstream stream", "settle"),
+				from(legUpstream, sHdr).then("forward"),
+				from(legUpstream, featTLS).then("note", "forward edited"),
+			},
+		},
+		{
+			name: "ws:// over a plaintext upstream: both legs plaintext",
+			plays: []play{
+				from(legUpstream, sHdr).then("hold"),
+				from(legUpstream, featPlain).then("release", "settle", "forward"),
+				from(legClient, startTLSx).then("intercept intercepted", "write client failure", "fail", "stream-error client policy-violation", "end"),
+			},
+		},
+		{
+			name: "ws:// over a pre-1.0 upstream", plays: []play{
+				from(legUpstream, sHdrOld).then("settle", "forward"),
+			},
+		},
+		{
+			name: "ws:// with --allow-plaintext-upstream: still no STARTTLS offered", allowPlain: true,
+			plays: []play{
+				from(legUpstream, sHdr).then("hold"),
+				from(legUpstream, featPlain).then("release", "settle", "forward"),
+			},
+		},
+		{
+			name: "wss:// refused over a plaintext upstream", secure: true,
+			plays: []play{
+				from(legUpstream, sHdr).then("hold"),
+				from(legUpstream, featPlain).then("drop-held dropped", "intercept dropped", "fail",
+					"stream-error client policy-violation", "close upstream", "end"),
+			},
+		},
+		{
+			name: "wss:// allowed over a plaintext upstream with --allow-plaintext-upstream", secure: true, allowPlain: true,
+			plays: []play{
+				from(legUpstream, sHdr).then("hold"),
+				from(legUpstream, featPlain).then("plain-upstream", "release", "settle", "forward"),
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newWSNegotiator(true, tc.allowPlain, tc.secure)
+			for i, p := range tc.plays {
+				ops := n.handle(p.by, p.e)
+				got := make([]string, len(ops))
+				for j, o := range ops {
+					got[j] = o.String()
+				}
+				if fmt.Sprint(got) != fmt.Sprint(p.want) {
+					t.Fatalf("step %d (%s %q):\n got %q\nwant %q", i, p.e.from, p.e.raw, got, p.want)
+				}
+			}
 		})
 	}
 }

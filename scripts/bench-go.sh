@@ -33,6 +33,7 @@ store-compare|go test -run '^\$' -bench 'BenchmarkBolt\$|BenchmarkPostgres\$|Ben
 cluster-route|go test -run '^\$' -bench Route -benchtime 10000x -count 3 ./switch/cluster/
 proxy|go test -run '^\$' -bench 'Throughput|SwitchChat|Latency' -benchtime 20000x -count 3 ./proxy
 breakpoints|go test -run '^\$' -bench 'Breakpoints\$|BreakpointMatch' -benchtime 100000x -count 6 ./proxy
+websocket|go test -run '^\$' -bench WebSocketChat -benchtime 5000x -count 6 ./proxy
 proxy-idle|go test -run '^\$' -bench IdleMemory -benchtime 1x -count 3 ./proxy
 rules|go test -run '^\$' -bench 'BenchmarkApply|BenchmarkReadAndApply' -benchtime 1s -count 5 ./rules/
 rules-proxy|go test -run '^\$' -bench BenchmarkProxy -benchtime 10000x -count 5 ./rules/
