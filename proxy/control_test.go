@@ -303,3 +303,54 @@ func TestInterceptConnectionEnds(t *testing.T) {
 	}
 	t.Fatal("the held presence has no record")
 }
+
+// TestInterceptServerSideAndSASL: a stanza from the server is held while the client's direction
+// goes on; a held stanza followed by SASL: the pipe reads ahead only up to <auth/>, and
+// after the release the SASL success restarts the streams as usual, the reader's helper
+// included.
+func TestInterceptServerSideAndSASL(t *testing.T) {
+	ps := newPumpServer(t)
+	tp := startProxy(t, Config{Upstream: ps.addr}, false)
+	ctl := tp.p.Control()
+	if _, err := ctl.AddBreakpoint("name message"); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, tp.addr)
+	io.WriteString(c, clientHeader)
+	readUntil(t, c, "</stream:features>")
+	ps.toClient <- "<message id='from-server'/>"
+	h := waitHeld(t, ctl, 1)[0]
+	if h.Dir != "s2c" {
+		t.Fatalf("held %+v", h)
+	}
+	io.WriteString(c, "<presence id='goes-on'/>")
+	ps.waitGot(t, "<presence id='goes-on'/>")
+	if err := ctl.Decide(h.ID, Decision{Action: Release, By: ByAPI}); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, c, "<message id='from-server'/>")
+
+	// A message held before SASL, the <auth/> behind it in the same write.
+	io.WriteString(c, "<message id='before-auth'/><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>")
+	h = waitHeld(t, ctl, 1)[0]
+	if got := ps.received(); strings.Contains(got, "before-auth") || strings.Contains(got, "<auth") {
+		t.Fatalf("upstream got held bytes: %q", got)
+	}
+	if err := ctl.Decide(h.ID, Decision{Action: Release, By: ByAPI}); err != nil {
+		t.Fatal(err)
+	}
+	ps.waitGot(t, "<message id='before-auth'/><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>")
+	ps.toClient <- "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+	readUntil(t, c, "<success")
+	io.WriteString(c, clientHeader)
+	ps.waitGot(t, "</auth>"+clientHeader)
+	ps.toClient <- serverHeader + "<stream:features/>"
+	readUntil(t, c, "<stream:features/>")
+	io.WriteString(c, "<message id='after-auth'/>")
+	h = waitHeld(t, ctl, 1)[0]
+	if err := ctl.Decide(h.ID, Decision{Action: Drop, By: ByAPI}); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "<presence id='last'/>")
+	ps.waitGot(t, clientHeader+"<presence id='last'/>")
+}
