@@ -21,6 +21,8 @@ type detail struct {
 	Tags    []inspect.Tag `json:"tags,omitempty"`
 	Rules   []string      `json:"rules,omitempty"`
 	Changed bool          `json:"changed,omitempty"` // a rule changed the bytes (the pretty text shows how)
+	// Transport is the connection's, when not TCP ("websocket": the framing changes bytes too).
+	Transport string `json:"transport,omitempty"`
 }
 
 // renderDetail prints the hub's copy of a record. It runs under h.detailMu: printing
@@ -37,6 +39,9 @@ func (h *Hub) renderDetail(i uint64, rec *inspect.Record) detail {
 		I: i, Seq: rec.Seq, Pretty: buf.String(), Explain: Cite(inspect.Explain(rec)),
 		Origin: rec.Producer().String(), Verdict: string(rec.Verdict), Dir: rec.Dir.String(),
 		Tags: rec.Tags, Rules: rec.Rules, Changed: rec.Original != nil,
+	}
+	if rec.Conn != nil {
+		d.Transport = rec.Conn.Transport
 	}
 	if rec.RTT > 0 {
 		d.RTTms = float64(rec.RTT) / float64(time.Millisecond)

@@ -432,7 +432,10 @@
     add("direction", r.dir === "c2s" ? "client → server" : r.dir === "s2c" ? "server → client" : "");
     add("origin", r.origin ? r.origin + (r.origin === "proxy" ? " (stanzascope wrote these bytes)" : "") : "");
     add("verdict", (d && d.verdict) || r.verdict || (r.dst ? "forwarded" : ""));
-    if (d && d.changed) add("changed", "a rule or a person at a breakpoint changed this stanza (the lines below show how)");
+    if (d && d.transport) add("transport", d.transport === "websocket" ? "WebSocket (RFC 7395): one frame per element" : d.transport);
+    if (d && d.changed) add("changed", d.transport === "websocket"
+      ? "changed on its way (the lines below show how): the WebSocket framing (each frame declares its namespaces; <open/> and <close/> stand for the stream's header and closing tag), or a rule or a person at a breakpoint"
+      : "a rule or a person at a breakpoint changed this stanza (the lines below show how)");
     if (d && d.rules && d.rules.length) add("rules", d.rules.join(", "));
     const q = state.byIdx.get(r.req);
     if (q) add("answers", "#" + q.seq, () => select(q));
