@@ -221,6 +221,10 @@ func TestAPI(t *testing.T) {
 			t.Fatalf("%v: %d", hdr, resp.StatusCode)
 		}
 	}
+	err = cl.Do(ctx, "POST", "/api/held/1/edit", DecisionRequest{Stanza: strings.Repeat("x", maxBody)}, nil)
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("an edit over the body limit: %v", err)
+	}
 	edited := "<message id='m1'><body>edited</body></message>"
 	if err := cl.Do(ctx, "POST", "/api/held/1/edit", DecisionRequest{By: "ctl", Stanza: edited}, nil); err != nil {
 		t.Fatal(err)
