@@ -28,7 +28,7 @@ GROUPS_TABLE="reader|go test -run '^\$' -bench 'Frame|RawToken' -benchtime 1s -c
 printers|go test -run '^\$' -bench 'BenchmarkJSON|BenchmarkPretty' -benchtime 2s -count 3 ./inspect
 switch-route|go test -run '^\$' -bench RouteMessages -benchtime 300000x -count 3 ./switch/server/
 switch-idle|go test -run '^\$' -bench IdleSessionMemory -benchtime 1x -count 3 ./switch/server/
-switch-idle-10k|for g in 100 50; do echo \"# GOGC=\$g\"; GOGC=\$g STANZASCOPE_IDLE_SESSIONS=10000 go test -run '^\$' -bench 'IdleSessionMemory/plain' -benchtime 1x -count 2 -timeout 20m ./switch/server/; done
+switch-idle-10k|for g in 100 50 100 50; do echo \"# GOGC=\$g\"; GOGC=\$g STANZASCOPE_IDLE_SESSIONS=10000 go test -run '^\$' -bench 'IdleSessionMemory/plain' -benchtime 1x -count 1 -timeout 20m ./switch/server/; done
 storage|go test -run '^\$' -bench . ./switch/scram ./switch/store
 store-compare|go test -run '^\$' -bench 'BenchmarkBolt\$|BenchmarkPostgres\$|BenchmarkLogin\$' -benchtime 200x -count 3 ./switch/store/... ./switch/server/
 cluster-route|go test -run '^\$' -bench Route -benchtime 10000x -count 3 ./switch/cluster/

@@ -75,7 +75,9 @@ func BenchmarkRouteMessages(b *testing.B) {
 // alone: (HeapInuse+StackInuse after - before) / n after forced GCs, accounts already
 // stored (B/session), and the growth of the process's resident memory (VmRSS, Linux) over
 // the same interval (rssB/session), which also counts what the Go heap keeps from the
-// system, the runtime's own structures and the kernel's view of the pages.
+// system, the runtime's own structures and the kernel's view of the pages. Only the first
+// run in a process says something about RSS: later ones reuse the pages the first left
+// resident (run -count 1, once per process).
 func BenchmarkIdleSessionMemory(b *testing.B) {
 	n := 1000
 	if v, err := strconv.Atoi(os.Getenv("STANZASCOPE_IDLE_SESSIONS")); err == nil && v > 0 {
