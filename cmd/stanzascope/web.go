@@ -132,6 +132,9 @@ func (w *webFlags) start(out *outputFlags, opt web.Options, logf func(string, ..
 	for _, u := range w.urls(ln.Addr().(*net.TCPAddr)) {
 		logf("stanzascope: web view on %s", u)
 	}
+	if w.xmpp != nil {
+		w.xmpp.announce(ln.Addr().(*net.TCPAddr), logf)
+	}
 	// Lossless, like the log: the hub's Write costs a few microseconds and never waits for
 	// a browser (each browser reads the history at its own pace and is told what it
 	// missed), so the view is complete; only a terminal can be slow enough to skip.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -61,6 +62,20 @@ func (x *xmppWeb) wrap(view http.Handler) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// announce prints where browsers connect (no token: these paths need none).
+func (x *xmppWeb) announce(a *net.TCPAddr, logf func(string, ...any)) {
+	host := a.IP.String()
+	if a.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	base := net.JoinHostPort(host, strconv.Itoa(a.Port))
+	if x.console != nil {
+		logf("stanzascope: XMPP console for browsers on http://%s/console (XMPP over WebSocket at ws://%s%s)", base, base, proxy.WebSocketPath)
+		return
+	}
+	logf("stanzascope: XMPP over WebSocket at ws://%s%s", base, proxy.WebSocketPath)
 }
 
 // public reports whether path is one of x's (the rest is the web view, with its own guard).
