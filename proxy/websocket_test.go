@@ -418,3 +418,53 @@ func TestNegotiatorWebSocket(t *testing.T) {
 		})
 	}
 }
+
+// TestWebSocketDowngradePolicy: a client over wss:// is a TLS client leg, so the downgrade
+// policy of TCP applies: refused with policy-violation over a plaintext upstream, carried
+// and tagged with --allow-plaintext-upstream.
+func TestWebSocketDowngradePolicy(t *testing.T) {
+	sw := plainSwitch(t)
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allow=%v", allow), func(t *testing.T) {
+			tp := startProxy(t, Config{Upstream: sw, AllowPlaintextUpstream: allow, CA: newCA(t)}, false)
+			ctx, cancel := context.WithCancel(context.Background())
+			h := tp.p.WebSocketHandler(ctx)
+			hs := httptest.NewTLSServer(h)
+			t.Cleanup(func() {
+				cancel()
+				h.Wait()
+				hs.Close()
+			})
+			dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer dcancel()
+			c, _, err := websocket.Dial(dctx, "wss"+strings.TrimPrefix(hs.URL, "https")+WebSocketPath,
+				&websocket.DialOptions{Subprotocols: []string{"xmpp"}, HTTPClient: hs.Client()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.CloseNow() })
+			w := &wsClient{t: t, c: c}
+			w.send(openLocalhost)
+			if !allow {
+				f := w.until("<stream:error")
+				if !strings.Contains(f, "policy-violation") {
+					t.Errorf("refusal: %s", f)
+				}
+				return
+			}
+			w.until("mechanisms")
+			recs := tp.sink.all()
+			tagged := false
+			for _, r := range recs {
+				for _, tag := range r.Tags {
+					if tag.Label == PlaintextUpstreamLabel {
+						tagged = true
+					}
+				}
+			}
+			if !tagged {
+				t.Error("no record tagged plaintext-upstream")
+			}
+		})
+	}
+}
