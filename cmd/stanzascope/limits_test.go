@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,10 +85,46 @@ func TestLimitFlagsUsage(t *testing.T) {
 		{"proxy", "--logins-per-minute", "-1"},
 		{"switch", "--registrations-per-minute", "-2"},
 		{"switch", "--auth-failure-delay", "0s"},
+		{"switch", "--max-offline", "0"},
+		{"switch", "--max-roster", "-1"},
+		{"switch", "--idle-timeout", "10ms"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), args, &out, &errb); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errb.String())
 		}
+	}
+}
+
+// TestSwitchStoreLimitFlags: --max-offline reaches the store: the message past it is
+// bounced to its sender with resource-constraint.
+func TestSwitchStoreLimitFlags(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	addr := runCommand(t, regexp.MustCompile(`serving localhost on (\S+)`), "switch", "--listen", "127.0.0.1:0", "--fresh",
+		"--max-offline", "2", "--web", "off", "--format", "json")[1]
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	io.WriteString(c, "<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"+
+		"<iq id='r1' type='set'><query xmlns='jabber:iq:register'><username>dana</username><password>pw</password></query></iq>"+
+		"<iq id='r2' type='set'><query xmlns='jabber:iq:register'><username>jane</username><password>pw</password></query></iq>"+
+		"<iq id='a' type='set'><query xmlns='jabber:iq:auth'><username>jane</username><password>pw</password><resource>r</resource></query></iq>")
+	for i := 1; i <= 3; i++ {
+		io.WriteString(c, "<message id='m"+strconv.Itoa(i)+"' to='dana@localhost' type='chat'><body>hi</body></message>")
+	}
+	var got bytes.Buffer
+	b := make([]byte, 4096)
+	for !strings.Contains(got.String(), "id='m3'") || !strings.Contains(got.String(), "</message>") {
+		n, err := c.Read(b)
+		got.Write(b[:n])
+		if err != nil {
+			t.Fatalf("%v; got %q", err, got.String())
+		}
+	}
+	if !regexp.MustCompile(`<message id='m3' type='error'[^>]*>.*<resource-constraint `).MatchString(got.String()) || strings.Contains(got.String(), "id='m2' type='error'") {
+		t.Fatalf("the third message was not bounced alone: %q", got.String())
 	}
 }

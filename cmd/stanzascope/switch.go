@@ -56,6 +56,9 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	maxStanza := fs.Int("max-stanza", inspect.DefaultLimits.MaxStanza, "largest stanza accepted, in `bytes` (policy-violation beyond)")
 	maxOutbox := fs.Int("max-outbox", server.DefaultMaxOutbox, "most `bytes` waiting for one client to read; a client with more is dropped (policy-violation)")
 	lim := addLimitFlags(fs, "")
+	maxOffline := fs.Int("max-offline", store.MaxOffline, "most messages stored for one account while it is offline (then resource-constraint to the sender)")
+	maxRoster := fs.Int("max-roster", store.MaxRosterItems, "most contacts in one roster, pending requests included (then resource-constraint)")
+	idleTimeout := fs.Duration("idle-timeout", server.DefaultIdleTimeout, "ping a logged-in stream silent for this `duration`, and close it (connection-timeout) when silent for as long again")
 	trustProxy := fs.Bool("trust-proxy", false, "every connection begins with a PROXY protocol v2 header (HAProxy's; 'stanzascope proxy --proxy-protocol' sends one) whose source address is the client's, for the limits per address; only for a listener that nobody but the proxy can reach")
 	clusterURL := fs.String("cluster", "", "join the cluster of switches on the NATS server(s) at `URL` (nats://HOST:PORT; needs --db postgres://... and --node)")
 	nodeName := fs.String("node", "", "this node's `NAME` in the cluster, unique among the nodes (letters, digits, - and _)")
@@ -90,6 +93,12 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if err := lim.validate(); err != nil {
 		return err
+	}
+	if *maxOffline < 1 || *maxRoster < 1 {
+		return usagef("--max-offline and --max-roster must be at least 1")
+	}
+	if *idleTimeout < time.Second {
+		return usagef("--idle-timeout must be at least 1s")
 	}
 	if *clusterURL != "" && *nodeName == "" {
 		return usagef("--cluster needs --node NAME, a name unique among the nodes")
@@ -132,7 +141,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	db, err := openDB(ctx, *dbPath)
+	db, err := openDB(ctx, *dbPath, store.WithLimits(store.Limits{Offline: *maxOffline, RosterItems: *maxRoster}))
 	if err != nil {
 		return err
 	}
@@ -212,6 +221,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Version:      versionString(),
 		Stats:        stats,
 		TrustProxy:   *trustProxy,
+		IdleTimeout:  *idleTimeout,
 	}
 	lim.apply(&scfg)
 	srv, err := server.New(scfg)
@@ -246,18 +256,18 @@ const memoryDB = ":memory:"
 // URL, else a bbolt file.
 // For a damaged file it says how to go on with this command (the store's error already
 // names the file and says to restore a backup).
-func openDB(ctx context.Context, path string) (store.Store, error) {
+func openDB(ctx context.Context, path string, opts ...store.Option) (store.Store, error) {
 	if path == memoryDB {
-		return store.NewMemory(), nil
+		return store.NewMemory(opts...), nil
 	}
 	if pgstore.IsURL(path) {
-		db, err := pgstore.Open(ctx, path)
+		db, err := pgstore.Open(ctx, path, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("database %s: %w", pgstore.Redact(path), err)
 		}
 		return db, nil
 	}
-	db, err := store.OpenBolt(path)
+	db, err := store.OpenBolt(path, opts...)
 	if errors.Is(err, store.ErrDamaged) {
 		return nil, fmt.Errorf("%w\n(to run now without it: --db OTHER-FILE; the damaged file was not changed)", err)
 	}
