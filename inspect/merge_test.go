@@ -68,3 +68,33 @@ func TestPrettyNode(t *testing.T) {
 		t.Errorf("pretty: %q", b.String())
 	}
 }
+
+// FuzzMergeJSONLogs: two logs, whatever their lines, merge without a panic into every
+// record each gives alone, and records of one log keep their connection apart from the
+// other's.
+func FuzzMergeJSONLogs(f *testing.F) {
+	f.Add([]byte(`{"time":"2026-11-25T17:00:00.1Z","conn":1,"node":"p1","kind":"conn-open","size":0}`),
+		[]byte(`{"time":"2026-11-25T17:00:00.2Z","conn":1,"kind":"conn-open","size":0}`+"\n"+`{"kind":"note","note":"x"}`))
+	f.Add([]byte(`{"time":"2026-11-25T17:00:03Z","conn":2,"dir":"c2s","kind":"stanza","xml":"<iq/>"}`+"\n"+`{"time":"2026-11-25T17:00:00Z","conn":2,"kind":"note"}`),
+		[]byte(`{"time":"2026-11-25T17:00:01Z","conn":2,"node":"b","kind":"note"}`))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		count := func(in []byte) (int, bool) {
+			n := 0
+			err := ReadJSONLog(bytes.NewReader(in), SinkFunc(func(*Record) error { n++; return nil }))
+			return n, err == nil
+		}
+		na, okA := count(a)
+		nb, okB := count(b)
+		var got []*Record
+		err := MergeJSONLogs([]JSONLog{{"a", bytes.NewReader(a)}, {"b", bytes.NewReader(b)}},
+			SinkFunc(func(r *Record) error { got = append(got, r); return nil }))
+		if okA && okB {
+			if err != nil {
+				t.Fatalf("each log reads alone, the merge fails: %v", err)
+			}
+			if len(got) != na+nb {
+				t.Fatalf("merged %d records, want %d + %d", len(got), na, nb)
+			}
+		}
+	})
+}
