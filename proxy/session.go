@@ -142,6 +142,7 @@ func (s *session) run(ctx context.Context) {
 		if s.info != nil {
 			s.closeRecord()
 		}
+		s.lingerSides()
 	}()
 	if !s.setup(ctx) {
 		return
@@ -376,15 +377,17 @@ func (s *session) isDead() bool {
 	}
 }
 
-// kill closes both connections, which ends both pipes.
+// kill closes both connections, which ends both pipes; a connection that got a stream
+// error lingers instead (linger.go).
 func (s *session) kill() {
 	s.deadOnce.Do(func() { close(s.dead) })
-	s.client.raw.Close()
+	shutting := s.shutting.Load()
+	s.client.stop(shutting)
 	s.mu.Lock()
 	up := s.up
 	s.mu.Unlock()
 	if up != nil {
-		up.raw.Close()
+		up.stop(shutting)
 	}
 }
 

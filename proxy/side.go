@@ -31,6 +31,7 @@ type side struct {
 	raw    net.Conn      // the TCP connection (deadlines are set on it)
 	wto    time.Duration // write timeout
 	endAt  atomic.Int64  // deadline of every write from the end on (Unix ns); 0 until then
+	erred  atomic.Bool   // a stream error was written to this peer: its connection lingers (linger.go)
 	// emit hands on the record of bytes written toward this peer; own makes the record of
 	// bytes the proxy wrote itself. Both nil when nothing is recorded.
 	emit func(*inspect.Record)
@@ -307,7 +308,9 @@ func (s *side) streamError(cond inspect.Cond, text string, hdr func() []byte) {
 	}
 	end := inspect.AppendStreamClose(nil, s.prefix)
 	s.queueLocked(end, s.ownRec(inspect.KindStreamClose, end))
-	s.flushLocked()
+	if s.flushLocked() == nil {
+		s.erred.Store(true)
+	}
 	s.open, s.over = false, true
 }
 
@@ -359,6 +362,7 @@ type flushReader struct {
 	dest func() *side  // where the pipe writes (the upstream side exists only after setup)
 	idle time.Duration // 0: no idle deadline
 	stop *atomic.Bool  // set once the connection is draining: the close deadline must stay
+	dead chan struct{} // closed by kill: no idle deadline may replace the one that ends the read
 	err  *error        // a failed flush, reported by the pipe as a write error
 	// setupBy, when not zero, caps the idle deadline: a client that trickles its stream
 	// header byte by byte must not stretch the setup timeout.
@@ -378,6 +382,13 @@ func (r flushReader) Read(p []byte) (int, error) {
 			d = *r.setupBy
 		}
 		r.c.SetReadDeadline(d)
+		// Checked after the set: when kill runs concurrently, either this sees it or its
+		// deadline, which ends the read of a side that lingers, comes after ours.
+		select {
+		case <-r.dead:
+			r.c.SetReadDeadline(time.Now())
+		default:
+		}
 	}
 	return r.c.Read(p)
 }
@@ -386,7 +397,7 @@ func (r flushReader) Read(p []byte) (int, error) {
 // The idle timeout applies to the client leg only: a server is silent whenever its client
 // is.
 func (sess *session) source(c net.Conn, client bool) io.Reader {
-	r := flushReader{c: c, stop: &sess.draining}
+	r := flushReader{c: c, stop: &sess.draining, dead: sess.dead}
 	if client {
 		r.dest = func() *side { return sess.up }
 		r.err = &sess.flushErr[inspect.ClientToServer]
