@@ -27,6 +27,8 @@ type conn struct {
 
 	guard stallGuard // raw as the writer sees it (stall.go)
 	ob    outbox     // what is due to the client, and its writer (outbox.go)
+	// errWritten: the writer wrote a stream error, so the socket is closed gracefully (linger.go).
+	errWritten atomic.Bool
 
 	// Owned by the reader goroutine.
 	key            netip.Addr // the client's address as the limits per address count it (limits.go)
@@ -232,7 +234,7 @@ func (c *conn) end(err error) {
 	c.waitWriter()
 	c.srv.sessionEnded(c)
 	c.rescue(c.takeLost())
-	c.raw.Close() // after the rescue: a client that logs in again finds what it kept
+	c.closeConn() // after the rescue: a client that logs in again finds what it kept
 	note := "switch: connection closed"
 	if reason := c.endReason(); reason != "" {
 		note += ": " + reason

@@ -425,7 +425,9 @@ func (c *conn) writeFinal(w net.Conn, fin final, hdrSent bool, scratch **[]byte)
 	}
 	// A stall here needs nothing more: the stream error is what stalled.
 	c.ob.drop.Store(false)
-	c.writeItems(w, items, scratch)
+	if n, _, _ := c.writeItems(w, items, scratch); n == len(items) && fin.cond != "" {
+		c.errWritten.Store(true)
+	}
 }
 
 // endStalled ends the stream of a client that stopped reading, after the stanzas it took
