@@ -120,6 +120,7 @@ func (c *conn) serve(ctx context.Context) {
 	c.key = clientKey(c.info.Client.Addr())
 	c.observe(&inspect.Record{Kind: inspect.KindConnOpen, Note: "switch: connection accepted"})
 	if !c.srv.lim.conns.add(c.key, c.srv.cfg.MaxConnsPerIP) {
+		c.srv.cfg.Stats.RefusedConns.Add(1)
 		text := fmt.Sprintf("too many connections from %s (limit %d)", c.key, c.srv.cfg.MaxConnsPerIP)
 		c.srv.lim.refused.note(c.srv, "connections", text)
 		c.streamError(inspect.CondPolicyViolation, text)

@@ -162,6 +162,7 @@ func tooMany(what string, a netip.Addr, wait time.Duration) string {
 // text of the refusal.
 func (c *conn) loginAllowed() string {
 	if ok, wait := c.srv.lim.logins.take(c.key, time.Now()); !ok {
+		c.srv.cfg.Stats.RefusedLogins.Add(1)
 		text := tooMany("logins", c.key, wait)
 		c.srv.lim.refused.note(c.srv, "login attempts", text)
 		return text
@@ -173,6 +174,7 @@ func (c *conn) loginAllowed() string {
 // the text of the refusal.
 func (c *conn) registrationAllowed() string {
 	if ok, wait := c.srv.lim.registrations.take(c.key, time.Now()); !ok {
+		c.srv.cfg.Stats.RefusedRegistrations.Add(1)
 		text := tooMany("registrations", c.key, wait)
 		c.srv.lim.refused.note(c.srv, "registrations", text)
 		return text
@@ -227,6 +229,7 @@ func (c *conn) authFailed(ctx context.Context) {
 	if ok, _ := c.srv.lim.authFailures.take(c.key, time.Now()); ok {
 		return
 	}
+	c.srv.cfg.Stats.DelayedAuthFailures.Add(1)
 	c.srv.lim.refused.note(c.srv, "failed authentications answered late", fmt.Sprintf("failed authentication from %s past %d a minute: answered after %v", c.key, c.srv.cfg.AuthFailuresPerMinute, c.srv.cfg.AuthFailureDelay))
 	t := time.NewTimer(c.srv.cfg.AuthFailureDelay)
 	defer t.Stop()

@@ -51,6 +51,9 @@ func TestConnsPerIP(t *testing.T) {
 	over.expect("<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>too many connections from 127.0.0.2 (limit 3)</text></stream:error></stream:stream>")
 	over.expectEOF()
 	logs.waitLine(t, "too many connections from 127.0.0.2 (limit 3)")
+	if n := ts.srv.cfg.Stats.RefusedConns.Load(); n != 1 {
+		t.Errorf("Stats.RefusedConns = %d, want 1", n)
+	}
 
 	// Another address is not affected.
 	other := legacyLoginFrom(t, ts.addr, "127.0.0.3", "dana")
@@ -124,6 +127,9 @@ func TestRegistrationsPerIP(t *testing.T) {
 	if got := reg(openStream(t, ts.addr, "127.0.0.3"), "b1"); got != "<iq id='b1' type='result'/>" {
 		t.Fatalf("registration from another address: %s", got)
 	}
+	if n := ts.srv.cfg.Stats.RefusedRegistrations.Load(); n != 2 {
+		t.Errorf("Stats.RefusedRegistrations = %d, want 2", n)
+	}
 	// The refused accounts do not exist.
 	c.send("<iq id='x' type='set'><query xmlns='jabber:iq:auth'><username>a4</username><password>pw</password><resource>r</resource></query></iq>")
 	c.expectRe(`<iq id='x' type='error'>.*<not-authorized .*`)
@@ -165,6 +171,9 @@ func TestLoginsPerIP(t *testing.T) {
 	if got := login(openStream(t, ts.addr, "127.0.0.3"), "o1", "pw"); got != "<iq id='o1' type='result'/>" {
 		t.Fatalf("login from another address: %s", got)
 	}
+	if n := ts.srv.cfg.Stats.RefusedLogins.Load(); n != 2 {
+		t.Errorf("Stats.RefusedLogins = %d, want 2 (iq:auth and SASL)", n)
+	}
 }
 
 // TestAuthFailureDelay: past AuthFailuresPerMinute, the failures of an address are
@@ -198,6 +207,9 @@ func TestAuthFailureDelay(t *testing.T) {
 		if i >= 2 && took < delay {
 			t.Fatalf("failure %s answered after %v, before the delay of %v", id, took, delay)
 		}
+	}
+	if n := ts.srv.cfg.Stats.DelayedAuthFailures.Load(); n != 2 {
+		t.Errorf("Stats.DelayedAuthFailures = %d, want 2", n)
 	}
 	if got, _ := attempt(c, "ok", "pw"); got != "<iq id='ok' type='result'/>" {
 		t.Fatalf("the right password from the same address: %s", got)

@@ -20,6 +20,14 @@ type Stats struct {
 	// what was sent to them fast enough: their outbox was full, or a write to them took
 	// longer than WriteTimeout.
 	OutboxCloses atomic.Uint64
+
+	// Refusals by the limits per client address (limits.go): connections refused,
+	// login attempts and registrations refused, failed authentications answered after
+	// the delay.
+	RefusedConns         atomic.Uint64
+	RefusedLogins        atomic.Uint64
+	RefusedRegistrations atomic.Uint64
+	DelayedAuthFailures  atomic.Uint64
 }
 
 func (st *Stats) opened() {

@@ -31,6 +31,9 @@ var (
 		"Kept messages the switch handed to the user's session after login.", nil, nil)
 	outboxCloses = prometheus.NewDesc("stanzascope_outbox_closes_total",
 		"Sessions the switch closed with policy-violation because they did not take what was sent to them (their outbox was full).", nil, nil)
+	limitRefusals = prometheus.NewDesc("stanzascope_limit_refusals_total",
+		"What the switch's limits per client address refused: connections, logins, registrations, and failed authentications answered after the delay (auth_failure_delay).",
+		[]string{"limit"}, nil)
 )
 
 type proxyCollector struct{ st *proxy.Stats }
@@ -66,6 +69,7 @@ func (c switchCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- offlineStored
 	ch <- offlineDelivered
 	ch <- outboxCloses
+	ch <- limitRefusals
 }
 
 func (c switchCollector) Collect(ch chan<- prometheus.Metric) {
@@ -80,6 +84,10 @@ func (c switchCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, offlineStored, st.OfflineStored.Load())
 	counter(ch, offlineDelivered, st.OfflineDelivered.Load())
 	counter(ch, outboxCloses, st.OutboxCloses.Load())
+	counter(ch, limitRefusals, st.RefusedConns.Load(), "connections")
+	counter(ch, limitRefusals, st.RefusedLogins.Load(), "logins")
+	counter(ch, limitRefusals, st.RefusedRegistrations.Load(), "registrations")
+	counter(ch, limitRefusals, st.DelayedAuthFailures.Load(), "auth_failure_delay")
 }
 
 func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
