@@ -33,6 +33,7 @@ func (s *session) pipe(dir inspect.Direction, r *inspect.Reader, handle func(ins
 	st := &s.stats[dir]
 	defer s.stopAhead(dir)
 	for {
+		s.waitQuiet(dir, r)
 		ev, err := s.next(dir, r)
 		if err != nil {
 			if ferr := s.flushErr[dir]; ferr != nil {

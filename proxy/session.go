@@ -66,6 +66,7 @@ type session struct {
 	closedBy [3]atomic.Bool                    // by Direction: the sender's closing tag was read
 	stats    [3]struct{ bytes, stanzas int64 } // by Direction, each written by its pipe
 	flushErr [3]error                          // by Direction, set by the pipe's flushReader
+	wait     [3]pipeWait                       // by Direction, owned by the pipe (quiet.go)
 
 	// Intercept (hold.go): by Direction, the reader's helper once the direction held a
 	// stanza (owned by the pipe); the helpers' goroutines; TLS handshakes and a SASL

@@ -367,19 +367,31 @@ type flushReader struct {
 	// setupBy, when not zero, caps the idle deadline: a client that trickles its stream
 	// header byte by byte must not stretch the setup timeout.
 	setupBy *time.Time
+	wait    *pipeWait // what waitQuiet read for the reader, and its quiet time (quiet.go)
 }
 
 func (r flushReader) Read(p []byte) (int, error) {
+	if n, err, ok := r.wait.pending(p); ok {
+		return n, err
+	}
 	if d := r.dest(); d != nil {
 		if err := d.flush(); err != nil {
 			*r.err = &writeError{d.name, err}
 			return 0, *r.err
 		}
 	}
-	if r.idle > 0 && !r.stop.Load() {
-		d := time.Now().Add(r.idle)
-		if r.setupBy != nil && !r.setupBy.IsZero() && r.setupBy.Before(d) {
-			d = *r.setupBy
+	quiet := r.wait.quietBy
+	if (r.idle > 0 || !quiet.IsZero()) && !r.stop.Load() {
+		var d time.Time
+		if r.idle > 0 {
+			d = time.Now().Add(r.idle)
+			if r.setupBy != nil && !r.setupBy.IsZero() && r.setupBy.Before(d) {
+				d = *r.setupBy
+			}
+		}
+		r.wait.short = !quiet.IsZero() && (d.IsZero() || quiet.Before(d))
+		if r.wait.short {
+			d = quiet
 		}
 		r.c.SetReadDeadline(d)
 		// Checked after the set: when kill runs concurrently, either this sees it or its
@@ -398,6 +410,12 @@ func (r flushReader) Read(p []byte) (int, error) {
 // is.
 func (sess *session) source(c net.Conn, client bool) io.Reader {
 	r := flushReader{c: c, stop: &sess.draining, dead: sess.dead}
+	if client {
+		r.wait = &sess.wait[inspect.ClientToServer]
+	} else {
+		r.wait = &sess.wait[inspect.ServerToClient]
+	}
+	r.wait.conn = c
 	if client {
 		r.dest = func() *side { return sess.up }
 		r.err = &sess.flushErr[inspect.ClientToServer]

@@ -1,0 +1,54 @@
+package proxy
+
+import (
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestQuietLegsDropReadBuffers: a proxied plaintext connection quiet for idleRelease
+// waits on both legs without its readers' buffers, and a stanza each way afterwards
+// arrives whole (the byte read outside the reader reaches it).
+func TestQuietLegsDropReadBuffers(t *testing.T) {
+	msg := "<message to='b@localhost' type='chat'><body>after a quiet while</body></message>"
+	up := rawServer(t, func(c net.Conn) {
+		var buf strings.Builder
+		b := make([]byte, 4096)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		header := false
+		for {
+			n, err := c.Read(b)
+			buf.Write(b[:n])
+			if !header && strings.Contains(buf.String(), "version='1.0'>") {
+				header = true
+				io.WriteString(c, serverHeader+plainFeatures)
+			}
+			if strings.Contains(buf.String(), msg) {
+				io.WriteString(c, msg) // echoed, after the proxy's upstream leg was quiet too
+				buf.Reset()
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	tp := startProxy(t, Config{Upstream: up}, false)
+	before := quietLegs.Load() // other tests' connections may be quiet too
+	c := dial(t, tp.addr)
+	io.WriteString(c, clientHeader)
+	readUntil(t, c, plainFeatures)
+	deadline := time.Now().Add(10 * time.Second)
+	for quietLegs.Load() < before+2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d legs wait without a read buffer, want %d", quietLegs.Load()-before, 2)
+		}
+		time.Sleep(10 * time.Millisecond) // poll: the legs go quiet after idleRelease
+	}
+	io.WriteString(c, msg)
+	if out := readUntil(t, c, msg); !strings.HasSuffix(out, msg) {
+		t.Fatalf("got %q, want the echoed message", out)
+	}
+	tp.sink.waitNote(t, "client") // the records are still made
+}
