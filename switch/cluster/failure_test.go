@@ -147,6 +147,10 @@ func TestKillNode(t *testing.T) {
 	carol := e.online(a.addr, "carol@localhost")
 	carol.Chat(alice.JID(), "still here")
 	alice.WaitFor("still here")
+	// The message sent right after the kill is kept once its delivery to node b went
+	// unanswered (AckTimeout): wait for that before bob logs in again, or it would be
+	// stored after his login took his offline messages (under load it was).
+	waitUntil(t, 30*time.Second, "node a keeps the message node b never answered", func() bool { return a.stats.KeptOffline.Load() >= 1 })
 	bob2 := e.login(a.addr, "bob@localhost")
 	bob2.SendRaw("<presence/>")
 	bob2.WaitFor("right after the kill", `from="`+alice.JID()+`"`)
