@@ -27,9 +27,10 @@ const idleRelease = time.Second
 // pipeWait is a pipe's state for waitQuiet, by direction; owned by the pipe's goroutine
 // (or setup's, before the pipes start).
 type pipeWait struct {
-	conn    net.Conn  // what the reader's source reads (set by source)
-	quietBy time.Time // when set, the source's read gives up at this time
-	short   bool      // the source's last read had quietBy as its deadline
+	conn    net.Conn    // what the reader's source reads (set by source)
+	src     flushReader // that source, as the reader has it (set by source)
+	quietBy time.Time   // when set, the source's read gives up at this time
+	short   bool        // the source's last read had quietBy as its deadline
 	buf     [1]byte
 	has     bool  // buf[0] was read for the reader
 	err     error // the error of waitQuiet's read, for the reader
@@ -66,7 +67,7 @@ func (s *session) waitQuiet(dir inspect.Direction, r *inspect.Reader) {
 	if dir == inspect.ClientToServer && s.ws != nil {
 		return // frames, not a byte stream
 	}
-	src := s.source(w.conn, dir == inspect.ClientToServer).(flushReader)
+	src := w.src
 	w.quietBy = time.Now().Add(idleRelease)
 	n, err := src.Read(w.buf[:])
 	w.quietBy = time.Time{}

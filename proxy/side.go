@@ -425,6 +425,7 @@ func (sess *session) source(c net.Conn, client bool) io.Reader {
 		r.dest = func() *side { return sess.client }
 		r.err = &sess.flushErr[inspect.ServerToClient]
 	}
+	r.wait.src = r // for waitQuiet, which must not build one (and allocate) per stanza
 	return r
 }
 
