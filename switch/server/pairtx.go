@@ -50,6 +50,10 @@ func (s self) deliver(to Session, stanza []byte) {
 type delivery struct {
 	to     Session
 	stanza []byte
+	// Or, when to is nil: the resources of bare that are available (or, with interested,
+	// that asked for the roster), looked up after the transaction committed.
+	bare       inspect.JID
+	interested bool
 }
 
 // pairTx is the state of one pair of accounts inside a store transaction: each owner's
@@ -104,7 +108,7 @@ func (p *pairTx) del(owner inspect.JID) {
 // pending records the deliveries decided inside a transaction.
 type pending []delivery
 
-func (p *pending) deliver(s Session, stanza []byte) { *p = append(*p, delivery{s, stanza}) }
+func (p *pending) deliver(s Session, stanza []byte) { *p = append(*p, delivery{to: s, stanza: stanza}) }
 
 // pairLocks order the deliveries of the changes of one pair (see above); a pair hashes to
 // one of them, so unrelated pairs rarely share one.
@@ -142,7 +146,14 @@ func (s *Server) changePair(ctx context.Context, user, contact inspect.JID, chan
 	})
 	if err == nil {
 		for _, d := range rec {
-			d.to.Deliver(d.stanza)
+			switch {
+			case d.to != nil:
+				d.to.Deliver(d.stanza)
+			case d.interested:
+				s.deliverInterested(direct{}, d.bare, d.stanza)
+			default:
+				s.deliverAvailable(direct{}, d.bare, d.stanza)
+			}
 		}
 	}
 	mu.Unlock()

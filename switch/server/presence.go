@@ -155,6 +155,14 @@ func withTo(presence []byte, to inspect.JID) []byte {
 
 // deliverAvailable delivers stanza to every available resource of the account bare.
 func (s *Server) deliverAvailable(out sender, bare inspect.JID, stanza []byte) {
+	if p, ok := out.(*pending); ok {
+		// Inside a roster transaction: who is available is decided after the commit. A
+		// resource that becomes available in between reads the roster after setting its
+		// presence, so it finds the committed change (a pending subscription request)
+		// when the lookup here missed it; decided before the commit, both could miss it.
+		*p = append(*p, delivery{bare: bare, stanza: stanza})
+		return
+	}
 	var buf [8]Session
 	for _, sess := range s.dir.Resources(buf[:0], bare) {
 		if sess.Presence().Available {
@@ -166,6 +174,10 @@ func (s *Server) deliverAvailable(out sender, bare inspect.JID, stanza []byte) {
 // deliverInterested delivers stanza to every resource of the account bare that is available
 // or asked for the roster (an "interested resource", RFC 6121 section 2.2).
 func (s *Server) deliverInterested(out sender, bare inspect.JID, stanza []byte) {
+	if p, ok := out.(*pending); ok { // after the commit, as deliverAvailable
+		*p = append(*p, delivery{bare: bare, stanza: stanza, interested: true})
+		return
+	}
 	var buf [8]Session
 	for _, sess := range s.dir.Resources(buf[:0], bare) {
 		if p := sess.Presence(); p.Available || p.Interested {
