@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -15,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -93,66 +91,12 @@ var (
 // view's URL, and for the proxy (proxy true) its XMPP address and its CA.
 func startStanzascope(t *testing.T, proxy bool, args ...string) *instance {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	in := &instance{stderr: &syncBuffer{}}
-	code := make(chan int, 1)
-	go func() {
-		code <- run(ctx, args, io.Discard, pw)
-		pw.Close()
-	}()
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	timeout := time.After(30 * time.Second)
-	for (proxy && (in.xmpp == "" || in.ca == "")) || in.web == "" {
-		var l string
-		var ok bool
-		select {
-		case l, ok = <-lines:
-		case <-timeout:
-		}
-		if !ok {
-			cancel()
-			t.Fatalf("stanzascope did not print its addresses:\n%s", in.stderr.String())
-		}
-		in.stderr.Write([]byte(l + "\n"))
-		if m := listeningRE.FindStringSubmatch(l); m != nil {
-			in.xmpp = m[1]
-		}
-		if m := webURLRE.FindStringSubmatch(l); m != nil {
-			in.web = m[1]
-		}
-		if m := caRE.FindStringSubmatch(l); m != nil {
-			in.ca = m[1]
-		}
+	patterns := map[string]*regexp.Regexp{"web": webURLRE}
+	if proxy {
+		patterns["xmpp"], patterns["ca"] = listeningRE, caRE
 	}
-	go func() {
-		for l := range lines {
-			in.stderr.Write([]byte(l + "\n"))
-		}
-	}()
-	var once sync.Once
-	var exit int
-	in.stop = func() int {
-		once.Do(func() {
-			cancel()
-			select {
-			case exit = <-code:
-			case <-time.After(20 * time.Second):
-				t.Errorf("stanzascope did not stop:\n%s", in.stderr.String())
-				exit = -1
-			}
-		})
-		return exit
-	}
-	t.Cleanup(func() { in.stop() })
-	return in
+	r := startWith(t, patterns, args...)
+	return &instance{xmpp: r.found["xmpp"], web: r.found["web"], ca: r.found["ca"], stderr: r.stderr, stop: r.stop}
 }
 
 // telnet is a hand-typed session: send a line, read until the answer holds a string.
