@@ -14,27 +14,14 @@ Prints one line per message received and "PASS" and exits 0, or prints what fail
 exits 1. Hard limit 90 s.
 """
 
-import argparse
 import asyncio
-import logging
 import os
-import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from slixmpp_client import Client, Failure, wait_for  # noqa: E402
+from slixmpp_client import Failure, leave, login_starttls, peer_parser, run_peer  # noqa: E402
 
 TIMEOUT = 90
-
-
-async def login(args, user, register=True):
-    c = Client(f"{user}@{args.domain}/interop", args.password, args, register=register)
-    c.connect(address=(args.host, args.port), force_starttls=True)
-    await wait_for(c.registered, c, f"{user}: in-band registration")
-    await wait_for(c.started, c, f"{user}: login")
-    if not c.encrypted:
-        raise Failure(f"{user}: logged in without TLS")
-    return c
 
 
 async def run(args):
@@ -44,11 +31,11 @@ async def run(args):
         if not user or not token:
             raise Failure(f"--sender {s!r}: want USER=TOKEN")
         want[f"{user}@{args.domain}"] = token
-        c = await login(args, user)
+        c = await login_starttls(args, user, "interop")
         c.disconnect()
         await asyncio.wait_for(c.disconnected, 10)
         print(f"registered {user}@{args.domain}", flush=True)
-    rcpt = await login(args, args.user)
+    rcpt = await login_starttls(args, args.user, "interop")
     try:
         with open(args.ready, "w", encoding="utf-8") as f:
             f.write("ready\n")
@@ -65,38 +52,16 @@ async def run(args):
     except asyncio.TimeoutError:
         raise Failure(f"no message from {', '.join(sorted(want))}")
     finally:
-        rcpt.disconnect()
-        try:
-            await asyncio.wait_for(rcpt.disconnected, 5)
-        except asyncio.TimeoutError:
-            pass
+        await leave([rcpt])
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", required=True)
-    p.add_argument("--port", required=True, type=int)
-    p.add_argument("--domain", required=True)
-    p.add_argument("--password", required=True)
+    p = peer_parser(__doc__)
     p.add_argument("--user", required=True)
     p.add_argument("--sender", action="append", required=True)
     p.add_argument("--ready", required=True)
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--cafile")
-    g.add_argument("--insecure", action="store_true")
     args = p.parse_args()
-    logging.basicConfig(level=logging.CRITICAL)
-    signal.signal(signal.SIGALRM, lambda *_: (print(f"FAIL: hard timeout of {TIMEOUT} s", flush=True), sys.exit(1)))
-    signal.alarm(TIMEOUT)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_until_complete(run(args))
-    except Failure as e:
-        print(f"FAIL: {e}", flush=True)
-        sys.exit(1)
-    print("PASS", flush=True)
-    sys.exit(0)
+    run_peer(lambda: run(args), TIMEOUT)
 
 
 if __name__ == "__main__":

@@ -193,6 +193,61 @@ async def wait_for(fut, client, what):
     return done.pop().result()
 
 
+def peer_parser(doc):
+    """The arguments every peer script takes: where the server is, its domain, the password
+    of the accounts and how to trust its certificate."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", required=True)
+    p.add_argument("--port", required=True, type=int)
+    p.add_argument("--domain", required=True)
+    p.add_argument("--password", required=True)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--cafile")
+    g.add_argument("--insecure", action="store_true")
+    return p
+
+
+async def login_starttls(args, user, resource, register=True):
+    """Connects user@domain/resource to --host:--port, registers it in-band first when asked,
+    and returns the client once it is logged in over STARTTLS (anything else fails)."""
+    c = Client(f"{user}@{args.domain}/{resource}", args.password, args, register=register)
+    c.connect(address=(args.host, args.port), force_starttls=True)
+    if register:
+        await wait_for(c.registered, c, f"{user}: in-band registration")
+    await wait_for(c.started, c, f"{user}: login")
+    if not c.encrypted:
+        raise Failure(f"{user}: logged in without TLS")
+    return c
+
+
+async def leave(clients):
+    """Disconnects each client, waiting a bounded time for each to go."""
+    for c in clients:
+        c.disconnect()
+        try:
+            await asyncio.wait_for(c.disconnected, 5)
+        except asyncio.TimeoutError:
+            pass
+
+
+def run_peer(main, limit, done="PASS"):
+    """Runs the coroutine function main under a hard limit of limit seconds; prints done (if
+    any) and exits 0 when it returns, prints "FAIL: why" and exits 1 when it raises Failure."""
+    logging.basicConfig(level=logging.CRITICAL)
+    signal.signal(signal.SIGALRM, lambda *_: (print(f"FAIL: hard timeout of {limit} s", flush=True), sys.exit(1)))
+    signal.alarm(limit)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(main())
+    except Failure as e:
+        print(f"FAIL: {e}", flush=True)
+        sys.exit(1)
+    if done:
+        print(done, flush=True)
+    sys.exit(0)
+
+
 async def until(client, pred, what):
     """Wait until pred() holds, re-checking on every presence change."""
     loop = asyncio.get_event_loop()
@@ -308,37 +363,30 @@ async def run(args, checks, tracer):
         checks.ok(f"{args.user1}: sees {args.user2} go unavailable")
         body = "while you were out: the parrot is no more"
         u1.send_message(mto=f"{args.user2}@{args.domain}", mbody=body, mtype="chat")
-        await asyncio.sleep(0.3)  # let the server store it before the user returns
+        # A server handles one session's stanzas in order: once it answered a ping sent after
+        # the message, the message is stored, and user2 may come back.
+        try:
+            await u1["xep_0199"].ping(jid=args.domain, timeout=STEP)
+        except (IqError, IqTimeout) as e:
+            raise Failure(f"ping after the offline message: {e}")
         u2 = await login(args, args.user2, tracer, checks, register=False)
         clients.append(u2)
         m = await wait_for(u2.messages.get(), u2, f"{args.user2}: offline message")
         checks.expect(m["body"] == body, f"{args.user2}: got the offline message")
         checks.expect(bool(m["delay"]["stamp"]), f"{args.user2}: offline message carries a delay stamp")
     finally:
-        for c in clients:
-            c.disconnect()
-            try:
-                await asyncio.wait_for(c.disconnected, 5)
-            except asyncio.TimeoutError:
-                pass
+        await leave(clients)
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", required=True)
-    p.add_argument("--port", required=True, type=int)
+    p = peer_parser(__doc__)
     p.add_argument("--port2", type=int, help="the port user2 logs in on (default --port)")
-    p.add_argument("--domain", required=True)
     p.add_argument("--user1", required=True)
     p.add_argument("--user2", required=True)
-    p.add_argument("--password", required=True)
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--cafile")
-    g.add_argument("--insecure", action="store_true")
     p.add_argument("--trace")
     args = p.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
-    signal.signal(signal.SIGALRM, lambda *_: (print("FAIL: hard timeout of 60 s", flush=True), sys.exit(1)))
+    signal.signal(signal.SIGALRM, lambda *_: (print(f"FAIL: hard timeout of {TIMEOUT + 5} s", flush=True), sys.exit(1)))
     signal.alarm(TIMEOUT + 5)
 
     checks = Checks()
