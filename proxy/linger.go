@@ -1,24 +1,15 @@
 package proxy
 
 import (
-	"crypto/tls"
-	"io"
 	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
 )
 
-// After the proxy ends a connection itself with a stream error, the peer may still be
-// sending. Closing a socket whose input has not all been read makes the kernel answer
-// with a reset and throw away what the proxy wrote and the peer has not received yet: the
-// stream error that says why. So the side that got a stream error is not closed with the
-// other: kill only cuts its reads short, and once both pipes have ended the session
-// lingers on it: it half-closes (TLS close_notify, then TCP FIN after the error), reads
-// and discards what the peer still sends, and closes when the peer closes or a bound is
-// reached. The bounds keep an attacker who never stops sending from holding connections:
-// lingerTime in all for the connection's sides, and lingerBytes read from each.
-const (
-	lingerTime  = 2 * time.Second
-	lingerBytes = 64 << 10
-)
+// After the proxy ends a connection itself with a stream error, the side that got it is not
+// closed with the other (see inspect.Linger for why): kill only cuts its reads short, and
+// once both pipes have ended the session lingers on it, all of the connection's sides
+// within inspect.LingerTime together.
 
 // lingers reports whether the connection toward this peer is to be closed gracefully
 // (see linger) rather than at once: a stream error was written to it, and it is a TCP or
@@ -38,29 +29,22 @@ func (s *side) stop(shutting bool) {
 }
 
 // linger closes a side that lingers, gracefully, by the deadline: half-close, drain
-// at most lingerBytes, close. It is called once both pipes ended, so nothing else reads
+// at most inspect.LingerBytes, close. It is called once both pipes ended, so nothing else reads
 // the connection; a shutdown meanwhile closes it (kill), which ends the drain.
 func (s *side) linger(deadline time.Time) {
 	defer s.raw.Close()
 	s.mu.Lock()
 	c := s.conn
 	s.mu.Unlock()
-	if tc, ok := c.(*tls.Conn); ok {
-		tc.CloseWrite() // close_notify, within crypto/tls's own write deadline
-	}
-	if cw, ok := s.raw.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite() // FIN after the stream error: the peer reads it, then the end
-	}
-	s.raw.SetReadDeadline(deadline)
-	io.CopyN(io.Discard, s.raw, lingerBytes)
+	inspect.Linger(c, s.raw, deadline)
 }
 
-// lingerSides closes the sides that linger, within lingerTime together.
+// lingerSides closes the sides that linger, within inspect.LingerTime together.
 func (s *session) lingerSides() {
 	if s.shutting.Load() {
 		return // kill closed every connection
 	}
-	deadline := time.Now().Add(lingerTime)
+	deadline := time.Now().Add(inspect.LingerTime)
 	s.mu.Lock()
 	up := s.up
 	s.mu.Unlock()
