@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/stanzascope/stanzascope/switch/server"
 	"github.com/stanzascope/stanzascope/switch/store/pgstore"
 )
@@ -34,6 +36,10 @@ func BenchmarkRoute(b *testing.B) {
 		{"one-node", na.addr, na.addr, func(j string) bool { return na.node.Lookup(mustJID(b, j)) != nil }},
 		{"two-nodes", na.addr, nb.addr, func(j string) bool { return na.node.Lookup(mustJID(b, j)) != nil }},
 	}
+	// The floor: a bare nats.go round trip through the same nats-server on loopback, two
+	// connections (as two nodes), a message each way, one at a time: two hops through the
+	// server process, as a round trip across two nodes has.
+	b.Run("nats-floor/latency", func(b *testing.B) { benchNATSFloor(b, e.nats.URL()) })
 	for i, c := range cases {
 		s, r := "s"+string(rune('a'+i)), "r"+string(rune('a'+i))
 		addAccount(b, na.db, s)
@@ -91,6 +97,7 @@ func benchThroughput(b *testing.B, sender, receiver *raw, msg []byte) {
 
 func benchLatency(b *testing.B, sender, receiver *raw, toR, toS []byte) {
 	rtts := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		t0 := time.Now()
@@ -109,6 +116,54 @@ func benchLatency(b *testing.B, sender, receiver *raw, toR, toS []byte) {
 		rtts = append(rtts, time.Since(t0))
 	}
 	b.StopTimer()
+	reportRTT(b, rtts)
+}
+
+func benchNATSFloor(b *testing.B, url string) {
+	ca, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ca.Close()
+	cb, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cb.Close()
+	if _, err := cb.Subscribe("floor.ping", func(m *nats.Msg) { cb.Publish("floor.pong", m.Data) }); err != nil {
+		b.Fatal(err)
+	}
+	pong := make(chan *nats.Msg, 1)
+	if _, err := ca.ChanSubscribe("floor.pong", pong); err != nil {
+		b.Fatal(err)
+	}
+	if err := cb.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := ca.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	msg := []byte("<message to='r@localhost/r' type='chat'><body>benchmark</body></message>")
+	rtts := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		if err := ca.Publish("floor.ping", msg); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-pong:
+		case <-time.After(30 * time.Second):
+			b.Fatal("no pong within 30 s")
+		}
+		rtts = append(rtts, time.Since(t0))
+	}
+	b.StopTimer()
+	reportRTT(b, rtts)
+}
+
+func reportRTT(b *testing.B, rtts []time.Duration) {
 	slices.Sort(rtts)
 	b.ReportMetric(float64(rtts[len(rtts)/2].Microseconds()), "rtt-p50-µs")
 	b.ReportMetric(float64(rtts[len(rtts)*99/100].Microseconds()), "rtt-p99-µs")

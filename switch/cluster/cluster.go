@@ -125,9 +125,17 @@ type Node struct {
 	dirty    map[*localSess]struct{}
 	kick     chan struct{} // wakes the writer
 
-	pmu     sync.Mutex
-	pseq    uint64
-	pending map[uint64]*pending
+	byID map[string]*localSess // this node's sessions by session id (under mu)
+
+	pmu      sync.Mutex
+	peers    map[string]*peer // by node name: what was sent there and not answered
+	npending int              // stanzas sent to other nodes and not answered
+	wbuf     []byte           // the message being published
+
+	// The inbox goroutine's only: answers to collect and send.
+	acks     map[string]*acks // by the sender's reply subject's start
+	ackTimer *time.Timer
+	ackArmed bool
 }
 
 // Open connects to NATS, creates the session bucket if it is missing, loads the sessions
@@ -178,8 +186,12 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		expired:  make(map[string]time.Time),
 		dirty:    make(map[*localSess]struct{}),
 		kick:     make(chan struct{}, 1),
-		pending:  make(map[uint64]*pending),
+		byID:     make(map[string]*localSess),
+		peers:    make(map[string]*peer),
+		acks:     make(map[string]*acks),
+		ackTimer: time.NewTimer(time.Hour),
 	}
+	n.ackTimer.Stop()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	st := cfg.Stats
 	nc, err := nats.Connect(cfg.URL,
@@ -241,7 +253,7 @@ func (n *Node) start(ctx context.Context) error {
 	if _, err := n.nc.ChanSubscribe(n.cfg.Subject+".all", n.inbox); err != nil {
 		return fmt.Errorf("cluster: subscribe: %w", err)
 	}
-	if _, err := n.nc.Subscribe(n.ackPrefix()+"*", n.onAck); err != nil {
+	if _, err := n.nc.Subscribe(n.ackPrefix()+">", n.onAck); err != nil {
 		return fmt.Errorf("cluster: subscribe: %w", err)
 	}
 	w, err := n.kv.WatchAll(n.ctx)
@@ -308,7 +320,9 @@ func (n *Node) Connected() bool { return n.nc.IsConnected() }
 func (n *Node) logf(format string, args ...any) { n.cfg.Logf(format, args...) }
 
 func (n *Node) nodeSubject(node string) string { return n.cfg.Subject + ".node." + node }
-func (n *Node) ackPrefix() string              { return n.cfg.Subject + ".ack." + n.cfg.Node + "." }
+
+// ackPrefix starts the reply subjects of this run of the node (deliver.go).
+func (n *Node) ackPrefix() string { return n.cfg.Subject + ".ack." + n.cfg.Node + "." + n.boot + "." }
 
 // redactURL hides the passwords in NATS URLs.
 func redactURL(s string) string {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strconv"
@@ -13,27 +14,58 @@ import (
 	"github.com/stanzascope/stanzascope/switch/store"
 )
 
-// Headers of the messages on a node's subject.
+// What travels on a node's subject is the stanza's own bytes behind one short line, no
+// JSON and no NATS headers, since every message between users on two nodes pays for it:
+//
+//	d SESSION-ID\n STANZA          a stanza for the session SESSION-ID of the node
+//	k SESSION-ID COND\n TEXT       end that session with the stream error COND
+//
+// A stanza carries a reply subject, ACK-PREFIX.NODE.SEQ: SEQ counts the stanzas this node
+// sent to NODE (1, 2, 3, ... in the order they were published), ACK-PREFIX names this run
+// of this node. The receiving node does not answer each stanza: it collects what it
+// handled and tells the sender every ackDelay (at once for a stanza it did not take) on
+// ACK-PREFIX.NODE.ok, as ranges of SEQ taken and the SEQs not taken:
+//
+//	+3-17 +19-19 -18
+//
+// A stanza neither answered nor taken within AckTimeout is handed to fallback, as one
+// not taken. The reply subject also gets NATS's "no responders" status when no node
+// listens on the subject (the node is gone): fallback at once.
 const (
-	hdrOp   = "Stanzascope-Op" // opDeliver or opKick
-	hdrTo   = "Stanzascope-To" // the full JID of the session
-	hdrSess = "Stanzascope-Session"
-	hdrCond = "Stanzascope-Cond"
-	hdrText = "Stanzascope-Text"
-	hdrNode = "Stanzascope-Node" // the node that sent it
+	opDeliver = 'd'
+	opKick    = 'k'
 
-	opDeliver = "deliver"
-	opKick    = "kick"
+	ackOK = "ok" // last token of the subject of the collected answers
 
-	ackTaken    = "1"
-	ackNotTaken = "0"
+	// ackDelay is how long a node collects the answers of the stanzas it took before it
+	// sends them: off the path of the message, and one NATS message for many stanzas.
+	ackDelay = 10 * time.Millisecond
+	// ackBatch sends the answers to one node at once when this many ranges wait.
+	ackBatch = 256
 )
 
 // pending is a stanza sent to another node and not yet answered.
 type pending struct {
+	seq      uint64
 	to       inspect.JID
 	stanza   []byte
 	deadline time.Time
+}
+
+// peer is what this node sent to another node and that was not answered yet (under
+// Node.pmu).
+type peer struct {
+	subject string    // the node's subject
+	reply   string    // ACK-PREFIX.NODE.: the reply subjects' start
+	seq     uint64    // the last SEQ published to the node
+	queue   []pending // by SEQ
+}
+
+// acks is what this node handled of one sender's stanzas and has not told it yet (the
+// inbox goroutine's only).
+type acks struct {
+	taken  [][2]uint64 // ranges of SEQ
+	missed []uint64    // SEQs not taken
 }
 
 // deliverRemote publishes stanza to the node that holds r. It returns false, so that the
@@ -41,107 +73,252 @@ type pending struct {
 // for an answer; once it returned true this node answers for the stanza (fallback).
 func (n *Node) deliverRemote(r *remoteSess, stanza []byte) bool {
 	st := n.cfg.Stats
-	if !n.nc.IsConnected() {
+	if !n.nc.IsConnected() || n.ctx.Err() != nil {
 		st.Refused.Add(1)
 		return false
 	}
+	// Under pmu from the SEQ to the queue: the stanzas reach the node in the order of
+	// their SEQs, and no answer comes before its stanza is queued.
 	n.pmu.Lock()
-	if len(n.pending) >= n.cfg.MaxPending {
+	if n.npending >= n.cfg.MaxPending {
 		n.pmu.Unlock()
 		st.Refused.Add(1)
 		return false
 	}
-	n.pseq++
-	seq := n.pseq
-	n.pending[seq] = &pending{to: r.jid, stanza: stanza, deadline: time.Now().Add(n.cfg.AckTimeout)}
+	p := n.peers[r.node]
+	if p == nil {
+		p = &peer{subject: n.nodeSubject(r.node), reply: n.ackPrefix() + r.node + "."}
+		n.peers[r.node] = p
+	}
+	seq := p.seq + 1
+	// NATS copies the data into its buffer before PublishRequest returns: one buffer
+	// serves every stanza.
+	b := append(n.wbuf[:0], opDeliver, ' ')
+	b = append(b, r.id...)
+	b = append(b, '\n')
+	b = append(b, stanza...)
+	n.wbuf = b
+	if err := n.nc.PublishRequest(p.subject, p.reply+strconv.FormatUint(seq, 10), b); err != nil {
+		n.pmu.Unlock()
+		st.Refused.Add(1)
+		return false
+	}
+	p.seq = seq
+	p.queue = append(p.queue, pending{seq: seq, to: r.jid, stanza: stanza, deadline: time.Now().Add(n.cfg.AckTimeout)})
+	n.npending++
 	n.pmu.Unlock()
-	m := nats.NewMsg(n.nodeSubject(r.node))
-	m.Reply = n.ackPrefix() + strconv.FormatUint(seq, 10)
-	m.Header.Set(hdrOp, opDeliver)
-	m.Header.Set(hdrTo, r.jid.String())
-	m.Header.Set(hdrSess, r.id)
-	m.Header.Set(hdrNode, n.cfg.Node)
-	m.Data = stanza
-	if err := n.publish(m); err != nil {
-		n.pmu.Lock()
-		delete(n.pending, seq)
-		n.pmu.Unlock()
-		st.Refused.Add(1)
-		return false
-	}
 	st.Sent.Add(1)
 	return true
 }
 
 // kickRemote asks r's node to end r.
 func (n *Node) kickRemote(r *remoteSess, cond inspect.Cond, text string) {
-	m := nats.NewMsg(n.nodeSubject(r.node))
-	m.Header.Set(hdrOp, opKick)
-	m.Header.Set(hdrTo, r.jid.String())
-	m.Header.Set(hdrSess, r.id)
-	m.Header.Set(hdrCond, string(cond))
-	m.Header.Set(hdrText, text)
-	if err := n.publish(m); err != nil {
+	b := make([]byte, 0, 4+len(r.id)+len(cond)+len(text))
+	b = append(b, opKick, ' ')
+	b = append(b, r.id...)
+	b = append(b, ' ')
+	b = append(b, cond...)
+	b = append(b, '\n')
+	b = append(b, text...)
+	if err := n.publish(n.nodeSubject(r.node), b); err != nil {
 		// NATS is away: the bind this node published when it is back (the bucket) ends
 		// the session there, since the newest bind wins.
 		n.logf("cluster: node %s: could not ask node %s to end %s: %v", n.cfg.Node, r.node, r.jid, err)
 	}
 }
 
-// onNodeMsg handles a message on this node's subject: a stanza for one of its sessions,
-// answered with whether the session took it, or a request to end a session.
+// parseNodeMsg splits a message on a node's subject: its op, the session id, the
+// condition of a kick, and the rest (the stanza, or the kick's text). ok is false for
+// anything else.
+func parseNodeMsg(b []byte) (op byte, id, cond, rest []byte, ok bool) {
+	nl := bytes.IndexByte(b, '\n')
+	if nl < 3 || b[1] != ' ' {
+		return 0, nil, nil, nil, false
+	}
+	op, id, rest = b[0], b[2:nl], b[nl+1:]
+	if sp := bytes.IndexByte(id, ' '); sp >= 0 {
+		id, cond = id[:sp], id[sp+1:]
+	}
+	switch {
+	case len(id) == 0:
+		return 0, nil, nil, nil, false
+	case op == opDeliver && cond == nil, op == opKick && len(cond) > 0:
+		return op, id, cond, rest, true
+	}
+	return 0, nil, nil, nil, false
+}
+
+// onNodeMsg handles a message on this node's subject (the inbox goroutine's only): a
+// stanza for one of its sessions, whose answer it collects, or a request to end a
+// session.
 func (n *Node) onNodeMsg(m *nats.Msg) {
-	j, err := inspect.ParseJID(m.Header.Get(hdrTo))
-	if err != nil {
+	op, id, cond, rest, ok := parseNodeMsg(m.Data)
+	if !ok {
 		return
 	}
 	n.mu.Lock()
-	l := n.local[j]
+	l := n.byID[string(id)]
+	if l == nil && op == opDeliver {
+		// The session ended; a newer one of this node with the same full JID takes the
+		// stanza, as it would on one switch (the stanza's to is that JID).
+		if j, err := inspect.ParseJID(inspect.TopAttr(rest, "to")); err == nil {
+			l = n.local[j]
+		}
+	}
 	ended := false
-	if l != nil && m.Header.Get(hdrOp) == opKick && l.id == m.Header.Get(hdrSess) {
+	if l != nil && op == opKick {
 		ended = l.ended
 		l.ended = true
 	}
 	n.mu.Unlock()
-	switch m.Header.Get(hdrOp) {
+	switch op {
 	case opDeliver:
 		n.cfg.Stats.Received.Add(1)
-		ack := ackNotTaken
-		switch {
-		case n.stale(m):
-			ack = ackTaken // dropped on purpose: nothing to keep
-		case l != nil && l.sess.Deliver(m.Data):
-			ack = ackTaken
-		}
-		if m.Reply != "" {
-			n.nc.Publish(m.Reply, []byte(ack))
-		}
+		// A stale presence is dropped on purpose: nothing to keep, so it counts as taken.
+		taken := n.stale(rest, m.Reply) || (l != nil && l.sess.Deliver(rest))
+		n.answer(m.Reply, taken)
 	case opKick:
-		if l != nil && l.id == m.Header.Get(hdrSess) && !ended {
-			cond := inspect.Cond(m.Header.Get(hdrCond))
-			if cond == inspect.CondConflict {
+		if l != nil && !ended {
+			c := inspect.Cond(cond)
+			if c == inspect.CondConflict {
 				n.cfg.Stats.Conflicts.Add(1)
 			}
-			l.sess.Kick(cond, m.Header.Get(hdrText))
+			l.sess.Kick(c, string(rest))
 		}
 	}
 }
 
-// stale reports whether m is the unavailable presence of a session that was taken over
-// by a newer one on another node (a login with the same full JID): the old node
+// answer collects the answer to the stanza whose reply subject is reply (the inbox
+// goroutine's only). What was not taken is told at once; what was taken, within
+// ackDelay.
+func (n *Node) answer(reply string, taken bool) {
+	dot := strings.LastIndexByte(reply, '.')
+	if dot < 0 {
+		return
+	}
+	seq, err := strconv.ParseUint(reply[dot+1:], 10, 64)
+	if err != nil {
+		return
+	}
+	prefix := reply[:dot+1]
+	a := n.acks[prefix]
+	if a == nil {
+		a = new(acks)
+		n.acks[strings.Clone(prefix)] = a
+	}
+	if !taken {
+		a.missed = append(a.missed, seq)
+		n.sendAcks()
+		return
+	}
+	if k := len(a.taken); k > 0 && a.taken[k-1][1]+1 == seq {
+		a.taken[k-1][1] = seq
+	} else {
+		a.taken = append(a.taken, [2]uint64{seq, seq})
+	}
+	if len(a.taken) >= ackBatch {
+		n.sendAcks()
+		return
+	}
+	if !n.ackArmed {
+		n.ackArmed = true
+		n.ackTimer.Reset(ackDelay)
+	}
+}
+
+// sendAcks tells every sender what was collected for it (the inbox goroutine's only).
+func (n *Node) sendAcks() {
+	for prefix, a := range n.acks {
+		// Not n.publish: the answers of a closing node still go out (Close drains).
+		if err := n.nc.Publish(prefix+ackOK, formatAcks(a)); err != nil {
+			// NATS is away: the sender keeps them offline after AckTimeout (a message
+			// may then arrive twice, never not at all).
+			n.logf("cluster: node %s: could not answer for %d stanzas: %v", n.cfg.Node, countAcks(a), err)
+		}
+		delete(n.acks, prefix)
+	}
+}
+
+func countAcks(a *acks) uint64 {
+	k := uint64(len(a.missed))
+	for _, r := range a.taken {
+		k += r[1] - r[0] + 1
+	}
+	return k
+}
+
+// formatAcks writes a in the answers' format: "+LO-HI" for each range taken, "-SEQ" for
+// each stanza not taken.
+func formatAcks(a *acks) []byte {
+	b := make([]byte, 0, 24*(len(a.taken)+len(a.missed)))
+	for _, r := range a.taken {
+		b = append(b, '+')
+		b = strconv.AppendUint(b, r[0], 10)
+		b = append(b, '-')
+		b = strconv.AppendUint(b, r[1], 10)
+		b = append(b, ' ')
+	}
+	for _, s := range a.missed {
+		b = append(b, '-')
+		b = strconv.AppendUint(b, s, 10)
+		b = append(b, ' ')
+	}
+	return bytes.TrimSuffix(b, []byte{' '})
+}
+
+var errAcks = errors.New("cluster: malformed answers")
+
+// parseAcks reads what formatAcks wrote.
+func parseAcks(b []byte) (*acks, error) {
+	a := new(acks)
+	for _, f := range bytes.Fields(b) {
+		switch f[0] {
+		case '+':
+			lo, hi, ok := bytes.Cut(f[1:], []byte{'-'})
+			l, err1 := strconv.ParseUint(string(lo), 10, 64)
+			h, err2 := strconv.ParseUint(string(hi), 10, 64)
+			if !ok || err1 != nil || err2 != nil || l > h {
+				return nil, errAcks
+			}
+			a.taken = append(a.taken, [2]uint64{l, h})
+		case '-':
+			s, err := strconv.ParseUint(string(f[1:]), 10, 64)
+			if err != nil {
+				return nil, errAcks
+			}
+			a.missed = append(a.missed, s)
+		default:
+			return nil, errAcks
+		}
+	}
+	return a, nil
+}
+
+// senderOf returns the node that sent a stanza with reply subject reply, or "".
+func (n *Node) senderOf(reply string) string {
+	s, ok := strings.CutPrefix(reply, n.cfg.Subject+".ack.")
+	if !ok {
+		return ""
+	}
+	node, _, _ := strings.Cut(s, ".")
+	return node
+}
+
+// stale reports whether stanza is the unavailable presence of a session that was taken
+// over by a newer one on another node (a login with the same full JID): the old node
 // announces it when it ends the old session, which may be after the new session became
 // available, and the contacts must not see the new one go away. (One switch orders the two
 // itself; across nodes NATS orders them here: the new session's bind came before the
 // old node heard that it must end its session.)
-func (n *Node) stale(m *nats.Msg) bool {
-	if inspect.TopName(m.Data) != "presence" || inspect.TopAttr(m.Data, "type") != "unavailable" {
+func (n *Node) stale(stanza []byte, reply string) bool {
+	if inspect.TopName(stanza) != "presence" || inspect.TopAttr(stanza, "type") != "unavailable" {
 		return false
 	}
-	from, err := inspect.ParseJID(inspect.TopAttr(m.Data, "from"))
+	from, err := inspect.ParseJID(inspect.TopAttr(stanza, "from"))
 	if err != nil || from.Resource == "" {
 		return false
 	}
-	sender := m.Header.Get(hdrNode)
+	sender := n.senderOf(reply)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.local[from] != nil {
@@ -151,40 +328,93 @@ func (n *Node) stale(m *nats.Msg) bool {
 	return r != nil && r.node != sender
 }
 
-// onAck takes another node's answer to a delivery. An answer other than "taken" (the
-// session ended; NATS's "no responders" status when the node is gone) hands the stanza to
+// onAck takes another node's answers (ACK-PREFIX.NODE.ok), or NATS's "no responders" for
+// one stanza (ACK-PREFIX.NODE.SEQ: the node is gone). What was not taken goes to
 // fallback.
 func (n *Node) onAck(m *nats.Msg) {
-	seq, err := strconv.ParseUint(strings.TrimPrefix(m.Subject, n.ackPrefix()), 10, 64)
-	if err != nil {
+	tail, ok := strings.CutPrefix(m.Subject, n.ackPrefix())
+	dot := strings.LastIndexByte(tail, '.')
+	if !ok || dot < 0 {
 		return
 	}
+	node := tail[:dot]
+	var a *acks
+	if tail[dot+1:] == ackOK {
+		var err error
+		if a, err = parseAcks(m.Data); err != nil {
+			n.logf("cluster: node %s: from node %s: %v", n.cfg.Node, node, err)
+			return
+		}
+	} else {
+		seq, err := strconv.ParseUint(tail[dot+1:], 10, 64)
+		if err != nil {
+			return
+		}
+		a = &acks{missed: []uint64{seq}}
+	}
+	var failed []pending
 	n.pmu.Lock()
-	p := n.pending[seq]
-	delete(n.pending, seq)
+	if p := n.peers[node]; p != nil {
+		keep := p.queue[:0]
+		for _, q := range p.queue {
+			switch {
+			case a.has(q.seq):
+				n.npending--
+			case a.misses(q.seq):
+				n.npending--
+				failed = append(failed, q)
+			default:
+				keep = append(keep, q)
+			}
+		}
+		clear(p.queue[len(keep):])
+		p.queue = keep
+	}
 	n.pmu.Unlock()
-	if p == nil {
-		return // answered after its deadline: fallback already had it
+	for i := range failed {
+		n.fallback(&failed[i])
 	}
-	if string(m.Data) != ackTaken {
-		n.fallback(p)
+}
+
+func (a *acks) has(seq uint64) bool {
+	for _, r := range a.taken {
+		if r[0] <= seq && seq <= r[1] {
+			return true
+		}
 	}
+	return false
+}
+
+func (a *acks) misses(seq uint64) bool {
+	for _, s := range a.missed {
+		if s == seq {
+			return true
+		}
+	}
+	return false
 }
 
 // expirePending hands the deliveries not answered by now to fallback. (The other node may
 // still have delivered one: a message can then arrive twice, never not at all.)
 func (n *Node) expirePending(now time.Time) {
-	var late []*pending
+	var late []pending
 	n.pmu.Lock()
-	for seq, p := range n.pending {
-		if now.After(p.deadline) {
-			late = append(late, p)
-			delete(n.pending, seq)
+	for _, p := range n.peers {
+		keep := p.queue[:0]
+		for _, q := range p.queue {
+			if now.After(q.deadline) {
+				late = append(late, q)
+				n.npending--
+			} else {
+				keep = append(keep, q)
+			}
 		}
+		clear(p.queue[len(keep):])
+		p.queue = keep
 	}
 	n.pmu.Unlock()
-	for _, p := range late {
-		n.fallback(p)
+	for i := range late {
+		n.fallback(&late[i])
 	}
 }
 

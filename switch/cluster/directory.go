@@ -107,6 +107,7 @@ func (n *Node) Bind(s server.Session) server.Session {
 		l.bound = r.bound + 1
 	}
 	n.local[j] = l
+	n.byID[l.id] = l
 	n.localBy[j.Bare()] = append(n.localBy[j.Bare()], l)
 	e := n.entryOf(l, p)
 	n.dirty[l] = struct{}{}
@@ -139,6 +140,7 @@ func (n *Node) dropLocal(l *localSess) {
 	if n.local[l.jid] == l {
 		delete(n.local, l.jid)
 	}
+	delete(n.byID, l.id)
 	bare := l.jid.Bare()
 	list := n.localBy[bare]
 	for i, o := range list {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -46,13 +45,18 @@ func (n *Node) watchLoop(w jetstream.KeyWatcher) {
 }
 
 // inboxLoop handles what comes on the node's subject and on the broadcast, one at a time
-// in arrival order: a presence change is applied before the stanzas routed after it.
+// in arrival order: a presence change is applied before the stanzas routed after it. It
+// sends the answers it collected every ackDelay, and at the end.
 func (n *Node) inboxLoop() {
 	defer n.wg.Done()
+	defer n.sendAcks()
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
+		case <-n.ackTimer.C:
+			n.ackArmed = false
+			n.sendAcks()
 		case m := <-n.inbox:
 			if m.Subject == n.cfg.Subject+".all" {
 				var e entry
@@ -285,10 +289,10 @@ func (n *Node) announce(r *remoteSess, gone bool) {
 
 var errClosed = errors.New("cluster: node closed")
 
-// publish sends m unless the node is closing.
-func (n *Node) publish(m *nats.Msg) error {
+// publish sends data on subject unless the node is closing.
+func (n *Node) publish(subject string, data []byte) error {
 	if n.ctx.Err() != nil {
 		return errClosed
 	}
-	return n.nc.PublishMsg(m)
+	return n.nc.Publish(subject, data)
 }
