@@ -22,7 +22,7 @@ func init() {
 	})
 }
 
-const benchUsage = `bench --target HOST:PORT --domain NAME --clients N --rate R|max --duration D [flags]
+const benchUsage = `bench --target HOST:PORT[,HOST:PORT...] --domain NAME --clients N --rate R|max --duration D [flags]
        bench --target HOST:PORT --domain NAME --idle N --hold D [--watch-pid PID] [flags]
        bench relay --listen ADDR --upstream HOST:PORT
 
@@ -34,6 +34,11 @@ the end-to-end latency, and ends up delivered, errored (bounced) or lost (not re
 within --grace after the run). Also reported: login rate and the generator's own CPU use,
 flagged when it was the bottleneck. A live line shows progress on a terminal.
 
+With several targets (--target a,b or --target a --target b: nodes of one cluster, one
+domain) the clients are split between them, the two clients of each pair on two different
+targets (--same-target-share S keeps the share S of the pairs on one), and the result
+says how many delivered messages crossed between targets.
+
 --idle N logs N clients in and holds them for --hold instead, reading the resident memory
 of process --watch-pid before and after. 'bench relay' is a plain TCP relay (io.Copy), the
 floor any proxy is compared with.`
@@ -44,7 +49,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fs := newFlagSet("bench", benchUsage, stderr)
 	var cfg loadgen.Config
-	fs.StringVar(&cfg.Target, "target", "", "server to load, `HOST:PORT`")
+	targets := fs.StringSlice("target", nil, "server to load, `HOST:PORT`; several (comma separated or repeated) split the clients between them")
+	fs.Float64Var(&cfg.SameTarget, "same-target-share", 0, "with several targets: the `share` of the pairs (0 to 1) whose clients are on the same one")
 	fs.StringVar(&cfg.Domain, "domain", "", "XMPP `domain` of the accounts (default: the target's host)")
 	fs.IntVar(&cfg.Clients, "clients", 10, "number of clients (even: they are paired), at most 20000")
 	rate := fs.String("rate", "max", "total messages per `second`, or max")
@@ -72,12 +78,25 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return usagef("bench takes no arguments (did you mean 'bench relay'?)")
 	}
-	if cfg.Target == "" {
+	if len(*targets) == 0 {
 		return usagef("--target HOST:PORT is required")
 	}
-	host, _, err := net.SplitHostPort(cfg.Target)
-	if err != nil {
-		return usagef("--target must be HOST:PORT: %v", err)
+	var host string
+	for i, t := range *targets {
+		h, _, err := net.SplitHostPort(t)
+		if err != nil {
+			return usagef("--target must be HOST:PORT: %v", err)
+		}
+		if i == 0 {
+			host = h
+		}
+	}
+	cfg.Target = (*targets)[0]
+	if len(*targets) > 1 {
+		cfg.Targets = *targets
+	}
+	if fs.Changed("same-target-share") && len(cfg.Targets) == 0 {
+		return usagef("--same-target-share goes with several targets")
 	}
 	if cfg.Domain == "" {
 		cfg.Domain = host

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stanzascope/stanzascope/cmd/stanzascope/internal/loadgen"
 	"github.com/stanzascope/stanzascope/switch/cluster/natstest"
 	"github.com/stanzascope/stanzascope/switch/store/pgtest"
 )
@@ -18,16 +21,7 @@ import (
 // one PostgreSQL database: an account registered on one logs in on the other, a message
 // crosses from one node to the other, and --metrics shows the node connected to NATS.
 func TestSwitchCluster(t *testing.T) {
-	t.Setenv("XDG_DATA_HOME", t.TempDir())
-	ns := natstest.Start(t)
-	db := pgtest.Database(t)
-	re := regexp.MustCompile(`(?s)metrics on http://(127\.0\.0\.1:\d+)/metrics.*serving localhost on (127\.0\.0\.1:\d+) \(database`)
-	start := func(name string) (addr, metrics string) {
-		args := []string{"switch", "--listen", "127.0.0.1:0", "--db", db, "--cluster", ns.URL(), "--node", name,
-			"--cluster-ttl", "3s", "--web", "off", "--format", "json", "--metrics", "127.0.0.1:0"}
-		m := runCommand(t, re, args...)
-		return m[2], m[1]
-	}
+	start := clusterStarter(t)
 	a, metricsA := start("a")
 	b, _ := start("b")
 
@@ -62,6 +56,48 @@ func TestSwitchCluster(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// clusterStarter starts a NATS server and a PostgreSQL database for the test, and returns
+// a function that starts a `stanzascope switch --cluster` node on them and returns its
+// address and its metrics' address.
+func clusterStarter(t *testing.T, extra ...string) func(name string) (addr, metrics string) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	ns := natstest.Start(t)
+	db := pgtest.Database(t)
+	re := regexp.MustCompile(`(?s)metrics on http://(127\.0\.0\.1:\d+)/metrics.*serving localhost on (127\.0\.0\.1:\d+) \(database`)
+	return func(name string) (addr, metrics string) {
+		args := []string{"switch", "--listen", "127.0.0.1:0", "--db", db, "--cluster", ns.URL(), "--node", name,
+			"--cluster-ttl", "3s", "--web", "off", "--format", "json", "--metrics", "127.0.0.1:0"}
+		m := runCommand(t, re, append(args, extra...)...)
+		return m[2], m[1]
+	}
+}
+
+// TestBenchCluster runs `stanzascope bench` with two targets, the two nodes of a cluster:
+// the clients register and log in on both, every pair across the nodes, and every
+// message is delivered and counted as crossed.
+func TestBenchCluster(t *testing.T) {
+	start := clusterStarter(t, "--registrations-per-minute", "0", "--logins-per-minute", "0")
+	a, _ := start("a")
+	b, _ := start("b")
+	var out, errOut syncBuffer
+	args := []string{"bench", "--target", a + "," + b, "--domain", "localhost", "--register", "--clients", "6",
+		"--rate", "150", "--duration", "1s", "--json"}
+	if code := run(context.Background(), args, &out, &errOut); code != 0 {
+		t.Fatalf("bench exited %d: %s", code, errOut.String())
+	}
+	var res loadgen.Result
+	if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	m := res.Messages
+	if m == nil || m.Sent == 0 || m.Delivered != m.Sent || m.Lost != 0 || m.Errored != 0 || m.Crossed != m.Delivered || m.CrossedShare != 1 {
+		t.Fatalf("messages %+v", m)
+	}
+	if res.Target != a+","+b || res.Login.OK != 6 {
+		t.Fatalf("target %q, logins %+v", res.Target, res.Login)
 	}
 }
 

@@ -45,7 +45,8 @@ func dial(ctx context.Context, target string, timeout time.Duration) (net.Conn, 
 // connect dials, opens the stream and negotiates STARTTLS when configured. It returns the
 // features of the (secured) stream.
 func (c *client) connect(ctx context.Context) (*inspect.Element, error) {
-	nc, err := dial(ctx, c.cfg.Target, c.cfg.LoginTimeout)
+	target := c.cfg.targetOf(c.idx)
+	nc, err := dial(ctx, target, c.cfg.LoginTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -58,13 +59,13 @@ func (c *client) connect(ctx context.Context) (*inspect.Element, error) {
 	if feats.Child(inspect.NSTLS, "starttls") == nil {
 		return nil, errors.New("--tls: the server does not offer STARTTLS")
 	}
-	return c.StartTLS(ctx, tlsConfig(c.cfg))
+	return c.StartTLS(ctx, tlsConfig(c.cfg, target))
 }
 
 // tlsConfig is the client TLS configuration: certificates are not verified on loopback
 // (every test server there has a self-signed one) or with --insecure.
-func tlsConfig(cfg *Config) *tls.Config {
-	host, _, _ := net.SplitHostPort(cfg.Target)
+func tlsConfig(cfg *Config, target string) *tls.Config {
+	host, _, _ := net.SplitHostPort(target)
 	return &tls.Config{
 		ServerName:         cfg.Domain,
 		InsecureSkipVerify: cfg.Insecure || isLoopback(host),

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 )
 
@@ -36,7 +37,14 @@ type Account struct {
 // Config describes one run.
 type Config struct {
 	Target string // HOST:PORT to connect to
-	Domain string // the XMPP domain to log in to
+	// Targets, when set, replaces Target: the clients are split between these servers
+	// (nodes of one cluster serving the same domain), the two clients of a pair on two
+	// different ones (see SameTarget), so that their messages cross between the servers.
+	Targets []string
+	// SameTarget is the share of the pairs (0 to 1) whose two clients are on the same
+	// target when there are several; 0 puts every pair across two.
+	SameTarget float64
+	Domain     string // the XMPP domain to log in to
 
 	Clients  int
 	Rate     float64       // messages per second over all clients; 0 means as fast as possible
@@ -112,8 +120,10 @@ func (c *Config) Validate() error {
 		n = c.Idle
 	}
 	switch {
-	case c.Target == "":
+	case c.Target == "" && len(c.Targets) == 0:
 		return errors.New("no target")
+	case c.SameTarget < 0 || c.SameTarget > 1:
+		return errors.New("the share of pairs on one target must be between 0 and 1")
 	case c.Domain == "":
 		return errors.New("no domain")
 	case c.Idle < 0:
@@ -146,6 +156,31 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("unknown SASL mechanism %q (SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN)", c.Mechanism)
 	}
 	return nil
+}
+
+// targets returns the servers the clients connect to.
+func (c *Config) targets() []string {
+	if len(c.Targets) > 0 {
+		return c.Targets
+	}
+	return []string{c.Target}
+}
+
+// targetOf returns the server client i connects to. Clients 2k and 2k+1 are pair k: on
+// targets k and k+1 (modulo their number), or both on target k for the share SameTarget
+// of the pairs, spread evenly over them.
+func (c *Config) targetOf(i int) string {
+	t := c.targets()
+	k := i / 2
+	if i%2 == 1 && !pairSame(k, c.SameTarget) {
+		return t[(k+1)%len(t)]
+	}
+	return t[k%len(t)]
+}
+
+// pairSame reports whether pair k is one of the share s of pairs kept on one target.
+func pairSame(k int, s float64) bool {
+	return math.Floor(float64(k+1)*s) > math.Floor(float64(k)*s)
 }
 
 // account returns the credentials of client i.

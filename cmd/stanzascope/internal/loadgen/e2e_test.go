@@ -209,3 +209,72 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchTwoTargets splits the clients between two targets (the switch, and a TCP relay
+// in front of it: two addresses of one server), each pair across the two, then with half
+// of the pairs on one target: every message is delivered, and those between clients on
+// two targets are counted as crossed.
+func TestBenchTwoTargets(t *testing.T) {
+	addr := startSwitch(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Relay(ctx, ln, addr, t.Logf) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	cfg := Config{Target: addr, Targets: []string{addr, ln.Addr().String()}, Domain: testDomain, Clients: 4, Rate: 200, Duration: time.Second, Register: true}
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAllDelivered(t, res)
+	if m := res.Messages; m.Crossed != m.Delivered || m.CrossedShare != 1 || res.Target != addr+","+ln.Addr().String() {
+		t.Fatalf("crossed %d of %d (share %v), target %q", m.Crossed, m.Delivered, m.CrossedShare, res.Target)
+	}
+	var sb strings.Builder
+	if err := res.WriteSummary(&sb); err != nil || !strings.Contains(sb.String(), "100.0 % of delivered") {
+		t.Fatalf("summary: %v\n%s", err, sb.String())
+	}
+	cfg.SameTarget, cfg.Register = 0.5, false
+	res, err = Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAllDelivered(t, res)
+	if m := res.Messages; m.Crossed == 0 || m.Crossed >= m.Delivered {
+		t.Fatalf("half the pairs on one target: crossed %d of %d", m.Crossed, m.Delivered)
+	}
+}
+
+// TestTargetOf: pair k's clients are on targets k and k+1, or both on k for the share of
+// pairs kept on one target.
+func TestTargetOf(t *testing.T) {
+	cfg := Config{Targets: []string{"a", "b", "c"}}
+	var got []string
+	for i := range 6 {
+		got = append(got, cfg.targetOf(i))
+	}
+	if strings.Join(got, "") != "abbcca" {
+		t.Fatalf("all across: %v", got)
+	}
+	cfg.SameTarget = 0.5
+	same := 0
+	for k := range 100 {
+		if cfg.targetOf(2*k) == cfg.targetOf(2*k+1) {
+			same++
+		}
+	}
+	if same != 50 {
+		t.Fatalf("%d of 100 pairs on one target, want 50", same)
+	}
+	if one := (&Config{Target: "x"}); one.targetOf(0) != "x" || one.targetOf(1) != "x" {
+		t.Fatal("one target")
+	}
+}

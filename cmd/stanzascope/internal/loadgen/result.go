@@ -52,6 +52,10 @@ type Messages struct {
 	Latency       Latency `json:"latency"`
 	CPU           CPU     `json:"cpu"`
 	Pairs         int     `json:"pairs"`
+	// Crossed counts the messages delivered between two clients on different targets
+	// (with several targets: nodes of a cluster), CrossedShare their share of Delivered.
+	Crossed      int64   `json:"crossed"`
+	CrossedShare float64 `json:"crossed_share"`
 }
 
 // Idle is the outcome of an idle-connection run.
@@ -114,6 +118,9 @@ func (r *Result) WriteSummary(w io.Writer) error {
 		p("messages", "%d pairs, rate %s, %.1fs", m.Pairs, r.Rate, m.Seconds)
 		p("sent", "%d (%.0f/s)", m.Sent, m.SentPerSec)
 		p("delivered", "%d (%.0f/s)", m.Delivered, m.DeliveredPerS)
+		if strings.Contains(r.Target, ",") {
+			p("crossed", "%d (%.1f %% of delivered: between clients on two targets)", m.Crossed, 100*m.CrossedShare)
+		}
 		p("errored", "%d", m.Errored)
 		lost := fmt.Sprint(m.Lost)
 		if m.Lost > 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -43,8 +44,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := Probe(ctx, cfg.Target); err != nil {
-		return nil, err
+	for _, t := range cfg.targets() {
+		if err := Probe(ctx, t); err != nil {
+			return nil, err
+		}
 	}
 	n := cfg.Clients
 	rate := "max"
@@ -54,7 +57,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	} else if cfg.Rate > 0 {
 		rate = strconv.FormatFloat(cfg.Rate, 'f', -1, 64)
 	}
-	res := &Result{Target: cfg.Target, Domain: cfg.Domain, Clients: n, Rate: rate, TLS: cfg.TLS}
+	res := &Result{Target: strings.Join(cfg.targets(), ","), Domain: cfg.Domain, Clients: n, Rate: rate, TLS: cfg.TLS}
 	prog := newProgress(cfg.Progress)
 
 	if cfg.Register {
@@ -326,8 +329,15 @@ func runMessages(ctx context.Context, cfg *Config, clients []*client, closing *a
 	// Close every connection and wait for the readers before reading the bitsets.
 	closeAll()
 	for _, c := range pairs {
-		m.Counts.Add(c.out.Tally())
+		t := c.out.Tally()
+		m.Counts.Add(t)
 		m.Skipped += c.skipped.Load()
+		if cfg.targetOf(c.idx) != cfg.targetOf(c.peer.idx) {
+			m.Crossed += t.Delivered
+		}
+	}
+	if m.Delivered > 0 {
+		m.CrossedShare = float64(m.Crossed) / float64(m.Delivered)
 	}
 	m.Latency = latencyOf(snapshot())
 	if sendTime > 0 {
