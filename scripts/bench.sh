@@ -6,7 +6,9 @@
 # writing a JSON log: proxy-switch-json; without the web view: proxy-switch-noweb; with three
 # browsers reading the web view: proxy-switch-web3) and a plain TCP relay (io.Copy, 'stanzascope bench
 # relay') in front of Prosody and of the switch, in plaintext and then with STARTTLS, and
-# measures resident memory per idle connection. Writes docs/bench/REPORT.md, its charts
+# measures resident memory per idle connection; for issue 17 also the switch on PostgreSQL
+# (switch-pg) and two switch nodes on PostgreSQL and NATS with each pair of clients split
+# between them (cluster) or on one of them (cluster-same). Writes docs/bench/REPORT.md, its charts
 # (docs/bench/*.svg, scripts/benchchart) and the raw
 # JSON results under docs/bench/results/.
 #
@@ -139,7 +141,10 @@ NAMES = [("switch", "embedded switch"), ("prosody", "Prosody"), ("ejabberd", "ej
          ("proxy-switch-noweb", "proxy without the web view → switch"),
          ("proxy-switch-web3", "proxy with 3 browsers on the web view → switch"),
          ("relay-prosody", "TCP relay (io.Copy) → Prosody"),
-         ("relay-switch", "TCP relay (io.Copy) → switch")]
+         ("relay-switch", "TCP relay (io.Copy) → switch"),
+         ("switch-pg", "embedded switch on PostgreSQL"),
+         ("cluster-same", "2 switch nodes, PostgreSQL + NATS, every pair on one node"),
+         ("cluster", "2 switch nodes, PostgreSQL + NATS, every pair across")]
 IDLE = {"switch": [], "prosody": [], "ejabberd": [], "proxy-prosody": []}
 for f in sorted(os.listdir(res)):
     if f.startswith("idle-") and (f.endswith(".json") or f.endswith(".error")):
@@ -290,6 +295,31 @@ for tls in ("plain", "tls"):
         w("- the web view's cost, in front of the switch (issue 15): not measured")
     else:
         w(f"- the web view's cost, in front of the switch (issue 15): {c:,.0f} msgs/s without it, {b:,.0f} with it and no browser ({b / c * 100:.0f} %), {a:,.0f} with 3 browsers reading ({a / c * 100:.0f} %)")
+    # Issue 17: the switch on PostgreSQL against bbolt, and what a crossing between two nodes costs.
+    a, b = dps("switch-pg", tls), dps("switch", tls)
+    if a is None or b is None:
+        w("- the switch on PostgreSQL ≥ 50 % of the switch on bbolt (issue 17): not measured")
+    else:
+        la, lb = (load(f"max-{tls}-{t}")["login"]["per_second"] for t in ("switch-pg", "switch"))
+        w(f"- the switch on PostgreSQL ≥ 50 % of the switch on bbolt (issue 17): {a:,.0f} vs {b:,.0f} msgs/s ({a / b * 100:.0f} %) — {verdict(a >= 0.5 * b)};"
+          f" logins {la:,.0f} vs {lb:,.0f} per second ({la / lb * 100:.0f} %)")
+    # Within a node: the same two nodes with every pair on one of them, else one node on PostgreSQL.
+    same = "cluster-same" if load(f"rate-{tls}-cluster-same") else "switch-pg"
+    c, one = load(f"max-{tls}-cluster"), dps(same, tls)
+    rc, r1 = load(f"rate-{tls}-cluster"), load(f"rate-{tls}-{same}")
+    within = "within a node of the cluster" if same == "cluster-same" else "on one node on PostgreSQL"
+    if c is None or rc is None:
+        w("- two nodes over NATS (issue 17): not measured")
+    else:
+        s = (f"- two nodes over NATS, every pair across (issue 17): {dps('cluster', tls):,.0f} msgs/s"
+             + (f" ({dps('cluster', tls) / one * 100:.0f} % of pairs {within})" if one else "")
+             + f", {c['messages'].get('crossed_share', 0) * 100:.0f} % of the delivered messages crossed nodes")
+        if r1:
+            l2, l1 = rc["messages"]["latency"], r1["messages"]["latency"]
+            r = l2["p50_ms"] / l1["p50_ms"]
+            s += (f"; at {rate}/s p50 {l2['p50_ms']:.2f} ms / p99 {l2['p99_ms']:.2f} ms against {l1['p50_ms']:.2f} / {l1['p99_ms']:.2f} ms {within}:"
+                  f" p50 {r:.2f}× (target ≤ 2×) — {verdict(r <= 2)}")
+        w(s)
     rl = dps("relay-prosody", tls)
     if rl and pr:
         w(f"- for scale, the plain TCP relay keeps {rl / pr * 100:.0f} % of Prosody's throughput and adds {p99('relay-prosody', tls) - p99('prosody', tls):+.2f} ms p99")
@@ -377,6 +407,17 @@ HAVE_EJABBERD=1
 install_pkg prosody || HAVE_PROSODY=0
 install_pkg ejabberd || HAVE_EJABBERD=0
 command -v openssl >/dev/null || install_pkg openssl
+# Issue 17's targets: PostgreSQL (initdb, postgres, createdb) and nats-server, from Debian.
+HAVE_PG=0
+HAVE_NATS=0
+PG_BIN=
+NATS_BIN=
+if want switch-pg cluster; then
+	pg_find() { PG_BIN=$(dirname "$(readlink -f "$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -1)")" 2>/dev/null); [ -x "$PG_BIN/postgres" ] && [ -x "$PG_BIN/createdb" ]; }
+	if pg_find || { install_pkg postgresql && pg_find; }; then HAVE_PG=1; else note "PostgreSQL is not available: the switch-pg and cluster rows are missing"; fi
+	NATS_BIN=$(command -v nats-server || echo /usr/sbin/nats-server)
+	if [ -x "$NATS_BIN" ] || { install_pkg nats-server && NATS_BIN=/usr/sbin/nats-server; }; then HAVE_NATS=1; else note "nats-server is not available: the cluster row is missing"; fi
+fi
 
 hard=$(ulimit -Hn)
 want=20000
@@ -396,7 +437,7 @@ cat "$WORK/server.crt" "$WORK/server.key" >"$WORK/server.pem"
 chmod 644 "$WORK/server.key" "$WORK/server.pem"
 
 # ---------------------------------------------------------------- servers
-declare -A PORT PID
+declare -A PORT PID BARGS # BARGS: bench flags of one target (unquoted words)
 STARTS=0 # how many times start_all started the servers (names the web readers' reports)
 QUIET=(--format raw --filter-name bench-shows-nothing) # the switch and proxy print no stanza
 # Every load client comes from 127.0.0.1: the switch's limits per client address would
@@ -412,6 +453,93 @@ start_switch() {
 	PIDS+=($!)
 	record "stanzascope switch --listen 127.0.0.1:${PORT[switch]} --domain localhost --db $WORK/switch/switch.db --cert $WORK/server.crt --key $WORK/server.key ${QUIET[*]} ${NOLIMITS[*]}"
 	wait_port "${PORT[switch]}" "${PID[switch]}" switch
+}
+
+# ---------------------------------------------------------------- PostgreSQL and NATS (issue 17)
+# One PostgreSQL cluster in $WORK/pg (initdb on the first start, its data kept across
+# restarts like the other servers' accounts; default durability, as a deployment would
+# run it), as the postgres user when this script is root; one nats-server with JetStream
+# in $WORK/nats. Both on free loopback ports, stopped by PID like every other server.
+start_postgres() {
+	local d=$WORK/pg runas=()
+	[ "$(id -u)" = 0 ] && runas=(setpriv --reuid=postgres --regid=postgres --init-groups)
+	if [ ! -d "$d/data" ]; then
+		mkdir -p "$d"
+		[ "$(id -u)" = 0 ] && chown postgres: "$d"
+		"${runas[@]}" "$PG_BIN/initdb" -D "$d/data" -U postgres -A trust -E UTF8 --locale=C --no-instructions >"$d/initdb.log" 2>&1 || return 1
+	fi
+	PORT[postgres]=$(free_port)
+	"${runas[@]}" "$PG_BIN/postgres" -D "$d/data" -p "${PORT[postgres]}" -c listen_addresses=127.0.0.1 \
+		-c unix_socket_directories= -c max_connections=200 >>"$d/server.log" 2>&1 &
+	PID[postgres]=$!
+	PIDS+=($!)
+	record "${runas[*]} postgres -D $d/data -p ${PORT[postgres]} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200   # initdb -U postgres -A trust -E UTF8 --locale=C; databases switchpg and cluster"
+	wait_port "${PORT[postgres]}" "${PID[postgres]}" postgres || return 1
+	if [ ! -e "$d/created" ]; then
+		local i
+		for i in switchpg cluster; do
+			# Ready a moment after the port accepts: a few tries.
+			for _ in 1 2 3 4 5 6 7 8 9 10; do "$PG_BIN/createdb" -h 127.0.0.1 -p "${PORT[postgres]}" -U postgres "$i" 2>>"$d/createdb.log" && break; sleep 0.5; done
+		done
+		touch "$d/created"
+	fi
+}
+
+start_nats() {
+	PORT[nats]=$(free_port)
+	mkdir -p "$WORK/nats"
+	"$NATS_BIN" -js -a 127.0.0.1 -p "${PORT[nats]}" -sd "$WORK/nats" >"$WORK/nats.log" 2>&1 &
+	PID[nats]=$!
+	PIDS+=($!)
+	record "nats-server -js -a 127.0.0.1 -p ${PORT[nats]} -sd $WORK/nats"
+	wait_port "${PORT[nats]}" "${PID[nats]}" nats-server
+}
+
+start_pgswitch() { # start_pgswitch NAME DATABASE [ARGS...]: the switch as start_switch runs it, on PostgreSQL
+	local name=$1 db="postgres://postgres@127.0.0.1:${PORT[postgres]}/$2"
+	shift 2
+	PORT[$name]=$(free_port)
+	"$BIN" switch --listen "127.0.0.1:${PORT[$name]}" --domain localhost --db "$db" \
+		--cert "$WORK/server.crt" --key "$WORK/server.key" "${QUIET[@]}" "${NOLIMITS[@]}" "$@" >"$WORK/$name.log" 2>&1 &
+	PID[$name]=$!
+	PIDS+=($!)
+	record "stanzascope switch --listen 127.0.0.1:${PORT[$name]} --domain localhost --db $db --cert $WORK/server.crt --key $WORK/server.key ${QUIET[*]} ${NOLIMITS[*]} $*   # $name"
+	wait_port "${PORT[$name]}" "${PID[$name]}" "$name"
+}
+
+# start_cluster_targets: switch-pg, cluster and cluster-same, when wanted (called by
+# start_all). The cluster's two nodes are one target: its "port" is both addresses, so that
+# 'stanzascope bench --target' splits the clients between them ($CLUSTER_PORT in the
+# commands): cluster puts the two clients of every pair on two nodes, cluster-same both on
+# one (half the pairs on each node), the within-a-node figure a crossing is compared with.
+EXTRA_SERVERS=()
+start_cluster_targets() {
+	EXTRA_SERVERS=()
+	want switch-pg cluster || return 0
+	[ "$HAVE_PG" = 1 ] || return 0
+	if ! start_postgres; then
+		note "PostgreSQL did not start: $(tail -3 "$WORK/pg/initdb.log" "$WORK/pg/server.log" 2>/dev/null | tr '\n' ' ')"
+		return 0
+	fi
+	if want switch-pg && start_pgswitch switch-pg switchpg; then
+		TARGETS+=(switch-pg)
+		EXTRA_SERVERS+=(switch-pg)
+	fi
+	if want cluster cluster-same && [ "$HAVE_NATS" = 1 ]; then
+		local nats
+		if start_nats && nats="nats://127.0.0.1:${PORT[nats]}" &&
+			start_pgswitch cluster-a cluster --cluster "$nats" --node a &&
+			start_pgswitch cluster-b cluster --cluster "$nats" --node b; then
+			PORT[cluster]="${PORT[cluster-a]},127.0.0.1:${PORT[cluster-b]}"
+			PORT[cluster-same]=${PORT[cluster]}
+			BARGS[cluster-same]="--same-target-share 1" # half the pairs on node a, half on b
+			want cluster && TARGETS+=(cluster)
+			want cluster-same && TARGETS+=(cluster-same)
+			EXTRA_SERVERS+=(cluster) # one registration for both: the same nodes and database
+		else
+			note "the cluster did not start: $(tail -2 "$WORK/nats.log" "$WORK/cluster-a.log" "$WORK/cluster-b.log" 2>/dev/null | tr '\n' ' ')"
+		fi
+	fi
 }
 
 start_prosody() {
@@ -486,7 +614,7 @@ start_relay() { # start_relay NAME UPSTREAM_PORT
 bench() {
 	local name=$1 target=$2 limit=$3
 	shift 3
-	local args=(bench --target "127.0.0.1:${PORT[$target]}" --domain localhost --sasl SCRAM-SHA-1 --json "$@")
+	local args=(bench --target "127.0.0.1:${PORT[$target]}" --domain localhost --sasl SCRAM-SHA-1 --json ${BARGS[$target]:-} "$@")
 	echo "stanzascope ${args[*]}   # $name, target $target" | sed "s|127.0.0.1:${PORT[$target]}|127.0.0.1:\$${target^^}_PORT|" >>"$CMDS"
 	log "$name: ${args[*]}"
 	# The bound: SIGTERM makes the tool stop and still report what it measured.
@@ -539,6 +667,7 @@ start_all() {
 			TARGETS+=(proxy-switch-web3)
 		fi
 	fi
+	start_cluster_targets
 	return 0
 }
 
@@ -564,7 +693,7 @@ if [ $((MAXIDLE % 2)) = 1 ]; then MAXIDLE=$((MAXIDLE + 1)); fi
 # ---------------------------------------------------------------- accounts and warm-up
 # In parallel: registration is not measured for the table, and fsync-bound on the switch.
 REG=()
-for s in "${SERVERS[@]}"; do
+for s in "${SERVERS[@]}" "${EXTRA_SERVERS[@]}"; do
 	bench "register-$s" "$s" 300 --clients "$MAXIDLE" --register --register-only --login-concurrency 32 &
 	REG+=($!)
 done
