@@ -101,12 +101,15 @@ func TestBenchCluster(t *testing.T) {
 	}
 }
 
-// TestSwitchClusterFlags: --cluster needs --node and a shared PostgreSQL database.
+// TestSwitchClusterFlags: --cluster needs --node and a shared PostgreSQL database;
+// --cluster-replicas is 1 to 5.
 func TestSwitchClusterFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"switch", "--cluster", "nats://127.0.0.1:4222", "--db", "postgres://x@127.0.0.1/db"},
 		{"switch", "--node", "a", "--db", "postgres://x@127.0.0.1/db"},
 		{"switch", "--cluster", "nats://127.0.0.1:4222", "--node", "a", "--fresh"},
+		{"switch", "--cluster", "nats://127.0.0.1:4222", "--node", "a", "--db", "postgres://x@127.0.0.1/db", "--cluster-replicas", "0"},
+		{"switch", "--cluster", "nats://127.0.0.1:4222", "--node", "a", "--db", "postgres://x@127.0.0.1/db", "--cluster-replicas", "6"},
 	} {
 		var stderr strings.Builder
 		if code := run(t.Context(), args, io.Discard, &stderr); code != 2 {

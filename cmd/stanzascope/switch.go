@@ -63,6 +63,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	clusterURL := fs.String("cluster", "", "join the cluster of switches on the NATS server(s) at `URL` (nats://HOST:PORT; needs --db postgres://... and --node)")
 	nodeName := fs.String("node", "", "this node's `NAME` in the cluster, unique among the nodes (letters, digits, - and _)")
 	clusterTTL := fs.Duration("cluster-ttl", cluster.DefaultTTL, "how long the other nodes keep this node's sessions after it stopped refreshing them (it died)")
+	clusterReplicas := fs.Int("cluster-replicas", 1, "how many servers of the NATS cluster keep the session directory (1 to 5; every node gives the same; more than 1 needs a NATS cluster with JetStream)")
 	keylog := addKeylogFlag(fs)
 	out := addOutputFlags(fs, true)
 	webf := addWebFlags(fs, defaultWebAddr)
@@ -111,6 +112,9 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *clusterTTL < time.Second {
 		return usagef("--cluster-ttl must be at least 1s")
+	}
+	if *clusterReplicas < 1 || *clusterReplicas > cluster.MaxReplicas {
+		return usagef("--cluster-replicas must be between 1 and %d", cluster.MaxReplicas)
 	}
 	if d, err := inspect.ParseJID(*domain); err != nil || d.Local != "" || d.Resource != "" {
 		return usagef("--domain must be a bare domain name, not %q", *domain)
@@ -197,7 +201,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			cst = new(cluster.Stats)
 			out.metrics.WatchCluster(cst)
 		}
-		node, err := cluster.Open(ctx, cluster.Config{URL: *clusterURL, Node: *nodeName, Store: db, TTL: *clusterTTL,
+		node, err := cluster.Open(ctx, cluster.Config{URL: *clusterURL, Node: *nodeName, Store: db, TTL: *clusterTTL, Replicas: *clusterReplicas,
 			Logf: rep.logf, Stats: cst, SwitchStats: stats})
 		if err != nil {
 			return err

@@ -58,6 +58,11 @@ type Config struct {
 	// "stanzascope_sessions"); Subject the prefix of the NATS subjects (default
 	// "stanzascope"). Nodes of one cluster use the same.
 	Bucket, Subject string
+	// Replicas is how many NATS servers of a NATS cluster keep the session bucket (default
+	// 1, at most 5, as JetStream allows): with 3, the directory survives the loss of one
+	// NATS server. Every node of the cluster must give the same: each sets it when it
+	// starts. More than 1 needs a NATS cluster with JetStream on at least that many servers.
+	Replicas int
 	// AckTimeout is how long a node waits for another to say whether its session took a
 	// stanza before it keeps the stanza offline (default 5 s).
 	AckTimeout time.Duration
@@ -78,6 +83,7 @@ const (
 	DefaultTTL        = 15 * time.Second
 	DefaultAckTimeout = 5 * time.Second
 	DefaultMaxPending = 10000
+	MaxReplicas       = 5 // JetStream's limit on a stream's replicas
 	defaultBucket     = "stanzascope_sessions"
 	defaultSubject    = "stanzascope"
 )
@@ -154,6 +160,12 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.TTL < time.Second {
 		return nil, fmt.Errorf("cluster: TTL %v is below 1s", cfg.TTL)
 	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.Replicas < 1 || cfg.Replicas > MaxReplicas {
+		return nil, fmt.Errorf("cluster: %d replicas of the session bucket: give 1 to %d", cfg.Replicas, MaxReplicas)
+	}
 	if cfg.Bucket == "" {
 		cfg.Bucket = defaultBucket
 	}
@@ -203,6 +215,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			st.Connected.Store(0)
+			if n.ctx.Err() != nil {
+				return // Close: not an outage
+			}
 			st.Disconnects.Add(1)
 			n.logf("cluster: node %s lost NATS (%v): serving this node's sessions only; the other nodes' sessions expire from view within %v, and messages for them are kept offline", cfg.Node, err, cfg.TTL)
 		}),
@@ -241,11 +256,28 @@ func (n *Node) start(ctx context.Context) error {
 		Description: "stanzascope: the sessions of the switch nodes",
 		History:     1,
 		TTL:         n.cfg.TTL,
+		Replicas:    n.cfg.Replicas,
 		// On disk, so that the sessions survive a restart of the NATS server.
 		Storage: jetstream.FileStorage,
 	})
 	if err != nil {
-		return fmt.Errorf("cluster: session bucket %s (is JetStream on? nats-server -js): %w", n.cfg.Bucket, err)
+		return fmt.Errorf("cluster: session bucket %s with %d replicas (is JetStream on, nats-server -js, on at least that many servers of a NATS cluster?): %w", n.cfg.Bucket, n.cfg.Replicas, err)
+	}
+	// A NATS server outside a JetStream cluster keeps one copy whatever was asked (without
+	// an error): say so, the operator asked for more.
+	if n.cfg.Replicas > 1 {
+		if st, err := n.kv.Status(cctx); err == nil {
+			if b, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+				have := 1
+				if ci := b.StreamInfo().Cluster; ci != nil {
+					have += len(ci.Replicas)
+				}
+				if have < n.cfg.Replicas {
+					n.logf("cluster: node %s: the session bucket %s is kept by %d NATS server(s), not the %d replicas asked for: NATS at %s is not a JetStream cluster of that many servers",
+						n.cfg.Node, n.cfg.Bucket, have, n.cfg.Replicas, n.nc.ConnectedUrlRedacted())
+				}
+			}
+		}
 	}
 	if _, err := n.nc.ChanSubscribe(n.nodeSubject(n.cfg.Node), n.inbox); err != nil {
 		return fmt.Errorf("cluster: subscribe: %w", err)
