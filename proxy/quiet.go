@@ -71,21 +71,14 @@ func (s *session) waitQuiet(dir inspect.Direction, r *inspect.Reader) {
 	w.quietBy = time.Now().Add(idleRelease)
 	n, err := src.Read(w.buf[:])
 	w.quietBy = time.Time{}
+	if w.short {
+		// Without an idle timeout the source sets no deadline of its own, so the quiet
+		// one must not outlive this read: else the reader's next read, the rest of a
+		// stanza a person types slowly, would time out as if the client were idle.
+		s.clearQuiet(w)
+	}
 	if n == 0 && w.short && isTimeout(err) {
-		// Quiet: not the idle timeout, which came later. Without an idle timeout the
-		// source sets no deadline, so the quiet one is cleared here; the end of the
-		// connection (draining, kill) sets its own, which must win.
-		if s.p.cfg.IdleTimeout <= 0 {
-			w.conn.SetReadDeadline(time.Time{})
-			if s.draining.Load() {
-				w.conn.SetReadDeadline(time.Now().Add(closeGrace))
-			}
-			select {
-			case <-s.dead:
-				w.conn.SetReadDeadline(time.Now())
-			default:
-			}
-		}
+		// Quiet: not the idle timeout, which came later.
 		released := r.ReleaseBuffer()
 		if released {
 			quietLegs.Add(1)
@@ -98,4 +91,22 @@ func (s *session) waitQuiet(dir inspect.Direction, r *inspect.Reader) {
 	w.short = false
 	w.has = n == 1
 	w.err = err
+}
+
+// clearQuiet takes the quiet deadline off w's connection when there is no idle timeout
+// (with one, the source sets a fresh deadline before each read). The end of the connection
+// (draining, kill) sets its own deadline, which must win.
+func (s *session) clearQuiet(w *pipeWait) {
+	if s.p.cfg.IdleTimeout > 0 {
+		return
+	}
+	w.conn.SetReadDeadline(time.Time{})
+	if s.draining.Load() {
+		w.conn.SetReadDeadline(time.Now().Add(closeGrace))
+	}
+	select {
+	case <-s.dead:
+		w.conn.SetReadDeadline(time.Now())
+	default:
+	}
 }

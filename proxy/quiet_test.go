@@ -52,3 +52,43 @@ func TestQuietLegsDropReadBuffers(t *testing.T) {
 	}
 	tp.sink.waitNote(t, "client") // the records are still made
 }
+
+// TestSlowTypistWithoutIdleTimeout: without an idle timeout, a person who types a stanza
+// slowly (its first byte read by the quiet wait, the rest more than idleRelease later) is
+// not taken for an idle client: the quiet wait's deadline does not outlive its read.
+func TestSlowTypistWithoutIdleTimeout(t *testing.T) {
+	msg := "<message to='b@localhost' type='chat'><body>typed slowly</body></message>"
+	up := rawServer(t, func(c net.Conn) {
+		var buf strings.Builder
+		b := make([]byte, 4096)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		header := false
+		for {
+			n, err := c.Read(b)
+			buf.Write(b[:n])
+			if !header && strings.Contains(buf.String(), "version='1.0'>") {
+				header = true
+				io.WriteString(c, serverHeader+plainFeatures)
+			}
+			if strings.Contains(buf.String(), msg) {
+				io.WriteString(c, msg)
+				buf.Reset()
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	tp := startProxy(t, Config{Upstream: up}, false)
+	c := dial(t, tp.addr)
+	io.WriteString(c, clientHeader)
+	readUntil(t, c, plainFeatures)
+	half := len(msg) / 2
+	io.WriteString(c, msg[:half])
+	// The person is still typing: the pause is the scenario, longer than the quiet time.
+	time.Sleep(idleRelease + idleRelease/2)
+	io.WriteString(c, msg[half:])
+	if out := readUntil(t, c, msg); !strings.HasSuffix(out, msg) {
+		t.Fatalf("got %q, want the echoed message", out)
+	}
+}
