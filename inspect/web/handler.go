@@ -24,11 +24,17 @@ const TokenCookie = "stanzascope_token"
 // DefaultWriteTimeout: a browser that takes no bytes for this long is cut off.
 const DefaultWriteTimeout = 30 * time.Second
 
-// Timing of the event stream.
+// Timing and sizes of the event stream.
 const (
-	heartbeat   = 15 * time.Second // a comment line, so proxies and browsers keep the stream open
-	batch       = 256              // records per write to a browser
-	gatherDelay = 20 * time.Millisecond
+	heartbeat    = 15 * time.Second // a comment line, so proxies and browsers keep the stream open
+	historyBatch = 500              // records per event while the history is sent
+	// frameEvery: a live stream writes at most one frame (skipped records, new lane
+	// labels, records: one write, one flush) per browser per this interval.
+	frameEvery = 100 * time.Millisecond
+	// gatherDelay: an idle stream woken by a record waits this long for the records that
+	// come with it, so a burst goes in one frame and a lone stanza is not held long.
+	gatherDelay = 10 * time.Millisecond
+	maxFetch    = 1000 // records per answer of /records
 )
 
 // HandlerOptions configure NewHandler.
@@ -54,8 +60,11 @@ type HandlerOptions struct {
 //
 //	/               the page (index.html, app.js, style.css: embedded)
 //	/events         server-sent events: "hello", the history as "records" (arrays of
-//	                summaries, the event id the last index), "live", then the records as
-//	                they come; "missed" when this browser fell behind the history
+//	                summaries, the event id the last index), "live", then frames of
+//	                records at a bounded rate, with "skipped" for the records not sent
+//	                and "lanes" for labels that changed (docs/WEB.md)
+//	/records?from=A&to=B  the summaries of the records A to B still held (skipped ones,
+//	                fetched on demand), and how many of them left the history
 //	/record?i=N     one record in detail: pretty text, explanation, origin and verdict
 //	/filter?expr=E  the records of the history that the filter expression E shows
 //	                (with HandlerOptions.Filter; filter.go)
@@ -79,6 +88,7 @@ func NewHandler(h *Hub, opt HandlerOptions) http.Handler {
 	}
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) { h.serveEvents(w, r, wt) })
 	mux.HandleFunc("GET /record", h.serveRecord)
+	mux.HandleFunc("GET /records", h.serveRecords)
 	if opt.Filter != nil {
 		mux.HandleFunc("GET /filter", func(w http.ResponseWriter, r *http.Request) { h.serveFilter(w, r, opt.Filter) })
 	}
@@ -148,9 +158,15 @@ func loopbackHost(host string) bool {
 }
 
 // serveEvents streams the history from the browser's cursor (Last-Event-ID when it
-// reconnects, ?after=N, or the start), then live records. It writes only from this
+// reconnects, ?after=N, or the start), then live frames. It writes only from this
 // handler's goroutine: a browser that stops reading blocks no one but itself, and is cut
 // off after writeTimeout (its EventSource reconnects and resumes).
+//
+// Live, the stream sends at most one frame per frameEvery and at most the hub's LiveRate
+// records a second (a token bucket that holds a second's worth): when more arrive, a frame
+// carries the newest and a "skipped" event names the run of records before them that this
+// browser was not sent. So what a browser costs is bounded by its rate, not by the
+// traffic's, and the summaries of records no browser is sent are never made.
 func (h *Hub) serveEvents(w http.ResponseWriter, r *http.Request, writeTimeout time.Duration) {
 	cursor, err := startCursor(r)
 	if err != nil {
@@ -177,66 +193,117 @@ func (h *Hub) serveEvents(w http.ResponseWriter, r *http.Request, writeTimeout t
 		return rc.Flush()
 	}
 	hi := h.hello()
-	if cursor == 0 {
+	if cursor == 0 || cursor > hi.Next {
+		// No cursor, or one from before this hub started (a page left open while
+		// stanzascope restarted): the whole history.
 		cursor = hi.First
 	}
 	hl, _ := json.Marshal(hi)
 	fmt.Fprintf(bw, "retry: 2000\nevent: hello\ndata: %s\n\n", hl)
-	live := false
-	tick := time.NewTicker(heartbeat)
-	defer tick.Stop()
-	gather := time.NewTimer(gatherDelay)
-	defer gather.Stop()
 	var buf [][]byte
-	for {
-		var missed uint64
-		first := cursor
-		buf, cursor, missed = h.read(cursor, batch, buf[:0])
-		if missed > 0 {
-			fmt.Fprintf(bw, "event: missed\ndata: {\"n\":%d,\"from\":%d}\n\n", missed, first)
-		}
-		if len(buf) > 0 {
-			// One event per batch, its id the last index in it: a browser dispatches
-			// thousands of events a second, not tens of thousands.
-			fmt.Fprintf(bw, "id: %d\nevent: records\ndata: [", cursor-1)
-			for k, sum := range buf {
-				if k > 0 {
-					bw.WriteByte(',')
-				}
-				bw.Write(sum)
-			}
-			bw.WriteString("]\n\n")
-		}
-		if len(buf) == batch {
-			if err := flush(); err != nil {
-				return
-			}
-			continue // more to send before waiting
-		}
-		if !live {
-			live = true
-			bw.WriteString("event: live\ndata: {}\n\n")
-		}
+	// The history held when the stream opened, oldest first, in events of historyBatch.
+	for cursor < hi.Next {
+		var g gap
+		buf, cursor, g = h.read(cursor, hi.Next, historyBatch, buf[:0])
+		writeFrame(bw, g, nil, buf, cursor)
 		if err := flush(); err != nil {
 			return
 		}
+	}
+	bw.WriteString("event: live\ndata: {}\n\n")
+	if err := flush(); err != nil {
+		return
+	}
+	lanev := hi.lanev
+	rate := float64(h.opt.LiveRate)
+	tokens, refilled := rate, time.Now() // a second's worth: a burst goes whole
+	var lastFrame time.Time
+	tick := time.NewTicker(heartbeat)
+	defer tick.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	sleep := func(d time.Duration) bool {
+		timer.Reset(d)
 		select {
-		case _, ok := <-s.wake:
-			if !ok {
-				return // the hub closed
-			}
-			// Let a burst gather: one write per browser for many records, not one each.
-			gather.Reset(gatherDelay)
+		case <-timer.C:
+			return true
+		case <-r.Context().Done():
+			return false
+		}
+	}
+	for {
+		if h.arm(s, cursor) {
+			// Nothing new: wait for the next record, pinging now and then.
 			select {
-			case <-gather.C:
+			case _, ok := <-s.wake:
+				if !ok {
+					return // the hub closed
+				}
+				if !sleep(gatherDelay) {
+					return
+				}
+			case <-tick.C:
+				bw.WriteString(": ping\n\n")
+				if err := flush(); err != nil {
+					return
+				}
+				continue
 			case <-r.Context().Done():
 				return
 			}
-		case <-tick.C:
-			bw.WriteString(": ping\n\n")
-		case <-r.Context().Done():
+		}
+		// Busy: one frame per frameEvery, and only with a token for a record.
+		now := time.Now()
+		if wait := lastFrame.Add(frameEvery).Sub(now); wait > 0 {
+			if !sleep(wait) {
+				return
+			}
+			now = time.Now()
+		}
+		tokens = min(rate, tokens+rate*now.Sub(refilled).Seconds())
+		refilled = now
+		if tokens < 1 {
+			if !sleep(time.Duration((1 - tokens) / rate * float64(time.Second))) {
+				return
+			}
+			continue
+		}
+		var g gap
+		var lanes []Lane
+		buf, cursor, g, lanes, lanev = h.take(cursor, int(tokens), lanev, buf[:0])
+		tokens -= float64(len(buf))
+		lastFrame = now
+		if len(buf) == 0 && g.none() && len(lanes) == 0 {
+			continue
+		}
+		writeFrame(bw, g, lanes, buf, cursor)
+		if err := flush(); err != nil {
 			return
 		}
+	}
+}
+
+// writeFrame writes what a stream sends at once: the records skipped before these (with
+// the id of the last one skipped, so a reconnection does not hear of it again), lane
+// labels that changed, and the records (the id the last one's index; next is the index
+// after it).
+func writeFrame(bw *bufio.Writer, g gap, lanes []Lane, sums [][]byte, next uint64) {
+	if !g.none() {
+		fmt.Fprintf(bw, "id: %d\nevent: skipped\ndata: {\"from\":%d,\"to\":%d,\"n\":%d,\"gone\":%d}\n\n", g.To, g.From, g.To, g.To-g.From+1, g.Gone)
+	}
+	if len(lanes) > 0 {
+		b, _ := json.Marshal(lanes)
+		fmt.Fprintf(bw, "event: lanes\ndata: %s\n\n", b)
+	}
+	if len(sums) > 0 {
+		fmt.Fprintf(bw, "id: %d\nevent: records\ndata: [", next-1)
+		for k, sum := range sums {
+			if k > 0 {
+				bw.WriteByte(',')
+			}
+			bw.Write(sum)
+		}
+		bw.WriteString("]\n\n")
 	}
 }
 
@@ -274,6 +341,33 @@ func (h *Hub) serveRecord(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+// serveRecords answers the summaries of the records from to to (indexes, inclusive) still
+// held, at most maxFetch of them: how a page fetches records it was not sent live.
+//
+//	{"first": oldest index held, "gone": how many of the range, from its start, left the
+//	 history, "records": [summaries], "more": index to ask from next (0: none)}
+func (h *Hub) serveRecords(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, err1 := strconv.ParseUint(q.Get("from"), 10, 64)
+	to, err2 := strconv.ParseUint(q.Get("to"), 10, 64)
+	if err1 != nil || err2 != nil || from == 0 || to < from {
+		http.Error(w, "give the range of indexes: /records?from=A&to=B (1 <= A <= B)", http.StatusBadRequest)
+		return
+	}
+	f := h.fetch(from, to, maxFetch)
+	b := make([]byte, 0, 64+len(f.Sums)*summarySize)
+	b = fmt.Appendf(b, `{"first":%d,"gone":%d,"more":%d,"records":[`, f.First, f.Gone, f.More)
+	for k, sum := range f.Sums {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, sum...)
+	}
+	b = append(b, "]}\n"...)
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(b)
 }

@@ -6,10 +6,12 @@
 // The hub shows the records it is given: in the command's sink chain it comes after the
 // redactor, so it holds and serves no credential unless --show-secrets is given.
 //
-// The hub never slows the traffic: Write appends to a ring buffer and wakes the browsers'
-// streams without waiting for any of them. Each stream keeps its own cursor into the ring;
-// a browser that reads too slowly falls behind, and when the ring has moved past its
-// cursor it is told how many records it missed.
+// The hub never slows the traffic: Write appends to a ring buffer and wakes an idle
+// browser's stream without waiting for it. Each stream keeps its own cursor into the ring
+// and sends at most one batch per interval, at a bounded rate: when records arrive faster
+// than a page can draw or a person read, the stream sends the newest and tells the page
+// exactly which records it skipped, which the page can fetch from the history (/records)
+// while they are held.
 package web
 
 import (
@@ -33,6 +35,14 @@ const DefaultMaxStreams = 64
 // maxLanes bounds the lane labels a hub remembers (one per connection seen).
 const maxLanes = 4096
 
+// DefaultLiveRate is how many records a second each browser is sent live unless Options
+// say otherwise: far more than a person reads, about what a page draws without falling
+// behind, and a small fraction of what a busy proxy carries.
+const DefaultLiveRate = 1000
+
+// minLiveRate: at least one record per frame (frameEvery).
+const minLiveRate = 10
+
 // Options configure a Hub.
 type Options struct {
 	// History is how many records the hub keeps (0: DefaultHistory); HistoryBytes bounds
@@ -48,6 +58,11 @@ type Options struct {
 	Server string
 	// Proxy draws stanzascope's own lane between the clients and the server.
 	Proxy bool
+	// LiveRate bounds the records a second each browser is sent live (0:
+	// DefaultLiveRate; at least 10), with bursts of up to a second's worth. Records beyond
+	// it are not sent live: the browser is told which ones, and can fetch them from the
+	// history.
+	LiveRate int
 }
 
 // Hub is a Sink that keeps the last records for the web view and wakes the browsers
@@ -63,19 +78,28 @@ type Hub struct {
 	first  uint64     // oldest index held
 	next   uint64     // index of the next record
 	bytes  int        // size of the entries held
-	lanes  map[uint64]Lane
+	lanes  map[uint64]laneEntry
+	lanev  uint64 // version of the last change to lanes
 	subs   map[*subscriber]struct{}
+	armed  int // subscribers waiting for the next record (see arm)
 	closed bool
 
 	detailMu sync.Mutex // rendering a detail caches a tree in the hub's copy of a record
 }
 
 // entry is one record held: its summary as sent to browsers, and the hub's own copy of
-// the record (redacted) for the detail view.
+// the record (redacted) for the detail view, in one allocation (held).
 type entry struct {
 	sum  *lazySummary
 	rec  *inspect.Record
 	size int
+}
+
+// held is what Write allocates for a record: the hub's copy and its summary-to-be, in
+// one allocation rather than two (Write is on the traffic's path).
+type held struct {
+	rec inspect.Record
+	sum lazySummary
 }
 
 // Lane is what the hub knows of a client's connection: its number, the client's address
@@ -86,10 +110,19 @@ type Lane struct {
 	JID    string `json:"jid,omitempty"`
 }
 
+// laneEntry is a lane's label and the version of its last change (Hub.lanev then), so a
+// stream sends the labels that changed since it last looked.
+type laneEntry struct {
+	Lane
+	ver uint64
+}
+
 // subscriber is one browser's stream: a cursor kept by its handler, and a bell the hub
-// rings, without waiting, when records arrive.
+// rings, without waiting, when a record arrives while the stream is armed (idle, waiting
+// for one). A busy stream is not armed: it paces itself, so Write costs it nothing.
 type subscriber struct {
-	wake chan struct{}
+	wake  chan struct{}
+	armed bool // guarded by Hub.mu
 }
 
 // NewHub returns an empty hub.
@@ -103,13 +136,17 @@ func NewHub(opt Options) *Hub {
 	if opt.MaxStreams <= 0 {
 		opt.MaxStreams = DefaultMaxStreams
 	}
+	if opt.LiveRate <= 0 {
+		opt.LiveRate = DefaultLiveRate
+	}
+	opt.LiveRate = max(opt.LiveRate, minLiveRate)
 	return &Hub{
 		opt:   opt,
 		conns: map[uint64]*connState{},
 		ring:  make([]entry, opt.History),
 		first: 1,
 		next:  1,
-		lanes: map[uint64]Lane{},
+		lanes: map[uint64]laneEntry{},
 		subs:  map[*subscriber]struct{}{},
 	}
 }
@@ -126,12 +163,17 @@ func (h *Hub) Write(r *inspect.Record) error {
 	// h.next is only changed by Write, under h.wmu as well: it is the index r will get.
 	idx := h.next
 	d := h.derive(r)
-	rec := h.copyOf(r)
-	// The summary is made when a browser first reads it, not here: with nobody watching
+	// The hub's copy, without the tree another sink may have cached: the history holds
+	// bytes, and a tree is parsed again on a click.
+	hd := &held{rec: *r}
+	hd.rec.SetElement(nil)
+	rec := &hd.rec
+	// The summary is made when a browser is first sent it, not here: with nobody watching
 	// (the usual case of a proxy that serves the view) Write costs a copy, and the JSON is
-	// made once for all the browsers, in their goroutines, off the traffic's path.
-	sum := &lazySummary{rec: rec, recMu: &h.detailMu, idx: idx, d: d, proxy: h.opt.Proxy}
-	e := entry{sum: sum, rec: rec, size: summarySize + len(rec.Raw) + len(rec.Original) + 256}
+	// made once for all the browsers, in their goroutines, off the traffic's path, and
+	// only for the records a browser is sent (see serveEvents).
+	hd.sum = lazySummary{rec: rec, recMu: &h.detailMu, idx: idx, d: d.keep(), proxy: h.opt.Proxy}
+	e := entry{sum: &hd.sum, rec: rec, size: summarySize + len(rec.Raw) + len(rec.Original) + 256}
 
 	h.mu.Lock()
 	if h.closed {
@@ -147,14 +189,35 @@ func (h *Hub) Write(r *inspect.Record) error {
 	if d.lane != nil {
 		h.setLane(*d.lane)
 	}
-	for s := range h.subs {
-		select {
-		case s.wake <- struct{}{}:
-		default: // already rung: the stream will read everything new when it wakes
+	if h.armed > 0 { // only idle streams wait for a bell; busy ones pace themselves
+		for s := range h.subs {
+			if s.armed {
+				s.armed = false
+				h.armed--
+				select {
+				case s.wake <- struct{}{}:
+				default: // already rung
+				}
+			}
 		}
 	}
 	h.mu.Unlock()
 	return nil
+}
+
+// arm makes s wait for the next record: it returns false, without arming, when records
+// after cursor are already held (or the hub is closed: s.wake is then closed).
+func (h *Hub) arm(s *subscriber, cursor uint64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || h.next > cursor {
+		return false
+	}
+	if !s.armed {
+		s.armed = true
+		h.armed++
+	}
+	return true
 }
 
 // evict drops the oldest entry. h.mu is held.
@@ -176,8 +239,12 @@ func (h *Hub) setLane(l Lane) {
 		if l.JID == "" {
 			l.JID = old.JID
 		}
+		if l == old.Lane {
+			return
+		}
 	}
-	h.lanes[l.Conn] = l
+	h.lanev++
+	h.lanes[l.Conn] = laneEntry{Lane: l, ver: h.lanev}
 	for len(h.lanes) > maxLanes {
 		lowest := l.Conn
 		for c := range h.lanes {
@@ -185,14 +252,6 @@ func (h *Hub) setLane(l Lane) {
 		}
 		delete(h.lanes, lowest)
 	}
-}
-
-// copyOf returns the hub's own copy of r, for the detail view, without the tree another
-// sink may have cached: the history holds bytes, and a tree is parsed again on a click.
-func (h *Hub) copyOf(r *inspect.Record) *inspect.Record {
-	c := *r
-	c.SetElement(nil)
-	return &c
 }
 
 // Close ends the browsers' streams; Write fails afterwards. The history stays readable.
@@ -205,6 +264,7 @@ func (h *Hub) Close() error {
 			close(s.wake)
 		}
 		h.subs = map[*subscriber]struct{}{}
+		h.armed = 0
 	}
 	return nil
 }
@@ -216,13 +276,20 @@ func (h *Hub) Len() int {
 	return int(h.next - h.first)
 }
 
+// Watching returns how many browsers' streams are open.
+func (h *Hub) Watching() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
 // Lanes returns the labels known for the connections, by connection number.
 func (h *Hub) Lanes() map[uint64]Lane {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	m := make(map[uint64]Lane, len(h.lanes))
 	for k, v := range h.lanes {
-		m[k] = v
+		m[k] = v.Lane
 	}
 	return m
 }
@@ -253,28 +320,117 @@ func (h *Hub) unsubscribe(s *subscriber) {
 	defer h.mu.Unlock()
 	if _, ok := h.subs[s]; ok {
 		delete(h.subs, s)
+		if s.armed {
+			h.armed--
+		}
 		close(s.wake)
 	}
 }
 
-// read appends to dst the summaries of up to max entries from index cursor on. It
-// returns the index after the last one appended, and how many records between cursor and
-// the oldest one held were already gone.
-func (h *Hub) read(cursor uint64, max int, dst [][]byte) (out [][]byte, next, missed uint64) {
+// gap is a run of records, by index, that a stream did not send: [From, To], of which the
+// first Gone had already left the history (they can no longer be fetched). A zero gap
+// (To < From) is none.
+type gap struct {
+	From, To, Gone uint64
+}
+
+func (g gap) none() bool { return g.To < g.From }
+
+// read appends to dst the summaries of the records from index cursor on, oldest first,
+// up to (not including) index upTo and at most max of them. It returns the index after the
+// last one appended, and the records from cursor on that had already left the history.
+func (h *Hub) read(cursor, upTo uint64, max int, dst [][]byte) (out [][]byte, next uint64, g gap) {
 	var sums []*lazySummary
 	h.mu.Lock()
-	if cursor < h.first {
-		missed = h.first - cursor
-		cursor = h.first
+	g = gap{From: 1, To: 0}
+	upTo = min(upTo, h.next)
+	if cursor < h.first && cursor < upTo {
+		end := min(h.first, upTo)
+		g = gap{From: cursor, To: end - 1, Gone: end - cursor}
+		cursor = end
 	}
-	for ; cursor < h.next && len(dst)+len(sums) < max; cursor++ {
+	for ; cursor < upTo && len(dst)+len(sums) < max; cursor++ {
 		sums = append(sums, h.ring[cursor%uint64(len(h.ring))].sum)
 	}
 	h.mu.Unlock()
 	for _, s := range sums { // made outside the lock: Write never waits for a browser
 		dst = append(dst, s.json())
 	}
-	return dst, cursor, missed
+	return dst, cursor, g
+}
+
+// take is read for a live frame: it appends the summaries of the newest records after
+// cursor, at most max, and returns the records before them that it did not send (those
+// that arrived faster than the stream's rate, or left the history while the browser did
+// not read) as a gap. It also returns the lanes whose labels changed after version lanev,
+// and the version now.
+func (h *Hub) take(cursor uint64, max int, lanev uint64, dst [][]byte) (out [][]byte, next uint64, g gap, lanes []Lane, ver uint64) {
+	var sums []*lazySummary
+	h.mu.Lock()
+	g = gap{From: 1, To: 0}
+	start := cursor
+	if h.next-start > uint64(max) {
+		start = h.next - uint64(max)
+	}
+	start = max64(start, h.first)
+	if start > cursor {
+		g = gap{From: cursor, To: start - 1}
+		if cursor < h.first {
+			g.Gone = min(start, h.first) - cursor
+		}
+	}
+	for cursor = start; cursor < h.next; cursor++ {
+		sums = append(sums, h.ring[cursor%uint64(len(h.ring))].sum)
+	}
+	if h.lanev > lanev {
+		for _, l := range h.lanes {
+			if l.ver > lanev {
+				lanes = append(lanes, l.Lane)
+			}
+		}
+	}
+	ver = h.lanev
+	h.mu.Unlock()
+	for _, s := range sums {
+		dst = append(dst, s.json())
+	}
+	return dst, cursor, g, lanes, ver
+}
+
+func max64(a, b uint64) uint64 { return max(a, b) }
+
+// fetched is the answer of /records: the records of a range still held.
+type fetched struct {
+	First uint64 // the oldest index held
+	Gone  uint64 // how many of the range, from its start, had left the history
+	Sums  [][]byte
+	More  uint64 // when not 0: the range goes on from this index (the answer was bounded)
+}
+
+// fetch returns the summaries of the records held in [from, to], at most max of them.
+func (h *Hub) fetch(from, to uint64, max int) fetched {
+	var f fetched
+	h.mu.Lock()
+	f.First = h.first
+	to = min(to, h.next-1)
+	if from < h.first && from <= to {
+		end := min(h.first, to+1)
+		f.Gone = end - from
+		from = end
+	}
+	var sums []*lazySummary
+	i := from
+	for ; i <= to && len(sums) < max; i++ {
+		sums = append(sums, h.ring[i%uint64(len(h.ring))].sum)
+	}
+	if i <= to {
+		f.More = i
+	}
+	h.mu.Unlock()
+	for _, s := range sums {
+		f.Sums = append(f.Sums, s.json())
+	}
+	return f
 }
 
 // summarySize is what a summary is counted as in the history's bytes before it is made:
@@ -315,14 +471,20 @@ type hello struct {
 	First   uint64 `json:"first"`   // oldest index held
 	Next    uint64 `json:"next"`    // index of the next record
 	History int    `json:"history"` // the bound
-	Lanes   []Lane `json:"lanes"`
+	// LiveRate is the most records a second this stream sends live (Options.LiveRate);
+	// FrameMS how often, at most, it sends them.
+	LiveRate int    `json:"live_rate"`
+	FrameMS  int    `json:"frame_ms"`
+	Lanes    []Lane `json:"lanes"`
+	lanev    uint64 // the lanes' version: later changes come as "lanes" events
 }
 
 func (h *Hub) hello() hello {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	hl := hello{Title: h.opt.Title, Server: h.opt.Server, Proxy: h.opt.Proxy, First: h.first, Next: h.next,
-		History: len(h.ring), Lanes: make([]Lane, 0, len(h.lanes))}
+		History: len(h.ring), LiveRate: h.opt.LiveRate, FrameMS: int(frameEvery / time.Millisecond),
+		Lanes: make([]Lane, 0, len(h.lanes)), lanev: h.lanev}
 	if hl.Title == "" {
 		hl.Title = "stanzascope"
 	}
@@ -330,7 +492,7 @@ func (h *Hub) hello() hello {
 		hl.Server = "server"
 	}
 	for _, l := range h.lanes {
-		hl.Lanes = append(hl.Lanes, l)
+		hl.Lanes = append(hl.Lanes, l.Lane)
 	}
 	return hl
 }

@@ -85,7 +85,7 @@ func writeAll(t *testing.T, h *Hub, recs []*inspect.Record) {
 
 func summaries(t *testing.T, h *Hub) []summary {
 	t.Helper()
-	raw, _, _ := h.read(0, 1<<20, nil)
+	raw, _, _ := h.read(1, ^uint64(0), 1<<20, nil)
 	out := make([]summary, len(raw))
 	for i, b := range raw {
 		if err := json.Unmarshal(b, &out[i]); err != nil {
@@ -187,9 +187,13 @@ func TestHubHistoryBound(t *testing.T) {
 	if h.Len() != 4 {
 		t.Fatalf("holds %d, want 4", h.Len())
 	}
-	got, next, missed := h.read(3, 100, nil)
-	if len(got) != 4 || next != 11 || missed != 4 {
-		t.Fatalf("read from 3: %d records, next %d, missed %d", len(got), next, missed)
+	got, next, g := h.read(3, ^uint64(0), 100, nil)
+	if len(got) != 4 || next != 11 || g != (gap{From: 3, To: 6, Gone: 4}) {
+		t.Fatalf("read from 3: %d records, next %d, gap %+v", len(got), next, g)
+	}
+	// Bounded by count and by the index to stop at.
+	if got, next, g := h.read(8, 10, 1, nil); len(got) != 1 || next != 9 || !g.none() {
+		t.Fatalf("read 8 to 10, one: %d records, next %d, gap %+v", len(got), next, g)
 	}
 	if h.record(6) != nil || h.record(7) == nil {
 		t.Error("record 6 should be gone, 7 held")
@@ -391,12 +395,12 @@ func TestEventsHistoryLiveAndResume(t *testing.T) {
 		t.Fatalf("live: %+v", ev)
 	}
 	// A browser that reconnects resumes after its last id; what left the history meanwhile
-	// is reported as missed.
+	// is reported as skipped, and gone.
 	br2, done2 := openEvents(t, srv.URL+"/events", http.Header{"Last-Event-ID": {"1"}})
 	defer done2()
 	expectEvent(t, br2, "hello")
-	if ev := expectEvent(t, br2, "missed"); ev.data != `{"n":2,"from":2}` {
-		t.Fatalf("missed: %s", ev.data)
+	if ev := expectEvent(t, br2, "skipped"); ev.data != `{"from":2,"to":3,"n":2,"gone":2}` || ev.id != "3" {
+		t.Fatalf("skipped: id %s, %s", ev.id, ev.data)
 	}
 	if ev := expectEvent(t, br2, "records"); indexes(t, ev) != "[4 5 6 7 8]" {
 		t.Fatalf("resumed with %s, want 4 to 8", indexes(t, ev))
@@ -567,7 +571,7 @@ func stall(t testing.TB, srvURL string) net.Conn {
 }
 
 // TestStalledBrowser: a browser that stops reading does not hold up Write, and when it
-// reads again it is told how many records it missed.
+// reads again it is told which records it was not sent, and that they left the history.
 func TestStalledBrowser(t *testing.T) {
 	h := NewHub(Options{History: 1000})
 	// The stalled stream must still be there when the test reads it, however slow the machine.
@@ -621,10 +625,160 @@ func TestStalledBrowser(t *testing.T) {
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
-			t.Fatalf("no missed event: %v", err)
+			t.Fatalf("no skipped event with records gone: %v", err)
 		}
-		if line == "event: missed\n" {
+		if rest, ok := strings.CutPrefix(line, "data: {\"from\":"); ok && !strings.Contains(rest, `"gone":0}`) {
+			var g struct{ From, To, N, Gone uint64 }
+			if err := json.Unmarshal([]byte(line[len("data: "):]), &g); err != nil {
+				t.Fatal(err)
+			}
+			if g.Gone == 0 || g.Gone > g.N || g.N != g.To-g.From+1 {
+				t.Fatalf("skipped %s", line)
+			}
 			break
+		}
+	}
+}
+
+// TestLiveRate: records that arrive faster than the stream's rate are not all sent: the
+// stream sends the newest, at most a second's worth at once, and names the run before
+// them exactly; /records answers that run while it is held, and says what left.
+func TestLiveRate(t *testing.T) {
+	h := NewHub(Options{History: 300, LiveRate: 50})
+	srv := httptest.NewServer(NewHandler(h, HandlerOptions{}))
+	defer srv.Close()
+	s := newSession(t, 1)
+	br, done := openEvents(t, srv.URL+"/events", nil)
+	defer done()
+	expectEvent(t, br, "hello")
+	expectEvent(t, br, "live")
+	msgs := make([]*inspect.Record, 200)
+	for i := range msgs {
+		msgs[i] = s.c2s(fmt.Sprintf("<message id='m%d'/>", i))
+	}
+	writeAll(t, h, msgs)
+	// 200 at once, a bucket of 50: the first frame has at most 50, the newest, and says
+	// which ones before them it skipped. Every index is accounted for exactly once.
+	seen := map[uint64]bool{}
+	var skipped []gap
+	for len(seen)+count(skipped) < 200 {
+		ev, err := readEvent(br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch ev.event {
+		case "skipped":
+			var g struct{ From, To, N, Gone uint64 }
+			if err := json.Unmarshal([]byte(ev.data), &g); err != nil || g.N != g.To-g.From+1 || g.Gone != 0 {
+				t.Fatalf("skipped %s %v", ev.data, err)
+			}
+			skipped = append(skipped, gap{From: g.From, To: g.To})
+		case "records":
+			var sums []summary
+			if err := json.Unmarshal([]byte(ev.data), &sums); err != nil {
+				t.Fatal(err)
+			}
+			if len(sums) > 50 {
+				t.Fatalf("a frame of %d records at a rate of 50", len(sums))
+			}
+			for _, sm := range sums {
+				if seen[sm.I] {
+					t.Fatalf("record %d sent twice", sm.I)
+				}
+				seen[sm.I] = true
+			}
+		}
+	}
+	if len(skipped) == 0 || !seen[200] {
+		t.Fatalf("skipped %v; newest sent: %v", skipped, seen[200])
+	}
+	for _, g := range skipped {
+		for i := g.From; i <= g.To; i++ {
+			if seen[i] {
+				t.Fatalf("record %d both sent and skipped", i)
+			}
+		}
+	}
+	// The first run skipped is fetched on demand, in full: it is still held.
+	g := skipped[0]
+	var f struct {
+		First, Gone, More uint64
+		Records           []summary
+	}
+	getJSON(t, fmt.Sprintf("%s/records?from=%d&to=%d", srv.URL, g.From, g.To), &f)
+	if f.Gone != 0 || f.More != 0 || uint64(len(f.Records)) != g.To-g.From+1 || f.Records[0].I != g.From {
+		t.Fatalf("fetch %+v: gone %d, more %d, %d records", g, f.Gone, f.More, len(f.Records))
+	}
+	// 200 more push out the first 100 of the history of 300: a fetch says they are gone.
+	writeAll(t, h, msgs)
+	getJSON(t, srv.URL+"/records?from=1&to=150", &f)
+	if f.First != 101 || f.Gone != 100 || len(f.Records) != 50 || f.Records[0].I != 101 {
+		t.Fatalf("fetch 1-150 after 400 in 300: first %d, gone %d, %d records", f.First, f.Gone, len(f.Records))
+	}
+	for _, bad := range []string{"from=0&to=3", "from=5&to=4", "from=x&to=3", "to=3"} {
+		resp, err := http.Get(srv.URL + "/records?" + bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("/records?%s: %s", bad, resp.Status)
+		}
+	}
+}
+
+func count(gs []gap) int {
+	n := 0
+	for _, g := range gs {
+		n += int(g.To - g.From + 1)
+	}
+	return n
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLanesEvent: a label learnt from a record the browser was not sent (its bound JID)
+// still reaches it, as a "lanes" event.
+func TestLanesEvent(t *testing.T) {
+	h := NewHub(Options{LiveRate: 10})
+	srv := httptest.NewServer(NewHandler(h, HandlerOptions{}))
+	defer srv.Close()
+	br, done := openEvents(t, srv.URL+"/events", nil)
+	defer done()
+	expectEvent(t, br, "hello")
+	expectEvent(t, br, "live")
+	s := newSession(t, 4)
+	recs := []*inspect.Record{
+		s.c2s("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"),
+		s.s2c("<iq type='result' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>dana@localhost/phone</jid></bind></iq>"),
+	}
+	for i := range 30 {
+		recs = append(recs, s.c2s(fmt.Sprintf("<presence id='p%d'/>", i)))
+	}
+	writeAll(t, h, recs)
+	for {
+		ev, err := readEvent(br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.event == "lanes" {
+			if !strings.Contains(ev.data, `"conn":4`) || !strings.Contains(ev.data, `"jid":"dana@localhost/phone"`) {
+				t.Fatalf("lanes %s", ev.data)
+			}
+			return
 		}
 	}
 }

@@ -67,6 +67,12 @@ type derived struct {
 	lane  *Lane  // a lane to remember (a new connection, a bound JID)
 }
 
+// keep is what the summary needs of d later (not the lane, which Write has remembered).
+func (d derived) keep() derived {
+	d.lane = nil
+	return d
+}
+
 // derive updates the per-connection state with r. It runs under h.wmu, where h.next is
 // the index r will get (only Write changes it, under h.wmu too).
 func (h *Hub) derive(r *inspect.Record) derived {

@@ -17,10 +17,17 @@
     laneOrderDirty: true,
     serverName: "server",
     proxy: false,
-    pending: [],          // received, not drawn yet (paused, or waiting for a frame)
+    pending: [],          // received, not drawn yet (paused, or waiting for a frame): records and gaps
     paused: false,
     follow: true,
-    missed: 0,
+    // Gaps: runs of records (hub indexes from..to) the stream did not send live, in index
+    // order, each drawn as a row that fetches them on a click (/records).
+    gaps: [],
+    lastI: 0,             // highest index heard of (sent or skipped): a resumed stream repeats none
+    notLive: 0,           // records not sent live in all, and of them gone from the history
+    gone: 0,
+    liveRate: 0,
+    orphans: new Map(),   // request index -> answer index, for answers whose request is not here
     selected: null,
     frame: 0,
     names: new Set(),
@@ -34,6 +41,11 @@
     historyRenderedMs: null, // ... and until it was drawn
     live: false,
     records: () => state.recs.length,
+    gaps: () => state.gaps.map((g) => ({from: g.from, to: g.to, n: g.n, gone: g.gone})),
+    fetchGap: (from) => {
+      const g = state.gaps.find((x) => x.from === from);
+      return g ? fetchGap(g) : Promise.resolve(false);
+    },
     exportSVG: () => exportSVG(),
     exportMermaid: () => exportMermaid(),
     // The expression box (exprfilter.js), decided by the server: {matches(r), arrived()}
@@ -145,7 +157,26 @@
 
   function ingest(r) {
     if (state.byIdx.has(r.i)) return; // a resumed stream may repeat the last one
-    state.recs.push(r);
+    state.lastI = Math.max(state.lastI, r.i);
+    admit(r);
+    state.pending.push(r);
+    schedule();
+  }
+
+  // admit keeps r in the page's state (in index order: a fetched record goes between the
+  // others), its lanes, names and iq join; the caller draws it.
+  function admit(r) {
+    const recs = state.recs;
+    if (!recs.length || recs[recs.length - 1].i < r.i) {
+      recs.push(r);
+    } else {
+      let lo = 0, hi = recs.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (recs[mid].i < r.i) lo = mid + 1; else hi = mid;
+      }
+      recs.splice(lo, 0, r);
+    }
     state.byIdx.set(r.i, r);
     const cl = laneFor(r.src);
     if (r.dst) laneFor(r.dst);
@@ -164,7 +195,14 @@
         q.answer = r.i;
         r.reqSeq = q.seq;
         if (q.el) decorateRequest(q);
+      } else {
+        state.orphans.set(r.req, r.i); // its request may be fetched later
       }
+    }
+    const ans = state.orphans.get(r.i);
+    if (ans !== undefined) {
+      state.orphans.delete(r.i);
+      if (state.byIdx.has(ans)) r.answer = ans;
     }
     const own = state.lanes.get("c" + (r.conn || 0));
     if (own) own.n = (own.n || 0) + 1; // records of the connection held: its lane goes at 0
@@ -183,8 +221,138 @@
       const l = state.lanes.get("c" + (old.conn || 0));
       if (l && --l.n <= 0) dropLane(l); // its connection left the history: no empty lanes
     }
-    state.pending.push(r);
+    // Gaps older than every record held go with them.
+    while (state.gaps.length && state.recs.length && state.gaps[0].to < state.recs[0].i) {
+      const g = state.gaps.shift();
+      g.dead = true;
+      if (g.el) removeRow(g.el);
+    }
+    if (state.orphans.size > 4 * state.max) state.orphans.clear(); // answers whose request is long gone
+  }
+
+  function removeRow(el) {
+    const chunk = el.parentElement;
+    el.remove();
+    if (chunk && chunk.classList.contains("chunk") && !chunk.firstElementChild) chunk.remove();
+  }
+
+  // skipped: the stream did not send records from..to live (too many a second for this
+  // page, or they left the history while the page was away). A gap row takes their place.
+  function skipped(m) {
+    let from = m.from;
+    if (m.to <= state.lastI) return; // heard of already (a resumed stream)
+    let gone = m.gone;
+    if (from <= state.lastI) {
+      gone = Math.max(0, gone - (state.lastI + 1 - from));
+      from = state.lastI + 1;
+    }
+    state.lastI = m.to;
+    const g = {gap: true, from, to: m.to, n: m.to - from + 1, gone: Math.min(gone, m.to - from + 1)};
+    state.gaps.push(g);
+    state.notLive += g.n;
+    state.gone += g.gone;
+    const t = $("missed-text");
+    t.textContent = state.notLive + (state.notLive === 1 ? " record" : " records") + " not shown live" +
+      (state.gone ? " (" + state.gone + " gone from the history)" : "");
+    $("missed").title = "More records arrived than this page is sent live (at most " + state.liveRate +
+      " a second). Each ⋯ row in the diagram marks where; click it to load those still in the history.";
+    $("missed").hidden = false;
+    state.pending.push(g);
     schedule();
+  }
+
+  // gapHTML draws a gap: how many records, between which numbers, and whether they can
+  // still be loaded.
+  function gapHTML(g) {
+    return '<div class="gap' + (g.gone >= g.n ? " gone" : "") + '" data-from="' + g.from + '">' + esc(gapText(g)) + "</div>";
+  }
+
+  function gapText(g) {
+    // The numbers around it: the records held just before and after the gap.
+    const recs = state.recs;
+    let lo = 0, hi = recs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (recs[mid].i < g.from) lo = mid + 1; else hi = mid;
+    }
+    const before = lo > 0 ? recs[lo - 1] : null;
+    const after = lo < recs.length ? recs[lo] : null;
+    let where = "";
+    if (before && before.seq && after && after.seq) where = " between #" + before.seq + " and #" + after.seq;
+    else if (after && after.seq) where = " before #" + after.seq;
+    else if (before && before.seq) where = " after #" + before.seq;
+    const n = g.n + (g.n === 1 ? " record" : " records");
+    if (g.gone >= g.n) return "⋯ " + n + where + " not shown live, and gone from the history";
+    return "⋯ " + n + where + " not shown live" + (g.gone ? " (the first " + g.gone + " gone from the history)" : "") +
+      (g.loading ? ": loading…" : ": click to load");
+  }
+
+  function refreshGap(g) {
+    if (!g.el) return;
+    g.el.textContent = gapText(g);
+    g.el.classList.toggle("gone", g.gone >= g.n);
+  }
+
+  // fetchGap loads the records of a gap that the history still holds (at most a thousand
+  // a time) and draws them in its place; what left the history stays a gap that says so.
+  async function fetchGap(g) {
+    if (g.loading || g.dead || g.gone >= g.n) return false;
+    g.loading = true;
+    refreshGap(g);
+    let body;
+    try {
+      const from = g.from + g.gone;
+      const resp = await fetch("records?from=" + from + "&to=" + g.to, {cache: "no-store"});
+      if (!resp.ok) throw new Error(await resp.text());
+      body = await resp.json();
+    } catch (e) {
+      g.loading = false;
+      if (g.el) g.el.textContent = gapText(g) + " (" + (e.message || e) + ")";
+      return false;
+    }
+    g.loading = false;
+    if (g.dead) return false;
+    const start = g.from + g.gone;
+    const html = [];
+    const items = [];
+    if (g.gone || body.gone) {
+      // What left the history, before or since: a gap of its own that says so.
+      const lost = {gap: true, from: g.from, to: start + body.gone - 1, n: g.gone + body.gone, gone: g.gone + body.gone};
+      items.push(lost);
+    }
+    for (const r of body.records) {
+      if (state.byIdx.has(r.i)) continue;
+      admit(r);
+      items.push(r);
+    }
+    const at = state.gaps.indexOf(g);
+    const lost = items.length && items[0].gap ? items[0] : null;
+    if (body.more) {
+      g.from = body.more;
+      g.n = g.to - g.from + 1;
+      g.gone = 0;
+    } else {
+      g.dead = true;
+      state.gaps.splice(at, 1);
+    }
+    if (lost) state.gaps.splice(state.gaps.indexOf(g) >= 0 ? state.gaps.indexOf(g) : at, 0, lost);
+    for (const x of items) html.push(x.gap ? gapHTML(x) : rowHTML(x, !matches(x)));
+    if (g.el) {
+      g.el.insertAdjacentHTML("beforebegin", html.join(""));
+      let el = g.el;
+      for (let k = items.length - 1; k >= 0; k--) {
+        el = el.previousElementSibling;
+        items[k].el = el;
+      }
+      for (const x of items) if (!x.gap && x.answer) decorateRequest(x);
+      for (const x of items) if (!x.gap && x.req && state.byIdx.get(x.req) && state.byIdx.get(x.req).el) decorateRequest(state.byIdx.get(x.req));
+      if (g.dead) removeRow(g.el);
+      else refreshGap(g);
+      for (const x of items) if (x.gap) refreshGap(x);
+    }
+    updateCounts();
+    if (api.expr) api.expr.arrived();
+    return true;
   }
 
   function schedule() {
@@ -203,7 +371,7 @@
     const rows = $("rows");
     const atBottom = nearBottom();
     layoutLanes();
-    const todo = state.pending.filter((r) => state.byIdx.has(r.i)); // some left past the bound
+    const todo = state.pending.filter((r) => (r.gap ? !r.dead : state.byIdx.has(r.i))); // some left past the bound
     state.pending = [];
     // Rows go in chunks of CHUNK: the browser skips the style and layout of the chunks
     // out of view (content-visibility), so a long history costs little to show.
@@ -217,7 +385,7 @@
       }
       const n = Math.min(CHUNK - chunk.childElementCount, todo.length - k);
       const last = chunk.lastElementChild;
-      chunk.insertAdjacentHTML("beforeend", todo.slice(k, k + n).map((r) => rowHTML(r, !matches(r))).join(""));
+      chunk.insertAdjacentHTML("beforeend", todo.slice(k, k + n).map((r) => (r.gap ? gapHTML(r) : rowHTML(r, !matches(r)))).join(""));
       let el = last ? last.nextElementSibling : chunk.firstElementChild;
       for (const r of todo.slice(k, k + n)) {
         r.el = el;
@@ -226,6 +394,7 @@
       k += n;
     }
     for (const r of todo) if (r.answer) decorateRequest(r);
+    for (const r of todo) if (r.gap) refreshGap(r); // the records after it are drawn now
     updateCounts();
     if (state.follow && atBottom) {
       const d = $("diagram");
@@ -301,7 +470,7 @@
     const n = state.recs.length;
     $("count").textContent = n + (n === 1 ? " record" : " records");
     const p = $("pause");
-    p.textContent = state.paused ? "Resume (+" + state.pending.length + ")" : "Pause";
+    p.textContent = state.paused ? "Resume (+" + state.pending.filter((x) => !x.gap).length + ")" : "Pause";
     p.setAttribute("aria-pressed", state.paused ? "true" : "false");
   }
 
@@ -451,6 +620,21 @@
     return state.recs.filter((r) => r.el && !r.el.hidden);
   }
 
+  // exported: the records shown and the gaps between them, in order, so an export says
+  // where records were not shown live.
+  function exported() {
+    const out = [];
+    const recs = visible();
+    let k = 0;
+    for (const g of state.gaps) {
+      if (!g.el) continue;
+      while (k < recs.length && recs[k].i < g.from) out.push(recs[k++]);
+      out.push(g);
+    }
+    while (k < recs.length) out.push(recs[k++]);
+    return out;
+  }
+
   function esc(s) {
     return String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})[c]);
   }
@@ -462,7 +646,7 @@
   // exportSVG draws the shown records as a standalone SVG (light colours, for print).
   function exportSVG() {
     const lanes = orderedLanes();
-    const recs = visible();
+    const recs = exported();
     const W = 220, H = 28, top = 56;
     const x = new Map(lanes.map((l, i) => [l.id, i * W + W / 2]));
     const width = lanes.length * W, height = top + recs.length * H + 20;
@@ -479,6 +663,10 @@
       const y = top + k * H + H * 0.7;
       const c = esc(colour(r.conn || 0));
       const text = (seqText(r) + " " + r.label + (r.verdict ? " " + r.verdict.toUpperCase() : "") + (r.rtt_ms ? " (" + fmtRTT(r.rtt_ms) + ")" : "")).trim();
+      if (r.gap) {
+        out.push(`<text x="${width / 2}" y="${y}" text-anchor="middle" fill="${esc(cssVar("--bad"))}">${esc(gapText(r))}</text>`);
+        return;
+      }
       const x1 = x.get(r.src);
       if (!r.dst) {
         out.push(`<text x="${x1}" y="${y}" text-anchor="middle" fill="${esc(cssVar("--muted"))}">${esc(text)}</text>`);
@@ -504,7 +692,12 @@
     const lanes = orderedLanes();
     const out = ["sequenceDiagram"];
     for (const l of lanes) out.push("  participant " + l.id + " as " + mermaidText(laneText(l)));
-    for (const r of visible()) {
+    const first = lanes.length ? lanes[0].id : "", last = lanes.length ? lanes[lanes.length - 1].id : "";
+    for (const r of exported()) {
+      if (r.gap) {
+        out.push("  Note over " + first + (last !== first ? "," + last : "") + ": " + mermaidText(gapText(r)));
+        continue;
+      }
       const text = mermaidText((r.seq ? "[" + r.seq + "] " : "") + r.label +
         (r.verdict ? " " + r.verdict.toUpperCase() : "") + (r.rtt_ms ? " (" + fmtRTT(r.rtt_ms) + ")" : ""));
       if (r.dst) {
@@ -565,7 +758,6 @@
     });
     $("export-svg").addEventListener("click", () => download("stanzascope.svg", "image/svg+xml", exportSVG()));
     $("export-mermaid").addEventListener("click", () => download("stanzascope.mmd", "text/plain", exportMermaid()));
-    $("reload").addEventListener("click", () => location.reload());
     $("close-detail").addEventListener("click", () => { $("detail").hidden = true; });
     $("filters").addEventListener("input", applyFilter);
     $("filters").addEventListener("change", applyFilter);
@@ -578,6 +770,12 @@
       }
     });
     $("rows").addEventListener("click", (e) => {
+      const gel = e.target.closest(".gap");
+      if (gel) {
+        const g = state.gaps.find((x) => x.el === gel);
+        if (g) fetchGap(g);
+        return;
+      }
       const el = e.target.closest(".row");
       if (el) {
         const r = state.byIdx.get(Number(el.dataset.i));
@@ -599,6 +797,7 @@
     es.addEventListener("hello", (e) => {
       const h = JSON.parse(e.data);
       state.max = h.history || state.max;
+      state.liveRate = h.live_rate || 0;
       state.serverName = h.server;
       state.proxy = h.proxy;
       document.title = h.title;
@@ -623,11 +822,19 @@
       status.className = "status live";
       schedule();
     });
-    es.addEventListener("missed", (e) => {
-      const m = JSON.parse(e.data);
-      state.missed += m.n;
-      $("missed-text").textContent = "missed " + state.missed + (state.missed === 1 ? " record" : " records");
-      $("missed").hidden = false;
+    es.addEventListener("skipped", (e) => skipped(JSON.parse(e.data)));
+    es.addEventListener("lanes", (e) => {
+      // Labels learnt from records this page may not have been sent (a bound JID).
+      for (const k of JSON.parse(e.data)) {
+        const id = "c" + k.conn;
+        state.known.set(id, k);
+        const l = state.lanes.get(id);
+        if (l && l.kind === 0) {
+          if (k.jid) l.jid = k.jid;
+          if (k.client) l.client = k.client;
+          relabel(l);
+        }
+      }
     });
     es.addEventListener("records", (e) => {
       for (const r of JSON.parse(e.data)) ingest(r);
