@@ -326,7 +326,7 @@ for tls in ("plain", "tls"):
     w("")
 wr = [f for f in sorted(os.listdir(res)) if f.startswith("webreaders-")]
 if wr:
-    w("**the three browsers of proxy-switch-web3** (records each read, and what the web view told it it missed; one line per start of the servers):\n")
+    w("**the three browsers of proxy-switch-web3** (records each read, in the history and live, and the records the web view did not send it live, at most 1,000 a second each: docs/WEB.md; one line per start of the servers):\n")
     for f in wr:
         lines = [l.strip() for l in text(f).splitlines() if l.strip()]
         w(f"- {f}: " + ("; ".join(lines) if lines else "no output"))
@@ -654,7 +654,7 @@ start_all() {
 	want relay-switch && start_relay relay-switch "${PORT[switch]}" && TARGETS+=(relay-switch)
 	# The web view's cost (issue 15): every proxy above serves it, as by default, with no
 	# browser; proxy-switch-noweb has none, proxy-switch-web3 has three browsers reading it
-	# (scripts/webreaders, as many event streams as three open pages).
+	# (scripts/webreaders: three event streams read and parsed as three open pages do).
 	want proxy-switch-noweb && start_proxy proxy-switch-noweb "${PORT[switch]}" --web off && TARGETS+=(proxy-switch-noweb)
 	if want proxy-switch-web3; then
 		local wp

@@ -1,10 +1,13 @@
 // Command webreaders attaches N readers to a running stanzascope web view, as N browsers
 // watching it would, for measuring what the web view costs the traffic (scripts/bench.sh:
-// proxy throughput with and without 3 browsers). Each reader reads the event stream and
-// counts the records and what it was told it missed; at the end (--duration, or Ctrl-C)
-// or SIGTERM) one line per reader is printed:
+// proxy throughput with and without 3 browsers). Each reader does with the event stream
+// what the page (inspect/web/static/app.js) does: the same endpoint and protocol, each
+// event's JSON parsed as the page parses it (records, skipped runs, lane labels), so what
+// the server sends and how often is what a browser costs it. It does not draw, and does
+// not fetch skipped runs (the page does that when a person clicks). At the end
+// (--duration, Ctrl-C or SIGTERM) one line per reader is printed:
 //
-//	reader 1: 120345 records, 0 missed
+//	reader 1: 25123 records (10000 history, 15123 live in 180 frames), 1480233 not sent live (1402000 gone from the history)
 //
 // Usage:
 //
@@ -36,7 +39,7 @@ func main() {
 	n := flag.Int("n", 3, "number of readers")
 	d := flag.Duration("duration", 0, "stop after this `duration` (0: at Ctrl-C)")
 	stall := flag.Bool("stall", false, "stop reading after the first event, as a frozen tab")
-	until := flag.Int("records", 0, "stop a reader after `N` records (0: no limit)")
+	until := flag.Int("records", 0, "stop a reader after `N` records read or skipped (0: no limit)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM) // SIGTERM: scripts/bench.sh stops it so
 	defer stop()
@@ -62,7 +65,8 @@ func main() {
 	wg.Wait()
 	failed := false
 	for i, r := range results {
-		fmt.Printf("reader %d: %d records, %d missed", i+1, r.records, r.missed)
+		fmt.Printf("reader %d: %d records (%d history, %d live in %d frames), %d not sent live (%d gone from the history)",
+			i+1, r.records, r.history, r.records-r.history, r.frames, r.skipped, r.gone)
 		if r.err != nil {
 			fmt.Printf(" (%v)", r.err)
 			failed = true
@@ -90,12 +94,26 @@ func eventsURL(page, token string) (string, error) {
 }
 
 type result struct {
-	records, missed int
-	err             error
+	records, history int // records read, and of them before "live"
+	frames           int // live "records" events
+	skipped, gone    int // records not sent live, and of them gone from the history
+	err              error
 }
 
-// read reads one event stream until ctx ends, or until it has read until records
-// (when until > 0).
+// summary is what the page reads of a record's summary to draw it.
+type summary struct {
+	I     uint64 `json:"i"`
+	Seq   uint64 `json:"seq"`
+	Kind  string `json:"kind"`
+	Label string `json:"label"`
+	Src   string `json:"src"`
+	Dst   string `json:"dst"`
+	Req   uint64 `json:"req"`
+	Bound string `json:"bound"`
+}
+
+// read reads one event stream until ctx ends, or until it has read or been told it was
+// not sent until records (when until > 0).
 func read(ctx context.Context, events string, stall bool, until int) result {
 	var res result
 	req, err := http.NewRequestWithContext(ctx, "GET", events, nil)
@@ -115,6 +133,8 @@ func read(ctx context.Context, events string, stall bool, until int) result {
 	}
 	br := bufio.NewReaderSize(resp.Body, 64<<10)
 	event := ""
+	live := false
+	var sums []summary
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
@@ -128,25 +148,45 @@ func read(ctx context.Context, events string, stall bool, until int) result {
 		case strings.HasPrefix(line, "event: "):
 			event = line[len("event: "):]
 		case strings.HasPrefix(line, "data: "):
-			data := line[len("data: "):]
+			data := []byte(line[len("data: "):])
 			switch event {
 			case "records":
-				// Counted, not parsed: the readers share the machine with the traffic they
-				// measure, and a browser's parsing is not the server's cost. Each summary
-				// is one object that starts with its index.
-				if !strings.HasPrefix(data, `[{"i":`) {
-					res.err = fmt.Errorf("bad records event: %.80s", data)
+				sums = sums[:0]
+				if err := json.Unmarshal(data, &sums); err != nil {
+					res.err = fmt.Errorf("bad records event: %w", err)
 					return res
 				}
-				res.records += strings.Count(data, `{"i":`)
-				if until > 0 && res.records >= until {
+				res.records += len(sums)
+				if live {
+					res.frames++
+				} else {
+					res.history += len(sums)
+				}
+				if until > 0 && res.records+res.skipped >= until {
 					return res
 				}
-			case "missed":
-				var m struct{ N int }
-				if err := json.Unmarshal([]byte(data), &m); err == nil {
-					res.missed += m.N
+			case "skipped":
+				var g struct{ N, Gone int }
+				if err := json.Unmarshal(data, &g); err != nil {
+					res.err = fmt.Errorf("bad skipped event: %w", err)
+					return res
 				}
+				res.skipped += g.N
+				res.gone += g.Gone
+				if until > 0 && res.records+res.skipped >= until {
+					return res
+				}
+			case "lanes":
+				var lanes []struct {
+					Conn uint64 `json:"conn"`
+					JID  string `json:"jid"`
+				}
+				if err := json.Unmarshal(data, &lanes); err != nil {
+					res.err = fmt.Errorf("bad lanes event: %w", err)
+					return res
+				}
+			case "live":
+				live = true
 			}
 		case line == "":
 			event = ""

@@ -28,7 +28,8 @@ func TestEventsURL(t *testing.T) {
 	}
 }
 
-// TestRead reads a real web view: the history, then live records.
+// TestRead reads a real web view: the history, then live records; and, above the live
+// rate, is told what it was not sent.
 func TestRead(t *testing.T) {
 	hub := web.NewHub(web.Options{})
 	srv := httptest.NewServer(web.NewHandler(hub, web.HandlerOptions{Token: "reader-token"}))
@@ -53,7 +54,30 @@ func TestRead(t *testing.T) {
 	go func() { done <- read(ctx, events, false, 5) }()
 	write(2)
 	res := <-done
-	if res.err != nil || res.records != 5 || res.missed != 0 {
+	if res.err != nil || res.records != 5 || res.skipped != 0 {
+		t.Fatalf("%+v", res)
+	}
+	// At a live rate of 10 (the least), 200 at once are not all sent: every one is read
+	// or counted as skipped.
+	fast := web.NewHub(web.Options{LiveRate: 10})
+	fsrv := httptest.NewServer(web.NewHandler(fast, web.HandlerOptions{}))
+	defer fsrv.Close()
+	defer fast.Close()
+	fev, _ := eventsURL(fsrv.URL+"/", "")
+	fdone := make(chan result, 1)
+	go func() { fdone <- read(ctx, fev, false, 200) }()
+	for deadline := time.Now().Add(10 * time.Second); fast.Watching() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the reader did not connect")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for range 200 {
+		if err := fast.Write(&inspect.Record{Kind: inspect.KindNote, Note: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res := <-fdone; res.err != nil || res.records+res.skipped != 200 || res.skipped == 0 {
 		t.Fatalf("%+v", res)
 	}
 	bad, _ := eventsURL(srv.URL+"/", "wrong-token")
