@@ -573,7 +573,11 @@ func stall(t testing.TB, srvURL string) net.Conn {
 // TestStalledBrowser: a browser that stops reading does not hold up Write, and when it
 // reads again it is told which records it was not sent, and that they left the history.
 func TestStalledBrowser(t *testing.T) {
-	h := NewHub(Options{History: 1000})
+	// No live rate to speak of: every record is sent, as fast as they come, so that the
+	// stream must block on the socket and fall more than the history behind (at the
+	// default rate it would send too little to fill the socket's buffers, and the test
+	// would depend on how fast the machine writes).
+	h := NewHub(Options{History: 1000, LiveRate: 1 << 30})
 	// The stalled stream must still be there when the test reads it, however slow the machine.
 	srv := httptest.NewServer(NewHandler(h, HandlerOptions{WriteTimeout: 10 * time.Minute}))
 	defer srv.Close()
