@@ -21,28 +21,36 @@ func (c *conn) rescue(lost [][]byte) {
 	if len(lost) == 0 {
 		return
 	}
-	owner := c.JID()
-	kept, bounced := 0, 0
+	kept, bounced := c.srv.Reroute(c.JID(), lost)
+	c.srv.logf("switch: conn %d: %d stanzas for %s were not written: %d messages delivered elsewhere or kept, %d bounced, the rest (presences, pushes, headlines) dropped",
+		c.info.ID, len(lost), c.JID(), kept, bounced)
+}
+
+// Reroute handles stanzas routed to the session of the full JID owner that it did not
+// deliver, as the switch handles those its own sessions did not write (see above): a
+// Directory whose sessions live elsewhere (another node of a cluster) calls it for a
+// stanza whose session ended before it arrived there. It returns how many messages were
+// delivered to other resources or kept, and how many stanzas were bounced.
+func (s *Server) Reroute(owner inspect.JID, lost [][]byte) (kept, bounced int) {
 	for _, b := range lost {
 		switch inspect.TopName(b) {
 		case "message":
 			from, _ := inspect.ParseJID(inspect.TopAttr(b, "from"))
-			e, bounce := c.srv.toAccount(context.Background(), routedType(inspect.TopAttr(b, "type")), owner.Bare(), b, from)
+			e, bounce := s.toAccount(context.Background(), routedType(inspect.TopAttr(b, "type")), owner.Bare(), b, from)
 			if bounce {
-				c.srv.bounceRouted(b, "message", e)
+				s.bounceRouted(b, "message", e)
 				bounced++
 			} else {
 				kept++
 			}
 		case "iq":
 			if t := inspect.TopAttr(b, "type"); t == "get" || t == "set" {
-				c.srv.bounceRouted(b, "iq", errServiceUnavailable)
+				s.bounceRouted(b, "iq", errServiceUnavailable)
 				bounced++
 			}
 		}
 	}
-	c.srv.logf("switch: conn %d: %d stanzas for %s were not written: %d messages delivered elsewhere or kept, %d bounced, the rest (presences, pushes, headlines) dropped",
-		c.info.ID, len(lost), owner, kept, bounced)
+	return kept, bounced
 }
 
 // routedType is the type a message was routed as: RFC 6121 section 5.2.2 treats unknown
