@@ -232,6 +232,11 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if node, ok := dir.(*cluster.Node); ok {
+		// A message whose session on another node ended as it crossed goes to the
+		// account's other resources, as on one switch.
+		node.SetReroute(srv.Reroute)
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -98,7 +98,7 @@ type Stats struct {
 	Received       atomic.Uint64 // stanzas received from other nodes for this node's sessions
 	Refused        atomic.Uint64 // stanzas for other nodes not sent (NATS down, too many pending): the switch kept or bounced them
 	Failed         atomic.Uint64 // stanzas sent that the other node did not take (gone, session ended, no answer)
-	KeptOffline    atomic.Uint64 // of those, messages kept in the store
+	KeptOffline    atomic.Uint64 // of those, messages kept in the store (or, with SetReroute, delivered to the account's other resources)
 	Lost           atomic.Uint64 // messages that could be neither delivered nor kept (store failed)
 	Expired        atomic.Uint64 // other nodes' sessions dropped because their node stopped refreshing them
 	Conflicts      atomic.Uint64 // this node's sessions replaced by a newer one on another node
@@ -137,6 +137,8 @@ type Node struct {
 	peers    map[string]*peer // by node name: what was sent there and not answered
 	npending int              // stanzas sent to other nodes and not answered
 	wbuf     []byte           // the message being published
+
+	reroute atomic.Pointer[func(owner inspect.JID, lost [][]byte) (kept, bounced int)]
 
 	// The inbox goroutine's only: answers to collect and send.
 	acks     map[string]*acks // by the sender's reply subject's start
@@ -341,6 +343,16 @@ func (n *Node) Close() error {
 	}
 	n.nc.Close()
 	return err
+}
+
+// SetReroute gives the node the switch's handling of stanzas a session did not deliver
+// (server.Server.Reroute): a stanza another node did not take (its session ended while
+// the stanza crossed, the node is gone or did not answer) is then handled as one a
+// session of this switch did not write: a message goes to the account's other available
+// resources, on any node, or is kept offline. Call it once the switch is made, before it
+// serves; without it such a message is kept offline.
+func (n *Node) SetReroute(f func(owner inspect.JID, lost [][]byte) (kept, bounced int)) {
+	n.reroute.Store(&f)
 }
 
 // Name returns the node's name.

@@ -47,6 +47,7 @@ const (
 // pending is a stanza sent to another node and not yet answered.
 type pending struct {
 	seq      uint64
+	id       string // the session's
 	to       inspect.JID
 	stanza   []byte
 	deadline time.Time
@@ -104,7 +105,7 @@ func (n *Node) deliverRemote(r *remoteSess, stanza []byte) bool {
 		return false
 	}
 	p.seq = seq
-	p.queue = append(p.queue, pending{seq: seq, to: r.jid, stanza: stanza, deadline: time.Now().Add(n.cfg.AckTimeout)})
+	p.queue = append(p.queue, pending{seq: seq, id: r.id, to: r.jid, stanza: stanza, deadline: time.Now().Add(n.cfg.AckTimeout)})
 	n.npending++
 	n.pmu.Unlock()
 	st.Sent.Add(1)
@@ -419,12 +420,28 @@ func (n *Node) expirePending(now time.Time) {
 }
 
 // fallback does for a stanza another node did not take what the switch does for a
-// resource that is gone (RFC 6121 section 8.5.3.2): a chat or normal message is kept for
-// the account, an iq request is answered with service-unavailable, anything else is
-// dropped.
+// resource that is gone (RFC 6121 section 8.5.3.2). With SetReroute, the switch's own
+// rules; without, a chat or normal message is kept for the account, an iq request is
+// answered with service-unavailable, anything else is dropped.
 func (n *Node) fallback(p *pending) {
 	st := n.cfg.Stats
 	st.Failed.Add(1)
+	if f := n.reroute.Load(); f != nil {
+		// The switch does it (Server.Reroute), as for its own session that ended with
+		// stanzas unwritten: a message goes to the account's other available resources,
+		// on any node, or offline. The session is not live for this node first, so the
+		// stanza does not go back to it: its unbind or its expiry follows (the expiry
+		// tells this node's users it went unavailable), or a refresh if it lives on.
+		n.mu.Lock()
+		if r := n.remote[p.to]; r != nil && r.id == p.id {
+			r.failed = true
+		}
+		n.mu.Unlock()
+		if kept, _ := (*f)(p.to, [][]byte{p.stanza}); kept > 0 {
+			st.KeptOffline.Add(uint64(kept))
+		}
+		return
+	}
 	from := inspect.TopAttr(p.stanza, "from")
 	switch inspect.TopName(p.stanza) {
 	case "message":

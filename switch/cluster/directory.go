@@ -34,6 +34,7 @@ type remoteSess struct {
 	ver      uint64
 	presence server.PresenceState
 	seen     time.Time // last news of it: it expires TTL after
+	failed   bool      // a stanza sent to it was not taken: not live until news of it
 }
 
 // JID returns the session's full JID.
@@ -218,7 +219,7 @@ func (n *Node) entryOf(l *localSess, p server.PresenceState) entry {
 }
 
 // live reports whether another node's session is still refreshed (under n.mu).
-func (n *Node) live(r *remoteSess) bool { return time.Since(r.seen) < n.cfg.TTL }
+func (n *Node) live(r *remoteSess) bool { return !r.failed && time.Since(r.seen) < n.cfg.TTL }
 
 // broadcast tells every node at once (the bucket follows, from the writer).
 func (n *Node) broadcast(e entry) {
@@ -262,6 +263,7 @@ func (n *Node) apply(e entry) {
 				r.presence = presenceOf(e)
 			}
 			r.seen = time.Now()
+			r.failed = false
 		case r == nil || newer(e.Bound, e.Node, r.bound, r.node):
 			if r != nil {
 				n.dropRemote(r)

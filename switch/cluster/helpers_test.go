@@ -87,6 +87,7 @@ func (e *env) startNode(name string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.node.SetReroute(srv.Reroute)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
