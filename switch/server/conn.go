@@ -30,9 +30,12 @@ type conn struct {
 	// errWritten: the writer wrote a stream error, so the socket is closed gracefully (linger.go).
 	errWritten atomic.Bool
 
-	// Owned by the reader goroutine.
-	key            netip.Addr // the client's address as the limits per address count it (limits.go)
-	rc             net.Conn   // what the reader reads: &guard, or the TLS connection over it
+	// Owned by the reader goroutine (one at a time: a parked session's next one is
+	// started by resume).
+	ctx            context.Context
+	idle           *idlePoller // where the session is parked when idle (park.go); nil: never
+	key            netip.Addr  // the client's address as the limits per address count it (limits.go)
+	rc             net.Conn    // what the reader reads: &guard, or the TLS connection over it
 	rd             *inspect.Reader
 	in             *inspect.Header
 	headerPrefixes bool // in binds prefixes our header does not: stanzas are re-serialised
@@ -98,10 +101,22 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	return c
 }
 
-// serve runs the connection until the stream ends, then cleans up the session.
+// serve runs the connection until the stream ends or its session is parked (park.go),
+// then cleans up the session. The Server counted it in wg; done ends that.
 func (c *conn) serve(ctx context.Context) {
 	c.srv.cfg.Stats.opened()
-	defer func() { c.srv.cfg.Stats.closed(c.tls) }()
+	if !c.admit() {
+		c.done()
+		return
+	}
+	c.ctx = ctx
+	c.rd = inspect.NewReader(timedSource{c}, c.srv.cfg.Limits)
+	c.run(nil)
+}
+
+// admit reads the PROXY header if one is due and applies the limit on connections per
+// address; false if the connection was refused (and closed).
+func (c *conn) admit() bool {
 	if c.srv.cfg.TrustProxy {
 		client, err := c.readProxyHeader()
 		if err != nil {
@@ -111,7 +126,7 @@ func (c *conn) serve(ctx context.Context) {
 			c.raw.Close()
 			c.observe(&inspect.Record{Kind: inspect.KindConnOpen, Note: "switch: connection accepted"})
 			c.observe(&inspect.Record{Kind: inspect.KindConnClose, Note: "switch: connection refused: " + err.Error()})
-			return
+			return false
 		}
 		if client.IsValid() {
 			c.info.Client = client
@@ -127,20 +142,33 @@ func (c *conn) serve(ctx context.Context) {
 		c.waitWriter()
 		c.raw.Close()
 		c.observe(&inspect.Record{Kind: inspect.KindConnClose, Note: "switch: connection refused: " + text})
-		return
+		return false
 	}
-	defer c.srv.lim.conns.remove(c.key)
-	c.rd = inspect.NewReader(timedSource{c}, c.srv.cfg.Limits)
-	var err error
-	for {
-		if err = c.safeLoop(ctx); err != errIdle {
+	return true
+}
+
+// run serves the stream from where it is (err: how it ended already, or nil) until it
+// ends, then ends the session; or until an idle session is parked, when it returns at
+// once: resume goes on in another goroutine.
+func (c *conn) run(err error) {
+	for err == nil {
+		if err = c.safeLoop(c.ctx); err != errIdle {
 			break
 		}
-		if err = c.waitIdle(); err != nil {
-			break
+		if err = c.waitIdle(); err == errParked {
+			return
 		}
 	}
 	c.safeEnd(err)
+	c.srv.lim.conns.remove(c.key)
+	c.done()
+}
+
+// done is the last thing a connection does.
+func (c *conn) done() {
+	c.srv.cfg.Stats.closed(c.tls)
+	c.srv.untrack(c)
+	c.srv.wg.Done()
 }
 
 // errInternalStream ends a connection whose handling panicked: the client gets
@@ -347,20 +375,27 @@ func (c *conn) onReadTimeout(err error, bound bool) error {
 	return c.send([]byte("<iq id='idle-ping' type='get' from='"+c.srv.domain.Domain+"'><ping xmlns='"+inspect.NSPing+"'/></iq>"), "iq", inspect.NSClient)
 }
 
-// waitIdle blocks until an idle plaintext session receives its next byte, which it keeps
-// for the reader. It runs at the bottom of the goroutine's stack, so the runtime can shrink
-// the stack of a waiting session to 4 KiB: most of what an idle session costs.
-//
-// A session quiet for idleRelease also drops the reader's buffer while it waits (4 KiB): a
-// busy one keeps it, rather than allocate one for every burst.
+// waitIdle waits until an idle plaintext session receives its next byte, which it keeps
+// for the reader. A session quiet for idleRelease drops the reader's buffer (4 KiB) and is
+// parked (park.go): its goroutine ends (errParked) and the session waits without one, its
+// socket watched with those of every other parked session, until a byte, the idle
+// deadline or the end of its stream resumes it in a new goroutine (resume). A busy
+// session keeps its buffer and goroutine, rather than pay for them at every burst. Where
+// sessions cannot be parked, the goroutine waits here at the bottom of its stack, which
+// the runtime then shrinks to 4 KiB.
 func (c *conn) waitIdle() error {
 	n, err := c.readTimedUntil(c.peek[:], time.Now().Add(idleRelease))
 	if err == errQuiet {
-		c.quiet.Store(c.rd.ReleaseBuffer())
+		if c.rd.ReleaseBuffer() {
+			c.quiet.Store(true)
+		}
+		if c.idle.park(c) {
+			return errParked // c belongs to whoever resumes it now
+		}
 		n, err = c.readTimed(c.peek[:])
-		c.quiet.Store(false)
 	}
 	if n == 1 {
+		c.quiet.Store(false) // the reader takes a buffer again
 		c.hasPeek = true
 		return nil
 	}

@@ -175,6 +175,7 @@ func (c *conn) finishLocked(f final) {
 			o.drop.Store(true)
 			c.dropQueueLocked()
 			c.raw.Close()
+			c.idle.unpark(c)
 		}
 		return
 	}
@@ -188,6 +189,7 @@ func (c *conn) finishLocked(f final) {
 	if f.abort || o.paused {
 		// During the TLS handshake the socket is TLS's: nothing can be written.
 		c.raw.Close()
+		c.idle.unpark(c) // its reader, if parked, sees the closed socket
 		return
 	}
 	c.startWriterLocked()
@@ -397,6 +399,7 @@ func (c *conn) writeLoop() {
 func (c *conn) wakeReader() {
 	c.ob.ended.Store(true)
 	c.raw.SetReadDeadline(time.Unix(1, 0))
+	c.idle.unpark(c) // a parked session has no reader: one is started (park.go)
 }
 
 func (c *conn) stallText() string {

@@ -202,6 +202,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		ln.Close()
 	}()
+	// Idle sessions wait for their next byte without a goroutine each (park.go).
+	idle, err := newIdlePoller(s)
+	if err != nil {
+		s.logf("switch: idle sessions keep a goroutine each: %v", err)
+		idle = nil
+	}
 	var acceptErr error
 	retry := acceptRetry{logf: s.logf}
 	for {
@@ -227,17 +233,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			nc.Close()
 			break
 		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer s.untrack(c)
-			c.serve(ctx)
-		}()
+		c.idle = idle
+		s.wg.Add(1) // until c.done
+		go c.serve(ctx)
 	}
 	close(stop)
 	<-watchDone
 	s.shutdown()
 	s.wg.Wait()
+	if idle != nil {
+		idle.close()
+	}
 	return acceptErr
 }
 
