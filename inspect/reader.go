@@ -35,7 +35,7 @@ type binding struct {
 // attrSpan is one attribute of the start tag being scanned.
 type attrSpan struct {
 	name, value span
-	colon       int32 // offset of the colon in the name, -1 without one (set by checkTag)
+	colon       int32 // offset of the first colon in the name, -1 without one (set by the scan)
 }
 
 // Reader frames an XMPP stream into events: stream open, stanzas, whitespace, stream close.
@@ -75,7 +75,8 @@ type Reader struct {
 	name       span  // name of the current start or end tag
 	attr       attrSpan
 	attrs      []attrSpan
-	nameColon  int32  // offset of the colon in the current tag's name, -1 without one
+	nameColon  int32  // offset of the first colon in the current tag's name, -1 without one
+	manyColons bool   // a name of the current start tag has more than one colon
 	nDecls     int    // namespace declarations among attrs
 	nPrefixed  int    // prefixed attributes among attrs, declarations excepted
 	names      []span // open elements

@@ -6,26 +6,133 @@ import (
 	"unicode/utf8"
 )
 
-// Byte classes for the scanner's hot loops.
+// Byte classes for the scanner's hot loops. The stop tables hold 0 or 1 rather than bools
+// so that the loops can test four bytes with one branch (see skipText).
 var (
-	textStop  [256]bool // bytes that end a run of plain character data
-	valueStop [256]bool // bytes that end a run of plain attribute value (quotes checked apart)
-	nameByte  [256]bool // bytes allowed in a name after the first (>= 0x80 checked later)
-	nameFirst [256]bool // bytes allowed to start a name
+	textStop  [256]uint8 // bytes that end a run of plain character data
+	valueStop [256]uint8 // bytes that end a run of plain attribute value (quotes checked apart)
+	nameByte  [256]bool  // bytes allowed in a name after the first (>= 0x80 checked later)
+	nameFirst [256]bool  // bytes allowed to start a name
+	nameStop  [256]uint8 // bytes that end a run of plain name: not a name byte, ':', >= 0x80
 )
 
 func init() {
 	for c := 0; c < 256; c++ {
 		ctl := c < 0x20 && c != '\t' && c != '\n' && c != '\r'
-		textStop[c] = c == '<' || c == '&' || c == ']' || ctl || c >= 0x80
-		valueStop[c] = c == '<' || c == '&' || ctl || c >= 0x80 || c == '\'' || c == '"'
+		textStop[c] = b2u(c == '<' || c == '&' || c == ']' || ctl || c >= 0x80)
+		valueStop[c] = b2u(c == '<' || c == '&' || ctl || c >= 0x80 || c == '\'' || c == '"')
 		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 		nameFirst[c] = letter || c == '_' || c == ':' || c >= 0x80
 		nameByte[c] = nameFirst[c] || c >= '0' && c <= '9' || c == '-' || c == '.'
+		nameStop[c] = b2u(!nameByte[c] || c == ':' || c >= 0x80)
 	}
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
+
+func b2u(v bool) uint8 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// skipText returns the offset of the first byte of b at or after i that ends a run of
+// plain character data (textStop), or len(b). It looks at four bytes per branch: the
+// runs are most of a stream's bytes. (uint(i) < uint(len(b)) lets the compiler drop the
+// bounds check of b[i], which i < len(b) does not: i could be negative as far as it knows.)
+func skipText(b []byte, i int) int {
+	for ; i+4 <= len(b); i += 4 {
+		q := b[i : i+4 : i+4]
+		if textStop[q[0]]|textStop[q[1]]|textStop[q[2]]|textStop[q[3]] != 0 {
+			break
+		}
+	}
+	for uint(i) < uint(len(b)) && textStop[b[i]] == 0 {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the offset of the first byte of b at or after i that ends a run of
+// plain attribute value (valueStop), or len(b), four bytes per branch like skipText.
+func skipValue(b []byte, i int) int {
+	for ; i+4 <= len(b); i += 4 {
+		q := b[i : i+4 : i+4]
+		if valueStop[q[0]]|valueStop[q[1]]|valueStop[q[2]]|valueStop[q[3]] != 0 {
+			break
+		}
+	}
+	for uint(i) < uint(len(b)) && valueStop[b[i]] == 0 {
+		i++
+	}
+	return i
+}
+
+// skipName returns the offset of the first byte of b at or after i that is not a plain
+// name byte (nameStop: not ASCII, a colon or not a name byte), or len(b). Names are short:
+// a byte at a time is faster here than four.
+func skipName(b []byte, i int) int {
+	for uint(i) < uint(len(b)) && nameStop[b[i]] == 0 {
+		i++
+	}
+	return i
+}
+
+// startName starts the start tag whose name begins at offset i. The name's first byte is
+// scanned with the rest, which notes a colon or a byte >= 0x80 in it.
+func (r *Reader) startName(i int) {
+	r.name.start = int32(i)
+	r.highName = false
+	r.nameColon = -1
+	r.manyColons = false
+	r.attrs = r.attrs[:0]
+	r.st = sStartName
+}
+
+// attrName scans the attribute name that started at r.attr.name.start from offset i, and
+// returns where the scan stopped. The usual attribute, name='value', goes on straight to
+// its value: a round of the loop in scan for each part costs more than the part.
+func (r *Reader) attrName(b []byte, i int) int {
+	i = r.nameRun(b, i, r.attr.name.start, &r.attr.colon)
+	r.st = sAttrName
+	if i == len(b) {
+		return i
+	}
+	r.attr.name.end = int32(i)
+	r.st = sAttrEq
+	if b[i] != '=' || i+1 == len(b) || b[i+1] != '\'' && b[i+1] != '"' {
+		return i
+	}
+	r.quote = b[i+1]
+	i += 2
+	r.attr.value.start = int32(i)
+	r.st = sAttrValue
+	return i
+}
+
+// nameRun scans the name that starts at offset start from offset i, up to the first byte
+// that is not a name byte, which it returns (len(b) when the name may go on). It notes on
+// the way what checkTag needs: the offset in the name of its first colon in *colon
+// (-1 until one is seen), a second colon in r.manyColons, a byte >= 0x80 in r.highName.
+func (r *Reader) nameRun(b []byte, i int, start int32, colon *int32) int {
+	for {
+		i = skipName(b, i)
+		if i == len(b) || !nameByte[b[i]] {
+			return i
+		}
+		if b[i] == ':' {
+			if *colon < 0 {
+				*colon = int32(i) - start
+			} else {
+				r.manyColons = true
+			}
+		} else {
+			r.highName = true
+		}
+		i++
+	}
+}
 
 // scan looks at the buffered bytes of the current event from where it stopped. It returns
 // an event when one is complete, ok=false when it needs more bytes, or a violation.
@@ -67,11 +174,7 @@ func (r *Reader) scan() (Event, bool, error) {
 			c := b[i]
 			switch {
 			case nameFirst[c]:
-				r.name.start = int32(i)
-				r.highName = c >= 0x80
-				r.attrs = r.attrs[:0]
-				r.st = sStartName
-				i++
+				r.startName(i)
 			case c == '/':
 				if r.depth == 0 && (r.phase != phaseStream || r.fragment) {
 					return r.fail(i, CondNotWellFormed, "end tag with no element open")
@@ -90,8 +193,23 @@ func (r *Reader) scan() (Event, bool, error) {
 				return r.fail(i, CondNotWellFormed, fmt.Sprintf("unexpected %q after '<'", c))
 			}
 
-		case sStartName, sAttrName, sEndName:
-			for i < n && nameByte[b[i]] {
+		case sStartName:
+			i = r.nameRun(b, i, r.name.start, &r.nameColon)
+			if i == n {
+				break
+			}
+			r.name.end = int32(i)
+			r.st = sTagSpace
+
+		case sAttrName:
+			i = r.attrName(b, i)
+
+		case sEndName:
+			for {
+				i = skipName(b, i)
+				if i == n || !nameByte[b[i]] {
+					break
+				}
 				if b[i] >= 0x80 {
 					r.highName = true
 				}
@@ -100,26 +218,28 @@ func (r *Reader) scan() (Event, bool, error) {
 			if i == n {
 				break
 			}
-			switch r.st {
-			case sStartName:
-				r.name.end = int32(i)
-				r.st = sTagSpace
-			case sAttrName:
-				r.attr.name.end = int32(i)
-				r.st = sAttrEq
-			default:
-				r.name.end = int32(i)
-				if r.name.end == r.name.start {
-					return r.fail(i, CondNotWellFormed, "end tag without a name")
+			r.name.end = int32(i)
+			if r.name.end == r.name.start {
+				return r.fail(i, CondNotWellFormed, "end tag without a name")
+			}
+			r.st = sEndSpace
+			if b[i] == '>' { // the usual end tag: no space before '>'
+				ev, ok, err := r.endTag(i)
+				if err != nil || ok {
+					return ev, ok, err
 				}
-				r.st = sEndSpace
+				i++
 			}
 
 		case sTagSpace:
+			for i < n && isSpace(b[i]) {
+				i++
+			}
+			if i == n {
+				break
+			}
 			c := b[i]
 			switch {
-			case isSpace(c):
-				i++
 			case c == '>':
 				ev, ok, err := r.startTag(i, false)
 				if err != nil || ok {
@@ -134,11 +254,8 @@ func (r *Reader) scan() (Event, bool, error) {
 					return r.fail(i, CondNotWellFormed, "attributes must be separated by whitespace")
 				}
 				r.attr.name.start = int32(i)
-				if c >= 0x80 {
-					r.highName = true
-				}
-				r.st = sAttrName
-				i++
+				r.attr.colon = -1
+				i = r.attrName(b, i)
 			default:
 				return r.fail(i, CondNotWellFormed, fmt.Sprintf("unexpected %q in a start tag", c))
 			}
@@ -172,9 +289,7 @@ func (r *Reader) scan() (Event, bool, error) {
 			i++
 
 		case sAttrValue:
-			for i < n && !valueStop[b[i]] {
-				i++
-			}
+			i = skipValue(b, i)
 			if i == n {
 				break
 			}
@@ -238,9 +353,7 @@ func (r *Reader) scan() (Event, bool, error) {
 			i++
 
 		case sText:
-			for i < n && !textStop[b[i]] {
-				i++
-			}
+			i = skipText(b, i)
 			if i == n {
 				break
 			}
@@ -249,6 +362,9 @@ func (r *Reader) scan() (Event, bool, error) {
 				r.tagStart = i
 				r.st = sLT
 				i++
+				if i < n && nameFirst[b[i]] { // a start tag, as sLT would find
+					r.startName(i)
+				}
 			case c == '&':
 				r.entStart = i
 				r.entReturn = sText

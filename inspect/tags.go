@@ -37,7 +37,7 @@ func (r *Reader) startTag(i int, empty bool) (Event, bool, error) {
 	// Bind this element's namespace declarations before checking its prefixes: an element
 	// may use a prefix it declares itself.
 	for _, a := range r.attrs {
-		if r.nDecls == 0 {
+		if r.nDecls == 0 { // the usual stanza: no declaration
 			break
 		}
 		name := b[a.name.start:a.name.end]
@@ -228,25 +228,24 @@ func (r *Reader) checkTag(b []byte) error {
 			}
 		}
 	}
-	var err error
-	if r.nameColon, err = r.colon(b, r.name); err != nil {
+	if err := r.checkColon(b, r.name, r.nameColon); err != nil {
 		return err
 	}
-	// One pass finds each name's colon and counts declarations and prefixed attributes,
-	// so the checks after it skip what a tag does not have.
+	// One pass checks each name's colon (which the scan found) and counts declarations and
+	// prefixed attributes, so the checks after it skip what a tag does not have.
 	r.nDecls, r.nPrefixed = 0, 0
 	attrs := r.attrs
 	for k := range attrs {
 		a := &attrs[k]
-		if a.colon, err = r.colon(b, a.name); err != nil {
+		if err := r.checkColon(b, a.name, a.colon); err != nil {
 			return err
 		}
-		switch name := b[a.name.start:a.name.end]; {
+		switch {
 		case a.colon < 0:
-			if string(name) == "xmlns" {
+			if a.name.end-a.name.start == 5 && string(b[a.name.start:a.name.end]) == "xmlns" {
 				r.nDecls++
 			}
-		case a.colon == 5 && string(name[:5]) == "xmlns":
+		case a.colon == 5 && string(b[a.name.start:a.name.start+5]) == "xmlns":
 			r.nDecls++
 		default:
 			r.nPrefixed++
@@ -255,10 +254,12 @@ func (r *Reader) checkTag(b []byte) error {
 	name := func(i int) []byte { return b[attrs[i].name.start:attrs[i].name.end] }
 	dup := -1
 	if len(attrs) <= pairwiseMax {
-	pairs: // the usual tag: compare in place
+	pairs: // the usual tag: compare in place, lengths first
 		for i := 1; i < len(attrs); i++ {
+			ni := attrs[i].name
 			for j := range i {
-				if bytes.Equal(name(i), name(j)) {
+				nj := attrs[j].name
+				if nj.end-nj.start == ni.end-ni.start && string(b[ni.start:ni.end]) == string(b[nj.start:nj.end]) {
 					dup = i
 					break pairs
 				}
@@ -280,24 +281,27 @@ func (r *Reader) checkTag(b []byte) error {
 	return r.checkDecls(b)
 }
 
-// colon returns the offset of the colon in the name at s, -1 without one, and enforces
-// Namespaces in XML: a name has at most one colon, not at either end.
-func (r *Reader) colon(b []byte, s span) (int32, error) {
-	name := b[s.start:s.end]
-	c := -1
-	for k, ch := range name { // names are short: a loop beats a call to IndexByte
-		if ch == ':' {
-			c = k
-			break
-		}
+// checkColon enforces Namespaces in XML on the name at s whose first colon the scan found
+// at c (-1: none): a name has at most one colon, not at either end.
+func (r *Reader) checkColon(b []byte, s span, c int32) error {
+	if c < 0 || c > 0 && c < s.end-s.start-1 && !r.manyColons {
+		return nil
 	}
+	return r.qnameError(b, s)
+}
+
+// qnameError is checkColon's rare case, a colon at either end or several, in full: it
+// enforces Namespaces in XML on the name at s (at most one colon, not at either end).
+func (r *Reader) qnameError(b []byte, s span) error {
+	name := b[s.start:s.end]
+	c := bytes.IndexByte(name, ':')
 	if c < 0 {
-		return -1, nil
+		return nil
 	}
 	if c == 0 || c == len(name)-1 || bytes.IndexByte(name[c+1:], ':') >= 0 {
-		return int32(c), r.violate(int(s.start), CondNotWellFormed, secNSPrefix, fmt.Sprintf("%q is not a valid qualified name", name))
+		return r.violate(int(s.start), CondNotWellFormed, secNSPrefix, fmt.Sprintf("%q is not a valid qualified name", name))
 	}
-	return int32(c), nil
+	return nil
 }
 
 // namePrefix returns the prefix of the name at s whose colon is at c, nil without one.
