@@ -22,17 +22,19 @@ type JSON struct {
 // jsonRecord is the shape of one line of a JSON log. Field order and names are a format
 // other tools read: change them only by adding fields.
 type jsonRecord struct {
-	Time      string   `json:"time,omitempty"` // RFC 3339 with nanoseconds, UTC
-	Conn      uint64   `json:"conn,omitempty"`
-	Node      string   `json:"node,omitempty"` // the process that numbered the connection (a proxy's --node)
-	Dir       string   `json:"dir,omitempty"`  // c2s, s2c
-	Kind      string   `json:"kind"`
-	Name      string   `json:"name,omitempty"`
-	NS        string   `json:"ns,omitempty"`
-	Type      string   `json:"type,omitempty"`
-	ID        string   `json:"id,omitempty"`
-	From      string   `json:"from,omitempty"`
-	To        string   `json:"to,omitempty"`
+	Time string `json:"time,omitempty"` // RFC 3339 with nanoseconds, UTC
+	Conn uint64 `json:"conn,omitempty"`
+	Node string `json:"node,omitempty"` // the process that numbered the connection (a proxy's --node)
+	Dir  string `json:"dir,omitempty"`  // c2s, s2c
+	Kind string `json:"kind"`
+	Name string `json:"name,omitempty"`
+	NS   string `json:"ns,omitempty"`
+	// The stanza's attributes: bytes, so that the printer can point them into the record
+	// instead of copying each into a string (see topAttrs).
+	Type      jsonText `json:"type,omitempty"`
+	ID        jsonText `json:"id,omitempty"`
+	From      jsonText `json:"from,omitempty"`
+	To        jsonText `json:"to,omitempty"`
 	Size      int      `json:"size"`          // length of xml: the bytes as they travelled, once redacted
 	XML       jsonText `json:"xml,omitempty"` // the bytes, redacted unless --show-secrets
 	Note      string   `json:"note,omitempty"`
@@ -64,11 +66,18 @@ func NewJSON(w io.Writer, opt JSONOptions) *JSON {
 // Flush does nothing: JSON writes each record as it comes.
 func (j *JSON) Flush() error { return nil }
 
-// Write writes r as one line.
+// Write writes r as one line. Written to a bufio.Writer (the log file), the line is
+// encoded straight into the writer's buffer, not into one of its own first.
 func (j *JSON) Write(r *Record) error {
 	jr := toJSON(r)
-	j.buf = jr.appendJSON(j.buf[:0])
-	if _, err := j.w.Write(j.buf); err != nil {
+	var err error
+	if bw, ok := j.w.(interface{ AvailableBuffer() []byte }); ok {
+		_, err = j.w.Write(jr.appendJSON(bw.AvailableBuffer()))
+	} else {
+		j.buf = jr.appendJSON(j.buf[:0])
+		_, err = j.w.Write(j.buf)
+	}
+	if err != nil {
 		return fmt.Errorf("json printer: %w", err)
 	}
 	return nil
@@ -109,10 +118,14 @@ func toJSON(r *Record) jsonRecord {
 	jr.XML, jr.Original = r.Raw, r.Original
 	switch r.Kind {
 	case KindStanza:
-		jr.Type, jr.ID, jr.From, jr.To = r.Attr("type"), r.Attr("id"), r.Attr("from"), r.Attr("to")
+		if r.elem != nil {
+			jr.Type, jr.ID, jr.From, jr.To = jsonText(r.Attr("type")), jsonText(r.Attr("id")), jsonText(r.Attr("from")), jsonText(r.Attr("to"))
+		} else {
+			topAttrs(r.Raw, &jr)
+		}
 	case KindStreamOpen:
 		if h := r.Header; h != nil {
-			jr.ID, jr.From, jr.To = h.ID, h.From, h.To
+			jr.ID, jr.From, jr.To = jsonText(h.ID), jsonText(h.From), jsonText(h.To)
 		}
 	}
 	jr.Violations = r.Violations
@@ -126,4 +139,43 @@ func toJSON(r *Record) jsonRecord {
 		jr.RTTms = float64(r.RTT) / float64(time.Millisecond)
 	}
 	return jr
+}
+
+// topAttrs sets jr's type, id, from and to to what Record.Attr returns for a record not
+// parsed (TopAttr: the first attribute of that qualified name on the first start tag,
+// unescaped), in one scan of the start tag instead of one per attribute, and as views on
+// raw unless a value holds a reference.
+func topAttrs(raw []byte, jr *jsonRecord) {
+	i := FirstStartTag(raw)
+	if i < 0 {
+		return
+	}
+	raw = raw[i:]
+	qname, complete := TagName(raw)
+	if !complete || len(qname) == 0 {
+		return
+	}
+	var seen uint8
+	for i = 1 + len(qname); seen != 0xf; {
+		a, next, end, err := scanAttr(raw, i)
+		if err != nil || end > 0 {
+			return
+		}
+		var v *jsonText
+		var bit uint8
+		switch string(a.Name(raw)) {
+		case "type":
+			v, bit = &jr.Type, 1
+		case "id":
+			v, bit = &jr.ID, 2
+		case "from":
+			v, bit = &jr.From, 4
+		case "to":
+			v, bit = &jr.To, 8
+		}
+		if v != nil && seen&bit == 0 {
+			*v, seen = unescapeBytes(a.Value(raw)), seen|bit
+		}
+		i = next
+	}
 }

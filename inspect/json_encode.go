@@ -31,10 +31,16 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 	str("kind", jr.Kind, false)
 	str("name", jr.Name, true)
 	str("ns", jr.NS, true)
-	str("type", jr.Type, true)
-	str("id", jr.ID, true)
-	str("from", jr.From, true)
-	str("to", jr.To, true)
+	text := func(name string, v jsonText) {
+		if len(v) > 0 {
+			b = jsonKey(b, name, &first)
+			b = appendJSONString(b, v)
+		}
+	}
+	text("type", jr.Type)
+	text("id", jr.ID)
+	text("from", jr.From)
+	text("to", jr.To)
 	b = jsonKey(b, "size", &first)
 	b = strconv.AppendInt(b, int64(jr.Size), 10)
 	if len(jr.XML) > 0 {

@@ -66,3 +66,30 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 	})
 }
+
+// FuzzJSONTopAttrs: the printer's one-scan topAttrs finds what TopAttr finds for each of
+// the four attributes it looks for, on any bytes.
+func FuzzJSONTopAttrs(f *testing.F) {
+	for _, s := range []string{
+		"<message to='a@b' from=\"c@d/e\" type='chat' id='m&amp;1'><body/></message>",
+		"<iq type='get' type='set' id='' to='x'/>",
+		"<?xml version='1.0'?> <presence p:to='no' to='yes'/>",
+		"<iq id='1' to='a' bad>",
+		"< to='x'/>",
+		"<iq",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var jr jsonRecord
+		topAttrs(raw, &jr)
+		for _, c := range []struct {
+			name string
+			got  jsonText
+		}{{"type", jr.Type}, {"id", jr.ID}, {"from", jr.From}, {"to", jr.To}} {
+			if want := TopAttr(raw, c.name); string(c.got) != want {
+				t.Fatalf("topAttrs(%q): %s = %q, TopAttr says %q", raw, c.name, c.got, want)
+			}
+		}
+	})
+}
