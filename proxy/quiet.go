@@ -72,9 +72,10 @@ func (s *session) waitQuiet(dir inspect.Direction, r *inspect.Reader) {
 	n, err := src.Read(w.buf[:])
 	w.quietBy = time.Time{}
 	if w.short {
-		// Without an idle timeout the source sets no deadline of its own, so the quiet
-		// one must not outlive this read: else the reader's next read, the rest of a
-		// stanza a person types slowly, would time out as if the client were idle.
+		// On a leg without an idle timeout the source sets no deadline of its own, so the
+		// quiet one must not outlive this read: else the reader's next read (the rest of
+		// a stanza a person types slowly, or whatever a quiet server sends next) would
+		// time out as if the peer were idle.
 		s.clearQuiet(w)
 	}
 	if n == 0 && w.short && isTimeout(err) {
@@ -93,11 +94,12 @@ func (s *session) waitQuiet(dir inspect.Direction, r *inspect.Reader) {
 	w.err = err
 }
 
-// clearQuiet takes the quiet deadline off w's connection when there is no idle timeout
-// (with one, the source sets a fresh deadline before each read). The end of the connection
-// (draining, kill) sets its own deadline, which must win.
+// clearQuiet takes the quiet deadline off w's connection when its leg has no idle timeout
+// (the upstream leg never has one; a client leg with one gets a fresh deadline from its
+// source before each read). The end of the connection (draining, kill) sets its own
+// deadline, which must win.
 func (s *session) clearQuiet(w *pipeWait) {
-	if s.p.cfg.IdleTimeout > 0 {
+	if w.src.idle > 0 {
 		return
 	}
 	w.conn.SetReadDeadline(time.Time{})

@@ -92,3 +92,41 @@ func TestSlowTypistWithoutIdleTimeout(t *testing.T) {
 		t.Fatalf("got %q, want the echoed message", out)
 	}
 }
+
+// TestQuietServerWithIdleTimeout: with an idle timeout for clients, a server quiet for
+// longer than idleRelease is not taken for an idle one (the idle timeout is the client's
+// alone): what it sends afterwards reaches the client.
+func TestQuietServerWithIdleTimeout(t *testing.T) {
+	msg := "<message to='b@localhost' type='chat'><body>after the server was quiet</body></message>"
+	up := rawServer(t, func(c net.Conn) {
+		var buf strings.Builder
+		b := make([]byte, 4096)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		header := false
+		for {
+			n, err := c.Read(b)
+			buf.Write(b[:n])
+			if !header && strings.Contains(buf.String(), "version='1.0'>") {
+				header = true
+				io.WriteString(c, serverHeader+plainFeatures)
+			}
+			if strings.Contains(buf.String(), msg) {
+				io.WriteString(c, msg)
+				buf.Reset()
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	tp := startProxy(t, Config{Upstream: up, IdleTimeout: 5 * time.Second}, false)
+	c := dial(t, tp.addr)
+	io.WriteString(c, clientHeader)
+	readUntil(t, c, plainFeatures)
+	// The server says nothing for longer than the quiet time; the scenario is the pause.
+	time.Sleep(idleRelease + idleRelease/2)
+	io.WriteString(c, msg)
+	if out := readUntil(t, c, msg); !strings.HasSuffix(out, msg) {
+		t.Fatalf("got %q, want the echoed message", out)
+	}
+}
