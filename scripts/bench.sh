@@ -15,7 +15,7 @@
 # Everything listens on and talks to 127.0.0.1. Every process the script starts is
 # stopped by PID when it exits. Needs root (or the packages installed) for apt-get.
 #
-# Knobs (environment): BENCH_DURATION (10s), BENCH_CLIENTS (100), BENCH_RATE (2000, the
+# Knobs (environment): BENCH_OFFLINE (20, offline messages per pair), BENCH_DURATION (10s), BENCH_CLIENTS (100), BENCH_RATE (2000, the
 # offered rate of the latency runs), BENCH_HOLD (10s), BENCH_IDLE_SERVER ("1000 9000"),
 # BENCH_IDLE_PROXY ("1000 4500"), BENCH_OUT (docs/bench). BENCH_ONLY: the targets to run,
 # separated by spaces (for example "switch relay-switch proxy-switch-json"); the servers
@@ -320,6 +320,17 @@ for tls in ("plain", "tls"):
             s += (f"; at {rate}/s p50 {l2['p50_ms']:.2f} ms / p99 {l2['p99_ms']:.2f} ms against {l1['p50_ms']:.2f} / {l1['p99_ms']:.2f} ms {within}:"
                   f" p50 {r:.2f}× (target ≤ 2×) — {verdict(r <= 2)}")
         w(s)
+    if tls == "plain":
+        off, per = [], None
+        for t, label in (("switch", "bbolt"), ("switch-pg", "PostgreSQL"), ("cluster", "2 nodes, pairs across")):
+            r = load(f"offline-plain-{t}")
+            if r and r.get("offline"):
+                o = r["offline"]
+                per = o["per_pair"]
+                off.append(f"{label}: {o['stored_per_second']:,.0f} kept/s, {o['logins']['per_second']:,.0f} logins/s with their messages"
+                           f" ({o['delivered_per_second']:,.0f} messages/s), {o['missing']} missing")
+        if off:
+            w(f"- offline messages, {per} per pair, plaintext (issue 17): " + "; ".join(off))
     rl = dps("relay-prosody", tls)
     if rl and pr:
         w(f"- for scale, the plain TCP relay keeps {rl / pr * 100:.0f} % of Prosody's throughput and adds {p99('relay-prosody', tls) - p99('prosody', tls):+.2f} ms p99")
@@ -717,6 +728,20 @@ for tls in plain tls; do
 		bench "max-$tls-$t" "$t" 90 --clients "$CLIENTS" --rate max --duration "$DUR" "${flag[@]}" \
 			--cpuprofile "$RES/max-$tls-$t.generator.pprof"
 	done
+done
+
+# ---------------------------------------------------------------- offline messages (issue 17)
+# The store's part of the switch on bbolt, on PostgreSQL and in the cluster: each of the
+# 50 senders sends BENCH_OFFLINE messages (20) to its pair's account while it is logged
+# out, then the receivers log in and get them (plaintext).
+for t in "${TARGETS[@]}"; do
+	case $t in
+	switch | switch-pg | cluster)
+		if want switch-pg cluster; then
+			bench "offline-plain-$t" "$t" 180 --clients "$CLIENTS" --offline "${BENCH_OFFLINE:-20}"
+		fi
+		;;
+	esac
 done
 
 # ---------------------------------------------------------------- idle memory (plaintext)

@@ -23,6 +23,7 @@ func init() {
 }
 
 const benchUsage = `bench --target HOST:PORT[,HOST:PORT...] --domain NAME --clients N --rate R|max --duration D [flags]
+       bench --target HOST:PORT --domain NAME --clients N --offline M [flags]
        bench --target HOST:PORT --domain NAME --idle N --hold D [--watch-pid PID] [flags]
        bench relay --listen ADDR --upstream HOST:PORT
 
@@ -38,6 +39,12 @@ With several targets (--target a,b or --target a --target b: nodes of one cluste
 domain) the clients are split between them, the two clients of each pair on two different
 targets (--same-target-share S keeps the share S of the pairs on one), and the result
 says how many delivered messages crossed between targets.
+
+--offline M measures offline messages instead: the first client of each pair logs in
+and sends M messages to the other's account, which is not logged in, then pings (the
+server has kept them when it answers); then the other clients log in and the run waits
+until each got its M messages (delivered at the initial presence). Reported: messages kept
+per second, logins with their messages per second, messages handed out per second.
 
 --idle N logs N clients in and holds them for --hold instead, reading the resident memory
 of process --watch-pid before and after. 'bench relay' is a plain TCP relay (io.Copy), the
@@ -67,6 +74,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.Grace, "grace", loadgen.DefaultGrace, "wait this long after the run for messages in flight")
 	fs.IntVar(&cfg.Concurrency, "login-concurrency", loadgen.DefaultConcurrency, "logins in flight at once")
 	fs.DurationVar(&cfg.LoginTimeout, "login-timeout", loadgen.DefaultLoginTimout, "bound on each client's login")
+	fs.IntVar(&cfg.Offline, "offline", 0, "send `N` messages per pair while the receivers are logged out, then log them in to get them (offline messages) instead of the chat run")
 	fs.IntVar(&cfg.Idle, "idle", 0, "hold `N` idle logged-in connections instead of sending messages")
 	fs.DurationVar(&cfg.Hold, "hold", 10*time.Second, "with --idle: how long to hold the connections")
 	fs.IntVar(&cfg.WatchPID, "watch-pid", 0, "with --idle: report the resident memory of process `PID` per connection")

@@ -142,6 +142,24 @@ func StanzaErrorCondition(el *inspect.Element) string {
 // the server to have handled it (a ping round trip). It returns the mechanism used. The
 // connection stays open with no deadline.
 func (c *client) login(ctx context.Context) (string, error) {
+	mech, err := c.bindSession(ctx)
+	if err != nil {
+		return mech, err
+	}
+	sync := "<presence/><iq type='get' id='sync' to='" + inspect.EscapeAttr(c.cfg.Domain) +
+		"'><ping xmlns='" + inspect.NSPing + "'/></iq>"
+	if err := c.write([]byte(sync)); err != nil {
+		return mech, err
+	}
+	if _, err := c.awaitIQ("sync"); err != nil {
+		return mech, fmt.Errorf("after presence: %w", err)
+	}
+	_ = c.nc.SetDeadline(time.Time{})
+	return mech, nil
+}
+
+// bindSession connects, authenticates and binds a resource. It returns the mechanism used.
+func (c *client) bindSession(ctx context.Context) (string, error) {
 	feats, err := c.connect(ctx)
 	if err != nil {
 		return "", err
@@ -158,14 +176,5 @@ func (c *client) login(ctx context.Context) (string, error) {
 		return mech, err
 	}
 	c.jid = full.String()
-	sync := "<presence/><iq type='get' id='sync' to='" + inspect.EscapeAttr(c.cfg.Domain) +
-		"'><ping xmlns='" + inspect.NSPing + "'/></iq>"
-	if err := c.write([]byte(sync)); err != nil {
-		return mech, err
-	}
-	if _, err := c.awaitIQ("sync"); err != nil {
-		return mech, fmt.Errorf("after presence: %w", err)
-	}
-	_ = c.nc.SetDeadline(time.Time{})
 	return mech, nil
 }

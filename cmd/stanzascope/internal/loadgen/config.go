@@ -83,6 +83,12 @@ type Config struct {
 	Hold     time.Duration
 	WatchPID int
 
+	// Offline, when > 0, replaces the message run: the even clients log in and each sends
+	// Offline messages to its pair's account, which is not logged in; then the odd
+	// clients log in and get them (how fast a server keeps and hands out offline
+	// messages).
+	Offline int
+
 	// Progress, when set, receives a live line once a second (a terminal).
 	Progress io.Writer
 }
@@ -136,6 +142,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("duration must be positive and at most %v, not %v", MaxDuration, c.Duration)
 	case c.Idle > 0 && (c.Hold < 0 || c.Hold > MaxHold):
 		return fmt.Errorf("hold must be between 0 and %v, not %v", MaxHold, c.Hold)
+	case c.Offline < 0 || c.Offline > MaxOffline:
+		return fmt.Errorf("offline messages per pair must be between 0 and %d", MaxOffline)
+	case c.Offline > 0 && c.Idle > 0:
+		return errors.New("an offline run and an idle run are two runs: give one")
 	case c.Rate < 0:
 		return errors.New("rate must not be negative")
 	case c.Window < 1 || c.Window > MaxWindow:

@@ -201,6 +201,9 @@ func TestConfigValidate(t *testing.T) {
 		"few accounts":  func(c *Config) { c.Accounts = []Account{{"a", "b"}} },
 		"idle too many": func(c *Config) { c.Idle = MaxClients + 1 },
 		"no domain":     func(c *Config) { c.Domain = "" },
+		"offline many":  func(c *Config) { c.Offline = MaxOffline + 1 },
+		"offline idle":  func(c *Config) { c.Offline, c.Idle = 1, 2 },
+		"same share":    func(c *Config) { c.SameTarget = 1.5 },
 	} {
 		c := ok
 		mod(&c)
@@ -276,5 +279,26 @@ func TestTargetOf(t *testing.T) {
 	}
 	if one := (&Config{Target: "x"}); one.targetOf(0) != "x" || one.targetOf(1) != "x" {
 		t.Fatal("one target")
+	}
+}
+
+// TestBenchOffline: the senders send while their receivers are not logged in; the switch
+// keeps the messages, and the receivers get all of them when they log in.
+func TestBenchOffline(t *testing.T) {
+	addr := startSwitch(t)
+	res, err := Run(context.Background(), Config{Target: addr, Domain: testDomain, Clients: 6, Offline: 7, Duration: time.Second, Register: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := res.Offline
+	if o == nil || res.Messages != nil || res.Login.OK != 3 {
+		t.Fatalf("offline %+v, messages %+v, logins %+v", o, res.Messages, res.Login)
+	}
+	if o.Sent != 21 || o.Delivered != 21 || o.Missing != 0 || o.Errored != 0 || o.Logins.OK != 3 || o.StoredPerSec <= 0 || o.DeliveredPerSc <= 0 {
+		t.Fatalf("offline %+v", o)
+	}
+	var sb strings.Builder
+	if err := res.WriteSummary(&sb); err != nil || !strings.Contains(sb.String(), "delivered     21 (") || strings.Contains(sb.String(), "MISSING") {
+		t.Fatalf("summary: %v\n%s", err, sb.String())
 	}
 }

@@ -80,6 +80,7 @@ type Result struct {
 	Register  *Phase    `json:"register,omitempty"`
 	Login     Phase     `json:"login"` // empty after a registration only
 	Messages  *Messages `json:"messages,omitempty"`
+	Offline   *Offline  `json:"offline,omitempty"`
 	Idle      *Idle     `json:"idle,omitempty"`
 	// Dropped lists connections that ended before the run closed them, by reason.
 	Dropped []string `json:"dropped,omitempty"`
@@ -113,6 +114,18 @@ func (r *Result) WriteSummary(w io.Writer) error {
 	p("login", "%d ok, %d failed in %.2fs (%.0f logins/s)%s", r.Login.OK, r.Login.Failed, r.Login.Seconds, r.Login.PerSec, saturated(r.Login.CPU))
 	for _, e := range r.Login.Errors {
 		p("", "  %s", e)
+	}
+	if o := r.Offline; o != nil {
+		p("offline", "%d per pair, %d sent, kept in %.2fs (%.0f/s), %d bounced", o.PerPair, o.Sent, o.StoredSeconds, o.StoredPerSec, o.Errored)
+		p("logins", "%d ok, %d failed in %.2fs (%.0f logins/s with their offline messages)", o.Logins.OK, o.Logins.Failed, o.Logins.Seconds, o.Logins.PerSec)
+		for _, e := range o.Logins.Errors {
+			p("", "  %s", e)
+		}
+		missing := ""
+		if o.Missing > 0 {
+			missing = fmt.Sprintf("  MISSING: %d not received", o.Missing)
+		}
+		p("delivered", "%d (%.0f/s)%s", o.Delivered, o.DeliveredPerSc, missing)
 	}
 	if m := r.Messages; m != nil {
 		p("messages", "%d pairs, rate %s, %.1fs", m.Pairs, r.Rate, m.Seconds)

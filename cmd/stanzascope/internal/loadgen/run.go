@@ -83,7 +83,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	clients := make([]*client, n)
 	var mechMu sync.Mutex
-	res.Login = runPhase(ctx, n, cfg.Concurrency, prog, "login", func(i int) error {
+	// An offline run logs the senders in (the even clients) and their receivers later.
+	logins, stride := n, 1
+	if cfg.Offline > 0 {
+		logins, stride = n/2, 2
+	}
+	res.Login = runPhase(ctx, logins, cfg.Concurrency, prog, "login", func(i int) error {
+		i *= stride
 		c := &client{idx: i, acct: cfg.account(i), cfg: &cfg}
 		mech, err := c.login(ctx)
 		if err != nil {
@@ -129,6 +135,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		res.Idle = holdIdle(ctx, &cfg, len(live), rssBefore, rssErr, prog)
 		res.Dropped = droppedReasons(live)
+		return res, nil
+	}
+
+	if cfg.Offline > 0 {
+		senders := make([]*client, 0, n/2)
+		for i := 0; i < n; i += 2 {
+			senders = append(senders, clients[i])
+		}
+		res.Offline = runOffline(ctx, &cfg, senders, prog)
 		return res, nil
 	}
 
