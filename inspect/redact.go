@@ -97,9 +97,24 @@ func mayHoldSecret(name string) bool {
 // and attribute names cannot be written with character references, so a stanza that holds
 // none of these words holds no secret Redact knows of.
 func mayNestSecret(raw []byte) bool {
-	for _, w := range [...]string{"password", "digest", "field", "token"} {
-		if bytes.Contains(raw, []byte(w)) {
-			return true
+	// Each word is looked for by a byte of it that is rare in XMPP traffic, with the
+	// vectorised IndexByte: four bytes.Contains cost twice as much on a chat message, and
+	// this runs on every message the proxy logs.
+	for _, w := range [...]struct {
+		word string
+		k    int // offset of c in word
+		c    byte
+	}{{"password", 4, 'w'}, {"digest", 2, 'g'}, {"field", 0, 'f'}, {"token", 2, 'k'}} {
+		for from := w.k; from < len(raw); {
+			j := bytes.IndexByte(raw[from:], w.c)
+			if j < 0 {
+				break
+			}
+			at := from + j - w.k
+			if at+len(w.word) <= len(raw) && string(raw[at:at+len(w.word)]) == w.word {
+				return true
+			}
+			from += j + 1
 		}
 	}
 	return false
