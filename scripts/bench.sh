@@ -295,6 +295,16 @@ for tls in ("plain", "tls"):
         w("- the web view's cost, in front of the switch (issue 15): not measured")
     else:
         w(f"- the web view's cost, in front of the switch (issue 15): {c:,.0f} msgs/s without it, {b:,.0f} with it and no browser ({b / c * 100:.0f} %), {a:,.0f} with 3 browsers reading ({a / c * 100:.0f} %)")
+        def cpu(t):
+            kv = dict(x.split("=", 1) for x in text(f"cpu-{tls}-{t}.txt").split() if "=" in x)
+            r = m(load(f"max-{tls}-{t}"))
+            if not kv or not r or not r["delivered"]:
+                return None, None
+            hz = float(kv.get("hz", 100))
+            return float(kv["proxy"]) / hz / r["delivered"] * 1e6, float(kv.get("readers", 0)) / hz / r["delivered"] * 1e6
+        (ca, ra), (cb, _), (cc, _) = cpu("proxy-switch-web3"), cpu("proxy-switch"), cpu("proxy-switch-noweb")
+        if None not in (ca, cb, cc):
+            w(f"  - the proxy's CPU time per message delivered in the same runs (less disturbed by other work on the machine than throughput): {cc:.1f} µs without the web view, {cb:.1f} µs with it and no browser ({cb / cc * 100:.0f} %), {ca:.1f} µs with 3 browsers reading ({ca / cc * 100:.0f} %; the 3 readers themselves: {ra:.1f} µs)")
     # Issue 17: the switch on PostgreSQL against bbolt, and what a crossing between two nodes costs.
     a, b = dps("switch-pg", tls), dps("switch", tls)
     if a is None or b is None:
@@ -674,6 +684,7 @@ start_all() {
 			STARTS=$((STARTS + 1))
 			"$WEBREADERS" --url "http://127.0.0.1:$wp/" --n 3 >"$RES/webreaders-$STARTS.txt" 2>&1 &
 			PIDS+=($!)
+			PID[webreaders]=$!
 			record "go run ./scripts/webreaders --url http://127.0.0.1:\$WEB_PORT/ --n 3   # three browsers on proxy-switch-web3"
 			TARGETS+=(proxy-switch-web3)
 		fi
@@ -720,13 +731,30 @@ for t in "${TARGETS[@]}"; do # first use: code loading, JIT, caches
 done
 
 # ---------------------------------------------------------------- message runs
+# cputicks PID: the CPU time (user + system, in clock ticks) process PID has used.
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 for tls in plain tls; do
 	flag=()
 	[ "$tls" = tls ] && flag=(--tls)
 	for t in "${TARGETS[@]}"; do
 		bench "rate-$tls-$t" "$t" 90 --clients "$CLIENTS" --rate "$RATE" --duration "$DUR" "${flag[@]}"
+		# The web view's rows (issue 15) also measure the proxy's CPU time (and the web
+		# readers') over the run: per message delivered it is a cost that the other work
+		# on a shared machine disturbs far less than throughput.
+		c0=0 r0=0
+		case $t in proxy-switch | proxy-switch-noweb | proxy-switch-web3)
+			c0=$(cputicks "${PID[$t]}")
+			[ -n "${PID[webreaders]:-}" ] && r0=$(cputicks "${PID[webreaders]}")
+			;;
+		esac
 		bench "max-$tls-$t" "$t" 90 --clients "$CLIENTS" --rate max --duration "$DUR" "${flag[@]}" \
 			--cpuprofile "$RES/max-$tls-$t.generator.pprof"
+		case $t in proxy-switch | proxy-switch-noweb | proxy-switch-web3)
+			r1=0
+			[ -n "${PID[webreaders]:-}" ] && r1=$(cputicks "${PID[webreaders]}")
+			echo "proxy=$(($(cputicks "${PID[$t]}") - c0)) readers=$((r1 - r0)) hz=$(getconf CLK_TCK)" >"$RES/cpu-$tls-$t.txt"
+			;;
+		esac
 	done
 done
 
