@@ -137,47 +137,76 @@ type msgAttrs struct {
 	to, typ string
 }
 
+// A delivery of offline messages confirms to the store what was written one chunk at a
+// time: at most offlineChunk messages (and offlineChunkBytes, or one larger message) are
+// written and not yet confirmed at any moment, which is what a crash delivers twice.
+// A chunk costs one store write (a bbolt fsync, a PostgreSQL round trip).
+const (
+	offlineChunk      = 16
+	offlineChunkBytes = 64 << 10
+)
+
 // deliverOffline sends the messages kept for the user, oldest first, each with both delay
-// stamps. They are claimed, not taken: the store deletes only those the writer reports
-// written, and keeps the rest (a crash meanwhile loses none; the client may get a message
-// twice, never none).
+// stamps. They are claimed, not taken, and sent a chunk at a time: the store deletes those
+// the writer reports written after each chunk, and keeps the rest (a crash meanwhile
+// loses none; the client may get the last chunk twice, never none).
 func (c *conn) deliverOffline(ctx context.Context) error {
 	msgs, settle, err := c.srv.store.ClaimOffline(ctx, c.user)
 	if err != nil {
 		c.srv.logf("switch: offline messages of %s: %v", c.user, err)
 		return nil
 	}
-	seqs := make([]uint64, len(msgs))
-	queued := len(msgs) // the messages before this one were queued (or dropped as damaged)
-	for i, m := range msgs {
-		b, err := restamp(m.Stanza, nil, nil, appendDelay(nil, c.srv.domain.Domain, m.Stamp))
-		if err != nil {
-			c.srv.logf("switch: offline message for %s dropped: %v", c.user, err)
-			continue // seqs[i] == 0: deleted with the delivered ones, it never could be
-		}
-		if seqs[i] = c.enqueue(outItem{b: b, kind: inspect.KindStanza, flags: routed | stored}, true); seqs[i] == 0 {
-			queued = i
-			break
-		}
-	}
-	done := 0 // the messages before this one were written (or dropped)
-	for ; done < queued; done++ {
-		if seqs[done] == 0 {
-			continue
-		}
-		if !c.waitWritten(seqs[done]) {
-			break
-		}
-		c.srv.cfg.Stats.OfflineDelivered.Add(1)
-	}
 	// The session may be ending: what it delivered is deleted all the same.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := settle(sctx, done); err != nil {
-		c.srv.logf("switch: offline messages of %s: %d delivered but not deleted (they will be delivered again): %v", c.user, done, err)
+	confirm := func(n int, final bool) {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := settle(sctx, n, final); err != nil {
+			c.srv.logf("switch: offline messages of %s: %d delivered but not deleted (they will be delivered again): %v", c.user, n, err)
+		}
 	}
-	if done < len(msgs) {
-		return errClosed
+	done := 0 // the messages before this one were written (or dropped) and confirmed
+	seqs := make([]uint64, 0, min(len(msgs), offlineChunk))
+	for done < len(msgs) {
+		// Queue a chunk: seqs[k] is the outbox sequence number of msgs[done+k], 0 for a
+		// damaged message, dropped (deleted with the delivered ones: it never could be).
+		seqs = seqs[:0]
+		size, refused := 0, false
+		for end := done; end < len(msgs) && end-done < offlineChunk && size < offlineChunkBytes; end++ {
+			b, err := restamp(msgs[end].Stanza, nil, nil, appendDelay(nil, c.srv.domain.Domain, msgs[end].Stamp))
+			if err != nil {
+				c.srv.logf("switch: offline message for %s dropped: %v", c.user, err)
+				seqs = append(seqs, 0)
+				continue
+			}
+			seq := c.enqueue(outItem{b: b, kind: inspect.KindStanza, flags: routed | stored}, true)
+			if seq == 0 {
+				refused = true
+				break
+			}
+			seqs = append(seqs, seq)
+			size += len(b)
+		}
+		written := done
+		for _, seq := range seqs {
+			if seq != 0 {
+				if !c.waitWritten(seq) {
+					refused = true
+					break
+				}
+				c.srv.cfg.Stats.OfflineDelivered.Add(1)
+			}
+			written++
+		}
+		if refused || written == len(msgs) {
+			confirm(written, true)
+			if written < len(msgs) {
+				return errClosed
+			}
+			return nil
+		}
+		confirm(written, false)
+		done = written
 	}
+	confirm(done, true) // no messages
 	return nil
 }

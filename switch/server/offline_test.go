@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stanzascope/stanzascope/switch/store"
 )
 
 // fakeClock is a clock for Config.Clock that tells the time it was set to.
@@ -181,4 +186,64 @@ func TestPresenceProbes(t *testing.T) {
 	// Nor does dana, who is not subscribed to jane (jane only got dana's approval).
 	dana.send("<presence type='probe' to='jane@localhost'/>")
 	syncWith(dana, "dana@localhost/Home")
+}
+
+// settleLog is a store whose offline claims note each settle call, as the server makes
+// them, before passing it on.
+type settleLog struct {
+	store.Store
+	mu    sync.Mutex
+	calls []string
+}
+
+func (s *settleLog) ClaimOffline(ctx context.Context, user string) ([]store.OfflineMessage, store.SettleFunc, error) {
+	msgs, settle, err := s.Store.ClaimOffline(ctx, user)
+	if err != nil {
+		return msgs, settle, err
+	}
+	return msgs, func(ctx context.Context, n int, final bool) error {
+		s.mu.Lock()
+		s.calls = append(s.calls, fmt.Sprintf("%d/%d %v", n, len(msgs), final))
+		s.mu.Unlock()
+		return settle(ctx, n, final)
+	}, nil
+}
+
+// TestOfflineConfirmedPerChunk: stored messages are confirmed to the store one chunk at
+// a time as they are written, not once at the end, so that a crash in the middle of a
+// delivery repeats at most one chunk (TestStressKill9 kills the process).
+func TestOfflineConfirmedPerChunk(t *testing.T) {
+	st := &settleLog{Store: store.NewMemory()}
+	ts := startServer(t, func(c *Config) { c.Store = st })
+	registerRaw(t, ts.addr, "jane", "pw")
+	registerRaw(t, ts.addr, "dana", "pw")
+	jane := legacyLogin(t, ts.addr, "jane", "pw", "Home")
+	const n = 2*offlineChunk + 8
+	for i := range n {
+		jane.send(fmt.Sprintf("<message to='dana@localhost' type='chat'><body>m%d</body></message>", i))
+	}
+	syncWith(jane, "jane@localhost/Home")
+	st.mu.Lock()
+	st.calls = nil // jane's own login
+	st.mu.Unlock()
+
+	dana := legacyLogin(t, ts.addr, "dana", "pw", "Home")
+	dana.send("<presence/>")
+	for i := range n {
+		s := dana.readStanza()
+		if !strings.Contains(s, fmt.Sprintf("<body>m%d</body>", i)) {
+			t.Fatalf("stored message %d: got %q", i, s)
+		}
+	}
+	syncWith(dana, "dana@localhost/Home")
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	want := []string{
+		fmt.Sprintf("%d/%d false", offlineChunk, n),
+		fmt.Sprintf("%d/%d false", 2*offlineChunk, n),
+		fmt.Sprintf("%d/%d true", n, n),
+	}
+	if !slices.Equal(st.calls, want) {
+		t.Errorf("settle calls %q, want %q", st.calls, want)
+	}
 }

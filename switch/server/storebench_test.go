@@ -75,3 +75,45 @@ func benchLogin(b *testing.B, db store.Store) {
 		conn.Close()
 	}
 }
+
+// BenchmarkOfflineDelivery logs in a user with 100 stored messages on Bolt (fsync per
+// write) and reads them all: what confirming the delivery to the store costs (one write
+// per chunk of offlineChunk messages, each after the chunk was written to the client).
+func BenchmarkOfflineDelivery(b *testing.B) {
+	db, err := store.OpenBolt(filepath.Join(b.TempDir(), "switch.db"), store.WithLimits(store.Limits{Offline: 1000}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ts := startServer(b, func(c *Config) { c.Store = db })
+	switchtest.AddAccount(b, db, "u0", "pw")
+	const n = 100
+	stanza := []byte("<message to='u0@localhost' type='chat' from='jane@localhost/Home'><body>I wish to complain about this parrot what I purchased not half an hour ago from this very boutique.</body></message>")
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		for range n {
+			if err := db.AddOffline(context.Background(), "u0", store.OfflineMessage{Stanza: stanza, From: "jane@localhost/Home", Stamp: time.Now()}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		conn, err := idleClient(ts.addr, "u0", false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(time.Minute))
+		buf := make([]byte, 32<<10)
+		var got []byte
+		for strings.Count(string(got), "</message>") < n {
+			k, err := conn.Read(buf)
+			if err != nil {
+				b.Fatalf("reading the stored messages: %v (got %d)", err, strings.Count(string(got), "</message>"))
+			}
+			got = append(got, buf[:k]...)
+		}
+		io.WriteString(conn, "</stream:stream>")
+		io.Copy(io.Discard, conn) // until the switch closes: the session has ended
+		conn.Close()
+	}
+}

@@ -449,7 +449,7 @@ func (b *Bolt) TakeOffline(ctx context.Context, username string) ([]OfflineMessa
 	if err != nil {
 		return nil, err
 	}
-	return msgs, settle(context.WithoutCancel(ctx), len(msgs))
+	return msgs, settle(context.WithoutCancel(ctx), len(msgs), true)
 }
 
 // ClaimOffline returns the user's offline messages that are not claimed, oldest first,

@@ -67,27 +67,36 @@ func (c *claimTable) isFree(user string, key uint64) bool {
 	return !ok || !c.now().Before(end)
 }
 
-// settleFunc is the SettleFunc of a claim of keys: del deletes the first delivered keys
-// (an error leaves them, and they are delivered again), then every key's claim ends.
-// A second call does nothing.
+// settleFunc is the SettleFunc of a claim of keys: del deletes the delivered keys not
+// deleted yet (an error leaves them, and they are delivered again); the final call then
+// ends every key's claim. Calls after the final one do nothing.
 // The lockers, if any, are held around the delete and the release together.
 func (c *claimTable) settleFunc(user string, keys []uint64, until time.Time, del func(ctx context.Context, keys []uint64) error, lockers ...sync.Locker) SettleFunc {
-	var once sync.Once
-	return func(ctx context.Context, delivered int) (err error) {
-		once.Do(func() {
-			for _, l := range lockers {
-				l.Lock()
-				defer l.Unlock()
+	var mu sync.Mutex
+	deleted, ended := 0, false
+	return func(ctx context.Context, delivered int, final bool) (err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ended {
+			return nil
+		}
+		for _, l := range lockers {
+			l.Lock()
+			defer l.Unlock()
+		}
+		delivered = min(max(delivered, 0), len(keys))
+		if delivered > deleted {
+			if err = del(ctx, keys[deleted:delivered]); err == nil {
+				deleted = delivered
 			}
-			delivered = min(max(delivered, 0), len(keys))
-			if delivered > 0 {
-				err = del(ctx, keys[:delivered])
-			}
+		}
+		if final {
+			ended = true
 			c.release(user, keys, until)
-		})
+		}
 		return err
 	}
 }
 
 // noSettle settles a claim of no messages.
-func noSettle(context.Context, int) error { return nil }
+func noSettle(context.Context, int, bool) error { return nil }

@@ -254,7 +254,7 @@ func (m *Memory) TakeOffline(ctx context.Context, username string) ([]OfflineMes
 	if err != nil {
 		return nil, err
 	}
-	return msgs, settle(context.WithoutCancel(ctx), len(msgs))
+	return msgs, settle(context.WithoutCancel(ctx), len(msgs), true)
 }
 
 // ClaimOffline returns the user's offline messages that are not claimed, oldest first,

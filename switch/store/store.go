@@ -66,10 +66,16 @@ type OfflineMessage struct {
 	Stamp  time.Time // when the server received it
 }
 
-// SettleFunc ends a claim of ClaimOffline: the first delivered messages of the claim are
-// deleted, the others released. It does what it can when ctx ends or the database fails:
-// what it could not delete is delivered again later.
-type SettleFunc func(ctx context.Context, delivered int) error
+// SettleFunc settles a claim of ClaimOffline as its delivery goes. settle(ctx, n, false)
+// confirms the first n messages of the claim, those the client was written: they are
+// deleted (as far as an earlier call did not delete them) and the claim on the others goes
+// on. A delivery confirms a small chunk at a time, so that a crash delivers again at most
+// what was written since the last confirmation. settle(ctx, n, true) confirms the first n
+// and ends the claim: the others are released for the next delivery; later calls do
+// nothing. A call with a smaller n than an earlier one deletes nothing more. It does what
+// it can when ctx ends or the database fails: what it could not delete is delivered again
+// later.
+type SettleFunc func(ctx context.Context, delivered int, final bool) error
 
 // Store is the switch's storage. Every method is safe for concurrent use and durable when it
 // returns nil: a crash afterwards loses nothing it acknowledged. A store that cannot reach
@@ -110,12 +116,13 @@ type Store interface {
 	// ClaimOffline returns the user's stored messages, oldest first, claimed for one
 	// delivery: they stay stored (and count toward the limit), and no other ClaimOffline
 	// or TakeOffline returns them until the claim is settled or its lease
-	// (Options.ClaimLease) runs out. settle(ctx, n) deletes the first n messages (those
-	// the client was written) and releases the others for the next delivery; call it
-	// once, with 0 too. A crash before settle loses nothing: the next claim after the
-	// lease, or after a restart, returns the messages again, so a message is delivered at
-	// least once, and never deleted before its delivery was seen to succeed. settle is
-	// never nil when err is nil.
+	// (Options.ClaimLease) runs out. settle(ctx, n, false) deletes the first n messages
+	// (those the client was written) as the delivery goes; settle(ctx, n, true) does that
+	// and releases the others for the next delivery: call it once at the end, with 0 too.
+	// A crash before a message's confirmation loses nothing: the next claim after the
+	// lease, or after a restart, returns the messages not confirmed again, so a message is
+	// delivered at least once, and never deleted before its delivery was seen to succeed.
+	// settle is never nil when err is nil.
 	ClaimOffline(ctx context.Context, username string) (msgs []OfflineMessage, settle SettleFunc, err error)
 
 	Close() error

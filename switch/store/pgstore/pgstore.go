@@ -537,7 +537,7 @@ func (s *Store) TakeOffline(ctx context.Context, username string) ([]store.Offli
 // client, and must not hold a connection of the pool meanwhile. A node that dies leaves
 // the lease to run out; then the messages are claimable again.
 func (s *Store) ClaimOffline(ctx context.Context, username string) ([]store.OfflineMessage, store.SettleFunc, error) {
-	noSettle := func(context.Context, int) error { return nil }
+	noSettle := func(context.Context, int, bool) error { return nil }
 	if !store.ValidKey(username) {
 		return nil, noSettle, nil
 	}
@@ -550,17 +550,33 @@ func (s *Store) ClaimOffline(ctx context.Context, username string) ([]store.Offl
 	if err != nil || len(msgs) == 0 {
 		return nil, noSettle, err
 	}
-	var once sync.Once
-	return msgs, func(ctx context.Context, delivered int) (err error) {
-		once.Do(func() {
-			delivered = min(max(delivered, 0), len(ids))
-			err = s.do(ctx, func(ctx context.Context) error {
-				batch := &pgx.Batch{}
-				batch.Queue(`DELETE FROM offline_messages WHERE id = ANY($1)`, ids[:delivered])
-				batch.Queue(`UPDATE offline_messages SET claimed_until = NULL WHERE id = ANY($1)`, ids[delivered:])
-				return dbErr("settle offline messages", s.pool.SendBatch(ctx, batch).Close())
-			})
+	var mu sync.Mutex
+	deleted, ended := 0, false
+	return msgs, func(ctx context.Context, delivered int, final bool) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if ended {
+			return nil
+		}
+		delivered = min(max(delivered, 0), len(ids))
+		del := ids[deleted:max(delivered, deleted)]
+		err := s.do(ctx, func(ctx context.Context) error {
+			batch := &pgx.Batch{}
+			if len(del) > 0 {
+				batch.Queue(`DELETE FROM offline_messages WHERE id = ANY($1)`, del)
+			}
+			if final {
+				batch.Queue(`UPDATE offline_messages SET claimed_until = NULL WHERE id = ANY($1)`, ids[max(delivered, deleted):])
+			}
+			if batch.Len() == 0 {
+				return nil
+			}
+			return dbErr("settle offline messages", s.pool.SendBatch(ctx, batch).Close())
 		})
+		if err == nil {
+			deleted = max(delivered, deleted)
+		}
+		ended = ended || final
 		return err
 	}, nil
 }

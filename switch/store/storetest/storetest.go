@@ -54,6 +54,11 @@ func Run(t *testing.T, open Opener) {
 		defer s.Close()
 		testClaimLease(t, s)
 	})
+	t.Run("ClaimConfirm", func(t *testing.T) {
+		s := open(t, store.WithClaimLease(200*time.Millisecond))
+		defer s.Close()
+		testClaimConfirm(t, s)
+	})
 	t.Run("Limits", func(t *testing.T) {
 		s := open(t, store.WithLimits(store.Limits{Offline: 3, RosterItems: 2}))
 		defer s.Close()
@@ -327,7 +332,7 @@ func claim(t *testing.T, s store.Store, user string) ([]store.OfflineMessage, st
 // settling deletes the delivered ones, oldest first, and gives the rest back.
 func testOfflineClaim(t *testing.T, s store.Store) {
 	MustCreate(t, s, "juliet")
-	if m, settle := claim(t, s, "juliet"); len(m) != 0 || settle(bg, 0) != nil {
+	if m, settle := claim(t, s, "juliet"); len(m) != 0 || settle(bg, 0, true) != nil {
 		t.Fatalf("claim of an empty queue: %d messages", len(m))
 	}
 	for i := range 3 {
@@ -337,7 +342,7 @@ func testOfflineClaim(t *testing.T, s store.Store) {
 	}
 	first, settle1 := claim(t, s, "juliet")
 	CheckMessages(t, first, 0, 3)
-	if m, settle := claim(t, s, "juliet"); len(m) != 0 || settle(bg, 0) != nil {
+	if m, settle := claim(t, s, "juliet"); len(m) != 0 || settle(bg, 0, true) != nil {
 		t.Fatalf("a second claim got %d claimed messages", len(m))
 	}
 	if m, err := s.TakeOffline(bg, "juliet"); err != nil || len(m) != 0 {
@@ -348,18 +353,18 @@ func testOfflineClaim(t *testing.T, s store.Store) {
 	second, settle2 := claim(t, s, "juliet")
 	CheckMessages(t, second, 3, 1)
 	// Two of the three were written: they go, the third comes back.
-	if err := settle1(bg, 2); err != nil {
+	if err := settle1(bg, 2, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := settle1(bg, 3); err != nil { // a second settle does nothing
+	if err := settle1(bg, 3, true); err != nil { // a second settle does nothing
 		t.Fatal(err)
 	}
 	third, settle3 := claim(t, s, "juliet")
 	CheckMessages(t, third, 2, 1)
-	if err := settle3(bg, 0); err != nil { // none written: it stays
+	if err := settle3(bg, 0, true); err != nil { // none written: it stays
 		t.Fatal(err)
 	}
-	if err := settle2(bg, 1); err != nil {
+	if err := settle2(bg, 1, true); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.TakeOffline(bg, "juliet")
@@ -368,7 +373,7 @@ func testOfflineClaim(t *testing.T, s store.Store) {
 	}
 	CheckMessages(t, got, 2, 1)
 	// Claimed messages count toward the limit: they are still stored.
-	if m, settle := claim(t, s, "nobody"); len(m) != 0 || settle(bg, 0) != nil {
+	if m, settle := claim(t, s, "nobody"); len(m) != 0 || settle(bg, 0, true) != nil {
 		t.Errorf("claim of an unknown user: %d messages", len(m))
 	}
 }
@@ -392,13 +397,13 @@ func testClaimLease(t *testing.T, s store.Store) {
 		if len(again) > 0 || time.Now().After(deadline) {
 			break
 		}
-		settle(bg, 0)
+		settle(bg, 0, true)
 	}
 	CheckMessages(t, again, 0, 2)
-	if err := lostSettle(bg, 1); err != nil { // the first claim comes back late: message 0 was written
+	if err := lostSettle(bg, 1, true); err != nil { // the first claim comes back late: message 0 was written
 		t.Fatal(err)
 	}
-	if err := settle(bg, 0); err != nil {
+	if err := settle(bg, 0, true); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.TakeOffline(bg, "juliet")
@@ -406,6 +411,56 @@ func testClaimLease(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	CheckMessages(t, got, 1, 1)
+}
+
+// testClaimConfirm: a delivery confirms what was written as it goes (settle with final
+// false): the confirmed messages are deleted at once, so when the delivery never ends (its
+// server died: here the lease runs out, as after a crash) only those not confirmed come
+// back; the final settle releases what was not confirmed, and a smaller count than an
+// earlier confirmation deletes nothing more.
+func testClaimConfirm(t *testing.T, s store.Store) {
+	MustCreate(t, s, "juliet")
+	for i := range 5 {
+		if err := s.AddOffline(bg, "juliet", SampleMessage(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lost, lostSettle := claim(t, s, "juliet")
+	CheckMessages(t, lost, 0, 5)
+	if err := lostSettle(bg, 1, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := lostSettle(bg, 2, false); err != nil {
+		t.Fatal(err)
+	}
+	if m, settle := claim(t, s, "juliet"); len(m) != 0 || settle(bg, 0, true) != nil {
+		t.Fatalf("a claim during a delivery got %d messages", len(m))
+	}
+	// The first delivery is never settled: after its lease, messages 2 to 4 come back.
+	var again []store.OfflineMessage
+	var settle store.SettleFunc
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		again, settle = claim(t, s, "juliet")
+		if len(again) > 0 || time.Now().After(deadline) {
+			break
+		}
+		settle(bg, 0, true)
+	}
+	CheckMessages(t, again, 2, 3)
+	if err := settle(bg, 2, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := settle(bg, 1, true); err != nil { // less than confirmed: message 4 is released
+		t.Fatal(err)
+	}
+	if err := settle(bg, 3, true); err != nil { // after the final call: nothing
+		t.Fatal(err)
+	}
+	got, err := s.TakeOffline(bg, "juliet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	CheckMessages(t, got, 4, 1)
 }
 
 // ConcurrentClaim: claims from two stores on one database (or one store twice) while
@@ -425,7 +480,7 @@ func ConcurrentClaim(t *testing.T, a, b store.Store) {
 					return err
 				}
 				got[w] = append(got[w], msgs...)
-				return settle(bg, len(msgs))
+				return settle(bg, len(msgs), true)
 			}
 			for range 1_000_000 {
 				select {
