@@ -66,9 +66,13 @@ type Config struct {
 	// AckTimeout is how long a node waits for another to say whether its session took a
 	// stanza before it keeps the stanza offline (default 5 s).
 	AckTimeout time.Duration
-	// MaxPending bounds the stanzas sent to other nodes and not yet answered; beyond it a
-	// delivery is refused, and the switch keeps the message offline (default 10000).
-	MaxPending int
+	// MaxPending and MaxPendingBytes bound the stanzas sent to other nodes and not yet
+	// answered (each is held until its answer, for fallback): beyond either a delivery is
+	// refused, and the switch keeps the message offline (defaults 100,000 stanzas and
+	// 64 MiB). The answers come within about 10 ms; the bound is for a node that stopped
+	// answering, and must not be reached by a busy one (10,000 was, on a loaded machine).
+	MaxPending      int
+	MaxPendingBytes int
 	// Logf receives what an operator must know (NATS lost and back, sessions expired).
 	Logf func(format string, args ...any)
 	// Stats, if set, is where the node counts; nil keeps them private.
@@ -80,12 +84,13 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultTTL        = 15 * time.Second
-	DefaultAckTimeout = 5 * time.Second
-	DefaultMaxPending = 10000
-	MaxReplicas       = 5 // JetStream's limit on a stream's replicas
-	defaultBucket     = "stanzascope_sessions"
-	defaultSubject    = "stanzascope"
+	DefaultTTL             = 15 * time.Second
+	DefaultAckTimeout      = 5 * time.Second
+	DefaultMaxPending      = 100000
+	DefaultMaxPendingBytes = 64 << 20
+	MaxReplicas            = 5 // JetStream's limit on a stream's replicas
+	defaultBucket          = "stanzascope_sessions"
+	defaultSubject         = "stanzascope"
 )
 
 // Stats counts what an operator of a cluster node watches. Every field is safe for
@@ -136,6 +141,7 @@ type Node struct {
 	pmu      sync.Mutex
 	peers    map[string]*peer // by node name: what was sent there and not answered
 	npending int              // stanzas sent to other nodes and not answered
+	pbytes   int              // their bytes
 	wbuf     []byte           // the message being published
 
 	reroute atomic.Pointer[func(owner inspect.JID, lost [][]byte) (kept, bounced int)]
@@ -179,6 +185,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = DefaultMaxPending
+	}
+	if cfg.MaxPendingBytes <= 0 {
+		cfg.MaxPendingBytes = DefaultMaxPendingBytes
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}

@@ -81,7 +81,7 @@ func (n *Node) deliverRemote(r *remoteSess, stanza []byte) bool {
 	// Under pmu from the SEQ to the queue: the stanzas reach the node in the order of
 	// their SEQs, and no answer comes before its stanza is queued.
 	n.pmu.Lock()
-	if n.npending >= n.cfg.MaxPending {
+	if n.npending >= n.cfg.MaxPending || n.pbytes+len(stanza) > n.cfg.MaxPendingBytes {
 		n.pmu.Unlock()
 		st.Refused.Add(1)
 		return false
@@ -107,6 +107,7 @@ func (n *Node) deliverRemote(r *remoteSess, stanza []byte) bool {
 	p.seq = seq
 	p.queue = append(p.queue, pending{seq: seq, id: r.id, to: r.jid, stanza: stanza, deadline: time.Now().Add(n.cfg.AckTimeout)})
 	n.npending++
+	n.pbytes += len(stanza)
 	n.pmu.Unlock()
 	st.Sent.Add(1)
 	return true
@@ -361,8 +362,10 @@ func (n *Node) onAck(m *nats.Msg) {
 			switch {
 			case a.has(q.seq):
 				n.npending--
+				n.pbytes -= len(q.stanza)
 			case a.misses(q.seq):
 				n.npending--
+				n.pbytes -= len(q.stanza)
 				failed = append(failed, q)
 			default:
 				keep = append(keep, q)
@@ -406,6 +409,7 @@ func (n *Node) expirePending(now time.Time) {
 			if now.After(q.deadline) {
 				late = append(late, q)
 				n.npending--
+				n.pbytes -= len(q.stanza)
 			} else {
 				keep = append(keep, q)
 			}
