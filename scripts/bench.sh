@@ -341,6 +341,18 @@ for tls in ("plain", "tls"):
                            f" ({o['delivered_per_second']:,.0f} messages/s), {o['missing']} missing")
         if off:
             w(f"- offline messages, {per} per pair, plaintext (issue 17): " + "; ".join(off))
+    if tls == "plain":
+        cm = [(n, text(f"cluster-metrics-{n}.txt")) for n in ("a", "b")]
+        cm = [(n, t) for n, t in cm if "stanzascope_cluster_stanzas_total" in t]
+        if cm:
+            parts = []
+            for n, t in cm:
+                kv = {}
+                for l in t.splitlines():
+                    if l.startswith("stanzascope_cluster_stanzas_total{"):
+                        kv[l.split('result="')[1].split('"')[0]] = l.rsplit(" ", 1)[1]
+                parts.append(f"node {n}: " + ", ".join(f"{k} {v}" for k, v in sorted(kv.items())))
+            w("- the cluster's stanzas between nodes over its runs, by result (issue 17; `refused`, `failed` and `kept_offline` are what an online receiver of the load tool misses): " + "; ".join(parts))
     rl = dps("relay-prosody", tls)
     if rl and pr:
         w(f"- for scale, the plain TCP relay keeps {rl / pr * 100:.0f} % of Prosody's throughput and adds {p99('relay-prosody', tls) - p99('prosody', tls):+.2f} ms p99")
@@ -548,9 +560,11 @@ start_cluster_targets() {
 	fi
 	if want cluster cluster-same && [ "$HAVE_NATS" = 1 ]; then
 		local nats
+		PORT[metrics-a]=$(free_port)
+		PORT[metrics-b]=$(free_port)
 		if start_nats && nats="nats://127.0.0.1:${PORT[nats]}" &&
-			start_pgswitch cluster-a cluster --cluster "$nats" --node a &&
-			start_pgswitch cluster-b cluster --cluster "$nats" --node b; then
+			start_pgswitch cluster-a cluster --cluster "$nats" --node a --metrics "127.0.0.1:${PORT[metrics-a]}" &&
+			start_pgswitch cluster-b cluster --cluster "$nats" --node b --metrics "127.0.0.1:${PORT[metrics-b]}"; then
 			PORT[cluster]="${PORT[cluster-a]},127.0.0.1:${PORT[cluster-b]}"
 			PORT[cluster-same]=${PORT[cluster]}
 			BARGS[cluster-same]="--same-target-share 1" # half the pairs on node a, half on b
@@ -771,6 +785,16 @@ for t in "${TARGETS[@]}"; do
 		;;
 	esac
 done
+
+# What the cluster's nodes counted over the runs since their last start (stanzas between
+# nodes by result: a stanza not answered or refused is kept offline, which the load tool
+# counts as lost), for the report.
+if [[ " ${TARGETS[*]} " == *" cluster"* ]]; then
+	for n in a b; do
+		"$PY" -c 'import sys, urllib.request; print("".join(l for l in urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().splitlines(True) if l.startswith("stanzascope_cluster_") or l.startswith("stanzascope_offline")))' \
+			"http://127.0.0.1:${PORT[metrics-$n]}/metrics" >"$RES/cluster-metrics-$n.txt" 2>&1 || note "the metrics of cluster node $n could not be read"
+	done
+fi
 
 # ---------------------------------------------------------------- idle memory (plaintext)
 # On freshly started servers for each count: the message runs leave garbage in their heaps

@@ -27,13 +27,14 @@ type client struct {
 	jid string // the full JID bound
 
 	// Set for the message run.
-	peer    *client
-	out, in *Flow
-	hist    *Histogram
-	wake    chan struct{} // the sender waits here for its window to open
-	waiting atomic.Bool
-	skipped atomic.Int64          // rate mode: due messages not sent because the window was full
-	dropErr atomic.Pointer[error] // why the connection ended early, set by the reader
+	peer     *client
+	out, in  *Flow
+	hist     *Histogram
+	wake     chan struct{} // the sender waits here for its window to open
+	waiting  atomic.Bool
+	answered atomic.Bool           // the peer answered a probe (settle.go)
+	skipped  atomic.Int64          // rate mode: due messages not sent because the window was full
+	dropErr  atomic.Pointer[error] // why the connection ended early, set by the reader
 }
 
 // dialer opens a TCP connection to the target; tests and the probe use the same one.

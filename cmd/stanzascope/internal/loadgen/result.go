@@ -56,6 +56,9 @@ type Messages struct {
 	// (with several targets: nodes of a cluster), CrossedShare their share of Delivered.
 	Crossed      int64   `json:"crossed"`
 	CrossedShare float64 `json:"crossed_share"`
+	// Unsettled counts the clients whose peer's node still did not route to them after
+	// LoginTimeout of probes before the run (several targets only: settle.go).
+	Unsettled int `json:"unsettled,omitempty"`
 }
 
 // Idle is the outcome of an idle-connection run.
@@ -133,6 +136,9 @@ func (r *Result) WriteSummary(w io.Writer) error {
 		p("delivered", "%d (%.0f/s)", m.Delivered, m.DeliveredPerS)
 		if strings.Contains(r.Target, ",") {
 			p("crossed", "%d (%.1f %% of delivered: between clients on two targets)", m.Crossed, 100*m.CrossedShare)
+			if m.Unsettled > 0 {
+				p("unsettled", "%d clients: their peer's target did not route to them before the run", m.Unsettled)
+			}
 		}
 		p("errored", "%d", m.Errored)
 		lost := fmt.Sprint(m.Lost)

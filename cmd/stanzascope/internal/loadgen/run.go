@@ -284,6 +284,11 @@ func runMessages(ctx context.Context, cfg *Config, clients []*client, closing *a
 		return c
 	}
 
+	unsettled := 0
+	if len(cfg.targets()) > 1 {
+		unsettled = settlePairs(ctx, cfg, pairs)
+	}
+
 	var stop atomic.Bool
 	stopCh := make(chan struct{})
 	s := sender{start: time.Now(), stop: &stop, stopCh: stopCh, duration: cfg.Duration}
@@ -339,7 +344,7 @@ func runMessages(ctx context.Context, cfg *Config, clients []*client, closing *a
 	grace.Stop()
 	tick.Stop()
 	stopProg()
-	m := &Messages{CPU: cpu.stop(), Seconds: sendTime.Seconds(), Pairs: len(pairs) / 2}
+	m := &Messages{CPU: cpu.stop(), Seconds: sendTime.Seconds(), Pairs: len(pairs) / 2, Unsettled: unsettled}
 
 	// Close every connection and wait for the readers before reading the bitsets.
 	closeAll()

@@ -84,7 +84,8 @@ func (c *client) onMessage(raw []byte) {
 	}
 	st, ok := ParseStamp(raw)
 	if !ok {
-		return // not a bench message (a server notice)
+		c.onProbe(raw) // else not a bench message (a server notice)
+		return
 	}
 	if st.From != int64(c.peer.idx) {
 		c.in.unexpected.Add(1)
