@@ -155,40 +155,49 @@ const hexDigits = "0123456789abcdef"
 // milestones and the web view use it.
 func AppendJSONString(b []byte, s string, html bool) []byte {
 	if html {
-		return appendQuoted(b, s, &htmlSafe)
+		return appendQuoted(b, s, &htmlStop)
 	}
-	return appendQuoted(b, s, &jsonSafe)
+	return appendQuoted(b, s, &jsonStop)
 }
 
 // appendJSONString appends s quoted as encoding/json does without HTML escaping. It takes
 // bytes too, so a stanza's bytes are escaped straight into the line without a copy to a
 // string first.
 func appendJSONString[S ~string | ~[]byte](b []byte, s S) []byte {
-	return appendQuoted(b, s, &jsonSafe)
+	return appendQuoted(b, s, &jsonStop)
 }
 
-// jsonSafe and htmlSafe say which ASCII bytes a JSON string holds as they are, without and
-// with HTML escaping.
-var jsonSafe, htmlSafe [utf8.RuneSelf]bool
+// jsonStop and htmlStop are 1 for the bytes a JSON string does not hold as they are,
+// without and with HTML escaping: the ASCII bytes to escape, and every byte >= 0x80 (the
+// start or continuation of a character checked by decoding it). They are bytes rather
+// than bools so that appendQuoted tests four bytes with one branch.
+var jsonStop, htmlStop [256]uint8
 
 func init() {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		jsonSafe[c] = c != '"' && c != '\\'
-		htmlSafe[c] = jsonSafe[c] && c != '<' && c != '>' && c != '&'
+	for c := 0; c < 256; c++ {
+		safe := c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\'
+		jsonStop[c] = b2u(!safe)
+		htmlStop[c] = b2u(!safe || c == '<' || c == '>' || c == '&')
 	}
 }
 
-// appendQuoted appends s as a JSON string, the ASCII bytes that safe marks as they are.
-func appendQuoted[S ~string | ~[]byte](b []byte, s S, safe *[utf8.RuneSelf]bool) []byte {
+// appendQuoted appends s as a JSON string, the bytes that stop marks 0 as they are.
+func appendQuoted[S ~string | ~[]byte](b []byte, s S, stop *[256]uint8) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		for i+4 <= len(s) && stop[s[i]]|stop[s[i+1]]|stop[s[i+2]]|stop[s[i+3]] == 0 {
+			i += 4 // a run of bytes that stay as they are, most of a stanza
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
+		if stop[c] == 0 {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if safe[c] {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
