@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the switch's tests with real adversaries (switch/server/stress_test.go, build tag
 # "stress"): slow readers, half-open and slowloris connections, registration and login
-# floods, kill -9 during a burst. Loopback only, each bounded in count and time; the whole
+# floods, kill -9 during a burst, a switch process under `prlimit --nofile` (util-linux)
+# flooded past its descriptor limit. Loopback only, each bounded in count and time; the whole
 # run takes well under 5 minutes. Each test prints its figures on lines with "figures:",
 # collected at the end (docs/RELIABILITY.md tabulates them).
 set -euo pipefail

@@ -180,28 +180,46 @@ func readUntil(r *bufio.Reader, want string) (string, error) {
 }
 
 // killable is a switch in a process of its own (this test binary, re-executed), on a Bolt
-// database, that the test can kill with SIGKILL.
+// database, that the test can kill with SIGKILL. Its log lines are collected in logs.
 type killable struct {
 	cmd  *exec.Cmd
 	addr string
+	logs *logBuffer
 }
 
-func startKillable(t *testing.T, db string) *killable {
+func startKillable(t *testing.T, db string) *killable { return startKillableUnder(t, db) }
+
+// startKillableUnder starts the switch process through the command prefix (e.g. prlimit
+// and its options), if any.
+func startKillableUnder(t *testing.T, db string, prefix ...string) *killable {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKillableSwitchHelper$", "-test.v=false")
+	args := append(prefix, os.Args[0], "-test.run=^TestKillableSwitchHelper$", "-test.v=false")
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), "STANZASCOPE_KILLABLE_DB="+db)
 	cmd.Stderr = os.Stderr
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	k := &killable{cmd: cmd}
+	k := &killable{cmd: cmd, logs: new(logBuffer)}
 	t.Cleanup(func() { k.kill(t) })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	r := bufio.NewReader(stdout)
+	line, err := r.ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "listening ") {
 		t.Fatalf("switch process: %q, %v", line, err)
 	}
 	k.addr = strings.TrimSpace(strings.TrimPrefix(line, "listening "))
+	go func() { // until the process ends; a pipe not read would block its log
+		for {
+			line, err := r.ReadString('\n')
+			if l, ok := strings.CutPrefix(line, "log: "); ok {
+				k.logs.logf("%s", strings.TrimSuffix(l, "\n"))
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	return k
 }
 
@@ -214,8 +232,9 @@ func (k *killable) kill(t *testing.T) {
 	k.cmd.Wait()
 }
 
-// TestKillableSwitchHelper is the switch process of TestStressKill9: a switch on the Bolt
-// database the environment names, on a free loopback port it prints, until it is killed.
+// TestKillableSwitchHelper is the switch process of TestStressKill9 and
+// TestStressFDLimit: a switch on the Bolt database the environment names, on a free
+// loopback port it prints, until it is killed; its log lines go to its standard output.
 // It does nothing in a normal test run.
 func TestKillableSwitchHelper(t *testing.T) {
 	db := os.Getenv("STANZASCOPE_KILLABLE_DB")
@@ -227,7 +246,8 @@ func TestKillableSwitchHelper(t *testing.T) {
 		fmt.Printf("open: %v\n", err)
 		os.Exit(1)
 	}
-	srv, err := New(Config{Domain: "localhost", Store: st,
+	logf := func(format string, args ...any) { fmt.Printf("log: "+strings.ReplaceAll(format, "\n", " ")+"\n", args...) }
+	srv, err := New(Config{Domain: "localhost", Store: st, Logf: logf,
 		RegistrationsPerMinute: -1, LoginsPerMinute: -1, LoginTimeout: time.Minute})
 	if err != nil {
 		fmt.Printf("new: %v\n", err)
