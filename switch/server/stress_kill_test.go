@@ -246,7 +246,9 @@ func TestKillableSwitchHelper(t *testing.T) {
 		fmt.Printf("open: %v\n", err)
 		os.Exit(1)
 	}
-	logf := func(format string, args ...any) { fmt.Printf("log: "+strings.ReplaceAll(format, "\n", " ")+"\n", args...) }
+	logf := func(format string, args ...any) {
+		fmt.Printf("log: "+strings.ReplaceAll(format, "\n", " ")+"\n", args...)
+	}
 	srv, err := New(Config{Domain: "localhost", Store: st, Logf: logf,
 		RegistrationsPerMinute: -1, LoginsPerMinute: -1, LoginTimeout: time.Minute})
 	if err != nil {
