@@ -13,8 +13,11 @@ func BenchmarkBreakpointMatch(b *testing.B) {
 		name  string
 		exprs []string
 	}{
-		{"3-names", []string{"name iq and type set", "name presence and dir s2c", "name message and type groupchat"}},
-		{"4-with-jid", []string{"name iq and type set", "name presence and dir s2c", "name message and type groupchat", "jid carol@localhost"}},
+		{"element", []string{"name iq", "name presence"}},
+		{"type", []string{"type groupchat"}},
+		{"direction", []string{"dir s2c and not name message"}},
+		{"jid", []string{"jid carol@localhost"}},
+		{"all-4", []string{"name iq and type set", "name presence and dir s2c", "name message and type groupchat", "jid carol@localhost"}},
 	} {
 		b.Run(set.name, func(b *testing.B) {
 			c := NewControl()

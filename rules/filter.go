@@ -210,7 +210,7 @@ func (n *fCond) eval(c *fctx) tri {
 		// From, to, or the connection's bound JID: what --filter-jid means.
 		v := c.view()
 		for _, ru := range n.rules {
-			if ru.bound.match(v.attr("from")) || ru.bound.match(v.attr("to")) {
+			if v.jidAttr(ru.bound, attrFrom) || v.jidAttr(ru.bound, attrTo) {
 				return yes
 			}
 		}

@@ -45,3 +45,43 @@ func TestStanzaNames(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchStanzaRawAttrs: the conditions compare the attributes as written without
+// building strings; values with entity references, missing or empty attributes, a
+// repeated attribute and a start tag the scanner refuses answer as the strings would.
+func TestMatchStanzaRawAttrs(t *testing.T) {
+	rec := func(name, raw string) *inspect.Record {
+		return &inspect.Record{Kind: inspect.KindStanza, Dir: inspect.ClientToServer, Name: name, NS: inspect.NSClient, Raw: []byte(raw)}
+	}
+	for _, tc := range []struct {
+		expr string
+		r    *inspect.Record
+		want bool
+	}{
+		{"type chat", rec("message", "<message type='chat'/>"), true},
+		{"type chat", rec("message", "<message type='ch&#97;t'/>"), true},
+		{"type chat", rec("message", "<message type='groupchat'/>"), false},
+		{"type normal", rec("message", "<message to='a@b'/>"), true},
+		{"type normal", rec("message", "<message type=''/>"), true},
+		{"type available", rec("presence", "<presence/>"), true},
+		{"type chat", rec("message", "<message type='chat' type='normal'/>"), true},
+		{"jid carol@localhost", rec("message", "<message to='carol@localhost/x'/>"), true},
+		{"jid carol@localhost", rec("message", "<message from='CAROL@localhost'/>"), true},
+		{"jid carol@localhost", rec("message", "<message from='c&#97;rol@localhost'/>"), true},
+		{"jid carol@localhost", rec("message", "<message from='dave@localhost' to='bob@localhost'/>"), false},
+		{"from *@localhost/phone", rec("message", "<message from='alice@localhost/phone'/>"), true},
+		{"from *@localhost/phone", rec("message", "<message from='alice@localhost.'/>"), false},
+		{"to localhost", rec("iq", "<iq to='localhost.' type='get'/>"), true},
+		{"to localhost", rec("iq", "<iq to='a@localhost' type='get'/>"), false},
+		{"to localhost and type get", rec("iq", "<iq to = \"localhost\"  type='get'>"), true},
+		{"type chat", rec("message", "<message type='chat' bad><body/></message>"), true},
+	} {
+		f, err := ParseFilter(tc.expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.MatchStanza(tc.r, ""); got != tc.want {
+			t.Errorf("%s on %s: %v, want %v", tc.expr, tc.r.Raw, got, tc.want)
+		}
+	}
+}

@@ -61,19 +61,25 @@ func parseJIDPattern(s string) (*jidPattern, error) {
 // match reports whether the address jid matches. jid is split as RFC 7622 says (resource
 // after the first '/', localpart before an '@' that precedes it); it is not normalised
 // beyond case folding, because stanzas on the wire are already in canonical form.
-func (p *jidPattern) match(jid string) bool {
+func (p *jidPattern) match(jid string) bool { return matchJID(p, jid) }
+
+// matchBytes is match on an address as written in a stanza's bytes (no entity
+// references), without building a string: the proxy's breakpoints match every stanza.
+func (p *jidPattern) matchBytes(jid []byte) bool { return matchJID(p, jid) }
+
+func matchJID[T string | []byte](p *jidPattern, jid T) bool {
 	if p.any {
 		return true
 	}
-	if jid == "" {
+	if len(jid) == 0 {
 		return false
 	}
-	rest, res, hasRes := jid, "", false
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
+	rest, res, hasRes := jid, jid[:0], false
+	if i := indexByte(rest, '/'); i >= 0 {
 		rest, res, hasRes = rest[:i], rest[i+1:], true
 	}
-	local, hasLocal := "", false
-	if i := strings.IndexByte(rest, '@'); i >= 0 {
+	local, hasLocal := rest[:0], false
+	if i := indexByte(rest, '@'); i >= 0 {
 		local, rest, hasLocal = rest[:i], rest[i+1:], true
 	}
 	if hasLocal != p.hasLocal {
@@ -85,13 +91,25 @@ func (p *jidPattern) match(jid string) bool {
 	if hasLocal && !glob(p.local, local, true) {
 		return false
 	}
-	return glob(p.domain, strings.TrimSuffix(rest, "."), true)
+	if n := len(rest); n > 0 && rest[n-1] == '.' {
+		rest = rest[:n-1]
+	}
+	return glob(p.domain, rest, true)
+}
+
+func indexByte[T string | []byte](s T, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
 }
 
 // glob matches s against pattern, where `*` stands for any run of characters (possibly
 // empty) and everything else is literal. fold compares ASCII without case (the pattern is
 // already lower case). Iterative with one backtrack point: linear-ish, never exponential.
-func glob(pattern, s string, fold bool) bool {
+func glob[T string | []byte](pattern string, s T, fold bool) bool {
 	px, sx := 0, 0
 	starP, starS := -1, 0
 	for sx < len(s) {

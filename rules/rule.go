@@ -37,13 +37,13 @@ func (r *rule) match(v *view) bool {
 	if r.elements != nil && !contains(r.elements, v.name()) {
 		return false
 	}
-	if r.types != nil && !contains(r.types, v.stanzaType()) {
+	if r.types != nil && !v.typeIn(r.types) {
 		return false
 	}
-	if r.to != nil && !r.to.match(v.attr("to")) {
+	if r.to != nil && !v.jidAttr(r.to, attrTo) {
 		return false
 	}
-	if r.from != nil && !r.from.match(v.attr("from")) {
+	if r.from != nil && !v.jidAttr(r.from, attrFrom) {
 		return false
 	}
 	if r.bound != nil && !r.bound.match(v.in.BoundJID) {

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -20,6 +21,10 @@ type view struct {
 
 	attrs [4]string // id, type, from, to: read lazily from the raw bytes
 	have  uint8     // bit i set: attrs[i] is valid
+	raws  [4][]byte // the same as written (a view on the record's bytes), for comparing
+	// bit i set: raws[i] is known; bit i+4 set: it holds an entity reference, so the
+	// bytes are not the value (compare attrs[i] instead)
+	haveRaw uint8
 
 	overBudget []string // the rules whose XPath the stanza's budget cut short, in order
 	acting     *rule    // the rule whose actions are running
@@ -139,6 +144,101 @@ func (v *view) attr(local string) string {
 		}
 	}
 	return v.in.Record.Attr(local)
+}
+
+// Indexes of cachedAttrs.
+const (
+	attrID = iota
+	attrType
+	attrFrom
+	attrTo
+)
+
+// rawAttr returns the cached attribute i of the original stanza as written, when those
+// bytes are its value (no entity reference in them, nothing changed yet): conditions
+// compare it without building a string, so that matching a stanza allocates nothing. The
+// start tag is scanned once for the four cached attributes. ok false: ask attr.
+func (v *view) rawAttr(i int) (b []byte, ok bool) {
+	if v.work != nil {
+		return nil, false
+	}
+	if v.haveRaw&0xf == 0 {
+		v.scanRaw()
+	}
+	return v.raws[i], v.haveRaw&(1<<(i+4)) == 0
+}
+
+// scanRaw reads the cached attributes from the start tag of the original stanza.
+func (v *view) scanRaw() {
+	v.haveRaw = 0xf
+	r := v.in.Record
+	if r.Kind != inspect.KindStanza && r.Kind != inspect.KindStreamOpen {
+		return
+	}
+	raw := r.Raw
+	j := inspect.FirstStartTag(raw)
+	if j < 0 {
+		return
+	}
+	raw = raw[j:]
+	var buf [8]inspect.TagAttr // most stanzas have few attributes: no allocation
+	t, err := inspect.ScanStartTag(raw, buf[:0])
+	if err != nil {
+		// Not a start tag that scans (a reader in annotate mode frames past breaches):
+		// read each attribute as Record.Attr does.
+		for i, name := range cachedAttrs {
+			v.raws[i], _ = inspect.RawAttr(raw, name)
+			if bytes.IndexByte(v.raws[i], '&') >= 0 {
+				v.haveRaw |= 1 << (i + 4)
+			}
+		}
+		return
+	}
+	for _, a := range t.Attrs {
+		i := -1
+		switch string(a.Name(raw)) {
+		case "id":
+			i = attrID
+		case "type":
+			i = attrType
+		case "from":
+			i = attrFrom
+		case "to":
+			i = attrTo
+		}
+		if i >= 0 && v.raws[i] == nil { // the first one, as RawAttr
+			v.raws[i] = a.Value(raw)
+			if bytes.IndexByte(v.raws[i], '&') >= 0 {
+				v.haveRaw |= 1 << (i + 4)
+			}
+		}
+	}
+}
+
+// jidAttr reports whether p matches the address in attribute i (attrFrom, attrTo).
+func (v *view) jidAttr(p *jidPattern, i int) bool {
+	if b, ok := v.rawAttr(i); ok {
+		return p.matchBytes(b)
+	}
+	return p.match(v.attr(cachedAttrs[i]))
+}
+
+// typeIn reports whether the stanza's type, with the RFC 6120/6121 defaults
+// (stanzaType), is one of types.
+func (v *view) typeIn(types []string) bool {
+	b, ok := v.rawAttr(attrType)
+	if !ok {
+		return contains(types, v.stanzaType())
+	}
+	if len(b) == 0 {
+		return contains(types, v.stanzaType()) // the default: a constant, no allocation
+	}
+	for _, t := range types {
+		if string(b) == t {
+			return true
+		}
+	}
+	return false
 }
 
 // stanzaType returns the type attribute with RFC 6120/6121 defaults: a message without one
