@@ -109,6 +109,40 @@ func (p *FrameParser) Parse(msg []byte) (Frame, error) {
 
 func frameErr(cond Cond, text string) *StreamError { return &StreamError{Condition: cond, Text: text} }
 
+// StreamOfFrame is the receiving half of the translation, for a server or a proxy that
+// takes WebSocket clients: it checks msg, one text message from a client (Parse), and
+// returns its TCP form, which a Reader reads like any stream: the stream header that
+// stands for <open/> (AppendHeaderOfOpen), the closing tag for <close/>, and any other
+// element as it is (msg itself). An error is the *StreamError to send.
+func (p *FrameParser) StreamOfFrame(msg []byte) (tcp []byte, f Frame, err error) {
+	f, err = p.Parse(msg)
+	if err != nil {
+		return nil, f, err
+	}
+	switch f.Kind {
+	case FrameOpen:
+		return AppendHeaderOfOpen(nil, f), f, nil
+	case FrameClose:
+		return []byte(closingTag), f, nil
+	}
+	return msg, f, nil
+}
+
+// closingTag is the TCP form of <close/>, in the prefix AppendHeaderOfOpen binds.
+const closingTag = "</stream:stream>"
+
+// BinaryFrameError is the stream error for a binary WebSocket message: RFC 7395 section 3.2
+// carries XMPP in text messages only.
+func BinaryFrameError() *StreamError {
+	return frameErr(CondNotWellFormed, "binary WebSocket messages are not XMPP: RFC 7395 section 3.2 carries XML in text messages only")
+}
+
+// OversizeFrameError is the stream error for a WebSocket message larger than the stanza
+// limit, as for a stanza over the limit on TCP.
+func OversizeFrameError() *StreamError {
+	return frameErr(CondPolicyViolation, "WebSocket message larger than the stanza limit")
+}
+
 // topXMLLang returns the xml:lang of the top-level start tag of raw, or "".
 func topXMLLang(raw []byte) string {
 	var buf [8]TagAttr

@@ -3,6 +3,7 @@ package inspect
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -128,4 +129,47 @@ func FuzzParseFrame(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestStreamOfFrame: the TCP form of a client's frames reads, with a Reader, as the stream
+// they stand for; a bad frame is the stream error to send.
+func TestStreamOfFrame(t *testing.T) {
+	p := NewFrameParser(DefaultLimits)
+	var stream []byte
+	for _, msg := range []string{
+		"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0' xml:lang='en'/>",
+		"<message xmlns='jabber:client' to='bob@localhost' type='chat'><body>hi</body></message>",
+		"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
+	} {
+		tcp, _, err := p.StreamOfFrame([]byte(msg))
+		if err != nil {
+			t.Fatalf("%s: %v", msg, err)
+		}
+		stream = append(stream, tcp...)
+	}
+	rd := NewReader(bytes.NewReader(stream), DefaultLimits)
+	var kinds []Kind
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			break
+		}
+		kinds = append(kinds, ev.Kind)
+		if ev.Kind == KindStreamOpen && (ev.Header.To != "localhost" || ev.Header.Lang != "en" || ev.Header.Version != "1.0") {
+			t.Errorf("header %+v", ev.Header)
+		}
+	}
+	if want := []Kind{KindStreamOpen, KindStanza, KindStreamClose}; !slices.Equal(kinds, want) {
+		t.Errorf("kinds %v, want %v (stream %s)", kinds, want, stream)
+	}
+	for _, bad := range []string{"<a/><b/>", "hello", "<message><body>"} {
+		if _, _, err := p.StreamOfFrame([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		} else if se, ok := err.(*StreamError); !ok || se.Condition != CondNotWellFormed {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if BinaryFrameError().Condition != CondNotWellFormed || OversizeFrameError().Condition != CondPolicyViolation {
+		t.Error("conditions of the WebSocket-level errors")
+	}
 }

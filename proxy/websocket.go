@@ -259,26 +259,20 @@ func (c *wsConn) frame(m wsMsg) error {
 		return m.err
 	case m.typ != websocket.MessageText:
 		c.bad = m.data
-		return inspect.NewStreamError(inspect.CondNotWellFormed, "binary WebSocket messages are not XMPP: RFC 7395 section 3.2 carries XML in text messages only")
+		return inspect.BinaryFrameError()
 	case m.over:
 		c.bad = m.data
-		return inspect.NewStreamError(inspect.CondPolicyViolation, "WebSocket message larger than the stanza limit")
+		return inspect.OversizeFrameError()
 	}
-	f, err := c.frames.Parse(m.data)
+	tcp, f, err := c.frames.StreamOfFrame(m.data)
 	if err != nil {
 		c.bad = m.data
 		return err
 	}
-	switch f.Kind {
-	case inspect.FrameOpen:
+	if f.Kind != inspect.FrameElement {
 		c.special = m.data
-		c.pending = inspect.AppendHeaderOfOpen(nil, f)
-	case inspect.FrameClose:
-		c.special = m.data
-		c.pending = []byte("</stream:stream>")
-	default:
-		c.pending = m.data
 	}
+	c.pending = tcp
 	return nil
 }
 
