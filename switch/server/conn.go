@@ -24,6 +24,7 @@ type conn struct {
 	srv  *Server
 	info *inspect.ConnInfo
 	raw  net.Conn // the TCP connection
+	ws   *wsConn  // the client's WebSocket (websocket.go), raw too; nil for TCP
 
 	guard stallGuard // raw as the writer sees it (stall.go)
 	ob    outbox     // what is due to the client, and its writer (outbox.go)
@@ -117,7 +118,7 @@ func (c *conn) serve(ctx context.Context) {
 // admit reads the PROXY header if one is due and applies the limit on connections per
 // address; false if the connection was refused (and closed).
 func (c *conn) admit() bool {
-	if c.srv.cfg.TrustProxy {
+	if c.srv.cfg.TrustProxy && c.ws == nil {
 		client, err := c.readProxyHeader()
 		if err != nil {
 			// Nothing is written: a peer that speaks no PROXY protocol is not the proxy.

@@ -453,7 +453,7 @@ func (c *conn) endStalled(w net.Conn, text string) {
 // failure, the error and whether the stream is still whole (the client took the rest of
 // what it stalled on within the grace period).
 func (c *conn) writeItems(w net.Conn, items []outItem, scratch **[]byte) (n int, err error, whole bool) {
-	plain := w == net.Conn(&c.guard)
+	plain := w == net.Conn(&c.guard) && c.ws == nil // a WebSocket takes one item per write: one frame
 	for i := 0; i < len(items); {
 		if c.ob.drop.Load() {
 			return i, errDropped, true

@@ -13,7 +13,7 @@ import (
 // onStartTLS upgrades the connection (RFC 6120 section 5): <proceed/>, the TLS handshake,
 // then a fresh stream on the TLS connection.
 func (c *conn) onStartTLS(ev inspect.Event) error {
-	if ev.Name != "starttls" || c.srv.cfg.TLS == nil || c.tls || c.authed || c.legacy {
+	if ev.Name != "starttls" || c.srv.cfg.TLS == nil || c.tls || c.authed || c.legacy || c.ws != nil {
 		// RFC 6120 section 5.4.2.2: <failure/>, then the stream is closed.
 		c.send([]byte("<failure xmlns='"+inspect.NSTLS+"'/>"), "failure", inspect.NSTLS)
 		return io.EOF

@@ -80,7 +80,7 @@ func (c *conn) sendFeatures() error {
 	cfg := &c.srv.cfg
 	switch {
 	case !c.authed:
-		if cfg.TLS != nil && !c.tls {
+		if cfg.TLS != nil && !c.tls && c.ws == nil {
 			b = append(b, "<starttls xmlns='"+inspect.NSTLS+"'>"...)
 			if cfg.RequireTLS {
 				b = append(b, "<required/>"...)

@@ -27,7 +27,11 @@ func (c *conn) sendRouted(b []byte) uint64 {
 // their namespace context. Only the writer calls it.
 func (c *conn) observeOut(b []byte, kind inspect.Kind, name, ns string) {
 	if c.srv.cfg.Observe != nil {
-		c.observe(&inspect.Record{Dir: inspect.ServerToClient, Kind: kind, Raw: append([]byte(nil), b...), Name: name, NS: ns, Header: c.ob.wout})
+		r := &inspect.Record{Dir: inspect.ServerToClient, Kind: kind, Raw: append([]byte(nil), b...), Name: name, NS: ns, Header: c.ob.wout}
+		if c.ws != nil {
+			recordOut(r) // what the client got is the frame
+		}
+		c.observe(r)
 	}
 }
 
@@ -54,6 +58,9 @@ func (c *conn) observeEvent(ev inspect.Event) {
 	r.Dir = inspect.ClientToServer
 	if r.Header == nil {
 		r.Header = c.rd.Header()
+	}
+	if c.ws != nil {
+		c.ws.recordIn(r)
 	}
 	c.observe(r)
 }
