@@ -48,6 +48,13 @@ func Login(t testing.TB, conn net.Conn, origin string, features ...xmpp.StreamFe
 		conn.Close()
 		t.Fatalf("mellium login of %s: %v", origin, err)
 	}
+	return Serve(t, s)
+}
+
+// Serve is Login for a session negotiated by the caller (over another transport, such as
+// mellium.im/xmpp/websocket's): it starts collecting what arrives, and closes the session
+// when the test ends.
+func Serve(t testing.TB, s *xmpp.Session) *Client {
 	c := &Client{t: t, s: s, in: make(chan string, 256), done: make(chan error, 1)}
 	go func() {
 		c.done <- s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
