@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/stanzascope/stanzascope/cmd/stanzascope/internal/console"
 	"github.com/stanzascope/stanzascope/inspect"
 	"github.com/stanzascope/stanzascope/inspect/web"
 	"github.com/stanzascope/stanzascope/switch/cluster"
@@ -40,7 +43,10 @@ start), so that several switches can share it. --fresh (or --db :memory:) starts
 no accounts and keeps nothing after exit: a clean start for each class.
 --cluster nats://HOST:PORT --node NAME makes the switch one node of a cluster: the nodes
 share one PostgreSQL database (--db postgres://...) and route stanzas to each other's
-users over NATS (with JetStream, nats-server -js). See docs/CLUSTER.md.`
+users over NATS (with JetStream, nats-server -js). See docs/CLUSTER.md.
+--websocket ADDR serves browsers too: XMPP over WebSocket (RFC 7395) at /xmpp-websocket,
+its discovery (/.well-known/host-meta) and the /console page, on http:// or, with
+--websocket-tls, https:// with the switch's certificate. See docs/WEBSOCKET.md.`
 
 func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("switch", switchUsage, stderr)
@@ -64,6 +70,8 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	nodeName := fs.String("node", "", "this node's `NAME` in the cluster, unique among the nodes (letters, digits, - and _)")
 	clusterTTL := fs.Duration("cluster-ttl", cluster.DefaultTTL, "how long the other nodes keep this node's sessions after it stopped refreshing them (it died)")
 	clusterReplicas := fs.Int("cluster-replicas", 1, "how many servers of the NATS cluster keep the session directory (1 to 5; every node gives the same; more than 1 needs a NATS cluster with JetStream)")
+	wsAddr := fs.String("websocket", "", "also serve XMPP over WebSocket (RFC 7395) at /xmpp-websocket, its discovery and the /console page on `ADDR` (host:port; off by default)")
+	wsTLS := fs.Bool("websocket-tls", false, "serve --websocket over https (wss://) with the switch's certificate (--cert/--key or the self-signed one)")
 	keylog := addKeylogFlag(fs)
 	out := addOutputFlags(fs, true)
 	webf := addWebFlags(fs, defaultWebAddr)
@@ -115,6 +123,14 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *clusterReplicas < 1 || *clusterReplicas > cluster.MaxReplicas {
 		return usagef("--cluster-replicas must be between 1 and %d", cluster.MaxReplicas)
+	}
+	if *wsTLS && *wsAddr == "" {
+		return usagef("--websocket-tls is for --websocket ADDR: give it too")
+	}
+	if *wsAddr != "" {
+		if _, _, err := net.SplitHostPort(*wsAddr); err != nil {
+			return usagef("--websocket must be host:port: %v", err)
+		}
 	}
 	if d, err := inspect.ParseJID(*domain); err != nil || d.Local != "" || d.Resource != "" {
 		return usagef("--domain must be a bare domain name, not %q", *domain)
@@ -242,9 +258,62 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("listen: %w", err)
 	}
 	fmt.Fprintf(stderr, "stanzascope switch: serving %s on %s (database %s)\n", *domain, ln.Addr(), dbName(*dbPath))
+	var wsTLSCfg *tls.Config
+	if *wsTLS {
+		wsTLSCfg = tlsCfg
+	}
+	stopWS, err := serveSwitchWebSocket(ctx, srv, *wsAddr, wsTLSCfg, func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) })
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	err = srv.Serve(ctx, ln)
+	stopWS() // after Serve, which ended the WebSocket sessions too
 	fmt.Fprintln(stderr, "stanzascope switch: stopped")
 	return err
+}
+
+// serveSwitchWebSocket serves, on addr (none when ""), XMPP over WebSocket as a native
+// transport of srv at /xmpp-websocket, its XEP-0156 discovery and the /console page: the
+// paths the proxy's web server carries for browsers (xmppweb.go), with the same guard (on
+// a loopback address, a Host that is not a loopback name is refused: DNS rebinding).
+// With tlsCfg it serves https and wss. The WebSocket sessions are the switch's own, under
+// its limits. stop refuses new clients and waits for the sessions (Serve ended them) and
+// the server; call it after Serve returned.
+func serveSwitchWebSocket(ctx context.Context, srv *server.Server, addr string, tlsCfg *tls.Config, logf func(string, ...any)) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--websocket: %w", err)
+	}
+	a := ln.Addr().(*net.TCPAddr)
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	wsh := srv.WebSocketHandler(wctx)
+	x := &xmppWeb{console: console.Handler(), loopbackOnly: a.IP.IsLoopback(), secure: tlsCfg != nil, who: "stanzascope switch"}
+	x.setWebSocket(wsh)
+	hs := &http.Server{
+		Handler:           x.wrap(http.NotFoundHandler()),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          log.New(io.Discard, "", 0), // a failed TLS handshake is the client's business
+	}
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	x.announce(a, logf)
+	return func() {
+		cancel()
+		wsh.Wait()
+		hs.Close()
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logf("stanzascope switch: --websocket: %v", err)
+		}
+	}, nil
 }
 
 // redactNATS is a NATS URL list without passwords.

@@ -23,6 +23,8 @@ type xmppWeb struct {
 	// that is not a loopback name is a DNS rebinding attempt and is refused, as the web
 	// view refuses it.
 	loopbackOnly bool
+	secure       bool   // served over https: announced as https:// and wss://
+	who          string // the program that announces ("stanzascope" when empty)
 }
 
 // nsAltWebSocket is XEP-0156's link relation of an RFC 7395 endpoint.
@@ -71,11 +73,18 @@ func (x *xmppWeb) announce(a *net.TCPAddr, logf func(string, ...any)) {
 		host = "127.0.0.1"
 	}
 	base := net.JoinHostPort(host, strconv.Itoa(a.Port))
+	who, http, ws := x.who, "http", "ws"
+	if who == "" {
+		who = "stanzascope"
+	}
+	if x.secure {
+		http, ws = "https", "wss"
+	}
 	if x.console != nil {
-		logf("stanzascope: XMPP console for browsers on http://%s/console (XMPP over WebSocket at ws://%s%s)", base, base, proxy.WebSocketPath)
+		logf("%s: XMPP console for browsers on %s://%s/console (XMPP over WebSocket at %s://%s%s)", who, http, base, ws, base, proxy.WebSocketPath)
 		return
 	}
-	logf("stanzascope: XMPP over WebSocket at ws://%s%s", base, proxy.WebSocketPath)
+	logf("%s: XMPP over WebSocket at %s://%s%s", who, ws, base, proxy.WebSocketPath)
 }
 
 // public reports whether path is one of x's (the rest is the web view, with its own guard).
