@@ -24,7 +24,7 @@ import (
 // wsServer serves the switch's WebSocket handler at /xmpp-websocket of a loopback HTTP
 // server, over https when secure; it returns the ws:// or wss:// URL and the roots that
 // trust the server's certificate.
-func wsServer(t *testing.T, ts *testServer, secure bool) (string, *x509.CertPool) {
+func wsServer(t testing.TB, ts *testServer, secure bool) (string, *x509.CertPool) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := ts.srv.WebSocketHandler(ctx)
