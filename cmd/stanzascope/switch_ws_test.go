@@ -119,3 +119,18 @@ func TestSwitchWebSocketFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleSwitchAlone: the /console page in headless Chromium, served by `stanzascope
+// switch --websocket` itself (no proxy), registers and logs in over the switch's own
+// WebSocket transport and chats with a slixmpp client on the switch's TCP port.
+func TestConsoleSwitchAlone(t *testing.T) {
+	requireSlixmpp(t)
+	data := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", data)
+	logPath := filepath.Join(t.TempDir(), "switch.jsonl")
+	r := startWith(t, map[string]*regexp.Regexp{"xmpp": switchServingRE, "web": switchConsRE},
+		"switch", "--listen", "127.0.0.1:0", "--fresh", "--websocket", "127.0.0.1:0", "--log", logPath, "--format", "json")
+	in := &instance{xmpp: r.found["xmpp"], web: r.found["web"], ca: filepath.Join(data, "stanzascope", "switch-cert.pem"), stderr: r.stderr, stop: r.stop}
+	echoJID, exit, out := startEcho(t, in.xmpp, in.ca, "dana", webPassword, "parrot", true)
+	consoleSession(t, in, logPath, "praline", webPassword, true, echoJID, exit, out, "parrot")
+}
