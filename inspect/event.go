@@ -111,12 +111,18 @@ type Event struct {
 	// (Limits.Annotate), in the order found; nil in enforce mode. Like Raw, valid only
 	// until the next call to Next.
 	Violations []Violation
+
+	top    [numTopAttrs]span // where the Reader found id, type, from and to in Raw (a stanza's)
+	topSet bool              // top was noted (an Event made elsewhere has no note)
 }
 
 // Record returns a Record that owns a copy of the event's bytes.
 func (e Event) Record() *Record {
 	r := &Record{Kind: e.Kind, Name: e.Name, NS: e.NS, Header: e.Header}
 	r.Raw = append([]byte(nil), e.Raw...)
+	if e.topSet && len(r.Raw) > 0 {
+		r.top = topNote{base: &r.Raw[0], n: len(r.Raw), v: e.top}
+	}
 	if len(e.Violations) > 0 {
 		r.Violations = slices.Clone(e.Violations)
 	}

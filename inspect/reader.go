@@ -98,6 +98,7 @@ type Reader struct {
 	topNS      span  // value of xmlns on the stanza's top element, if any
 	topHasNS   bool
 	topNSValue string
+	top        [numTopAttrs]span // values of id, type, from, to on the stanza's top element ({0,0}: absent)
 }
 
 // state says what the next byte of a stanza means.

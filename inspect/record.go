@@ -155,6 +155,58 @@ type Record struct {
 	// answers is set by the iq tracker on an answer it matched: the request it answers, so
 	// that an empty result can be explained by what it completed (see Explain).
 	answers *iqRequest
+	top     topNote // where the Reader found id, type, from and to in Raw
+}
+
+// The top-level attributes a Reader notes while it frames a stanza (Record.TopAttrRaw):
+// what the rules, the breakpoints and the JSON log read of every stanza.
+const (
+	TopID = iota
+	TopType
+	TopFrom
+	TopTo
+	numTopAttrs
+)
+
+// TopAttrIndex returns TopID, TopType, TopFrom or TopTo for the attribute name, or -1.
+func TopAttrIndex(name string) int {
+	switch name {
+	case "id":
+		return TopID
+	case "type":
+		return TopType
+	case "from":
+		return TopFrom
+	case "to":
+		return TopTo
+	}
+	return -1
+}
+
+// topNote holds the offsets of the top attributes in the bytes they were noted for: base
+// and n identify those bytes, so that a Record whose Raw was replaced since does not use
+// offsets that are not about it.
+type topNote struct {
+	base *byte
+	n    int
+	v    [numTopAttrs]span
+}
+
+// TopAttrRaw returns the value as written (entities not expanded; a view on Raw) of the
+// top-level attribute i (TopID, TopType, TopFrom, TopTo) of a stanza, from where the
+// Reader found it while framing the stanza, without scanning again; present says whether
+// the stanza has it. known is false when the record has no such note (not made from a
+// Reader's event, or Raw replaced since): scan Raw then (RawAttr).
+func (r *Record) TopAttrRaw(i int) (value []byte, present, known bool) {
+	t := &r.top
+	if t.base == nil || len(r.Raw) != t.n || &r.Raw[0] != t.base || i < 0 || i >= numTopAttrs {
+		return nil, false, false
+	}
+	s := t.v[i]
+	if s.end == 0 {
+		return nil, false, true
+	}
+	return r.Raw[s.start:s.end], true, true
 }
 
 // Element parses Raw into a tree on first use and caches it. It returns an error for
@@ -202,6 +254,12 @@ func (r *Record) Attr(local string) string {
 	}
 	if r.Kind != KindStanza && r.Kind != KindStreamOpen {
 		return ""
+	}
+	if v, present, known := r.TopAttrRaw(TopAttrIndex(local)); known {
+		if !present {
+			return ""
+		}
+		return string(unescapeBytes(v))
 	}
 	return TopAttr(r.Raw, local)
 }

@@ -69,6 +69,7 @@ func (r *Reader) startTag(i int, empty bool) (Event, bool, error) {
 	if r.depth == 1 {
 		r.topName = r.name
 		r.topNSValue = r.topNamespace(b)
+		r.noteTopAttrs(b)
 	}
 	if empty {
 		r.popBindings()
@@ -182,7 +183,26 @@ func (r *Reader) stanza(n int) (Event, error) {
 		}
 	}
 	local, _ := splitQName(b[r.topName.start:r.topName.end])
-	return r.emit(KindStanza, n, internName(local), r.topNSValue), nil
+	top := r.top
+	ev := r.emit(KindStanza, n, internName(local), r.topNSValue)
+	ev.top, ev.topSet = top, true
+	return ev, nil
+}
+
+// noteTopAttrs notes where the values of id, type, from and to are in the stanza's top
+// start tag (b from the stanza's first byte), so that the Record can hand them out
+// without a second scan (Record.TopAttrRaw).
+func (r *Reader) noteTopAttrs(b []byte) {
+	r.top = [numTopAttrs]span{}
+	for _, a := range r.attrs {
+		if a.colon >= 0 {
+			continue
+		}
+		i := TopAttrIndex(string(b[a.name.start:a.name.end]))
+		if i >= 0 && r.top[i].end == 0 {
+			r.top[i] = a.value
+		}
+	}
 }
 
 // topNamespace resolves the namespace of the stanza's top element while its declarations
