@@ -51,6 +51,7 @@ func (v *view) actionBudget() {
 	}
 }
 
+// cachedAttrs are in the order of inspect.TopID, TopType, TopFrom, TopTo.
 var cachedAttrs = [4]string{"id", "type", "from", "to"}
 
 // current returns the stanza as it stands (the changed copy, else the original), parsing
@@ -168,11 +169,22 @@ func (v *view) rawAttr(i int) (b []byte, ok bool) {
 	return v.raws[i], v.haveRaw&(1<<(i+4)) == 0
 }
 
-// scanRaw reads the cached attributes from the start tag of the original stanza.
+// scanRaw reads the cached attributes from the start tag of the original stanza, or takes
+// them from where the Reader found them (inspect.Record.TopAttrRaw).
 func (v *view) scanRaw() {
 	v.haveRaw = 0xf
 	r := v.in.Record
 	if r.Kind != inspect.KindStanza && r.Kind != inspect.KindStreamOpen {
+		return
+	}
+	if _, _, known := r.TopAttrRaw(inspect.TopID); known {
+		// The Reader noted them while it framed the stanza: no second scan.
+		for i := range cachedAttrs {
+			v.raws[i], _, _ = r.TopAttrRaw(i)
+			if bytes.IndexByte(v.raws[i], '&') >= 0 {
+				v.haveRaw |= 1 << (i + 4)
+			}
+		}
 		return
 	}
 	raw := r.Raw
