@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -38,8 +39,7 @@ func TestBreakpointMatchAllocs(t *testing.T) {
 				}
 			}
 			for _, raw := range stanzas {
-				ev := inspect.Event{Kind: inspect.KindStanza, Raw: []byte(raw), Name: inspect.TopName([]byte(raw)), NS: inspect.NSClient}
-				r := ev.Record()
+				r := readRecord(t, raw)
 				r.Dir = inspect.ClientToServer
 				if b := c.match(r, "alice@localhost/phone"); b != nil {
 					t.Fatalf("%s matched %s", b.f, raw)
@@ -47,7 +47,28 @@ func TestBreakpointMatchAllocs(t *testing.T) {
 				if n := testing.AllocsPerRun(100, func() { c.match(r, "alice@localhost/phone") }); n != 0 {
 					t.Errorf("matching %s against %q: %v allocations, want 0", raw, set.exprs, n)
 				}
+				// A record the Reader did not make (the attributes are scanned) too.
+				r2 := &inspect.Record{Kind: inspect.KindStanza, Dir: inspect.ClientToServer, Raw: []byte(raw), Name: r.Name, NS: r.NS}
+				if n := testing.AllocsPerRun(100, func() { c.match(r2, "alice@localhost/phone") }); n != 0 {
+					t.Errorf("matching %s (scanned) against %q: %v allocations, want 0", raw, set.exprs, n)
+				}
 			}
 		})
+	}
+}
+
+// readRecord returns the record of the stanza raw as the proxy makes it: read by an
+// inspect.Reader in a client's stream (which notes its top attributes).
+func readRecord(tb testing.TB, raw string) *inspect.Record {
+	tb.Helper()
+	rd := inspect.NewReader(strings.NewReader("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>"+raw), inspect.DefaultLimits)
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			tb.Fatalf("reading %s: %v", raw, err)
+		}
+		if ev.Kind == inspect.KindStanza {
+			return ev.Record()
+		}
 	}
 }

@@ -26,8 +26,7 @@ func BenchmarkBreakpointMatch(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			ev := inspect.Event{Kind: inspect.KindStanza, Raw: []byte(benchMsg), Name: "message", NS: inspect.NSClient}
-			r := ev.Record()
+			r := readRecord(b, benchMsg)
 			r.Dir = inspect.ClientToServer
 			b.ReportAllocs()
 			for b.Loop() {
