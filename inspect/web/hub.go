@@ -153,7 +153,9 @@ func NewHub(opt Options) *Hub {
 
 // Write keeps r for the web view and wakes the browsers watching. Whitespace keep-alives
 // are not kept (the diagram does not draw them). The hub keeps its own copy of r; r is
-// not changed. Write returns an error only after Close.
+// only read, never changed nor parsed into (no tree cached in it), and Write never waits
+// for a browser (it takes two locks held only for short copies), so the hub may be an
+// inline output of an inspect.Chain. Write returns an error only after Close.
 func (h *Hub) Write(r *inspect.Record) error {
 	if r.Kind == inspect.KindWhitespace {
 		return nil

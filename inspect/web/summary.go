@@ -162,7 +162,9 @@ func (h *Hub) noteAuth(cs *connState, r *inspect.Record, id string) {
 	if !strings.Contains(string(r.Raw), inspect.NSAuth) {
 		return // cheap test before a tree is built
 	}
-	e, err := r.Element()
+	// Parsed here, not cached in r (r.Element): Write may run inline in the sink chain,
+	// where the record is shared with the outputs that come after it.
+	e, err := inspect.ParseElement(r.Raw, r.Header)
 	if err != nil {
 		return
 	}
@@ -204,7 +206,7 @@ func boundJID(r *inspect.Record) string {
 	if !strings.Contains(string(r.Raw), inspect.NSBind) {
 		return ""
 	}
-	e, err := r.Element()
+	e, err := inspect.ParseElement(r.Raw, r.Header) // not cached in r: see noteAuth
 	if err != nil {
 		return ""
 	}
