@@ -26,12 +26,35 @@ import (
 // committed (*pending).
 type sender interface {
 	deliver(s Session, stanza []byte)
+	// deliverResources delivers stanza to the resources of the account bare that are
+	// available or, with interested, that asked for the roster too (RFC 6121 section
+	// 2.2). Which those are, the sender looks up in dir when it delivers: direct and self
+	// at once, *pending once its transaction committed. A resource that becomes available
+	// meanwhile reads the roster after setting its presence, so it finds the committed
+	// change (a pending subscription request) when a lookup before the commit would have
+	// missed it; looked up before the commit, both could miss it.
+	deliverResources(dir Directory, bare inspect.JID, stanza []byte, interested bool)
+}
+
+// eachResource calls f with each resource of bare in dir that is available or, with
+// interested, asked for the roster.
+func eachResource(dir Directory, bare inspect.JID, interested bool, f func(Session)) {
+	var buf [8]Session
+	for _, sess := range dir.Resources(buf[:0], bare) {
+		if p := sess.Presence(); p.Available || interested && p.Interested {
+			f(sess)
+		}
+	}
 }
 
 // direct delivers at once, never waiting: for code outside a roster or subscription change.
 type direct struct{}
 
 func (direct) deliver(s Session, stanza []byte) { s.Deliver(stanza) }
+
+func (d direct) deliverResources(dir Directory, bare inspect.JID, stanza []byte, interested bool) {
+	eachResource(dir, bare, interested, func(s Session) { d.deliver(s, stanza) })
+}
 
 // self is direct, except that what goes to the session c itself waits for room in its
 // outbox: for the reader of c, which may deliver to its own client in bulk (the presences
@@ -44,6 +67,10 @@ func (s self) deliver(to Session, stanza []byte) {
 		return
 	}
 	to.Deliver(stanza)
+}
+
+func (s self) deliverResources(dir Directory, bare inspect.JID, stanza []byte, interested bool) {
+	eachResource(dir, bare, interested, func(to Session) { s.deliver(to, stanza) })
 }
 
 // delivery is one stanza for one session.
@@ -110,6 +137,23 @@ type pending []delivery
 
 func (p *pending) deliver(s Session, stanza []byte) { *p = append(*p, delivery{to: s, stanza: stanza}) }
 
+// deliverResources records the delivery; who gets it is looked up by flush, after the
+// commit.
+func (p *pending) deliverResources(_ Directory, bare inspect.JID, stanza []byte, interested bool) {
+	*p = append(*p, delivery{bare: bare, stanza: stanza, interested: interested})
+}
+
+// flush delivers what was recorded, once the transaction committed.
+func (p pending) flush(dir Directory) {
+	for _, d := range p {
+		if d.to != nil {
+			d.to.Deliver(d.stanza)
+		} else {
+			direct{}.deliverResources(dir, d.bare, d.stanza, d.interested)
+		}
+	}
+}
+
 // pairLocks order the deliveries of the changes of one pair (see above); a pair hashes to
 // one of them, so unrelated pairs rarely share one.
 type pairLocks [64]sync.Mutex
@@ -145,16 +189,7 @@ func (s *Server) changePair(ctx context.Context, user, contact inspect.JID, chan
 		return change(&pairTx{owners: owners, slots: slots}, &rec)
 	})
 	if err == nil {
-		for _, d := range rec {
-			switch {
-			case d.to != nil:
-				d.to.Deliver(d.stanza)
-			case d.interested:
-				s.deliverInterested(direct{}, d.bare, d.stanza)
-			default:
-				s.deliverAvailable(direct{}, d.bare, d.stanza)
-			}
-		}
+		rec.flush(s.dir)
 	}
 	mu.Unlock()
 	return err

@@ -153,37 +153,16 @@ func withTo(presence []byte, to inspect.JID) []byte {
 	return b
 }
 
-// deliverAvailable delivers stanza to every available resource of the account bare.
+// deliverAvailable delivers stanza to every available resource of the account bare, as out
+// decides (after the commit inside a roster transaction: sender.deliverResources).
 func (s *Server) deliverAvailable(out sender, bare inspect.JID, stanza []byte) {
-	if p, ok := out.(*pending); ok {
-		// Inside a roster transaction: who is available is decided after the commit. A
-		// resource that becomes available in between reads the roster after setting its
-		// presence, so it finds the committed change (a pending subscription request)
-		// when the lookup here missed it; decided before the commit, both could miss it.
-		*p = append(*p, delivery{bare: bare, stanza: stanza})
-		return
-	}
-	var buf [8]Session
-	for _, sess := range s.dir.Resources(buf[:0], bare) {
-		if sess.Presence().Available {
-			out.deliver(sess, stanza)
-		}
-	}
+	out.deliverResources(s.dir, bare, stanza, false)
 }
 
 // deliverInterested delivers stanza to every resource of the account bare that is available
-// or asked for the roster (an "interested resource", RFC 6121 section 2.2).
+// or asked for the roster (an "interested resource", RFC 6121 section 2.2), as out decides.
 func (s *Server) deliverInterested(out sender, bare inspect.JID, stanza []byte) {
-	if p, ok := out.(*pending); ok { // after the commit, as deliverAvailable
-		*p = append(*p, delivery{bare: bare, stanza: stanza, interested: true})
-		return
-	}
-	var buf [8]Session
-	for _, sess := range s.dir.Resources(buf[:0], bare) {
-		if p := sess.Presence(); p.Available || p.Interested {
-			out.deliver(sess, stanza)
-		}
-	}
+	out.deliverResources(s.dir, bare, stanza, true)
 }
 
 // deliverPresencesOf sends the current presence of every available resource of contact to
