@@ -259,23 +259,29 @@ func usesPrefix(raw []byte, p string) bool {
 // a header written is returned as the new one. Whitespace alone returns nil: RFC 7395
 // frames hold elements only (keepalives are WebSocket pings).
 func FrameOfStream(b []byte, hdr *Header) (frame []byte, newHdr *Header) {
+	return AppendFrameOfStream(nil, b, hdr)
+}
+
+// AppendFrameOfStream is FrameOfStream appending the frame to dst (which it returns
+// unchanged, nil when dst is, for whitespace), so that a writer can reuse one buffer.
+func AppendFrameOfStream(dst, b []byte, hdr *Header) (frame []byte, newHdr *Header) {
 	i := 0
 	for i < len(b) && isSpace(b[i]) {
 		i++
 	}
 	if i == len(b) {
-		return nil, hdr
+		return dst, hdr
 	}
 	rest := b[i:]
 	switch {
 	case bytes.HasPrefix(rest, []byte("</")):
-		return []byte(CloseFrame), hdr
+		return append(dst, CloseFrame...), hdr
 	case bytes.HasPrefix(rest, []byte("<?xml")) || TopName(rest) == "stream":
 		rd := NewReader(bytes.NewReader(b), Limits{})
 		if ev, err := rd.Next(); err == nil && ev.Kind == KindStreamOpen {
-			return AppendOpenOfHeader(nil, ev.Header), ev.Header
+			return AppendOpenOfHeader(dst, ev.Header), ev.Header
 		}
-		return append([]byte(nil), b...), hdr
+		return append(dst, b...), hdr
 	}
-	return AppendFramed(nil, b, hdr), hdr
+	return AppendFramed(dst, b, hdr), hdr
 }
