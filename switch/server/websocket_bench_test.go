@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ import (
 // proxy, no observer, no TLS), both over TCP and both over the switch's own WebSocket
 // transport, in the same run: the two pairs take turns, a round of 200 messages each (fewer
 // than a recipient's outbox holds), in alternating order. msg/s is messages delivered to
-// bob per second of each pair's own rounds; ws/tcp their ratio.
+// bob per second of each pair's own rounds; ws/tcp their ratio; allocs/msg the whole
+// process's allocations (clients and switch) per message in each pair's rounds.
 //
 //	go test -run '^$' -bench 'WebSocketChat' -benchtime 20000x -count 6 ./switch/server
 func BenchmarkWebSocketChat(b *testing.B) {
@@ -100,15 +102,28 @@ func BenchmarkWebSocketChat(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	var dt, dw time.Duration
+	var at, aw uint64 // allocations during each pair's rounds
+	var ms runtime.MemStats
+	mallocs := func() uint64 { runtime.ReadMemStats(&ms); return ms.Mallocs }
+	tcp := func(k int) {
+		m := mallocs()
+		dt += tcpRound(k)
+		at += mallocs() - m
+	}
+	ws := func(k int) {
+		m := mallocs()
+		dw += wsRound(k)
+		aw += mallocs() - m
+	}
 	n := 0
 	for i := 0; n < b.N; i++ {
 		k := min(round, b.N-n)
 		if i%2 == 0 {
-			dt += tcpRound(k)
-			dw += wsRound(k)
+			tcp(k)
+			ws(k)
 		} else {
-			dw += wsRound(k)
-			dt += tcpRound(k)
+			ws(k)
+			tcp(k)
 		}
 		n += k
 	}
@@ -116,6 +131,8 @@ func BenchmarkWebSocketChat(b *testing.B) {
 	b.ReportMetric(float64(n)/dt.Seconds(), "tcp-msg/s")
 	b.ReportMetric(float64(n)/dw.Seconds(), "ws-msg/s")
 	b.ReportMetric(dt.Seconds()/dw.Seconds(), "ws/tcp")
+	b.ReportMetric(float64(at)/float64(n), "tcp-allocs/msg")
+	b.ReportMetric(float64(aw)/float64(n), "ws-allocs/msg")
 }
 
 // tcpPlainLogin logs user in over plaintext TCP with PLAIN (offered on loopback) and binds
