@@ -41,6 +41,8 @@
     historyRenderedMs: null, // ... and until it was drawn
     live: false,
     records: () => state.recs.length,
+    lastIndex: () => state.lastI,   // the highest index heard of, drawn or skipped
+    skipped: () => state.notLive,   // records the stream did not send live, in all
     gaps: () => state.gaps.map((g) => ({from: g.from, to: g.to, n: g.n, gone: g.gone})),
     fetchGap: (from) => {
       const g = state.gaps.find((x) => x.from === from);
