@@ -198,8 +198,22 @@ func (r *Reader) noteTopAttrs(b []byte) {
 		if a.colon >= 0 {
 			continue
 		}
-		i := TopAttrIndex(string(b[a.name.start:a.name.end]))
-		if i >= 0 && r.top[i].end == 0 {
+		// The switch on the bytes, rather than TopAttrIndex(string(...)), makes no string:
+		// this runs for every attribute of every stanza's top element.
+		var i int
+		switch string(b[a.name.start:a.name.end]) {
+		case "id":
+			i = TopID
+		case "type":
+			i = TopType
+		case "from":
+			i = TopFrom
+		case "to":
+			i = TopTo
+		default:
+			continue
+		}
+		if r.top[i].end == 0 {
 			r.top[i] = a.value
 		}
 	}
