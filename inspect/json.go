@@ -120,6 +120,13 @@ func toJSON(r *Record) jsonRecord {
 	case KindStanza:
 		if r.elem != nil {
 			jr.Type, jr.ID, jr.From, jr.To = jsonText(r.Attr("type")), jsonText(r.Attr("id")), jsonText(r.Attr("from")), jsonText(r.Attr("to"))
+		} else if _, _, known := r.TopAttrRaw(TopID); known {
+			// The Reader noted where they are while framing: no scan at all.
+			for i, v := range [...]*jsonText{TopID: &jr.ID, TopType: &jr.Type, TopFrom: &jr.From, TopTo: &jr.To} {
+				if raw, present, _ := r.TopAttrRaw(i); present {
+					*v = unescapeBytes(raw)
+				}
+			}
 		} else {
 			topAttrs(r.Raw, &jr)
 		}

@@ -93,3 +93,29 @@ func FuzzJSONTopAttrs(f *testing.F) {
 		}
 	})
 }
+
+// TestJSONTopAttrsNoted: for records framed by a Reader the printer takes type, id, from
+// and to from the offsets the Reader noted; they are what a scan of the bytes finds.
+func TestJSONTopAttrsNoted(t *testing.T) {
+	recs := sessionRecords(t)
+	noted := 0
+	for _, r := range recs {
+		if r.Kind != KindStanza {
+			continue
+		}
+		if _, _, known := r.TopAttrRaw(TopID); known {
+			noted++
+		}
+		got := toJSON(r)
+		var want jsonRecord
+		topAttrs(r.Raw, &want)
+		if string(got.Type) != string(want.Type) || string(got.ID) != string(want.ID) ||
+			string(got.From) != string(want.From) || string(got.To) != string(want.To) {
+			t.Errorf("%q: noted type/id/from/to %q %q %q %q, scanned %q %q %q %q", r.Raw,
+				got.Type, got.ID, got.From, got.To, want.Type, want.ID, want.From, want.To)
+		}
+	}
+	if noted == 0 {
+		t.Fatal("no record had its top attributes noted: the test checks nothing")
+	}
+}
