@@ -143,11 +143,8 @@ type wsConn struct {
 	local, remote net.Addr
 	frames        *inspect.FrameParser
 
-	ctx    context.Context // ends when the connection is closed
-	cancel context.CancelFunc
-	wctx   context.Context // writes; cancelled when a write deadline passes (which closes the WebSocket)
-	wstop  context.CancelFunc
-	in     chan wsMsg // messages from the reading goroutine, one at a time
+	in     chan wsMsg  // messages from the reading goroutine, one at a time
+	free   chan []byte // read buffers the session is done with, for the reading goroutine
 	closed chan struct{}
 	done   chan struct{} // closed once the WebSocket is closed
 	once   sync.Once
@@ -157,6 +154,7 @@ type wsConn struct {
 
 	// Owned by the session's reader of the client.
 	pending []byte // TCP-form bytes of the current frame not read yet
+	cur     []byte // the read buffer pending is in, handed back once it is read
 	special []byte // the last <open/> or <close/> frame: the Original of its record
 	bad     []byte // a frame refused: the bytes of the error's record
 	rerr    error
@@ -175,11 +173,16 @@ func newWSConn(ws *websocket.Conn, r *http.Request, lim inspect.Limits) *wsConn 
 		max = inspect.DefaultLimits.MaxStanza
 	}
 	ws.SetReadLimit(int64(max) + 2) // the reading goroutine stops at max+1 itself
-	c := &wsConn{ws: ws, frames: inspect.NewFrameParser(lim), in: make(chan wsMsg), closed: make(chan struct{}), done: make(chan struct{})}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.wctx, c.wstop = context.WithCancel(c.ctx)
+	c := &wsConn{ws: ws, frames: inspect.NewFrameParser(lim), in: make(chan wsMsg), free: make(chan []byte, 2),
+		closed: make(chan struct{}), done: make(chan struct{})}
 	c.rd.init()
 	c.wd.init()
+	// A write still running when its deadline passes ends the WebSocket (a client that
+	// does not read must not hold the session), which makes the write return.
+	c.wd.fire = func() {
+		c.wExpired.Store(true)
+		c.ws.CloseNow()
+	}
 	c.remote = tcpAddr(r.RemoteAddr)
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		c.local = a
@@ -199,16 +202,24 @@ func tcpAddr(s string) net.Addr {
 }
 
 // readLoop reads whole messages, bounded by max, and hands them to Read one at a time: a
-// client is not read further than the session asks.
+// client is not read further than the session asks. It reads into the buffers the session
+// hands back (free). Its context never ends (coder/websocket then watches none per
+// message): Close ends the reads by closing the connection.
 func (c *wsConn) readLoop(max int) {
 	for {
-		typ, r, err := c.ws.Reader(c.ctx)
+		typ, r, err := c.ws.Reader(context.Background())
 		var m wsMsg
 		if err != nil {
 			m.err = err
 		} else {
 			m.typ = typ
-			m.data, m.err = io.ReadAll(io.LimitReader(r, int64(max)+1))
+			var buf []byte
+			select {
+			case buf = <-c.free:
+			default:
+				buf = make([]byte, 0, 512)
+			}
+			m.data, m.err = readMsg(buf, r, max+1)
 			if len(m.data) > max {
 				m.over = true
 			}
@@ -241,7 +252,38 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	}
 	n := copy(p, c.pending)
 	c.pending = c.pending[n:]
+	if len(c.pending) == 0 && c.cur != nil {
+		if cap(c.cur) <= maxKeptBuf {
+			select {
+			case c.free <- c.cur[:0]:
+			default:
+			}
+		}
+		c.cur = nil
+	}
 	return n, nil
+}
+
+// maxKeptBuf bounds a read buffer kept for the next message: most stanzas are smaller,
+// and an idle client should not keep a large one.
+const maxKeptBuf = 4 << 10
+
+// readMsg appends the message r to buf, up to limit bytes.
+func readMsg(buf []byte, r io.Reader, limit int) ([]byte, error) {
+	for len(buf) < limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), limit)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 // frame takes one message: its TCP form goes to pending, or the error that ends the
@@ -258,7 +300,7 @@ func (c *wsConn) frame(m wsMsg) error {
 		}
 		return m.err
 	case m.typ != websocket.MessageText:
-		c.bad = m.data
+		c.bad = m.data // the session ends here: the buffer is not reused
 		return inspect.BinaryFrameError()
 	case m.over:
 		c.bad = m.data
@@ -270,9 +312,9 @@ func (c *wsConn) frame(m wsMsg) error {
 		return err
 	}
 	if f.Kind != inspect.FrameElement {
-		c.special = m.data
+		c.special = append([]byte(nil), m.data...) // kept for the record: not the reused buffer
 	}
-	c.pending = tcp
+	c.pending, c.cur = tcp, m.data
 	return nil
 }
 
@@ -283,7 +325,7 @@ func (c *wsConn) Write(b []byte) (int, error) {
 		return 0, errWSTimeout
 	default:
 	}
-	if err := c.ws.Write(c.wctx, websocket.MessageText, b); err != nil {
+	if err := c.ws.Write(context.Background(), websocket.MessageText, b); err != nil {
 		if c.wExpired.Load() {
 			return 0, errWSTimeout
 		}
@@ -300,7 +342,6 @@ func (c *wsConn) Close() error {
 		go func() {
 			defer close(c.done)
 			c.ws.Close(websocket.StatusNormalClosure, "")
-			c.cancel()
 		}()
 	})
 	return nil
@@ -314,18 +355,11 @@ func (c *wsConn) SetDeadline(t time.Time) error {
 	return c.SetWriteDeadline(t)
 }
 
-func (c *wsConn) SetReadDeadline(t time.Time) error { c.rd.set(t, nil); return nil }
+func (c *wsConn) SetReadDeadline(t time.Time) error { c.rd.set(t); return nil }
 
 // SetWriteDeadline bounds the writes: a write still running when it passes ends the
-// WebSocket (coder/websocket closes a connection whose write is cancelled), as a client
-// that does not read must not hold the session.
-func (c *wsConn) SetWriteDeadline(t time.Time) error {
-	c.wd.set(t, func() {
-		c.wExpired.Store(true)
-		c.wstop()
-	})
-	return nil
-}
+// WebSocket (wd.fire), as a client that does not read must not hold the session.
+func (c *wsConn) SetWriteDeadline(t time.Time) error { c.wd.set(t); return nil }
 
 // takeSpecial returns the <open/> or <close/> frame last read, once.
 func (c *wsConn) takeSpecial() []byte {
@@ -343,55 +377,72 @@ func (wsTimeout) Error() string   { return "websocket: i/o timeout" }
 func (wsTimeout) Timeout() bool   { return true }
 func (wsTimeout) Temporary() bool { return true }
 
-// pipeDeadline is a deadline that can be moved while someone waits on it (as net.Pipe's).
+// pipeDeadline is a deadline that can be moved while someone waits on it (as net.Pipe's). It
+// keeps one timer: the session moves its deadlines at every read and write, almost always
+// later, and a later deadline only changes at (the timer, when it fires early, sets itself
+// again for the rest).
 type pipeDeadline struct {
-	mu    sync.Mutex
-	timer *time.Timer
-	ch    chan struct{} // closed when the deadline passes
+	mu     sync.Mutex
+	at     time.Time // zero: none
+	timer  *time.Timer
+	armed  time.Time     // when the timer fires; zero: not armed
+	ch     chan struct{} // closed when the deadline passes
+	fire   func()        // if not nil, runs when the deadline passes
+	passed bool          // ch is closed
 }
 
 func (d *pipeDeadline) init() { d.ch = make(chan struct{}) }
 
-// set moves the deadline to t (zero: none); fire, if not nil, runs when it passes.
-func (d *pipeDeadline) set(t time.Time, fire func()) {
+// set moves the deadline to t (zero: none).
+func (d *pipeDeadline) set(t time.Time) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
+	if d.passed {
+		d.ch, d.passed = make(chan struct{}), false // passed before: a new deadline starts over
 	}
-	select {
-	case <-d.ch:
-		d.ch = make(chan struct{}) // passed before: a new deadline starts over
-	default:
-	}
+	d.at = t
 	if t.IsZero() {
+		d.mu.Unlock() // an armed timer finds no deadline and does nothing
 		return
 	}
-	ch := d.ch
-	expire := func() {
-		d.mu.Lock()
-		fired := false
-		if d.ch == ch {
-			select {
-			case <-ch:
-			default:
-				close(ch)
-				fired = true
-			}
-		}
+	dur := time.Until(t)
+	if dur <= 0 {
+		close(d.ch)
+		d.passed = true
 		d.mu.Unlock()
-		if fired && fire != nil {
-			fire()
+		if d.fire != nil {
+			go d.fire()
 		}
-	}
-	if dur := time.Until(t); dur > 0 {
-		d.timer = time.AfterFunc(dur, expire)
 		return
 	}
-	close(ch)
-	if fire != nil {
-		go fire()
+	switch {
+	case d.timer == nil:
+		d.timer = time.AfterFunc(dur, d.expire)
+		d.armed = t
+	case d.armed.IsZero() || t.Before(d.armed):
+		d.timer.Reset(dur)
+		d.armed = t
+	}
+	d.mu.Unlock()
+}
+
+func (d *pipeDeadline) expire() {
+	d.mu.Lock()
+	d.armed = time.Time{}
+	if d.at.IsZero() || d.passed {
+		d.mu.Unlock()
+		return
+	}
+	if rest := time.Until(d.at); rest > 0 {
+		d.timer.Reset(rest) // the deadline moved later
+		d.armed = d.at
+		d.mu.Unlock()
+		return
+	}
+	close(d.ch)
+	d.passed = true
+	d.mu.Unlock()
+	if d.fire != nil {
+		d.fire()
 	}
 }
 
