@@ -19,7 +19,7 @@ func (s *session) rec(ev inspect.Event, dir inspect.Direction) *inspect.Record {
 	}
 	if s.ws != nil && dir == inspect.ClientToServer && (r.Kind == inspect.KindStreamOpen || r.Kind == inspect.KindStreamClose) {
 		// What the upstream gets is the TCP form; what the client sent was its frame.
-		r.Original = s.ws.takeSpecial()
+		r.Original = s.ws.TakeSpecial()
 	}
 	return r
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
+	"github.com/stanzascope/stanzascope/inspect/wsconn"
 )
 
 // session is one proxied connection: the client leg, the upstream leg and the two pipes
@@ -20,8 +21,8 @@ import (
 type session struct {
 	p      *Proxy
 	id     uint64
-	direct bool    // Direct TLS listener
-	ws     *wsConn // the client leg, for a client over WebSocket (websocket.go)
+	direct bool         // Direct TLS listener
+	ws     *wsconn.Conn // the client leg, for a client over WebSocket (websocket.go)
 	client *side
 	up     *side // nil until the upstream is connected
 	info   *inspect.ConnInfo
@@ -335,8 +336,8 @@ func (s *session) readFailure(dir inspect.Direction, err error) {
 	if se := inspect.AsStreamError(err); se != nil {
 		r := &inspect.Record{Time: time.Now(), Conn: s.info, Dir: dir, Kind: inspect.KindError, Err: err,
 			Note: fmt.Sprintf("malformed input from the %s", from.name)}
-		if s.ws != nil && dir == inspect.ClientToServer && s.ws.bad != nil {
-			r.Raw = s.ws.bad // the WebSocket message refused, as it came
+		if s.ws != nil && dir == inspect.ClientToServer && s.ws.Bad() != nil {
+			r.Raw = s.ws.Bad() // the WebSocket message refused, as it came
 		}
 		s.emit(r)
 		s.p.logf("proxy: connection %d: malformed input from the %s at line %d, column %d (offset %d): %s: %s",
