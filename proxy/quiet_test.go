@@ -13,27 +13,7 @@ import (
 // arrives whole (the byte read outside the reader reaches it).
 func TestQuietLegsDropReadBuffers(t *testing.T) {
 	msg := "<message to='b@localhost' type='chat'><body>after a quiet while</body></message>"
-	up := rawServer(t, func(c net.Conn) {
-		var buf strings.Builder
-		b := make([]byte, 4096)
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		header := false
-		for {
-			n, err := c.Read(b)
-			buf.Write(b[:n])
-			if !header && strings.Contains(buf.String(), "version='1.0'>") {
-				header = true
-				io.WriteString(c, serverHeader+plainFeatures)
-			}
-			if strings.Contains(buf.String(), msg) {
-				io.WriteString(c, msg) // echoed, after the proxy's upstream leg was quiet too
-				buf.Reset()
-			}
-			if err != nil {
-				return
-			}
-		}
-	})
+	up := echoMessage(t, msg)
 	tp := startProxy(t, Config{Upstream: up}, false)
 	before := quietLegs.Load() // other tests' connections may be quiet too
 	c := dial(t, tp.addr)
@@ -58,27 +38,7 @@ func TestQuietLegsDropReadBuffers(t *testing.T) {
 // not taken for an idle client: the quiet wait's deadline does not outlive its read.
 func TestSlowTypistWithoutIdleTimeout(t *testing.T) {
 	msg := "<message to='b@localhost' type='chat'><body>typed slowly</body></message>"
-	up := rawServer(t, func(c net.Conn) {
-		var buf strings.Builder
-		b := make([]byte, 4096)
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		header := false
-		for {
-			n, err := c.Read(b)
-			buf.Write(b[:n])
-			if !header && strings.Contains(buf.String(), "version='1.0'>") {
-				header = true
-				io.WriteString(c, serverHeader+plainFeatures)
-			}
-			if strings.Contains(buf.String(), msg) {
-				io.WriteString(c, msg)
-				buf.Reset()
-			}
-			if err != nil {
-				return
-			}
-		}
-	})
+	up := echoMessage(t, msg)
 	tp := startProxy(t, Config{Upstream: up}, false)
 	c := dial(t, tp.addr)
 	io.WriteString(c, clientHeader)
@@ -98,7 +58,24 @@ func TestSlowTypistWithoutIdleTimeout(t *testing.T) {
 // alone): what it sends afterwards reaches the client.
 func TestQuietServerWithIdleTimeout(t *testing.T) {
 	msg := "<message to='b@localhost' type='chat'><body>after the server was quiet</body></message>"
-	up := rawServer(t, func(c net.Conn) {
+	up := echoMessage(t, msg)
+	tp := startProxy(t, Config{Upstream: up, IdleTimeout: 5 * time.Second}, false)
+	c := dial(t, tp.addr)
+	io.WriteString(c, clientHeader)
+	readUntil(t, c, plainFeatures)
+	// The server says nothing for longer than the quiet time; the scenario is the pause.
+	time.Sleep(idleRelease + idleRelease/2)
+	io.WriteString(c, msg)
+	if out := readUntil(t, c, msg); !strings.HasSuffix(out, msg) {
+		t.Fatalf("got %q, want the echoed message", out)
+	}
+}
+
+// echoMessage is a server that answers a client's stream header with its own and plain
+// features, and sends msg back each time it has received it (after any pause).
+func echoMessage(t *testing.T, msg string) string {
+	t.Helper()
+	return rawServer(t, func(c net.Conn) {
 		var buf strings.Builder
 		b := make([]byte, 4096)
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -119,14 +96,4 @@ func TestQuietServerWithIdleTimeout(t *testing.T) {
 			}
 		}
 	})
-	tp := startProxy(t, Config{Upstream: up, IdleTimeout: 5 * time.Second}, false)
-	c := dial(t, tp.addr)
-	io.WriteString(c, clientHeader)
-	readUntil(t, c, plainFeatures)
-	// The server says nothing for longer than the quiet time; the scenario is the pause.
-	time.Sleep(idleRelease + idleRelease/2)
-	io.WriteString(c, msg)
-	if out := readUntil(t, c, msg); !strings.HasSuffix(out, msg) {
-		t.Fatalf("got %q, want the echoed message", out)
-	}
 }
