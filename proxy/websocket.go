@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"sync"
-
-	"github.com/coder/websocket"
 
 	"github.com/stanzascope/stanzascope/inspect"
 	"github.com/stanzascope/stanzascope/inspect/wsconn"
@@ -24,10 +21,15 @@ import (
 // receiver got, Original what the sender sent.
 
 // WebSocketProtocol is the WebSocket subprotocol of XMPP (RFC 7395 section 3.1).
-const WebSocketProtocol = "xmpp"
+const WebSocketProtocol = wsconn.Protocol
 
 // WebSocketPath is where the web server serves XMPP over WebSocket.
 const WebSocketPath = "/xmpp-websocket"
+
+// WebSocketHandler serves XMPP over WebSocket (see Proxy.WebSocketHandler). Its Wait
+// refuses new clients and waits until the sessions have ended (after the handler's context
+// ended): a caller closes its outputs after Wait, so that no record of a session is lost.
+type WebSocketHandler = wsconn.Handler
 
 // WebSocketHandler returns the HTTP handler that accepts XMPP clients over WebSocket and
 // proxies each one like a TCP client. Its sessions end, with closing tags, when ctx ends;
@@ -35,58 +37,15 @@ const WebSocketPath = "/xmpp-websocket"
 // WebSocket (the page's own origin always is); browsers on other sites are refused, so a
 // page elsewhere cannot use a student's browser to reach the server.
 func (p *Proxy) WebSocketHandler(ctx context.Context, origins ...string) *WebSocketHandler {
-	return &WebSocketHandler{p: p, ctx: ctx, origins: origins}
-}
-
-// WebSocketHandler serves XMPP over WebSocket (see Proxy.WebSocketHandler).
-type WebSocketHandler struct {
-	p       *Proxy
-	ctx     context.Context
-	origins []string
-	mu      sync.Mutex
-	closed  bool
-	wg      sync.WaitGroup
-}
-
-// Wait refuses new WebSocket clients and waits until the sessions have ended (after the
-// handler's context ended): a caller closes its outputs after Wait, so that no record of
-// a session is lost.
-func (h *WebSocketHandler) Wait() {
-	h.mu.Lock()
-	h.closed = true
-	h.mu.Unlock()
-	h.wg.Wait()
-}
-
-func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	if h.closed || h.ctx.Err() != nil {
-		h.mu.Unlock()
-		http.Error(w, "stanzascope is stopping", http.StatusServiceUnavailable)
-		return
-	}
-	h.wg.Add(1)
-	h.mu.Unlock()
-	defer h.wg.Done()
-	p := h.p
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{WebSocketProtocol}, OriginPatterns: h.origins})
-	if err != nil {
-		return // Accept answered the request with the error
-	}
-	if ws.Subprotocol() != WebSocketProtocol {
-		ws.Close(websocket.StatusPolicyViolation, "the xmpp subprotocol is required (RFC 7395 section 3.1)")
-		return
-	}
-	nc := wsconn.New(ws, r, p.cfg.Limits)
-	s := p.newSession(nc, false)
-	s.ws = nc
-	s.client.ws = &wsFramer{}
-	s.neg = newWSNegotiator(p.cfg.CA != nil, p.cfg.AllowPlaintextUpstream, r.TLS != nil)
-	p.cfg.Stats.opened(false)
-	defer func() { p.cfg.Stats.closed(false, s.client.isTLS()) }()
-	s.run(h.ctx)
-	nc.Close()
-	<-nc.Done() // the close handshake is over (or timed out)
+	return wsconn.NewHandler(ctx, p.cfg.Limits, "stanzascope is stopping", func(nc *wsconn.Conn, r *http.Request) {
+		s := p.newSession(nc, false)
+		s.ws = nc
+		s.client.ws = &wsFramer{}
+		s.neg = newWSNegotiator(p.cfg.CA != nil, p.cfg.AllowPlaintextUpstream, r.TLS != nil)
+		p.cfg.Stats.opened(false)
+		defer func() { p.cfg.Stats.closed(false, s.client.isTLS()) }()
+		s.run(ctx)
+	}, origins...)
 }
 
 // wsFramer is the side toward a WebSocket client: it remembers the stream header it

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"sync"
-
-	"github.com/coder/websocket"
 
 	"github.com/stanzascope/stanzascope/inspect"
 	"github.com/stanzascope/stanzascope/inspect/wsconn"
@@ -24,18 +21,12 @@ import (
 // offered (a browser cannot do it): the session is TLS when the page came over https.
 
 // WebSocketProtocol is the WebSocket subprotocol of XMPP (RFC 7395 section 3.1).
-const WebSocketProtocol = "xmpp"
+const WebSocketProtocol = wsconn.Protocol
 
 // WebSocketHandler serves XMPP clients over WebSocket as sessions of the server (see
-// Server.WebSocketHandler).
-type WebSocketHandler struct {
-	s       *Server
-	ctx     context.Context
-	origins []string
-	mu      sync.Mutex
-	closed  bool
-	wg      sync.WaitGroup
-}
+// Server.WebSocketHandler). Its Wait refuses new clients and waits until the sessions have
+// ended: call it after Serve returned (which ended them), before closing the store.
+type WebSocketHandler = wsconn.Handler
 
 // WebSocketHandler returns the HTTP handler that accepts XMPP clients over WebSocket (RFC
 // 7395) and serves each as a session of s, under s's limits (per address, stanza size,
@@ -46,58 +37,26 @@ type WebSocketHandler struct {
 // (the page's own origin always is), so that a page elsewhere cannot use a browser to
 // reach the server. Wait waits for the sessions.
 func (s *Server) WebSocketHandler(ctx context.Context, origins ...string) *WebSocketHandler {
-	return &WebSocketHandler{s: s, ctx: ctx, origins: origins}
-}
-
-// Wait refuses new clients and waits until the sessions have ended: call it after Serve
-// returned (which ended them), before closing the store.
-func (h *WebSocketHandler) Wait() {
-	h.mu.Lock()
-	h.closed = true
-	h.mu.Unlock()
-	h.wg.Wait()
-}
-
-func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	if h.closed || h.ctx.Err() != nil {
-		h.mu.Unlock()
-		http.Error(w, "the switch is stopping", http.StatusServiceUnavailable)
-		return
-	}
-	h.wg.Add(1)
-	h.mu.Unlock()
-	defer h.wg.Done()
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{WebSocketProtocol}, OriginPatterns: h.origins})
-	if err != nil {
-		return // Accept answered the request with the error
-	}
-	if ws.Subprotocol() != WebSocketProtocol {
-		ws.Close(websocket.StatusPolicyViolation, "the xmpp subprotocol is required (RFC 7395 section 3.1)")
-		return
-	}
-	s := h.s
-	nc := &wsConn{Conn: wsconn.New(ws, r, inspect.Limits{MaxStanza: s.cfg.Limits.MaxStanza})}
-	c := s.newConn(nc)
-	c.ws = nc
-	c.info.Transport = inspect.TransportWebSocket
-	c.tls = r.TLS != nil // the page's TLS; no STARTTLS over WebSocket
-	// Tracked and counted in the Server's wait group at once, under connMu (as Serve's
-	// shutdown reads them): a shutdown then either kicks this session and waits for it,
-	// or comes first and the client is refused; the count never starts during the wait.
-	s.connMu.Lock()
-	if s.closing {
+	return wsconn.NewHandler(ctx, inspect.Limits{MaxStanza: s.cfg.Limits.MaxStanza}, "the switch is stopping", func(wc *wsconn.Conn, r *http.Request) {
+		nc := &wsConn{Conn: wc}
+		c := s.newConn(nc)
+		c.ws = nc
+		c.info.Transport = inspect.TransportWebSocket
+		c.tls = r.TLS != nil // the page's TLS; no STARTTLS over WebSocket
+		// Tracked and counted in the Server's wait group at once, under connMu (as Serve's
+		// shutdown reads them): a shutdown then either kicks this session and waits for
+		// it, or comes first and the client is refused; the count never starts during the
+		// wait.
+		s.connMu.Lock()
+		if s.closing {
+			s.connMu.Unlock()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1) // until c.done, which untracks it too
 		s.connMu.Unlock()
-		nc.Close()
-		<-nc.Done()
-		return
-	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1) // until c.done, which untracks it too
-	s.connMu.Unlock()
-	c.serve(h.ctx) // the whole session: a WebSocket session is never parked (park.go)
-	nc.Close()
-	<-nc.Done() // the close handshake is over (or timed out)
+		c.serve(ctx) // the whole session: a WebSocket session is never parked (park.go)
+	}, origins...)
 }
 
 // wsConn is the connection of a WebSocket client as the session reads and writes it: Read
