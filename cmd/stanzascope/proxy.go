@@ -23,6 +23,7 @@ import (
 	"github.com/stanzascope/stanzascope/proxy/ca"
 	"github.com/stanzascope/stanzascope/proxy/control"
 	"github.com/stanzascope/stanzascope/rules"
+	"github.com/stanzascope/stanzascope/switch/local"
 	"github.com/stanzascope/stanzascope/switch/server"
 )
 
@@ -231,10 +232,14 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 	if f.upstream == "" {
 		// The switch outlives the proxy so the proxy's closing tags reach it.
 		swCtx, swCancel := context.WithCancel(context.WithoutCancel(ctx))
-		addr, wait, err := embeddedSwitchStats(swCtx, f.domain, f.db, swStats, func(c *server.Config) {
+		// The switch is reached in this process: a loopback TCP leg would cost every
+		// message four system calls and the kernel's TCP work on its way to the switch
+		// and back.
+		swln := local.Listen("embedded-switch", 0)
+		_, wait, err := embeddedSwitchStats(swCtx, f.domain, f.db, swStats, func(c *server.Config) {
 			c.TrustProxy = true // the Dial below sends the header
 			f.limits.apply(c)
-		}, logf, rep.switchListener)
+		}, logf, swln, rep.switchListener)
 		if err != nil {
 			swCancel()
 			return err
@@ -245,9 +250,8 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 				logf("stanzascope proxy: embedded switch: %v", err)
 			}
 		}()
-		var d net.Dialer
 		cfg.Dial = func(ctx context.Context) (net.Conn, error) {
-			c, err := d.DialContext(ctx, "tcp", addr)
+			c, err := swln.Dial(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -260,9 +264,9 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 			}
 			return c, nil
 		}
-		// Our own switch on loopback with its self-signed certificate: nothing to verify.
+		// Our own switch in this process with its self-signed certificate: nothing to verify.
 		cfg.UpstreamTLS = &tls.Config{InsecureSkipVerify: true}
-		upstreamName = "the embedded switch (" + f.domain + ", " + addr + ")"
+		upstreamName = "the embedded switch (" + f.domain + ", in this process)"
 		if f.db == memoryDB {
 			upstreamName += " with a fresh in-memory database (nothing is kept after exit)"
 		}

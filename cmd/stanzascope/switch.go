@@ -390,14 +390,16 @@ func dbName(dbPath string) string {
 // is closed. wrap, if given, wraps the switch's listener (the reporter learns the switch's
 // connection numbers there).
 func embeddedSwitch(ctx context.Context, domain, dbPath string, logf func(string, ...any), wrap ...func(net.Listener) net.Listener) (addr string, wait func() error, err error) {
-	return embeddedSwitchStats(ctx, domain, dbPath, nil, nil, logf, wrap...)
+	return embeddedSwitchStats(ctx, domain, dbPath, nil, nil, logf, nil, wrap...)
 }
 
 // embeddedSwitchStats is embeddedSwitch counting into stats (--metrics), unless nil, with
 // its configuration changed by mod, unless nil (the proxy's: the limits, and TrustProxy,
 // its Dial sending a PROXY protocol header, so that the switch's limits per client address
-// count the proxy's clients, not the proxy's loopback address for all of them).
-func embeddedSwitchStats(ctx context.Context, domain, dbPath string, stats *server.Stats, mod func(*server.Config), logf func(string, ...any), wrap ...func(net.Listener) net.Listener) (addr string, wait func() error, err error) {
+// count the proxy's clients, not the proxy's own address for all of them), serving on ln
+// instead of a loopback TCP port if ln is not nil (the proxy's: an in-process listener,
+// switch/local).
+func embeddedSwitchStats(ctx context.Context, domain, dbPath string, stats *server.Stats, mod func(*server.Config), logf func(string, ...any), ln net.Listener, wrap ...func(net.Listener) net.Listener) (addr string, wait func() error, err error) {
 	if dbPath == "" {
 		if dbPath, err = store.DefaultPath(); err != nil {
 			return "", nil, err
@@ -432,10 +434,11 @@ func embeddedSwitchStats(ctx context.Context, domain, dbPath string, stats *serv
 		db.Close()
 		return "", nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		db.Close()
-		return "", nil, fmt.Errorf("embedded switch: listen: %w", err)
+	if ln == nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			db.Close()
+			return "", nil, fmt.Errorf("embedded switch: listen: %w", err)
+		}
 	}
 	for _, w := range wrap {
 		ln = w(ln)
