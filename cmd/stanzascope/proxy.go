@@ -239,6 +239,7 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 		_, wait, err := embeddedSwitchStats(swCtx, f.domain, f.db, swStats, func(c *server.Config) {
 			c.TrustProxy = true // the Dial below sends the header
 			f.limits.apply(c)
+			c.Observe = embeddedObserve
 		}, logf, swln, rep.switchListener)
 		if err != nil {
 			swCancel()
@@ -325,6 +326,11 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 	wsh.Wait()
 	return err
 }
+
+// embeddedObserve, when a test sets it, gets the embedded switch's records of what it read
+// and wrote (server.Config.Observe): the bytes the switch received, for the test that the
+// proxy's records of its upstream leg are the truth.
+var embeddedObserve inspect.Sink
 
 // upstreamTLS builds the TLS client configuration toward a real upstream.
 func upstreamTLS(f proxyFlags) (*tls.Config, error) {
