@@ -22,8 +22,8 @@ import (
 type Control struct {
 	p *Proxy
 
-	bps    atomic.Pointer[[]*breakpoint] // nil or empty: nothing to match
-	bpMu   sync.Mutex                    // serialises changes to bps
+	bps    atomic.Pointer[bpSet] // nil: nothing to match
+	bpMu   sync.Mutex            // serialises changes to bps
 	nextBP atomic.Uint64
 
 	mu       sync.Mutex
@@ -71,6 +71,38 @@ type breakpoint struct {
 	names []string // the element names it can match (rules.Filter.StanzaNames)
 	all   bool     // ... or any
 	hits  atomic.Uint64
+}
+
+// bpSet is the breakpoints as the forwarding path reads them, made anew on each change:
+// the list, and per holdable element the breakpoints that can match it, with their
+// filters, so that matching a stanza picks its list by its name and builds none.
+type bpSet struct {
+	list   []*breakpoint // in the order they were set
+	byName [len(holdableNames)]struct {
+		bps []*breakpoint
+		fs  []*rules.Filter
+	}
+}
+
+// holdableNames are the elements a breakpoint holds (holdable).
+var holdableNames = [...]string{"message", "presence", "iq"}
+
+// newBPSet indexes list; nil when it is empty.
+func newBPSet(list []*breakpoint) *bpSet {
+	if len(list) == 0 {
+		return nil
+	}
+	set := &bpSet{list: list}
+	for i, name := range holdableNames {
+		by := &set.byName[i]
+		for _, b := range list {
+			if b.all || slices.Contains(b.names, name) {
+				by.bps = append(by.bps, b)
+				by.fs = append(by.fs, b.f)
+			}
+		}
+	}
+	return set
 }
 
 // ConnState describes a live connection for a controller.
@@ -164,13 +196,13 @@ func (c *Control) AddBreakpoint(expr string) (Breakpoint, error) {
 	defer c.bpMu.Unlock()
 	var list []*breakpoint
 	if cur := c.bps.Load(); cur != nil {
-		if len(*cur) >= maxBreakpoints {
+		if len(cur.list) >= maxBreakpoints {
 			return Breakpoint{}, fmt.Errorf("breakpoint: at most %d breakpoints: %w", maxBreakpoints, ErrInvalid)
 		}
-		list = slices.Clone(*cur)
+		list = slices.Clone(cur.list)
 	}
 	list = append(list, b)
-	c.bps.Store(&list)
+	c.bps.Store(newBPSet(list))
 	return Breakpoint{ID: b.id, Expr: expr}, nil
 }
 
@@ -185,12 +217,11 @@ func (c *Control) RemoveBreakpoint(id uint64) error {
 	if cur == nil {
 		return ErrNotFound
 	}
-	i := slices.IndexFunc(*cur, func(b *breakpoint) bool { return b.id == id })
+	i := slices.IndexFunc(cur.list, func(b *breakpoint) bool { return b.id == id })
 	if i < 0 {
 		return ErrNotFound
 	}
-	list := slices.Delete(slices.Clone(*cur), i, i+1)
-	c.bps.Store(&list)
+	c.bps.Store(newBPSet(slices.Delete(slices.Clone(cur.list), i, i+1)))
 	return nil
 }
 
@@ -205,7 +236,7 @@ func (c *Control) ClearBreakpoints() {
 func (c *Control) Breakpoints() []Breakpoint {
 	out := []Breakpoint{}
 	if cur := c.bps.Load(); cur != nil {
-		for _, b := range *cur {
+		for _, b := range cur.list {
 			out = append(out, Breakpoint{ID: b.id, Expr: b.f.String(), Hits: b.hits.Load()})
 		}
 	}
@@ -214,8 +245,7 @@ func (c *Control) Breakpoints() []Breakpoint {
 
 // armed reports whether any breakpoint is set: the one check on the forwarding path.
 func (c *Control) armed() bool {
-	cur := c.bps.Load()
-	return cur != nil && len(*cur) > 0
+	return c.bps.Load() != nil
 }
 
 // match returns the first breakpoint that matches the stanza record r, or nil.
@@ -224,26 +254,28 @@ func (c *Control) match(r *inspect.Record, bound string) *breakpoint {
 	if cur == nil {
 		return nil
 	}
-	// The breakpoints that can match an element of this name, in order: most name the
-	// element they hold, and a stanza they cannot match costs a comparison of names.
-	var fs [maxBreakpoints]*rules.Filter
-	var which [maxBreakpoints]*breakpoint
-	n := 0
-	for _, b := range *cur {
-		if b.all || slices.Contains(b.names, r.Name) {
-			fs[n], which[n] = b.f, b
-			n++
+	// Most breakpoints name the element they hold: a stanza they cannot match costs the
+	// choice of its list by its name.
+	i := slices.Index(holdableNames[:], r.Name)
+	if i < 0 { // not a stanza the forwarding path holds (holdable)
+		for _, b := range cur.list {
+			if (b.all || slices.Contains(b.names, r.Name)) && b.f.MatchStanza(r, bound) {
+				b.hits.Add(1)
+				return b
+			}
 		}
-	}
-	if n == 0 {
 		return nil
 	}
-	i := rules.MatchFirst(fs[:n], r, bound)
-	if i < 0 {
+	by := &cur.byName[i]
+	if len(by.fs) == 0 {
 		return nil
 	}
-	which[i].hits.Add(1)
-	return which[i]
+	j := rules.MatchFirst(by.fs, r, bound)
+	if j < 0 {
+		return nil
+	}
+	by.bps[j].hits.Add(1)
+	return by.bps[j]
 }
 
 // Conns lists the live connections, oldest first.

@@ -354,3 +354,35 @@ func TestInterceptServerSideAndSASL(t *testing.T) {
 	io.WriteString(c, "<presence id='last'/>")
 	ps.waitGot(t, clientHeader+"<presence id='last'/>")
 }
+
+// TestBreakpointOnBoundJID: a breakpoint on the bound JID holds what the client sends
+// without a 'from' once the server's bind result has named it, and nothing before.
+func TestBreakpointOnBoundJID(t *testing.T) {
+	ps := newPumpServer(t)
+	tp := startProxy(t, Config{Upstream: ps.addr}, false)
+	ctl := tp.p.Control()
+	if _, err := ctl.AddBreakpoint("bound alice@localhost and name presence"); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, tp.addr)
+	io.WriteString(c, clientHeader)
+	readUntil(t, c, "</stream:features>")
+	io.WriteString(c, "<presence id='unbound'/>")
+	ps.waitGot(t, "<presence id='unbound'/>")
+	io.WriteString(c, "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+	ps.waitGot(t, "id='b1'")
+	ps.toClient <- "<iq type='result' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/r</jid></bind></iq>"
+	readUntil(t, c, "</iq>")
+	io.WriteString(c, "<presence id='bound'/>")
+	h := waitHeld(t, ctl, 1)[0]
+	if !strings.Contains(h.Stanza, "id='bound'") {
+		t.Fatalf("held %+v", h)
+	}
+	if conns := ctl.Conns(); len(conns) != 1 || conns[0].Bound != "alice@localhost/r" {
+		t.Fatalf("connections %+v", conns)
+	}
+	if err := ctl.Decide(h.ID, Decision{Action: Release, By: ByAPI}); err != nil {
+		t.Fatal(err)
+	}
+	ps.waitGot(t, "<presence id='bound'/>")
+}

@@ -103,8 +103,12 @@ func (s *session) exec(by legID, ev inspect.Event, ops []op) error {
 		case opSettle:
 			s.settleUpstream()
 		case opMilestone:
-			if o.m.Kind == inspect.MilestoneSASL {
+			switch o.m.Kind {
+			case inspect.MilestoneSASL:
 				s.saslOn.Store(o.m.Result == inspect.SASLChosen)
+			case inspect.MilestoneBound:
+				jid := o.m.JID
+				s.bound.Store(&jid)
 			}
 			s.milestone(o.m, "%s", milestoneText(o.m))
 		case opNote:

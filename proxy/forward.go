@@ -187,8 +187,10 @@ func (s *session) inject(dir inspect.Direction, inj rules.Injection) error {
 	return nil
 }
 
+// boundJID returns the JID the connection is bound to, "" before binding.
 func (s *session) boundJID() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.neg.bound
+	if b := s.bound.Load(); b != nil {
+		return *b
+	}
+	return ""
 }

@@ -76,6 +76,10 @@ type session struct {
 	helpers     sync.WaitGroup
 	handshaking atomic.Int32
 	saslOn      atomic.Bool
+
+	// bound is the JID the connection is bound to (the negotiator's, once its milestone
+	// is executed), for the breakpoints and the rules of every stanza without a lock.
+	bound atomic.Pointer[string]
 }
 
 type awaitKind uint8

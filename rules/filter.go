@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -156,6 +157,7 @@ func (n fNot) eval(c *fctx) tri { return yes - n.a.eval(c) }
 // fCond is one condition: a key and the values it may have (any of them).
 type fCond struct {
 	key      string
+	k        fkey    // key, for the switch on every record
 	rules    []*rule // one per value, with the single rule condition of the key
 	conns    []uint64
 	origins  []inspect.Origin
@@ -164,49 +166,68 @@ type fCond struct {
 	dir      inspect.Direction
 }
 
-func (n *fCond) eval(c *fctx) tri {
-	r := c.r
-	switch n.key {
+// fkey is a condition's key as a number: every record (every stanza, for a breakpoint)
+// goes through the switch on it.
+type fkey uint8
+
+const (
+	kOther fkey = iota // ns, xpath: the rule conditions on the view
+	kKind
+	kConn
+	kDir
+	kOrigin
+	kVerdict
+	kName
+	kType
+	kFrom
+	kTo
+	kJID
+	kBound
+)
+
+func fkeyOf(key string) fkey {
+	switch key {
 	case "kind":
-		for _, k := range n.kinds {
-			if r.Kind == k {
-				return yes
-			}
-		}
-		return no
+		return kKind
 	case "conn":
-		if r.Conn == nil {
-			return no
-		}
-		for _, id := range n.conns {
-			if r.Conn.ID == id {
-				return yes
-			}
-		}
-		return no
+		return kConn
 	case "dir":
-		return triOf(r.Dir == n.dir)
+		return kDir
 	case "origin":
-		o := r.Producer()
-		for _, x := range n.origins {
-			if o == x {
-				return yes
-			}
-		}
-		return no
+		return kOrigin
 	case "verdict":
-		if r.Producer() == inspect.OriginUnknown {
-			return no // nothing travelled, so nothing became of it
-		}
-		for _, x := range n.verdicts {
-			if r.Verdict == x {
-				return yes
-			}
-		}
-		return no
-	case "bound":
-		return n.boundMatch(c)
+		return kVerdict
+	case "name":
+		return kName
+	case "type":
+		return kType
+	case "from":
+		return kFrom
+	case "to":
+		return kTo
 	case "jid":
+		return kJID
+	case "bound":
+		return kBound
+	}
+	return kOther
+}
+
+func (n *fCond) eval(c *fctx) tri {
+	if t, ok := n.quick(c.r, c.stanza, c.bound); ok {
+		return t
+	}
+	return n.slow(c)
+}
+
+// slow decides the condition on a view of the record (what quick cannot decide; for the
+// keys it decides, the same answer: TestQuickAgreesWithSlow).
+func (n *fCond) slow(c *fctx) tri {
+	switch n.k {
+	case kKind, kConn, kDir, kOrigin, kVerdict, kBound:
+		t, _ := n.quick(c.r, c.stanza, c.bound) // they need no view
+		return t
+	case kJID:
 		// From, to, or the connection's bound JID: what --filter-jid means.
 		v := c.view()
 		for _, ru := range n.rules {
@@ -219,6 +240,123 @@ func (n *fCond) eval(c *fctx) tri {
 	// name, type, from, to, ns, xpath: the rule conditions, on what the record has (a
 	// stream header is named stream and has addresses; a note has neither).
 	return n.anyRule(c)
+}
+
+// quick decides the condition on what the record is and where the Reader noted its
+// attributes, without a view of the record (which a breakpoint on every stanza cannot
+// afford); ok false: the view must decide (a namespace, an XPath, a type to default or
+// to unescape, attributes that were not noted).
+func (n *fCond) quick(r *inspect.Record, stanza bool, bound string) (t tri, ok bool) {
+	switch n.k {
+	case kKind:
+		for _, k := range n.kinds {
+			if r.Kind == k {
+				return yes, true
+			}
+		}
+		return no, true
+	case kConn:
+		if r.Conn == nil {
+			return no, true
+		}
+		for _, id := range n.conns {
+			if r.Conn.ID == id {
+				return yes, true
+			}
+		}
+		return no, true
+	case kDir:
+		return triOf(r.Dir == n.dir), true
+	case kOrigin:
+		o := r.Producer()
+		for _, x := range n.origins {
+			if o == x {
+				return yes, true
+			}
+		}
+		return no, true
+	case kVerdict:
+		if r.Producer() == inspect.OriginUnknown {
+			return no, true // nothing travelled, so nothing became of it
+		}
+		for _, x := range n.verdicts {
+			if r.Verdict == x {
+				return yes, true
+			}
+		}
+		return no, true
+	case kBound:
+		return n.bound(r, stanza, bound), true
+	case kName:
+		// A filter runs no action, so the name is the record's (view.name).
+		for _, ru := range n.rules {
+			if contains(ru.elements, r.Name) {
+				return yes, true
+			}
+		}
+		return no, true
+	case kType:
+		b, ok := rawAttr(r, stanza, inspect.TopType)
+		if !ok || len(b) == 0 {
+			return no, false // no type: the RFC defaults (view.stanzaType)
+		}
+		for _, ru := range n.rules {
+			for _, t := range ru.types {
+				if string(b) == t { // compared, no string made
+					return yes, true
+				}
+			}
+		}
+		return no, true
+	case kFrom, kTo:
+		i := inspect.TopFrom
+		if n.k == kTo {
+			i = inspect.TopTo
+		}
+		b, ok := rawAttr(r, stanza, i)
+		if !ok {
+			return no, false
+		}
+		for _, ru := range n.rules {
+			p := ru.from
+			if p == nil {
+				p = ru.to
+			}
+			if p.matchBytes(b) {
+				return yes, true
+			}
+		}
+		return no, true
+	case kJID:
+		// From, to, or the connection's bound JID: what --filter-jid means.
+		from, okF := rawAttr(r, stanza, inspect.TopFrom)
+		to, okT := rawAttr(r, stanza, inspect.TopTo)
+		if !okF || !okT {
+			return no, false
+		}
+		for _, ru := range n.rules {
+			if ru.bound.matchBytes(from) || ru.bound.matchBytes(to) {
+				return yes, true
+			}
+		}
+		return n.bound(r, stanza, bound), true
+	}
+	return no, false
+}
+
+// rawAttr returns the top attribute i (inspect.TopType, TopFrom, TopTo) of a stanza as
+// written, from where the Reader noted it (inspect.Record.TopAttrRaw), when those bytes
+// are its value (no entity reference): the conditions on it compare them without a view
+// of the record. ok false: ask the view (not noted, or an entity reference).
+func rawAttr(r *inspect.Record, stanza bool, i int) (b []byte, ok bool) {
+	if !stanza {
+		return nil, false
+	}
+	b, _, known := r.TopAttrRaw(i)
+	if !known || bytes.IndexByte(b, '&') >= 0 {
+		return nil, false
+	}
+	return b, true
 }
 
 // anyRule reports whether one of the condition's rules matches the record.
@@ -235,15 +373,17 @@ func (n *fCond) anyRule(c *fctx) tri {
 // boundMatch matches the connection's bound JID. Before the binding is known, a stanza
 // does not match (it is nobody's yet) and the connection's other records are undecided;
 // a record of no connection is bound to no one.
-func (n *fCond) boundMatch(c *fctx) tri {
-	if c.bound == "" {
-		if c.stanza || c.r.Conn == nil {
+func (n *fCond) boundMatch(c *fctx) tri { return n.bound(c.r, c.stanza, c.bound) }
+
+func (n *fCond) bound(r *inspect.Record, stanza bool, bound string) tri {
+	if bound == "" {
+		if stanza || r.Conn == nil {
 			return no
 		}
 		return unknown
 	}
 	for _, ru := range n.rules {
-		if ru.bound.match(c.bound) {
+		if ru.bound.match(bound) {
 			return yes
 		}
 	}

@@ -16,24 +16,64 @@ func (f *Filter) MatchStanza(r *inspect.Record, bound string) bool {
 }
 
 // MatchFirst returns the index of the first of fs that matches the stanza record r as
-// MatchStanza does, or -1. What the filters read of r (its addresses, its tree) is read
-// once for all of them, so that many breakpoints cost little more than one.
+// MatchStanza does, or -1. Most filters decide a stanza on its name, direction and the
+// attributes the Reader noted (quickEval): that costs no view of the record and no
+// allocation. A filter that needs more (a namespace, an XPath) is matched on a view,
+// built once for all of them.
 func MatchFirst(fs []*Filter, r *inspect.Record, bound string) int {
-	c := fctxPool.Get().(*fctx)
-	*c = fctx{r: r, stanza: r.Kind == inspect.KindStanza, bound: bound}
+	stanza := r.Kind == inspect.KindStanza
+	var c *fctx
 	found := -1
 	for i, f := range fs {
-		if f.root.eval(c) == yes {
+		t, ok := quickEval(f.root, r, stanza, bound)
+		if !ok {
+			if c == nil {
+				c = fctxPool.Get().(*fctx)
+				// Not zeroed as a whole: the view in it is made afresh when asked for.
+				c.r, c.stanza, c.bound, c.v = r, stanza, bound, nil
+			}
+			t = f.root.eval(c)
+		}
+		if t == yes {
 			found = i
 			break
 		}
 	}
-	fctxPool.Put(c) // zeroed at the next Get: once per match, not twice
+	if c != nil {
+		fctxPool.Put(c)
+	}
 	return found
 }
 
-// fctxPool recycles the match state of MatchFirst, which is on the proxy's forwarding path
-// while a breakpoint is set.
+// quickEval evaluates n as eval does, with fCond.quick; ok false: a condition needs the
+// view (eval it then, from the start: conditions have no side effects).
+func quickEval(n fnode, r *inspect.Record, stanza bool, bound string) (tri, bool) {
+	switch n := n.(type) {
+	case *fCond:
+		return n.quick(r, stanza, bound)
+	case fAnd:
+		a, ok := quickEval(n.a, r, stanza, bound)
+		if !ok || a == no {
+			return no, ok
+		}
+		b, ok := quickEval(n.b, r, stanza, bound)
+		return min(a, b), ok
+	case fOr:
+		a, ok := quickEval(n.a, r, stanza, bound)
+		if !ok || a == yes {
+			return yes, ok
+		}
+		b, ok := quickEval(n.b, r, stanza, bound)
+		return max(a, b), ok
+	case fNot:
+		a, ok := quickEval(n.a, r, stanza, bound)
+		return yes - a, ok
+	}
+	return no, false
+}
+
+// fctxPool recycles the match state of MatchFirst for the filters that need a view of
+// the stanza, on the proxy's forwarding path while such a breakpoint is set.
 var fctxPool = sync.Pool{New: func() any { return new(fctx) }}
 
 // StanzaNames returns the element names a stanza must have for f to match it, or all

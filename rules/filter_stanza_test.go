@@ -2,6 +2,7 @@ package rules
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -82,6 +83,121 @@ func TestMatchStanzaRawAttrs(t *testing.T) {
 		}
 		if got := f.MatchStanza(tc.r, ""); got != tc.want {
 			t.Errorf("%s on %s: %v, want %v", tc.expr, tc.r.Raw, got, tc.want)
+		}
+	}
+}
+
+// TestQuickAgreesWithSlow: on stanzas an inspect.Reader framed (whose top attributes it
+// noted, as the proxy's are), every condition the quick path decides (no view of the
+// record: what a breakpoint costs per stanza) gets the answer of the view, with and
+// without a bound JID; and the quick path does decide the usual conditions on the usual
+// stanzas.
+func TestQuickAgreesWithSlow(t *testing.T) {
+	stanzas := []string{
+		"<message to='bob@localhost' from='alice@localhost/phone' type='chat' id='m1'><body>hi</body></message>",
+		"<message to='carol@localhost/x' type='groupchat'/>",
+		"<message from='CAROL@LocalHost' to='localhost.'><body/></message>",
+		"<message from='c&#97;rol@localhost' type='ch&#97;t'/>",
+		"<message type=''/>",
+		"<message/>",
+		"<presence from='alice@localhost/phone' to='bob@localhost'><show>away</show></presence>",
+		"<presence type='unavailable' from='carol@localhost/a/b'/>",
+		"<iq type='get' id='r1' to='localhost'><query xmlns='jabber:iq:roster'/></iq>",
+		"<iq type='set' id='r2' from='localhost' to='carol@localhost/res'><query xmlns='jabber:iq:roster'/></iq>",
+		"<iq type='result' id='r3' to='x@y@z'/>",
+	}
+	exprs := []string{
+		"name message", "name iq,presence", "type chat", "type groupchat,set", "type normal",
+		"type available", "from alice@localhost", "from *@localhost/phone", "from localhost",
+		"to bob@*", "to localhost", "to carol@localhost/res", "jid carol@localhost",
+		"jid *@localhost/x", "jid localhost", "bound alice@*", "bound carol@localhost",
+		"dir c2s", "dir s2c", "kind stanza", "ns jabber:iq:roster",
+		"xpath \"//body\" and not type chat", "name message and (jid CAROL@localhost or type headline)",
+	}
+	decided := map[fkey]bool{}
+	for _, raw := range stanzas {
+		r := readerRecord(t, raw)
+		for _, expr := range exprs {
+			f, err := ParseFilter(expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range conds(f.root) {
+				for _, bound := range []string{"", "alice@localhost/phone", "carol@localhost/x"} {
+					q, ok := n.quick(r, true, bound)
+					if !ok {
+						continue
+					}
+					decided[n.k] = true
+					if s := n.slow(&fctx{r: r, stanza: true, bound: bound}); s != q {
+						t.Errorf("%s on %s (bound %q): quick %v, view %v", expr, raw, bound, q, s)
+					}
+				}
+			}
+			// And the whole filter, as MatchFirst and as eval on a view only.
+			for _, bound := range []string{"", "carol@localhost/x"} {
+				c := &fctx{r: r, stanza: true, bound: bound}
+				want := slowEval(f.root, c) == yes
+				if got := MatchFirst([]*Filter{f}, r, bound) == 0; got != want {
+					t.Errorf("%s on %s (bound %q): MatchFirst %v, view %v", expr, raw, bound, got, want)
+				}
+			}
+		}
+	}
+	for _, k := range []fkey{kName, kType, kFrom, kTo, kJID, kBound, kDir, kKind} {
+		if !decided[k] {
+			t.Errorf("the quick path decided no condition of key %d", k)
+		}
+	}
+}
+
+// conds returns the conditions of a filter tree.
+func conds(n fnode) []*fCond {
+	switch n := n.(type) {
+	case *fCond:
+		return []*fCond{n}
+	case fAnd:
+		return append(conds(n.a), conds(n.b)...)
+	case fOr:
+		return append(conds(n.a), conds(n.b)...)
+	case fNot:
+		return conds(n.a)
+	}
+	return nil
+}
+
+// slowEval is eval with every condition decided on the view.
+func slowEval(n fnode, c *fctx) tri {
+	switch n := n.(type) {
+	case *fCond:
+		return n.slow(c)
+	case fAnd:
+		return min(slowEval(n.a, c), slowEval(n.b, c))
+	case fOr:
+		return max(slowEval(n.a, c), slowEval(n.b, c))
+	case fNot:
+		return yes - slowEval(n.a, c)
+	}
+	return no
+}
+
+// readerRecord returns the record of the stanza raw as an inspect.Reader makes it in a
+// client's stream (with its top attributes noted).
+func readerRecord(tb testing.TB, raw string) *inspect.Record {
+	tb.Helper()
+	rd := inspect.NewReader(strings.NewReader("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>"+raw), inspect.DefaultLimits)
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			tb.Fatalf("reading %s: %v", raw, err)
+		}
+		if ev.Kind == inspect.KindStanza {
+			r := ev.Record()
+			r.Dir = inspect.ClientToServer
+			if _, _, known := r.TopAttrRaw(inspect.TopType); !known {
+				tb.Fatalf("the Reader noted no attributes of %s", raw)
+			}
+			return r
 		}
 	}
 }

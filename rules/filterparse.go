@@ -322,7 +322,7 @@ func (p *filterParser) condition() (fnode, error) {
 
 // compile checks the values of a condition and builds it.
 func (p *filterParser) compile(key string, vals []*ftok) (fnode, error) {
-	n := &fCond{key: key}
+	n := &fCond{key: key, k: fkeyOf(key)}
 	for _, v := range vals {
 		s := v.text
 		bad := func(format string, args ...any) error {

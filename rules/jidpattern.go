@@ -74,21 +74,33 @@ func matchJID[T string | []byte](p *jidPattern, jid T) bool {
 	if len(jid) == 0 {
 		return false
 	}
-	rest, res, hasRes := jid, jid[:0], false
+	// The localpart first: it is before the first '@' that comes before any '/', and most
+	// addresses a pattern does not match differ there, so the rest is not even scanned.
+	at := -1
+	for i := 0; i < len(jid); i++ {
+		if c := jid[i]; c == '@' {
+			at = i
+			break
+		} else if c == '/' {
+			break
+		}
+	}
+	if hasLocal := at >= 0; hasLocal != p.hasLocal {
+		return false
+	}
+	rest := jid
+	if at >= 0 {
+		if !glob(p.local, jid[:at], true) {
+			return false
+		}
+		rest = jid[at+1:]
+	}
 	if i := indexByte(rest, '/'); i >= 0 {
-		rest, res, hasRes = rest[:i], rest[i+1:], true
-	}
-	local, hasLocal := rest[:0], false
-	if i := indexByte(rest, '@'); i >= 0 {
-		local, rest, hasLocal = rest[:i], rest[i+1:], true
-	}
-	if hasLocal != p.hasLocal {
-		return false
-	}
-	if p.hasResource && (!hasRes || !glob(p.resource, res, false)) {
-		return false
-	}
-	if hasLocal && !glob(p.local, local, true) {
+		if p.hasResource && !glob(p.resource, rest[i+1:], false) {
+			return false
+		}
+		rest = rest[:i]
+	} else if p.hasResource {
 		return false
 	}
 	if n := len(rest); n > 0 && rest[n-1] == '.' {
