@@ -4,7 +4,8 @@
 # Runs the same load ('stanzascope bench') against the embedded switch, Prosody, ejabberd,
 # Prosody through 'stanzascope proxy', the switch through the proxy (printing nothing, and
 # writing a JSON log: proxy-switch-json; without the web view: proxy-switch-noweb; with three
-# browsers reading the web view: proxy-switch-web3) and a plain TCP relay (io.Copy, 'stanzascope bench
+# browsers reading the web view: proxy-switch-web3), the main job with a JSON log, its switch
+# in the same process (proxy-embedded-json, issue 12's configuration) and a plain TCP relay (io.Copy, 'stanzascope bench
 # relay') in front of Prosody and of the switch, in plaintext and then with STARTTLS, and
 # measures resident memory per idle connection; for issue 17 also the switch on PostgreSQL
 # (switch-pg) and two switch nodes on PostgreSQL and NATS with each pair of clients split
@@ -138,6 +139,7 @@ rate = machine.get("rate", "?")
 NAMES = [("switch", "embedded switch"), ("prosody", "Prosody"), ("ejabberd", "ejabberd"),
          ("proxy-prosody", "proxy → Prosody"), ("proxy-switch", "proxy → switch"),
          ("proxy-switch-json", "proxy with a JSON log → switch"),
+         ("proxy-embedded-json", "the main job with a JSON log (its embedded switch in process)"),
          ("proxy-switch-noweb", "proxy without the web view → switch"),
          ("proxy-switch-web3", "proxy with 3 browsers on the web view → switch"),
          ("relay-prosody", "TCP relay (io.Copy) → Prosody"),
@@ -285,11 +287,32 @@ for tls in ("plain", "tls"):
         if a - b > 1.0:
             s += f", {a - b - 1.0:.2f} ms over"
         w(s)
-    a, b = dps("proxy-switch-json", tls), dps("relay-switch", tls)
+    # Issue 12: "the proxy with a JSON log in front of the embedded switch": the main job
+    # (its switch in the same process) against a TCP relay in front of the switch.
+    def cpu_us(t):
+        kv = dict(x.split("=", 1) for x in text(f"cpu-{tls}-{t}.txt").split() if "=" in x)
+        r = m(load(f"max-{tls}-{t}"))
+        if not kv or not r or not r["delivered"]:
+            return None
+        return float(kv["proxy"]) / float(kv.get("hz", 100)) / r["delivered"] * 1e6
+    a, b = dps("proxy-embedded-json", tls), dps("relay-switch", tls)
     if a is None or b is None:
-        w("- proxy with a JSON log ≥ a TCP relay, in front of the switch (issue 12): not measured")
+        w("- the main job with a JSON log (proxy + embedded switch) ≥ a TCP relay in front of the switch (issue 12): not measured")
     else:
-        w(f"- proxy with a JSON log ≥ a TCP relay, in front of the switch (issue 12): {a:,.0f} vs {b:,.0f} msgs/s ({a / b * 100:.0f} %) — {verdict(a >= b)}")
+        s = f"- the main job with a JSON log (proxy + embedded switch) ≥ a TCP relay in front of the switch (issue 12): {a:,.0f} vs {b:,.0f} msgs/s ({a / b * 100:.0f} %) — {verdict(a >= b)}"
+        c = cpu_us("proxy-embedded-json")
+        if c is not None:
+            s += f"; its CPU time {c:.1f} µs per message delivered, the switch's work included"
+        w(s)
+    a = dps("proxy-switch-json", tls)
+    if a is None or b is None:
+        w("- proxy with a JSON log in front of a separate switch process ≥ a TCP relay (issue 12, the other configuration): not measured")
+    else:
+        s = f"- proxy with a JSON log in front of a separate switch process ≥ a TCP relay (issue 12, the other configuration): {a:,.0f} vs {b:,.0f} msgs/s ({a / b * 100:.0f} %) — {verdict(a >= b)}"
+        c = cpu_us("proxy-switch-json")
+        if c is not None:
+            s += f"; the proxy's CPU time {c:.1f} µs per message delivered"
+        w(s)
     a, b, c = dps("proxy-switch-web3", tls), dps("proxy-switch", tls), dps("proxy-switch-noweb", tls)
     if a is None or b is None or c is None:
         w("- the web view's cost, in front of the switch (issue 15): not measured")
@@ -635,6 +658,20 @@ start_proxy() { # start_proxy NAME UPSTREAM_PORT [ARGS...]
 	wait_port "${PORT[$1]}" "${PID[$1]}" "$1"
 }
 
+start_embedded() { # start_embedded NAME [ARGS...]: the main job, its embedded switch as start_switch runs the switch
+	local name=$1 wp
+	shift
+	PORT[$name]=$(free_port)
+	wp=$(free_port)
+	mkdir -p "$WORK/$name"
+	"$BIN" --listen "127.0.0.1:${PORT[$name]}" --ca-dir "$WORK/ca" --domain localhost --db "$WORK/$name/switch.db" \
+		--web "127.0.0.1:$wp" "${QUIET[@]}" "${NOLIMITS[@]}" "$@" >"$WORK/$name.log" 2>&1 &
+	PID[$name]=$!
+	PIDS+=($!)
+	record "stanzascope --listen 127.0.0.1:${PORT[$name]} --ca-dir $WORK/ca --domain localhost --db $WORK/$name/switch.db --web 127.0.0.1:\$WEB_PORT ${QUIET[*]} ${NOLIMITS[*]} $*   # $name"
+	wait_port "${PORT[$name]}" "${PID[$name]}" "$name"
+}
+
 start_relay() { # start_relay NAME UPSTREAM_PORT
 	PORT[$1]=$(free_port)
 	"$BIN" bench relay --listen "127.0.0.1:${PORT[$1]}" --upstream "127.0.0.1:$2" >"$WORK/$1.log" 2>&1 &
@@ -687,6 +724,12 @@ start_all() {
 	want proxy-switch-json && start_proxy proxy-switch-json "${PORT[switch]}" --log "$WORK/proxy-switch-json.jsonl" &&
 		TARGETS+=(proxy-switch-json)
 	want relay-switch && start_relay relay-switch "${PORT[switch]}" && TARGETS+=(relay-switch)
+	# Issue 12's configuration: the main job ('stanzascope' with no upstream) with a JSON
+	# log, its switch in the same process, the web view on as by default; its own database,
+	# so it registers its own accounts.
+	EMBEDDED=()
+	want proxy-embedded-json && start_embedded proxy-embedded-json --log "$WORK/proxy-embedded-json.jsonl" &&
+		TARGETS+=(proxy-embedded-json) && EMBEDDED+=(proxy-embedded-json)
 	# The web view's cost (issue 15): every proxy above serves it, as by default, with no
 	# browser; proxy-switch-noweb has none, proxy-switch-web3 has three browsers reading it
 	# (scripts/webreaders: three event streams read and parsed as three open pages do).
@@ -729,7 +772,7 @@ if [ $((MAXIDLE % 2)) = 1 ]; then MAXIDLE=$((MAXIDLE + 1)); fi
 # ---------------------------------------------------------------- accounts and warm-up
 # In parallel: registration is not measured for the table, and fsync-bound on the switch.
 REG=()
-for s in "${SERVERS[@]}" "${EXTRA_SERVERS[@]}"; do
+for s in "${SERVERS[@]}" "${EXTRA_SERVERS[@]}" "${EMBEDDED[@]}"; do
 	bench "register-$s" "$s" 300 --clients "$MAXIDLE" --register --register-only --login-concurrency 32 &
 	REG+=($!)
 done
@@ -756,14 +799,14 @@ for tls in plain tls; do
 		# readers') over the run: per message delivered it is a cost that the other work
 		# on a shared machine disturbs far less than throughput.
 		c0=0 r0=0
-		case $t in proxy-switch | proxy-switch-noweb | proxy-switch-web3)
+		case $t in proxy-switch | proxy-switch-noweb | proxy-switch-web3 | proxy-switch-json | proxy-embedded-json)
 			c0=$(cputicks "${PID[$t]}")
 			[ -n "${PID[webreaders]:-}" ] && r0=$(cputicks "${PID[webreaders]}")
 			;;
 		esac
 		bench "max-$tls-$t" "$t" 90 --clients "$CLIENTS" --rate max --duration "$DUR" "${flag[@]}" \
 			--cpuprofile "$RES/max-$tls-$t.generator.pprof"
-		case $t in proxy-switch | proxy-switch-noweb | proxy-switch-web3)
+		case $t in proxy-switch | proxy-switch-noweb | proxy-switch-web3 | proxy-switch-json | proxy-embedded-json)
 			r1=0
 			[ -n "${PID[webreaders]:-}" ] && r1=$(cputicks "${PID[webreaders]}")
 			echo "proxy=$(($(cputicks "${PID[$t]}") - c0)) readers=$((r1 - r0)) hz=$(getconf CLK_TCK)" >"$RES/cpu-$tls-$t.txt"
