@@ -80,6 +80,18 @@ func (o *observed) c2sOf(client string) (string, bool) {
 	return b.String(), closed
 }
 
+// tlsOf reports whether the switch established TLS on the connection of client.
+func (o *observed) tlsOf(client string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, r := range o.recs {
+		if r.Conn != nil && r.Conn.Client.String() == client && r.Kind == inspect.KindNote && strings.HasPrefix(r.Note, "switch: TLS established") {
+			return true
+		}
+	}
+	return false
+}
+
 // loginRecorded opens a TCP connection to addr, negotiates STARTTLS by hand (so that
 // every plaintext byte the client reads goes through a recorder, before and after TLS),
 // then lets mellium log in as user over the TLS connection. It returns the client and
@@ -236,6 +248,11 @@ func TestEmbeddedRecordIsTheTruth(t *testing.T) {
 			t.Fatalf("%s: no record of the connection from %s in the log", c.name, c.addr)
 		}
 		switchGot, _ := obs.c2sOf(c.addr)
+		// The leg to the switch is TLS too, as the client asked (the proxy does not make it
+		// plaintext because the switch is in the same process).
+		if !obs.tlsOf(c.addr) {
+			t.Errorf("%s: the switch did not establish TLS on the proxy's leg", c.name)
+		}
 		if !strings.Contains(switchGot, "hello") && c.name == "alice" {
 			t.Fatalf("the switch's records of alice hold no chat: %q", switchGot)
 		}
