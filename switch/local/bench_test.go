@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 )
 
 // The embedded switch's leg: a message of about a chat stanza's size crosses to the other
@@ -92,3 +93,31 @@ func BenchmarkPingPongLocal(b *testing.B) { c, s := localPair(b); benchPingPong(
 func BenchmarkPingPongTCP(b *testing.B)   { c, s := tcpPair(b); benchPingPong(b, c, s) }
 func BenchmarkStreamLocal(b *testing.B)   { c, s := localPair(b); benchStream(b, c, s) }
 func BenchmarkStreamTCP(b *testing.B)     { c, s := tcpPair(b); benchStream(b, c, s) }
+
+// BenchmarkStreamDeadlineLocal is BenchmarkStreamLocal with a write deadline set before
+// every write and a read deadline before every read, as the proxy and the switch do.
+func BenchmarkStreamDeadlineLocal(b *testing.B) {
+	c, s := localPair(b)
+	done := make(chan struct{})
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			s.SetReadDeadline(time.Now().Add(time.Minute))
+			if _, err := s.Read(buf); err != nil {
+				break
+			}
+		}
+		close(done)
+	}()
+	msg := make([]byte, msgSize)
+	b.ReportAllocs()
+	b.SetBytes(msgSize)
+	for b.Loop() {
+		c.SetWriteDeadline(time.Now().Add(time.Minute))
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.Close()
+	<-done
+}

@@ -385,12 +385,15 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// deadline is a read or write deadline: a channel closed when it passes.
+// deadline is a read or write deadline: a channel closed when it passes. The proxy and the
+// switch move their deadlines before most reads and writes, so a timer is reused rather
+// than made for each.
 type deadline struct {
 	mu      sync.Mutex
 	expired chan struct{} // closed once the deadline passed
-	timer   *time.Timer   // nil, or the timer that closes timerCh
+	timer   *time.Timer   // nil, or a timer that closes timerCh when it fires
 	timerCh chan struct{}
+	armed   bool // timer is running (not stopped, not known to have fired)
 }
 
 func (d *deadline) init() { d.expired = make(chan struct{}) }
@@ -417,11 +420,13 @@ func isClosed(ch chan struct{}) bool {
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.timer != nil {
+	if d.armed {
+		d.armed = false
 		if !d.timer.Stop() {
-			<-d.timerCh // it fired: its channel is closed, or about to be
+			// It fired: wait until its channel is closed; that timer is spent.
+			<-d.timerCh
+			d.timer, d.timerCh = nil, nil
 		}
-		d.timer, d.timerCh = nil, nil
 	}
 	closed := isClosed(d.expired)
 	if t.IsZero() {
@@ -440,16 +445,23 @@ func (d *deadline) set(t time.Time) {
 	if closed {
 		d.expired = make(chan struct{})
 	}
-	ch := d.expired
-	d.timerCh = ch
-	d.timer = time.AfterFunc(dur, func() { close(ch) })
+	if d.timer != nil && d.timerCh == d.expired {
+		// A stopped timer for this very channel: run it again.
+		d.timer.Reset(dur)
+	} else {
+		ch := d.expired
+		d.timerCh = ch
+		d.timer = time.AfterFunc(dur, func() { close(ch) })
+	}
+	d.armed = true
 }
 
 // stop stops the timer of a closed connection.
 func (d *deadline) stop() {
 	d.mu.Lock()
-	if d.timer != nil {
+	if d.armed {
 		d.timer.Stop()
+		d.armed = false
 	}
 	d.mu.Unlock()
 }

@@ -394,3 +394,46 @@ func TestIdleHoldsLittle(t *testing.T) {
 		t.Fatalf("an emptied direction keeps %d bytes", c)
 	}
 }
+
+// TestDeadlineReuse moves one deadline through every kind of change (future, later,
+// earlier, none, past, fired) and checks each time that a read ends exactly when it must:
+// the timer behind it is reused and must never close a channel it no longer stands for.
+func TestDeadlineReuse(t *testing.T) {
+	a, b := Pipe("a", "b", 0)
+	defer a.Close()
+	defer b.Close()
+	buf := make([]byte, 8)
+	timesOut := func(what string) {
+		t.Helper()
+		if _, err := b.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("%s: read returned %v, want a timeout", what, err)
+		}
+	}
+	reads := func(what string) {
+		t.Helper()
+		a.Write([]byte("x"))
+		if n, err := b.Read(buf); n != 1 || err != nil {
+			t.Fatalf("%s: read %d, %v", what, n, err)
+		}
+	}
+	for i := range 50 {
+		b.SetReadDeadline(time.Now().Add(time.Hour))
+		b.SetReadDeadline(time.Now().Add(2 * time.Millisecond)) // earlier: the same timer
+		timesOut("earlier deadline")
+		b.SetReadDeadline(time.Time{})
+		reads("no deadline after one fired")
+		b.SetReadDeadline(time.Now().Add(time.Hour))
+		b.SetReadDeadline(time.Time{}) // stopped, kept
+		reads("no deadline after a stopped one")
+		b.SetReadDeadline(time.Now().Add(-time.Second))
+		timesOut("past deadline")
+		b.SetReadDeadline(time.Now().Add(time.Hour)) // the past one's channel is closed: a new one
+		reads("future deadline after a past one")
+		if i%2 == 0 {
+			b.SetReadDeadline(time.Now().Add(time.Millisecond))
+			timesOut("short deadline")
+		}
+		b.SetReadDeadline(time.Now().Add(time.Hour))
+		reads("long deadline")
+	}
+}
