@@ -27,9 +27,10 @@ import (
 // small writes, about.
 const DefaultBuffer = 256 << 10
 
-// keepBuffer is the largest buffer an emptied direction keeps for the next writes; a
-// larger one (a burst) is dropped, so that idle connections hold no more than this.
-const keepBuffer = 16 << 10
+// smallBuffer is the buffer a direction takes for what one write or a few leave unread;
+// a larger burst takes one of the direction's whole bound. Either goes back to a pool as
+// soon as the direction is emptied, so that an idle connection holds no buffer.
+const smallBuffer = 4 << 10
 
 // Addr is the address of one end of a local connection: Net is "local", Name names the
 // listener, and, for the dialing end, the connection (NAME#N, unique in the listener).
@@ -193,14 +194,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 			h.r += k
 			left := len(h.buf) - h.r
 			if left == 0 {
-				// Emptied: start again at the front, and let a burst's buffer go.
-				h.r = 0
-				if cap(h.buf) > keepBuffer {
-					putBig(h.buf)
-					h.buf = nil
-				} else {
-					h.buf = h.buf[:0]
-				}
+				// Emptied: the buffer goes back for the next write of any connection.
+				putBuf(h.buf)
+				h.buf, h.r = nil, 0
 			}
 			h.mu.Unlock()
 			signal(h.writable)
@@ -262,10 +258,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 				m := copy(h.buf, h.buf[h.r:])
 				h.buf, h.r = h.buf[:m], 0
 			}
-			if len(h.buf)+k > cap(h.buf) && len(h.buf)+k > keepBuffer {
-				// A burst: a whole buffer at once (reused), not a doubling each time.
-				nb := getBig(h.max)
-				h.buf = nb[:copy(nb[:cap(nb)], h.buf)]
+			if len(h.buf)+k > cap(h.buf) {
+				// At most two steps (small, then the whole bound), each from a pool.
+				nb := getBuf(len(h.buf)+k, h.max)
+				nb = nb[:copy(nb[:len(h.buf)], h.buf)]
+				putBuf(h.buf)
+				h.buf = nb
 			}
 			h.buf = append(h.buf, p[n:n+k]...)
 			n += k
@@ -285,20 +283,32 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 }
 
-// bigBuffers holds emptied buffers of DefaultBuffer bytes for the next burst.
-var bigBuffers = sync.Pool{New: func() any { b := make([]byte, 0, DefaultBuffer); return &b }}
+// Emptied buffers for the next writes: of smallBuffer bytes, and of DefaultBuffer.
+var (
+	smallBuffers = sync.Pool{New: func() any { b := make([]byte, 0, smallBuffer); return &b }}
+	bigBuffers   = sync.Pool{New: func() any { b := make([]byte, 0, DefaultBuffer); return &b }}
+)
 
-// getBig returns an empty buffer of capacity max.
-func getBig(max int) []byte {
-	if max != DefaultBuffer {
-		return make([]byte, 0, max)
+// getBuf returns an empty buffer with room for need bytes (need <= max): a small one
+// when that is enough, else one of max bytes.
+func getBuf(need, max int) []byte {
+	switch {
+	case need <= smallBuffer && max >= smallBuffer:
+		return (*smallBuffers.Get().(*[]byte))[:0]
+	case max == DefaultBuffer:
+		return (*bigBuffers.Get().(*[]byte))[:0]
 	}
-	return (*bigBuffers.Get().(*[]byte))[:0]
+	return make([]byte, 0, max)
 }
 
-// putBig gives back a buffer that getBig returned.
-func putBig(b []byte) {
-	if cap(b) == DefaultBuffer {
+// putBuf gives back a buffer that getBuf returned (nil: nothing); its bytes are no longer
+// anyone's.
+func putBuf(b []byte) {
+	switch cap(b) {
+	case smallBuffer:
+		b = b[:0]
+		smallBuffers.Put(&b)
+	case DefaultBuffer:
 		b = b[:0]
 		bigBuffers.Put(&b)
 	}
@@ -320,9 +330,7 @@ func (c *Conn) Close() error {
 		signal(c.out.readable)
 		c.in.mu.Lock()
 		c.in.gone = true
-		if cap(c.in.buf) > keepBuffer {
-			putBig(c.in.buf)
-		}
+		putBuf(c.in.buf)
 		c.in.buf, c.in.r = nil, 0 // nobody will read them
 		c.in.mu.Unlock()
 		signal(c.in.writable)
