@@ -66,43 +66,29 @@ type Breakpoint struct {
 }
 
 type breakpoint struct {
-	id    uint64
-	f     *rules.Filter
-	names []string // the element names it can match (rules.Filter.StanzaNames)
-	all   bool     // ... or any
-	hits  atomic.Uint64
+	id   uint64
+	f    *rules.Filter
+	hits atomic.Uint64
 }
 
 // bpSet is the breakpoints as the forwarding path reads them, made anew on each change:
-// the list, and per holdable element the breakpoints that can match it, with their
-// filters, so that matching a stanza picks its list by its name and builds none.
+// the list, and their filters made ready to match every stanza (rules.StanzaSet: a stanza
+// is matched only against the breakpoints its element, direction and type allow).
 type bpSet struct {
-	list   []*breakpoint // in the order they were set
-	byName [len(holdableNames)]struct {
-		bps []*breakpoint
-		fs  []*rules.Filter
-	}
+	list []*breakpoint // in the order they were set
+	set  *rules.StanzaSet
 }
 
-// holdableNames are the elements a breakpoint holds (holdable).
-var holdableNames = [...]string{"message", "presence", "iq"}
-
-// newBPSet indexes list; nil when it is empty.
+// newBPSet prepares list; nil when it is empty.
 func newBPSet(list []*breakpoint) *bpSet {
 	if len(list) == 0 {
 		return nil
 	}
-	set := &bpSet{list: list}
-	for i, name := range holdableNames {
-		by := &set.byName[i]
-		for _, b := range list {
-			if b.all || slices.Contains(b.names, name) {
-				by.bps = append(by.bps, b)
-				by.fs = append(by.fs, b.f)
-			}
-		}
+	fs := make([]*rules.Filter, len(list))
+	for i, b := range list {
+		fs[i] = b.f
 	}
-	return set
+	return &bpSet{list: list, set: rules.NewStanzaSet(fs)}
 }
 
 // ConnState describes a live connection for a controller.
@@ -191,7 +177,6 @@ func (c *Control) AddBreakpoint(expr string) (Breakpoint, error) {
 		return Breakpoint{}, fmt.Errorf("breakpoint: %w", err)
 	}
 	b := &breakpoint{id: c.nextBP.Add(1), f: f}
-	b.names, b.all = f.StanzaNames()
 	c.bpMu.Lock()
 	defer c.bpMu.Unlock()
 	var list []*breakpoint
@@ -254,28 +239,13 @@ func (c *Control) match(r *inspect.Record, bound string) *breakpoint {
 	if cur == nil {
 		return nil
 	}
-	// Most breakpoints name the element they hold: a stanza they cannot match costs the
-	// choice of its list by its name.
-	i := slices.Index(holdableNames[:], r.Name)
-	if i < 0 { // not a stanza the forwarding path holds (holdable)
-		for _, b := range cur.list {
-			if (b.all || slices.Contains(b.names, r.Name)) && b.f.MatchStanza(r, bound) {
-				b.hits.Add(1)
-				return b
-			}
-		}
+	i := cur.set.MatchFirst(r, bound)
+	if i < 0 {
 		return nil
 	}
-	by := &cur.byName[i]
-	if len(by.fs) == 0 {
-		return nil
-	}
-	j := rules.MatchFirst(by.fs, r, bound)
-	if j < 0 {
-		return nil
-	}
-	by.bps[j].hits.Add(1)
-	return by.bps[j]
+	b := cur.list[i]
+	b.hits.Add(1)
+	return b
 }
 
 // Conns lists the live connections, oldest first.

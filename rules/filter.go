@@ -157,8 +157,9 @@ func (n fNot) eval(c *fctx) tri { return yes - n.a.eval(c) }
 // fCond is one condition: a key and the values it may have (any of them).
 type fCond struct {
 	key      string
-	k        fkey    // key, for the switch on every record
-	rules    []*rule // one per value, with the single rule condition of the key
+	k        fkey         // key, for the switch on every record
+	rules    []*rule      // one per value, with the single rule condition of the key
+	pats     []jidPattern // from, to, jid, bound: the rules' patterns, in one array
 	conns    []uint64
 	origins  []inspect.Origin
 	verdicts []inspect.Verdict
@@ -317,12 +318,8 @@ func (n *fCond) quick(r *inspect.Record, stanza bool, bound string) (t tri, ok b
 		if !ok {
 			return no, false
 		}
-		for _, ru := range n.rules {
-			p := ru.from
-			if p == nil {
-				p = ru.to
-			}
-			if p.matchBytes(b) {
+		for i := range n.pats {
+			if n.pats[i].matchBytes(b) {
 				return yes, true
 			}
 		}
@@ -334,8 +331,8 @@ func (n *fCond) quick(r *inspect.Record, stanza bool, bound string) (t tri, ok b
 		if !okF || !okT {
 			return no, false
 		}
-		for _, ru := range n.rules {
-			if ru.bound.matchBytes(from) || ru.bound.matchBytes(to) {
+		for i := range n.pats {
+			if p := &n.pats[i]; p.matchBytes(from) || p.matchBytes(to) {
 				return yes, true
 			}
 		}
@@ -382,8 +379,8 @@ func (n *fCond) bound(r *inspect.Record, stanza bool, bound string) tri {
 		}
 		return unknown
 	}
-	for _, ru := range n.rules {
-		if ru.bound.match(bound) {
+	for i := range n.pats {
+		if n.pats[i].match(bound) {
 			return yes
 		}
 	}

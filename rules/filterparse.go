@@ -355,6 +355,7 @@ func (p *filterParser) compile(key string, vals []*ftok) (fnode, error) {
 			if err != nil {
 				return nil, bad("%v", err)
 			}
+			n.pats = append(n.pats, *pat)
 			switch key {
 			case "from":
 				n.rules = append(n.rules, &rule{from: pat})

@@ -55,6 +55,10 @@ func parseJIDPattern(s string) (*jidPattern, error) {
 	if p.domain == "" {
 		return nil, fmt.Errorf("JID pattern %q: empty domain", s)
 	}
+	// The parts in one string, which a match reads together (one cache line, not three).
+	all := p.local + p.domain + p.resource
+	l, d := len(p.local), len(p.domain)
+	p.local, p.domain, p.resource = all[:l], all[l:l+d], all[l+d:]
 	return p, nil
 }
 

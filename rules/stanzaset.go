@@ -1,0 +1,263 @@
+package rules
+
+import (
+	"bytes"
+	"slices"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// StanzaSet is filters made ready to match many stanzas, most of which none of them
+// matches: the proxy's breakpoints, against which every stanza is matched. For each
+// kind of stanza (message, presence, iq) and direction, it keeps only the filters whose
+// conditions on the element, the direction and the kind of record do not rule such a
+// stanza out, each with the types it requires (when its other conditions cannot match
+// without one of them). A stanza then costs the choice of its list and, per filter left,
+// a look at its type before the filter itself is asked; the filters' memory is not even
+// touched for the stanzas they cannot match, which is most of what matching costs on a
+// forwarding path that has the rest of the stanza's work in its caches.
+//
+// A StanzaSet does not change once made and is safe for concurrent use.
+type StanzaSet struct {
+	fs []*Filter
+	by [len(setNames)][2][]setEntry // by name, by direction (c2s, s2c)
+}
+
+// setNames are the stanzas a StanzaSet indexes (MatchFirst picks them by a switch, in
+// this order); other elements are matched against every filter.
+var setNames = [...]string{"message", "presence", "iq"}
+
+type setEntry struct {
+	root  fnode    // the filter's, so that matching does not go through the Filter
+	i     int      // in fs
+	types []string // nil, or the types (with the RFC defaults) it requires
+	mask  uint32   // the same as typeBits, when every one of them has a bit
+}
+
+// NewStanzaSet prepares fs. MatchFirst's answers are indexes of fs.
+func NewStanzaSet(fs []*Filter) *StanzaSet {
+	s := &StanzaSet{fs: slices.Clone(fs)}
+	for ni, name := range setNames {
+		for di, dir := range [2]inspect.Direction{inspect.ClientToServer, inspect.ServerToClient} {
+			for i, f := range s.fs {
+				if partial(f.root, name, dir, nil) == no {
+					continue // cannot match such a stanza whatever else it has
+				}
+				e := setEntry{root: f.root, i: i}
+				if types := typeValues(f.root, nil); len(types) > 0 {
+					var other string // a type none of the conditions names
+					if partial(f.root, name, dir, &other) == no {
+						e.types = types
+						for _, t := range types {
+							bit := typeBit(t)
+							if bit == 0 {
+								e.mask = 0
+								break
+							}
+							e.mask |= bit
+						}
+					}
+				}
+				s.by[ni][di] = append(s.by[ni][di], e)
+			}
+		}
+	}
+	return s
+}
+
+// Len returns how many filters the set has.
+func (s *StanzaSet) Len() int { return len(s.fs) }
+
+// MatchFirst returns the index of the first filter that matches the stanza record r as
+// Filter.MatchStanza does, or -1.
+func (s *StanzaSet) MatchFirst(r *inspect.Record, bound string) int {
+	ni := -1
+	switch r.Name {
+	case "message":
+		ni = 0
+	case "presence":
+		ni = 1
+	case "iq":
+		ni = 2
+	}
+	di := 0
+	switch r.Dir {
+	case inspect.ClientToServer:
+	case inspect.ServerToClient:
+		di = 1
+	default:
+		ni = -1
+	}
+	if ni < 0 || r.Kind != inspect.KindStanza {
+		return MatchFirst(s.fs, r, bound)
+	}
+	var (
+		typ             []byte
+		def             string
+		bit             uint32
+		typeRead, known bool
+	)
+	list := s.by[ni][di]
+	for k := range list {
+		e := &list[k]
+		if e.types != nil {
+			if !typeRead {
+				typ, def, known = stanzaTypeRaw(r, ni)
+				if len(typ) > 0 {
+					bit = typeBit(typ)
+				} else {
+					bit = typeBit(def)
+				}
+				typeRead = true
+			}
+			if known && ((e.mask != 0 && bit&e.mask == 0) || (e.mask == 0 && !hasType(e.types, typ, def))) {
+				continue
+			}
+		}
+		t, ok := quickEval(e.root, r, true, bound)
+		if !ok { // a condition that needs a view of the stanza
+			t = triOf(MatchFirst(s.fs[e.i:e.i+1], r, bound) == 0)
+		}
+		if t == yes {
+			return e.i
+		}
+	}
+	return -1
+}
+
+// stanzaTypeRaw returns the type of the stanza as written, or def, the RFC 6120/6121
+// default, when it has none (a message is normal, a presence available, an iq has none);
+// known false when it must be read from a view (not noted by the Reader, or an entity
+// reference in it).
+func stanzaTypeRaw(r *inspect.Record, ni int) (b []byte, def string, known bool) {
+	b, _, known = r.TopAttrRaw(inspect.TopType)
+	if !known || bytes.IndexByte(b, '&') >= 0 {
+		return nil, "", false
+	}
+	if len(b) == 0 {
+		switch setNames[ni] {
+		case "message":
+			def = "normal"
+		case "presence":
+			def = "available"
+		}
+	}
+	return b, def, true
+}
+
+// hasType reports whether the type (b, or def when b is empty) is one of list.
+func hasType(list []string, b []byte, def string) bool {
+	for _, s := range list {
+		if string(b) == s || (len(b) == 0 && def == s) {
+			return true
+		}
+	}
+	return false
+}
+
+// typeBit returns the bit of a stanza type RFC 6120 and 6121 define, 0 for another: a
+// set's entries test the types they require against the stanza's as a mask, without
+// reading strings from memory that other work has pushed out of the caches.
+func typeBit[T string | []byte](t T) uint32 {
+	switch string(t) {
+	case "normal":
+		return 1 << 0
+	case "chat":
+		return 1 << 1
+	case "groupchat":
+		return 1 << 2
+	case "headline":
+		return 1 << 3
+	case "error":
+		return 1 << 4
+	case "available":
+		return 1 << 5
+	case "unavailable":
+		return 1 << 6
+	case "subscribe":
+		return 1 << 7
+	case "subscribed":
+		return 1 << 8
+	case "unsubscribe":
+		return 1 << 9
+	case "unsubscribed":
+		return 1 << 10
+	case "probe":
+		return 1 << 11
+	case "get":
+		return 1 << 12
+	case "set":
+		return 1 << 13
+	case "result":
+		return 1 << 14
+	}
+	return 0
+}
+
+// partial evaluates n for a stanza of element name in direction dir, knowing nothing
+// else, or also that its type (with the defaults) is *typ when typ is not nil: the
+// conditions on anything else are unknown. By the three-valued logic, no means that no
+// such stanza matches, whatever else it has.
+func partial(n fnode, name string, dir inspect.Direction, typ *string) tri {
+	switch n := n.(type) {
+	case *fCond:
+		switch n.k {
+		case kName:
+			for _, ru := range n.rules {
+				if contains(ru.elements, name) {
+					return yes
+				}
+			}
+			return no
+		case kDir:
+			return triOf(dir == n.dir)
+		case kKind:
+			return triOf(slices.Contains(n.kinds, inspect.KindStanza))
+		case kType:
+			if typ == nil {
+				return unknown
+			}
+			for _, ru := range n.rules {
+				if contains(ru.types, *typ) {
+					return yes
+				}
+			}
+			return no
+		}
+		return unknown
+	case fAnd:
+		a := partial(n.a, name, dir, typ)
+		if a == no {
+			return no
+		}
+		return min(a, partial(n.b, name, dir, typ))
+	case fOr:
+		a := partial(n.a, name, dir, typ)
+		if a == yes {
+			return yes
+		}
+		return max(a, partial(n.b, name, dir, typ))
+	case fNot:
+		return yes - partial(n.a, name, dir, typ)
+	}
+	return unknown
+}
+
+// typeValues returns the types the type conditions of n name.
+func typeValues(n fnode, out []string) []string {
+	switch n := n.(type) {
+	case *fCond:
+		if n.k == kType {
+			for _, ru := range n.rules {
+				out = append(out, ru.types...)
+			}
+		}
+	case fAnd:
+		out = typeValues(n.b, typeValues(n.a, out))
+	case fOr:
+		out = typeValues(n.b, typeValues(n.a, out))
+	case fNot:
+		out = typeValues(n.a, out)
+	}
+	return out
+}
