@@ -251,6 +251,10 @@ func (c *Conn) Write(p []byte) (int, error) {
 			h.mu.Unlock()
 			return n, c.opError("write", syscall.EPIPE)
 		}
+		if len(p) == 0 {
+			h.mu.Unlock()
+			return 0, nil // nothing to wait for, even with the buffer full
+		}
 		if room := h.max - (len(h.buf) - h.r); room > 0 {
 			k := min(room, len(p)-n)
 			if h.r > 0 && len(h.buf)+k > cap(h.buf) {

@@ -312,6 +312,11 @@ func TestBackpressure(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	// With the buffer full, an empty write returns at once, as on TCP.
+	a.Write(make([]byte, bound))
+	if n, err := a.Write(nil); n != 0 || err != nil {
+		t.Fatalf("empty write to a full buffer: %d, %v", n, err)
+	}
 }
 
 func buffered(h *half) int {
