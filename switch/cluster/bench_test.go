@@ -6,11 +6,13 @@ import (
 	"crypto/tls"
 	"net"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/stanzascope/stanzascope/switch/cluster"
 	"github.com/stanzascope/stanzascope/switch/server"
 	"github.com/stanzascope/stanzascope/switch/store/pgstore"
 )
@@ -56,6 +58,119 @@ func BenchmarkRoute(b *testing.B) {
 			benchLatency(b, sender, receiver, toR, toS)
 		})
 	}
+}
+
+// BenchmarkCrossing tells where the time of a message goes at a low, steady rate, the
+// rate of scripts/bench.sh's latency runs: one message at a time, one way, paced 500 µs
+// apart (2000/s), so that every process and goroutine on the way has gone idle in between.
+// Each sub-benchmark reports the one-way latency (p50, p99): both clients on node a
+// (within), the sender on node a and the receiver on node b (across), and a bare nats.go
+// message between two connections through the same nats-server (nats-floor). Across also
+// reports the p50 of each stage of the crossing:
+//
+//	route-µs    the client's write until node a routed the stanza (its reader, the parse,
+//	            the lookup): what a message within a node also pays
+//	publish-µs  the NATS client taking it (PublishRequest)
+//	nats-µs     node a's NATS client writing it, nats-server, node b's NATS client reading
+//	            it and handing it to node b's inbox goroutine
+//	handoff-µs  node b putting it into the session's outbox
+//	write-µs    the session's writer until the client read it: what a message within a
+//	            node also pays
+//
+//	go test -run '^$' -bench Crossing -benchtime 2000x -count 3 ./switch/cluster/
+func BenchmarkCrossing(b *testing.B) {
+	const gap = 500 * time.Microsecond
+	e := newEnv(b)
+	na, nb := e.startNode("a"), e.startNode("b")
+	for _, c := range []struct {
+		name string
+		to   *node
+	}{{"within", na}, {"across", nb}} {
+		s, r := "cs-"+c.name, "cr-"+c.name
+		addAccount(b, na.db, s)
+		addAccount(b, na.db, r)
+		sender := rawLogin(b, na.addr, s, "r")
+		receiver := rawLogin(b, c.to.addr, r, "r")
+		waitUntil(b, 10*time.Second, "node a sees the receiver", func() bool { return na.node.Lookup(mustJID(b, r+"@localhost/r")) != nil })
+		msg := []byte("<message to='" + r + "@localhost/r' type='chat'><body>benchmark</body></message>")
+		b.Run(c.name, func(b *testing.B) {
+			var at [cluster.Stages]atomic.Int64
+			stop := cluster.WatchCrossings(func(stage int) { at[stage].Store(time.Now().UnixNano()) })
+			defer stop()
+			var stages [cluster.Stages + 1][]time.Duration
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				for i := range at {
+					at[i].Store(0)
+				}
+				t0 := time.Now()
+				if _, err := sender.conn.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				if err := countMarker(receiver.conn, "</message>", 1, nil); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				lat = append(lat, t1.Sub(t0))
+				if c.to != na {
+					prev := t0.UnixNano()
+					for i := range at {
+						v := at[i].Load()
+						stages[i] = append(stages[i], time.Duration(v-prev))
+						prev = v
+					}
+					stages[cluster.Stages] = append(stages[cluster.Stages], time.Duration(t1.UnixNano()-prev))
+				}
+				time.Sleep(gap)
+			}
+			b.StopTimer()
+			reportPercentiles(b, lat, "")
+			if c.to != na {
+				for i, name := range []string{"route", "publish", "nats", "handoff", "write"} {
+					slices.Sort(stages[i])
+					b.ReportMetric(float64(stages[i][len(stages[i])/2].Microseconds()), name+"-µs")
+				}
+			}
+		})
+	}
+	b.Run("nats-floor", func(b *testing.B) {
+		ca, err := nats.Connect(e.nats.URL())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ca.Close()
+		cb, err := nats.Connect(e.nats.URL())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cb.Close()
+		got := make(chan *nats.Msg, 1)
+		if _, err := cb.ChanSubscribe("floor.oneway", got); err != nil {
+			b.Fatal(err)
+		}
+		if err := cb.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		msg := []byte("<message to='r@localhost/r' type='chat'><body>benchmark</body></message>")
+		lat := make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for range b.N {
+			t0 := time.Now()
+			if err := ca.Publish("floor.oneway", msg); err != nil {
+				b.Fatal(err)
+			}
+			select {
+			case <-got:
+			case <-time.After(30 * time.Second):
+				b.Fatal("nothing within 30 s")
+			}
+			lat = append(lat, time.Since(t0))
+			time.Sleep(gap)
+		}
+		b.StopTimer()
+		reportPercentiles(b, lat, "")
+	})
 }
 
 func benchThroughput(b *testing.B, sender, receiver *raw, msg []byte) {
@@ -163,10 +278,14 @@ func benchNATSFloor(b *testing.B, url string) {
 	reportRTT(b, rtts)
 }
 
-func reportRTT(b *testing.B, rtts []time.Duration) {
-	slices.Sort(rtts)
-	b.ReportMetric(float64(rtts[len(rtts)/2].Microseconds()), "rtt-p50-µs")
-	b.ReportMetric(float64(rtts[len(rtts)*99/100].Microseconds()), "rtt-p99-µs")
+func reportRTT(b *testing.B, rtts []time.Duration) { reportPercentiles(b, rtts, "rtt-") }
+
+// reportPercentiles reports the p50 and p99 of d (sorted in place) as PREFIXp50-µs and
+// PREFIXp99-µs.
+func reportPercentiles(b *testing.B, d []time.Duration, prefix string) {
+	slices.Sort(d)
+	b.ReportMetric(float64(d[len(d)/2].Microseconds()), prefix+"p50-µs")
+	b.ReportMetric(float64(d[len(d)*99/100].Microseconds()), prefix+"p99-µs")
 }
 
 // countMarker reads c until marker was seen n times, calling each (if set) with the count

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -44,6 +45,23 @@ const (
 	ackBatch = 256
 )
 
+// The stages of a crossing, for the benchmarks that tell where its time goes
+// (export_test.go sets crossingStage; nil otherwise, and then it costs one load).
+const (
+	stageRouted    = iota // the sender's node read and routed the stanza: deliverRemote
+	stagePublished        // it is in the NATS client's buffer: PublishRequest returned
+	stageReceived         // the receiving node's inbox goroutine took it from NATS
+	stageHanded           // it is in the session's outbox: Deliver returned
+)
+
+var crossingStage atomic.Pointer[func(stage int)]
+
+func markStage(stage int) {
+	if f := crossingStage.Load(); f != nil {
+		(*f)(stage)
+	}
+}
+
 // pending is a stanza sent to another node and not yet answered.
 type pending struct {
 	seq      uint64
@@ -74,6 +92,7 @@ type acks struct {
 // for an answer; once it returned true this node answers for the stanza (fallback).
 func (n *Node) deliverRemote(r *remoteSess, stanza []byte) bool {
 	st := n.cfg.Stats
+	markStage(stageRouted)
 	if !n.nc.IsConnected() || n.ctx.Err() != nil {
 		st.Refused.Add(1)
 		return false
@@ -104,6 +123,7 @@ func (n *Node) deliverRemote(r *remoteSess, stanza []byte) bool {
 		st.Refused.Add(1)
 		return false
 	}
+	markStage(stagePublished)
 	p.seq = seq
 	p.queue = append(p.queue, pending{seq: seq, id: r.id, to: r.jid, stanza: stanza, deadline: time.Now().Add(n.cfg.AckTimeout)})
 	n.npending++
@@ -177,7 +197,9 @@ func (n *Node) onNodeMsg(m *nats.Msg) {
 	case opDeliver:
 		n.cfg.Stats.Received.Add(1)
 		// A stale presence is dropped on purpose: nothing to keep, so it counts as taken.
+		markStage(stageReceived)
 		taken := n.stale(rest, m.Reply) || (l != nil && l.sess.Deliver(rest))
+		markStage(stageHanded)
 		n.answer(m.Reply, taken)
 	case opKick:
 		if l != nil && !ended {
