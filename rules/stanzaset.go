@@ -28,10 +28,17 @@ type StanzaSet struct {
 var setNames = [...]string{"message", "presence", "iq"}
 
 type setEntry struct {
-	root  fnode    // the filter's, so that matching does not go through the Filter
+	// What is left of the filter once the element and the direction are known (residual),
+	// nil when nothing is: it matches every such stanza of the types it requires.
+	root  fnode
 	i     int      // in fs
 	types []string // nil, or the types (with the RFC defaults) it requires
 	mask  uint32   // the same as typeBits, when every one of them has a bit
+	// What is left is one condition on addresses (jid, from or to) with one pattern, the
+	// most usual breakpoint: ak is its key and pat a copy of the pattern, read with the
+	// entry instead of through the condition.
+	ak  fkey
+	pat jidPattern
 }
 
 // NewStanzaSet prepares fs. MatchFirst's answers are indexes of fs.
@@ -43,7 +50,14 @@ func NewStanzaSet(fs []*Filter) *StanzaSet {
 				if partial(f.root, name, dir, nil) == no {
 					continue // cannot match such a stanza whatever else it has
 				}
-				e := setEntry{root: f.root, i: i}
+				root, t, decided := residual(f.root, name, dir)
+				if decided && t == no {
+					continue
+				}
+				e := setEntry{root: root, i: i}
+				if c, ok := root.(*fCond); ok && len(c.pats) == 1 && (c.k == kJID || c.k == kFrom || c.k == kTo) {
+					e.ak, e.pat = c.k, c.pats[0]
+				}
 				if types := typeValues(f.root, nil); len(types) > 0 {
 					var other string // a type none of the conditions names
 					if partial(f.root, name, dir, &other) == no {
@@ -114,7 +128,15 @@ func (s *StanzaSet) MatchFirst(r *inspect.Record, bound string) int {
 				continue
 			}
 		}
-		t, ok := quickEval(e.root, r, true, bound)
+		if e.root == nil {
+			return e.i
+		}
+		t, ok := no, false
+		if e.ak != 0 {
+			t, ok = e.quickAddr(r, bound)
+		} else {
+			t, ok = quickEval(e.root, r, true, bound)
+		}
 		if !ok { // a condition that needs a view of the stanza
 			t = triOf(MatchFirst(s.fs[e.i:e.i+1], r, bound) == 0)
 		}
@@ -123,6 +145,78 @@ func (s *StanzaSet) MatchFirst(r *inspect.Record, bound string) int {
 		}
 	}
 	return -1
+}
+
+// quickAddr is fCond.quick for the entry's condition on addresses.
+func (e *setEntry) quickAddr(r *inspect.Record, bound string) (tri, bool) {
+	if e.ak != kJID {
+		i := inspect.TopFrom
+		if e.ak == kTo {
+			i = inspect.TopTo
+		}
+		b, ok := rawAttr(r, true, i)
+		return triOf(ok && e.pat.matchBytes(b)), ok
+	}
+	from, okF := rawAttr(r, true, inspect.TopFrom)
+	to, okT := rawAttr(r, true, inspect.TopTo)
+	switch {
+	case !okF || !okT:
+		return no, false
+	case e.pat.matchBytes(from) || e.pat.matchBytes(to):
+		return yes, true
+	}
+	return triOf(bound != "" && e.pat.match(bound)), true // no bound JID: nobody's yet
+}
+
+// residual returns what is left of n for a stanza of element name in direction dir: the
+// conditions on them (and on the kind of record) decided and simplified away. decided:
+// nothing is left, and t is the answer for every such stanza.
+func residual(n fnode, name string, dir inspect.Direction) (left fnode, t tri, decided bool) {
+	switch n := n.(type) {
+	case *fCond:
+		switch n.k {
+		case kName, kDir, kKind:
+			return nil, partial(n, name, dir, nil), true
+		}
+		return n, no, false
+	case fAnd:
+		a, ta, da := residual(n.a, name, dir)
+		if da && ta == no {
+			return nil, no, true
+		}
+		b, tb, db := residual(n.b, name, dir)
+		switch {
+		case db && tb == no:
+			return nil, no, true
+		case da:
+			return b, tb, db // yes and b
+		case db:
+			return a, ta, da // a and yes
+		}
+		return fAnd{a, b}, no, false
+	case fOr:
+		a, ta, da := residual(n.a, name, dir)
+		if da && ta == yes {
+			return nil, yes, true
+		}
+		b, tb, db := residual(n.b, name, dir)
+		switch {
+		case db && tb == yes:
+			return nil, yes, true
+		case da:
+			return b, tb, db // no or b
+		case db:
+			return a, ta, da // a or no
+		}
+		return fOr{a, b}, no, false
+	case fNot:
+		a, ta, da := residual(n.a, name, dir)
+		if da {
+			return nil, yes - ta, true
+		}
+		return fNot{a}, no, false
+	}
+	return n, no, false
 }
 
 // stanzaTypeRaw returns the type of the stanza as written, or def, the RFC 6120/6121

@@ -27,10 +27,17 @@ func TestStanzaSet(t *testing.T) {
 		"bound alice@* and name iq",
 		"type chat",
 		"name message and type x-custom,normal",
+		"from alice@localhost",
+		"to *@localhost/x and dir c2s",
+		"name iq or (name message and jid bob@localhost)",
+		"jid carol@*,alice@*",
+		"name message",
+		"not dir c2s",
 	}
 	stanzas := []string{
 		"<message to='bob@localhost' from='alice@localhost/phone' type='chat' id='m1'><body>hi</body></message>",
 		"<message to='carol@localhost/x' type='groupchat'/>",
+		"<message from='al&#105;ce@localhost' to='bob@localhost'/>",
 		"<message><body>ping</body></message>",
 		"<message type=''/>",
 		"<message type='ch&#97;t'/>",
