@@ -94,8 +94,9 @@ func (o *observed) tlsOf(client string) bool {
 
 // loginRecorded opens a TCP connection to addr, negotiates STARTTLS by hand (so that
 // every plaintext byte the client reads goes through a recorder, before and after TLS),
-// then lets mellium log in as user over the TLS connection. It returns the client and
-// what it has read so far (a function: the session goes on reading).
+// then lets mellium log in as user over the TLS connection; with roots nil it stays in
+// plaintext (SCRAM, which the switch offers without TLS). It returns the client, its
+// address, and what it has read so far (a function: the session goes on reading).
 func loginRecorded(t *testing.T, addr string, roots *tls.Config, user, pass string) (*switchtest.Client, string, func() string) {
 	t.Helper()
 	raw, err := net.Dial("tcp", addr)
@@ -120,19 +121,24 @@ func loginRecorded(t *testing.T, addr string, roots *tls.Config, user, pass stri
 			}
 		}
 	}
-	io.WriteString(raw, "<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
-	until(plain, "</stream:features>")
-	io.WriteString(raw, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-	until(plain, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-	tc := tls.Client(raw, roots)
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
+	var conn net.Conn = plain
+	if roots != nil {
+		io.WriteString(raw, "<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
+		until(plain, "</stream:features>")
+		io.WriteString(raw, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+		until(plain, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+		tc := tls.Client(raw, roots)
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		conn = readRecorder{tc, &mu, &got}
 	}
 	raw.SetDeadline(time.Time{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	origin := jid.MustParse(user + "@localhost")
-	s, err := xmpp.NewSession(ctx, origin.Domain(), origin, readRecorder{tc, &mu, &got}, xmpp.Secure,
+	// Secure also in plaintext: mellium negotiates SASL only on a stream it thinks secure.
+	s, err := xmpp.NewSession(ctx, origin.Domain(), origin, conn, xmpp.Secure,
 		xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 			return xmpp.StreamConfig{Features: []xmpp.StreamFeature{xmpp.SASL("", pass, sasl.ScramSha256), xmpp.BindResource()}}
 		}))
@@ -143,6 +149,16 @@ func loginRecorded(t *testing.T, addr string, roots *tls.Config, user, pass stri
 }
 
 func TestEmbeddedRecordIsTheTruth(t *testing.T) {
+	for _, withTLS := range []bool{true, false} {
+		name := "plaintext"
+		if withTLS {
+			name = "STARTTLS"
+		}
+		t.Run(name, func(t *testing.T) { embeddedTruth(t, withTLS) })
+	}
+}
+
+func embeddedTruth(t *testing.T, withTLS bool) {
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "db", "switch.db")
 	if err := os.MkdirAll(filepath.Dir(dbPath), 0o700); err != nil {
@@ -174,7 +190,10 @@ func TestEmbeddedRecordIsTheTruth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tlsCfg := &tls.Config{ServerName: "localhost", RootCAs: authority.Pool()}
+	var tlsCfg *tls.Config
+	if withTLS {
+		tlsCfg = &tls.Config{ServerName: "localhost", RootCAs: authority.Pool()}
+	}
 
 	alice, aliceAddr, aliceGot := loginRecorded(t, addr, tlsCfg, "alice", "wonderland")
 	bob, bobAddr, bobGot := loginRecorded(t, addr, tlsCfg, "bob", "builder")
@@ -248,10 +267,10 @@ func TestEmbeddedRecordIsTheTruth(t *testing.T) {
 			t.Fatalf("%s: no record of the connection from %s in the log", c.name, c.addr)
 		}
 		switchGot, _ := obs.c2sOf(c.addr)
-		// The leg to the switch is TLS too, as the client asked (the proxy does not make it
-		// plaintext because the switch is in the same process).
-		if !obs.tlsOf(c.addr) {
-			t.Errorf("%s: the switch did not establish TLS on the proxy's leg", c.name)
+		// The leg to the switch is TLS when the client's is (the proxy does not make it
+		// plaintext because the switch is in the same process), plaintext when the client's is.
+		if obs.tlsOf(c.addr) != withTLS {
+			t.Errorf("%s: TLS on the client's leg %v, on the leg to the switch %v", c.name, withTLS, obs.tlsOf(c.addr))
 		}
 		if !strings.Contains(switchGot, "hello") && c.name == "alice" {
 			t.Fatalf("the switch's records of alice hold no chat: %q", switchGot)
