@@ -33,7 +33,9 @@ const testTTL = 3 * time.Second
 // env is a cluster under test: one NATS server, one PostgreSQL database, nodes.
 type env struct {
 	t       testing.TB
-	nats    *natstest.Server
+	nats    *natstest.Server // nil on a NATS cluster (newEnvURL)
+	natsURL string
+	tune    func(*cluster.Config) // if set, changes each node's configuration
 	dbURL   string
 	certDir string
 	cert    tls.Certificate
@@ -42,7 +44,16 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{t: t, nats: natstest.Start(t), dbURL: pgtest.Database(t), certDir: t.TempDir()}
+	ns := natstest.Start(t)
+	e := newEnvURL(t, ns.URL())
+	e.nats = ns
+	return e
+}
+
+// newEnvURL is newEnv on the NATS servers at url (comma separated).
+func newEnvURL(t testing.TB, url string) *env {
+	t.Helper()
+	e := &env{t: t, natsURL: url, dbURL: pgtest.Database(t), certDir: t.TempDir()}
 	var err error
 	e.cert, err = server.LoadOrCreateCert(filepath.Join(e.certDir, "cert.pem"), filepath.Join(e.certDir, "key.pem"), "localhost")
 	if err != nil {
@@ -78,7 +89,11 @@ func (e *env) startNode(name string) *node {
 		default:
 		}
 	}
-	n.node, err = cluster.Open(context.Background(), cluster.Config{URL: e.nats.URL(), Node: name, Store: db, TTL: testTTL, Stats: n.stats, Logf: logf})
+	cfg := cluster.Config{URL: e.natsURL, Node: name, Store: db, TTL: testTTL, Stats: n.stats, Logf: logf}
+	if e.tune != nil {
+		e.tune(&cfg)
+	}
+	n.node, err = cluster.Open(context.Background(), cfg)
 	if err != nil {
 		db.Close()
 		t.Fatal(err)

@@ -1,6 +1,7 @@
-// Package natstest runs a throwaway NATS server with JetStream for tests: Debian's
-// nats-server binary (package nats-server), listening only on a free 127.0.0.1 port, with
-// its JetStream store in a temporary directory, stopped by its PID at the end of the test.
+// Package natstest runs a throwaway NATS server with JetStream for tests, or a NATS
+// cluster of several (StartCluster): Debian's nats-server binary (package nats-server),
+// listening only on free 127.0.0.1 ports, with its JetStream store in a temporary
+// directory, stopped by its PID at the end of the test.
 //
 // Without nats-server installed a test skips, but fails when the environment variable CI
 // is set, so that CI never passes without having run it.
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -26,6 +28,8 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+	name string   // the server's name (-n), "" for the default
+	args []string // more arguments: the routes of a NATS cluster
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -72,6 +76,64 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// StartCluster starts n NATS servers with JetStream that form one NATS cluster (each
+// solicits routes to the others, on loopback ports), named n1, n2, ..., and stops them
+// when the test ends. JetStream elects its leaders a few seconds after they start: wait
+// for it before asking for streams.
+func StartCluster(t testing.TB, n int) []*Server {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	ports, routes := make([]int, n), make([]int, n)
+	for i := range n {
+		if ports[i], err = freePort(); err == nil {
+			routes[i], err = freePort()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	servers := make([]*Server, n)
+	for i := range n {
+		var others []string
+		for j := range n {
+			if j != i {
+				others = append(others, "nats://127.0.0.1:"+strconv.Itoa(routes[j]))
+			}
+		}
+		servers[i] = &Server{t: t, bin: bin, dir: t.TempDir(), port: ports[i], name: "n" + strconv.Itoa(i+1),
+			args: []string{"--cluster_name", "natstest", "--cluster", "nats://127.0.0.1:" + strconv.Itoa(routes[i]), "--routes", strings.Join(others, ",")}}
+	}
+	for _, s := range servers {
+		t.Cleanup(func() {
+			if err := s.Stop(); err != nil {
+				t.Error(err)
+			}
+		})
+		if err := s.Restart(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return servers
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Name returns the server's name in its NATS cluster ("" for a server started alone).
+func (s *Server) Name() string { return s.name }
+
 // URL returns the server's client URL.
 func (s *Server) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(s.port) }
 
@@ -98,7 +160,11 @@ func (s *Server) Restart() error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(s.bin, "-a", "127.0.0.1", "-p", strconv.Itoa(s.port), "-js", "-sd", filepath.Join(s.dir, "js"))
+	args := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(s.port), "-js", "-sd", filepath.Join(s.dir, "js")}
+	if s.name != "" {
+		args = append(args, "-n", s.name)
+	}
+	cmd := exec.Command(s.bin, append(args, s.args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("natstest: start %s: %w", s.bin, err)
