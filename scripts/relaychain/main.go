@@ -4,13 +4,15 @@
 // next with io.Copy) and comes back to the sender's own listener, one message at a time,
 // paced like the latency runs of scripts/bench.sh. It compares K=1, as a message within
 // a switch node has (client -> node -> client), with K=3, as a crossing has (client ->
-// node a -> nats-server -> node b -> client), in alternating rounds, and prints the
-// one-way p50 and p90 of each and the ratio of the p50s: the part of a crossing's cost
-// that comes from the processes on its way alone, with relays that do nothing.
+// node a -> nats-server -> node b -> client), and by default K=2, as a crossing would
+// have if each node ran its own NATS server (client -> node a -> node b -> client), in
+// alternating rounds, and prints the one-way p50 and p90 of each and the ratio of the
+// p50s to K=1's: the part of a crossing's cost that comes from the processes on its way
+// alone, with relays that do nothing.
 //
 // Usage:
 //
-//	go run ./scripts/relaychain [-n 2000] [-gap 500us] [-rounds 3] [-size 80]
+//	go run ./scripts/relaychain [-n 2000] [-gap 500us] [-rounds 3] [-size 80] [-relays 1,2,3]
 //
 // Everything listens on 127.0.0.1; the relays are this program's children, killed by
 // their PIDs at the end.
@@ -25,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -35,6 +38,7 @@ func main() {
 	gap := flag.Duration("gap", 500*time.Microsecond, "pause between two messages")
 	rounds := flag.Int("rounds", 3, "rounds of each chain, alternating")
 	size := flag.Int("size", 80, "bytes per message")
+	chains := flag.String("relays", "1,2,3", "the chain lengths to compare, the first one the base of the ratios")
 	flag.Parse()
 	if *relayTo != "" {
 		if err := relay(*relayTo); err != nil {
@@ -43,6 +47,15 @@ func main() {
 		}
 		return
 	}
+	var ks []int
+	for _, f := range strings.Split(*chains, ",") {
+		k, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || k < 1 || k > 16 {
+			fmt.Fprintf(os.Stderr, "relaychain: -relays %q: give chain lengths of 1 to 16, separated by commas\n", *chains)
+			os.Exit(2)
+		}
+		ks = append(ks, k)
+	}
 	if *n < 1 || *size < 1 || *rounds < 1 {
 		fmt.Fprintln(os.Stderr, "relaychain: -n, -size and -rounds must be at least 1")
 		os.Exit(2)
@@ -50,7 +63,7 @@ func main() {
 	fmt.Printf("%d messages of %d bytes per round, %v apart; one way, µs\n", *n, *size, *gap)
 	p50 := map[int][]time.Duration{}
 	for r := range *rounds {
-		for _, k := range []int{1, 3} {
+		for _, k := range ks {
 			d, err := measure(k, *n, *size, *gap)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "relaychain:", err)
@@ -61,8 +74,10 @@ func main() {
 			p50[k] = append(p50[k], d[len(d)/2])
 		}
 	}
-	for i := range p50[1] {
-		fmt.Printf("round %d: 3 relays / 1 relay, p50: %.2fx\n", i+1, float64(p50[3][i])/float64(p50[1][i]))
+	for _, k := range ks[1:] {
+		for i := range p50[k] {
+			fmt.Printf("round %d: %d relays / %d, p50: %.2fx\n", i+1, k, ks[0], float64(p50[k][i])/float64(p50[ks[0]][i]))
+		}
 	}
 }
 
