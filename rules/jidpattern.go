@@ -18,6 +18,10 @@ type jidPattern struct {
 	any                     bool
 	local, domain, resource string
 	hasLocal, hasResource   bool
+	// first is the first character (lower case) of every address the pattern matches,
+	// when it starts with one (not with '*'), else 0: most addresses a pattern does not
+	// match differ there, and a look at one byte rules them out (rulesOut).
+	first byte
 }
 
 // parseJIDPattern checks and compiles a pattern.
@@ -59,7 +63,27 @@ func parseJIDPattern(s string) (*jidPattern, error) {
 	all := p.local + p.domain + p.resource
 	l, d := len(p.local), len(p.domain)
 	p.local, p.domain, p.resource = all[:l], all[l:l+d], all[l+d:]
+	if all[0] != '*' {
+		p.first = all[0]
+	}
 	return p, nil
+}
+
+// rulesOut reports, by its first byte, that the address raw as written in a stanza (entity
+// references not expanded) does not match: it is empty, or it starts with another
+// character than the pattern (an entity reference there may be any). false: match it.
+func (p *jidPattern) rulesOut(raw []byte) bool {
+	if p.first == 0 {
+		return false
+	}
+	if len(raw) == 0 {
+		return true
+	}
+	c := raw[0]
+	if 'A' <= c && c <= 'Z' {
+		c += 'a' - 'A'
+	}
+	return c != '&' && c != p.first
 }
 
 // match reports whether the address jid matches. jid is split as RFC 7622 says (resource

@@ -149,6 +149,26 @@ func (s *StanzaSet) MatchFirst(r *inspect.Record, bound string) int {
 
 // quickAddr is fCond.quick for the entry's condition on addresses.
 func (e *setEntry) quickAddr(r *inspect.Record, bound string) (tri, bool) {
+	// Most stanzas are ruled out by the first byte of their addresses, as written, without
+	// a scan for entity references (the look at them must cost next to nothing).
+	out := func(i int) bool {
+		b, _, known := r.TopAttrRaw(i)
+		return known && e.pat.rulesOut(b)
+	}
+	switch e.ak {
+	case kFrom:
+		if out(inspect.TopFrom) {
+			return no, true
+		}
+	case kTo:
+		if out(inspect.TopTo) {
+			return no, true
+		}
+	case kJID:
+		if out(inspect.TopFrom) && out(inspect.TopTo) {
+			return triOf(bound != "" && e.pat.match(bound)), true
+		}
+	}
 	if e.ak != kJID {
 		i := inspect.TopFrom
 		if e.ak == kTo {

@@ -31,6 +31,9 @@ func TestStanzaSet(t *testing.T) {
 		"to *@localhost/x and dir c2s",
 		"name iq or (name message and jid bob@localhost)",
 		"jid carol@*,alice@*",
+		"to bob@localhost",
+		"from *@localhost",
+		"jid localhost",
 		"name message",
 		"not dir c2s",
 	}
@@ -38,6 +41,8 @@ func TestStanzaSet(t *testing.T) {
 		"<message to='bob@localhost' from='alice@localhost/phone' type='chat' id='m1'><body>hi</body></message>",
 		"<message to='carol@localhost/x' type='groupchat'/>",
 		"<message from='al&#105;ce@localhost' to='bob@localhost'/>",
+		"<message from='&#99;arol@localhost' to='Bob@localhost/x'/>",
+		"<message from='' to='localhost'/>",
 		"<message><body>ping</body></message>",
 		"<message type=''/>",
 		"<message type='ch&#97;t'/>",
