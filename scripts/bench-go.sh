@@ -33,7 +33,7 @@ storage|go test -run '^\$' -bench . ./switch/scram ./switch/store
 store-compare|go test -run '^\$' -bench 'BenchmarkBolt\$|BenchmarkPostgres\$|BenchmarkLogin\$' -benchtime 200x -count 3 ./switch/store/... ./switch/server/
 cluster-route|go test -run '^\$' -bench Route -benchtime 10000x -count 3 ./switch/cluster/
 proxy|go test -run '^\$' -bench 'Throughput|SwitchChat|Latency' -benchtime 20000x -count 3 ./proxy
-breakpoints|go test -run '^\$' -bench 'Breakpoints\$|BreakpointMatch' -benchtime 50000x -count 8 ./proxy
+breakpoints|go test -run '^\$' -bench 'Breakpoints\$|BreakpointMatch' -benchtime 50000x -count 8 -cpu 1 ./proxy
 websocket|go test -run '^\$' -bench WebSocketChat -benchtime 5000x -count 6 ./proxy
 proxy-idle|go test -run '^\$' -bench IdleMemory -benchtime 1x -count 3 ./proxy
 rules|go test -run '^\$' -bench 'BenchmarkApply|BenchmarkReadAndApply' -benchtime 1s -count 5 ./rules/
