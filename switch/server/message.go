@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/stanzascope/stanzascope/inspect"
@@ -149,20 +150,52 @@ const (
 // deliverOffline sends the messages kept for the user, oldest first, each with both delay
 // stamps. They are claimed, not taken, and sent a chunk at a time: the store deletes those
 // the writer reports written after each chunk, and keeps the rest (a crash meanwhile
-// loses none; the client may get the last chunk twice, never none).
+// loses none; the client may get the last chunk twice, never none). The claim is renewed
+// at each chunk and every third of the store's lease while the delivery waits on the
+// client, so that however slow the client, no other delivery (another session, another
+// node) gets the messages meanwhile; when a renewal fails (the claim was lost, or the
+// store failed), the delivery stops before the next message and leaves the rest to a
+// later one: a delay, never a message written twice by two deliveries.
 func (c *conn) deliverOffline(ctx context.Context) error {
 	msgs, settle, err := c.srv.store.ClaimOffline(ctx, c.user)
 	if err != nil {
 		c.srv.logf("switch: offline messages of %s: %v", c.user, err)
 		return nil
 	}
+	var stopped atomic.Bool // a renewal failed: write no more
 	// The session may be ending: what it delivered is deleted all the same.
 	confirm := func(n int, final bool) {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if err := settle(sctx, n, final); err != nil {
+		err := settle(sctx, n, final)
+		switch {
+		case err == nil:
+		case final:
 			c.srv.logf("switch: offline messages of %s: %d delivered but not deleted (they will be delivered again): %v", c.user, n, err)
+		case stopped.CompareAndSwap(false, true):
+			c.srv.logf("switch: offline messages of %s: delivery stopped, the rest is left to a later one: %v", c.user, err)
 		}
+	}
+	if len(msgs) > 0 {
+		end := make(chan struct{})
+		renewed := make(chan struct{})
+		go func() {
+			defer close(renewed)
+			t := time.NewTicker(max(c.srv.store.ClaimLease()/3, time.Millisecond))
+			defer t.Stop()
+			for !stopped.Load() {
+				select {
+				case <-end:
+					return
+				case <-t.C:
+					confirm(0, false) // renews only: a smaller count deletes nothing
+				}
+			}
+		}()
+		defer func() {
+			close(end)
+			<-renewed
+		}()
 	}
 	done := 0 // the messages before this one were written (or dropped) and confirmed
 	seqs := make([]uint64, 0, min(len(msgs), offlineChunk))
@@ -172,6 +205,9 @@ func (c *conn) deliverOffline(ctx context.Context) error {
 		seqs = seqs[:0]
 		size, refused := 0, false
 		for end := done; end < len(msgs) && end-done < offlineChunk && size < offlineChunkBytes; end++ {
+			if stopped.Load() {
+				break // the claim may be another delivery's now
+			}
 			b, err := restamp(msgs[end].Stanza, nil, nil, appendDelay(nil, c.srv.domain.Domain, msgs[end].Stamp))
 			if err != nil {
 				c.srv.logf("switch: offline message for %s dropped: %v", c.user, err)
@@ -197,14 +233,14 @@ func (c *conn) deliverOffline(ctx context.Context) error {
 			}
 			written++
 		}
-		if refused || written == len(msgs) {
+		if refused || written == len(msgs) || stopped.Load() {
 			confirm(written, true)
-			if written < len(msgs) {
+			if refused && written < len(msgs) {
 				return errClosed
 			}
 			return nil
 		}
-		confirm(written, false)
+		confirm(written, false) // and renews the claim on the rest
 		done = written
 	}
 	confirm(done, true) // no messages

@@ -247,3 +247,128 @@ func TestOfflineConfirmedPerChunk(t *testing.T) {
 		t.Errorf("settle calls %q, want %q", st.calls, want)
 	}
 }
+
+// holdWrites wraps a listener so that, once armed, a write to any of its connections
+// that contains trigger blocks until the test opens the gate (or the connection is
+// closed): a client that stops reading in the middle of an offline delivery, however
+// long the server's socket buffers are.
+type holdWrites struct {
+	net.Listener
+	trigger []byte
+	armed   atomic.Bool
+	held    chan struct{} // closed when a write is held
+	gate    chan struct{} // closed by the test to let writes go on
+	once    sync.Once
+}
+
+func (h *holdWrites) Accept() (net.Conn, error) {
+	c, err := h.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &holdConn{Conn: c, h: h, closed: make(chan struct{})}, nil
+}
+
+type holdConn struct {
+	net.Conn
+	h         *holdWrites
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (c *holdConn) Write(p []byte) (int, error) {
+	if c.h.armed.Load() && bytes.Contains(p, c.h.trigger) {
+		c.h.once.Do(func() { close(c.h.held) })
+		select {
+		case <-c.h.gate:
+		case <-c.closed:
+			return 0, net.ErrClosed
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *holdConn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// TestOfflineClaimRenewed: a delivery of offline messages that takes longer than the
+// store's claim lease (here a client that stops reading in the middle, for three leases)
+// keeps its claim by renewing it: no other delivery (another session of the user, another
+// node) claims the messages meanwhile, so none is delivered twice; when the client reads
+// again it gets every message once, and the store is empty after.
+func TestOfflineClaimRenewed(t *testing.T) {
+	const lease = 300 * time.Millisecond
+	st := &settleLog{Store: store.NewMemory(store.WithClaimLease(lease))}
+	hold := &holdWrites{trigger: []byte("<body>m3</body>"), held: make(chan struct{}), gate: make(chan struct{})}
+	ts := startServerWrapped(t, func(c *Config) { c.Store = st }, func(ln net.Listener) net.Listener {
+		hold.Listener = ln
+		return hold
+	})
+	var gateOnce sync.Once
+	openGate := func() { gateOnce.Do(func() { close(hold.gate) }) }
+	defer openGate() // before the server stops: its writer may be held
+	registerRaw(t, ts.addr, "jane", "pw")
+	registerRaw(t, ts.addr, "dana", "pw")
+	jane := legacyLogin(t, ts.addr, "jane", "pw", "Home")
+	const n = offlineChunk + 8
+	for i := range n {
+		jane.send(fmt.Sprintf("<message to='dana@localhost' type='chat'><body>m%d</body></message>", i))
+	}
+	syncWith(jane, "jane@localhost/Home")
+
+	dana := legacyLogin(t, ts.addr, "dana", "pw", "Home")
+	hold.armed.Store(true)
+	dana.send("<presence/>")
+	select {
+	case <-hold.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the delivery never reached message 3")
+	}
+	// Three leases while the write of m3 is held: the claim is renewed, so another
+	// delivery's claim finds nothing.
+	for start := time.Now(); time.Since(start) < 3*lease; time.Sleep(20 * time.Millisecond) {
+		msgs, settle, err := st.Store.ClaimOffline(context.Background(), "dana")
+		if err != nil {
+			t.Fatal(err)
+		}
+		settle(context.Background(), 0, true)
+		if len(msgs) != 0 {
+			t.Fatalf("after %v of a held delivery (lease %v), another claim got %d of its messages", time.Since(start), lease, len(msgs))
+		}
+	}
+	st.mu.Lock()
+	calls := slices.Clone(st.calls)
+	st.mu.Unlock()
+	if slices.ContainsFunc(calls, func(c string) bool { return strings.HasSuffix(c, " true") }) {
+		t.Fatalf("the delivery ended while its write was held: settle calls %v", calls)
+	}
+	openGate()
+	for i := range n {
+		s := dana.readStanza()
+		if !strings.Contains(s, fmt.Sprintf("<body>m%d</body>", i)) {
+			t.Fatalf("stored message %d: got %q", i, s)
+		}
+	}
+	syncWith(dana, "dana@localhost/Home")
+	// A second session finds nothing left to deliver.
+	dana2 := legacyLogin(t, ts.addr, "dana", "pw", "Work")
+	dana2.send("<presence/>")
+	dana2.send("<iq id='sync' type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+	for i := 0; ; i++ {
+		s := dana2.readStanza()
+		if strings.Contains(s, "<message") {
+			t.Fatalf("a second session got a delivered message again: %q", s)
+		}
+		if strings.Contains(s, "id='sync'") {
+			break
+		}
+		if i == 10 {
+			t.Fatalf("no answer to the sync ping in 10 stanzas (last %q)", s)
+		}
+	}
+	if msgs, err := st.TakeOffline(context.Background(), "dana"); err != nil || len(msgs) != 0 {
+		t.Fatalf("after the delivery: %d messages stored, %v", len(msgs), err)
+	}
+}

@@ -120,6 +120,9 @@ func (b *Bolt) init() error {
 // Path returns the database file's path.
 func (b *Bolt) Path() string { return b.path }
 
+// ClaimLease is how long a claim of ClaimOffline holds its messages unrenewed.
+func (b *Bolt) ClaimLease() time.Duration { return b.claims.lease }
+
 // Close releases the file and its lock. Later calls return ErrClosed; Close is idempotent.
 func (b *Bolt) Close() error {
 	if err := b.db.Close(); err != nil {

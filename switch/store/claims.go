@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -59,6 +60,26 @@ func (c *claimTable) release(user string, keys []uint64, until time.Time) {
 	}
 }
 
+// renew extends, to a lease from now, the claim of user's keys that is the one ending at
+// until, and returns its new end. It fails with ErrClaimLost when one of keys[from:] is not
+// held by that claim any more (its lease ran out and another claim or a take got it);
+// the keys still held are renewed all the same, so that the final release finds them.
+func (c *claimTable) renew(user string, keys []uint64, from int, until time.Time) (time.Time, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := c.now().Add(c.lease)
+	u := c.until[user]
+	var lost error
+	for i, k := range keys {
+		if end, ok := u[k]; ok && end.Equal(until) {
+			u[k] = next
+		} else if i >= from {
+			lost = ErrClaimLost
+		}
+	}
+	return next, lost
+}
+
 // isFree reports whether user's key is not claimed now.
 func (c *claimTable) isFree(user string, key uint64) bool {
 	c.mu.Lock()
@@ -68,8 +89,9 @@ func (c *claimTable) isFree(user string, key uint64) bool {
 }
 
 // settleFunc is the SettleFunc of a claim of keys: del deletes the delivered keys not
-// deleted yet (an error leaves them, and they are delivered again); the final call then
-// ends every key's claim. Calls after the final one do nothing.
+// deleted yet (an error leaves them, and they are delivered again); a call that is not
+// final renews the claim (an error wrapping ErrClaimLost when it was lost); the final call
+// ends every key's claim that is still this one. Calls after the final one do nothing.
 // The lockers, if any, are held around the delete and the release together.
 func (c *claimTable) settleFunc(user string, keys []uint64, until time.Time, del func(ctx context.Context, keys []uint64) error, lockers ...sync.Locker) SettleFunc {
 	var mu sync.Mutex
@@ -93,6 +115,12 @@ func (c *claimTable) settleFunc(user string, keys []uint64, until time.Time, del
 		if final {
 			ended = true
 			c.release(user, keys, until)
+			return err
+		}
+		var lost error
+		until, lost = c.renew(user, keys, max(delivered, deleted), until)
+		if lost != nil {
+			return fmt.Errorf("store: offline messages of %q: %w", user, lost)
 		}
 		return err
 	}

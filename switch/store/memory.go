@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Memory is a Store kept in memory, for tests and for a switch started without a database.
@@ -285,6 +286,11 @@ func (m *Memory) ClaimOffline(ctx context.Context, username string) ([]OfflineMe
 		q := m.offline[username]
 		kept := q[:0]
 		for _, e := range q {
+			// Keys grow in queue order; some of del may be gone already (another claim,
+			// after this one's lease ran out, delivered them).
+			for len(del) > 0 && del[0] < e.key {
+				del = del[1:]
+			}
 			if len(del) > 0 && e.key == del[0] {
 				del = del[1:]
 				continue
@@ -299,6 +305,9 @@ func (m *Memory) ClaimOffline(ctx context.Context, username string) ([]OfflineMe
 		return nil
 	}), nil
 }
+
+// ClaimLease is how long a claim of ClaimOffline holds its messages unrenewed.
+func (m *Memory) ClaimLease() time.Duration { return m.claims.lease }
 
 // Close marks the store closed; later calls return ErrClosed. Close is idempotent.
 func (m *Memory) Close() error {

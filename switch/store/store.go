@@ -14,6 +14,9 @@ import (
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrExists   = errors.New("store: already exists")
+	// ErrClaimLost is what a SettleFunc returns when it renews a claim that is no longer
+	// held: its lease ran out and another claim (or a take) got the messages.
+	ErrClaimLost = errors.New("store: offline claim lost: its lease ran out and another delivery has the messages")
 )
 
 // Keys are the SCRAM keys for one hash (RFC 5802 section 3): what the server needs to
@@ -68,13 +71,19 @@ type OfflineMessage struct {
 
 // SettleFunc settles a claim of ClaimOffline as its delivery goes. settle(ctx, n, false)
 // confirms the first n messages of the claim, those the client was written: they are
-// deleted (as far as an earlier call did not delete them) and the claim on the others goes
-// on. A delivery confirms a small chunk at a time, so that a crash delivers again at most
-// what was written since the last confirmation. settle(ctx, n, true) confirms the first n
-// and ends the claim: the others are released for the next delivery; later calls do
-// nothing. A call with a smaller n than an earlier one deletes nothing more. It does what
-// it can when ctx ends or the database fails: what it could not delete is delivered again
-// later.
+// deleted (as far as an earlier call did not delete them), and the claim on the others is
+// renewed: it holds them for a whole lease (Store.ClaimLease) from now. A delivery confirms
+// a small chunk at a time, so that a crash delivers again at most what was written since
+// the last confirmation, and renews at least every third of a lease while it goes on
+// (settle(ctx, 0, false) only renews), so that no other delivery gets the messages while
+// it still writes them. When the claim on the others is no longer held (the lease ran out
+// before a renewal and another claim or a take got them), it returns an error wrapping
+// ErrClaimLost: the delivery must write none of them (the other one does); what it
+// confirmed is deleted all the same. settle(ctx, n, true) confirms the first n and ends the
+// claim: the others, as far as this claim still holds them, are released for the next
+// delivery; later calls do nothing. A call with a smaller n than an earlier one deletes
+// nothing more. It does what it can when ctx ends or the database fails: what it could not
+// delete is delivered again later.
 type SettleFunc func(ctx context.Context, delivered int, final bool) error
 
 // Store is the switch's storage. Every method is safe for concurrent use and durable when it
@@ -116,7 +125,7 @@ type Store interface {
 	// ClaimOffline returns the user's stored messages, oldest first, claimed for one
 	// delivery: they stay stored (and count toward the limit), and no other ClaimOffline
 	// or TakeOffline returns them until the claim is settled or its lease
-	// (Options.ClaimLease) runs out. settle(ctx, n, false) deletes the first n messages
+	// (Options.ClaimLease, renewed by each settle that is not final) runs out. settle(ctx, n, false) deletes the first n messages
 	// (those the client was written) as the delivery goes; settle(ctx, n, true) does that
 	// and releases the others for the next delivery: call it once at the end, with 0 too.
 	// A crash before a message's confirmation loses nothing: the next claim after the
@@ -124,6 +133,9 @@ type Store interface {
 	// delivered at least once, and never deleted before its delivery was seen to succeed.
 	// settle is never nil when err is nil.
 	ClaimOffline(ctx context.Context, username string) (msgs []OfflineMessage, settle SettleFunc, err error)
+	// ClaimLease is how long a claim holds its messages after it was made or renewed
+	// (Options.ClaimLease): a delivery renews it more often than that.
+	ClaimLease() time.Duration
 
 	Close() error
 }

@@ -526,7 +526,7 @@ func (s *Store) TakeOffline(ctx context.Context, username string) ([]store.Offli
 	msgs, _, err := s.offlineRows(ctx, "take offline messages", `DELETE FROM offline_messages WHERE id IN (
 			SELECT id FROM offline_messages WHERE username = $1 AND (claimed_until IS NULL OR claimed_until <= now())
 			ORDER BY id FOR UPDATE SKIP LOCKED)
-		RETURNING id, sender, stamp, stanza`, username)
+		RETURNING id, sender, stamp, stanza`, []any{username}, nil)
 	return msgs, err
 }
 
@@ -536,17 +536,23 @@ func (s *Store) TakeOffline(ctx context.Context, username string) ([]store.Offli
 // The claim is a lease in the table, not an open transaction: a delivery waits on a
 // client, and must not hold a connection of the pool meanwhile. A node that dies leaves
 // the lease to run out; then the messages are claimable again.
+//
+// The claimed_until a claim set is its mark: a later claim of the same rows can only be
+// made after it passed (claimed_until <= now()), and sets a later one, so the settle
+// renews and releases only the rows whose claimed_until is still the one this claim set
+// last, never those another node claimed since.
 func (s *Store) ClaimOffline(ctx context.Context, username string) ([]store.OfflineMessage, store.SettleFunc, error) {
 	noSettle := func(context.Context, int, bool) error { return nil }
 	if !store.ValidKey(username) {
 		return nil, noSettle, nil
 	}
+	var until time.Time
 	msgs, ids, err := s.offlineRows(ctx, "claim offline messages", `UPDATE offline_messages
 		SET claimed_until = now() + make_interval(secs => $2)
 		WHERE id IN (
 			SELECT id FROM offline_messages WHERE username = $1 AND (claimed_until IS NULL OR claimed_until <= now())
 			ORDER BY id FOR UPDATE SKIP LOCKED)
-		RETURNING id, sender, stamp, stanza`, username, s.lease.Seconds())
+		RETURNING id, sender, stamp, stanza, claimed_until`, []any{username, s.lease.Seconds()}, &until)
 	if err != nil || len(msgs) == 0 {
 		return nil, noSettle, err
 	}
@@ -560,33 +566,79 @@ func (s *Store) ClaimOffline(ctx context.Context, username string) ([]store.Offl
 		}
 		delivered = min(max(delivered, 0), len(ids))
 		del := ids[deleted:max(delivered, deleted)]
+		rest := ids[max(delivered, deleted):]
+		var lost error
 		err := s.do(ctx, func(ctx context.Context) error {
 			batch := &pgx.Batch{}
 			if len(del) > 0 {
 				batch.Queue(`DELETE FROM offline_messages WHERE id = ANY($1)`, del)
 			}
-			if final {
-				batch.Queue(`UPDATE offline_messages SET claimed_until = NULL WHERE id = ANY($1)`, ids[max(delivered, deleted):])
+			if final && len(rest) > 0 {
+				batch.Queue(`UPDATE offline_messages SET claimed_until = NULL WHERE id = ANY($1) AND claimed_until = $2`, rest, until)
+			} else if !final {
+				// Every row of the claim still held, deleted ones aside, gets the new end;
+				// the claim is lost when a row of the rest is another's or free (a
+				// statement sees the rows as they were before its own update).
+				batch.Queue(`WITH renewed AS (
+						UPDATE offline_messages SET claimed_until = now() + make_interval(secs => $3)
+						WHERE id = ANY($1) AND claimed_until = $2 RETURNING claimed_until)
+					SELECT (SELECT max(claimed_until) FROM renewed),
+						EXISTS (SELECT 1 FROM offline_messages WHERE id = ANY($4) AND claimed_until IS DISTINCT FROM $2)`,
+					ids, until, s.lease.Seconds(), rest)
 			}
 			if batch.Len() == 0 {
 				return nil
 			}
-			return dbErr("settle offline messages", s.pool.SendBatch(ctx, batch).Close())
+			br := s.pool.SendBatch(ctx, batch)
+			if len(del) > 0 {
+				if _, err := br.Exec(); err != nil {
+					br.Close()
+					return dbErr("settle offline messages", err)
+				}
+			}
+			if final {
+				var err error
+				if len(rest) > 0 {
+					_, err = br.Exec()
+				}
+				return dbErr("settle offline messages", errors.Join(err, br.Close()))
+			}
+			var next *time.Time
+			var other bool
+			if err := br.QueryRow().Scan(&next, &other); err != nil {
+				br.Close()
+				return dbErr("renew offline claim", err)
+			}
+			if err := br.Close(); err != nil {
+				return dbErr("renew offline claim", err)
+			}
+			if next != nil {
+				until = *next // one statement: one now()
+			}
+			if other {
+				lost = fmt.Errorf("store: offline messages of %q: %w", username, store.ErrClaimLost)
+			}
+			return nil
 		})
 		if err == nil {
 			deleted = max(delivered, deleted)
 		}
 		ended = ended || final
-		return err
+		return cmp.Or(err, lost)
 	}, nil
 }
 
-// offlineRows runs a statement that returns offline messages (id, sender, stamp, stanza)
-// and gives them in arrival order, with their ids.
-func (s *Store) offlineRows(ctx context.Context, what, sql string, args ...any) ([]store.OfflineMessage, []int64, error) {
+// ClaimLease is how long a claim of ClaimOffline holds its messages unrenewed.
+func (s *Store) ClaimLease() time.Duration { return s.lease }
+
+// offlineRows runs a statement that returns offline messages (id, sender, stamp, stanza,
+// and claimed_until when until is not nil: one value for all, which it stores there) and
+// gives them in arrival order, with their ids.
+func (s *Store) offlineRows(ctx context.Context, what, sql string, args []any, until *time.Time) ([]store.OfflineMessage, []int64, error) {
 	type row struct {
-		id int64
-		m  store.OfflineMessage
+		id    int64
+		m     store.OfflineMessage
+		until time.Time
 	}
 	var got []row
 	err := s.do(ctx, func(ctx context.Context) error {
@@ -596,7 +648,11 @@ func (s *Store) offlineRows(ctx context.Context, what, sql string, args ...any) 
 		}
 		got, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
 			var x row
-			err := r.Scan(&x.id, &x.m.From, &x.m.Stamp, &x.m.Stanza)
+			dest := []any{&x.id, &x.m.From, &x.m.Stamp, &x.m.Stanza}
+			if until != nil {
+				dest = append(dest, &x.until)
+			}
+			err := r.Scan(dest...)
 			x.m.Stamp = x.m.Stamp.UTC()
 			return x, err
 		})
@@ -604,6 +660,9 @@ func (s *Store) offlineRows(ctx context.Context, what, sql string, args ...any) 
 	})
 	if err != nil || len(got) == 0 {
 		return nil, nil, err
+	}
+	if until != nil {
+		*until = got[0].until
 	}
 	// RETURNING has no order; the ids are arrival order.
 	slices.SortFunc(got, func(a, b row) int { return cmp.Compare(a.id, b.id) })

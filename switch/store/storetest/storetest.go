@@ -59,6 +59,16 @@ func Run(t *testing.T, open Opener) {
 		defer s.Close()
 		testClaimConfirm(t, s)
 	})
+	t.Run("ClaimRenew", func(t *testing.T) {
+		s := open(t, store.WithClaimLease(time.Second))
+		defer s.Close()
+		testClaimRenew(t, s)
+	})
+	t.Run("ClaimLost", func(t *testing.T) {
+		s := open(t, store.WithClaimLease(200*time.Millisecond))
+		defer s.Close()
+		testClaimLost(t, s)
+	})
 	t.Run("Limits", func(t *testing.T) {
 		s := open(t, store.WithLimits(store.Limits{Offline: 3, RosterItems: 2}))
 		defer s.Close()
@@ -461,6 +471,95 @@ func testClaimConfirm(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	CheckMessages(t, got, 4, 1)
+}
+
+// testClaimRenew: a delivery that goes on longer than the lease keeps its claim as long as
+// it renews it (a settle with final false, here with no new confirmation): no other claim
+// gets its messages meanwhile, however long it lasts, and its final settle still releases
+// the rest.
+func testClaimRenew(t *testing.T, s store.Store) {
+	if got := s.ClaimLease(); got != time.Second {
+		t.Fatalf("ClaimLease() = %v, want the 1s configured", got)
+	}
+	MustCreate(t, s, "juliet")
+	for i := range 4 {
+		if err := s.AddOffline(bg, "juliet", SampleMessage(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, settle := claim(t, s, "juliet")
+	CheckMessages(t, msgs, 0, 4)
+	if err := settle(bg, 1, false); err != nil {
+		t.Fatal(err)
+	}
+	// Three leases long, renewed about every 20 ms: a claim from another delivery (another
+	// session, another node) finds nothing the whole time.
+	for start := time.Now(); time.Since(start) < 3*s.ClaimLease(); time.Sleep(20 * time.Millisecond) {
+		if err := settle(bg, 0, false); err != nil {
+			t.Fatalf("renewal after %v: %v", time.Since(start), err)
+		}
+		if m, other := claim(t, s, "juliet"); len(m) != 0 || other(bg, 0, true) != nil {
+			t.Fatalf("after %v (lease %v, renewed): another claim got %d of the claimed messages", time.Since(start), s.ClaimLease(), len(m))
+		}
+		if m, err := s.TakeOffline(bg, "juliet"); err != nil || len(m) != 0 {
+			t.Fatalf("after %v (lease %v, renewed): TakeOffline got %d of the claimed messages, %v", time.Since(start), s.ClaimLease(), len(m), err)
+		}
+	}
+	if err := settle(bg, 2, true); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.TakeOffline(bg, "juliet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	CheckMessages(t, got, 2, 2)
+}
+
+// testClaimLost: a delivery that let its lease run out, and whose messages another claim
+// took, learns it when it renews (ErrClaimLost), so that it writes no more of them; its
+// late settles still delete what it wrote, but release nothing of the other claim's.
+func testClaimLost(t *testing.T, s store.Store) {
+	MustCreate(t, s, "juliet")
+	for i := range 4 {
+		if err := s.AddOffline(bg, "juliet", SampleMessage(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lost, lostSettle := claim(t, s, "juliet")
+	CheckMessages(t, lost, 0, 4)
+	var again []store.OfflineMessage
+	var settle store.SettleFunc
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		again, settle = claim(t, s, "juliet")
+		if len(again) > 0 || time.Now().After(deadline) {
+			break
+		}
+		settle(bg, 0, true)
+	}
+	CheckMessages(t, again, 0, 4)
+	if err := lostSettle(bg, 1, false); !errors.Is(err, store.ErrClaimLost) {
+		t.Fatalf("renewal of a claim taken by another: %v, want ErrClaimLost", err)
+	}
+	if m, other := claim(t, s, "juliet"); len(m) != 0 || other(bg, 0, true) != nil {
+		t.Fatalf("the lost claim's renewal gave %d of the new claim's messages to a third", len(m))
+	}
+	if err := lostSettle(bg, 1, true); err != nil { // message 0 was written: it goes
+		t.Fatal(err)
+	}
+	if m, other := claim(t, s, "juliet"); len(m) != 0 || other(bg, 0, true) != nil {
+		t.Fatalf("the lost claim's final settle released %d of the new claim's messages to a third", len(m))
+	}
+	if err := settle(bg, 0, false); err != nil {
+		t.Fatalf("renewal of the live claim: %v", err)
+	}
+	if err := settle(bg, 2, true); err != nil { // 0 and 1 written (0 deleted already)
+		t.Fatal(err)
+	}
+	got, err := s.TakeOffline(bg, "juliet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	CheckMessages(t, got, 2, 2)
 }
 
 // ConcurrentClaim: claims from two stores on one database (or one store twice) while
