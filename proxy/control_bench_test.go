@@ -36,16 +36,16 @@ var breakpointSets = []struct {
 //
 // Per turn, the CPU time the whole process used (client, proxy, echo upstream, log: less
 // disturbed by other processes than the clock) and the time on the clock. Each arm's cost
-// is paired with the turns without breakpoints of the same round (their mean; none-again
-// with none alone): cpu-cost-% is the median over the rounds of (arm's CPU time / that
-// CPU time - 1), cost-% the same by the clock; their spread over rounds is in
-// -cpu-cost-p25-% and -cpu-cost-p75-%. msg/s and cpu-µs/msg are each arm's totals. Run it
-// with -cpu 1: one P does all the work, so the CPU time is the work (with more, idle Ps
-// spin looking for work, which more than doubles the CPU time per message and the spread
-// between rounds), and the proxy's throughput is the inverse of it. The garbage collection before each turn keeps one arm's garbage from
-// being collected in another's turn; the collection a turn's own messages need is then
-// mostly not in it, for every arm alike (matching allocates nothing), which makes the
-// cost per cent a little larger, not smaller.
+// is paired with each turn without breakpoints of the same round (none-again with none):
+// cpu-cost-% is the median over these pairs of (arm's CPU time / that CPU time - 1),
+// cost-% the same by the clock; their spread over the pairs is in -cpu-cost-p25-% and
+// -cpu-cost-p75-%. msg/s and cpu-µs/msg are each arm's totals. Run it with -cpu 1: one P
+// does all the work, so the CPU time is the work (with more, idle Ps spin looking for
+// work, which more than doubles the CPU time per message and the spread between rounds),
+// and the proxy's throughput is the inverse of it. The garbage collection before each
+// turn keeps one arm's garbage from being collected in another's turn; the collection a
+// turn's own messages need is then mostly not in it, for every arm alike (matching
+// allocates nothing), which makes the cost per cent a little larger, not smaller.
 //
 //	go test -run '^$' -bench 'Breakpoints$' -benchtime 50000x -count 8 -cpu 1 ./proxy
 func BenchmarkBreakpoints(b *testing.B) {
@@ -115,16 +115,14 @@ func BenchmarkBreakpoints(b *testing.B) {
 		if i == 0 {
 			continue
 		}
-		clock := make([]float64, len(rounds[i]))
-		cpus := make([]float64, len(rounds[i]))
+		var clock, cpus []float64
 		for r, t := range rounds[i] {
-			base := rounds[0][r]
-			if i > 1 { // both turns without breakpoints: half the noise of one
-				base.d = (base.d + rounds[1][r].d) / 2
-				base.cpu = (base.cpu + rounds[1][r].cpu) / 2
+			// Against each turn without breakpoints of the round (none-again: against
+			// none), one ratio each, so that every arm's ratios are spread as the A/A arm's.
+			for _, base := range []turn{rounds[0][r], rounds[1][r]}[:min(i, 2)] {
+				clock = append(clock, (t.d.Seconds()/base.d.Seconds()-1)*100)
+				cpus = append(cpus, (t.cpu.Seconds()/base.cpu.Seconds()-1)*100)
 			}
-			clock[r] = (t.d.Seconds()/base.d.Seconds() - 1) * 100
-			cpus[r] = (t.cpu.Seconds()/base.cpu.Seconds() - 1) * 100
 		}
 		slices.Sort(clock)
 		slices.Sort(cpus)
