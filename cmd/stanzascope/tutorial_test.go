@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -201,6 +202,7 @@ func TestREADMETutorial(t *testing.T) {
 	addr, stdout, stderr, stop := startDefault(t, "--fresh", "--explain", "--color", "never", "--web", "off")
 	var windows [3]*window
 	closed := [3]bool{}
+	syncs := 0
 	for i := 0; i < len(lines); {
 		l := lines[i]
 		if !l.Send {
@@ -218,6 +220,24 @@ func TestREADMETutorial(t *testing.T) {
 			t.Fatalf("README.md:%d: sending: %v", l.Line, err)
 		}
 		i++
+		if i < len(lines) && lines[i].Send {
+			// No S line follows: a person pastes the next line seconds later, by which
+			// time the switch has handled this one. A test types at once, so it waits
+			// for the switch's answer to an iq sent behind the line on the same stream
+			// (the switch handles a stream's stanzas in order). Without the wait, dana's
+			// initial presence could cross Mr_Praline's subscription request, and the
+			// switch, which prefers a duplicate request to a lost one (pairtx.go),
+			// would give her the request twice.
+			syncs++
+			id := fmt.Sprintf("tutorial-sync-%d", syncs)
+			if _, err := io.WriteString(w.conn, "<iq type='get' id='"+id+"'><ping xmlns='urn:xmpp:ping'/></iq>\r\n"); err != nil {
+				t.Fatalf("README.md:%d: sending the barrier: %v", l.Line, err)
+			}
+			if _, err := w.expect(regexp.MustCompile(`^\s*<iq [^>]*id='`+id+`'(?s:[^>]*/>|.*?</iq>)`), time.Now().Add(10*time.Second)); err != nil {
+				rest, _ := w.rest(time.Now())
+				t.Fatalf("README.md:%d: window %d: no answer to the barrier %s after the line; it received %q", l.Line, l.Window, id, rest)
+			}
+		}
 		for ; i < len(lines) && !lines[i].Send; i++ {
 			s := lines[i]
 			sw := windows[s.Window]

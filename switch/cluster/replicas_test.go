@@ -140,8 +140,8 @@ func TestReplicasNATSCluster(t *testing.T) {
 	}
 }
 
-// jetStreamReady waits until JetStream answers at url (a cluster elects its leaders a
-// few seconds after it starts) and returns it.
+// jetStreamReady waits until JetStream at url answers and can place a stream of 3 replicas
+// (a cluster elects its leaders a few seconds after it starts) and returns it.
 func jetStreamReady(t *testing.T, url string) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(url)
@@ -161,6 +161,22 @@ func jetStreamReady(t *testing.T, url string) jetstream.JetStream {
 		return last == nil
 	})
 	if last != nil && !errors.Is(last, context.DeadlineExceeded) {
+		t.Logf("JetStream: %v", last)
+	}
+	// A meta leader answers AccountInfo before every server has joined JetStream's meta
+	// group; until then a stream of 3 replicas finds "no suitable peers for placement".
+	// Ready means such a stream can be made (and is then deleted).
+	waitUntil(t, 60*time.Second, "JetStream places 3 replicas", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, last = js.CreateStream(ctx, jetstream.StreamConfig{Name: "natstest_ready", Subjects: []string{"natstest.ready"},
+			Replicas: 3, Storage: jetstream.MemoryStorage}); last != nil {
+			return false
+		}
+		last = js.DeleteStream(ctx, "natstest_ready")
+		return last == nil
+	})
+	if last != nil {
 		t.Logf("JetStream: %v", last)
 	}
 	return js
