@@ -88,3 +88,59 @@ func TestStanzaSet(t *testing.T) {
 		}
 	}
 }
+
+// FuzzStanzaSet: for any filter expression that compiles, a StanzaSet of it (behind a
+// filter that skips most stanzas) answers what matching each filter on a view of the
+// stanza answers, on stanzas of the three kinds, both directions, with and without a
+// bound JID.
+func FuzzStanzaSet(f *testing.F) {
+	for _, s := range []string{
+		"name message and type groupchat", "not (dir s2c or name iq) and jid carol@*",
+		"type normal,available", "not not type chat", "from *@localhost or to localhost",
+		"name message or kind note", "(name iq and not type get) or (dir c2s and bound alice@*)",
+		"xpath '//body' or type headline", "ns jabber:iq:roster", "kind stanza and not dir c2s",
+	} {
+		f.Add(s)
+	}
+	stanzas := []string{
+		"<message to='bob@localhost' from='alice@localhost/phone' type='chat' id='m1'><body>hi</body></message>",
+		"<message to='carol@localhost/x' type='groupchat'/>",
+		"<message from='&#99;arol@localhost'/>",
+		"<presence type='unavailable' from='Carol@localhost/a'/>",
+		"<presence/>",
+		"<iq type='get' id='r1' to='localhost'><query xmlns='jabber:iq:roster'/></iq>",
+		"<iq id='r2' from='localhost.'/>",
+	}
+	var recs []*inspect.Record
+	for _, raw := range stanzas {
+		recs = append(recs, readerRecord(f, raw))
+	}
+	first, err := ParseFilter("name presence and type error")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		flt, err := ParseFilter(expr)
+		if err != nil {
+			return
+		}
+		set := NewStanzaSet([]*Filter{first, flt})
+		for _, r := range recs {
+			for _, dir := range []inspect.Direction{inspect.ClientToServer, inspect.ServerToClient} {
+				r.Dir = dir
+				for _, bound := range []string{"", "alice@localhost/phone"} {
+					want := -1
+					for i, g := range []*Filter{first, flt} {
+						if slowEval(g.root, &fctx{r: r, stanza: true, bound: bound}) == yes {
+							want = i
+							break
+						}
+					}
+					if got := set.MatchFirst(r, bound); got != want {
+						t.Fatalf("%q on %s %s (bound %q): %d, want %d", expr, dir, r.Raw, bound, got, want)
+					}
+				}
+			}
+		}
+	})
+}
