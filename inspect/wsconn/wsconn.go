@@ -37,7 +37,11 @@ type Conn struct {
 	once   sync.Once
 
 	rd, wd   deadline
-	wExpired atomic.Bool
+	wExpired atomic.Bool   // the deadline passed while a write ran
+	writing  atomic.Bool   // a write is running
+	wgen     atomic.Uint64 // counts the writes, so that a grace timer knows its own
+	grace    atomic.Int64  // SetStallGrace: how long a late write may still take
+	onStall  atomic.Pointer[func()]
 
 	// Owned by the session's reader of the client.
 	pending []byte // TCP-form bytes of the current frame not read yet
@@ -67,12 +71,7 @@ func New(ws *websocket.Conn, r *http.Request, lim inspect.Limits) *Conn {
 		closed: make(chan struct{}), done: make(chan struct{})}
 	c.rd.init()
 	c.wd.init()
-	// A write still running when its deadline passes ends the WebSocket (a client that
-	// does not read must not hold the session), which makes the write return.
-	c.wd.fire = func() {
-		c.wExpired.Store(true)
-		c.ws.CloseNow()
-	}
+	c.wd.fire = c.writeExpired
 	c.remote = tcpAddr(r.RemoteAddr)
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		c.local = a
@@ -208,21 +207,69 @@ func (c *Conn) frame(m message) error {
 	return nil
 }
 
+// writeExpired runs when the write deadline passes. A write still running then is a
+// client that does not read, which must not hold the session: without a stall grace the
+// WebSocket ends at once (which makes the write return); with one, the write gets the
+// grace to finish, so that the session can still end the stream with a stream error, and
+// the WebSocket ends only if it does not. A deadline passing between writes ends nothing:
+// the session is idle, not stalled.
+func (c *Conn) writeExpired() {
+	if !c.writing.Load() {
+		return
+	}
+	c.wExpired.Store(true)
+	g := time.Duration(c.grace.Load())
+	if g <= 0 {
+		c.ws.CloseNow()
+		return
+	}
+	if f := c.onStall.Load(); f != nil {
+		(*f)()
+	}
+	gen := c.wgen.Load()
+	time.AfterFunc(g, func() {
+		if c.writing.Load() && c.wgen.Load() == gen {
+			c.ws.CloseNow() // still the same write: the client took nothing in the grace
+		}
+	})
+}
+
+// SetStallGrace sets how long a write still running when its deadline passes may take
+// before the WebSocket ends (0, the default: none, it ends at the deadline), and a
+// function called when such a write starts its grace. A write that finishes in its grace
+// returns len(b) with a timeout error: the message went, but the client is not reading.
+func (c *Conn) SetStallGrace(d time.Duration, onStall func()) {
+	c.grace.Store(int64(d))
+	if onStall != nil {
+		c.onStall.Store(&onStall)
+	}
+}
+
 // Write sends b as one text message; an empty b sends nothing (frames hold elements only).
+// A write that ran past its deadline fails with a timeout error (net.Error), with len(b)
+// when it still finished in its stall grace (SetStallGrace).
 func (c *Conn) Write(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	c.wgen.Add(1)
+	c.writing.Store(true) // before the look at the deadline: writeExpired sees one or the other
+	defer c.writing.Store(false)
+	c.wExpired.Store(false) // a deadline of an earlier write that passed as it ended
 	select {
 	case <-c.wd.wait():
 		return 0, errTimeout
 	default:
 	}
-	if len(b) == 0 {
-		return 0, nil
-	}
-	if err := c.ws.Write(context.Background(), websocket.MessageText, b); err != nil {
-		if c.wExpired.Load() {
-			return 0, errTimeout
-		}
+	err := c.ws.Write(context.Background(), websocket.MessageText, b)
+	late := c.wExpired.Swap(false)
+	switch {
+	case err != nil && late:
+		return 0, errTimeout
+	case err != nil:
 		return 0, err
+	case late:
+		return len(b), errTimeout
 	}
 	return len(b), nil
 }
@@ -251,7 +298,8 @@ func (c *Conn) SetDeadline(t time.Time) error {
 func (c *Conn) SetReadDeadline(t time.Time) error { c.rd.set(t); return nil }
 
 // SetWriteDeadline bounds the writes: a write still running when it passes ends the
-// WebSocket (wd.fire), as a client that does not read must not hold its session.
+// WebSocket (writeExpired, after the stall grace if any), as a client that does not read
+// must not hold its session.
 func (c *Conn) SetWriteDeadline(t time.Time) error { c.wd.set(t); return nil }
 
 // TakeSpecial returns the <open/> or <close/> frame last read, once: the Original of the

@@ -438,6 +438,21 @@ func (c *conn) writeFinal(w net.Conn, fin final, hdrSent bool, scratch **[]byte)
 // guard holds; they are written if the client reads within the grace period.
 func (c *conn) endStalled(w net.Conn, text string) {
 	tail := [][]byte{streamErrorBytes(inspect.CondPolicyViolation, text), []byte(closeTag)}
+	if c.ws != nil {
+		// A WebSocket holds no partial frame (the stalled one went whole, in its grace,
+		// or the WebSocket ended): the error and <close/> are a frame each (RFC 7395
+		// section 3.6), each given the grace; the close handshake follows at Close.
+		kinds := []inspect.Kind{inspect.KindStanza, inspect.KindStreamClose}
+		names := []string{"error", "stream"}
+		for i, t := range tail {
+			c.raw.SetWriteDeadline(time.Now().Add(c.grace()))
+			if _, err := c.guard.Conn.Write(t); err != nil {
+				return
+			}
+			c.observeOut(t, kinds[i], names[i], inspect.NSStreams)
+		}
+		return
+	}
 	for _, t := range tail {
 		w.Write(t) // queued behind the stalled bytes: the connection stays stalled
 	}

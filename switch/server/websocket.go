@@ -40,6 +40,11 @@ func (s *Server) WebSocketHandler(ctx context.Context, origins ...string) *WebSo
 	return wsconn.NewHandler(ctx, inspect.Limits{MaxStanza: s.cfg.Limits.MaxStanza}, "the switch is stopping", func(wc *wsconn.Conn, r *http.Request) {
 		nc := &wsConn{Conn: wc}
 		c := s.newConn(nc)
+		// A write that times out gets the grace a TCP one gets (stall.go): if the client
+		// takes it then, its stream ends with a stream error and <close/> (endStalled).
+		wc.SetStallGrace(c.grace(), func() {
+			s.logf("switch: conn %d: the WebSocket client stopped reading (a write took longer than %v); it has %v to take it", c.info.ID, s.cfg.WriteTimeout, c.grace())
+		})
 		c.ws = nc
 		c.info.Transport = inspect.TransportWebSocket
 		c.tls = r.TLS != nil // the page's TLS; no STARTTLS over WebSocket
@@ -82,7 +87,12 @@ func (c *wsConn) Write(b []byte) (int, error) {
 	if cap(f) <= maxKeptBuf {
 		c.wbuf = f // coder/websocket has copied it when Write returns
 	}
-	if _, err := c.Conn.Write(f); err != nil {
+	if n, err := c.Conn.Write(f); err != nil {
+		if n == len(f) {
+			// The frame went, late (in its stall grace): to the stall guard a timeout
+			// with all written, so that nothing is written twice.
+			return len(b), err
+		}
 		return 0, err
 	}
 	return len(b), nil

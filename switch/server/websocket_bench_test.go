@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net"
+	"net/http"
 	"runtime"
 	"strings"
 	"testing"
@@ -164,9 +165,16 @@ func tcpPlainLogin(tb testing.TB, addr, user, pass, res string) net.Conn {
 // wsPlainLogin is tcpPlainLogin over the switch's WebSocket transport at url.
 func wsPlainLogin(tb testing.TB, url, user, pass, res string) *websocket.Conn {
 	tb.Helper()
+	return wsPlainLoginWith(tb, url, user, pass, res, nil)
+}
+
+// wsPlainLoginWith is wsPlainLogin with the HTTP client hc (nil: the default) for the
+// WebSocket's handshake.
+func wsPlainLoginWith(tb testing.TB, url, user, pass, res string, hc *http.Client) *websocket.Conn {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{WebSocketProtocol}})
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{WebSocketProtocol}, HTTPClient: hc})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -241,3 +241,31 @@ func TestWebSocketLimits(t *testing.T) {
 		t.Errorf("not logged in in time: %s", got)
 	}
 }
+
+// TestWebSocketIdleNotClosed: a WebSocket session that is written nothing for longer than
+// the write timeout is idle, not stalled: it stays open (before, the deadline of the last
+// write, passing later, closed every idle WebSocket session).
+func TestWebSocketIdleNotClosed(t *testing.T) {
+	const writeTimeout = 200 * time.Millisecond
+	ts := startServer(t, func(c *Config) { c.WriteTimeout = writeTimeout })
+	url, _ := wsServer(t, ts, false)
+	registerRaw(t, ts.addr, "idle", "pw")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := wsPlainLogin(t, url, "idle", "pw", "r")
+	// Five write timeouts with nothing written: the session's writer is idle.
+	time.Sleep(5 * writeTimeout) // the subject is time passing, not an event to wait for
+	if err := c.Write(ctx, websocket.MessageText, []byte("<iq xmlns='jabber:client' id='ping' type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")); err != nil {
+		t.Fatalf("write after idling: %v", err)
+	}
+	for range 10 {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("the idle WebSocket session was closed: %v", err)
+		}
+		if strings.Contains(string(b), "id='ping'") {
+			return
+		}
+	}
+	t.Fatal("no answer to the ping in 10 frames")
+}
