@@ -468,3 +468,22 @@ func TestWebSocketDowngradePolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestWebSocketIdleNotClosed: a WebSocket client leg written nothing for longer than the
+// write timeout is idle, not stalled: it stays open (before, the deadline of the proxy's
+// last write to it, passing later, closed every idle WebSocket client).
+func TestWebSocketIdleNotClosed(t *testing.T) {
+	sw := plainSwitch(t)
+	var d net.Dialer
+	const writeTimeout = 200 * time.Millisecond
+	tp := startProxy(t, Config{WriteTimeout: writeTimeout, Dial: func(ctx context.Context) (net.Conn, error) {
+		return d.DialContext(ctx, "tcp", sw)
+	}}, false)
+	w := dialWS(t, wsProxy(t, tp))
+	w.login("alice", "wonderland")
+	w.send("<presence xmlns='jabber:client'/>")
+	w.until("<presence")
+	time.Sleep(5 * writeTimeout) // the subject is time passing, not an event to wait for
+	w.send("<message xmlns='jabber:client' to='alice@localhost/web' type='chat' id='m1'><body>after idling</body></message>")
+	w.until("after idling")
+}
