@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stanzascope/stanzascope/switch/store"
+	"github.com/stanzascope/stanzascope/switch/store/pgstore"
+	"github.com/stanzascope/stanzascope/switch/store/pgtest"
 )
 
 // fakeClock is a clock for Config.Clock that tells the time it was set to.
@@ -297,10 +300,33 @@ func (c *holdConn) Close() error {
 // store's claim lease (here a client that stops reading in the middle, for three leases)
 // keeps its claim by renewing it: no other delivery (another session of the user, another
 // node) claims the messages meanwhile, so none is delivered twice; when the client reads
-// again it gets every message once, and the store is empty after.
+// again it gets every message once, and the store is empty after. On each store.
 func TestOfflineClaimRenewed(t *testing.T) {
 	const lease = 300 * time.Millisecond
-	st := &settleLog{Store: store.NewMemory(store.WithClaimLease(lease))}
+	t.Run("memory", func(t *testing.T) {
+		testOfflineClaimRenewed(t, store.NewMemory(store.WithClaimLease(lease)))
+	})
+	t.Run("bolt", func(t *testing.T) {
+		db, err := store.OpenBolt(filepath.Join(t.TempDir(), "switch.db"), store.WithClaimLease(lease))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() }) // after the server stopped
+		testOfflineClaimRenewed(t, db)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		db, err := pgstore.Open(context.Background(), pgtest.Database(t), store.WithClaimLease(lease))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		testOfflineClaimRenewed(t, db)
+	})
+}
+
+func testOfflineClaimRenewed(t *testing.T, db store.Store) {
+	lease := db.ClaimLease()
+	st := &settleLog{Store: db}
 	hold := &holdWrites{trigger: []byte("<body>m3</body>"), held: make(chan struct{}), gate: make(chan struct{})}
 	ts := startServerWrapped(t, func(c *Config) { c.Store = st }, func(ln net.Listener) net.Listener {
 		hold.Listener = ln

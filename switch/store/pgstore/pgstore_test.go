@@ -57,6 +57,16 @@ func TestTwoNodesClaim(t *testing.T) {
 	storetest.ConcurrentClaim(t, a, b)
 }
 
+// TestTwoNodesClaimRenew: a delivery on one node that renews its claim keeps it for as
+// long as it goes on: the other node's claims and takes on the same database get nothing.
+func TestTwoNodesClaimRenew(t *testing.T) {
+	url := pgtest.Database(t)
+	a, b := open(t, url, store.WithClaimLease(time.Second)), open(t, url, store.WithClaimLease(time.Second))
+	defer a.Close()
+	defer b.Close()
+	storetest.ClaimRenew(t, a, b)
+}
+
 // TestTwoNodesSubscribe has two stores on one database change both ends of many
 // subscriptions at once: the account locks keep each pair's update whole across nodes.
 func TestTwoNodesSubscribe(t *testing.T) {

@@ -62,7 +62,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("ClaimRenew", func(t *testing.T) {
 		s := open(t, store.WithClaimLease(time.Second))
 		defer s.Close()
-		testClaimRenew(t, s)
+		ClaimRenew(t, s, s)
 	})
 	t.Run("ClaimLost", func(t *testing.T) {
 		s := open(t, store.WithClaimLease(200*time.Millisecond))
@@ -473,11 +473,12 @@ func testClaimConfirm(t *testing.T, s store.Store) {
 	CheckMessages(t, got, 4, 1)
 }
 
-// testClaimRenew: a delivery that goes on longer than the lease keeps its claim as long as
+// ClaimRenew: a delivery that goes on longer than the lease keeps its claim as long as
 // it renews it (a settle with final false, here with no new confirmation): no other claim
-// gets its messages meanwhile, however long it lasts, and its final settle still releases
-// the rest.
-func testClaimRenew(t *testing.T, s store.Store) {
+// gets its messages meanwhile (through b: the same store, or another on the same
+// database, as another node), however long it lasts, and its final settle still releases
+// the rest. Both stores have a lease of 1 s.
+func ClaimRenew(t *testing.T, s, b store.Store) {
 	if got := s.ClaimLease(); got != time.Second {
 		t.Fatalf("ClaimLease() = %v, want the 1s configured", got)
 	}
@@ -498,10 +499,10 @@ func testClaimRenew(t *testing.T, s store.Store) {
 		if err := settle(bg, 0, false); err != nil {
 			t.Fatalf("renewal after %v: %v", time.Since(start), err)
 		}
-		if m, other := claim(t, s, "juliet"); len(m) != 0 || other(bg, 0, true) != nil {
+		if m, other := claim(t, b, "juliet"); len(m) != 0 || other(bg, 0, true) != nil {
 			t.Fatalf("after %v (lease %v, renewed): another claim got %d of the claimed messages", time.Since(start), s.ClaimLease(), len(m))
 		}
-		if m, err := s.TakeOffline(bg, "juliet"); err != nil || len(m) != 0 {
+		if m, err := b.TakeOffline(bg, "juliet"); err != nil || len(m) != 0 {
 			t.Fatalf("after %v (lease %v, renewed): TakeOffline got %d of the claimed messages, %v", time.Since(start), s.ClaimLease(), len(m), err)
 		}
 	}
