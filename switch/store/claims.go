@@ -96,6 +96,7 @@ func (c *claimTable) isFree(user string, key uint64) bool {
 func (c *claimTable) settleFunc(user string, keys []uint64, until time.Time, del func(ctx context.Context, keys []uint64) error, lockers ...sync.Locker) SettleFunc {
 	var mu sync.Mutex
 	deleted, ended := 0, false
+	renewed := time.Now() // the claim's start or last renewal, on this process's clock
 	return func(ctx context.Context, delivered int, final bool) (err error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -117,7 +118,11 @@ func (c *claimTable) settleFunc(user string, keys []uint64, until time.Time, del
 			c.release(user, keys, until)
 			return err
 		}
+		if time.Since(renewed) < c.lease/RenewAfter {
+			return err // renewed a moment ago (RenewAfter)
+		}
 		var lost error
+		renewed = time.Now()
 		until, lost = c.renew(user, keys, max(delivered, deleted), until)
 		if lost != nil {
 			return fmt.Errorf("store: offline messages of %q: %w", user, lost)

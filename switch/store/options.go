@@ -35,6 +35,12 @@ type Options struct {
 // timeout and its grace period together.
 const DefaultClaimLease = time.Minute
 
+// RenewAfter is the fraction of the lease (1/RenewAfter) that must have passed since a
+// claim was made or last renewed for a settle that is not final to renew it again; every
+// store applies it, so that a delivery confirming chunk after chunk renews about once per
+// quarter lease, not per chunk.
+const RenewAfter = 4
+
 // WithClaimLease sets Options.ClaimLease.
 func WithClaimLease(d time.Duration) Option {
 	return func(o *Options) { o.ClaimLease = d }

@@ -72,7 +72,9 @@ type OfflineMessage struct {
 // SettleFunc settles a claim of ClaimOffline as its delivery goes. settle(ctx, n, false)
 // confirms the first n messages of the claim, those the client was written: they are
 // deleted (as far as an earlier call did not delete them), and the claim on the others is
-// renewed: it holds them for a whole lease (Store.ClaimLease) from now. A delivery confirms
+// renewed: it holds them for a whole lease (Store.ClaimLease) from now (unless it was
+// made or renewed less than a RenewAfter-th of the lease ago: a delivery confirming
+// chunk after chunk does not rewrite its claim at each). A delivery confirms
 // a small chunk at a time, so that a crash delivers again at most what was written since
 // the last confirmation, and renews at least every third of a lease while it goes on
 // (settle(ctx, 0, false) only renews), so that no other delivery gets the messages while

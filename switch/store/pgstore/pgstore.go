@@ -558,6 +558,7 @@ func (s *Store) ClaimOffline(ctx context.Context, username string) ([]store.Offl
 	}
 	var mu sync.Mutex
 	deleted, ended := 0, false
+	renewed := time.Now() // the claim's start or last renewal, on this node's clock
 	return msgs, func(ctx context.Context, delivered int, final bool) error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -568,6 +569,8 @@ func (s *Store) ClaimOffline(ctx context.Context, username string) ([]store.Offl
 		del := ids[deleted:max(delivered, deleted)]
 		rest := ids[max(delivered, deleted):]
 		var lost error
+		start := time.Now()
+		renew := !final && start.Sub(renewed) >= s.lease/store.RenewAfter
 		err := s.do(ctx, func(ctx context.Context) error {
 			batch := &pgx.Batch{}
 			if len(del) > 0 {
@@ -575,7 +578,7 @@ func (s *Store) ClaimOffline(ctx context.Context, username string) ([]store.Offl
 			}
 			if final && len(rest) > 0 {
 				batch.Queue(`UPDATE offline_messages SET claimed_until = NULL WHERE id = ANY($1) AND claimed_until = $2`, rest, until)
-			} else if !final {
+			} else if renew {
 				// Every row of the claim still held, deleted ones aside, gets the new end;
 				// the claim is lost when a row of the rest is another's or free (a
 				// statement sees the rows as they were before its own update).
@@ -596,9 +599,9 @@ func (s *Store) ClaimOffline(ctx context.Context, username string) ([]store.Offl
 					return dbErr("settle offline messages", err)
 				}
 			}
-			if final {
+			if !renew {
 				var err error
-				if len(rest) > 0 {
+				if final && len(rest) > 0 {
 					_, err = br.Exec()
 				}
 				return dbErr("settle offline messages", errors.Join(err, br.Close()))
@@ -612,6 +615,7 @@ func (s *Store) ClaimOffline(ctx context.Context, username string) ([]store.Offl
 			if err := br.Close(); err != nil {
 				return dbErr("renew offline claim", err)
 			}
+			renewed = start // the renewal's now() is no earlier
 			if next != nil {
 				until = *next // one statement: one now()
 			}
