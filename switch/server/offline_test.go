@@ -398,3 +398,66 @@ func testOfflineClaimRenewed(t *testing.T, db store.Store) {
 		t.Fatalf("after the delivery: %d messages stored, %v", len(msgs), err)
 	}
 }
+
+// lostClaims is a store whose offline claims are lost as soon as a delivery confirms
+// its first chunk: every settle that is not final does its work, then says ErrClaimLost,
+// as when the lease ran out and another delivery took the rest.
+type lostClaims struct{ store.Store }
+
+func (s lostClaims) ClaimOffline(ctx context.Context, user string) ([]store.OfflineMessage, store.SettleFunc, error) {
+	msgs, settle, err := s.Store.ClaimOffline(ctx, user)
+	if err != nil {
+		return msgs, settle, err
+	}
+	return msgs, func(ctx context.Context, n int, final bool) error {
+		err := settle(ctx, n, final)
+		if err == nil && !final {
+			err = fmt.Errorf("test: %w", store.ErrClaimLost)
+		}
+		return err
+	}, nil
+}
+
+// TestOfflineClaimLostStops: a delivery whose claim was lost (its renewal says so) writes
+// nothing more of it: the chunk it confirmed was delivered, the rest stays stored for a
+// later delivery, and the session goes on.
+func TestOfflineClaimLostStops(t *testing.T) {
+	logs := &logBuffer{}
+	ts := startServer(t, func(c *Config) { c.Store = lostClaims{store.NewMemory()}; c.Logf = logs.logf })
+	registerRaw(t, ts.addr, "jane", "pw")
+	registerRaw(t, ts.addr, "dana", "pw")
+	jane := legacyLogin(t, ts.addr, "jane", "pw", "Home")
+	const n = offlineChunk + 8
+	for i := range n {
+		jane.send(fmt.Sprintf("<message to='dana@localhost' type='chat'><body>m%d</body></message>", i))
+	}
+	syncWith(jane, "jane@localhost/Home")
+
+	dana := legacyLogin(t, ts.addr, "dana", "pw", "Home")
+	dana.send("<presence/>")
+	for i := range offlineChunk {
+		if s := dana.readStanza(); !strings.Contains(s, fmt.Sprintf("<body>m%d</body>", i)) {
+			t.Fatalf("stored message %d: got %q", i, s)
+		}
+	}
+	// Nothing more comes: the answer to the ping is next, and the session still works.
+	syncWith(dana, "dana@localhost/Home")
+	if len(logs.matching("delivery stopped")) == 0 {
+		t.Errorf("the log does not say the delivery stopped: %q", logs.matching(""))
+	}
+	dana.send("</stream:stream>")
+	// The next delivery gets the rest, once.
+	dana2 := legacyLogin(t, ts.addr, "dana", "pw", "Work")
+	dana2.send("<presence/>")
+	for i, skipped := offlineChunk, 0; i < n; {
+		s := dana2.readStanza()
+		if strings.HasPrefix(s, "<presence") && skipped < 4 {
+			skipped++ // the first session's presence, while it ends
+			continue
+		}
+		if !strings.Contains(s, fmt.Sprintf("<body>m%d</body>", i)) {
+			t.Fatalf("stored message %d at the next login: got %q", i, s)
+		}
+		i++
+	}
+}
