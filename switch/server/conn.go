@@ -257,9 +257,9 @@ func (c *conn) end(err error) {
 	case errors.As(err, &se):
 		c.streamError(se.Condition, se.Text)
 	default:
-		// TCP drop, or the writer closed the socket (kicked, write failure, outbox full):
+		// TCP drop, or the writer ended the stream (kicked, write failure, outbox full):
 		// nothing more can be said.
-		c.abort()
+		c.abortEnded()
 	}
 	c.waitWriter()
 	c.srv.sessionEnded(c)

@@ -198,6 +198,25 @@ func (c *conn) finishLocked(f final) {
 // abort closes the socket now; what is queued is rescued.
 func (c *conn) abort() { c.finish(final{abort: true}) }
 
+// abortEnded is abort for the reader's end of a session whose writer ended the stream
+// itself (it stopped reading, its outbox overflowed, it was kicked): what is queued is
+// rescued, but the socket stays open for closeConn, after the rescue, so that a client
+// that sees its connection close and logs in again finds what it did not take kept. The
+// writer is past its last write or in one with a deadline, so waitWriter is bounded.
+// Otherwise (a TCP drop, the writer still writing) it is abort.
+func (c *conn) abortEnded() {
+	o := &c.ob
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.closing || !o.finDone || o.fin.abort {
+		c.finishLocked(final{abort: true})
+		return
+	}
+	o.fin.abort = true
+	o.drop.Store(true)
+	c.dropQueueLocked()
+}
+
 // dropQueueLocked moves what is queued to the rescue list.
 func (c *conn) dropQueueLocked() {
 	o := &c.ob
