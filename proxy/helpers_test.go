@@ -45,10 +45,15 @@ func (s *recSink) notes() string {
 	return b.String()
 }
 
+// waitLimit bounds the waits for an event in these tests: generous, since under -race on
+// a busy machine (load 20-30 on 2 cores) a step that takes milliseconds alone can take
+// seconds; a test that passes does not wait for it.
+const waitLimit = 30 * time.Second
+
 // waitNote waits until a record's note contains sub.
 func (s *recSink) waitNote(t testing.TB, sub string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
 		if strings.Contains(s.notes(), sub) {
 			return
@@ -143,7 +148,7 @@ func rawServer(t testing.TB, handle func(c net.Conn)) string {
 // readUntil reads from r until the bytes read contain sub, or fails after 5 s.
 func readUntil(t testing.TB, c net.Conn, sub string) string {
 	t.Helper()
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.SetReadDeadline(time.Now().Add(waitLimit))
 	defer c.SetReadDeadline(time.Time{})
 	var buf bytes.Buffer
 	b := make([]byte, 4096)
@@ -157,10 +162,10 @@ func readUntil(t testing.TB, c net.Conn, sub string) string {
 	return buf.String()
 }
 
-// readAll reads until EOF (at most 5 s).
+// readAll reads until EOF (at most waitLimit).
 func readAll(t testing.TB, c net.Conn) string {
 	t.Helper()
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.SetReadDeadline(time.Now().Add(waitLimit))
 	b, err := io.ReadAll(c)
 	if err != nil {
 		t.Fatalf("read all: %v (got %q)", err, b)

@@ -9,14 +9,19 @@ import (
 	"time"
 )
 
+// floodLimit bounds a flood and what waits for its end. Filling the path to a peer that
+// stopped reading takes about 4 MB through the proxy (the kernel grows the proxy's send
+// buffer to tcp_wmem's maximum): 0.6 s alone, 2-4 s at load 24 under -race.
+const floodLimit = 60 * time.Second
+
 // floodMessage is what a flooding peer sends, over and over.
 var floodMessage = "<message to='alice@localhost' type='chat'><body>" + strings.Repeat("x", 1000) + "</body></message>"
 
-// flood writes floodMessage to c until a write fails (at most 100,000 times, 20 s). When
+// flood writes floodMessage to c until a write fails (at most 100,000 times, floodLimit). When
 // full is not nil it is closed once a write has made no progress for 200 ms: the path to
 // the reader is full.
 func flood(c net.Conn, full chan<- struct{}) {
-	end := time.Now().Add(20 * time.Second)
+	end := time.Now().Add(floodLimit)
 	for range 100_000 {
 		b := []byte(floodMessage)
 		for len(b) > 0 {
@@ -54,7 +59,7 @@ func shrinkReadBuffer(t testing.TB, c net.Conn) {
 // messages until the proxy closes the connection; everything it read goes to got.
 func floodingServer(t testing.TB, got chan<- string, full chan<- struct{}) string {
 	return rawServer(t, func(c net.Conn) {
-		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		c.SetReadDeadline(time.Now().Add(floodLimit))
 		var head strings.Builder
 		b := make([]byte, 4096)
 		for !strings.Contains(head.String(), "version='1.0'>") {
@@ -100,16 +105,16 @@ func TestClientStopsReading(t *testing.T) {
 	io.WriteString(c, clientHeader)
 	readUntil(t, c, "</stream:features>")
 	// From here on the client reads nothing.
-	tp.sink.waitNoteWithin(t, "the client stopped reading: a write to it did not complete within 300ms (write timeout); connection closed, the upstream got a clean close", 15*time.Second)
+	tp.sink.waitNoteWithin(t, "the client stopped reading: a write to it did not complete within 300ms (write timeout); connection closed, the upstream got a clean close", floodLimit)
 	select {
 	case s := <-got:
 		if !strings.HasSuffix(s, "</stream:stream>") {
 			t.Fatalf("upstream got %q at the end, want a closing tag", s[max(0, len(s)-200):])
 		}
-	case <-time.After(15 * time.Second):
+	case <-time.After(floodLimit):
 		t.Fatal("the upstream's connection was not closed")
 	}
-	tp.sink.waitNoteWithin(t, "closed after", 15*time.Second)
+	tp.sink.waitNoteWithin(t, "closed after", floodLimit)
 }
 
 // TestUpstreamStopsReading: the same the other way round: the client floods, the upstream
@@ -132,13 +137,13 @@ func TestUpstreamStopsReading(t *testing.T) {
 		defer close(done)
 		flood(c, nil)
 	}()
-	c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	c.SetReadDeadline(time.Now().Add(floodLimit))
 	rest, _ := io.ReadAll(c)
 	if string(rest) != "</stream:stream>" {
 		t.Fatalf("client got %q, want a clean close", rest)
 	}
 	<-done
-	tp.sink.waitNoteWithin(t, "the upstream stopped reading", 15*time.Second)
+	tp.sink.waitNoteWithin(t, "the upstream stopped reading", floodLimit)
 }
 
 // TestIdleTimeoutWithStuckWrite: the idle timeout of a client that stopped reading (and
@@ -158,7 +163,7 @@ func TestIdleTimeoutWithStuckWrite(t *testing.T) {
 	// stuck: the flooding server can write no more.
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	deadline := time.After(15 * time.Second)
+	deadline := time.After(floodLimit)
 keepalive:
 	for {
 		select {
@@ -170,14 +175,14 @@ keepalive:
 			t.Fatal("the path to the client never filled")
 		}
 	}
-	tp.sink.waitNoteWithin(t, "the client sent nothing for 1s", 15*time.Second)
-	tp.sink.waitNoteWithin(t, "closed after", 15*time.Second)
+	tp.sink.waitNoteWithin(t, "the client sent nothing for 1s", floodLimit)
+	tp.sink.waitNoteWithin(t, "closed after", floodLimit)
 	select {
 	case s := <-got:
 		if !strings.HasSuffix(s, "</stream:stream>") {
 			t.Fatalf("upstream got %q at the end, want a closing tag", s[max(0, len(s)-200):])
 		}
-	case <-time.After(15 * time.Second):
+	case <-time.After(floodLimit):
 		t.Fatal("the upstream's connection was not closed")
 	}
 	if n := strings.Count(tp.sink.notes(), "stopped reading"); n != 0 {
