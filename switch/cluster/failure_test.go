@@ -167,6 +167,13 @@ func TestKillNode(t *testing.T) {
 // across nodes, and the kept message is delivered at the next login.
 func TestNATSDown(t *testing.T) {
 	e := newEnv(t)
+	// Longer than testTTL: what the test does between the stop and alice's message to bob
+	// must be over before bob expires from node a's view (only then is the message refused
+	// rather than kept as for any offline user), and before his unavailable presence
+	// reaches alice (her WaitFors meanwhile would skip it). Under -race on a busy machine
+	// those steps took longer than testTTL's 2 to 3 s.
+	const ttl = 10 * time.Second
+	e.tune = func(c *cluster.Config) { c.TTL = ttl }
 	a, b := e.startNode("a"), e.startNode("b")
 	for _, u := range []string{"alice", "bob", "dave"} {
 		addAccount(t, a.db, u)
@@ -191,6 +198,9 @@ func TestNATSDown(t *testing.T) {
 	if a.stats.Refused.Load() == 0 {
 		t.Error("node a refused nothing while NATS was down")
 	}
+	// Each node tells its user once the other's session expired from its view.
+	waitUntil(t, ttl+10*time.Second, "node a drops bob", func() bool { return a.node.Lookup(mustJID(t, bob.JID())) == nil })
+	waitUntil(t, 10*time.Second, "node b drops alice", func() bool { return b.node.Lookup(mustJID(t, alice.JID())) == nil })
 	alice.WaitFor(`from="`+bob.JID()+`"`, `type="unavailable"`)
 	bob.WaitFor(`from="`+alice.JID()+`"`, `type="unavailable"`)
 
