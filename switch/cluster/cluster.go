@@ -299,9 +299,17 @@ func (n *Node) start(ctx context.Context) error {
 	if _, err := n.nc.Subscribe(n.ackPrefix()+">", n.onAck); err != nil {
 		return fmt.Errorf("cluster: subscribe: %w", err)
 	}
-	w, err := n.kv.WatchAll(n.ctx)
-	if err != nil {
-		return fmt.Errorf("cluster: watch the session bucket: %w", err)
+	// Just after a JetStream leader election a busy cluster can let the watch's consumer
+	// request time out; it is asked again while the start has time left.
+	var w jetstream.KeyWatcher
+	for {
+		if w, err = n.kv.WatchAll(n.ctx); err == nil {
+			break
+		}
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) || cctx.Err() != nil {
+			return fmt.Errorf("cluster: watch the session bucket: %w", err)
+		}
+		n.logf("cluster: node %s: watching the session bucket: %v; asking again", n.cfg.Node, err)
 	}
 	// The sessions the other nodes hold now, before the switch serves anyone.
 	initial := true
