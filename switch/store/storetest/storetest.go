@@ -345,11 +345,7 @@ func testOfflineClaim(t *testing.T, s store.Store) {
 	if m, settle := claim(t, s, "juliet"); len(m) != 0 || settle(bg, 0, true) != nil {
 		t.Fatalf("claim of an empty queue: %d messages", len(m))
 	}
-	for i := range 3 {
-		if err := s.AddOffline(bg, "juliet", SampleMessage(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addMessages(t, s, "juliet", 3)
 	first, settle1 := claim(t, s, "juliet")
 	CheckMessages(t, first, 0, 3)
 	if m, settle := claim(t, s, "juliet"); len(m) != 0 || settle(bg, 0, true) != nil {
@@ -388,27 +384,38 @@ func testOfflineClaim(t *testing.T, s store.Store) {
 	}
 }
 
+// addMessages stores n sample messages (SampleMessage 0 to n-1) for user.
+func addMessages(t *testing.T, s store.Store, user string, n int) {
+	t.Helper()
+	for i := range n {
+		if err := s.AddOffline(bg, user, SampleMessage(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// claimAfterLease claims user's messages again and again (settling each empty claim)
+// until a claim gets some, as after an earlier claim's lease ran out, for at most 30 s.
+func claimAfterLease(t *testing.T, s store.Store, user string) ([]store.OfflineMessage, store.SettleFunc) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		again, settle := claim(t, s, user)
+		if len(again) > 0 || time.Now().After(deadline) {
+			return again, settle
+		}
+		settle(bg, 0, true)
+	}
+}
+
 // testClaimLease: a claim that is never settled (its server died) hides its messages for
 // the lease only; then they are claimed again, and the late settle of the first claim
 // still deletes what it delivered.
 func testClaimLease(t *testing.T, s store.Store) {
 	MustCreate(t, s, "juliet")
-	for i := range 2 {
-		if err := s.AddOffline(bg, "juliet", SampleMessage(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addMessages(t, s, "juliet", 2)
 	lost, lostSettle := claim(t, s, "juliet")
 	CheckMessages(t, lost, 0, 2)
-	var again []store.OfflineMessage
-	var settle store.SettleFunc
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		again, settle = claim(t, s, "juliet")
-		if len(again) > 0 || time.Now().After(deadline) {
-			break
-		}
-		settle(bg, 0, true)
-	}
+	again, settle := claimAfterLease(t, s, "juliet")
 	CheckMessages(t, again, 0, 2)
 	if err := lostSettle(bg, 1, true); err != nil { // the first claim comes back late: message 0 was written
 		t.Fatal(err)
@@ -430,11 +437,7 @@ func testClaimLease(t *testing.T, s store.Store) {
 // earlier confirmation deletes nothing more.
 func testClaimConfirm(t *testing.T, s store.Store) {
 	MustCreate(t, s, "juliet")
-	for i := range 5 {
-		if err := s.AddOffline(bg, "juliet", SampleMessage(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addMessages(t, s, "juliet", 5)
 	lost, lostSettle := claim(t, s, "juliet")
 	CheckMessages(t, lost, 0, 5)
 	if err := lostSettle(bg, 1, false); err != nil {
@@ -447,15 +450,7 @@ func testClaimConfirm(t *testing.T, s store.Store) {
 		t.Fatalf("a claim during a delivery got %d messages", len(m))
 	}
 	// The first delivery is never settled: after its lease, messages 2 to 4 come back.
-	var again []store.OfflineMessage
-	var settle store.SettleFunc
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		again, settle = claim(t, s, "juliet")
-		if len(again) > 0 || time.Now().After(deadline) {
-			break
-		}
-		settle(bg, 0, true)
-	}
+	again, settle := claimAfterLease(t, s, "juliet")
 	CheckMessages(t, again, 2, 3)
 	if err := settle(bg, 2, false); err != nil {
 		t.Fatal(err)
@@ -483,11 +478,7 @@ func ClaimRenew(t *testing.T, s, b store.Store) {
 		t.Fatalf("ClaimLease() = %v, want the 1s configured", got)
 	}
 	MustCreate(t, s, "juliet")
-	for i := range 4 {
-		if err := s.AddOffline(bg, "juliet", SampleMessage(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addMessages(t, s, "juliet", 4)
 	msgs, settle := claim(t, s, "juliet")
 	CheckMessages(t, msgs, 0, 4)
 	if err := settle(bg, 1, false); err != nil {
@@ -521,22 +512,10 @@ func ClaimRenew(t *testing.T, s, b store.Store) {
 // late settles still delete what it wrote, but release nothing of the other claim's.
 func testClaimLost(t *testing.T, s store.Store) {
 	MustCreate(t, s, "juliet")
-	for i := range 4 {
-		if err := s.AddOffline(bg, "juliet", SampleMessage(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addMessages(t, s, "juliet", 4)
 	lost, lostSettle := claim(t, s, "juliet")
 	CheckMessages(t, lost, 0, 4)
-	var again []store.OfflineMessage
-	var settle store.SettleFunc
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		again, settle = claim(t, s, "juliet")
-		if len(again) > 0 || time.Now().After(deadline) {
-			break
-		}
-		settle(bg, 0, true)
-	}
+	again, settle := claimAfterLease(t, s, "juliet")
 	CheckMessages(t, again, 0, 4)
 	if err := lostSettle(bg, 1, false); !errors.Is(err, store.ErrClaimLost) {
 		t.Fatalf("renewal of a claim taken by another: %v, want ErrClaimLost", err)
@@ -747,11 +726,7 @@ func testClosed(t *testing.T, s store.Store) {
 
 func testLimits(t *testing.T, s store.Store) {
 	MustCreate(t, s, "juliet")
-	for i := range 3 {
-		if err := s.AddOffline(bg, "juliet", SampleMessage(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addMessages(t, s, "juliet", 3)
 	if err := s.AddOffline(bg, "juliet", SampleMessage(3)); !errors.Is(err, store.ErrFull) {
 		t.Errorf("fourth offline message: %v, want ErrFull", err)
 	}
