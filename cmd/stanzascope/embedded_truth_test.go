@@ -46,18 +46,8 @@ func (r readRecorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// observed is a Sink that keeps the switch's records.
-type observed struct {
-	mu   sync.Mutex
-	recs []*inspect.Record
-}
-
-func (o *observed) Write(r *inspect.Record) error {
-	o.mu.Lock()
-	o.recs = append(o.recs, r)
-	o.mu.Unlock()
-	return nil
-}
+// observed keeps the switch's records (a noteSink, reporter_test.go).
+type observed struct{ noteSink }
 
 // c2sOf returns the bytes the switch read from the connection of client, as its records
 // say, and whether that connection has closed.

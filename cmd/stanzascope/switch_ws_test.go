@@ -29,22 +29,7 @@ func TestSwitchWebSocket(t *testing.T) {
 		"switch", "--listen", "127.0.0.1:0", "--fresh", "--websocket", "127.0.0.1:0", "--log", logPath, "--format", "json")
 	wsURL, base := r.found["ws"], r.found["web"]
 
-	for _, path := range []string{"/.well-known/host-meta", "/.well-known/host-meta.json"} {
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(body), "urn:xmpp:alt-connections:websocket") || !strings.Contains(string(body), wsURL) {
-			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
-		}
-	}
-	req, _ := http.NewRequest("GET", base+"/.well-known/host-meta", nil)
-	req.Host = "rebound.example:80"
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
-		t.Errorf("host-meta for Host rebound.example: %v %v", resp, err)
-	}
+	checkHostMeta(t, base, wsURL)
 	if resp, err := http.Get(base + "/console"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("/console: %v %v", resp, err)
 	}

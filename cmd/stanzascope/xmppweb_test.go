@@ -72,29 +72,7 @@ func TestWebSocketDefaultMode(t *testing.T) {
 	base := strings.TrimSuffix(in.web, "/")
 	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/xmpp-websocket"
 
-	for _, path := range []string{"/.well-known/host-meta", "/.well-known/host-meta.json"} {
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(body), "urn:xmpp:alt-connections:websocket") || !strings.Contains(string(body), wsURL) {
-			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
-		}
-		if strings.HasSuffix(path, ".json") {
-			var v struct{ Links []struct{ Rel, Href string } }
-			if err := json.Unmarshal(body, &v); err != nil || len(v.Links) != 1 || v.Links[0].Href != wsURL {
-				t.Errorf("host-meta.json %s: %v", body, err)
-			}
-		}
-	}
-	// A Host that is not loopback is refused on a web server without a token.
-	req, _ := http.NewRequest("GET", base+"/.well-known/host-meta", nil)
-	req.Host = "rebound.example:80"
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
-		t.Errorf("host-meta for Host rebound.example: %v %v", resp, err)
-	}
+	checkHostMeta(t, base, wsURL)
 
 	w := dialXMPPWebSocket(t, wsURL)
 	open := "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>"
@@ -134,5 +112,35 @@ func TestWebSocketDefaultMode(t *testing.T) {
 	}
 	if strings.Contains(string(b), webPassword) {
 		t.Errorf("the password is in the log")
+	}
+}
+
+// checkHostMeta checks the XEP-0156 discovery on the web server at base: both forms of
+// host-meta name the WebSocket endpoint wsURL, and a Host that is not loopback is refused
+// on a web server without a token.
+func checkHostMeta(t *testing.T, base, wsURL string) {
+	t.Helper()
+	for _, path := range []string{"/.well-known/host-meta", "/.well-known/host-meta.json"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "urn:xmpp:alt-connections:websocket") || !strings.Contains(string(body), wsURL) {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
+		}
+		if strings.HasSuffix(path, ".json") {
+			var v struct{ Links []struct{ Rel, Href string } }
+			if err := json.Unmarshal(body, &v); err != nil || len(v.Links) != 1 || v.Links[0].Href != wsURL {
+				t.Errorf("host-meta.json %s: %v", body, err)
+			}
+		}
+	}
+	// A Host that is not loopback is refused on a web server without a token.
+	req, _ := http.NewRequest("GET", base+"/.well-known/host-meta", nil)
+	req.Host = "rebound.example:80"
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("host-meta for Host rebound.example: %v %v", resp, err)
 	}
 }
