@@ -1,9 +1,11 @@
 package inspect
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"testing"
+	"time"
 )
 
 // maxFrameAllocs is the allocation guard for framing (issue 12 item 7): one stanza in a
@@ -35,5 +37,28 @@ func TestFrameAllocs(t *testing.T) {
 		if got := testing.AllocsPerRun(10000, next); got > maxFrameAllocs {
 			t.Errorf("framing %q: %.2f allocations per event, the guard is %d", one, got, maxFrameAllocs)
 		}
+	}
+}
+
+// maxJSONAllocs is the allocation guard of the JSON log: a record of live traffic (a chat
+// message with its time, connection and number) is written without an allocation
+// (docs/BENCHMARKS.md, BenchmarkJSONRecord).
+const maxJSONAllocs = 0
+
+func TestJSONWriteAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation guard: the race detector allocates")
+	}
+	r := rec(t, ClientToServer, "<message to='dana@localhost' type='chat' id='m1'><body>Hello &amp; welcome</body></message>")
+	r.Conn, r.Time, r.Seq, r.RTT = &ConnInfo{ID: 3, Node: "p1"}, time.Now(), 42, time.Millisecond
+	j := NewJSON(bufio.NewWriterSize(io.Discard, 64<<10), JSONOptions{})
+	write := func() {
+		if err := j.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write()
+	if got := testing.AllocsPerRun(1000, write); got > maxJSONAllocs {
+		t.Errorf("JSON.Write: %.2f allocations per record, the guard is %d", got, maxJSONAllocs)
 	}
 }

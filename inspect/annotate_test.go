@@ -2,7 +2,6 @@ package inspect
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"slices"
 	"strings"
@@ -219,15 +218,10 @@ func TestViolationsInOutputs(t *testing.T) {
 	var js bytes.Buffer
 	for _, rec := range recs {
 		jr := toJSON(rec)
-		var want bytes.Buffer
-		enc := json.NewEncoder(&want)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(&jr); err != nil {
-			t.Fatal(err)
-		}
+		want := referenceJSON(t, jr)
 		got := jr.appendJSON(nil)
-		if !bytes.Equal(got, want.Bytes()) {
-			t.Fatalf("appendJSON\n got %s\nwant %s", got, want.Bytes())
+		if !bytes.Equal(got, want) {
+			t.Fatalf("appendJSON\n got %s\nwant %s", got, want)
 		}
 		js.Write(got)
 	}

@@ -22,7 +22,7 @@ type JSON struct {
 // jsonRecord is the shape of one line of a JSON log. Field order and names are a format
 // other tools read: change them only by adding fields.
 type jsonRecord struct {
-	Time string `json:"time,omitempty"` // RFC 3339 with nanoseconds, UTC
+	Time string `json:"time,omitempty"` // RFC 3339 with nanoseconds, UTC (as read back; the printer writes at)
 	Conn uint64 `json:"conn,omitempty"`
 	Node string `json:"node,omitempty"` // the process that numbered the connection (a proxy's --node)
 	Dir  string `json:"dir,omitempty"`  // c2s, s2c
@@ -56,6 +56,11 @@ type jsonRecord struct {
 	Violations []Violation `json:"violations,omitempty"`
 	// Milestone is a typed step of the negotiation (TLS up, SASL, bound JID), on a note.
 	Milestone *Milestone `json:"milestone,omitempty"`
+
+	// at is the record's time, which the printer writes as "time" straight into the line
+	// (time.AppendFormat) instead of making a string per record first; Time is what a
+	// line read back holds.
+	at time.Time
 }
 
 // NewJSON returns a JSON-lines printer writing to w, one Write call per record.
@@ -99,9 +104,7 @@ func toJSON(r *Record) jsonRecord {
 		Origin:    r.Producer().String(),
 		Seq:       r.Seq,
 	}
-	if !r.Time.IsZero() {
-		jr.Time = r.Time.UTC().Format(time.RFC3339Nano)
-	}
+	jr.at = r.Time
 	if r.Conn != nil {
 		jr.Conn = r.Conn.ID
 		jr.Node = r.Conn.Node

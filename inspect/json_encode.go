@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -21,7 +22,14 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 		b = jsonKey(b, name, &first)
 		b = appendJSONString(b, v)
 	}
-	str("time", jr.Time, true)
+	if jr.Time != "" {
+		str("time", jr.Time, true)
+	} else if !jr.at.IsZero() {
+		b = jsonKey(b, "time", &first)
+		b = append(b, '"')
+		b = jr.at.UTC().AppendFormat(b, time.RFC3339Nano) // no byte of it needs escaping
+		b = append(b, '"')
+	}
 	if jr.Conn != 0 {
 		b = jsonKey(b, "conn", &first)
 		b = strconv.AppendUint(b, jr.Conn, 10)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
 )
 
 // TestAppendJSONMatchesEncodingJSON: the hand-written encoder writes what encoding/json
@@ -23,17 +24,28 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 				r = &c
 			}
 			jr := toJSON(r)
-			var want bytes.Buffer
-			enc := json.NewEncoder(&want)
-			enc.SetEscapeHTML(false)
-			if err := enc.Encode(&jr); err != nil {
-				t.Fatal(err)
-			}
-			if got := jr.appendJSON(nil); !bytes.Equal(got, want.Bytes()) {
-				t.Fatalf("appendJSON\n got %s\nwant %s", got, want.Bytes())
+			want := referenceJSON(t, jr)
+			if got := jr.appendJSON(nil); !bytes.Equal(got, want) {
+				t.Fatalf("appendJSON\n got %s\nwant %s", got, want)
 			}
 		}
 	}
+}
+
+// referenceJSON is the line encoding/json writes for jr, its time formatted as the
+// printer formats it (a record's time, jr.at, is not a field encoding/json sees).
+func referenceJSON(t testing.TB, jr jsonRecord) []byte {
+	t.Helper()
+	if !jr.at.IsZero() {
+		jr.Time = jr.at.UTC().Format(time.RFC3339Nano)
+	}
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&jr); err != nil {
+		t.Fatal(err)
+	}
+	return want.Bytes()
 }
 
 func FuzzAppendJSONString(f *testing.F) {
@@ -117,5 +129,19 @@ func TestJSONTopAttrsNoted(t *testing.T) {
 	}
 	if noted == 0 {
 		t.Fatal("no record had its top attributes noted: the test checks nothing")
+	}
+}
+
+// BenchmarkJSONRecord is the JSON log's work for one record of live traffic: a chat
+// message framed by a Reader, with its time, connection, direction and number.
+func BenchmarkJSONRecord(b *testing.B) {
+	r := rec(b, ClientToServer, "<message to='dana@localhost' type='chat' id='m1'><body>I wish to complain about this parrot.</body></message>")
+	r.Conn, r.Time, r.Seq = &ConnInfo{ID: 3}, time.Date(2026, 11, 28, 13, 0, 0, 123456789, time.UTC), 42
+	j := NewJSON(discardWriter{}, JSONOptions{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := j.Write(r); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

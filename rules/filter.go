@@ -36,6 +36,10 @@ type Filter struct {
 
 	bindings *inspect.Bindings
 	included map[uint64]bool // connections a stanza of which was shown
+	// ctx is the record being matched, reused: Match runs in one goroutine, and a context
+	// made per record escapes (the conditions are interfaces), an allocation per record
+	// for a terminal filter that the traffic pays for.
+	ctx fctx
 }
 
 // maxIncluded bounds the connections a Filter remembers as shown; a connection is
@@ -44,7 +48,8 @@ const maxIncluded = 65536
 
 // Match reports whether r is to be shown, and learns from it (see Filter).
 func (f *Filter) Match(r *inspect.Record) bool {
-	ctx := fctx{r: r, stanza: r.Kind == inspect.KindStanza}
+	ctx := &f.ctx
+	ctx.r, ctx.stanza, ctx.bound, ctx.v = r, r.Kind == inspect.KindStanza, "", nil
 	if r.Kind != inspect.KindConnClose {
 		f.bindings.Observe(r)
 	}
@@ -54,7 +59,8 @@ func (f *Filter) Match(r *inspect.Record) bool {
 	if r.Kind == inspect.KindConnClose {
 		f.bindings.Observe(r) // forgets the connection, after its close is matched by its JID
 	}
-	res := f.root.eval(&ctx)
+	res := f.root.eval(ctx)
+	ctx.release()
 	show := res == yes
 	if r.Conn != nil {
 		id := r.Conn.ID
@@ -120,6 +126,14 @@ type fctx struct {
 	bound  string
 	v      *view
 	vv     view // where v points once made, so that a pooled fctx makes no view
+}
+
+// release forgets the record, so that a reused fctx holds nothing of it.
+func (c *fctx) release() {
+	if c.v != nil {
+		c.vv = view{}
+	}
+	c.r, c.v = nil, nil
 }
 
 func (c *fctx) view() *view {

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/netip"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
+	"github.com/stanzascope/stanzascope/inspect/web"
+)
+
+// BenchmarkMainJobChain measures the sink chain of the main job as scripts/bench.sh runs it
+// (--format raw --filter-name bench-shows-nothing --log FILE, the web view's hub inline),
+// per record: a chat message framed by a Reader, made a record and written to the chain,
+// as the proxy does for each stanza it forwards. The time and the allocations include the
+// outputs' goroutines (the chain is closed inside the measurement); cpu-ns/op is the
+// process's CPU time per record, every goroutine included, which is what the traffic loses
+// on a machine with few cores.
+func BenchmarkMainJobChain(b *testing.B) {
+	hub := web.NewHub(web.Options{Title: "bench", Proxy: true})
+	defer hub.Close()
+	o := &outputFlags{format: "raw", color: "never", filterName: []string{"bench-shows-nothing"},
+		logFile: filepath.Join(b.TempDir(), "log.jsonl"), live: true, isTerminal: writerIsTerminal}
+	o.more = append(o.more, inspect.Output{Sink: inspect.SinkFunc(hub.Write), Inline: true})
+	sink, closeFn, err := o.open(io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const msg = "<message to='dana@localhost' type='chat' id='bench-12345'><body>I wish to complain about this parrot, which I purchased not half an hour ago.</body></message>"
+	rd := inspect.NewReader(io.MultiReader(bytes.NewReader([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>")),
+		&repeatReader{data: []byte(msg)}), inspect.Limits{})
+	if _, err := rd.Next(); err != nil { // the header
+		b.Fatal(err)
+	}
+	conns := []*inspect.ConnInfo{
+		{ID: 1, Client: netip.MustParseAddrPort("127.0.0.1:40001"), Server: netip.MustParseAddrPort("127.0.0.1:5222")},
+		{ID: 2, Client: netip.MustParseAddrPort("127.0.0.1:40002"), Server: netip.MustParseAddrPort("127.0.0.1:5222")},
+	}
+	before := cpuTime()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		ev, err := rd.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := ev.Record()
+		r.Time, r.Conn, r.Dir = time.Now(), conns[i&1], inspect.ClientToServer+inspect.Direction(i&1)
+		if err := sink.Write(r); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	if err := closeFn(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(cpuTime()-before)/float64(b.N), "cpu-ns/op")
+}
+
+// cpuTime is the process's CPU time (user and system) in nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// repeatReader reads data again and again.
+type repeatReader struct {
+	data []byte
+	off  int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.data[r.off:])
+		n += c
+		r.off = (r.off + c) % len(r.data)
+	}
+	return n, nil
+}
