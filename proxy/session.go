@@ -171,7 +171,7 @@ func (s *session) setup(ctx context.Context) bool {
 	var pending []*inspect.Record
 	s.setupBy = s.start.Add(s.p.cfg.SetupTimeout)
 	if s.direct {
-		tc := tls.Server(raw, s.p.tlsIn)
+		tc := tlsLegServer(raw, s.p.tlsIn)
 		hsBy, hsLimit := time.Now().Add(handshakeTimeout), handshakeTimeout
 		if s.setupBy.Before(hsBy) {
 			hsBy, hsLimit = s.setupBy, s.p.cfg.SetupTimeout

@@ -182,6 +182,13 @@ func (s *side) queueLocked(b []byte, r *inspect.Record) error {
 	return nil
 }
 
+// hasPending reports whether bytes wait for the next flush.
+func (s *side) hasPending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pend != nil
+}
+
 // flush writes what is pending.
 func (s *side) flush() error {
 	s.mu.Lock()
@@ -354,8 +361,8 @@ func (s *side) closeWrite() {
 	}
 }
 
-// flushReader is what a pipe's reader reads from. Before each read, which may block, it
-// writes what the pipe queued toward the other side; with an idle timeout it also sets
+// flushReader is what a pipe's reader reads from. Before a read that would wait, it writes
+// what the pipe queued toward the other side (ready.go); with an idle timeout it also sets
 // the read deadline.
 type flushReader struct {
 	c    net.Conn
@@ -368,6 +375,9 @@ type flushReader struct {
 	// header byte by byte must not stretch the setup timeout.
 	setupBy *time.Time
 	wait    *pipeWait // what waitQuiet read for the reader, and its quiet time (quiet.go)
+	// ready, when not nil, reads what c returns without waiting, or returns errWouldBlock
+	// (readyFunc).
+	ready func(p []byte) (int, error)
 }
 
 func (r flushReader) Read(p []byte) (int, error) {
@@ -375,6 +385,26 @@ func (r flushReader) Read(p []byte) (int, error) {
 		return n, err
 	}
 	if d := r.dest(); d != nil {
+		if r.ready != nil && d.hasPending() && !r.stop.Load() && !isDone(r.dead) {
+			// Take what is there without waiting; flush only when the read would wait.
+			// Neither while the connection ends: its deadline, not the input, decides.
+			n, err := r.ready(p)
+			if n > 0 && err == nil {
+				return n, nil
+			}
+			if n > 0 {
+				// Bytes and the end (a TLS close_notify after them): write what is
+				// queued first, as before a read that ends.
+				if ferr := d.flush(); ferr != nil {
+					*r.err = &writeError{d.name, ferr}
+					return 0, *r.err
+				}
+				return n, err
+			}
+			// Nothing: wait as usual. A read that failed for another reason (an old
+			// deadline, the end of the stream) fails again there, or, when its error
+			// was temporary, reads with the fresh deadline.
+		}
 		if err := d.flush(); err != nil {
 			*r.err = &writeError{d.name, err}
 			return 0, *r.err
@@ -405,11 +435,21 @@ func (r flushReader) Read(p []byte) (int, error) {
 	return r.c.Read(p)
 }
 
+// isDone reports whether ch is closed.
+func isDone(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
 // source returns what the reader of the client (client true) or upstream leg reads from.
 // The idle timeout applies to the client leg only: a server is silent whenever its client
 // is.
 func (sess *session) source(c net.Conn, client bool) io.Reader {
-	r := flushReader{c: c, stop: &sess.draining, dead: sess.dead}
+	r := flushReader{c: c, stop: &sess.draining, dead: sess.dead, ready: readyFunc(c)}
 	if client {
 		r.wait = &sess.wait[inspect.ClientToServer]
 	} else {

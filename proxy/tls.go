@@ -26,7 +26,7 @@ func (s *session) handshakeUpstream() (*tls.Conn, error) {
 	}
 	s.up.mu.Lock()
 	defer s.up.mu.Unlock()
-	tc := tls.Client(s.up.raw, cfg)
+	tc := tlsLegClient(s.up.raw, cfg)
 	if err := s.up.handshakeLocked(tc); err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (s *session) handshakeClient(proceed []byte, r *inspect.Record) (*tls.Conn,
 		}
 		return s.p.cfg.CA.Leaf(name)
 	}
-	tc := tls.Server(s.client.raw, cfg)
+	tc := tlsLegServer(s.client.raw, cfg)
 	if err := s.client.handshakeLocked(tc); err != nil {
 		return nil, err
 	}

@@ -221,6 +221,16 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 }
 
+// Buffered returns how many bytes the peer wrote that this end has not read yet: a Read
+// returns at once when there are any (unless the read deadline passed). A reader that
+// holds output back until its input runs dry (the proxy) asks this rather than wait.
+func (c *Conn) Buffered() int {
+	h := c.in
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.buf) - h.r
+}
+
 // Write writes all of p unless an error comes first, waiting while the peer's buffer is
 // full (backpressure). It fails with an error wrapping syscall.EPIPE once the peer closed,
 // and with one wrapping os.ErrDeadlineExceeded when the write deadline passed; n says how

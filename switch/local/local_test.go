@@ -444,3 +444,25 @@ func TestDeadlineReuse(t *testing.T) {
 		reads("long deadline")
 	}
 }
+
+// Buffered says what a read returns at once: what the peer wrote and was not read yet.
+func TestBuffered(t *testing.T) {
+	a, b := Pipe("a", "b", 0)
+	defer a.Close()
+	defer b.Close()
+	if n := b.(*Conn).Buffered(); n != 0 {
+		t.Fatalf("Buffered of a new connection = %d, want 0", n)
+	}
+	a.Write([]byte("hello"))
+	if n := b.(*Conn).Buffered(); n != 5 {
+		t.Fatalf("Buffered after a write of 5 = %d, want 5", n)
+	}
+	buf := make([]byte, 2)
+	b.Read(buf)
+	if n := b.(*Conn).Buffered(); n != 3 {
+		t.Fatalf("Buffered after reading 2 = %d, want 3", n)
+	}
+	if n := a.(*Conn).Buffered(); n != 0 {
+		t.Fatalf("Buffered of the writing end = %d, want 0", n)
+	}
+}
