@@ -41,13 +41,14 @@ type Client struct {
 // session is closed when the test ends; a failed login fails the test.
 func Login(t testing.TB, conn net.Conn, origin string, features ...xmpp.StreamFeature) *Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
-	defer cancel()
-	s, err := xmpp.NewClientSession(ctx, jid.MustParse(origin), conn, features...)
+	// The bound is a deadline on conn, not a context: see send.
+	conn.SetDeadline(time.Now().Add(2 * wait))
+	s, err := xmpp.NewClientSession(context.Background(), jid.MustParse(origin), conn, features...)
 	if err != nil {
 		conn.Close()
 		t.Fatalf("mellium login of %s: %v", origin, err)
 	}
+	conn.SetDeadline(time.Time{})
 	return Serve(t, s)
 }
 
@@ -98,9 +99,7 @@ func (c *Client) Close() {
 // SendRaw sends s, one or more stanzas as XML text.
 func (c *Client) SendRaw(s string) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := c.s.Send(ctx, xml.NewDecoder(strings.NewReader(s))); err != nil {
+	if err := c.send(xml.NewDecoder(strings.NewReader(s))); err != nil {
 		c.t.Fatalf("send %s: %v", s, err)
 	}
 }
@@ -108,13 +107,28 @@ func (c *Client) SendRaw(s string) {
 // Chat sends a chat message with body to the JID to.
 func (c *Client) Chat(to, body string) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
 	msg := stanza.Message{To: jid.MustParse(to), Type: stanza.ChatMessage}
-	err := c.s.Send(ctx, msg.Wrap(xmlstream.Wrap(xmlstream.Token(xml.CharData(body)), xml.StartElement{Name: xml.Name{Local: "body"}})))
+	err := c.send(msg.Wrap(xmlstream.Wrap(xmlstream.Token(xml.CharData(body)), xml.StartElement{Name: xml.Name{Local: "body"}})))
 	if err != nil {
 		c.t.Fatalf("send: %v", err)
 	}
+}
+
+// send sends the first element of r within wait. The bound is a write deadline on the
+// connection, set here, and not a context given to mellium: for a context with a deadline,
+// mellium (v0.22.0, setWriteDeadline) starts a goroutine that sets a write deadline in the
+// past when the context is done, and ends it when Send returns; when that goroutine first
+// runs after both, which a busy scheduler allows, it sees both done and picks one at
+// random, so cancelling the context after Send returned cut a later Send short with
+// "i/o timeout", and every Send after it (within a few thousand Sends in a loop on a quiet
+// machine, TestSendsInARow; seen as a write timeout in switch/cluster's TestCrossNode).
+// A context that is never done leaves that goroutine nothing to do. NewClientSession's
+// context works the same way (Login).
+func (c *Client) send(r xml.TokenReader) error {
+	conn := c.s.Conn()
+	conn.SetWriteDeadline(time.Now().Add(wait))
+	defer conn.SetWriteDeadline(time.Time{})
+	return c.s.Send(context.Background(), r)
 }
 
 // WaitFor returns the first received stanza containing every one of parts, skipping the
