@@ -27,6 +27,11 @@ func TestCrossNode(t *testing.T) {
 	alice := e.online(a.addr, "alice@localhost")
 	bob := e.online(b.addr, "bob@localhost")
 	carol := e.online(c.addr, "carol@localhost")
+	// A subscription request to a user whom the sender's node does not see available yet
+	// is kept for the user's next login.
+	availableOn(t, alice, b, c)
+	availableOn(t, bob, a, c)
+	availableOn(t, carol, a, b)
 	subscribe(t, alice, bob)
 	subscribe(t, alice, carol)
 	subscribe(t, bob, carol)

@@ -284,6 +284,7 @@ func TestPostgresDown(t *testing.T) {
 	}
 	restarted = true
 	carol := e.online(b.addr, "carol@localhost")
+	availableOn(t, carol, a) // else node a keeps the message for carol, now in the database
 	alice.Chat("carol@localhost", "after the database is back")
 	carol.WaitFor("after the database is back")
 }

@@ -157,6 +157,21 @@ func subscribe(t *testing.T, a, b *switchtest.Client) {
 	b.WaitFor("<presence", `from="`+a.JID()+`"`)
 }
 
+// availableOn waits until each of nodes sees c's session, available. A node hears of
+// another node's sessions and their presence through NATS, on its own time: c's own node
+// echoed its presence before the others need have heard of it, and a message to c's bare
+// JID routed by a node that has not is kept for later, not delivered.
+func availableOn(t testing.TB, c *switchtest.Client, nodes ...*node) {
+	t.Helper()
+	j := mustJID(t, c.JID())
+	for _, n := range nodes {
+		waitUntil(t, 30*time.Second, "node "+n.name+" sees "+c.JID()+" available", func() bool {
+			s := n.node.Lookup(j)
+			return s != nil && s.Presence().Available
+		})
+	}
+}
+
 func bare(full string) string {
 	if i := strings.IndexByte(full, '/'); i >= 0 {
 		return full[:i]
