@@ -129,6 +129,23 @@ func (e Event) Record() *Record {
 	return r
 }
 
+// TopAttrRaw is Record.TopAttrRaw for the event, valid as Raw is: the value as written
+// (entities not expanded; a view on Raw) of the top-level attribute i (TopID, TopType,
+// TopFrom, TopTo) of a stanza, from where the Reader found it while framing; present says
+// whether the stanza has it; known is false when the Reader noted nothing (scan Raw then,
+// TopAttr). A router reads the addressing of a stanza without scanning it again or
+// making a string of it.
+func (e *Event) TopAttrRaw(i int) (value []byte, present, known bool) {
+	if !e.topSet || i < 0 || i >= numTopAttrs {
+		return nil, false, false
+	}
+	s := e.top[i]
+	if s.end == 0 {
+		return nil, false, true
+	}
+	return e.Raw[s.start:s.end], true, true
+}
+
 // Header is a parsed stream header (<stream:stream ...>).
 type Header struct {
 	Prefix    string            // prefix bound to the streams namespace ("stream", or "" when default)

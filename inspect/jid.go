@@ -189,7 +189,11 @@ func plainDomain(s string) bool {
 		return false
 	}
 	letter := false
-	for _, label := range strings.Split(s, ".") {
+	// Label by label with Cut, not Split: routing parses a JID per stanza, and Split
+	// allocates the slice of labels.
+	for rest, more := s, true; more; {
+		var label string
+		label, rest, more = strings.Cut(rest, ".")
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' || strings.Contains(label, "--") {
 			return false
 		}

@@ -28,6 +28,13 @@ func TestTopAttrRaw(t *testing.T) {
 			continue
 		}
 		n++
+		for i, name := range names { // the event's own note, as the switch reads it
+			want, wantOK := RawAttr(ev.Raw, name)
+			got, present, known := ev.TopAttrRaw(i)
+			if !known || present != wantOK || !bytes.Equal(got, want) {
+				t.Errorf("event %s: %s = %q %v %v, want %q %v", ev.Raw, name, got, present, known, want, wantOK)
+			}
+		}
 		r := ev.Record()
 		for i, name := range names {
 			want, wantOK := RawAttr(r.Raw, name)
@@ -49,5 +56,8 @@ func TestTopAttrRaw(t *testing.T) {
 	}
 	if (&Record{Kind: KindStanza, Raw: []byte("<message type='chat'/>")}).Attr("type") != "chat" {
 		t.Error("a Record not made by a Reader")
+	}
+	if _, _, known := (&Event{Kind: KindStanza, Raw: []byte("<message type='chat'/>")}).TopAttrRaw(TopType); known {
+		t.Error("an Event not made by a Reader says it knows")
 	}
 }

@@ -48,7 +48,7 @@ func (c *conn) bind(full inspect.JID) error {
 		return inspect.NewStanzaError(inspect.CondResourceConstraint).WithText("too many sessions for this account")
 	}
 	c.mu.Lock()
-	c.jid = full
+	c.jid, c.jidText = full, full.String()
 	c.bound = true
 	c.mu.Unlock()
 	if old := c.srv.dir.Bind(c); old != nil && old != Session(c) {

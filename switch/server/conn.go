@@ -49,10 +49,14 @@ type conn struct {
 	pinged         bool
 	// quiet: the reader dropped its buffer while waiting (waitIdle). Atomic because the
 	// tests read it from another goroutine; nothing else does.
-	quiet        atomic.Bool
-	peek         [1]byte // the byte waitIdle read
-	hasPeek      bool
-	preLogin     int // stanzas received before login (flood bound)
+	quiet    atomic.Bool
+	peek     [1]byte // the byte waitIdle read
+	hasPeek  bool
+	preLogin int // stanzas received before login (flood bound)
+	// resources is the reader's buffer for the sessions of a message's recipient (see
+	// Server.toAccount), emptied after each message; nil until the first message, so an
+	// idle session does not hold it.
+	resources    []Session
 	authFailures int
 	sasl         *saslState
 
@@ -61,6 +65,7 @@ type conn struct {
 	mu         sync.Mutex
 	legacy     bool // a pre-1.0 stream
 	jid        inspect.JID
+	jidText    string // jid.String(), made once at bind: the from of every stanza routed
 	bound      bool
 	available  bool
 	priority   int

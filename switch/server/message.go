@@ -12,17 +12,13 @@ import (
 
 // onMessage routes a message (RFC 6121 section 8): from is always stamped by the server,
 // to is kept as written, the body and any extension pass through byte for byte.
-// It needs only the top-level attributes, so no tree is built: attr reads them.
-func (c *conn) onMessage(ctx context.Context, raw []byte, attr func(string) string) error {
-	to, typ := attr("to"), attr("type")
-	switch typ {
-	case "chat", "normal", "headline", "groupchat", "error":
-	default:
-		typ = "normal" // RFC 6121 section 5.2.2: unknown types are treated as normal
-	}
+// It needs only the top-level attributes, so no tree is built: to and typ are the
+// message's to and type attributes (unescaped), and attr reads the others.
+func (c *conn) onMessage(ctx context.Context, raw []byte, to, typ string, attr func(string) string) error {
+	typ = routedType(typ)
 	// m is built from locals: ParseJID(m.to) would move attr (and its closure) to the heap.
 	m := msgAttrs{attr: attr, to: to, typ: typ}
-	full := c.JID()
+	full, fullText := c.stampJID()
 	target := full.Bare() // no to: the user's own account (RFC 6121 section 8.1.1.1)
 	if to != "" {
 		var err error
@@ -36,7 +32,7 @@ func (c *conn) onMessage(ctx context.Context, raw []byte, attr func(string) stri
 	case target.Local == "":
 		return c.bounce(m, errServiceUnavailable)
 	}
-	stamped, err := restamp(raw, nil, []kv{{"from", full.String()}}, nil)
+	stamped, err := restamp(raw, nil, []kv{{"from", fullText}}, nil)
 	if err != nil {
 		return newStreamErr("internal-server-error", "message: "+err.Error())
 	}
@@ -60,7 +56,12 @@ func (c *conn) onMessage(ctx context.Context, raw []byte, attr func(string) stri
 // toAccount delivers a message to the account bare (see Server.toAccount) and bounces it
 // to its sender when it can be neither delivered nor kept.
 func (c *conn) toAccount(ctx context.Context, m msgAttrs, bare inspect.JID, stamped []byte, full inspect.JID) error {
-	if e, bounce := c.srv.toAccount(ctx, m.typ, bare, stamped, full); bounce {
+	if c.resources == nil {
+		c.resources = make([]Session, 0, 4) // once per session that sends a message
+	}
+	e, bounce := c.srv.toAccount(ctx, m.typ, bare, stamped, full, c.resources)
+	clear(c.resources[:cap(c.resources)]) // hold no session past the message
+	if bounce {
 		return c.bounce(m, e)
 	}
 	return nil
@@ -70,10 +71,11 @@ func (c *conn) toAccount(ctx context.Context, m msgAttrs, bare inspect.JID, stam
 // groupchat or error) from the full JID from to the account's available resources of
 // highest non-negative priority (all of them for equal priority, all non-negative ones for
 // headlines), or keeps chat and normal messages for later when none is available or none
-// takes it. It returns the error to bounce to the sender, if one is due.
-func (s *Server) toAccount(ctx context.Context, typ string, bare inspect.JID, stamped []byte, from inspect.JID) (e stanzaError, bounce bool) {
-	var buf [8]Session
-	sessions := s.dir.Resources(buf[:0], bare)
+// takes it. It returns the error to bounce to the sender, if one is due. The account's
+// sessions are listed in scratch (which may be nil): a buffer of the caller's, since one of
+// its own would escape through the Directory interface, an allocation per message.
+func (s *Server) toAccount(ctx context.Context, typ string, bare inspect.JID, stamped []byte, from inspect.JID, scratch []Session) (e stanzaError, bounce bool) {
+	sessions := s.dir.Resources(scratch, bare)
 	best := -1
 	for _, sess := range sessions {
 		if p := sess.Presence(); p.Available && p.Priority > best {

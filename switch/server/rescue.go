@@ -36,7 +36,7 @@ func (s *Server) Reroute(owner inspect.JID, lost [][]byte) (kept, bounced int) {
 		switch inspect.TopName(b) {
 		case "message":
 			from, _ := inspect.ParseJID(inspect.TopAttr(b, "from"))
-			e, bounce := s.toAccount(context.Background(), routedType(inspect.TopAttr(b, "type")), owner.Bare(), b, from)
+			e, bounce := s.toAccount(context.Background(), routedType(inspect.TopAttr(b, "type")), owner.Bare(), b, from, nil)
 			if bounce {
 				s.bounceRouted(b, "message", e)
 				bounced++
@@ -54,11 +54,18 @@ func (s *Server) Reroute(owner inspect.JID, lost [][]byte) (kept, bounced int) {
 }
 
 // routedType is the type a message was routed as: RFC 6121 section 5.2.2 treats unknown
-// types as normal.
+// types as normal. The result is a constant, never typ itself, so typ may be a view on
+// bytes that change afterwards (the router compares the type where the Reader found it).
 func routedType(typ string) string {
 	switch typ {
-	case "chat", "normal", "headline", "groupchat", "error":
-		return typ
+	case "chat":
+		return "chat"
+	case "headline":
+		return "headline"
+	case "groupchat":
+		return "groupchat"
+	case "error":
+		return "error"
 	}
 	return "normal"
 }

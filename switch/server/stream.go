@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"strings"
@@ -143,7 +144,22 @@ func (c *conn) onStanza(ctx context.Context, ev inspect.Event) error {
 	if bound && ev.Name == "message" && selfContained {
 		// The hot path: routing needs the top-level attributes only.
 		raw := ev.Raw
-		return c.onMessage(ctx, raw, func(name string) string { return inspect.TopAttr(raw, name) })
+		attr := func(name string) string { return inspect.TopAttr(raw, name) }
+		// The type only chooses among constants (routedType): compared where the Reader
+		// found it, without a string of it. The to is kept, so it is a string.
+		typ := ""
+		if v, present, known := ev.TopAttrRaw(inspect.TopType); !known || bytes.IndexByte(v, '&') >= 0 {
+			typ = routedType(attr("type"))
+		} else if present {
+			typ = routedType(string(v)) // no copy: routedType returns a constant
+		}
+		to := ""
+		if v, present, known := ev.TopAttrRaw(inspect.TopTo); !known || bytes.IndexByte(v, '&') >= 0 {
+			to = attr("to")
+		} else if present {
+			to = string(v)
+		}
+		return c.onMessage(ctx, raw, to, typ, attr)
 	}
 	el, err := inspect.ParseElement(ev.Raw, c.rd.Header())
 	if err != nil {
@@ -162,7 +178,7 @@ func (c *conn) onStanza(ctx context.Context, ev inspect.Event) error {
 	case "iq":
 		return c.onIQ(ctx, raw, el)
 	case "message":
-		return c.onMessage(ctx, raw, el.Attr)
+		return c.onMessage(ctx, raw, el.Attr("to"), el.Attr("type"), el.Attr)
 	default:
 		return c.onPresence(ctx, raw, el)
 	}
