@@ -27,9 +27,10 @@ const (
 
 // Async decouples producers from a sink that may be slow: Write hands the record to a
 // bounded queue and one goroutine writes the queue to next. What happens when the queue is
-// full is the Overflow policy. Write is safe for concurrent use. The record belongs to the
-// queue afterwards: sinks behind two queues must not share a record (its lazily parsed
-// tree is a change), so Chain gives every queue but one its own copy.
+// full is the Overflow policy. Write is safe for concurrent use. The record is read by
+// the queue's goroutine afterwards: nobody may change it any more (Chain gives one record
+// to every queue; the tree a reader parses is the one change, and it is safe for
+// concurrent use, see Record.Element).
 //
 // When the queue runs empty, Async calls next's Flush method if it has one: a buffered
 // file is written in large pieces under load and is complete on disk whenever the

@@ -17,7 +17,7 @@ type Output struct {
 	// Inline outputs (the metrics) have no queue: they are written first, in the producer's
 	// goroutine under the chain's lock, before any queued output gets the record. An
 	// inline sink must be quick and never wait (it holds up every producer), and must only
-	// read the record: not parse it (Element), since the queued outputs get it afterwards.
+	// read the record, like every output; parsing it (Element) is work the traffic waits for.
 	// Lossy does not apply to it.
 	Inline bool
 }
@@ -44,7 +44,10 @@ type ChainOptions struct {
 //	          -> tee(inline outputs, then the others, each behind its own queue)
 //
 // The redactor is the only stage that knows what a secret is, so every output gets the
-// same redacted records and a new output needs nothing but a place in the list. The
+// same redacted records and a new output needs nothing but a place in the list. Past the
+// numbering a record is not changed any more, so every output gets the same record, not
+// a copy: the outputs only read it, and the one thing a reader adds to it, the tree it
+// parses on first use, is made safe for concurrent use (Record.Element). The
 // tracker and the numbering run under one lock in the order records arrive, so every
 // output sees the same records, numbered alike, in the same order. Write is safe for
 // concurrent use; it returns once every output has the record queued (or, for a lossy
@@ -67,7 +70,6 @@ func NewChain(opt ChainOptions, outs ...Output) *Chain {
 			sinks = append(sinks, o.Sink)
 		}
 	}
-	inline := len(sinks)
 	for _, o := range outs {
 		if o.Sink == nil || o.Inline {
 			continue
@@ -80,14 +82,9 @@ func NewChain(opt ChainOptions, outs ...Output) *Chain {
 			}
 			q := NewAsync(s, opt.Queue, policy)
 			c.queues = append(c.queues, q)
-			s = copying{q}
+			s = q
 		}
 		sinks = append(sinks, s)
-	}
-	if n := len(sinks); n > inline && opt.Queue > 0 {
-		// The last queue gets the record itself: the tee writes it after every copy is
-		// made, so no output goroutine holds it while it is being copied.
-		sinks[n-1] = sinks[n-1].(copying).next
 	}
 	c.locked = Number(Tee(sinks...))
 	if !opt.NoIQTrack {
@@ -109,17 +106,6 @@ func (c *Chain) writeLocked(r *Record) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.locked.Write(r)
-}
-
-// copying hands next a shallow copy of each record (the bytes are shared, and nobody
-// changes them), so that outputs in different goroutines never share the lazily parsed
-// tree of one record.
-type copying struct{ next Sink }
-
-func (c copying) Write(r *Record) error {
-	dup := new(Record)
-	*dup = *r
-	return c.next.Write(dup)
 }
 
 // Skipped returns how many records the lossy outputs skipped, in all.

@@ -121,7 +121,7 @@ func toJSON(r *Record) jsonRecord {
 	jr.XML, jr.Original = r.Raw, r.Original
 	switch r.Kind {
 	case KindStanza:
-		if r.elem != nil {
+		if r.parsedTree() != nil {
 			jr.Type, jr.ID, jr.From, jr.To = jsonText(r.Attr("type")), jsonText(r.Attr("id")), jsonText(r.Attr("from")), jsonText(r.Attr("to"))
 		} else if _, _, known := r.TopAttrRaw(TopID); known {
 			// The Reader noted where they are while framing: no scan at all.

@@ -3,7 +3,9 @@ package inspect
 import (
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // ConnInfo identifies one connection (a client's, and for the proxy its upstream leg).
@@ -149,9 +151,11 @@ type Record struct {
 	RTT       time.Duration // answers: time since the matching request
 	Unmatched bool          // an answer with no request, or a request never answered
 
-	elem    *Element
-	elemErr error
-	sasl    string // set by the redactor: the decoded SASL payload, its secrets redacted (see SASL)
+	// parsed is the tree Element made (a *parsedElement), nil until then. It is read and
+	// set atomically: the chain hands one record to outputs in several goroutines, any of
+	// which may parse it first (see Element).
+	parsed unsafe.Pointer
+	sasl   string // set by the redactor: the decoded SASL payload, its secrets redacted (see SASL)
 	// answers is set by the iq tracker on an answer it matched: the request it answers, so
 	// that an empty result can be explained by what it completed (see Explain).
 	answers *iqRequest
@@ -209,17 +213,57 @@ func (r *Record) TopAttrRaw(i int) (value []byte, present, known bool) {
 	return r.Raw[s.start:s.end], true, true
 }
 
+// parsedElement is what Element made of a record: the tree, or why there is none.
+type parsedElement struct {
+	e   *Element
+	err error
+}
+
+// notStanza is Element's answer for every record that carries no stanza.
+var notStanza = &parsedElement{err: errNotStanza}
+
 // Element parses Raw into a tree on first use and caches it. It returns an error for
-// records that carry no stanza.
+// records that carry no stanza. It is safe for concurrent use: the outputs of a Chain
+// share each record, and the first to ask parses it (two that ask at once may both parse;
+// one tree is kept). The tree is shared too: callers must not change it.
 func (r *Record) Element() (*Element, error) {
-	if r.elem == nil && r.elemErr == nil {
-		if r.Kind != KindStanza {
-			r.elemErr = errNotStanza
-		} else {
-			r.elem, r.elemErr = ParseElement(r.Raw, r.Header)
-		}
+	if p := r.loadParsed(); p != nil {
+		return p.e, p.err
 	}
-	return r.elem, r.elemErr
+	p := notStanza
+	if r.Kind == KindStanza {
+		p = new(parsedElement)
+		p.e, p.err = ParseElement(r.Raw, r.Header)
+	}
+	if !atomic.CompareAndSwapPointer(&r.parsed, nil, unsafe.Pointer(p)) {
+		p = r.loadParsed()
+	}
+	return p.e, p.err
+}
+
+// ElementUncached returns the tree Element returns, without keeping in r a tree it has
+// to make: for a reader that holds many records long and needs a record's tree once (the
+// web view labels an iq by its payload), so that its records do not each keep a tree.
+func (r *Record) ElementUncached() (*Element, error) {
+	if p := r.loadParsed(); p != nil {
+		return p.e, p.err
+	}
+	if r.Kind != KindStanza {
+		return nil, errNotStanza
+	}
+	return ParseElement(r.Raw, r.Header)
+}
+
+func (r *Record) loadParsed() *parsedElement {
+	return (*parsedElement)(atomic.LoadPointer(&r.parsed))
+}
+
+// parsedTree returns the tree Element made, nil when it made none (yet).
+func (r *Record) parsedTree() *Element {
+	if p := r.loadParsed(); p != nil {
+		return p.e
+	}
+	return nil
 }
 
 // Producer returns who produced the record's bytes: Origin when the producer set it, else,
@@ -243,14 +287,22 @@ func (r *Record) Producer() Origin {
 	return OriginUnknown
 }
 
-// SetElement replaces the cached tree (used when Raw is rebuilt from a changed tree).
-func (r *Record) SetElement(e *Element) { r.elem, r.elemErr = e, nil }
+// SetElement replaces the cached tree (used when Raw is rebuilt from a changed tree); nil
+// forgets it. Like every change to a record, only its producer may make it, before the
+// record is written to a sink.
+func (r *Record) SetElement(e *Element) {
+	var p unsafe.Pointer
+	if e != nil {
+		p = unsafe.Pointer(&parsedElement{e: e})
+	}
+	atomic.StorePointer(&r.parsed, p)
+}
 
 // Attr returns a top-level attribute of the stanza (to, from, id, type) without building
 // a tree when it is not built yet.
 func (r *Record) Attr(local string) string {
-	if r.elem != nil {
-		return r.elem.Attr(local)
+	if e := r.parsedTree(); e != nil {
+		return e.Attr(local)
 	}
 	if r.Kind != KindStanza && r.Kind != KindStreamOpen {
 		return ""

@@ -137,7 +137,7 @@ func (rd redactor) Write(r *Record) error {
 	}
 	c := *r
 	c.Raw, c.Original = raw, orig
-	c.elem, c.elemErr = nil, nil
+	c.parsed = nil               // its own record, not yet shared: no other goroutine has it
 	c.sasl = describeRedacted(r) // what a person may see of a SASL payload it redacts
 	return rd.next.Write(&c)
 }

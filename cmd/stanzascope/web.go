@@ -135,11 +135,11 @@ func (w *webFlags) start(out *outputFlags, opt web.Options, logf func(string, ..
 	if w.xmpp != nil {
 		w.xmpp.announce(ln.Addr().(*net.TCPAddr), logf)
 	}
-	// Lossless, like the log: the hub's Write copies the record into its ring and never
-	// waits for a browser (each browser's stream reads the ring at its own pace and is told
-	// what it was not sent), so the view is complete. It is inline: written in the
-	// producer's goroutine, without a queue of its own or a copy of each record for one
-	// (the hub copies what it keeps); a queue cost the traffic more than the hub itself.
+	// Lossless, like the log: the hub's Write keeps the record in its ring and never waits
+	// for a browser (each browser's stream reads the ring at its own pace and is told what
+	// it was not sent), so the view is complete. It is inline: written in the producer's
+	// goroutine, without a queue of its own; a queue cost the traffic more than the hub
+	// itself.
 	// After Close (the web view stopping before the traffic does) records are not kept.
 	out.more = append(out.more, inspect.Output{Sink: inspect.SinkFunc(func(r *inspect.Record) error {
 		if err := hub.Write(r); err != nil && !errors.Is(err, inspect.ErrClosed) {

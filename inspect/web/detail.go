@@ -25,11 +25,10 @@ type detail struct {
 	Transport string `json:"transport,omitempty"`
 }
 
-// renderDetail prints the hub's copy of a record. It runs under h.detailMu: printing
-// caches a tree in the copy.
+// renderDetail prints a record the hub holds. Printing may parse it: the tree stays in
+// the record (inspect.Record.Element is safe for concurrent use), so a detail opened
+// again is not parsed again.
 func (h *Hub) renderDetail(i uint64, rec *inspect.Record) detail {
-	h.detailMu.Lock()
-	defer h.detailMu.Unlock()
 	var buf bytes.Buffer
 	p := inspect.NewPretty(&buf, inspect.PrettyOptions{})
 	if err := p.Write(rec); err != nil { // cannot happen: a bytes.Buffer

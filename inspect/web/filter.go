@@ -55,15 +55,13 @@ func (h *Hub) serveFilter(w http.ResponseWriter, r *http.Request, m Matcher) {
 		recs = append(recs, h.ring[i%uint64(len(h.ring))].rec)
 	}
 	h.mu.Unlock()
-	// Matching may parse a record and cache its tree in the hub's copy, as rendering a
-	// detail or a summary does: under the same lock.
-	h.detailMu.Lock()
+	// Matching may parse a record, as rendering a detail does (inspect.Record.Element is
+	// safe for concurrent use).
 	for k, rec := range recs {
 		if match(rec) {
 			res.Match = append(res.Match, first+uint64(k))
 		}
 	}
-	h.detailMu.Unlock()
 	res.Next = next
 	json.NewEncoder(w).Encode(res)
 }

@@ -83,23 +83,16 @@ type Hub struct {
 	subs   map[*subscriber]struct{}
 	armed  int // subscribers waiting for the next record (see arm)
 	closed bool
-
-	detailMu sync.Mutex // rendering a detail caches a tree in the hub's copy of a record
 }
 
-// entry is one record held: its summary as sent to browsers, and the hub's own copy of
-// the record (redacted) for the detail view, in one allocation (held).
+// entry is one record held: its summary as sent to browsers, and the record (redacted)
+// for the detail view. The record is the one the hub was given, shared with the chain's
+// other outputs: nobody changes it (the tree a detail view parses into it is safe for
+// concurrent use, see inspect.Record.Element).
 type entry struct {
 	sum  *lazySummary
 	rec  *inspect.Record
 	size int
-}
-
-// held is what Write allocates for a record: the hub's copy and its summary-to-be, in
-// one allocation rather than two (Write is on the traffic's path).
-type held struct {
-	rec inspect.Record
-	sum lazySummary
 }
 
 // Lane is what the hub knows of a client's connection: its number, the client's address
@@ -152,10 +145,13 @@ func NewHub(opt Options) *Hub {
 }
 
 // Write keeps r for the web view and wakes the browsers watching. Whitespace keep-alives
-// are not kept (the diagram does not draw them). The hub keeps its own copy of r; r is
-// only read, never changed nor parsed into (no tree cached in it), and Write never waits
-// for a browser (it takes two locks held only for short copies), so the hub may be an
-// inline output of an inspect.Chain. Write returns an error only after Close.
+// are not kept (the diagram does not draw them). The hub keeps r itself, not a copy: r
+// belongs to the hub afterwards, and nobody may change it (an inspect.Chain hands every
+// output the same record and never changes it past the numbering). The hub only reads it;
+// a detail view or a filter that needs its tree parses it (inspect.Record.Element), the
+// summaries never keep one in it. Write never waits for a browser (it takes two locks
+// held only for short updates), so the hub may be an inline output of an inspect.Chain.
+// Write returns an error only after Close.
 func (h *Hub) Write(r *inspect.Record) error {
 	if r.Kind == inspect.KindWhitespace {
 		return nil
@@ -165,17 +161,12 @@ func (h *Hub) Write(r *inspect.Record) error {
 	// h.next is only changed by Write, under h.wmu as well: it is the index r will get.
 	idx := h.next
 	d := h.derive(r)
-	// The hub's copy, without the tree another sink may have cached: the history holds
-	// bytes, and a tree is parsed again on a click.
-	hd := &held{rec: *r}
-	hd.rec.SetElement(nil)
-	rec := &hd.rec
 	// The summary is made when a browser is first sent it, not here: with nobody watching
-	// (the usual case of a proxy that serves the view) Write costs a copy, and the JSON is
-	// made once for all the browsers, in their goroutines, off the traffic's path, and
-	// only for the records a browser is sent (see serveEvents).
-	hd.sum = lazySummary{rec: rec, recMu: &h.detailMu, idx: idx, d: d.keep(), proxy: h.opt.Proxy}
-	e := entry{sum: &hd.sum, rec: rec, size: summarySize + len(rec.Raw) + len(rec.Original) + 256}
+	// (the usual case of a proxy that serves the view) Write costs one small allocation,
+	// and the JSON is made once for all the browsers, in their goroutines, off the
+	// traffic's path, and only for the records a browser is sent (see serveEvents).
+	sum := &lazySummary{rec: r, idx: idx, d: d.keep(), proxy: h.opt.Proxy}
+	e := entry{sum: sum, rec: r, size: summarySize + len(r.Raw) + len(r.Original) + 256}
 
 	h.mu.Lock()
 	if h.closed {
@@ -443,8 +434,7 @@ const summarySize = 320
 // of the record (its index and what was derived in the order of the records).
 type lazySummary struct {
 	once  sync.Once
-	rec   *inspect.Record // the hub's copy: only the detail view caches a tree in it,
-	recMu *sync.Mutex     // under this lock (the hub's detailMu)
+	rec   *inspect.Record // read only: the summary keeps no tree in it
 	idx   uint64
 	d     derived
 	proxy bool
@@ -454,12 +444,7 @@ type lazySummary struct {
 // json returns the summary as one JSON object, made once.
 func (l *lazySummary) json() []byte {
 	l.once.Do(func() {
-		// On a copy of its own: making the label may parse the stanza, which caches the
-		// tree in the record, as the detail view does in the hub's copy.
-		l.recMu.Lock()
-		r := *l.rec
-		l.recMu.Unlock()
-		sm := summarize(&r, l.idx, l.d, l.proxy)
+		sm := summarize(l.rec, l.idx, l.d, l.proxy)
 		l.b = sm.appendJSON(make([]byte, 0, summarySize))
 	})
 	return l.b
@@ -499,7 +484,7 @@ func (h *Hub) hello() hello {
 	return hl
 }
 
-// record returns the hub's copy of the record at index i, or nil when it is not held.
+// record returns the record at index i, or nil when it is not held.
 func (h *Hub) record(i uint64) *inspect.Record {
 	h.mu.Lock()
 	defer h.mu.Unlock()

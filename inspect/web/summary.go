@@ -310,7 +310,9 @@ func label(r *inspect.Record, typ string) string {
 		l += " " + typ
 	}
 	if r.Name == "iq" {
-		if e, err := r.Element(); err == nil {
+		// Not cached in r: the hub holds the record, shared with the other outputs, as
+		// long as its history does; a tree each would be far more than the bytes.
+		if e, err := r.ElementUncached(); err == nil {
 			if q := e.FirstElement(); q != nil && !(q.Local == "error" && q.Space == inspect.NSStanzas) {
 				l += " · " + shortNS(q.Space, q.Local)
 			}
