@@ -90,13 +90,15 @@ func (a *Async) Write(r *Record) error {
 		return nil
 	}
 	if a.gap.n > 0 {
-		select {
-		case a.ch <- a.gap.note():
-			a.gap = gap{}
-		default:
+		// Room for the note is checked before the note is made: a select would make it
+		// (formatting its text) for every record while the queue stays full. Writers hold
+		// a.mu, so room seen here is still there for the send.
+		if len(a.ch) == cap(a.ch) {
 			a.skip(r)
 			return nil
 		}
+		a.ch <- a.gap.note()
+		a.gap = gap{}
 	}
 	select {
 	case a.ch <- r:

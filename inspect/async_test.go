@@ -360,3 +360,20 @@ func TestChainInlineOutput(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAsyncSkipFull is what a producer pays for each record a lossy output skips
+// while its queue stays full (a terminal that cannot keep up under load): counting it.
+func BenchmarkAsyncSkipFull(b *testing.B) {
+	release := make(chan struct{})
+	a := NewAsync(SinkFunc(func(*Record) error { <-release; return nil }), 1, Skip)
+	r := &Record{Kind: KindStanza, Seq: 1, Time: time.Now(), Raw: []byte("<presence/>")}
+	for range 3 { // one in the sink, one queued, one skipped
+		a.Write(r)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Write(r)
+	}
+	close(release)
+	a.Close()
+}

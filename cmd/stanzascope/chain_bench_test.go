@@ -13,6 +13,67 @@ import (
 	"github.com/stanzascope/stanzascope/inspect/web"
 )
 
+// maxChainAllocs is the allocation guard of the main job's sink chain (as scripts/bench.sh
+// runs it: --format raw --filter-name matching nothing, --log FILE, the web view's hub),
+// per record, not counting the record itself: the hub's summary-to-be. The redactor, the
+// iq tracker, the numbering, the terminal's filter and the JSON log allocate nothing for a
+// forwarded chat message, and the outputs share the record (docs/BENCHMARKS.md).
+const maxChainAllocs = 1
+
+// TestMainJobChainAllocs counts with every output in the writer's goroutine (no queues,
+// as for a file being read), so that the count is exact; the queues of live traffic pass
+// a pointer on a channel, which allocates nothing.
+func TestMainJobChainAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation guard: the race detector allocates")
+	}
+	hub := web.NewHub(web.Options{Title: "guard", Proxy: true})
+	defer hub.Close()
+	o := &outputFlags{format: "raw", color: "never", filterName: []string{"bench-shows-nothing"},
+		logFile: filepath.Join(t.TempDir(), "log.jsonl"), isTerminal: writerIsTerminal}
+	o.more = append(o.more, inspect.Output{Sink: inspect.SinkFunc(hub.Write), Inline: true})
+	sink, closeFn, err := o.open(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	rd := benchStream()
+	conn := &inspect.ConnInfo{ID: 1, Client: netip.MustParseAddrPort("127.0.0.1:40001"), Server: netip.MustParseAddrPort("127.0.0.1:5222")}
+	recs := make([]*inspect.Record, 2100)
+	for i := range recs {
+		ev, err := rd.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs[i] = ev.Record()
+		recs[i].Time, recs[i].Conn, recs[i].Dir = time.Now(), conn, inspect.ClientToServer
+	}
+	next := 0
+	write := func() {
+		if err := sink.Write(recs[next]); err != nil {
+			t.Fatal(err)
+		}
+		next++
+	}
+	for range 100 {
+		write()
+	}
+	if got := testing.AllocsPerRun(2000-1, write); got > maxChainAllocs {
+		t.Errorf("the main job's chain: %.2f allocations per record, the guard is %d", got, maxChainAllocs)
+	}
+}
+
+// benchStream returns a Reader past the header of a client's stream of chat messages.
+func benchStream() *inspect.Reader {
+	const msg = "<message to='dana@localhost' type='chat' id='bench-12345'><body>I wish to complain about this parrot, which I purchased not half an hour ago.</body></message>"
+	rd := inspect.NewReader(io.MultiReader(bytes.NewReader([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>")),
+		&repeatReader{data: []byte(msg)}), inspect.Limits{})
+	if _, err := rd.Next(); err != nil { // the header
+		panic(err)
+	}
+	return rd
+}
+
 // BenchmarkMainJobChain measures the sink chain of the main job as scripts/bench.sh runs it
 // (--format raw --filter-name bench-shows-nothing --log FILE, the web view's hub inline),
 // per record: a chat message framed by a Reader, made a record and written to the chain,
@@ -30,12 +91,7 @@ func BenchmarkMainJobChain(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	const msg = "<message to='dana@localhost' type='chat' id='bench-12345'><body>I wish to complain about this parrot, which I purchased not half an hour ago.</body></message>"
-	rd := inspect.NewReader(io.MultiReader(bytes.NewReader([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>")),
-		&repeatReader{data: []byte(msg)}), inspect.Limits{})
-	if _, err := rd.Next(); err != nil { // the header
-		b.Fatal(err)
-	}
+	rd := benchStream()
 	conns := []*inspect.ConnInfo{
 		{ID: 1, Client: netip.MustParseAddrPort("127.0.0.1:40001"), Server: netip.MustParseAddrPort("127.0.0.1:5222")},
 		{ID: 2, Client: netip.MustParseAddrPort("127.0.0.1:40002"), Server: netip.MustParseAddrPort("127.0.0.1:5222")},

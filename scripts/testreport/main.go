@@ -41,6 +41,8 @@ var allowedSkips = []allowedSkip{
 		"run without -race by scripts/test.sh"},
 	{"github.com/stanzascope/stanzascope/rules", "TestFilterMatchAllocs", "the race detector allocates",
 		"run without -race by scripts/test.sh"},
+	{"github.com/stanzascope/stanzascope/cmd/stanzascope", "TestMainJobChainAllocs", "the race detector allocates",
+		"run without -race by scripts/test.sh"},
 	{"github.com/stanzascope/stanzascope/proxy", "TestForwardAllocs", "the race detector allocates",
 		"run without -race by scripts/test.sh"},
 	{"github.com/stanzascope/stanzascope/proxy", "TestBreakpointMatchAllocs", "the race detector allocates",
