@@ -72,6 +72,12 @@ type Hub struct {
 
 	wmu   sync.Mutex // serialises Write: the derivation state below is its own
 	conns map[uint64]*connState
+	// sums is where Write takes each record's summary-to-be from, allocated summaryBatch
+	// at a time: one allocation per batch instead of one per record on the traffic's
+	// path. A batch is freed when none of its summaries is held any more (the history is
+	// a ring, so its records leave it in order: a batch outlives its first records by at
+	// most summaryBatch records).
+	sums []lazySummary
 
 	mu     sync.Mutex // guards everything below
 	ring   []entry    // index i is held at ring[i%len(ring)]
@@ -162,10 +168,15 @@ func (h *Hub) Write(r *inspect.Record) error {
 	idx := h.next
 	d := h.derive(r)
 	// The summary is made when a browser is first sent it, not here: with nobody watching
-	// (the usual case of a proxy that serves the view) Write costs one small allocation,
-	// and the JSON is made once for all the browsers, in their goroutines, off the
+	// (the usual case of a proxy that serves the view) Write costs a slot in a batch of
+	// them (see sums), and the JSON is made once for all the browsers, in their goroutines, off the
 	// traffic's path, and only for the records a browser is sent (see serveEvents).
-	sum := &lazySummary{rec: r, idx: idx, d: d.keep(), proxy: h.opt.Proxy}
+	if len(h.sums) == 0 {
+		h.sums = make([]lazySummary, summaryBatch)
+	}
+	sum := &h.sums[0]
+	h.sums = h.sums[1:]
+	sum.rec, sum.idx, sum.d, sum.proxy = r, idx, d.keep(), h.opt.Proxy
 	e := entry{sum: sum, rec: r, size: summarySize + len(r.Raw) + len(r.Original) + 256}
 
 	h.mu.Lock()
@@ -429,6 +440,9 @@ func (h *Hub) fetch(from, to uint64, max int) fetched {
 // summarySize is what a summary is counted as in the history's bytes before it is made:
 // about what one holds (the JSON of a chat message's summary is 250 to 320 bytes).
 const summarySize = 320
+
+// summaryBatch is how many summaries-to-be Write allocates at once (see Hub.sums).
+const summaryBatch = 64
 
 // lazySummary is a record's summary for browsers, made on first use from what Write knew
 // of the record (its index and what was derived in the order of the records).
