@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -96,11 +97,21 @@ func TestStreamErrorReachesBusyClient(t *testing.T) {
 	}
 }
 
+// busyClients numbers the busy clients, whose stream headers say who they are (busyClient).
+var busyClients atomic.Int64
+
 // busyClient opens a stream with a small receive buffer, asks floodServer for its
 // messages and waits until the proxy has written them all to the client's connection
 // (their records say so), so that they fill the client's buffer. Then it sends a byte that
 // is not XML followed by 32 KiB more, and only then reads everything until the connection
 // ends. It returns what it read.
+//
+// The client finds its connection's records by the from of its stream header, unique in
+// the test, not by its port: the kernel gives a new connection the port of one that
+// closed (seen after some hundreds of connections to one proxy), whose 60 records then
+// ended the wait before the proxy had forwarded anything to this one, and the client got
+// the stream error with none of the messages, or, under load, sent its junk while the
+// proxy's writes of the messages were stuck on its full window, and got neither.
 func busyClient(tp *testProxy) (string, error) {
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
@@ -119,7 +130,8 @@ func busyClient(tp *testProxy) (string, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(busyDeadline))
-	if _, err := io.WriteString(c, clientHeader); err != nil {
+	from := fmt.Sprintf("busy%d@localhost", busyClients.Add(1))
+	if _, err := io.WriteString(c, strings.Replace(clientHeader, " to=", " from='"+from+"' to=", 1)); err != nil {
 		return "", err
 	}
 	var got bytes.Buffer
@@ -134,11 +146,10 @@ func busyClient(tp *testProxy) (string, error) {
 	if _, err := io.WriteString(c, "<presence/>"); err != nil {
 		return "", err
 	}
-	port := c.LocalAddr().(*net.TCPAddr).AddrPort().Port()
 	deadline := time.Now().Add(busyDeadline)
-	for countDelivered(tp.sink, port, "message") < floodStanzas {
+	for countDelivered(tp.sink, from, "message") < floodStanzas {
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("the proxy wrote %d of %d messages toward the client within %v", countDelivered(tp.sink, port, "message"), floodStanzas, busyDeadline)
+			return "", fmt.Errorf("the proxy wrote %d of %d messages toward the client within %v", countDelivered(tp.sink, from, "message"), floodStanzas, busyDeadline)
 		}
 		time.Sleep(time.Millisecond) // poll for the records of the written messages
 	}
@@ -154,11 +165,19 @@ func busyClient(tp *testProxy) (string, error) {
 }
 
 // countDelivered counts the stanza records named name that the proxy wrote toward the
-// client whose port is port.
-func countDelivered(s *recSink, port uint16, name string) int {
+// client whose stream header has from as its from.
+func countDelivered(s *recSink, from string, name string) int {
+	recs := s.all()
+	var conn *inspect.ConnInfo
+	for _, r := range recs {
+		if r.Conn != nil && r.Dir == inspect.ClientToServer && r.Kind == inspect.KindStreamOpen && strings.Contains(string(r.Raw), " from='"+from+"' ") {
+			conn = r.Conn
+			break
+		}
+	}
 	n := 0
-	for _, r := range s.all() {
-		if r.Conn != nil && r.Conn.Client.Port() == port && r.Dir == inspect.ServerToClient && r.Kind == inspect.KindStanza && r.Name == name && r.Verdict.Delivered() {
+	for _, r := range recs {
+		if conn != nil && r.Conn != nil && r.Conn.ID == conn.ID && r.Dir == inspect.ServerToClient && r.Kind == inspect.KindStanza && r.Name == name && r.Verdict.Delivered() {
 			n++
 		}
 	}
