@@ -29,6 +29,10 @@ type Milestone struct {
 	Cipher  string `json:"cipher,omitempty"`
 	SNI     string `json:"sni,omitempty"`
 	Direct  bool   `json:"direct,omitempty"` // Direct TLS (XEP-0368), not STARTTLS
+	// InProcess: the leg was secured by STARTTLS without encryption, being a link inside
+	// one process (the main job's link to its embedded switch); Version and Cipher are
+	// empty then.
+	InProcess bool `json:"in_process,omitempty"`
 	// MilestoneSASL: the mechanism (on SASLChosen), the result, and the condition of a
 	// failure.
 	Mechanism string `json:"mechanism,omitempty"`
@@ -54,6 +58,9 @@ func (m *Milestone) appendJSON(b []byte) []byte {
 	}
 	if m.Direct {
 		b = append(b, `,"direct":true`...)
+	}
+	if m.InProcess {
+		b = append(b, `,"in_process":true`...)
 	}
 	for _, f := range [...]struct{ name, v string }{
 		{"mechanism", m.Mechanism}, {"result", m.Result}, {"condition", m.Condition}, {"jid", m.JID},
