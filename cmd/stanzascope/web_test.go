@@ -142,9 +142,19 @@ type logRecord struct {
 
 func readLog(t *testing.T, path string) []logRecord {
 	t.Helper()
+	return readLogFile(t, path, false)
+}
+
+// readLogFile reads the log at path; with partial, while the job may be writing it: a
+// last line without its newline is not complete yet and is left out.
+func readLogFile(t *testing.T, path string, partial bool) []logRecord {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if partial {
+		b = b[:bytes.LastIndexByte(b, '\n')+1]
 	}
 	var recs []logRecord
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
@@ -167,7 +177,7 @@ func waitLog(t *testing.T, path string, match func(logRecord) bool) []logRecord 
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		if _, err := os.Stat(path); err == nil {
-			recs := readLog(t, path)
+			recs := readLogFile(t, path, true) // the job writes it as we read
 			for _, r := range recs {
 				if match(r) {
 					return recs
