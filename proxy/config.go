@@ -45,6 +45,14 @@ type Config struct {
 	// InsecureSkipVerify). ServerName, when empty, is set per stream from the stream's to.
 	// nil means the system roots.
 	UpstreamTLS *tls.Config
+	// UpstreamInProcess says that Dial reaches a server in this process over a link that
+	// never leaves its memory (the embedded switch over switch/local, configured with
+	// server.Config.InProcessLink): after the upstream's <proceed/>, the upstream leg is
+	// taken as secured without a TLS handshake, as the server takes it, so that nothing is
+	// encrypted memory to memory. The exchange (<starttls/>, <proceed/>, the new stream and
+	// its features) stays what it is; the leg's TLS milestone says InProcess instead of a
+	// version and cipher. Never for a connection that leaves the process.
+	UpstreamInProcess bool
 	// Hook decides the fate of each stanza; nil forwards everything unchanged.
 	Hook Hook
 	// Sink receives every record. It must be safe for concurrent use (inspect.Chain is).

@@ -156,8 +156,16 @@ func (s *session) startTLS(by legID, ev inspect.Event, o op) error {
 	s.handshaking.Add(1)
 	defer s.handshaking.Add(-1)
 	if o.leg == legUpstream {
+		if s.p.cfg.UpstreamInProcess {
+			// The server in this process takes the link as secured after its <proceed/>
+			// too (server.Config.InProcessLink): no handshake, the stream starts over.
+			s.upTC = s.up.securedInProcess()
+			return s.negotiate(by, ev, nevent{kind: evTLS, from: legUpstream, inProcess: true})
+		}
 		tc, err := s.handshakeUpstream()
-		s.upTC = tc
+		if err == nil {
+			s.upTC = tc
+		}
 		return s.negotiate(by, ev, nevent{kind: evTLS, from: legUpstream, tlsErr: err, tlsState: s.up.tlsState()})
 	}
 	var r *inspect.Record
@@ -192,6 +200,9 @@ func towards(l legID) inspect.Direction {
 func milestoneText(m inspect.Milestone) string {
 	switch m.Kind {
 	case inspect.MilestoneTLS:
+		if m.InProcess {
+			return "STARTTLS with " + m.Leg + ": secured as an in-process link, not encrypted (nothing leaves this process)"
+		}
 		t := fmt.Sprintf("TLS with %s: %s, %s", m.Leg, m.Version, m.Cipher)
 		if m.SNI != "" {
 			t += ", SNI " + m.SNI

@@ -50,6 +50,9 @@ type nevent struct {
 	hdr      *inspect.Header // the stream header in force on the leg (evStanza, evHeader)
 	tlsErr   error
 	tlsState *tls.ConnectionState
+	// inProcess: the upstream leg was secured without TLS, being an in-process link
+	// (Config.UpstreamInProcess).
+	inProcess bool
 }
 
 // opKind is what an operation of the negotiator asks a pipe to do.
@@ -377,7 +380,9 @@ func (n *negotiator) tlsDone(ops []op, e nevent) []op {
 			return n.upstreamTLSFailed(ops, e.tlsErr)
 		}
 		n.upTLS = true
-		ops = append(ops, op{kind: opMilestone, m: tlsMilestone("upstream", e.tlsState, false)},
+		m := tlsMilestone("upstream", e.tlsState, false)
+		m.InProcess = e.inProcess
+		ops = append(ops, op{kind: opMilestone, m: m},
 			op{kind: opResetReader, leg: legUpstream})
 		if n.proceed != nil {
 			p := n.proceed

@@ -62,6 +62,12 @@ func tlsUp(l legID, err error) play {
 	return play{by: by, e: nevent{kind: evTLS, from: l, tlsErr: err, tlsState: st}}
 }
 
+// inProcessUp is the upstream leg secured without TLS, as an in-process link
+// (Config.UpstreamInProcess).
+func inProcessUp() play {
+	return play{by: legUpstream, e: nevent{kind: evTLS, from: legUpstream, inProcess: true}}
+}
+
 func (p play) then(want ...string) play { p.want = want; return p }
 
 func (p play) inPipe(l legID) play { p.by = l; return p }
@@ -132,6 +138,20 @@ func TestNegotiator(t *testing.T) {
 		direct, hasCA, allowPlain bool
 		plays                     []play
 	}{
+		{
+			name: "STARTTLS with the upstream an in-process link: its milestone says so, the client's leg is TLS", hasCA: true,
+			plays: []play{
+				from(legClient, cHdr).then("forward"),
+				from(legUpstream, sHdr).then("forward"),
+				from(legUpstream, featTLS).then("forward"),
+				from(legClient, startTLSx).then("forward", "space client", "await tls"),
+				from(legUpstream, proceedx).then("starttls upstream"),
+				inProcessUp().then("milestone STARTTLS with upstream: secured as an in-process link, not encrypted (nothing leaves this process)",
+					"reset upstream", "starttls client forwarding <proceed/>"),
+				tlsUp(legClient, nil).then("milestone TLS with client: TLS 1.3, TLS_AES_128_GCM_SHA256, SNI localhost", "resume then reset"),
+				from(legClient, cHdr).then("forward"),
+			},
+		},
 		{
 			name: "STARTTLS on both legs, features edited, SASL success, restart, bind", hasCA: true,
 			plays: []play{

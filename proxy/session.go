@@ -46,7 +46,7 @@ type session struct {
 	resume   chan func() error
 	s2cDone  chan struct{}
 	clientTC *tls.Conn // the client leg's TLS, once the proxy made it (STARTTLS)
-	upTC     *tls.Conn // the upstream leg's TLS
+	upTC     net.Conn  // the upstream leg once STARTTLS secured it: its TLS, or the in-process link itself
 
 	// The upstream leg's security (see downgrade.go). upReady is closed once the s2c pipe
 	// knows that the upstream leg is as strong as the client leg (or is allowed not to be);

@@ -342,6 +342,16 @@ func (s *side) handshakeLocked(tc *tls.Conn) error {
 	return nil
 }
 
+// securedInProcess records that the stream toward this peer, an in-process link, was
+// secured without TLS (Config.UpstreamInProcess): it starts over, on the same connection,
+// which it returns.
+func (s *side) securedInProcess() net.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open = false
+	return s.conn
+}
+
 // isTLS reports whether this leg is encrypted.
 func (s *side) isTLS() bool {
 	s.mu.Lock()

@@ -71,15 +71,23 @@ func (o *observed) c2sOf(client string) (string, bool) {
 }
 
 // tlsOf reports whether the switch established TLS on the connection of client.
-func (o *observed) tlsOf(client string) bool {
+// securedOf says how the switch secured the connection of client: "tls" (a handshake),
+// "in-process" (STARTTLS on the in-process link, no encryption), or "" (plaintext).
+func (o *observed) securedOf(client string) string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, r := range o.recs {
-		if r.Conn != nil && r.Conn.Client.String() == client && r.Kind == inspect.KindNote && strings.HasPrefix(r.Note, "switch: TLS established") {
-			return true
+		if r.Conn == nil || r.Conn.Client.String() != client || r.Kind != inspect.KindNote {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(r.Note, "switch: TLS established"):
+			return "tls"
+		case strings.HasPrefix(r.Note, "switch: STARTTLS on the in-process link"):
+			return "in-process"
 		}
 	}
-	return false
+	return ""
 }
 
 // loginRecorded opens a TCP connection to addr, negotiates STARTTLS by hand (so that
@@ -257,10 +265,32 @@ func embeddedTruth(t *testing.T, withTLS bool) {
 			t.Fatalf("%s: no record of the connection from %s in the log", c.name, c.addr)
 		}
 		switchGot, _ := obs.c2sOf(c.addr)
-		// The leg to the switch is TLS when the client's is (the proxy does not make it
-		// plaintext because the switch is in the same process), plaintext when the client's is.
-		if obs.tlsOf(c.addr) != withTLS {
-			t.Errorf("%s: TLS on the client's leg %v, on the leg to the switch %v", c.name, withTLS, obs.tlsOf(c.addr))
+		// The leg to the switch is secured by STARTTLS when the client's is, as an
+		// in-process link (no encryption memory to memory), and the record says so as
+		// typed fields: the client's leg with its TLS version, the switch's in-process.
+		// Both legs are plaintext when the client's is.
+		want := ""
+		if withTLS {
+			want = "in-process"
+		}
+		if got := obs.securedOf(c.addr); got != want {
+			t.Errorf("%s: TLS on the client's leg %v; the switch says the leg to it is secured by %q, want %q", c.name, withTLS, got, want)
+		}
+		legs := map[string]inspect.Milestone{}
+		for _, r := range logged.recs {
+			if r.Conn != nil && r.Conn.Client.String() == c.addr && r.Milestone != nil && r.Milestone.Kind == inspect.MilestoneTLS {
+				legs[r.Milestone.Leg] = *r.Milestone
+			}
+		}
+		if withTLS {
+			if m := legs["client"]; m.Version == "" || m.InProcess {
+				t.Errorf("%s: the log's TLS milestone of the client leg is %+v, want a TLS version, not in-process", c.name, m)
+			}
+			if m := legs["upstream"]; !m.InProcess || m.Version != "" || m.Cipher != "" {
+				t.Errorf("%s: the log's TLS milestone of the leg to the switch is %+v, want in-process with no version or cipher", c.name, m)
+			}
+		} else if len(legs) != 0 {
+			t.Errorf("%s: TLS milestones in a plaintext session: %+v", c.name, legs)
 		}
 		if !strings.Contains(switchGot, "hello") && c.name == "alice" {
 			t.Fatalf("the switch's records of alice hold no chat: %q", switchGot)

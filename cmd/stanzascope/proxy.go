@@ -238,6 +238,10 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 		swln := local.Listen("embedded-switch", 0)
 		_, wait, err := embeddedSwitchStats(swCtx, f.domain, f.db, swStats, func(c *server.Config) {
 			c.TrustProxy = true // the Dial below sends the header
+			// STARTTLS on the link secures it without encrypting memory to memory; the
+			// proxy's leg takes it so too (UpstreamInProcess below). The client's leg
+			// is TLS as always.
+			c.InProcessLink = true
 			f.limits.apply(c)
 			c.Observe = embeddedObserve
 		}, logf, swln, rep.switchListener)
@@ -265,8 +269,9 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 			}
 			return c, nil
 		}
-		// Our own switch in this process with its self-signed certificate: nothing to verify.
-		cfg.UpstreamTLS = &tls.Config{InsecureSkipVerify: true}
+		// Our own switch in this process: its STARTTLS secures the link without TLS
+		// (c.InProcessLink above), so no handshake and no certificate to verify.
+		cfg.UpstreamInProcess = true
 		upstreamName = "the embedded switch (" + f.domain + ", in this process)"
 		if f.db == memoryDB {
 			upstreamName += " with a fresh in-memory database (nothing is kept after exit)"

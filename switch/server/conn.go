@@ -43,6 +43,7 @@ type conn struct {
 	streamID       string
 	tls            bool
 	loopback       bool
+	plainLink      bool // tls is set for an in-process link secured without TLS (starttls.go)
 	authed         bool // SASL or legacy auth succeeded
 	user           string
 	loginDeadline  time.Time
@@ -223,7 +224,7 @@ var errIdle = errors.New("server: idle")
 // TLS connection may hold decrypted bytes the reader has not asked for yet.
 func (c *conn) loop(ctx context.Context) error {
 	for {
-		if !c.tls && !c.hasPeek && c.rd.Buffered() == 0 && c.isBound() {
+		if (!c.tls || c.plainLink) && !c.hasPeek && c.rd.Buffered() == 0 && c.isBound() {
 			return errIdle
 		}
 		ev, err := c.rd.Next()

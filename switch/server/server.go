@@ -33,8 +33,15 @@ type Config struct {
 	// limits per address and in the records. A connection without a valid header is
 	// closed. Set it only where no one but the proxy can connect. It implies BehindProxy
 	// for what is offered in clear.
-	TrustProxy   bool
-	LoginTimeout time.Duration
+	TrustProxy bool
+	// InProcessLink: a connection accepted from a switch/local listener (the proxy of the
+	// main job, in this process) that sends <starttls/> gets <proceed/> and its stream is
+	// then taken as secured without a TLS handshake: the features, mechanisms and rules
+	// are those after TLS, and nothing is encrypted memory to memory. Its peer must do the
+	// same (proxy.Config.UpstreamInProcess). A connection from any other listener does
+	// real TLS. With TLS nil nothing changes: STARTTLS is not offered.
+	InProcessLink bool
+	LoginTimeout  time.Duration
 	// IdleTimeout is how long an authenticated stream may stay silent before the server
 	// pings it (XEP-0199); a stream silent for another IdleTimeout after the ping is closed
 	// with connection-timeout. Default 5 minutes.

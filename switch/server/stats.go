@@ -10,7 +10,7 @@ type Stats struct {
 	Accepted     atomic.Uint64 // connections accepted
 	OpenPlain    atomic.Int64  // connections open without TLS
 	OpenStartTLS atomic.Int64  // connections open that started TLS with STARTTLS
-	StartTLS     atomic.Uint64 // STARTTLS handshakes completed (each moves one connection from OpenPlain to OpenStartTLS)
+	StartTLS     atomic.Uint64 // STARTTLS handshakes completed, or STARTTLS exchanges on an in-process link (Config.InProcessLink); each moves one connection from OpenPlain to OpenStartTLS
 
 	Registrations    atomic.Uint64 // accounts created in-band (XEP-0077)
 	OfflineStored    atomic.Uint64 // messages kept for a user who was offline
