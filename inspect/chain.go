@@ -20,6 +20,14 @@ type Output struct {
 	// read the record, like every output; parsing it (Element) is work the traffic waits for.
 	// Lossy does not apply to it.
 	Inline bool
+	// Show, when set, chooses the records the output gets: it is asked in the producer's
+	// goroutine under the chain's lock, in the order of the records, before the output's
+	// queue, so that a record the output would not show costs no queueing and no wake-up
+	// of the output's goroutine (the terminal with --filter-name that matches little,
+	// under load). A lossy output's skip notes then count only records it would have
+	// shown, and are not asked about. Show runs on the traffic's path: it must be quick,
+	// and decide on what a record is, not on a tree it parses.
+	Show func(r *Record) bool
 }
 
 // ChainOptions configure a Chain.
@@ -67,7 +75,11 @@ func NewChain(opt ChainOptions, outs ...Output) *Chain {
 	sinks := make([]Sink, 0, len(outs))
 	for _, o := range outs {
 		if o.Sink != nil && o.Inline {
-			sinks = append(sinks, o.Sink)
+			var s Sink = o.Sink
+			if o.Show != nil {
+				s = showing{o.Show, s}
+			}
+			sinks = append(sinks, s)
 		}
 	}
 	for _, o := range outs {
@@ -83,6 +95,9 @@ func NewChain(opt ChainOptions, outs ...Output) *Chain {
 			q := NewAsync(s, opt.Queue, policy)
 			c.queues = append(c.queues, q)
 			s = q
+		}
+		if o.Show != nil {
+			s = showing{o.Show, s}
 		}
 		sinks = append(sinks, s)
 	}
@@ -106,6 +121,19 @@ func (c *Chain) writeLocked(r *Record) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.locked.Write(r)
+}
+
+// showing passes next the records show chooses (Output.Show).
+type showing struct {
+	show func(*Record) bool
+	next Sink
+}
+
+func (s showing) Write(r *Record) error {
+	if !s.show(r) {
+		return nil
+	}
+	return s.next.Write(r)
 }
 
 // Skipped returns how many records the lossy outputs skipped, in all.

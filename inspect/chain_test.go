@@ -102,3 +102,56 @@ func TestElementConcurrent(t *testing.T) {
 		t.Fatal("Element did not keep the tree it made")
 	}
 }
+
+// TestChainShow: an output's Show is asked in the order of the records, before its queue:
+// the records it does not show never reach the output and are not counted as skipped by a
+// lossy output that cannot keep up, while the others outputs get every record.
+func TestChainShow(t *testing.T) {
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
+	var shown []uint64
+	var asked []uint64
+	var all int
+	c := NewChain(ChainOptions{ShowSecrets: true, NoIQTrack: true, Queue: 4},
+		Output{Lossy: true, Sink: SinkFunc(func(r *Record) error {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-release
+			shown = append(shown, r.Seq)
+			return nil
+		}), Show: func(r *Record) bool {
+			asked = append(asked, r.Seq)
+			return r.Seq%100 == 0
+		}},
+		Output{Sink: SinkFunc(func(*Record) error { all++; return nil })})
+	for i := range 1000 {
+		if err := c.Write(&Record{Kind: KindStanza, Name: "presence", Raw: []byte("<presence/>")}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 99 {
+			<-entered // #100 is in the sink, which holds it until released
+		}
+	}
+	if n := c.Skipped(); n != 5 { // #100 in the sink, #200 to #500 queued, #600 to #1000 skipped
+		t.Errorf("skipped %d, want the 5 shown records that did not fit", n)
+	}
+	close(release)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if all != 1000 {
+		t.Errorf("the other output got %d records, want 1000", all)
+	}
+	for i, s := range asked {
+		if s != uint64(i+1) {
+			t.Fatalf("Show asked about #%d at %d: not in order", s, i)
+		}
+	}
+	if len(asked) != 1000 {
+		t.Fatalf("Show asked about %d records, want 1000", len(asked))
+	}
+	if want := []uint64{100, 200, 300, 400, 500}; fmt.Sprint(shown[:5]) != fmt.Sprint(want) || len(shown) != 6 || shown[5] != 0 {
+		t.Errorf("shown %v, want %v then the note of the skipped ones", shown, want)
+	}
+}

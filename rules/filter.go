@@ -80,6 +80,26 @@ func (f *Filter) Match(r *inspect.Record) bool {
 	return show
 }
 
+// NeedsTree reports whether the expression has a condition decided on the parsed stanza
+// (ns, xpath). Without one, Match decides on what the Reader noted of a record (its name,
+// direction, connection, the top-level attributes): quick enough for the traffic's path
+// (inspect.Output.Show).
+func (f *Filter) NeedsTree() bool { return needsTree(f.root) }
+
+func needsTree(n fnode) bool {
+	switch n := n.(type) {
+	case fAnd:
+		return needsTree(n.a) || needsTree(n.b)
+	case fOr:
+		return needsTree(n.a) || needsTree(n.b)
+	case fNot:
+		return needsTree(n.a)
+	case *fCond:
+		return n.k == kOther
+	}
+	return true // a node this function does not know: assume the worst
+}
+
 // Clone returns a Filter with the same expression and no state.
 func (f *Filter) Clone() *Filter {
 	return &Filter{src: f.src, root: f.root, warnings: f.warnings, bindings: inspect.NewBindings(), included: map[uint64]bool{}}

@@ -234,3 +234,19 @@ func TestFilterSink(t *testing.T) {
 		t.Error("a quoted value does not read back")
 	}
 }
+
+func TestFilterNeedsTree(t *testing.T) {
+	for expr, want := range map[string]bool{
+		"name bench-shows-nothing":                       false,
+		"name message and type chat or not dir c2s":      false,
+		"jid alice@localhost and conn 3":                 false,
+		"origin proxy or verdict dropped or kind note":   false,
+		"ns jabber:iq:roster":                            true,
+		"name iq and not xpath '//x'":                    true,
+		"(name message or ns urn:xmpp:ping) and dir c2s": true,
+	} {
+		if got := mustFilter(t, expr).NeedsTree(); got != want {
+			t.Errorf("%q: NeedsTree %v, want %v", expr, got, want)
+		}
+	}
+}
