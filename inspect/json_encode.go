@@ -27,7 +27,7 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 	} else if !jr.at.IsZero() {
 		b = jsonKey(b, "time", &first)
 		b = append(b, '"')
-		b = jr.at.UTC().AppendFormat(b, time.RFC3339Nano) // no byte of it needs escaping
+		b = appendTimeUTC(b, jr.at) // no byte of it needs escaping
 		b = append(b, '"')
 	}
 	if jr.Conn != 0 {
@@ -116,6 +116,51 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 		b = jr.Milestone.appendJSON(b)
 	}
 	return append(b, "}\n"...)
+}
+
+// appendTimeUTC appends t in UTC as t.UTC().AppendFormat(b, time.RFC3339Nano) does
+// (the fraction without its trailing zeros, none when zero), without reading the layout
+// again for each record: every line of the JSON log has it. Years outside 0-9999 take
+// AppendFormat.
+func appendTimeUTC(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, time.RFC3339Nano)
+	}
+	hour, min, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, min, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	if ns := t.Nanosecond(); ns != 0 {
+		n := 9
+		for ns%10 == 0 {
+			ns /= 10
+			n--
+		}
+		b = append(b, '.')
+		b = appendDigits(b, ns, n)
+	}
+	return append(b, 'Z')
+}
+
+// appendDigits appends v (0 <= v < 10^n) in exactly n decimal digits.
+func appendDigits(b []byte, v, n int) []byte {
+	end := len(b) + n
+	b = append(b, "000000000"[:n]...)
+	for i := end - 1; v > 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
 }
 
 // appendViolations appends vs as a JSON array, with the field names of Violation's tags.

@@ -145,3 +145,22 @@ func BenchmarkJSONRecord(b *testing.B) {
 		}
 	}
 }
+
+// FuzzAppendTimeUTC holds the JSON log's time writer to what it replaces,
+// time.AppendFormat with RFC 3339 and nanoseconds in UTC.
+func FuzzAppendTimeUTC(f *testing.F) {
+	f.Add(int64(1795870800), int64(123456789))
+	f.Add(int64(1795870800), int64(0))
+	f.Add(int64(1795870800), int64(100000000))
+	f.Add(int64(-62135596800), int64(1))    // year 1
+	f.Add(int64(253402300799), int64(999))  // 9999-12-31
+	f.Add(int64(253402300800), int64(5000)) // year 10000: AppendFormat's
+	f.Add(int64(-62135596801), int64(0))    // year 0
+	f.Fuzz(func(t *testing.T, sec, nsec int64) {
+		at := time.Unix(sec, nsec%1e9)
+		want := at.UTC().AppendFormat(nil, time.RFC3339Nano)
+		if got := appendTimeUTC(nil, at); string(got) != string(want) {
+			t.Fatalf("appendTimeUTC(%v) = %s, want %s", at, got, want)
+		}
+	})
+}
