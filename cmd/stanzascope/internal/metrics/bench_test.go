@@ -238,6 +238,8 @@ func BenchmarkRecordMetrics(b *testing.B) {
 		{"iq-answer", &inspect.Record{Kind: inspect.KindStanza, Dir: inspect.ServerToClient, Conn: conn, Name: "iq", NS: inspect.NSClient,
 			Raw: []byte("<iq type='result' id='ping1' to='jane@localhost/Home'/>"), RTT: 250 * time.Microsecond}},
 		{"whitespace", &inspect.Record{Kind: inspect.KindWhitespace, Dir: inspect.ClientToServer, Conn: conn, Raw: []byte(" ")}},
+		// As the proxy makes it: framed by a Reader, which noted the type.
+		{"message-framed", framed(b, conn, "<message to='dana@localhost' type='chat'><body>I wish to complain about this parrot, which I purchased not half an hour ago.</body></message>")},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -245,5 +247,21 @@ func BenchmarkRecordMetrics(b *testing.B) {
 				out.Write(tc.r)
 			}
 		})
+	}
+}
+
+// framed returns the record of one stanza of a client's stream, as a Reader frames it.
+func framed(b *testing.B, conn *inspect.ConnInfo, stanza string) *inspect.Record {
+	rd := inspect.NewReader(bytes.NewReader([]byte(c2sHeader+stanza)), inspect.Limits{})
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ev.Kind == inspect.KindStanza {
+			r := ev.Record()
+			r.Conn, r.Dir = conn, inspect.ClientToServer
+			return r
+		}
 	}
 }

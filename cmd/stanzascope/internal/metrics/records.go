@@ -128,6 +128,16 @@ var (
 	authNS    = []byte(inspect.NSAuth)
 )
 
+// isErrorStanza reports whether the stanza's type is error: from where the Reader noted
+// the type when it did (no scan of the bytes, which every stanza of the traffic would
+// cost), else when the bytes hold the word at all and the type says so.
+func isErrorStanza(r *inspect.Record) bool {
+	if v, present, known := r.TopAttrRaw(inspect.TopType); known && bytes.IndexByte(v, '&') < 0 {
+		return present && string(v) == "error"
+	}
+	return bytes.Contains(r.Raw, errorWord) && r.Attr("type") == "error"
+}
+
 // stanza counts a message, presence or iq: its errors, iq round trips and legacy logins.
 func (m *recordMetrics) stanza(r *inspect.Record, d, e int) {
 	m.stanzas[d][e].Inc()
@@ -137,10 +147,9 @@ func (m *recordMetrics) stanza(r *inspect.Record, d, e int) {
 		}
 	}
 	var typ string
-	if bytes.Contains(r.Raw, errorWord) {
-		if typ = r.Attr("type"); typ == "error" {
-			m.stanzaErrors.WithLabelValues(directions[d], stanzaCondLabel(stanzaCondition(r))).Inc()
-		}
+	if isErrorStanza(r) {
+		typ = "error"
+		m.stanzaErrors.WithLabelValues(directions[d], stanzaCondLabel(stanzaCondition(r))).Inc()
 	}
 	if e != elemIQ {
 		return
