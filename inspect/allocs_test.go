@@ -6,6 +6,7 @@ import (
 	"io"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // maxFrameAllocs is the allocation guard for framing (issue 12 item 7): one stanza in a
@@ -82,3 +83,15 @@ func BenchmarkEventRecord(b *testing.B) {
 
 // sinkRecord keeps what a benchmark made from being optimised away.
 var sinkRecord *Record
+
+// maxRecordSize is the size of a Record, allocated for every stanza that stanzascope
+// forwards or reads: 352 bytes is a size class of Go's allocator, the next is 384. A new
+// field that crosses it makes every record cost a size class more: weigh it, or find room
+// (the one-byte fields are kept together for this).
+const maxRecordSize = 352
+
+func TestRecordSize(t *testing.T) {
+	if got := unsafe.Sizeof(Record{}); got > maxRecordSize {
+		t.Errorf("a Record is %d bytes, the guard is %d", got, maxRecordSize)
+	}
+}

@@ -127,13 +127,17 @@ type Record struct {
 	Conn   *ConnInfo // nil when the source has no connections (a raw XML file)
 	Dir    Direction
 	Kind   Kind
-	Raw    []byte  // exact bytes as they travelled (after rules, if a rule changed them)
-	Name   string  // local name of the element (stanzas, stream open/close)
-	NS     string  // its namespace
-	Header *Header // the stream header in force: namespace context for parsing Raw
-	Err    error   // KindError: the error (often a *StreamError)
-	Note   string  // KindNote, KindConnOpen/Close, KindGap: a message for a person
-	Origin Origin  // who produced Raw; OriginUnknown: see Producer
+	Origin Origin // who produced Raw; OriginUnknown: see Producer
+	// Unmatched is set by the iq tracker: an answer with no request, or a request never
+	// answered. (The one-byte fields are together: a record is allocated for every stanza,
+	// and without their padding it fits a smaller size class.)
+	Unmatched bool
+	Raw       []byte  // exact bytes as they travelled (after rules, if a rule changed them)
+	Name      string  // local name of the element (stanzas, stream open/close)
+	NS        string  // its namespace
+	Header    *Header // the stream header in force: namespace context for parsing Raw
+	Err       error   // KindError: the error (often a *StreamError)
+	Note      string  // KindNote, KindConnOpen/Close, KindGap: a message for a person
 	// Violations are the breaches of RFC 6120 in Raw that the reader framed past in
 	// annotate mode (a transparent proxy forwards them); see Limits.Annotate.
 	Violations []Violation
@@ -147,9 +151,8 @@ type Record struct {
 	Tags     []Tag
 	Rules    []string // names of the rules that matched
 
-	// Set by the iq tracker.
-	RTT       time.Duration // answers: time since the matching request
-	Unmatched bool          // an answer with no request, or a request never answered
+	// Set by the iq tracker (and Unmatched, above).
+	RTT time.Duration // answers: time since the matching request
 
 	// parsed is the tree Element made (a *parsedElement), nil until then. It is read and
 	// set atomically: the chain hands one record to outputs in several goroutines, any of
