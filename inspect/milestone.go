@@ -1,5 +1,7 @@
 package inspect
 
+import "strconv"
+
 // MilestoneKind says which step of a connection's negotiation a Milestone records.
 type MilestoneKind string
 
@@ -8,6 +10,9 @@ const (
 	MilestoneTLS   MilestoneKind = "tls"   // a TLS handshake finished on a leg
 	MilestoneSASL  MilestoneKind = "sasl"  // a SASL mechanism was chosen, or the exchange ended
 	MilestoneBound MilestoneKind = "bound" // the server bound a full JID (RFC 6120 §7.6.1)
+	// MilestoneUnacked: the proxy closed a leg while bytes it had written toward the peer
+	// were not acknowledged by the peer's TCP: the peer may not have received them.
+	MilestoneUnacked MilestoneKind = "unacked"
 )
 
 // SASL results of a MilestoneSASL.
@@ -40,6 +45,12 @@ type Milestone struct {
 	Condition string `json:"condition,omitempty"`
 	// MilestoneBound: the full JID the server bound.
 	JID string `json:"jid,omitempty"`
+	// MilestoneUnacked: the leg (Leg) and how many bytes written toward its peer the
+	// peer had not acknowledged when the proxy closed the connection (on a TLS leg,
+	// bytes of TLS records), and how many of the last records forwarded toward the peer
+	// those bytes reach into (0: not known, as on a TLS leg).
+	UnackedBytes   int64 `json:"unacked_bytes,omitempty"`
+	UnackedRecords int   `json:"unacked_records,omitempty"`
 }
 
 // appendJSON appends m as a JSON object, fields in declaration order, empty ones left out.
@@ -71,6 +82,14 @@ func (m *Milestone) appendJSON(b []byte) []byte {
 			b = append(b, '"', ':')
 			b = appendJSONString(b, f.v)
 		}
+	}
+	if m.UnackedBytes != 0 {
+		b = append(b, `,"unacked_bytes":`...)
+		b = strconv.AppendInt(b, m.UnackedBytes, 10)
+	}
+	if m.UnackedRecords != 0 {
+		b = append(b, `,"unacked_records":`...)
+		b = strconv.AppendInt(b, int64(m.UnackedRecords), 10)
 	}
 	return append(b, '}')
 }

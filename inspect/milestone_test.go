@@ -16,6 +16,7 @@ func TestMilestoneJSON(t *testing.T) {
 		{Kind: MilestoneSASL, Mechanism: "SCRAM-SHA-1", Result: SASLChosen},
 		{Kind: MilestoneSASL, Result: SASLFailure, Condition: "not-authorized"},
 		{Kind: MilestoneBound, JID: "a&b@localhost/r\u2028"},
+		{Kind: MilestoneUnacked, Leg: "client", UnackedBytes: 1 << 40, UnackedRecords: 3},
 	} {
 		rec := &Record{Time: time.Unix(1, 0).UTC(), Conn: &ConnInfo{ID: 1}, Kind: KindNote, Note: "n", Milestone: &m}
 		var buf bytes.Buffer
