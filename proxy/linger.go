@@ -25,18 +25,19 @@ func (s *side) stop(shutting bool) {
 		s.raw.SetReadDeadline(time.Now())
 		return
 	}
-	s.raw.Close()
+	s.closeCounted()
 }
 
 // linger closes a side that lingers, gracefully, by the deadline: half-close, drain
 // at most inspect.LingerBytes, close. It is called once both pipes ended, so nothing else reads
 // the connection; a shutdown meanwhile closes it (kill), which ends the drain.
 func (s *side) linger(deadline time.Time) {
-	defer s.raw.Close()
 	s.mu.Lock()
 	c := s.conn
 	s.mu.Unlock()
+	s.markEnd() // the close_notify that Linger sends is no record's
 	inspect.Linger(c, s.raw, deadline)
+	s.closeCounted()
 }
 
 // lingerSides closes the sides that linger, within inspect.LingerTime together.

@@ -145,10 +145,10 @@ func (s *session) run(ctx context.Context) {
 	defer func() {
 		s.kill()
 		s.helpers.Wait() // a reader's helper still reading ends with the connections
+		s.lingerSides()  // before the close record: a linger may record what was not acknowledged
 		if s.info != nil {
 			s.closeRecord()
 		}
-		s.lingerSides()
 	}()
 	if !s.setup(ctx) {
 		return

@@ -32,6 +32,7 @@ type side struct {
 	wto    time.Duration // write timeout
 	endAt  atomic.Int64  // deadline of every write from the end on (Unix ns); 0 until then
 	erred  atomic.Bool   // a stream error was written to this peer: its connection lingers (linger.go)
+	closed atomic.Bool   // closed, after counting what the peer had not acknowledged (unacked.go)
 	// emit hands on the record of bytes written toward this peer; own makes the record of
 	// bytes the proxy wrote itself. Both nil when nothing is recorded.
 	emit func(*inspect.Record)
@@ -50,6 +51,7 @@ type side struct {
 	over       bool   // the stream toward this peer was closed or ended with an error: nothing more goes
 	prefix     string // the streams prefix of the last header sent (streamPrefix)
 	written    int64
+	sent       sentSizes // sizes of the last records written (unacked.go)
 	// werr is the first failed write. Later writes return it without writing: a write cut
 	// by its deadline may have sent part of a stanza, and nothing may follow that.
 	werr error
@@ -102,6 +104,8 @@ func (s *side) settle(r *inspect.Record, err error) {
 	if err != nil && r.Verdict.Delivered() {
 		r.Verdict = inspect.Dropped
 		r.Note = "not delivered: " + err.Error()
+	} else if err == nil && r.Verdict.Delivered() {
+		s.sent.add(len(r.Raw))
 	}
 	s.emit(r)
 }
@@ -366,6 +370,7 @@ func (s *side) closeWrite() {
 	s.flushLocked()
 	c := s.conn
 	s.mu.Unlock()
+	s.markEnd() // what follows (close_notify) is no record's (unacked.go)
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}

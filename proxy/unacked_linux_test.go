@@ -1,0 +1,158 @@
+//go:build linux
+
+package proxy
+
+import (
+	"crypto/tls"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stanzascope/stanzascope/inspect"
+)
+
+// unackedNotes returns the notes that say bytes toward a leg were not acknowledged.
+func (s *recSink) unackedNotes(leg string) []*inspect.Record {
+	var out []*inspect.Record
+	for _, r := range s.all() {
+		if m := r.Milestone; m != nil && m.Kind == inspect.MilestoneUnacked && m.Leg == leg {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestUnackedAtWriteTimeout: a client stops reading while the server floods it, until the
+// write timeout closes its connection. The record of what was forwarded to it claims more
+// than the client gets; the note says how much it may not have received, and what the
+// client can still read after the close plus that count covers what was recorded.
+func TestUnackedAtWriteTimeout(t *testing.T) {
+	got := make(chan string, 1)
+	tp := startProxy(t, Config{Upstream: floodingServer(t, got, nil), WriteTimeout: 300 * time.Millisecond}, false)
+	c := dial(t, tp.addr)
+	shrinkReadBuffer(t, c)
+	io.WriteString(c, clientHeader)
+	head := readUntil(t, c, "</stream:features>")
+	// From here on the client reads nothing until the proxy has closed its connection.
+	tp.sink.waitNoteWithin(t, "the client stopped reading", floodLimit)
+	tp.sink.waitNoteWithin(t, "closed after", floodLimit)
+	var recorded int64
+	for _, r := range tp.sink.all() {
+		if r.Dir == inspect.ServerToClient && r.Kind != inspect.KindNote && r.Verdict.Delivered() {
+			recorded += int64(len(r.Raw))
+		}
+	}
+	notes := tp.sink.unackedNotes("client")
+	if len(notes) != 1 {
+		t.Fatalf("%d notes of unacknowledged bytes toward the client, want 1; notes:\n%s", len(notes), tp.sink.notes())
+	}
+	m := notes[0].Milestone
+	// The client reads what reaches it: at least what the record says reached it, or
+	// until the connection ends (a reset or its end, or nothing more comes for 5 s).
+	received := int64(len(head))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 64<<10)
+	var rerr error
+	for i := 0; i < 100_000 && rerr == nil && received < recorded-m.UnackedBytes; i++ {
+		var n int
+		n, rerr = c.Read(b)
+		received += int64(n)
+	}
+	if m.UnackedBytes <= 0 || notes[0].Dir != inspect.ServerToClient || notes[0].Origin != inspect.OriginProxy {
+		t.Fatalf("note %+v %+v, want bytes > 0 toward the client, from the proxy", notes[0], m)
+	}
+	if m.UnackedRecords <= 0 && !strings.Contains(notes[0].Note, "more than the last") {
+		t.Errorf("note %q maps to no records", notes[0].Note)
+	}
+	t.Logf("recorded %d bytes toward the client, it received %d (read error %v), unacknowledged %d (%d records): %s",
+		recorded, received, rerr, m.UnackedBytes, m.UnackedRecords, notes[0].Note)
+	if received > recorded {
+		t.Errorf("the client received %d bytes, more than the %d recorded", received, recorded)
+	}
+	if recorded-m.UnackedBytes > received {
+		t.Errorf("recorded %d - unacknowledged %d = %d bytes claimed delivered, the client received only %d",
+			recorded, m.UnackedBytes, recorded-m.UnackedBytes, received)
+	}
+	if notes := tp.sink.unackedNotes("upstream"); len(notes) != 0 {
+		t.Errorf("the upstream, which read everything, got a note: %s", notes[0].Note)
+	}
+	select {
+	case <-got:
+	case <-time.After(floodLimit):
+		t.Fatal("the upstream's connection was not closed")
+	}
+}
+
+// TestUnackedNoneOnNormalClose: clients that read everything and close their streams
+// get no note of unacknowledged bytes, on TLS legs either.
+func TestUnackedNoneOnNormalClose(t *testing.T) {
+	swAddr, swRoots := startSwitch(t, true)
+	authority := newCA(t)
+	tp := startProxy(t, Config{Upstream: swAddr, CA: authority, UpstreamTLS: &tls.Config{RootCAs: swRoots}}, false)
+	alice := melliumLogin(t, tp.addr, authority.Pool(), false, "alice", "wonderland")
+	bob := melliumLogin(t, tp.addr, authority.Pool(), false, "bob", "builder")
+	for i := range 20 {
+		alice.Chat(bob.JID(), "hello "+strings.Repeat("y", 100*i))
+	}
+	bob.WaitFor("hello " + strings.Repeat("y", 1900))
+	alice.Close()
+	bob.Close()
+	deadline := time.Now().Add(waitLimit)
+	for strings.Count(tp.sink.notes(), "closed after") < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	tp.stop()
+	if n := strings.Count(tp.sink.notes(), "closed after"); n != 2 {
+		t.Fatalf("%d connections closed, want 2; notes:\n%s", n, tp.sink.notes())
+	}
+	for _, leg := range []string{"client", "upstream"} {
+		if notes := tp.sink.unackedNotes(leg); len(notes) != 0 {
+			t.Errorf("a normal close recorded unacknowledged bytes: %s", notes[0].Note)
+		}
+	}
+}
+
+// unackedBytes counts what the peer has not acknowledged, and a closed or non-socket
+// connection is unknown.
+func TestUnackedBytesCount(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if n, ok := unackedBytes(c); !ok || n != 0 {
+		t.Fatalf("idle connection: %d, %v; want 0, true", n, ok)
+	}
+	c.Write([]byte("hello"))
+	deadline := time.Now().Add(waitLimit)
+	n, ok := unackedBytes(c)
+	for ok && n != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // the peer's kernel acknowledges without the peer reading
+		n, ok = unackedBytes(c)
+	}
+	if !ok || n != 0 {
+		t.Fatalf("after the peer's kernel acknowledged: %d, %v", n, ok)
+	}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if _, ok := unackedBytes(a); ok {
+		t.Error("a pipe has a count")
+	}
+	c.Close()
+	if _, ok := unackedBytes(c); ok {
+		t.Error("a closed connection has a count")
+	}
+}
