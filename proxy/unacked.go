@@ -105,7 +105,7 @@ func (s *side) closeCounted() {
 	if s.server {
 		dir = inspect.ServerToClient
 	}
-	what := fmt.Sprintf("%d bytes", n)
+	var what string
 	switch {
 	case tls:
 		what = fmt.Sprintf("the last %d bytes of TLS records", n)
