@@ -113,15 +113,7 @@ var busyClients atomic.Int64
 // the stream error with none of the messages, or, under load, sent its junk while the
 // proxy's writes of the messages were stuck on its full window, and got neither.
 func busyClient(tp *testProxy) (string, error) {
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, floodRcvBuf)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
+	d := smallRcvBufDialer(floodRcvBuf)
 	ctx, cancel := context.WithTimeout(context.Background(), busyDeadline)
 	defer cancel()
 	c, err := d.DialContext(ctx, "tcp", tp.addr)
@@ -162,6 +154,18 @@ func busyClient(tp *testProxy) (string, error) {
 		return got.String(), fmt.Errorf("reading the rest: %w", err)
 	}
 	return got.String(), nil
+}
+
+// smallRcvBufDialer dials with a receive buffer of n bytes, set before the connection
+// is made.
+func smallRcvBufDialer(n int) net.Dialer {
+	return net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = setRcvBuf(fd, n) }); err != nil {
+			return err
+		}
+		return serr
+	}}
 }
 
 // countDelivered counts the stanza records named name that the proxy wrote toward the

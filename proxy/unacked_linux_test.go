@@ -28,11 +28,29 @@ func (s *recSink) unackedNotes(leg string) []*inspect.Record {
 // write timeout closes its connection. The record of what was forwarded to it claims more
 // than the client gets; the note says how much it may not have received, and what the
 // client can still read after the close plus that count covers what was recorded.
-func TestUnackedAtWriteTimeout(t *testing.T) {
+func TestUnackedAtWriteTimeout(t *testing.T) { testUnackedAtWriteTimeout(t, false) }
+
+// TestUnackedAtWriteTimeoutTLS: the same with a Direct TLS client: the count is of TLS
+// record bytes, more than the plaintext they carry, so it still covers what the client
+// does not get.
+func TestUnackedAtWriteTimeoutTLS(t *testing.T) { testUnackedAtWriteTimeout(t, true) }
+
+func testUnackedAtWriteTimeout(t *testing.T, direct bool) {
 	got := make(chan string, 1)
-	tp := startProxy(t, Config{Upstream: floodingServer(t, got, nil), WriteTimeout: 300 * time.Millisecond}, false)
-	c := dial(t, tp.addr)
+	authority := newCA(t)
+	tp := startProxy(t, Config{Upstream: floodingServer(t, got, nil), WriteTimeout: 300 * time.Millisecond,
+		CA: authority, AllowPlaintextUpstream: true}, direct)
+	var c net.Conn = dial(t, tp.addr)
 	shrinkReadBuffer(t, c)
+	if direct {
+		tc := tls.Client(c, &tls.Config{ServerName: "localhost", RootCAs: authority.Pool()})
+		tc.SetDeadline(time.Now().Add(waitLimit))
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		tc.SetDeadline(time.Time{})
+		c = tc
+	}
 	io.WriteString(c, clientHeader)
 	head := readUntil(t, c, "</stream:features>")
 	// From here on the client reads nothing until the proxy has closed its connection.
@@ -63,7 +81,10 @@ func TestUnackedAtWriteTimeout(t *testing.T) {
 	if m.UnackedBytes <= 0 || notes[0].Dir != inspect.ServerToClient || notes[0].Origin != inspect.OriginProxy {
 		t.Fatalf("note %+v %+v, want bytes > 0 toward the client, from the proxy", notes[0], m)
 	}
-	if m.UnackedRecords <= 0 && !strings.Contains(notes[0].Note, "more than the last") {
+	switch {
+	case direct && (m.UnackedRecords != 0 || !strings.Contains(notes[0].Note, "bytes of TLS records")):
+		t.Errorf("note %q (%d records) on a TLS leg, want a count of TLS record bytes", notes[0].Note, m.UnackedRecords)
+	case !direct && m.UnackedRecords <= 0 && !strings.Contains(notes[0].Note, "more than the last"):
 		t.Errorf("note %q maps to no records", notes[0].Note)
 	}
 	t.Logf("recorded %d bytes toward the client, it received %d (read error %v), unacknowledged %d (%d records): %s",
@@ -154,5 +175,60 @@ func TestUnackedBytesCount(t *testing.T) {
 	c.Close()
 	if _, ok := unackedBytes(c); ok {
 		t.Error("a closed connection has a count")
+	}
+}
+
+// TestUnackedAfterLinger: a client that does not read gets a stream error behind
+// messages it has not read; the proxy lingers on its connection and, the client neither
+// reading nor closing, closes it when the linger runs out. The note says how many bytes
+// the client had not acknowledged, and what it reads afterwards covers the rest of what
+// was recorded toward it, the stream error included.
+func TestUnackedAfterLinger(t *testing.T) {
+	tp := startProxy(t, Config{Upstream: floodServer(t)}, false)
+	d := smallRcvBufDialer(floodRcvBuf)
+	c, err := d.Dial("tcp", tp.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	from := "lingering@localhost"
+	io.WriteString(c, strings.Replace(clientHeader, " to=", " from='"+from+"' to=", 1))
+	head := readUntil(t, c, plainFeatures)
+	io.WriteString(c, "<presence/>")
+	deadline := time.Now().Add(busyDeadline)
+	for countDelivered(tp.sink, from, "message") < floodStanzas {
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy wrote %d of %d messages toward the client", countDelivered(tp.sink, from, "message"), floodStanzas)
+		}
+		time.Sleep(time.Millisecond) // poll for the records of the written messages
+	}
+	io.WriteString(c, "<message>\x01")
+	// The client reads nothing, and does not close, until the proxy closed.
+	tp.sink.waitNoteWithin(t, "closed after", busyDeadline)
+	var recorded int64
+	for _, r := range tp.sink.all() {
+		if r.Dir == inspect.ServerToClient && r.Kind != inspect.KindNote && r.Verdict.Delivered() {
+			recorded += int64(len(r.Raw))
+		}
+	}
+	notes := tp.sink.unackedNotes("client")
+	if len(notes) != 1 {
+		t.Fatalf("%d notes of unacknowledged bytes toward the client, want 1; notes:\n%s", len(notes), tp.sink.notes())
+	}
+	m := notes[0].Milestone
+	if m.UnackedBytes <= 0 || m.UnackedRecords <= 0 {
+		t.Errorf("note %q: %d bytes in %d records, want both > 0", notes[0].Note, m.UnackedBytes, m.UnackedRecords)
+	}
+	c.SetReadDeadline(time.Now().Add(waitLimit))
+	rest, rerr := io.ReadAll(c)
+	received := int64(len(head) + len(rest))
+	t.Logf("recorded %d bytes toward the client, it received %d (read error %v), unacknowledged %d (%d records): %s",
+		recorded, received, rerr, m.UnackedBytes, m.UnackedRecords, notes[0].Note)
+	if received > recorded {
+		t.Errorf("the client received %d bytes, more than the %d recorded", received, recorded)
+	}
+	if recorded-m.UnackedBytes > received {
+		t.Errorf("recorded %d - unacknowledged %d = %d bytes claimed delivered, the client received only %d",
+			recorded, m.UnackedBytes, recorded-m.UnackedBytes, received)
 	}
 }
