@@ -17,6 +17,7 @@ type JSON struct {
 	w   io.Writer
 	opt JSONOptions
 	buf []byte
+	jr  jsonRecord // the line being written, filled in place (it is a few hundred bytes)
 }
 
 // jsonRecord is the shape of one line of a JSON log. Field order and names are a format
@@ -74,7 +75,8 @@ func (j *JSON) Flush() error { return nil }
 // Write writes r as one line. Written to a bufio.Writer (the log file), the line is
 // encoded straight into the writer's buffer, not into one of its own first.
 func (j *JSON) Write(r *Record) error {
-	jr := toJSON(r)
+	jr := &j.jr
+	jr.fill(r)
 	var err error
 	if bw, ok := j.w.(interface{ AvailableBuffer() []byte }); ok {
 		_, err = j.w.Write(jr.appendJSON(bw.AvailableBuffer()))
@@ -88,8 +90,16 @@ func (j *JSON) Write(r *Record) error {
 	return nil
 }
 
+// toJSON returns the line of r (jsonRecord.fill).
 func toJSON(r *Record) jsonRecord {
-	jr := jsonRecord{
+	var jr jsonRecord
+	jr.fill(r)
+	return jr
+}
+
+// fill sets jr to the line of r, every field: what the last record left is overwritten.
+func (jr *jsonRecord) fill(r *Record) {
+	*jr = jsonRecord{
 		Kind:      r.Kind.String(),
 		Dir:       r.Dir.String(),
 		Name:      r.Name,
@@ -131,7 +141,7 @@ func toJSON(r *Record) jsonRecord {
 				}
 			}
 		} else {
-			topAttrs(r.Raw, &jr)
+			topAttrs(r.Raw, jr)
 		}
 	case KindStreamOpen:
 		if h := r.Header; h != nil {
@@ -148,7 +158,6 @@ func toJSON(r *Record) jsonRecord {
 	if r.RTT > 0 {
 		jr.RTTms = float64(r.RTT) / float64(time.Millisecond)
 	}
-	return jr
 }
 
 // topAttrs sets jr's type, id, from and to to what Record.Attr returns for a record not
