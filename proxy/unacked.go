@@ -98,7 +98,7 @@ func (s *side) closeCounted() {
 	if s.tls == nil && s.ws == nil {
 		recs = s.sent.cover(int64(n))
 	}
-	tls := s.tls != nil
+	tls, ws := s.tls != nil, s.ws != nil
 	s.mu.Unlock()
 	m := inspect.Milestone{Kind: inspect.MilestoneUnacked, Leg: s.name, UnackedBytes: int64(n), UnackedRecords: recs}
 	dir := inspect.ClientToServer
@@ -109,6 +109,8 @@ func (s *side) closeCounted() {
 	switch {
 	case tls:
 		what = fmt.Sprintf("the last %d bytes of TLS records", n)
+	case ws:
+		what = fmt.Sprintf("the last %d bytes of WebSocket frames", n)
 	case recs > 0:
 		what = fmt.Sprintf("%d bytes (the last %d records toward it)", n, recs)
 	default:

@@ -232,3 +232,31 @@ func TestUnackedAfterLinger(t *testing.T) {
 			recorded, m.UnackedBytes, recorded-m.UnackedBytes, received)
 	}
 }
+
+// TestUnackedAtShutdown: the proxy stops while its writes toward a client that stopped
+// reading are stuck; the kill at shutdown records what the client had not acknowledged.
+func TestUnackedAtShutdown(t *testing.T) {
+	got := make(chan string, 1)
+	full := make(chan struct{})
+	tp := startProxy(t, Config{Upstream: floodingServer(t, got, full), WriteTimeout: time.Hour}, false)
+	c := dial(t, tp.addr)
+	shrinkReadBuffer(t, c)
+	io.WriteString(c, clientHeader)
+	readUntil(t, c, "</stream:features>")
+	select {
+	case <-full:
+	case <-time.After(floodLimit):
+		t.Fatal("the path to the client never filled")
+	}
+	tp.stop()
+	notes := tp.sink.unackedNotes("client")
+	if len(notes) != 1 {
+		t.Fatalf("%d notes of unacknowledged bytes toward the client, want 1; notes:\n%s", len(notes), tp.sink.notes())
+	}
+	if m := notes[0].Milestone; m.UnackedBytes <= 0 {
+		t.Errorf("note %q: %d bytes", notes[0].Note, m.UnackedBytes)
+	}
+	if !strings.Contains(tp.sink.notes(), "proxy shutting down") {
+		t.Errorf("no shutdown note:\n%s", tp.sink.notes())
+	}
+}
