@@ -32,7 +32,7 @@ type side struct {
 	wto    time.Duration // write timeout
 	endAt  atomic.Int64  // deadline of every write from the end on (Unix ns); 0 until then
 	erred  atomic.Bool   // a stream error was written to this peer: its connection lingers (linger.go)
-	closed atomic.Bool   // closed, after counting what the peer had not acknowledged (unacked.go)
+	closer sync.Once     // closes, after counting what the peer had not acknowledged (unacked.go)
 	// emit hands on the record of bytes written toward this peer; own makes the record of
 	// bytes the proxy wrote itself. Both nil when nothing is recorded.
 	emit func(*inspect.Record)

@@ -78,16 +78,28 @@ func (s *side) unackedRecorded() (int, bool) {
 // closeCounted closes the connection toward this peer, first recording the bytes
 // written to it that the peer had not acknowledged (after at most unackedWait). It must
 // not be called with s.mu held; a write stuck on the peer holds it, and ends with the
-// close.
+// close. A second call (the kill of a shutdown and the session's own end) waits for the
+// first: it must not close the connection while the first one counts.
 func (s *side) closeCounted() {
-	if s.emit == nil || s.closed.Swap(true) {
+	s.closer.Do(s.countAndClose)
+}
+
+func (s *side) countAndClose() {
+	if s.emit == nil {
 		s.raw.Close()
 		return
 	}
+	// The reads from this peer end now, as with a close; the connection stays open while
+	// its count settles.
+	s.raw.SetReadDeadline(time.Now())
 	n, ok := s.unackedRecorded()
 	for deadline := time.Now().Add(unackedWait); ok && n > 0 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond) // polls the kernel's count, bounded by unackedWait
-		n, ok = s.unackedRecorded()
+		if m, mok := s.unackedRecorded(); mok {
+			n = m
+		} else {
+			break
+		}
 	}
 	s.raw.Close()
 	if !ok || n <= 0 {
