@@ -27,6 +27,10 @@ type IQTracker struct {
 	max     int
 	conns   map[ConnKey]*iqConn
 	last    time.Time
+	// waiting counts the requests of every connection not answered, reported nor dropped
+	// yet: with none, Write looks up no connection to expire requests of (a map lookup
+	// for every record of the traffic).
+	waiting int
 }
 
 type iqKey struct {
@@ -77,7 +81,7 @@ func (t *IQTracker) Write(r *Record) error {
 			err = errors.Join(err, e)
 		}
 	}
-	if t.timeout > 0 && !r.Time.IsZero() {
+	if t.timeout > 0 && t.waiting > 0 && !r.Time.IsZero() {
 		if c := t.conns[cid]; c != nil {
 			add(t.expire(c, r.Time.Add(-t.timeout), r.Time))
 		}
@@ -122,6 +126,7 @@ func (t *IQTracker) track(r *Record, cid ConnKey) error {
 		}
 		c.pending[req.key] = req
 		c.order = append(c.order, req)
+		t.waiting++
 		if len(c.order) > 2*t.max+16 {
 			c.compact()
 		}
@@ -139,6 +144,7 @@ func (t *IQTracker) track(r *Record, cid ConnKey) error {
 		}
 		delete(c.pending, key)
 		req.forgone = true
+		t.waiting--
 		r.answers = req
 		if d := r.Time.Sub(req.t); d > 0 && !req.t.IsZero() {
 			r.RTT = d
@@ -236,6 +242,7 @@ func (t *IQTracker) dropOldest(c *iqConn, now time.Time) error {
 			continue
 		}
 		q.forgone = true
+		t.waiting--
 		c.forget(q)
 		return t.report(q, now, fmt.Sprintf("no longer tracked: more than %d requests were waiting for an answer", t.max))
 	}
@@ -255,6 +262,7 @@ func (t *IQTracker) expire(c *iqConn, deadline, now time.Time) error {
 			continue
 		}
 		q.forgone = true
+		t.waiting--
 		c.forget(q)
 		errs = append(errs, t.report(q, now, fmt.Sprintf("not answered within %v", t.timeout)))
 	}
@@ -269,6 +277,7 @@ func (t *IQTracker) flush(c *iqConn, now time.Time, why string) error {
 			continue
 		}
 		q.forgone = true
+		t.waiting--
 		errs = append(errs, t.report(q, now, why))
 	}
 	c.order, c.pending = nil, map[iqKey]*iqRequest{}

@@ -179,3 +179,43 @@ func BenchmarkIQTracker(b *testing.B) {
 		}
 	}
 }
+
+// TestIQTrackerWaiting: the count of requests waiting, which spares Write a lookup when
+// it is 0, follows the ways a request stops waiting (answered, dropped past the bound,
+// timed out) and ends at 0; an id used again while its first request waits counts twice
+// (both are reported).
+func TestIQTrackerWaiting(t *testing.T) {
+	c1, c2 := &ConnInfo{ID: 1}, &ConnInfo{ID: 2}
+	out := &collect{}
+	tr := NewIQTracker(out, 10*time.Second)
+	tr.max = 3
+	step := func(r *Record, want int) {
+		t.Helper()
+		if err := tr.Write(r); err != nil {
+			t.Fatal(err)
+		}
+		if tr.waiting != want {
+			t.Fatalf("after %s %s: %d waiting, want %d", r.Kind, r.Raw, tr.waiting, want)
+		}
+	}
+	step(iq(t, c1, ClientToServer, 0, "get", "a"), 1)
+	step(iq(t, c1, ServerToClient, time.Second, "result", "a"), 0) // answered
+	step(iq(t, c1, ClientToServer, time.Second, "get", "b"), 1)
+	step(iq(t, c1, ClientToServer, time.Second, "get", "b"), 2) // the same id again
+	step(iq(t, c1, ClientToServer, 2*time.Second, "set", "c"), 3)
+	step(iq(t, c1, ClientToServer, 2*time.Second, "get", "d"), 4) // ids b, c, d: at the bound
+	step(iq(t, c1, ClientToServer, 2*time.Second, "get", "g"), 4) // past it: the first b dropped
+	step(iq(t, c2, ClientToServer, 3*time.Second, "get", "e"), 5)
+	step(iq(t, c1, ServerToClient, 13*time.Second, "result", "zz"), 1) // c1's b, c, d, g timed out
+	step(&Record{Kind: KindConnClose, Conn: c1, Time: t0.Add(13 * time.Second)}, 1)
+	step(iq(t, c2, ServerToClient, 14*time.Second, "result", "none"), 0) // e timed out
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if tr.waiting != 0 {
+		t.Fatalf("after Close: %d waiting", tr.waiting)
+	}
+	if n := out.notes(); len(n) != 6 {
+		t.Fatalf("%d notes, want 6 (b dropped; b, c, d, g and e timed out): %q", len(n), n)
+	}
+}
