@@ -110,7 +110,7 @@ func (s *side) countAndClose() {
 	if s.tls == nil && s.ws == nil {
 		recs = s.sent.cover(int64(n))
 	}
-	tls, ws := s.tls != nil, s.ws != nil
+	tls, ws, known := s.tls != nil, s.ws != nil, min(s.sent.n, sentRing)
 	s.mu.Unlock()
 	m := inspect.Milestone{Kind: inspect.MilestoneUnacked, Leg: s.name, UnackedBytes: int64(n), UnackedRecords: recs}
 	dir := inspect.ClientToServer
@@ -126,7 +126,8 @@ func (s *side) countAndClose() {
 	case recs > 0:
 		what = fmt.Sprintf("%d bytes (the last %d records toward it)", n, recs)
 	default:
-		what = fmt.Sprintf("%d bytes (more than the last %d records toward it)", n, sentRing)
+		// Older records, or bytes of a write that failed part-way (recorded as dropped).
+		what = fmt.Sprintf("%d bytes (more than the last %d records toward it)", n, known)
 	}
 	s.emit(&inspect.Record{Time: time.Now(), Dir: dir, Kind: inspect.KindNote, Origin: inspect.OriginProxy, Milestone: &m,
 		Note: fmt.Sprintf("connection to the %s closed with %s it had not acknowledged: it may not have received them", s.name, what)})
