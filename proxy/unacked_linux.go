@@ -31,13 +31,26 @@ func tcpCounts(c net.Conn) (n int, acked uint64, ok bool) {
 	var ierr error
 	var state uint8
 	err = rc.Control(func(fd uintptr) {
-		n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
-		if ierr == nil {
-			var info *unix.TCPInfo
-			if info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); ierr == nil {
-				state, acked = info.State, info.Bytes_acked
+		// The count and the acknowledged total are two calls; an acknowledgement that
+		// arrives between them would make acked+n overshoot what was written (markEnd
+		// would then count a close_notify as recorded bytes). So the pair is taken again
+		// until the acknowledged total is the same on both sides of the count.
+		var before, after *unix.TCPInfo
+		for try := 0; try < 8; try++ {
+			if before, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); ierr != nil {
+				return
+			}
+			if n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ); ierr != nil {
+				return
+			}
+			if after, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); ierr != nil {
+				return
+			}
+			if before.Bytes_acked == after.Bytes_acked && before.State == after.State {
+				break
 			}
 		}
+		state, acked = after.State, after.Bytes_acked
 	})
 	if err != nil || ierr != nil {
 		return 0, 0, false
