@@ -148,9 +148,12 @@ func TestKillNode(t *testing.T) {
 	carol.Chat(alice.JID(), "still here")
 	alice.WaitFor("still here")
 	// The message sent right after the kill is kept once its delivery to node b went
-	// unanswered (AckTimeout): wait for that before bob logs in again, or it would be
-	// stored after his login took his offline messages (under load it was).
+	// unanswered (AckTimeout). The one sent after he expired is kept straight away or,
+	// when node a's view of his bare JID still named node b, after its own AckTimeout.
+	// Wait for both before bob logs in again, or one would be stored after his login took
+	// his offline messages (under load each was, once).
 	waitUntil(t, 30*time.Second, "node a keeps the message node b never answered", func() bool { return a.stats.KeptOffline.Load() >= 1 })
+	waitUntil(t, 30*time.Second, "node a's switch stores both messages for bob", func() bool { return a.sw.OfflineStored.Load() >= 2 })
 	bob2 := e.login(a.addr, "bob@localhost")
 	bob2.SendRaw("<presence/>")
 	bob2.WaitFor("right after the kill", `from="`+alice.JID()+`"`)

@@ -70,6 +70,7 @@ type node struct {
 	addr  string
 	node  *cluster.Node
 	stats *cluster.Stats
+	sw    *server.Stats // the switch's
 	db    *pgstore.Store
 	logs  chan string
 }
@@ -82,7 +83,7 @@ func (e *env) startNode(name string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{name: name, stats: new(cluster.Stats), db: db, logs: make(chan string, 1024)}
+	n := &node{name: name, stats: new(cluster.Stats), sw: new(server.Stats), db: db, logs: make(chan string, 1024)}
 	logf := func(f string, a ...any) {
 		select {
 		case n.logs <- name + ": " + fmt.Sprintf(f, a...):
@@ -98,7 +99,7 @@ func (e *env) startNode(name string) *node {
 		db.Close()
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: db, Directory: n.node, TLS: &tls.Config{Certificates: []tls.Certificate{e.cert}}, Logf: logf})
+	srv, err := server.New(server.Config{Store: db, Directory: n.node, TLS: &tls.Config{Certificates: []tls.Certificate{e.cert}}, Stats: n.sw, Logf: logf})
 	if err != nil {
 		t.Fatal(err)
 	}
