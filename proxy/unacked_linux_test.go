@@ -24,6 +24,28 @@ func (s *recSink) unackedNotes(leg string) []*inspect.Record {
 	return out
 }
 
+// recordedToClient returns how many bytes the records say were delivered toward the
+// client.
+func (s *recSink) recordedToClient() int64 {
+	var n int64
+	for _, r := range s.all() {
+		if r.Dir == inspect.ServerToClient && r.Kind != inspect.KindNote && r.Verdict.Delivered() {
+			n += int64(len(r.Raw))
+		}
+	}
+	return n
+}
+
+// oneUnackedToClient returns the one note of bytes toward the client not acknowledged.
+func (s *recSink) oneUnackedToClient(t *testing.T) *inspect.Record {
+	t.Helper()
+	notes := s.unackedNotes("client")
+	if len(notes) != 1 {
+		t.Fatalf("%d notes of unacknowledged bytes toward the client, want 1; notes:\n%s", len(notes), s.notes())
+	}
+	return notes[0]
+}
+
 // TestUnackedAtWriteTimeout: a client stops reading while the server floods it, until the
 // write timeout closes its connection. The record of what was forwarded to it claims more
 // than the client gets; the note says how much it may not have received, and what the
@@ -56,17 +78,9 @@ func testUnackedAtWriteTimeout(t *testing.T, direct bool) {
 	// From here on the client reads nothing until the proxy has closed its connection.
 	tp.sink.waitNoteWithin(t, "the client stopped reading", floodLimit)
 	tp.sink.waitNoteWithin(t, "closed after", floodLimit)
-	var recorded int64
-	for _, r := range tp.sink.all() {
-		if r.Dir == inspect.ServerToClient && r.Kind != inspect.KindNote && r.Verdict.Delivered() {
-			recorded += int64(len(r.Raw))
-		}
-	}
-	notes := tp.sink.unackedNotes("client")
-	if len(notes) != 1 {
-		t.Fatalf("%d notes of unacknowledged bytes toward the client, want 1; notes:\n%s", len(notes), tp.sink.notes())
-	}
-	m := notes[0].Milestone
+	recorded := tp.sink.recordedToClient()
+	note := tp.sink.oneUnackedToClient(t)
+	m := note.Milestone
 	// The client reads what reaches it: at least what the record says reached it, or
 	// until the connection ends (a reset or its end, or nothing more comes for 5 s).
 	received := int64(len(head))
@@ -78,17 +92,17 @@ func testUnackedAtWriteTimeout(t *testing.T, direct bool) {
 		n, rerr = c.Read(b)
 		received += int64(n)
 	}
-	if m.UnackedBytes <= 0 || notes[0].Dir != inspect.ServerToClient || notes[0].Origin != inspect.OriginProxy {
-		t.Fatalf("note %+v %+v, want bytes > 0 toward the client, from the proxy", notes[0], m)
+	if m.UnackedBytes <= 0 || note.Dir != inspect.ServerToClient || note.Origin != inspect.OriginProxy {
+		t.Fatalf("note %+v %+v, want bytes > 0 toward the client, from the proxy", note, m)
 	}
 	switch {
-	case direct && (m.UnackedRecords != 0 || !strings.Contains(notes[0].Note, "bytes of TLS records")):
-		t.Errorf("note %q (%d records) on a TLS leg, want a count of TLS record bytes", notes[0].Note, m.UnackedRecords)
-	case !direct && m.UnackedRecords <= 0 && !strings.Contains(notes[0].Note, "more than the last"):
-		t.Errorf("note %q maps to no records", notes[0].Note)
+	case direct && (m.UnackedRecords != 0 || !strings.Contains(note.Note, "bytes of TLS records")):
+		t.Errorf("note %q (%d records) on a TLS leg, want a count of TLS record bytes", note.Note, m.UnackedRecords)
+	case !direct && m.UnackedRecords <= 0 && !strings.Contains(note.Note, "more than the last"):
+		t.Errorf("note %q maps to no records", note.Note)
 	}
 	t.Logf("recorded %d bytes toward the client, it received %d (read error %v), unacknowledged %d (%d records): %s",
-		recorded, received, rerr, m.UnackedBytes, m.UnackedRecords, notes[0].Note)
+		recorded, received, rerr, m.UnackedBytes, m.UnackedRecords, note.Note)
 	if received > recorded {
 		t.Errorf("the client received %d bytes, more than the %d recorded", received, recorded)
 	}
@@ -205,25 +219,17 @@ func TestUnackedAfterLinger(t *testing.T) {
 	io.WriteString(c, "<message>\x01")
 	// The client reads nothing, and does not close, until the proxy closed.
 	tp.sink.waitNoteWithin(t, "closed after", busyDeadline)
-	var recorded int64
-	for _, r := range tp.sink.all() {
-		if r.Dir == inspect.ServerToClient && r.Kind != inspect.KindNote && r.Verdict.Delivered() {
-			recorded += int64(len(r.Raw))
-		}
-	}
-	notes := tp.sink.unackedNotes("client")
-	if len(notes) != 1 {
-		t.Fatalf("%d notes of unacknowledged bytes toward the client, want 1; notes:\n%s", len(notes), tp.sink.notes())
-	}
-	m := notes[0].Milestone
+	recorded := tp.sink.recordedToClient()
+	note := tp.sink.oneUnackedToClient(t)
+	m := note.Milestone
 	if m.UnackedBytes <= 0 || m.UnackedRecords <= 0 {
-		t.Errorf("note %q: %d bytes in %d records, want both > 0", notes[0].Note, m.UnackedBytes, m.UnackedRecords)
+		t.Errorf("note %q: %d bytes in %d records, want both > 0", note.Note, m.UnackedBytes, m.UnackedRecords)
 	}
 	c.SetReadDeadline(time.Now().Add(waitLimit))
 	rest, rerr := io.ReadAll(c)
 	received := int64(len(head) + len(rest))
 	t.Logf("recorded %d bytes toward the client, it received %d (read error %v), unacknowledged %d (%d records): %s",
-		recorded, received, rerr, m.UnackedBytes, m.UnackedRecords, notes[0].Note)
+		recorded, received, rerr, m.UnackedBytes, m.UnackedRecords, note.Note)
 	if received > recorded {
 		t.Errorf("the client received %d bytes, more than the %d recorded", received, recorded)
 	}
@@ -249,12 +255,8 @@ func TestUnackedAtShutdown(t *testing.T) {
 		t.Fatal("the path to the client never filled")
 	}
 	tp.stop()
-	notes := tp.sink.unackedNotes("client")
-	if len(notes) != 1 {
-		t.Fatalf("%d notes of unacknowledged bytes toward the client, want 1; notes:\n%s", len(notes), tp.sink.notes())
-	}
-	if m := notes[0].Milestone; m.UnackedBytes <= 0 {
-		t.Errorf("note %q: %d bytes", notes[0].Note, m.UnackedBytes)
+	if note := tp.sink.oneUnackedToClient(t); note.Milestone.UnackedBytes <= 0 {
+		t.Errorf("note %q: %d bytes", note.Note, note.Milestone.UnackedBytes)
 	}
 	if !strings.Contains(tp.sink.notes(), "proxy shutting down") {
 		t.Errorf("no shutdown note:\n%s", tp.sink.notes())

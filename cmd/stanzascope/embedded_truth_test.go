@@ -49,6 +49,34 @@ func (r readRecorder) Read(p []byte) (int, error) {
 // observed keeps the switch's records (a noteSink, reporter_test.go).
 type observed struct{ noteSink }
 
+// waitJobExit waits for a job run in the test (run, cancelled) to end with exit code 0.
+func waitJobExit(t *testing.T, code <-chan int, stderr *syncBuffer, what string) {
+	t.Helper()
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("%s: exit code %d: %s", what, c, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not stop", what)
+	}
+}
+
+// readObserved reads the JSON log at path into an observed.
+func readObserved(t *testing.T, path string) *observed {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	logged := &observed{}
+	if err := inspect.ReadJSONLog(f, logged); err != nil {
+		t.Fatal(err)
+	}
+	return logged
+}
+
 // c2sOf returns the bytes the switch read from the connection of client, as its records
 // say, and whether that connection has closed.
 func (o *observed) c2sOf(client string) (string, bool) {
@@ -218,23 +246,8 @@ func embeddedTruth(t *testing.T, withTLS bool) {
 		}
 	}
 	cancel()
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Fatalf("exit code %d: %s", c, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the main job did not stop")
-	}
-	f, err := os.Open(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	logged := &observed{}
-	if err := inspect.ReadJSONLog(f, logged); err != nil {
-		t.Fatal(err)
-	}
+	waitJobExit(t, code, &stderr, "the main job")
+	logged := readObserved(t, logPath)
 
 	for _, c := range []struct {
 		name, addr string

@@ -55,25 +55,9 @@ func startJob(t *testing.T, args []string, logPath string) (string, func() *obse
 		if !stopped {
 			stopped = true
 			cancel()
-			select {
-			case c := <-code:
-				if c != 0 {
-					t.Fatalf("exit code %d: %s", c, stderr.String())
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatal("the job did not stop")
-			}
+			waitJobExit(t, code, &stderr, "the job")
 		}
-		f, err := os.Open(logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		logged := &observed{}
-		if err := inspect.ReadJSONLog(f, logged); err != nil {
-			t.Fatal(err)
-		}
-		return logged
+		return readObserved(t, logPath)
 	}
 	t.Cleanup(func() {
 		if !stopped {

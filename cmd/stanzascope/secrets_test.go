@@ -126,14 +126,7 @@ func proxySession(t *testing.T, show bool) map[string][]byte {
 	}
 
 	cancel()
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Fatalf("exit code %d: %s", c, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("proxy did not stop")
-	}
+	waitJobExit(t, code, &stderr, "the proxy")
 	outputs := map[string][]byte{"stdout": []byte(stdout.String()), "stderr": []byte(stderr.String())}
 	for name, p := range map[string]string{"log": logPath, "pcap": pcapPath} {
 		st, err := os.Stat(p)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,27 @@ func readUntilLocal(t *testing.T, r *bufio.Reader, sub string) string {
 
 const inProcessHeader = "<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
 
+// startTLSLocal dials ln, opens a stream and asks for STARTTLS up to the switch's
+// <proceed/>; it returns the connection (closed at the test's end), its reader and the
+// features before STARTTLS.
+func startTLSLocal(t *testing.T, ln *local.Listener) (net.Conn, *bufio.Reader, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := ln.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(conn)
+	conn.Write([]byte(inProcessHeader))
+	before := readUntilLocal(t, r, "</stream:features>")
+	conn.Write([]byte("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"))
+	readUntilLocal(t, r, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+	return conn, r, before
+}
+
 // With InProcessLink, STARTTLS on a switch/local connection secures the stream without a
 // handshake: <proceed/>, then a new stream in clear on the same connection gets the
 // features of a stream after TLS (no starttls, PLAIN offered as over TLS).
@@ -71,22 +93,12 @@ func TestInProcessLinkStartTLS(t *testing.T) {
 			return nil
 		})
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := ln.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(conn)
-	conn.Write([]byte(inProcessHeader))
-	before := readUntilLocal(t, r, "</stream:features>")
+	conn, r, before := startTLSLocal(t, ln)
 	if !strings.Contains(before, "<starttls") || strings.Contains(before, "<mechanism>PLAIN</mechanism>") {
 		t.Fatalf("features before STARTTLS: %s", before)
 	}
-	conn.Write([]byte("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"))
-	readUntilLocal(t, r, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	conn.Write([]byte(inProcessHeader))
 	after := readUntilLocal(t, r, "</stream:features>")
 	if strings.Contains(after, "<starttls") || !strings.Contains(after, "<mechanism>PLAIN</mechanism>") {
@@ -123,19 +135,7 @@ func TestInProcessLinkStartTLS(t *testing.T) {
 // Without InProcessLink, STARTTLS on a switch/local connection is a real TLS handshake.
 func TestInProcessLinkOff(t *testing.T) {
 	ts, ln := startInProcess(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := ln.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(conn)
-	conn.Write([]byte(inProcessHeader))
-	readUntilLocal(t, r, "</stream:features>")
-	conn.Write([]byte("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"))
-	readUntilLocal(t, r, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+	conn, _, _ := startTLSLocal(t, ln)
 	tc := tls.Client(conn, &tls.Config{ServerName: "localhost", RootCAs: ts.pool})
 	if err := tc.Handshake(); err != nil {
 		t.Fatalf("TLS handshake on a local connection without InProcessLink: %v", err)
