@@ -42,10 +42,12 @@ func TestDialKnowsConnection(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("Dial was not called")
 		}
+		// The records of this client's connection, found by its address: another
+		// connection's records (the previous one's close) may come after them.
 		var recID uint64
 		for _, r := range tp.sink.all() {
-			if r.Conn != nil {
-				recID = r.Conn.ID // the last connection's
+			if r.Conn != nil && r.Conn.Client.Addr().Unmap() == local.Addr().Unmap() && r.Conn.Client.Port() == local.Port() {
+				recID = r.Conn.ID
 			}
 		}
 		if id == 0 || id != recID {

@@ -32,8 +32,9 @@ type readyPipe struct {
 	err    error
 }
 
-func newReadyPipe(src net.Conn) *readyPipe {
+func newReadyPipe(t *testing.T, src net.Conn) *readyPipe {
 	out, peer := local.Pipe("dest", "peer", 0)
+	t.Cleanup(func() { out.Close(); peer.Close() }) // ends the copy below
 	go io.Copy(io.Discard, peer)
 	cc := &countConn{Conn: out}
 	p := &readyPipe{dest: newSide("client", true, cc, 5*time.Second), writes: cc}
@@ -68,7 +69,7 @@ func tlsPair(t *testing.T) (client *tls.Conn, server *tls.Conn) {
 func TestReadyTLSFlushesOnlyBeforeWaiting(t *testing.T) {
 	client, server := tlsPair(t)
 	defer client.Close()
-	p := newReadyPipe(server)
+	p := newReadyPipe(t, server)
 	for _, s := range []string{"<a/>", "<b/>", "<c/>"} {
 		if _, err := io.WriteString(client, s); err != nil { // one TLS record each
 			t.Fatal(err)
@@ -139,7 +140,7 @@ func TestReadyTLSFlushesOnlyBeforeWaiting(t *testing.T) {
 func TestReadyLocalFlushesOnlyBeforeWaiting(t *testing.T) {
 	a, b := local.Pipe("switch", "proxy", 0)
 	defer a.Close()
-	p := newReadyPipe(b)
+	p := newReadyPipe(t, b)
 	io.WriteString(a, "<a/>")
 	p.dest.queue([]byte("<x/>"), nil)
 	buf := make([]byte, 2)
@@ -166,7 +167,7 @@ func TestReadyLocalFlushesOnlyBeforeWaiting(t *testing.T) {
 func TestReadyNotWhileEnding(t *testing.T) {
 	client, server := tlsPair(t)
 	defer client.Close()
-	p := newReadyPipe(server)
+	p := newReadyPipe(t, server)
 	io.WriteString(client, "<a/>")
 	io.WriteString(client, "<b/>")
 	p.r.stop.Store(true)

@@ -46,6 +46,23 @@ func (s *recSink) oneUnackedToClient(t *testing.T) *inspect.Record {
 	return notes[0]
 }
 
+// checkUnackedAccount checks a note of unacknowledged bytes against what the client
+// received: never more than was recorded toward it, and at least what was recorded less
+// what the note says may not have reached it.
+func checkUnackedAccount(t *testing.T, recorded, received int64, rerr error, note *inspect.Record) {
+	t.Helper()
+	m := note.Milestone
+	t.Logf("recorded %d bytes toward the client, it received %d (read error %v), unacknowledged %d (%d records): %s",
+		recorded, received, rerr, m.UnackedBytes, m.UnackedRecords, note.Note)
+	if received > recorded {
+		t.Errorf("the client received %d bytes, more than the %d recorded", received, recorded)
+	}
+	if recorded-m.UnackedBytes > received {
+		t.Errorf("recorded %d - unacknowledged %d = %d bytes claimed delivered, the client received only %d",
+			recorded, m.UnackedBytes, recorded-m.UnackedBytes, received)
+	}
+}
+
 // TestUnackedAtWriteTimeout: a client stops reading while the server floods it, until the
 // write timeout closes its connection. The record of what was forwarded to it claims more
 // than the client gets; the note says how much it may not have received, and what the
@@ -101,15 +118,7 @@ func testUnackedAtWriteTimeout(t *testing.T, direct bool) {
 	case !direct && m.UnackedRecords <= 0 && !strings.Contains(note.Note, "more than the last"):
 		t.Errorf("note %q maps to no records", note.Note)
 	}
-	t.Logf("recorded %d bytes toward the client, it received %d (read error %v), unacknowledged %d (%d records): %s",
-		recorded, received, rerr, m.UnackedBytes, m.UnackedRecords, note.Note)
-	if received > recorded {
-		t.Errorf("the client received %d bytes, more than the %d recorded", received, recorded)
-	}
-	if recorded-m.UnackedBytes > received {
-		t.Errorf("recorded %d - unacknowledged %d = %d bytes claimed delivered, the client received only %d",
-			recorded, m.UnackedBytes, recorded-m.UnackedBytes, received)
-	}
+	checkUnackedAccount(t, recorded, received, rerr, note)
 	if notes := tp.sink.unackedNotes("upstream"); len(notes) != 0 {
 		t.Errorf("the upstream, which read everything, got a note: %s", notes[0].Note)
 	}
@@ -228,15 +237,7 @@ func TestUnackedAfterLinger(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(waitLimit))
 	rest, rerr := io.ReadAll(c)
 	received := int64(len(head) + len(rest))
-	t.Logf("recorded %d bytes toward the client, it received %d (read error %v), unacknowledged %d (%d records): %s",
-		recorded, received, rerr, m.UnackedBytes, m.UnackedRecords, note.Note)
-	if received > recorded {
-		t.Errorf("the client received %d bytes, more than the %d recorded", received, recorded)
-	}
-	if recorded-m.UnackedBytes > received {
-		t.Errorf("recorded %d - unacknowledged %d = %d bytes claimed delivered, the client received only %d",
-			recorded, m.UnackedBytes, recorded-m.UnackedBytes, received)
-	}
+	checkUnackedAccount(t, recorded, received, rerr, note)
 }
 
 // TestUnackedAtShutdown: the proxy stops while its writes toward a client that stopped
