@@ -143,7 +143,7 @@ func TestKillNode(t *testing.T) {
 	alice.SendRaw("<iq type='get' id='sync' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
 	alice.WaitFor(`id="sync"`)
 
-	// Node a keeps serving; bob comes back there and gets both messages, in order.
+	// Node a keeps serving; bob comes back there and gets both messages.
 	carol := e.online(a.addr, "carol@localhost")
 	carol.Chat(alice.JID(), "still here")
 	alice.WaitFor("still here")
@@ -156,8 +156,22 @@ func TestKillNode(t *testing.T) {
 	waitUntil(t, 30*time.Second, "node a's switch stores both messages for bob", func() bool { return a.sw.OfflineStored.Load() >= 2 })
 	bob2 := e.login(a.addr, "bob@localhost")
 	bob2.SendRaw("<presence/>")
-	bob2.WaitFor("right after the kill", `from="`+alice.JID()+`"`)
-	bob2.WaitFor("after he expired", `from="`+alice.JID()+`"`)
+	// Both come, in either order: the one sent right after the kill waited for node b's
+	// answer (AckTimeout) before it was kept, so the later one may be kept first
+	// (docs/CLUSTER.md, "What each failure costs"). Twice the test took them in order and
+	// WaitFor skipped the second while looking for the first.
+	got := map[string]bool{}
+	for i := 0; i < 10 && len(got) < 2; i++ {
+		s := bob2.WaitFor(`from="`+alice.JID()+`"`, "<body")
+		for _, body := range []string{"right after the kill", "after he expired"} {
+			if strings.Contains(s, body) {
+				got[body] = true
+			}
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("bob got %v of alice's two messages", got)
+	}
 	if a.stats.Expired.Load() == 0 {
 		t.Error("node a counted no expired session")
 	}
