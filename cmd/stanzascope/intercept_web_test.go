@@ -149,9 +149,12 @@ func TestWebIntercept(t *testing.T) {
 		t.value = [...t.options].find(o => o.text === 'message (chat)').value;
 		t.dispatchEvent(new Event('change'));
 	})()`), chromedp.Click(chromedp.ID("cmp-send")))
-	s.say("", "<message to='dana@localhost' type='chat'><body>Hello!</body></message>")
-	webtest.WaitFor(t, ctx, 10*time.Second, `document.getElementById('cmp-result').textContent.startsWith('sent to the client')`,
+	// The page's answer first: when the send is refused, its reason is what the failure
+	// shows (once, under load, the telnet client got nothing within 15 s, and why was not
+	// known).
+	webtest.WaitFor(t, ctx, 30*time.Second, `document.getElementById('cmp-result').textContent.startsWith('sent to the client')`,
 		`document.getElementById('cmp-result').textContent`, "the composer says it was sent")
+	s.say("", "<message to='dana@localhost' type='chat'><body>Hello!</body></message>")
 	// A broken stanza is refused with the reader's error, shown in the page.
 	webtest.Do(t, ctx, chromedp.SetValue(chromedp.ID("cmp-stanza"), "<message><body>oops</message>"), chromedp.Click(chromedp.ID("cmp-send")))
 	webtest.WaitFor(t, ctx, 10*time.Second, `document.getElementById('cmp-result').textContent.includes('not-well-formed')`,
