@@ -77,6 +77,19 @@ func syncWith(c *rawClient, full string) {
 	c.expect("<iq id='sync' type='result' from='localhost' to='" + full + "'/>")
 }
 
+// storeForDana registers jane and dana, and has jane send dana n chat messages m0 to
+// m<n-1> while dana is offline, and returns once the server has kept them.
+func storeForDana(t *testing.T, addr string, n int) {
+	t.Helper()
+	registerRaw(t, addr, "jane", "pw")
+	registerRaw(t, addr, "dana", "pw")
+	jane := legacyLogin(t, addr, "jane", "pw", "Home")
+	for i := range n {
+		jane.send(fmt.Sprintf("<message to='dana@localhost' type='chat'><body>m%d</body></message>", i))
+	}
+	syncWith(jane, "jane@localhost/Home")
+}
+
 // TestOfflineDelivery pins offline delivery down with a clock the test sets: each stored
 // message comes with the exact time it was received in both delay forms (XEP-0203 in UTC
 // with a Z, XEP-0091 as UTC without a zone), oldest first; and a message whose write to
@@ -218,14 +231,8 @@ func (s *settleLog) ClaimOffline(ctx context.Context, user string) ([]store.Offl
 func TestOfflineConfirmedPerChunk(t *testing.T) {
 	st := &settleLog{Store: store.NewMemory()}
 	ts := startServer(t, func(c *Config) { c.Store = st })
-	registerRaw(t, ts.addr, "jane", "pw")
-	registerRaw(t, ts.addr, "dana", "pw")
-	jane := legacyLogin(t, ts.addr, "jane", "pw", "Home")
 	const n = 2*offlineChunk + 8
-	for i := range n {
-		jane.send(fmt.Sprintf("<message to='dana@localhost' type='chat'><body>m%d</body></message>", i))
-	}
-	syncWith(jane, "jane@localhost/Home")
+	storeForDana(t, ts.addr, n)
 	st.mu.Lock()
 	st.calls = nil // jane's own login
 	st.mu.Unlock()
@@ -335,14 +342,8 @@ func testOfflineClaimRenewed(t *testing.T, db store.Store) {
 	var gateOnce sync.Once
 	openGate := func() { gateOnce.Do(func() { close(hold.gate) }) }
 	defer openGate() // before the server stops: its writer may be held
-	registerRaw(t, ts.addr, "jane", "pw")
-	registerRaw(t, ts.addr, "dana", "pw")
-	jane := legacyLogin(t, ts.addr, "jane", "pw", "Home")
 	const n = offlineChunk + 8
-	for i := range n {
-		jane.send(fmt.Sprintf("<message to='dana@localhost' type='chat'><body>m%d</body></message>", i))
-	}
-	syncWith(jane, "jane@localhost/Home")
+	storeForDana(t, ts.addr, n)
 
 	dana := legacyLogin(t, ts.addr, "dana", "pw", "Home")
 	hold.armed.Store(true)
@@ -424,14 +425,8 @@ func (s lostClaims) ClaimOffline(ctx context.Context, user string) ([]store.Offl
 func TestOfflineClaimLostStops(t *testing.T) {
 	logs := &logBuffer{}
 	ts := startServer(t, func(c *Config) { c.Store = lostClaims{store.NewMemory()}; c.Logf = logs.logf })
-	registerRaw(t, ts.addr, "jane", "pw")
-	registerRaw(t, ts.addr, "dana", "pw")
-	jane := legacyLogin(t, ts.addr, "jane", "pw", "Home")
 	const n = offlineChunk + 8
-	for i := range n {
-		jane.send(fmt.Sprintf("<message to='dana@localhost' type='chat'><body>m%d</body></message>", i))
-	}
-	syncWith(jane, "jane@localhost/Home")
+	storeForDana(t, ts.addr, n)
 
 	dana := legacyLogin(t, ts.addr, "dana", "pw", "Home")
 	dana.send("<presence/>")

@@ -18,11 +18,10 @@ import (
 	"github.com/stanzascope/stanzascope/inspect"
 )
 
-// dialSlow connects with a 4 KiB receive buffer, so that a client that stops reading
-// soon makes the server's writes to it block.
-func dialSlow(t *testing.T, addr string) *rawClient {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+// smallRcvBufDialer dials with a 4 KiB receive buffer, so that a client that stops
+// reading soon makes the server's writes to it block.
+func smallRcvBufDialer() net.Dialer {
+	return net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
 		err := rc.Control(func(fd uintptr) {
 			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
@@ -32,6 +31,13 @@ func dialSlow(t *testing.T, addr string) *rawClient {
 		}
 		return serr
 	}}
+}
+
+// dialSlow connects with a 4 KiB receive buffer, so that a client that stops reading
+// soon makes the server's writes to it block.
+func dialSlow(t *testing.T, addr string) *rawClient {
+	t.Helper()
+	d := smallRcvBufDialer()
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

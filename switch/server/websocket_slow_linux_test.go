@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,16 +18,7 @@ import (
 // client that stops reading soon makes the server's writes to it block.
 func wsPlainLoginSlow(t *testing.T, url, user, pass, res string) *websocket.Conn {
 	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	d := smallRcvBufDialer()
 	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
 	t.Cleanup(hc.CloseIdleConnections)
 	return wsPlainLoginWith(t, url, user, pass, res, hc)

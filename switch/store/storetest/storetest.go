@@ -308,18 +308,13 @@ func testOffline(t *testing.T, s store.Store) {
 		}
 		m.Stanza[0] = 'X' // must not reach the store
 	}
-	got, err := s.TakeOffline(bg, "juliet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	CheckMessages(t, got, 0, 25)
+	wantLeft(t, s, "juliet", 0, 25)
 	if m, err := s.TakeOffline(bg, "juliet"); err != nil || len(m) != 0 {
 		t.Fatalf("second TakeOffline = %d messages, %v", len(m), err)
 	}
 	// The queue keeps working after being emptied.
 	s.AddOffline(bg, "juliet", SampleMessage(30))
-	got, _ = s.TakeOffline(bg, "juliet")
-	CheckMessages(t, got, 30, 1)
+	wantLeft(t, s, "juliet", 30, 1)
 	if err := s.AddOffline(bg, "nobody", SampleMessage(0)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("AddOffline(unknown user): %v", err)
 	}
@@ -359,25 +354,13 @@ func testOfflineClaim(t *testing.T, s store.Store) {
 	second, settle2 := claim(t, s, "juliet")
 	CheckMessages(t, second, 3, 1)
 	// Two of the three were written: they go, the third comes back.
-	if err := settle1(bg, 2, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := settle1(bg, 3, true); err != nil { // a second settle does nothing
-		t.Fatal(err)
-	}
+	mustSettle(t, settle1, 2, true)
+	mustSettle(t, settle1, 3, true) // a second settle does nothing
 	third, settle3 := claim(t, s, "juliet")
 	CheckMessages(t, third, 2, 1)
-	if err := settle3(bg, 0, true); err != nil { // none written: it stays
-		t.Fatal(err)
-	}
-	if err := settle2(bg, 1, true); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.TakeOffline(bg, "juliet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	CheckMessages(t, got, 2, 1)
+	mustSettle(t, settle3, 0, true) // none written: it stays
+	mustSettle(t, settle2, 1, true)
+	wantLeft(t, s, "juliet", 2, 1)
 	// Claimed messages count toward the limit: they are still stored.
 	if m, settle := claim(t, s, "nobody"); len(m) != 0 || settle(bg, 0, true) != nil {
 		t.Errorf("claim of an unknown user: %d messages", len(m))
@@ -392,6 +375,25 @@ func addMessages(t *testing.T, s store.Store, user string, n int) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// mustSettle settles a claim (delivered messages, final) and fails the test on an error.
+func mustSettle(t *testing.T, settle store.SettleFunc, delivered int, final bool) {
+	t.Helper()
+	if err := settle(bg, delivered, final); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantLeft takes what is left stored for user and checks it is n sample messages from
+// first on.
+func wantLeft(t *testing.T, s store.Store, user string, first, n int) {
+	t.Helper()
+	got, err := s.TakeOffline(bg, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	CheckMessages(t, got, first, n)
 }
 
 // claimAfterLease claims user's messages again and again (settling each empty claim)
@@ -417,17 +419,9 @@ func testClaimLease(t *testing.T, s store.Store) {
 	CheckMessages(t, lost, 0, 2)
 	again, settle := claimAfterLease(t, s, "juliet")
 	CheckMessages(t, again, 0, 2)
-	if err := lostSettle(bg, 1, true); err != nil { // the first claim comes back late: message 0 was written
-		t.Fatal(err)
-	}
-	if err := settle(bg, 0, true); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.TakeOffline(bg, "juliet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	CheckMessages(t, got, 1, 1)
+	mustSettle(t, lostSettle, 1, true) // the first claim comes back late: message 0 was written
+	mustSettle(t, settle, 0, true)
+	wantLeft(t, s, "juliet", 1, 1)
 }
 
 // testClaimConfirm: a delivery confirms what was written as it goes (settle with final
@@ -440,32 +434,18 @@ func testClaimConfirm(t *testing.T, s store.Store) {
 	addMessages(t, s, "juliet", 5)
 	lost, lostSettle := claim(t, s, "juliet")
 	CheckMessages(t, lost, 0, 5)
-	if err := lostSettle(bg, 1, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := lostSettle(bg, 2, false); err != nil {
-		t.Fatal(err)
-	}
+	mustSettle(t, lostSettle, 1, false)
+	mustSettle(t, lostSettle, 2, false)
 	if m, settle := claim(t, s, "juliet"); len(m) != 0 || settle(bg, 0, true) != nil {
 		t.Fatalf("a claim during a delivery got %d messages", len(m))
 	}
 	// The first delivery is never settled: after its lease, messages 2 to 4 come back.
 	again, settle := claimAfterLease(t, s, "juliet")
 	CheckMessages(t, again, 2, 3)
-	if err := settle(bg, 2, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := settle(bg, 1, true); err != nil { // less than confirmed: message 4 is released
-		t.Fatal(err)
-	}
-	if err := settle(bg, 3, true); err != nil { // after the final call: nothing
-		t.Fatal(err)
-	}
-	got, err := s.TakeOffline(bg, "juliet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	CheckMessages(t, got, 4, 1)
+	mustSettle(t, settle, 2, false)
+	mustSettle(t, settle, 1, true) // less than confirmed: message 4 is released
+	mustSettle(t, settle, 3, true) // after the final call: nothing
+	wantLeft(t, s, "juliet", 4, 1)
 }
 
 // ClaimRenew: a delivery that goes on longer than the lease keeps its claim as long as
@@ -481,9 +461,7 @@ func ClaimRenew(t *testing.T, s, b store.Store) {
 	addMessages(t, s, "juliet", 4)
 	msgs, settle := claim(t, s, "juliet")
 	CheckMessages(t, msgs, 0, 4)
-	if err := settle(bg, 1, false); err != nil {
-		t.Fatal(err)
-	}
+	mustSettle(t, settle, 1, false)
 	// Three leases long, renewed about every 20 ms: a claim from another delivery (another
 	// session, another node) finds nothing the whole time.
 	for start := time.Now(); time.Since(start) < 3*s.ClaimLease(); time.Sleep(20 * time.Millisecond) {
@@ -497,14 +475,8 @@ func ClaimRenew(t *testing.T, s, b store.Store) {
 			t.Fatalf("after %v (lease %v, renewed): TakeOffline got %d of the claimed messages, %v", time.Since(start), s.ClaimLease(), len(m), err)
 		}
 	}
-	if err := settle(bg, 2, true); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.TakeOffline(bg, "juliet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	CheckMessages(t, got, 2, 2)
+	mustSettle(t, settle, 2, true)
+	wantLeft(t, s, "juliet", 2, 2)
 }
 
 // testClaimLost: a delivery that let its lease run out, and whose messages another claim
@@ -523,23 +495,15 @@ func testClaimLost(t *testing.T, s store.Store) {
 	if m, other := claim(t, s, "juliet"); len(m) != 0 || other(bg, 0, true) != nil {
 		t.Fatalf("the lost claim's renewal gave %d of the new claim's messages to a third", len(m))
 	}
-	if err := lostSettle(bg, 1, true); err != nil { // message 0 was written: it goes
-		t.Fatal(err)
-	}
+	mustSettle(t, lostSettle, 1, true) // message 0 was written: it goes
 	if m, other := claim(t, s, "juliet"); len(m) != 0 || other(bg, 0, true) != nil {
 		t.Fatalf("the lost claim's final settle released %d of the new claim's messages to a third", len(m))
 	}
 	if err := settle(bg, 0, false); err != nil {
 		t.Fatalf("renewal of the live claim: %v", err)
 	}
-	if err := settle(bg, 2, true); err != nil { // 0 and 1 written (0 deleted already)
-		t.Fatal(err)
-	}
-	got, err := s.TakeOffline(bg, "juliet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	CheckMessages(t, got, 2, 2)
+	mustSettle(t, settle, 2, true) // 0 and 1 written (0 deleted already)
+	wantLeft(t, s, "juliet", 2, 2)
 }
 
 // ConcurrentClaim: claims from two stores on one database (or one store twice) while
