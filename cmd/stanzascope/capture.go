@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/stanzascope/stanzascope/cmd/stanzascope/internal/outfile"
 	"github.com/stanzascope/stanzascope/inspect"
 	"github.com/stanzascope/stanzascope/inspect/capture"
 )
@@ -30,7 +31,7 @@ func init() {
 		return err
 	}
 	newPcapSink = func(path string) (inspect.Sink, io.Closer, error) {
-		f, err := openPrivate(path, os.O_TRUNC)
+		f, err := outfile.Open(path, os.O_TRUNC)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -46,7 +47,7 @@ func init() {
 // pcapCloser flushes the writer, then closes the file.
 type pcapCloser struct {
 	w *capture.PcapWriter
-	f *os.File
+	f *outfile.File
 }
 
 func (c pcapCloser) Close() error { return errors.Join(c.w.Close(), c.f.Close()) }

@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"github.com/spf13/pflag"
+
+	"github.com/stanzascope/stanzascope/cmd/stanzascope/internal/outfile"
 )
 
 // keylogHelp is the help of --keylog on the proxy and the switch.
@@ -20,7 +22,7 @@ func addKeylogFlag(fs *pflag.FlagSet) *string {
 // existed: it holds what decrypts the traffic). crypto/tls serialises the writes of all
 // connections to it.
 func openKeylog(path string) (*os.File, error) {
-	f, err := openPrivate(path, os.O_APPEND)
+	f, err := outfile.Private(path, os.O_APPEND)
 	if err != nil {
 		return nil, fmt.Errorf("--keylog: %w", err)
 	}

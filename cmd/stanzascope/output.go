@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stanzascope/stanzascope/cmd/stanzascope/internal/metrics"
+	"github.com/stanzascope/stanzascope/cmd/stanzascope/internal/outfile"
 	"github.com/stanzascope/stanzascope/inspect"
 	"github.com/stanzascope/stanzascope/rules"
 )
@@ -233,21 +234,6 @@ func terminalColumns(w io.Writer) int {
 // flusher is what the printers have when they buffer.
 type flusher interface{ Flush() error }
 
-// openPrivate opens path for writing, creating it with mode 0600, and sets the mode of a
-// file that already existed to 0600 too: a log or capture holds the traffic, which is
-// nobody else's business even when an older file was world-readable.
-func openPrivate(path string, flag int) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("making %s private: %w", path, err)
-	}
-	return f, nil
-}
-
 // logSink is the JSON log file. Its lines are buffered and written out when the chain's
 // queue runs empty (inspect.Async calls Flush), so under load the log costs one write call
 // per burst instead of one per record, and it is complete on disk whenever traffic pauses.
@@ -322,7 +308,7 @@ func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() 
 	}
 	outs := []inspect.Output{term}
 	if o.logFile != "" {
-		f, err := openPrivate(o.logFile, os.O_APPEND)
+		f, err := outfile.Open(o.logFile, os.O_APPEND)
 		if err != nil {
 			return nil, nil, errors.Join(fmt.Errorf("opening the log: %w", err), closeFiles())
 		}
