@@ -33,15 +33,21 @@ type File struct {
 }
 
 // Private opens path for writing, creating it with mode 0600, and sets the mode of a
-// file that already existed to 0600 too: a log, a capture or TLS secrets are nobody
-// else's business even when an older file was world-readable. flag adds os.O_APPEND or
+// regular file that already existed to 0600 too: a log, a capture or TLS secrets are
+// nobody else's business even when an older file was world-readable. A device or a pipe
+// (/dev/null, /dev/stdout, a FIFO) keeps its mode: it is not a file we keep, and making
+// /dev/null private breaks every other user of the machine. flag adds os.O_APPEND or
 // os.O_TRUNC.
 func Private(path string, flag int) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	if err := f.Chmod(0o600); err != nil {
+	st, err := f.Stat()
+	if err == nil && st.Mode().IsRegular() {
+		err = f.Chmod(0o600)
+	}
+	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("making %s private: %w", path, err)
 	}
@@ -55,7 +61,7 @@ func Open(path string, flag int) (*File, error) {
 		return nil, err
 	}
 	out := &File{f: f}
-	if st, err := f.Stat(); err == nil && st.Mode().Type() == 0 && canWriteBehind {
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && canWriteBehind {
 		// Appending starts at the end of what the file holds; what it held before is
 		// not ours to drop.
 		off := int64(0)

@@ -62,8 +62,14 @@ func TestEveryByteKept(t *testing.T) {
 	}
 }
 
-// A file that is not a regular file (a device, a pipe) is written plainly.
+// A file that is not a regular file (a device, a pipe) is written plainly, and keeps its
+// mode: /dev/null made 0600 by a root process breaks every other user of the machine (it
+// did, in this test, before Private looked).
 func TestNotRegularFile(t *testing.T) {
+	before, err := os.Stat(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
 	o, err := Open(os.DevNull, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +79,9 @@ func TestNotRegularFile(t *testing.T) {
 		t.Fatal("a device is written behind")
 	}
 	spans(t, o, 2*Span+1, 2)
+	if after, err := os.Stat(os.DevNull); err != nil || after.Mode() != before.Mode() {
+		t.Fatalf("%s was %v, is %v (%v)", os.DevNull, before.Mode(), after.Mode(), err)
+	}
 }
 
 // Truncating starts at 0, whatever the file held.
