@@ -13,7 +13,6 @@ import (
 	"os/signal"
 	"regexp"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/stanzascope/stanzascope/cmd/stanzascope/internal/console"
@@ -206,9 +205,9 @@ func serveProxy(ctx context.Context, f proxyFlags, out *outputFlags, stdout, std
 				logf("stanzascope proxy: %v (rules will not be reloaded)", err)
 			}
 		}()
-		// Rule match counts go to the log on SIGUSR1 and at exit.
+		// Rule match counts go to the log on SIGUSR1 (where there is one) and at exit.
 		usr1 := make(chan os.Signal, 1)
-		signal.Notify(usr1, syscall.SIGUSR1)
+		notifyCounts(usr1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

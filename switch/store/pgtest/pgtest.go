@@ -22,7 +22,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -59,7 +58,7 @@ type Cluster struct {
 	bin  string // directory with initdb and postgres
 	dir  string // the temporary directory: data/ and the server log
 	port int
-	cred *syscall.Credential // whom initdb and postgres run as; nil: as this process
+	cred runAs // whom initdb and postgres run as; nil: as this process
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd     // the running postgres, or nil
@@ -87,7 +86,7 @@ func Start(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
 	if c.cred != nil {
-		if err := os.Chown(c.dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+		if err := giveTo(c.dir, c.cred); err != nil {
 			c.Remove()
 			return nil, fmt.Errorf("pgtest: %w", err)
 		}
@@ -137,24 +136,6 @@ func isExec(p string) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
-// unprivileged returns the credentials of the postgres user, else of nobody.
-func unprivileged() (*syscall.Credential, error) {
-	for _, name := range []string{"postgres", "nobody"} {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-		if err1 != nil || err2 != nil || uid == 0 {
-			continue
-		}
-		// An empty Groups drops root's supplementary groups.
-		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
-	}
-	return nil, errors.New("pgtest: running as root and there is neither a postgres nor a nobody user to run PostgreSQL as")
-}
-
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -170,12 +151,7 @@ func (c *Cluster) command(name string, args ...string) *exec.Cmd {
 	cmd.Dir = c.dir
 	// LC_ALL=C: the messages we wait for are in English, whatever the machine's locale.
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C")
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: c.cred,
-		Setpgid:    true, // a Ctrl-C in the terminal goes to the test, which stops postgres itself
-		// If the test process dies, the server does not outlive it.
-		Pdeathsig: syscall.SIGQUIT,
-	}
+	cmd.SysProcAttr = procAttr(c.cred)
 	return cmd
 }
 
