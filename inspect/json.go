@@ -15,10 +15,14 @@ type JSONOptions struct{}
 // it gets: redaction is a stage of the sink chain before it (NewRedactor).
 type JSON struct {
 	w   io.Writer
+	bw  availableBufferer // w, when it lends its buffer (a bufio.Writer); asked once
 	opt JSONOptions
 	buf []byte
 	jr  jsonRecord // the line being written, filled in place (it is a few hundred bytes)
 }
+
+// availableBufferer is a writer that lends the free part of its buffer (bufio.Writer).
+type availableBufferer interface{ AvailableBuffer() []byte }
 
 // jsonRecord is the shape of one line of a JSON log. Field order and names are a format
 // other tools read: change them only by adding fields.
@@ -62,11 +66,15 @@ type jsonRecord struct {
 	// (time.AppendFormat) instead of making a string per record first; Time is what a
 	// line read back holds.
 	at time.Time
+	// clock is what the last line's time was, kept across fill: most lines come in the
+	// same second as the one before.
+	clock lineClock
 }
 
 // NewJSON returns a JSON-lines printer writing to w, one Write call per record.
 func NewJSON(w io.Writer, opt JSONOptions) *JSON {
-	return &JSON{w: w, opt: opt}
+	bw, _ := w.(availableBufferer)
+	return &JSON{w: w, bw: bw, opt: opt}
 }
 
 // Flush does nothing: JSON writes each record as it comes.
@@ -78,8 +86,8 @@ func (j *JSON) Write(r *Record) error {
 	jr := &j.jr
 	jr.fill(r)
 	var err error
-	if bw, ok := j.w.(interface{ AvailableBuffer() []byte }); ok {
-		_, err = j.w.Write(jr.appendJSON(bw.AvailableBuffer()))
+	if j.bw != nil {
+		_, err = j.w.Write(jr.appendJSON(j.bw.AvailableBuffer()))
 	} else {
 		j.buf = jr.appendJSON(j.buf[:0])
 		_, err = j.w.Write(j.buf)
@@ -100,6 +108,7 @@ func toJSON(r *Record) jsonRecord {
 // fill sets jr to the line of r, every field: what the last record left is overwritten.
 func (jr *jsonRecord) fill(r *Record) {
 	*jr = jsonRecord{
+		clock:     jr.clock,
 		Kind:      r.Kind.String(),
 		Dir:       r.Dir.String(),
 		Name:      r.Name,
@@ -133,13 +142,16 @@ func (jr *jsonRecord) fill(r *Record) {
 	case KindStanza:
 		if r.parsedTree() != nil {
 			jr.Type, jr.ID, jr.From, jr.To = jsonText(r.Attr("type")), jsonText(r.Attr("id")), jsonText(r.Attr("from")), jsonText(r.Attr("to"))
-		} else if _, _, known := r.TopAttrRaw(TopID); known {
-			// The Reader noted where they are while framing: no scan at all.
-			for i, v := range [...]*jsonText{TopID: &jr.ID, TopType: &jr.Type, TopFrom: &jr.From, TopTo: &jr.To} {
-				if raw, present, _ := r.TopAttrRaw(i); present {
-					*v = unescapeBytes(raw)
-				}
-			}
+		} else if id, _, known := r.TopAttrRaw(TopID); known {
+			// The Reader noted where they are while framing: no scan at all. A value
+			// not present is empty, as the field is left.
+			jr.ID = unescapeValue(id)
+			v, _, _ := r.TopAttrRaw(TopType)
+			jr.Type = unescapeValue(v)
+			v, _, _ = r.TopAttrRaw(TopFrom)
+			jr.From = unescapeValue(v)
+			v, _, _ = r.TopAttrRaw(TopTo)
+			jr.To = unescapeValue(v)
 		} else {
 			topAttrs(r.Raw, jr)
 		}
@@ -193,8 +205,19 @@ func topAttrs(raw []byte, jr *jsonRecord) {
 			v, bit = &jr.To, 8
 		}
 		if v != nil && seen&bit == 0 {
-			*v, seen = unescapeBytes(a.Value(raw)), seen|bit
+			*v, seen = unescapeValue(a.Value(raw)), seen|bit
 		}
 		i = next
 	}
+}
+
+// unescapeValue is unescapeBytes for an attribute's value: a short one, looked through for
+// a reference byte by byte rather than by a call to bytes.IndexByte.
+func unescapeValue(v []byte) jsonText {
+	for _, c := range v {
+		if c == '&' {
+			return unescapeBytes(v)
+		}
+	}
+	return v
 }

@@ -3,6 +3,8 @@ package inspect
 import (
 	"bytes"
 	"encoding/json"
+	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -146,6 +148,34 @@ func BenchmarkJSONRecord(b *testing.B) {
 	}
 }
 
+// BenchmarkJSONRecordFramed is BenchmarkJSONRecord for the same message as the proxy's
+// records of it are: framed by a Reader, which notes where type, id, from and to are, so
+// the printer scans nothing.
+func BenchmarkJSONRecordFramed(b *testing.B) {
+	rd := NewReader(strings.NewReader(testHeader+"<message to='dana@localhost' type='chat' id='m1'><body>I wish to complain about this parrot.</body></message>"), Limits{})
+	var r *Record
+	for r == nil {
+		ev, err := rd.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ev.Kind == KindStanza {
+			r = ev.Record()
+		}
+	}
+	if _, _, known := r.TopAttrRaw(TopID); !known {
+		b.Fatal("the Reader noted nothing: the benchmark measures the scan")
+	}
+	r.Dir, r.Conn, r.Time, r.Seq = ClientToServer, &ConnInfo{ID: 3}, time.Date(2026, 11, 28, 13, 0, 0, 123456789, time.UTC), 42
+	j := NewJSON(discardWriter{}, JSONOptions{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := j.Write(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // FuzzAppendTimeUTC holds the JSON log's time writer to what it replaces,
 // time.AppendFormat with RFC 3339 and nanoseconds in UTC.
 func FuzzAppendTimeUTC(f *testing.F) {
@@ -156,11 +186,80 @@ func FuzzAppendTimeUTC(f *testing.F) {
 	f.Add(int64(253402300799), int64(999))  // 9999-12-31
 	f.Add(int64(253402300800), int64(5000)) // year 10000: AppendFormat's
 	f.Add(int64(-62135596801), int64(0))    // year 0
+	f.Add(int64(-62167219200), int64(7))    // 0000-01-01: AppendFormat's
+	f.Add(int64(-62162035201), int64(0))    // 0000-02-29T23:59:59: AppendFormat's
+	f.Add(int64(-62162035200), int64(0))    // 0000-03-01: the first day written here
+	f.Add(int64(-1), int64(999999999))      // before 1970
+	f.Add(int64(951782400), int64(10))      // 2000-02-29
 	f.Fuzz(func(t *testing.T, sec, nsec int64) {
 		at := time.Unix(sec, nsec%1e9)
 		want := at.UTC().AppendFormat(nil, time.RFC3339Nano)
 		if got := appendTimeUTC(nil, at); string(got) != string(want) {
 			t.Fatalf("appendTimeUTC(%v) = %s, want %s", at, got, want)
+		}
+		// A line's time, which keeps the last second it wrote: the same second again, a
+		// later one (nsec from at, either side of the second), and back to the first.
+		var jr jsonRecord
+		for _, at := range []time.Time{at, at.Add(time.Duration(nsec % 1e9)), at.Add(time.Duration(nsec)), at} {
+			jr.at = at
+			want := at.UTC().AppendFormat(nil, time.RFC3339Nano)
+			if got := jr.appendTime(nil); string(got) != string(want) {
+				t.Fatalf("appendTime(%v) after %d = %s, want %s", at, jr.clock.sec, got, want)
+			}
+		}
+	})
+}
+
+// FuzzJSONLine holds the whole line to encoding/json's for the same record (referenceJSON):
+// every field present or left out, each string field one of a few fuzzed strings (invalid
+// UTF-8, control bytes, U+2028, quotes, long xml), the time as the printer's or as read back.
+func FuzzJSONLine(f *testing.F) {
+	f.Add(int64(1795870800), int64(123456789), uint64(3), uint64(42), "c2s", "stanza",
+		[]byte("<message to='dana@localhost' type='chat' id='m1'><body>I wish to complain about this parrot.</body></message>"),
+		[]byte("dana@localhost"), uint64(0x5555555555555555), 0.0)
+	f.Add(int64(0), int64(0), uint64(0), uint64(0), "\u2028\"\\\x00\x1f\xff\xc3", "é☃\u2029<&>",
+		[]byte("tab\there \"quoted\" back\\slash \u2028 \xe2\x80 \x7f\x80"), []byte("\xed\xa0\x80"), ^uint64(0), 3.2)
+	f.Add(int64(1795870800), int64(0), ^uint64(0), uint64(1), "", "x", []byte{}, []byte(nil), uint64(0xaaaaaaaaaaaaaaaa), 1e-7)
+	f.Fuzz(func(t *testing.T, sec, nsec int64, conn, seq uint64, s1, s2 string, xml, attr []byte, pick uint64, rtt float64) {
+		// pick chooses, two bits per field, what each gets: nothing, s1, s2 or attr.
+		str := func() string {
+			v := [...]string{"", s1, s2, string(attr)}[pick&3]
+			pick = pick>>2 | pick<<62
+			return v
+		}
+		text := func() jsonText {
+			v := [...]jsonText{nil, jsonText(s1), xml, attr}[pick&3]
+			pick = pick>>2 | pick<<62
+			return v
+		}
+		jr := jsonRecord{Conn: conn, Seq: seq, Size: len(xml), Unmatched: pick&1 != 0}
+		if sec != 0 {
+			jr.at = time.Unix(sec, nsec%1e9)
+		} else {
+			jr.Time = str()
+		}
+		jr.Node, jr.Dir, jr.Kind, jr.Name, jr.NS = str(), str(), str(), str(), str()
+		jr.Type, jr.ID, jr.From, jr.To, jr.XML = text(), text(), text(), text(), text()
+		jr.Note, jr.Error, jr.Condition, jr.Original, jr.Verdict = str(), str(), str(), text(), str()
+		if l := str(); l != "" || pick&1 != 0 {
+			jr.Tags = []Tag{{Label: l, Color: str()}, {Label: s2}}
+		}
+		if r := str(); r != "" {
+			jr.Rules = []string{r, s1}
+		}
+		if !math.IsNaN(rtt) && !math.IsInf(rtt, 0) {
+			jr.RTTms = rtt // a duration's: never NaN or infinite
+		}
+		jr.Client, jr.Server, jr.Origin, jr.Transport = str(), str(), str(), str()
+		if c := str(); c != "" {
+			jr.Violations = []Violation{{Condition: Cond(c), Text: s1, Section: str(), Offset: int64(seq), Line: int(conn), Col: len(s2)}}
+		}
+		if pick&2 != 0 {
+			jr.Milestone = &Milestone{Kind: MilestoneKind(str()), Leg: str(), Direct: pick&4 != 0}
+		}
+		want := referenceJSON(t, jr)
+		if got := jr.appendJSON(nil); !bytes.Equal(got, want) {
+			t.Fatalf("appendJSON\n got %s\nwant %s", got, want)
 		}
 	})
 }
