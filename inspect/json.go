@@ -107,22 +107,22 @@ func toJSON(r *Record) jsonRecord {
 
 // fill sets jr to the line of r, every field: what the last record left is overwritten.
 func (jr *jsonRecord) fill(r *Record) {
-	*jr = jsonRecord{
-		clock:     jr.clock,
-		Kind:      r.Kind.String(),
-		Dir:       r.Dir.String(),
-		Name:      r.Name,
-		NS:        r.NS,
-		Size:      len(r.Raw),
-		Note:      r.Note,
-		Verdict:   string(r.Verdict),
-		Milestone: r.Milestone,
-		Tags:      r.Tags,
-		Rules:     r.Rules,
-		Unmatched: r.Unmatched,
-		Origin:    r.Producer().String(),
-		Seq:       r.Seq,
-	}
+	// Cleared in place and then set field by field: a composite literal with calls in it
+	// is built aside and copied, twice the stores of the whole struct.
+	clock := jr.clock
+	*jr = jsonRecord{}
+	jr.clock = clock
+	jr.Kind = r.Kind.String()
+	jr.Dir = r.Dir.String()
+	jr.Name, jr.NS = r.Name, r.NS
+	jr.Size = len(r.Raw)
+	jr.Note = r.Note
+	jr.Verdict = string(r.Verdict)
+	jr.Milestone = r.Milestone
+	jr.Tags, jr.Rules = r.Tags, r.Rules
+	jr.Unmatched = r.Unmatched
+	jr.Origin = r.Producer().String()
+	jr.Seq = r.Seq
 	jr.at = r.Time
 	if r.Conn != nil {
 		jr.Conn = r.Conn.ID

@@ -28,7 +28,7 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 	}
 	if jr.Conn != 0 {
 		b = appendKey(b, open, `,"conn":`)
-		b = strconv.AppendUint(b, jr.Conn, 10)
+		b = appendUint(b, jr.Conn)
 	}
 	if jr.Node != "" {
 		b = appendKey(b, open, `,"node":`)
@@ -65,7 +65,11 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 		b = appendJSONString(b, jr.To)
 	}
 	b = append(b, `,"size":`...)
-	b = strconv.AppendInt(b, int64(jr.Size), 10)
+	if jr.Size >= 0 {
+		b = appendUint(b, uint64(jr.Size))
+	} else {
+		b = strconv.AppendInt(b, int64(jr.Size), 10) // only from a line read back
+	}
 	if len(jr.XML) > 0 {
 		b = append(b, `,"xml":`...)
 		b = appendJSONString(b, jr.XML)
@@ -92,7 +96,7 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 	}
 	if jr.Seq != 0 {
 		b = append(b, `,"seq":`...)
-		b = strconv.AppendUint(b, jr.Seq, 10)
+		b = appendUint(b, jr.Seq)
 	}
 	if len(jr.Violations) > 0 {
 		b = append(b, `,"violations":`...)
@@ -103,6 +107,24 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 		b = jr.Milestone.appendJSON(b)
 	}
 	return append(b, "}\n"...)
+}
+
+// appendUint appends v in decimal, as strconv.AppendUint does, the numbers below 10000
+// (a connection's, a stanza's size) two digits at a time from a table.
+func appendUint(b []byte, v uint64) []byte {
+	switch {
+	case v < 10:
+		return append(b, byte('0'+v))
+	case v < 100:
+		return append(b, digits2[2*v], digits2[2*v+1])
+	case v < 1000:
+		p := v % 100
+		return append(b, byte('0'+v/100), digits2[2*p], digits2[2*p+1])
+	case v < 10000:
+		q, p := v/100, v%100
+		return append(b, digits2[2*q], digits2[2*q+1], digits2[2*p], digits2[2*p+1])
+	}
+	return strconv.AppendUint(b, v, 10)
 }
 
 // appendKey appends key, a key with its leading comma and colon, without the comma when
@@ -183,7 +205,9 @@ func (jr *jsonRecord) appendTime(b []byte) []byte {
 		}
 		jr.clock.sec = sec
 	}
-	b = append(b, jr.clock.date[:]...)
+	n := len(b)
+	b = slices.Grow(b, len(jr.clock.date)+11)[:n+len(jr.clock.date)]
+	*(*[19]byte)(b[n:]) = jr.clock.date // stores of a known size, not a call to memmove
 	return appendFraction(b, jr.at.Nanosecond())
 }
 
@@ -258,7 +282,9 @@ func appendFraction(b []byte, ns int) []byte {
 	if ns == 0 {
 		return append(b, 'Z')
 	}
-	var d [11]byte
+	n := len(b)
+	b = slices.Grow(b, 11)[:n+11]
+	d := (*[11]byte)(b[n:])
 	d[0] = '.'
 	hi, lo := ns/10000, ns%10000 // digits 1-5 and 6-9, two chains instead of one
 	d[1] = byte('0' + hi/10000)
@@ -267,12 +293,12 @@ func appendFraction(b []byte, ns int) []byte {
 	d[4], d[5] = digits2[2*(p%100)], digits2[2*(p%100)+1]
 	d[6], d[7] = digits2[2*(lo/100)], digits2[2*(lo/100)+1]
 	d[8], d[9] = digits2[2*(lo%100)], digits2[2*(lo%100)+1]
-	n := 10
-	for d[n-1] == '0' {
-		n--
+	k := 10
+	for d[k-1] == '0' {
+		k--
 	}
-	d[n] = 'Z'
-	return append(b, d[:n+1]...)
+	d[k] = 'Z'
+	return b[:n+k+1]
 }
 
 // minTimeDays and maxTimeDays are the days since 1970-01-01 of 0000-03-01 (the first

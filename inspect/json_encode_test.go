@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -262,4 +263,43 @@ func FuzzJSONLine(f *testing.F) {
 			t.Fatalf("appendJSON\n got %s\nwant %s", got, want)
 		}
 	})
+}
+
+// FuzzAppendUint holds the line's number writer to strconv's.
+func FuzzAppendUint(f *testing.F) {
+	for _, v := range []uint64{0, 9, 10, 99, 100, 999, 1000, 9999, 10000, 1<<64 - 1} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v uint64) {
+		if got, want := appendUint([]byte("x"), v), strconv.AppendUint([]byte("x"), v, 10); string(got) != string(want) {
+			t.Fatalf("appendUint(%d) = %s, want %s", v, got, want)
+		}
+	})
+}
+
+// TestJSONPrinterReuse: the printer fills one line in place for every record and keeps the
+// last second's time; each line it writes is the line of that record alone, whatever came
+// before (the session's records, then again in reverse, then with times a second apart).
+func TestJSONPrinterReuse(t *testing.T) {
+	recs := sessionRecords(t)
+	for i := len(recs) - 1; i >= 0; i-- {
+		recs = append(recs, recs[i])
+	}
+	for i, r := range recs[:10] {
+		c := *r
+		c.Time = r.Time.Add(time.Duration(i) * 999 * time.Millisecond)
+		recs = append(recs, &c)
+	}
+	var buf bytes.Buffer
+	j := NewJSON(&buf, JSONOptions{})
+	for _, r := range recs {
+		buf.Reset()
+		if err := j.Write(r); err != nil {
+			t.Fatal(err)
+		}
+		jr := toJSON(r)
+		if want := referenceJSON(t, jr); !bytes.Equal(buf.Bytes(), want) {
+			t.Fatalf("line after others\n got %s\nwant %s", buf.Bytes(), want)
+		}
+	}
 }
