@@ -69,6 +69,32 @@ type jsonRecord struct {
 	// clock is what the last line's time was, kept across fill: most lines come in the
 	// same second as the one before.
 	clock lineClock
+	// dirField, kindField and originField are Dir, Kind and Origin with their keys, as
+	// the line has them (`,"kind":"stanza"`), when fill took them from namedFields; empty
+	// otherwise (a line read back), and appendJSON quotes the names then.
+	dirField, kindField, originField string
+}
+
+// namedFields holds, for each value of a record's direction, kind and producer, the
+// field of the line that says it, key and quoted name (Direction.String, Kind.String,
+// Origin.String): fill points the line at them so that appendJSON copies each instead of
+// quoting a name it already knows.
+var namedFields struct {
+	dir, kind, origin [16]string
+}
+
+func init() {
+	field := func(key, name string) string {
+		if name == "" {
+			return "" // left out of the line
+		}
+		return string(appendJSONString([]byte(`,"`+key+`":`), name))
+	}
+	for i := range namedFields.dir {
+		namedFields.dir[i] = field("dir", Direction(i).String())
+		namedFields.kind[i] = field("kind", Kind(i).String())
+		namedFields.origin[i] = field("origin", Origin(i).String())
+	}
 }
 
 // NewJSON returns a JSON-lines printer writing to w, one Write call per record.
@@ -114,6 +140,12 @@ func (jr *jsonRecord) fill(r *Record) {
 	jr.clock = clock
 	jr.Kind = r.Kind.String()
 	jr.Dir = r.Dir.String()
+	if int(r.Kind) < len(namedFields.kind) {
+		jr.kindField = namedFields.kind[r.Kind]
+	}
+	if int(r.Dir) < len(namedFields.dir) {
+		jr.dirField = namedFields.dir[r.Dir]
+	}
 	jr.Name, jr.NS = r.Name, r.NS
 	jr.Size = len(r.Raw)
 	jr.Note = r.Note
@@ -121,7 +153,11 @@ func (jr *jsonRecord) fill(r *Record) {
 	jr.Milestone = r.Milestone
 	jr.Tags, jr.Rules = r.Tags, r.Rules
 	jr.Unmatched = r.Unmatched
-	jr.Origin = r.Producer().String()
+	p := r.Producer()
+	jr.Origin = p.String()
+	if int(p) < len(namedFields.origin) {
+		jr.originField = namedFields.origin[p]
+	}
 	jr.Seq = r.Seq
 	jr.at = r.Time
 	if r.Conn != nil {

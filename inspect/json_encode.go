@@ -34,12 +34,18 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 		b = appendKey(b, open, `,"node":`)
 		b = appendJSONString(b, jr.Node)
 	}
-	if jr.Dir != "" {
+	if jr.dirField != "" {
+		b = appendKey(b, open, jr.dirField)
+	} else if jr.Dir != "" {
 		b = appendKey(b, open, `,"dir":`)
 		b = appendJSONString(b, jr.Dir)
 	}
-	b = appendKey(b, open, `,"kind":`)
-	b = appendJSONString(b, jr.Kind)
+	if jr.kindField != "" {
+		b = appendKey(b, open, jr.kindField)
+	} else {
+		b = appendKey(b, open, `,"kind":`)
+		b = appendJSONString(b, jr.Kind)
+	}
 	if jr.Name != "" {
 		b = append(b, `,"name":`...)
 		b = appendJSONString(b, jr.Name)
@@ -86,7 +92,9 @@ func (jr *jsonRecord) appendJSON(b []byte) []byte {
 		b = append(b, `,"server":`...)
 		b = appendJSONString(b, jr.Server)
 	}
-	if jr.Origin != "" {
+	if jr.originField != "" {
+		b = append(b, jr.originField...)
+	} else if jr.Origin != "" {
 		b = append(b, `,"origin":`...)
 		b = appendJSONString(b, jr.Origin)
 	}

@@ -303,3 +303,22 @@ func TestJSONPrinterReuse(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONNamedFields: a line's direction, kind and producer, copied from namedFields, are
+// what encoding/json writes for their names, for every value (names or none, in the
+// table or past it) and with or without a time before them.
+func TestJSONNamedFields(t *testing.T) {
+	at := time.Date(2026, 11, 28, 13, 0, 0, 5, time.UTC)
+	for i := range 256 {
+		for _, r := range []*Record{
+			{Kind: Kind(i), Dir: Direction(i), Origin: Origin(i)},
+			{Kind: Kind(i), Dir: Direction(i % 4), Origin: Origin(i % 5), Time: at},
+			{Kind: Kind(i % 12), Dir: Direction(i % 3), Raw: []byte("<presence/>")},
+		} {
+			jr := toJSON(r)
+			if got, want := jr.appendJSON(nil), referenceJSON(t, jr); !bytes.Equal(got, want) {
+				t.Fatalf("kind %d, dir %d, origin %d\n got %s\nwant %s", r.Kind, r.Dir, r.Origin, got, want)
+			}
+		}
+	}
+}
