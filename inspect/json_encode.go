@@ -375,8 +375,8 @@ func appendJSONString[S ~string | ~[]byte](b []byte, s S) []byte {
 
 // jsonStop and htmlStop are 1 for the bytes a JSON string does not hold as they are,
 // without and with HTML escaping: the ASCII bytes to escape, and every byte >= 0x80 (the
-// start or continuation of a character checked by decoding it). plainRun reads them for
-// the last bytes of a string, fewer than 8.
+// start or continuation of a character checked by decoding it). appendShortQuoted reads
+// them for each byte of a short string, plainRun for the last bytes of a long one.
 var jsonStop, htmlStop [256]uint8
 
 func init() {
@@ -456,7 +456,7 @@ const maxShortQuoted = 48
 
 // appendShortQuoted appends s quoted when none of its bytes is to escape or decode (stop
 // marks those), checking and copying each byte in one pass instead of a search and a
-// copy; ok is false, b as it was, when one is. Each field of a line is one call of it.
+// copy; when one is, ok is false and line holds b's bytes only (appendQuoted starts over).
 func appendShortQuoted[S ~string | ~[]byte](b []byte, s S, stop *[256]uint8) (line []byte, ok bool) {
 	n := len(b)
 	if cap(b)-n < len(s)+2 {
