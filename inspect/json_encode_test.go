@@ -136,7 +136,9 @@ func TestJSONTopAttrsNoted(t *testing.T) {
 }
 
 // BenchmarkJSONRecord is the JSON log's work for one record of live traffic: a chat
-// message framed by a Reader, with its time, connection, direction and number.
+// message with its time, connection, direction and number. No Reader framed it, so the
+// printer scans its start tag for type, id, from and to (BenchmarkJSONRecordFramed is the
+// proxy's case).
 func BenchmarkJSONRecord(b *testing.B) {
 	r := rec(b, ClientToServer, "<message to='dana@localhost' type='chat' id='m1'><body>I wish to complain about this parrot.</body></message>")
 	r.Conn, r.Time, r.Seq = &ConnInfo{ID: 3}, time.Date(2026, 11, 28, 13, 0, 0, 123456789, time.UTC), 42
