@@ -146,6 +146,13 @@ func (e *Event) TopAttrRaw(i int) (value []byte, present, known bool) {
 	return e.Raw[s.start:s.end], true, true
 }
 
+// Attr is Record.Attr for the event's stanza: a top-level attribute, unescaped, from
+// where the Reader noted it, else scanned.
+func (e *Event) Attr(local string) string {
+	v, present, known := e.TopAttrRaw(TopAttrIndex(local))
+	return notedAttr(e.Raw, local, v, present, known)
+}
+
 // Header is a parsed stream header (<stream:stream ...>).
 type Header struct {
 	Prefix    string            // prefix bound to the streams namespace ("stream", or "" when default)

@@ -181,13 +181,13 @@ func (jr *jsonRecord) fill(r *Record) {
 		} else if id, _, known := r.TopAttrRaw(TopID); known {
 			// The Reader noted where they are while framing: no scan at all. A value
 			// not present is empty, as the field is left.
-			jr.ID = unescapeValue(id)
+			jr.ID = unescapeBytes(id)
 			v, _, _ := r.TopAttrRaw(TopType)
-			jr.Type = unescapeValue(v)
+			jr.Type = unescapeBytes(v)
 			v, _, _ = r.TopAttrRaw(TopFrom)
-			jr.From = unescapeValue(v)
+			jr.From = unescapeBytes(v)
 			v, _, _ = r.TopAttrRaw(TopTo)
-			jr.To = unescapeValue(v)
+			jr.To = unescapeBytes(v)
 		} else {
 			topAttrs(r.Raw, jr)
 		}
@@ -241,19 +241,8 @@ func topAttrs(raw []byte, jr *jsonRecord) {
 			v, bit = &jr.To, 8
 		}
 		if v != nil && seen&bit == 0 {
-			*v, seen = unescapeValue(a.Value(raw)), seen|bit
+			*v, seen = unescapeBytes(a.Value(raw)), seen|bit
 		}
 		i = next
 	}
-}
-
-// unescapeValue is unescapeBytes for an attribute's value: a short one, looked through for
-// a reference byte by byte rather than by a call to bytes.IndexByte.
-func unescapeValue(v []byte) jsonText {
-	for _, c := range v {
-		if c == '&' {
-			return unescapeBytes(v)
-		}
-	}
-	return v
 }

@@ -371,6 +371,17 @@ func (p *treeParser) content(el *Element, depth int) error {
 // unescapeBytes returns b with entity and character references replaced. It returns b
 // itself when there is nothing to replace.
 func unescapeBytes(b []byte) []byte {
+	if len(b) <= 32 {
+		// Most are attribute values (an id, a type, a JID): looked through byte by byte,
+		// which costs less than a call to bytes.IndexByte (the JSON log unescapes four of
+		// them for every stanza).
+		for _, c := range b {
+			if c == '&' {
+				return appendUnescaped(nil, b)
+			}
+		}
+		return b
+	}
 	if bytes.IndexByte(b, '&') < 0 {
 		return b
 	}

@@ -310,13 +310,20 @@ func (r *Record) Attr(local string) string {
 	if r.Kind != KindStanza && r.Kind != KindStreamOpen {
 		return ""
 	}
-	if v, present, known := r.TopAttrRaw(TopAttrIndex(local)); known {
-		if !present {
-			return ""
-		}
-		return string(unescapeBytes(v))
+	v, present, known := r.TopAttrRaw(TopAttrIndex(local))
+	return notedAttr(r.Raw, local, v, present, known)
+}
+
+// notedAttr returns the top-level attribute local of raw, unescaped: from where the
+// Reader noted it (TopAttrRaw's value, present, known), else scanned (TopAttr).
+func notedAttr(raw []byte, local string, v []byte, present, known bool) string {
+	if !known {
+		return TopAttr(raw, local)
 	}
-	return TopAttr(r.Raw, local)
+	if !present {
+		return ""
+	}
+	return string(unescapeBytes(v))
 }
 
 // Sink consumes records. Sinks are not safe for concurrent use unless they say so;

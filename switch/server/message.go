@@ -12,10 +12,9 @@ import (
 
 // onMessage routes a message (RFC 6121 section 8): from is always stamped by the server,
 // to is kept as written, the body and any extension pass through byte for byte.
-// It needs only the top-level attributes, so no tree is built: to and typ are the
-// message's to and type attributes (unescaped), and attr reads the others.
+// It needs only the top-level attributes, so no tree is built: to is the message's to
+// (unescaped), typ the type it is routed as (routedType), and attr reads the others.
 func (c *conn) onMessage(ctx context.Context, raw []byte, to, typ string, attr func(string) string) error {
-	typ = routedType(typ)
 	// m is built from locals: ParseJID(m.to) would move attr (and its closure) to the heap.
 	m := msgAttrs{attr: attr, to: to, typ: typ}
 	full, fullText := c.stampJID()

@@ -147,19 +147,13 @@ func (c *conn) onStanza(ctx context.Context, ev inspect.Event) error {
 		attr := func(name string) string { return inspect.TopAttr(raw, name) }
 		// The type only chooses among constants (routedType): compared where the Reader
 		// found it, without a string of it. The to is kept, so it is a string.
-		typ := ""
+		typ := routedType("")
 		if v, present, known := ev.TopAttrRaw(inspect.TopType); !known || bytes.IndexByte(v, '&') >= 0 {
 			typ = routedType(attr("type"))
 		} else if present {
 			typ = routedType(string(v)) // no copy: routedType returns a constant
 		}
-		to := ""
-		if v, present, known := ev.TopAttrRaw(inspect.TopTo); !known || bytes.IndexByte(v, '&') >= 0 {
-			to = attr("to")
-		} else if present {
-			to = string(v)
-		}
-		return c.onMessage(ctx, raw, to, typ, attr)
+		return c.onMessage(ctx, raw, ev.Attr("to"), typ, attr)
 	}
 	el, err := inspect.ParseElement(ev.Raw, c.rd.Header())
 	if err != nil {
@@ -178,7 +172,7 @@ func (c *conn) onStanza(ctx context.Context, ev inspect.Event) error {
 	case "iq":
 		return c.onIQ(ctx, raw, el)
 	case "message":
-		return c.onMessage(ctx, raw, el.Attr("to"), el.Attr("type"), el.Attr)
+		return c.onMessage(ctx, raw, el.Attr("to"), routedType(el.Attr("type")), el.Attr)
 	default:
 		return c.onPresence(ctx, raw, el)
 	}

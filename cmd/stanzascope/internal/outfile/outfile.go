@@ -108,9 +108,6 @@ func (o *File) writeBehind() error {
 	return nil
 }
 
-// Name returns the file's path as given to Open.
-func (o *File) Name() string { return o.f.Name() }
-
 // Close closes the file. The pages of its last spans stay in the cache; the kernel
 // writes them back as it does any file's.
 func (o *File) Close() error { return o.f.Close() }
