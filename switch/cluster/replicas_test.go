@@ -128,10 +128,22 @@ func TestReplicasNATSCluster(t *testing.T) {
 		}
 		return true
 	})
-	nc, err := cluster.Open(context.Background(), cluster.Config{URL: strings.Join(survivors, ","), Node: "c", Store: na.db, Replicas: 3, TTL: 15 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A start has 10 s to watch the bucket. Just after the loss of a JetStream server, on
+	// a loaded machine (CI, every package at once), that was not always enough: node c is
+	// then started again, as an operator would, within a minute; an error other than a
+	// time-out fails at once.
+	var nc *cluster.Node
+	waitUntil(t, 60*time.Second, "node c to start on the surviving servers", func() bool {
+		var err error
+		nc, err = cluster.Open(context.Background(), cluster.Config{URL: strings.Join(survivors, ","), Node: "c", Store: na.db, Replicas: 3, TTL: 15 * time.Second})
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+			t.Fatal(err)
+		}
+		if err != nil {
+			t.Logf("node c did not start: %v; starting it again", err)
+		}
+		return err == nil
+	})
 	defer nc.Close()
 	for _, j := range jids {
 		if nc.Lookup(mustJID(t, j)) == nil {
