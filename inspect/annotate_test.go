@@ -57,10 +57,10 @@ func readAll(t *testing.T, in string, lim Limits, oneByte bool) (string, [][]Vio
 		}
 		raw.Write(ev.Raw)
 		rec := ev.Record()
-		if !bytes.Equal(rec.Raw, ev.Raw) || len(rec.Violations) != len(ev.Violations) {
+		if !bytes.Equal(rec.Raw, ev.Raw) || len(rec.Violations()) != len(ev.Violations) {
 			t.Fatalf("record of %v differs from the event", ev.Kind)
 		}
-		viols = append(viols, rec.Violations)
+		viols = append(viols, rec.Violations())
 		kinds = append(kinds, ev.Kind)
 	}
 }
@@ -212,7 +212,7 @@ func TestViolationsInOutputs(t *testing.T) {
 		rec.Dir = ClientToServer
 		recs = append(recs, rec)
 	}
-	if len(recs) != 3 || len(recs[1].Violations) != 2 || len(recs[2].Violations) != 1 {
+	if len(recs) != 3 || len(recs[1].Violations()) != 2 || len(recs[2].Violations()) != 1 {
 		t.Fatalf("records %+v", recs)
 	}
 	var js bytes.Buffer
@@ -233,8 +233,8 @@ func TestViolationsInOutputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k := range recs {
-		if !slices.Equal(back[k].Violations, recs[k].Violations) {
-			t.Errorf("record %d read back with %+v, written with %+v", k, back[k].Violations, recs[k].Violations)
+		if !slices.Equal(back[k].Violations(), recs[k].Violations()) {
+			t.Errorf("record %d read back with %+v, written with %+v", k, back[k].Violations(), recs[k].Violations())
 		}
 	}
 	var p bytes.Buffer

@@ -124,7 +124,7 @@ func (e Event) Record() *Record {
 		r.top = topNote{base: &r.Raw[0], n: len(r.Raw), v: e.top}
 	}
 	if len(e.Violations) > 0 {
-		r.Violations = slices.Clone(e.Violations)
+		r.extra = &recordExtra{violations: slices.Clone(e.Violations)}
 	}
 	return r
 }

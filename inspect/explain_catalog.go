@@ -151,7 +151,7 @@ func explainRoster(r *Record, typ string, q *Element) string {
 // tracker matched it: a resource the client chose (§7.7.1) or one the server generated
 // (§7.6.1).
 func bindSection(r *Record) string {
-	if q := r.answers; q != nil && q.child.ns == NSBind {
+	if q := r.answersReq(); q != nil && q.child.ns == NSBind {
 		if q.boundRes {
 			return "RFC 6120 §7.7.1"
 		}
@@ -164,7 +164,7 @@ func bindSection(r *Record) string {
 // that a request succeeded; when the iq tracker matched it to its request, it says what
 // that request achieved.
 func explainEmptyResult(r *Record, id string) string {
-	q := r.answers
+	q := r.answersReq()
 	if q == nil || q.typ != "set" {
 		return fmt.Sprintf("iq result: the request with id '%s' succeeded; a result without payload is the whole answer to many requests, such as a ping or a set (RFC 6120 §8.2.3)", id)
 	}

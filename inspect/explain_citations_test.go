@@ -277,7 +277,7 @@ func TestExplainCitations(t *testing.T) {
 func TestExplainAchievements(t *testing.T) {
 	byID := map[string]string{}
 	for _, r := range explainCorpus(t) {
-		if r.answers != nil || (r.Kind == KindStanza && r.Attr("type") == "result" && r.Attr("id") >= "1" && r.Attr("id") <= "9") {
+		if r.answersReq() != nil || (r.Kind == KindStanza && r.Attr("type") == "result" && r.Attr("id") >= "1" && r.Attr("id") <= "9") {
 			byID[r.Attr("id")] = Explain(r)
 		}
 	}

@@ -188,8 +188,8 @@ func FuzzReaderAnnotate(f *testing.F) {
 		var first *Violation
 		for _, r := range arecs {
 			all = append(all, r.Raw...)
-			if len(r.Violations) > 0 && first == nil {
-				first = &r.Violations[0]
+			if len(r.Violations()) > 0 && first == nil {
+				first = &r.Violations()[0]
 			}
 		}
 		if !bytes.HasPrefix(in, all) {

@@ -145,10 +145,12 @@ func (t *IQTracker) track(r *Record, cid ConnKey) error {
 		delete(c.pending, key)
 		req.forgone = true
 		t.waiting--
-		r.answers = req
+		x := r.edit() // one copy of the optional part for both
+		x.answers = req
 		if d := r.Time.Sub(req.t); d > 0 && !req.t.IsZero() {
-			r.RTT = d
+			x.rtt = d
 		}
+		r.extra = x
 	}
 	return nil
 }

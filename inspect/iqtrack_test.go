@@ -41,8 +41,8 @@ func TestIQTrackerMatches(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if ans.RTT != 3200*time.Microsecond || ans.Unmatched {
-		t.Fatalf("answer RTT %v unmatched %v", ans.RTT, ans.Unmatched)
+	if ans.RTT() != 3200*time.Microsecond || ans.Unmatched {
+		t.Fatalf("answer RTT %v unmatched %v", ans.RTT(), ans.Unmatched)
 	}
 	if err := tr.Close(); err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestIQTrackerUnmatchedAnswer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !same.Unmatched || !other.Unmatched || same.RTT != 0 {
+	if !same.Unmatched || !other.Unmatched || same.RTT() != 0 {
 		t.Fatalf("unmatched: same-direction %v, unknown id %v", same.Unmatched, other.Unmatched)
 	}
 	var b strings.Builder
@@ -135,8 +135,8 @@ func TestIQTrackerPerConnection(t *testing.T) {
 	}
 	right := iq(t, c1, ServerToClient, 2*time.Millisecond, "result", "same")
 	tr.Write(right)
-	if right.Unmatched || right.RTT != 2*time.Millisecond {
-		t.Fatalf("right answer: unmatched %v rtt %v", right.Unmatched, right.RTT)
+	if right.Unmatched || right.RTT() != 2*time.Millisecond {
+		t.Fatalf("right answer: unmatched %v rtt %v", right.Unmatched, right.RTT())
 	}
 	// Closing connection 2 says nothing about connection 1.
 	tr.Write(iq(t, c1, ClientToServer, 0, "get", "open"))

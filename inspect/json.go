@@ -150,8 +150,15 @@ func (jr *jsonRecord) fill(r *Record) {
 	jr.Size = len(r.Raw)
 	jr.Note = r.Note
 	jr.Verdict = string(r.Verdict)
-	jr.Milestone = r.Milestone
-	jr.Tags, jr.Rules = r.Tags, r.Rules
+	if x := r.extra; x != nil {
+		jr.Milestone = x.milestone
+		jr.Tags, jr.Rules = x.tags, x.rules
+		jr.Original = x.original
+		jr.Violations = x.violations
+		if x.rtt > 0 {
+			jr.RTTms = float64(x.rtt) / float64(time.Millisecond)
+		}
+	}
 	jr.Unmatched = r.Unmatched
 	p := r.Producer()
 	jr.Origin = p.String()
@@ -173,7 +180,7 @@ func (jr *jsonRecord) fill(r *Record) {
 			}
 		}
 	}
-	jr.XML, jr.Original = r.Raw, r.Original
+	jr.XML = r.Raw
 	switch r.Kind {
 	case KindStanza:
 		if r.parsedTree() != nil {
@@ -196,15 +203,11 @@ func (jr *jsonRecord) fill(r *Record) {
 			jr.ID, jr.From, jr.To = jsonText(h.ID), jsonText(h.From), jsonText(h.To)
 		}
 	}
-	jr.Violations = r.Violations
 	if r.Err != nil {
 		jr.Error = r.Err.Error()
 		if se := AsStreamError(r.Err); se != nil {
 			jr.Condition = string(se.Condition)
 		}
-	}
-	if r.RTT > 0 {
-		jr.RTTms = float64(r.RTT) / float64(time.Millisecond)
 	}
 }
 

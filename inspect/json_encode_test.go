@@ -16,8 +16,10 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	recs := sessionRecords(t)
 	odd := rec(t, ClientToServer, "<message><body>tab\there \"quoted\" back\\slash \u2028 é ☃ &lt;&amp;</body></message>")
 	odd.Raw = append(odd.Raw, 0xff, 0x01) // invalid UTF-8 and a control character
-	odd.RTT = 1
-	recs = append(recs, odd, &Record{Kind: KindNote, RTT: 123456789012})
+	odd.SetRTT(1)
+	note := &Record{Kind: KindNote}
+	note.SetRTT(123456789012)
+	recs = append(recs, odd, note)
 	for _, redact := range []bool{false, true} {
 		for _, r := range recs {
 			if redact {

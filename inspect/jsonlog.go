@@ -218,8 +218,7 @@ func (lr *logReader) record(b []byte) (*Record, error) {
 	}
 	rec := &Record{
 		Kind: kind, Dir: dir, Name: jr.Name, NS: jr.NS, Note: jr.Note, Verdict: Verdict(jr.Verdict),
-		Tags: jr.Tags, Rules: jr.Rules, Unmatched: jr.Unmatched, Origin: origin, Seq: jr.Seq,
-		Violations: jr.Violations, Milestone: jr.Milestone,
+		Unmatched: jr.Unmatched, Origin: origin, Seq: jr.Seq,
 	}
 	if jr.Time != "" {
 		t, err := time.Parse(time.RFC3339Nano, jr.Time)
@@ -231,13 +230,17 @@ func (lr *logReader) record(b []byte) (*Record, error) {
 	if len(jr.XML) > 0 {
 		rec.Raw = jr.XML
 	}
-	if len(jr.Original) > 0 {
-		rec.Original = jr.Original
-	}
 	if jr.RTTms < 0 || jr.RTTms > float64(math.MaxInt64/int64(time.Millisecond)) {
 		return nil, fmt.Errorf("rtt_ms %v out of range", jr.RTTms)
 	}
-	rec.RTT = time.Duration(math.Round(jr.RTTms * float64(time.Millisecond)))
+	x := recordExtra{tags: jr.Tags, rules: jr.Rules, violations: jr.Violations, milestone: jr.Milestone,
+		rtt: time.Duration(math.Round(jr.RTTms * float64(time.Millisecond)))}
+	if len(jr.Original) > 0 {
+		x.original = jr.Original
+	}
+	if x.tags != nil || x.rules != nil || x.violations != nil || x.milestone != nil || x.rtt != 0 || x.original != nil {
+		rec.extra = &x // one allocation for all of them, and none for most records
+	}
 	if jr.Error != "" {
 		rec.Err = parseLoggedError(jr.Error, jr.Condition)
 	}

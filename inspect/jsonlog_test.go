@@ -30,9 +30,10 @@ func sessionRecords(t testing.TB) []*Record {
 	}
 	changed := rec(t, ClientToServer, `<message to='dana@localhost' type='chat'><body>Hello</body></message>`)
 	changed.Conn, changed.Time = conn, at
-	changed.Original = []byte(`<message to='dana@localhost' type='chat'><body>Hi</body></message>`)
-	changed.Verdict, changed.Rules = "injected", []string{"greet", "log"}
-	changed.Tags = []Tag{{Label: "demo", Color: "red"}, {Label: "plain"}}
+	changed.SetOriginal([]byte(`<message to='dana@localhost' type='chat'><body>Hi</body></message>`))
+	changed.Verdict = "injected"
+	changed.SetRules([]string{"greet", "log"})
+	changed.SetTags([]Tag{{Label: "demo", Color: "red"}, {Label: "plain"}})
 	recs = append(recs, changed,
 		&Record{Kind: KindError, Conn: conn, Dir: ServerToClient, Time: at, Err: &StreamError{Condition: CondRestrictedXML, Text: "comments are not allowed", Offset: 12, Line: 1, Col: 13}},
 		&Record{Kind: KindGap, Conn: conn, Dir: ClientToServer, Time: at, Note: "40 bytes missing"},
@@ -40,7 +41,7 @@ func sessionRecords(t testing.TB) []*Record {
 		&Record{Kind: KindConnClose, Conn: conn, Time: at, Note: "closed by client"})
 	for _, r := range recs {
 		if r.Kind == KindStanza && r.Name == "iq" && r.Attr("type") == "result" {
-			r.RTT = 3200 * time.Microsecond
+			r.SetRTT(3200 * time.Microsecond)
 		}
 	}
 	return recs

@@ -18,7 +18,8 @@ func TestMilestoneJSON(t *testing.T) {
 		{Kind: MilestoneBound, JID: "a&b@localhost/r\u2028"},
 		{Kind: MilestoneUnacked, Leg: "client", UnackedBytes: 1 << 40, UnackedRecords: 3},
 	} {
-		rec := &Record{Time: time.Unix(1, 0).UTC(), Conn: &ConnInfo{ID: 1}, Kind: KindNote, Note: "n", Milestone: &m}
+		rec := &Record{Time: time.Unix(1, 0).UTC(), Conn: &ConnInfo{ID: 1}, Kind: KindNote, Note: "n"}
+		rec.SetMilestone(&m)
 		var buf bytes.Buffer
 		if err := NewJSON(&buf, JSONOptions{}).Write(rec); err != nil {
 			t.Fatal(err)
@@ -31,7 +32,7 @@ func TestMilestoneJSON(t *testing.T) {
 		if err := ReadJSONLog(strings.NewReader(buf.String()), SinkFunc(func(r *Record) error { back = append(back, r); return nil })); err != nil {
 			t.Fatal(err)
 		}
-		if len(back) != 1 || back[0].Milestone == nil || !reflect.DeepEqual(*back[0].Milestone, m) {
+		if len(back) != 1 || back[0].Milestone() == nil || !reflect.DeepEqual(*back[0].Milestone(), m) {
 			t.Fatalf("wrote %s, read back %+v", buf.Bytes(), back)
 		}
 		want, _ := json.Marshal(m)

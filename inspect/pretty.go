@@ -77,7 +77,7 @@ func (p *Pretty) Write(r *Record) error {
 		b = p.prose(b, "", "", p.pal.explain, legend)
 	}
 	b = p.header(b, r)
-	for _, v := range r.Violations {
+	for _, v := range r.Violations() {
 		b = p.prose(b, "  ! ", "    ", p.pal.err, v.String())
 	}
 	if p.opt.Explain {
@@ -199,9 +199,9 @@ func (p *Pretty) noteLine(b []byte, r *Record) []byte {
 // annotations appends what the iq tracker and the rules engine said about r.
 func (p *Pretty) annotations(b []byte, r *Record) []byte {
 	pal := p.pal
-	if r.RTT > 0 {
+	if r.RTT() > 0 {
 		b = append(b, ' ')
-		b = pal.rtt.paint(b, "(answered in "+formatRTT(r.RTT)+")")
+		b = pal.rtt.paint(b, "(answered in "+formatRTT(r.RTT())+")")
 	}
 	if r.Unmatched && r.Kind == KindStanza {
 		b = append(b, ' ')
@@ -222,13 +222,13 @@ func (p *Pretty) annotations(b []byte, r *Record) []byte {
 		}
 		b = st.paint(b, " "+strings.ToUpper(string(r.Verdict))+" ")
 	}
-	for _, t := range r.Tags {
+	for _, t := range r.Tags() {
 		b = append(b, ' ')
 		b = pal.tag(t.Color).paint(b, "["+t.Label+"]")
 	}
-	if len(r.Rules) > 0 {
+	if len(r.Rules()) > 0 {
 		b = append(b, ' ')
-		b = pal.rules.paint(b, "rules: "+strings.Join(r.Rules, ", "))
+		b = pal.rules.paint(b, "rules: "+strings.Join(r.Rules(), ", "))
 	}
 	return b
 }
@@ -248,7 +248,7 @@ func formatRTT(d time.Duration) string {
 // lines that a rule changed.
 func (p *Pretty) stanza(b []byte, r *Record) []byte {
 	b = p.body(b, r.Raw, 1)
-	if r.Original != nil {
+	if r.Original() != nil {
 		b = p.diff(b, r)
 	}
 	return b

@@ -11,7 +11,7 @@ const maxDiffLines = 400
 func (p *Pretty) diff(b []byte, r *Record) []byte {
 	plain := &Pretty{opt: p.opt, pal: newPalette(false, ThemeDark)}
 	newLines := splitLines(plain.body(nil, r.Raw, 1))
-	oldLines := splitLines(plain.body(nil, r.Original, 1))
+	oldLines := splitLines(plain.body(nil, r.Original(), 1))
 	b = append(b, "  "...)
 	b = p.pal.rules.paint(b, "changed by rule (- received, + sent):")
 	b = append(b, '\n')

@@ -50,10 +50,10 @@ func TestPrettyHeaderAndNotes(t *testing.T) {
 
 func TestPrettyAnnotations(t *testing.T) {
 	r := rec(t, ClientToServer, `<message to='a@b'><body>Hello</body></message>`)
-	r.Original = []byte(`<message to='a@b'><body>Hi</body></message>`)
+	r.SetOriginal([]byte(`<message to='a@b'><body>Hi</body></message>`))
 	r.Verdict = "delayed"
-	r.Tags = []Tag{{Label: "teach", Color: "green"}}
-	r.Rules = []string{"slow-down"}
+	r.SetTags([]Tag{{Label: "teach", Color: "green"}})
+	r.SetRules([]string{"slow-down"})
 	got := prettyOf(t, PrettyOptions{}, r)
 	for _, w := range []string{" DELAYED ", "[teach]", "rules: slow-down", "changed by rule", "-    <body>Hi</body>", "+    <body>Hello</body>"} {
 		if !strings.Contains(got, w) {

@@ -130,7 +130,7 @@ type Record struct {
 	Origin Origin // who produced Raw; OriginUnknown: see Producer
 	// Unmatched is set by the iq tracker: an answer with no request, or a request never
 	// answered. (The one-byte fields are together: a record is allocated for every stanza,
-	// and without their padding it fits a smaller size class.)
+	// and without their padding it fits a smaller size class; see also extra.)
 	Unmatched bool
 	Raw       []byte  // exact bytes as they travelled (after rules, if a rule changed them)
 	Name      string  // local name of the element (stanzas, stream open/close)
@@ -138,31 +138,201 @@ type Record struct {
 	Header    *Header // the stream header in force: namespace context for parsing Raw
 	Err       error   // KindError: the error (often a *StreamError)
 	Note      string  // KindNote, KindConnOpen/Close, KindGap: a message for a person
-	// Violations are the breaches of RFC 6120 in Raw that the reader framed past in
-	// annotate mode (a transparent proxy forwards them); see Limits.Annotate.
-	Violations []Violation
-	// Milestone, on a KindNote, is the typed step of the negotiation the note announces
-	// (TLS up on a leg, SASL mechanism and result, the bound JID); nil on other records.
-	Milestone *Milestone
-
-	// Set by the rules engine.
-	Original []byte  // the bytes as received when a rule changed the stanza, else nil
-	Verdict  Verdict // what became of the stanza; the zero value is forwarded
-	Tags     []Tag
-	Rules    []string // names of the rules that matched
-
-	// Set by the iq tracker (and Unmatched, above).
-	RTT time.Duration // answers: time since the matching request
+	Verdict   Verdict // set by the rules engine: what became of the stanza; zero is forwarded
 
 	// parsed is the tree Element made (a *parsedElement), nil until then. It is read and
 	// set atomically: the chain hands one record to outputs in several goroutines, any of
 	// which may parse it first (see Element).
 	parsed unsafe.Pointer
-	sasl   string // set by the redactor: the decoded SASL payload, its secrets redacted (see SASL)
-	// answers is set by the iq tracker on an answer it matched: the request it answers, so
-	// that an empty result can be explained by what it completed (see Explain).
+	// extra holds the fields most records never carry (see recordExtra), nil when none is
+	// set: a record is allocated for every stanza, and without them it fits a smaller size
+	// class. Read them by the methods named as the fields (Original, Tags, ...), set them by
+	// the setters (SetOriginal, SetTags, ...).
+	extra *recordExtra
+	top   topNote // where the Reader found id, type, from and to in Raw
+}
+
+// recordExtra is the optional part of a Record. Once attached to a record it is never
+// changed: records are copied by value (the redactor sends a changed copy on), and a copy
+// shares the part, so every setter attaches a changed copy of it instead (copy on write;
+// setting is rare: a rule matched, an iq answered, a violation annotated, a milestone).
+type recordExtra struct {
+	// violations are the breaches of RFC 6120 in Raw that the reader framed past in
+	// annotate mode (a transparent proxy forwards them); see Limits.Annotate.
+	violations []Violation
+	milestone  *Milestone // on a KindNote: the typed negotiation step it announces
+	// Set by the rules engine.
+	original []byte   // the bytes as received when a rule changed the stanza, else nil
+	tags     []Tag    // labels rules attached
+	rules    []string // names of the rules that matched
+	// Set by the iq tracker.
+	rtt time.Duration // answers: time since the matching request
+	// answers, on an answer the tracker matched: the request it answers, so that an empty
+	// result can be explained by what it completed (see Explain).
 	answers *iqRequest
-	top     topNote // where the Reader found id, type, from and to in Raw
+	sasl    string // set by the redactor: the decoded SASL payload, its secrets redacted (see SASL)
+}
+
+// edit returns a copy of r's optional part (a new, empty one when r has none) for a
+// setter to change and attach with r.extra = x: the part attached is never changed, as
+// copies of r may share it.
+func (r *Record) edit() *recordExtra {
+	x := new(recordExtra)
+	if r.extra != nil {
+		*x = *r.extra
+	}
+	return x
+}
+
+// Violations returns the breaches of RFC 6120 in Raw that the reader framed past in
+// annotate mode (a transparent proxy forwards them; see Limits.Annotate), nil for most
+// records. Like every slice the getters return, it is shared with copies of the record:
+// callers must not change it.
+func (r *Record) Violations() []Violation {
+	if r.extra == nil {
+		return nil
+	}
+	return r.extra.violations
+}
+
+// Milestone returns, on a KindNote, the typed step of the negotiation the note announces
+// (TLS up on a leg, SASL mechanism and result, the bound JID); nil on other records. The
+// Milestone is shared with copies of the record: callers must not change it.
+func (r *Record) Milestone() *Milestone {
+	if r.extra == nil {
+		return nil
+	}
+	return r.extra.milestone
+}
+
+// Original returns the bytes as received when a rule (or the proxy, or a framing such as
+// WebSocket's) changed the stanza, nil otherwise: Raw holds what travelled on.
+func (r *Record) Original() []byte {
+	if r.extra == nil {
+		return nil
+	}
+	return r.extra.original
+}
+
+// Tags returns the labels rules attached to the record, shown in the log.
+func (r *Record) Tags() []Tag {
+	if r.extra == nil {
+		return nil
+	}
+	return r.extra.tags
+}
+
+// Rules returns the names of the rules that matched the stanza.
+func (r *Record) Rules() []string {
+	if r.extra == nil {
+		return nil
+	}
+	return r.extra.rules
+}
+
+// RTT returns, on an iq answer the iq tracker matched, the time since its request; 0
+// otherwise.
+func (r *Record) RTT() time.Duration {
+	if r.extra == nil {
+		return 0
+	}
+	return r.extra.rtt
+}
+
+// answersReq returns the request the iq tracker matched the record's answer to, nil when
+// it matched none.
+func (r *Record) answersReq() *iqRequest {
+	if r.extra == nil {
+		return nil
+	}
+	return r.extra.answers
+}
+
+// SetViolations sets what Violations returns; the record keeps v (it does not copy it).
+func (r *Record) SetViolations(v []Violation) {
+	if v == nil && r.extra == nil {
+		return
+	}
+	x := r.edit()
+	x.violations = v
+	r.extra = x
+}
+
+// SetMilestone sets what Milestone returns; the record keeps m, which must not change
+// after.
+func (r *Record) SetMilestone(m *Milestone) {
+	if m == nil && r.extra == nil {
+		return
+	}
+	x := r.edit()
+	x.milestone = m
+	r.extra = x
+}
+
+// SetOriginal sets what Original returns: the bytes as received, when Raw is not them;
+// nil when it is. The record keeps b (it does not copy it).
+func (r *Record) SetOriginal(b []byte) {
+	if b == nil && r.extra == nil {
+		return
+	}
+	x := r.edit()
+	x.original = b
+	r.extra = x
+}
+
+// SetTags sets what Tags returns; the record keeps t (it does not copy it), which may be
+// shared with other records (a rule's outcome): AddTag never appends to it in place.
+func (r *Record) SetTags(t []Tag) {
+	if t == nil && r.extra == nil {
+		return
+	}
+	x := r.edit()
+	x.tags = t
+	r.extra = x
+}
+
+// AddTag appends t to the record's tags, in a new array (the old one may be shared).
+func (r *Record) AddTag(t Tag) {
+	old := r.Tags()
+	r.SetTags(append(old[:len(old):len(old)], t))
+}
+
+// SetRules sets what Rules returns; the record keeps names (it does not copy them).
+func (r *Record) SetRules(names []string) {
+	if names == nil && r.extra == nil {
+		return
+	}
+	x := r.edit()
+	x.rules = names
+	r.extra = x
+}
+
+// AddRule appends a rule's name to the record's rules, in a new array (the old one may be
+// shared).
+func (r *Record) AddRule(name string) {
+	old := r.Rules()
+	r.SetRules(append(old[:len(old):len(old)], name))
+}
+
+// SetRuleOutcome sets the tags and the names of the matched rules at once (one copy of
+// the optional part instead of two); nil and nil leave a record without them as it is.
+func (r *Record) SetRuleOutcome(tags []Tag, rules []string) {
+	if tags == nil && rules == nil && r.extra == nil {
+		return
+	}
+	x := r.edit()
+	x.tags, x.rules = tags, rules
+	r.extra = x
+}
+
+// SetRTT sets what RTT returns.
+func (r *Record) SetRTT(d time.Duration) {
+	if d == 0 && r.extra == nil {
+		return
+	}
+	x := r.edit()
+	x.rtt = d
+	r.extra = x
 }
 
 // The top-level attributes a Reader notes while it frames a stanza (Record.TopAttrRaw):

@@ -166,14 +166,21 @@ type redactor struct{ next Sink }
 
 func (rd redactor) Write(r *Record) error {
 	raw, changed := redactFor(r, r.Raw)
-	orig, origChanged := redactFor(r, r.Original)
+	orig, origChanged := redactFor(r, r.Original())
 	if !changed && !origChanged {
 		return rd.next.Write(r)
 	}
+	// A copy shares r's optional part, which is never changed once attached: the edit
+	// below attaches a new one to c only.
 	c := *r
-	c.Raw, c.Original = raw, orig
-	c.parsed = nil               // its own record, not yet shared: no other goroutine has it
-	c.sasl = describeRedacted(r) // what a person may see of a SASL payload it redacts
+	c.Raw = raw
+	c.parsed = nil // its own record, not yet shared: no other goroutine has it
+	// What a person may see of a SASL payload it redacts.
+	if sasl := describeRedacted(r); sasl != "" || c.extra != nil {
+		x := c.edit()
+		x.original, x.sasl = orig, sasl
+		c.extra = x
+	}
 	return rd.next.Write(&c)
 }
 

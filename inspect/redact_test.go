@@ -126,7 +126,7 @@ func TestRedactHeaderNamespaces(t *testing.T) {
 // secrets through as they are.
 func TestRedactor(t *testing.T) {
 	r := rec(t, ClientToServer, `<iq type='set' id='reg'><query xmlns='jabber:iq:register'><username>u</username><password>polly</password></query></iq>`)
-	r.Original = []byte(`<iq type='set' id='reg'><query xmlns='jabber:iq:register'><username>v</username><password>parrot</password></query></iq>`)
+	r.SetOriginal([]byte(`<iq type='set' id='reg'><query xmlns='jabber:iq:register'><username>v</username><password>parrot</password></query></iq>`))
 	if _, err := r.Element(); err != nil { // a rule parsed it: the tree holds the secret
 		t.Fatal(err)
 	}

@@ -195,8 +195,8 @@ func TestIntercept(t *testing.T) {
 		switch {
 		case r.Kind == inspect.KindStanza && r.Dir == inspect.ClientToServer:
 			s := r.Attr("id") + ":" + string(r.Verdict) + ":" + r.Producer().String()
-			if r.Original != nil {
-				s += ":was " + string(r.Original)
+			if r.Original() != nil {
+				s += ":was " + string(r.Original())
 			}
 			log = append(log, s)
 		case r.Kind == inspect.KindNote && r.Origin == inspect.OriginProxy:

@@ -242,7 +242,7 @@ func checkRefusalRecords(t *testing.T, recs []*inspect.Record) {
 }
 
 func hasTag(r *inspect.Record, label string) bool {
-	for _, g := range r.Tags {
+	for _, g := range r.Tags() {
 		if g.Label == label {
 			return true
 		}

@@ -45,7 +45,7 @@ func (s *session) keepalive(ev inspect.Event, dir inspect.Direction) error {
 	rec := s.rec(ev, dir)
 	o := s.p.cfg.Hook.Apply(rules.Input{Conn: s.info, Dir: dir, BoundJID: s.boundJID(), Record: rec})
 	var err error
-	rec.Tags, rec.Rules = o.Tags, o.Matched
+	rec.SetRuleOutcome(o.Tags, o.Matched)
 	show := rec
 	if s.p.cfg.Sink == nil || o.Hide {
 		show = nil
@@ -101,7 +101,8 @@ func (s *session) stanza(ev inspect.Event, dir inspect.Direction, edited []byte)
 		}
 	}
 	if edited != nil {
-		rec.Original, rec.Raw = rec.Raw, append([]byte(nil), edited...)
+		rec.SetOriginal(rec.Raw)
+		rec.Raw = append([]byte(nil), edited...)
 	}
 	var o rules.Outcome
 	if s.p.cfg.Hook != nil {
@@ -128,7 +129,7 @@ func (s *session) stanza(ev inspect.Event, dir inspect.Direction, edited []byte)
 	}
 	forwarded := false
 	var werr error
-	rec.Tags, rec.Rules = o.Tags, o.Matched
+	rec.SetRuleOutcome(o.Tags, o.Matched)
 	show := rec
 	if s.p.cfg.Sink == nil || o.Hide {
 		show = nil
@@ -136,8 +137,8 @@ func (s *session) stanza(ev inspect.Event, dir inspect.Direction, edited []byte)
 	switch o.Verdict {
 	case rules.Forward:
 		if o.Replaced != nil {
-			if rec.Original == nil {
-				rec.Original = rec.Raw
+			if rec.Original() == nil {
+				rec.SetOriginal(rec.Raw)
 			}
 			rec.Raw, send = o.Replaced, o.Replaced
 			rec.SetElement(nil)

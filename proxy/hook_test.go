@@ -55,8 +55,8 @@ func TestHook(t *testing.T) {
 	for _, r := range tp.sink.all() {
 		if r.Kind == inspect.KindStanza && r.Dir == inspect.ClientToServer {
 			log = append(log, r.Attr("id")+":"+string(r.Verdict))
-			if r.Attr("id") == "replaced" && !bytes.Equal(r.Original, []byte("<message id='replace'/>")) {
-				t.Errorf("replaced record has Original %q", r.Original)
+			if r.Attr("id") == "replaced" && !bytes.Equal(r.Original(), []byte("<message id='replace'/>")) {
+				t.Errorf("replaced record has Original %q", r.Original())
 			}
 		}
 	}
@@ -90,8 +90,8 @@ func TestFeaturesEdited(t *testing.T) {
 	tp.sink.waitNote(t, "removed stream compression")
 	tp.sink.waitNote(t, "removed SASL channel-binding mechanisms SCRAM-SHA-1-PLUS")
 	for _, r := range tp.sink.all() {
-		if r.Name == "features" && string(r.Original) != features {
-			t.Fatalf("features record Original %q", r.Original)
+		if r.Name == "features" && string(r.Original()) != features {
+			t.Fatalf("features record Original %q", r.Original())
 		}
 	}
 }

@@ -19,7 +19,7 @@ func (s *session) rec(ev inspect.Event, dir inspect.Direction) *inspect.Record {
 	}
 	if s.ws != nil && dir == inspect.ClientToServer && (r.Kind == inspect.KindStreamOpen || r.Kind == inspect.KindStreamClose) {
 		// What the upstream gets is the TCP form; what the client sent was its frame.
-		r.Original = s.ws.TakeSpecial()
+		r.SetOriginal(s.ws.TakeSpecial())
 	}
 	return r
 }
@@ -44,7 +44,7 @@ func (s *session) milestone(m inspect.Milestone, format string, args ...any) {
 }
 
 func milestoneRec(r *inspect.Record, m inspect.Milestone) *inspect.Record {
-	r.Milestone = &m
+	r.SetMilestone(&m)
 	return r
 }
 
@@ -82,8 +82,7 @@ func (s *session) emit(r *inspect.Record) {
 		r.Conn = s.info
 	}
 	if s.plainUp.Load() {
-		// A fresh array: r.Tags may be a rule's outcome, shared with other records.
-		r.Tags = append(r.Tags[:len(r.Tags):len(r.Tags)], plainUpstreamTag)
+		r.AddTag(plainUpstreamTag) // in a fresh array: the tags may be a rule's outcome
 	}
 	s.p.emit(r)
 }

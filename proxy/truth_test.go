@@ -323,7 +323,7 @@ func TestRecordIsTheTruth(t *testing.T) {
 				// The milestones are typed fields of the records, not only sentences.
 				var got []string
 				for _, r := range recs {
-					if m := r.Milestone; m != nil {
+					if m := r.Milestone(); m != nil {
 						got = append(got, fmt.Sprintf("%s %s %v %s %s %s", m.Kind, m.Leg, m.Version != "" && m.Cipher != "", m.SNI, m.Mechanism+m.Result+m.Condition, m.JID))
 					}
 				}
@@ -338,7 +338,7 @@ func TestRecordIsTheTruth(t *testing.T) {
 				// client got.
 				var edited int
 				for _, r := range recs {
-					if r.Name == "features" && r.Original != nil && bytes.Contains(r.Original, []byte("SCRAM-SHA-1-PLUS")) && !bytes.Contains(r.Raw, []byte("-PLUS")) {
+					if r.Name == "features" && r.Original() != nil && bytes.Contains(r.Original(), []byte("SCRAM-SHA-1-PLUS")) && !bytes.Contains(r.Raw, []byte("-PLUS")) {
 						edited++
 					}
 				}

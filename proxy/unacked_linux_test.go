@@ -17,7 +17,7 @@ import (
 func (s *recSink) unackedNotes(leg string) []*inspect.Record {
 	var out []*inspect.Record
 	for _, r := range s.all() {
-		if m := r.Milestone; m != nil && m.Kind == inspect.MilestoneUnacked && m.Leg == leg {
+		if m := r.Milestone(); m != nil && m.Kind == inspect.MilestoneUnacked && m.Leg == leg {
 			out = append(out, r)
 		}
 	}
@@ -51,7 +51,7 @@ func (s *recSink) oneUnackedToClient(t *testing.T) *inspect.Record {
 // what the note says may not have reached it.
 func checkUnackedAccount(t *testing.T, recorded, received int64, rerr error, note *inspect.Record) {
 	t.Helper()
-	m := note.Milestone
+	m := note.Milestone()
 	t.Logf("recorded %d bytes toward the client, it received %d (read error %v), unacknowledged %d (%d records): %s",
 		recorded, received, rerr, m.UnackedBytes, m.UnackedRecords, note.Note)
 	if received > recorded {
@@ -97,7 +97,7 @@ func testUnackedAtWriteTimeout(t *testing.T, direct bool) {
 	tp.sink.waitNoteWithin(t, "closed after", floodLimit)
 	recorded := tp.sink.recordedToClient()
 	note := tp.sink.oneUnackedToClient(t)
-	m := note.Milestone
+	m := note.Milestone()
 	// The client reads what reaches it: at least what the record says reached it, or
 	// until the connection ends (a reset or its end, or nothing more comes for 5 s).
 	received := int64(len(head))
@@ -230,7 +230,7 @@ func TestUnackedAfterLinger(t *testing.T) {
 	tp.sink.waitNoteWithin(t, "closed after", busyDeadline)
 	recorded := tp.sink.recordedToClient()
 	note := tp.sink.oneUnackedToClient(t)
-	m := note.Milestone
+	m := note.Milestone()
 	if m.UnackedBytes <= 0 || m.UnackedRecords <= 0 {
 		t.Errorf("note %q: %d bytes in %d records, want both > 0", note.Note, m.UnackedBytes, m.UnackedRecords)
 	}
@@ -256,8 +256,8 @@ func TestUnackedAtShutdown(t *testing.T) {
 		t.Fatal("the path to the client never filled")
 	}
 	tp.stop()
-	if note := tp.sink.oneUnackedToClient(t); note.Milestone.UnackedBytes <= 0 {
-		t.Errorf("note %q: %d bytes", note.Note, note.Milestone.UnackedBytes)
+	if note := tp.sink.oneUnackedToClient(t); note.Milestone().UnackedBytes <= 0 {
+		t.Errorf("note %q: %d bytes", note.Note, note.Milestone().UnackedBytes)
 	}
 	if !strings.Contains(tp.sink.notes(), "proxy shutting down") {
 		t.Errorf("no shutdown note:\n%s", tp.sink.notes())

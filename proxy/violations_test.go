@@ -68,8 +68,8 @@ func TestViolationsTransparentAndStrict(t *testing.T) {
 				var annotated, refused, fromSwitch bool
 				for _, r := range recs {
 					switch {
-					case r.Dir == inspect.ClientToServer && r.Kind != inspect.KindError && len(r.Violations) > 0:
-						annotated = r.Violations[0].Condition == tc.cond && r.Violations[0].Section != "" && r.Violations[0].Line == 1
+					case r.Dir == inspect.ClientToServer && r.Kind != inspect.KindError && len(r.Violations()) > 0:
+						annotated = r.Violations()[0].Condition == tc.cond && r.Violations()[0].Section != "" && r.Violations()[0].Line == 1
 					case r.Kind == inspect.KindError && r.Dir == inspect.ClientToServer:
 						refused = inspect.AsStreamError(r.Err) != nil && inspect.AsStreamError(r.Err).Condition == tc.cond
 					case r.Dir == inspect.ServerToClient && r.Name == "error" && r.Producer() == inspect.OriginServer:
@@ -135,8 +135,8 @@ func TestGoSendXMPPRestart(t *testing.T) {
 		}
 		c.Close()
 		for _, r := range tp.sink.all() {
-			if r.Kind == inspect.KindError || len(r.Violations) > 0 {
-				t.Errorf("strict %v: %v record %v %+v", strict, r.Kind, r.Err, r.Violations)
+			if r.Kind == inspect.KindError || len(r.Violations()) > 0 {
+				t.Errorf("strict %v: %v record %v %+v", strict, r.Kind, r.Err, r.Violations())
 			}
 		}
 	}

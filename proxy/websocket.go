@@ -71,8 +71,8 @@ func (s *side) writeFrame(b []byte, r *inspect.Record) error {
 		return nil
 	}
 	if r != nil && !bytes.Equal(f, r.Raw) {
-		if r.Original == nil {
-			r.Original = r.Raw
+		if r.Original() == nil {
+			r.SetOriginal(r.Raw)
 		}
 		r.Raw = f
 	}

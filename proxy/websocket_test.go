@@ -233,8 +233,8 @@ func TestWebSocketRecordIsTheTruth(t *testing.T) {
 		if r.Dir != inspect.ClientToServer || !delivered(r) || r.Producer() != inspect.OriginClient {
 			continue
 		}
-		if r.Original != nil {
-			sent.Write(r.Original)
+		if r.Original() != nil {
+			sent.Write(r.Original())
 		} else {
 			sent.Write(r.Raw)
 		}
@@ -456,7 +456,7 @@ func TestWebSocketDowngradePolicy(t *testing.T) {
 			recs := tp.sink.all()
 			tagged := false
 			for _, r := range recs {
-				for _, tag := range r.Tags {
+				for _, tag := range r.Tags() {
 					if tag.Label == PlaintextUpstreamLabel {
 						tagged = true
 					}

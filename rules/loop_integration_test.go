@@ -41,7 +41,7 @@ func TestInjectionLoopEnds(t *testing.T) {
 		if r.Verdict == "injected" && strings.Contains(string(r.Raw), "again") {
 			injected++
 		}
-		for _, tag := range r.Tags {
+		for _, tag := range r.Tags() {
 			if strings.Contains(tag.Label, "answers an injected stanza") {
 				answers++
 			}

@@ -71,7 +71,7 @@ func TestExamplesWithMellium(t *testing.T) {
 	sink := inspect.SinkFunc(func(r *inspect.Record) error {
 		if r.Kind == inspect.KindStanza && r.Dir == inspect.ClientToServer && r.Name == "message" {
 			select {
-			case tagged <- r.Tags:
+			case tagged <- r.Tags():
 			default:
 			}
 		}

@@ -233,7 +233,7 @@ func TestThroughProxy(t *testing.T) {
 	var changed bool
 	mu.Lock()
 	for _, r := range logged {
-		if strings.Contains(string(r.Original), "a parrot") && strings.Contains(string(r.Raw), "a budgie") {
+		if strings.Contains(string(r.Original()), "a parrot") && strings.Contains(string(r.Raw), "a budgie") {
 			changed = true
 		}
 	}

@@ -291,8 +291,8 @@ func embeddedTruth(t *testing.T, withTLS bool) {
 		}
 		legs := map[string]inspect.Milestone{}
 		for _, r := range logged.recs {
-			if r.Conn != nil && r.Conn.Client.String() == c.addr && r.Milestone != nil && r.Milestone.Kind == inspect.MilestoneTLS {
-				legs[r.Milestone.Leg] = *r.Milestone
+			if r.Conn != nil && r.Conn.Client.String() == c.addr && r.Milestone() != nil && r.Milestone().Kind == inspect.MilestoneTLS {
+				legs[r.Milestone().Leg] = *r.Milestone()
 			}
 		}
 		if withTLS {

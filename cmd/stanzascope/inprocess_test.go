@@ -80,9 +80,9 @@ func featuresAfterTLS(t *testing.T, logged *observed) ([]string, []inspect.Miles
 		if r.Conn == nil {
 			continue
 		}
-		if r.Milestone != nil && r.Milestone.Kind == inspect.MilestoneTLS {
-			legs = append(legs, *r.Milestone)
-			if r.Milestone.Leg == "client" {
+		if r.Milestone() != nil && r.Milestone().Kind == inspect.MilestoneTLS {
+			legs = append(legs, *r.Milestone())
+			if r.Milestone().Leg == "client" {
 				tlsUp[r.Conn.ID] = true
 			}
 		}

@@ -410,8 +410,8 @@ func views(t *testing.T, recs []*inspect.Record, server bool) []*view {
 			continue // the server never saw the proxy's own bytes
 		}
 		raw := r.Raw
-		if server && r.Dir == inspect.ServerToClient && r.Original != nil {
-			raw = r.Original
+		if server && r.Dir == inspect.ServerToClient && r.Original() != nil {
+			raw = r.Original()
 		}
 		e, err := inspect.ParseElement(raw, r.Header)
 		if err != nil {

@@ -34,7 +34,7 @@ func chat(n int) []*inspect.Record {
 	}
 	add(c1, inspect.ClientToServer, "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>desk</resource></bind></iq>")
 	add(c1, inspect.ServerToClient, "<iq type='result' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>praline@localhost/desk</jid></bind></iq>")
-	recs[1].RTT = 1500 * time.Microsecond
+	recs[1].SetRTT(1500 * time.Microsecond)
 	add(c2, inspect.ClientToServer, "<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind></iq>")
 	add(c2, inspect.ServerToClient, "<iq type='result' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>dana@localhost/phone</jid></bind></iq>")
 	for i := 0; len(recs) < n; i++ {

@@ -37,13 +37,13 @@ func (h *Hub) renderDetail(i uint64, rec *inspect.Record) detail {
 	d := detail{
 		I: i, Seq: rec.Seq, Pretty: buf.String(), Explain: Cite(inspect.Explain(rec)),
 		Origin: rec.Producer().String(), Verdict: string(rec.Verdict), Dir: rec.Dir.String(),
-		Tags: rec.Tags, Rules: rec.Rules, Changed: rec.Original != nil,
+		Tags: rec.Tags(), Rules: rec.Rules(), Changed: rec.Original() != nil,
 	}
 	if rec.Conn != nil {
 		d.Transport = rec.Conn.Transport
 	}
-	if rec.RTT > 0 {
-		d.RTTms = float64(rec.RTT) / float64(time.Millisecond)
+	if rec.RTT() > 0 {
+		d.RTTms = float64(rec.RTT()) / float64(time.Millisecond)
 	}
 	return d
 }

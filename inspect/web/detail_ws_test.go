@@ -12,9 +12,9 @@ func TestDetailWebSocket(t *testing.T) {
 	h := NewHub(Options{Proxy: true})
 	defer h.Close()
 	rec := &inspect.Record{Kind: inspect.KindStanza, Dir: inspect.ServerToClient, Name: "message",
-		Conn:     &inspect.ConnInfo{ID: 1, Transport: inspect.TransportWebSocket},
-		Raw:      []byte("<message xmlns='jabber:client' to='a@b'><body>hi</body></message>"),
-		Original: []byte("<message to='a@b'><body>hi</body></message>")}
+		Conn: &inspect.ConnInfo{ID: 1, Transport: inspect.TransportWebSocket},
+		Raw:  []byte("<message xmlns='jabber:client' to='a@b'><body>hi</body></message>")}
+	rec.SetOriginal([]byte("<message to='a@b'><body>hi</body></message>"))
 	d := h.renderDetail(1, rec)
 	if d.Transport != "websocket" || !d.Changed {
 		t.Fatalf("detail %+v: want transport websocket and changed", d)

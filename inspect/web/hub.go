@@ -177,7 +177,7 @@ func (h *Hub) Write(r *inspect.Record) error {
 	sum := &h.sums[0]
 	h.sums = h.sums[1:]
 	sum.rec, sum.idx, sum.d, sum.proxy = r, idx, d.keep(), h.opt.Proxy
-	e := entry{sum: sum, rec: r, size: summarySize + len(r.Raw) + len(r.Original) + 256}
+	e := entry{sum: sum, rec: r, size: summarySize + len(r.Raw) + len(r.Original()) + 256}
 
 	h.mu.Lock()
 	if h.closed {

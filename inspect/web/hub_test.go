@@ -853,7 +853,7 @@ func TestHubBoundFromMilestone(t *testing.T) {
 	s := newSession(t, 3)
 	note := s.rec(inspect.KindNote, inspect.DirNone, "")
 	note.Note = "bound JID alice@localhost/typed"
-	note.Milestone = &inspect.Milestone{Kind: inspect.MilestoneBound, JID: "alice@localhost/typed"}
+	note.SetMilestone(&inspect.Milestone{Kind: inspect.MilestoneBound, JID: "alice@localhost/typed"})
 	writeAll(t, h, []*inspect.Record{
 		s.c2s("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"),
 		note,

@@ -94,7 +94,7 @@ func (h *Hub) derive(r *inspect.Record) derived {
 		delete(h.conns, conn)
 		return d
 	case inspect.KindNote:
-		if m := r.Milestone; m != nil && m.Kind == inspect.MilestoneBound && m.JID != "" {
+		if m := r.Milestone(); m != nil && m.Kind == inspect.MilestoneBound && m.JID != "" {
 			h.state(conn).typed = true
 			d.bound = m.JID
 			d.lane = &Lane{Conn: conn, JID: m.JID}
@@ -222,7 +222,7 @@ func summarize(r *inspect.Record, idx uint64, d derived, proxy bool) summary {
 	s := summary{
 		I: idx, Seq: r.Seq, Time: formatTime(r.Time), Dir: r.Dir.String(), Kind: r.Kind.String(),
 		Name: r.Name, Origin: r.Producer().String(), Verdict: string(r.Verdict), Unmatched: r.Unmatched,
-		Req: d.req, Bound: d.bound, Tags: r.Tags, Size: len(r.Raw),
+		Req: d.req, Bound: d.bound, Tags: r.Tags(), Size: len(r.Raw),
 	}
 	if r.Conn != nil {
 		s.Conn = r.Conn.ID
@@ -230,8 +230,8 @@ func summarize(r *inspect.Record, idx uint64, d derived, proxy bool) summary {
 			s.Client = r.Conn.Client.String()
 		}
 	}
-	if r.RTT > 0 {
-		s.RTTms = float64(r.RTT) / float64(time.Millisecond)
+	if r.RTT() > 0 {
+		s.RTTms = float64(r.RTT()) / float64(time.Millisecond)
 	}
 	switch r.Kind {
 	case inspect.KindStanza:

@@ -102,7 +102,7 @@ func (c *wsConn) Write(b []byte) (int, error) {
 // <open/> or <close/> frame it came as (Original: what the client sent).
 func (c *wsConn) recordIn(r *inspect.Record) {
 	if r.Kind == inspect.KindStreamOpen || r.Kind == inspect.KindStreamClose {
-		r.Original = c.TakeSpecial()
+		r.SetOriginal(c.TakeSpecial())
 	}
 }
 
@@ -111,6 +111,7 @@ func (c *wsConn) recordIn(r *inspect.Record) {
 func recordOut(r *inspect.Record) {
 	f, _ := inspect.FrameOfStream(r.Raw, r.Header)
 	if f != nil && !bytes.Equal(f, r.Raw) {
-		r.Original, r.Raw = r.Raw, f
+		r.SetOriginal(r.Raw)
+		r.Raw = f
 	}
 }

@@ -235,8 +235,8 @@ func BenchmarkRecordMetrics(b *testing.B) {
 	}{
 		{"message", &inspect.Record{Kind: inspect.KindStanza, Dir: inspect.ClientToServer, Conn: conn, Name: "message", NS: inspect.NSClient,
 			Raw: []byte("<message to='dana@localhost' type='chat'><body>I wish to complain about this parrot.</body></message>")}},
-		{"iq-answer", &inspect.Record{Kind: inspect.KindStanza, Dir: inspect.ServerToClient, Conn: conn, Name: "iq", NS: inspect.NSClient,
-			Raw: []byte("<iq type='result' id='ping1' to='jane@localhost/Home'/>"), RTT: 250 * time.Microsecond}},
+		{"iq-answer", withRTT(&inspect.Record{Kind: inspect.KindStanza, Dir: inspect.ServerToClient, Conn: conn, Name: "iq", NS: inspect.NSClient,
+			Raw: []byte("<iq type='result' id='ping1' to='jane@localhost/Home'/>")}, 250*time.Microsecond)},
 		{"whitespace", &inspect.Record{Kind: inspect.KindWhitespace, Dir: inspect.ClientToServer, Conn: conn, Raw: []byte(" ")}},
 		// As the proxy makes it: framed by a Reader, which noted the type.
 		{"message-framed", framed(b, conn, "<message to='dana@localhost' type='chat'><body>I wish to complain about this parrot, which I purchased not half an hour ago.</body></message>")},
@@ -264,4 +264,10 @@ func framed(b *testing.B, conn *inspect.ConnInfo, stanza string) *inspect.Record
 			return r
 		}
 	}
+}
+
+// withRTT returns r with the RTT an iq tracker would have set.
+func withRTT(r *inspect.Record, d time.Duration) *inspect.Record {
+	r.SetRTT(d)
+	return r
 }

@@ -102,7 +102,7 @@ func (m *recordMetrics) Write(r *inspect.Record) error {
 		} else {
 			m.stanza(r, d, e)
 		}
-		for _, name := range r.Rules {
+		for _, name := range r.Rules() {
 			m.rules.WithLabelValues(name).Inc()
 		}
 	case inspect.KindStreamOpen, inspect.KindWhitespace, inspect.KindStreamClose:
@@ -141,9 +141,9 @@ func isErrorStanza(r *inspect.Record) bool {
 // stanza counts a message, presence or iq: its errors, iq round trips and legacy logins.
 func (m *recordMetrics) stanza(r *inspect.Record, d, e int) {
 	m.stanzas[d][e].Inc()
-	if e == elemIQ && r.RTT > 0 {
+	if e == elemIQ && r.RTT() > 0 {
 		if o := m.rtt[dirIndex(r.Dir.Reverse())]; o != nil {
-			o.Observe(r.RTT.Seconds())
+			o.Observe(r.RTT().Seconds())
 		}
 	}
 	var typ string

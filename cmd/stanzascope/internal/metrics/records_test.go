@@ -103,7 +103,8 @@ func TestLogins(t *testing.T) {
 	feed(t, out, a, inspect.ServerToClient, s2cHeader+"<success xmlns='urn:xmpp:sasl:2'><authorization-identifier>juliet@localhost</authorization-identifier></success>")
 	feed(t, out, c, inspect.ServerToClient, s2cHeader+"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
 	rtt := &inspect.Record{Kind: inspect.KindStanza, Name: "iq", NS: inspect.NSClient, Dir: inspect.ServerToClient, Conn: c,
-		Raw: []byte("<iq type='result' id='b'/>"), RTT: 3 * time.Millisecond}
+		Raw: []byte("<iq type='result' id='b'/>")}
+	rtt.SetRTT(3 * time.Millisecond)
 	out.Write(rtt)
 	body := scrapeText(t, m)
 	for _, want := range []string{

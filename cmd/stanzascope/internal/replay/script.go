@@ -58,7 +58,7 @@ func ReadLog(r io.Reader, only uint64) (*Log, error) {
 			byInfo[rec.Conn] = c
 			l.conns = append(l.conns, c)
 		}
-		size += len(rec.Raw) + len(rec.Original) + 200
+		size += len(rec.Raw) + len(rec.Original()) + 200
 		if size > MaxLogBytes {
 			return errTooLarge
 		}
@@ -425,8 +425,8 @@ func (x *extraction) serverRecord(r *inspect.Record) error {
 		return nil
 	}
 	raw := r.Raw
-	if r.Original != nil {
-		raw = r.Original // as the server sent it, before a rule changed it
+	if r.Original() != nil {
+		raw = r.Original() // as the server sent it, before a rule changed it
 	}
 	el, err := inspect.ParseElement(raw, r.Header)
 	if err != nil {
