@@ -397,7 +397,7 @@ func (r *Reader) scan() (Event, bool, error) {
 			for j < n && j-r.entStart < maxEntity && (nameByte[b[j]] || b[j] == '#') {
 				j++
 			}
-			if j == n && j-r.entStart < maxEntity {
+			if j == n && j-r.entStart <= maxEntity { // (at the limit, the next byte may still be the ";")
 				i = n // wait for the rest of the reference
 				break
 			}
