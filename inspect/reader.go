@@ -99,6 +99,10 @@ type Reader struct {
 	topHasNS   bool
 	topNSValue string
 	top        [numTopAttrs]span // values of id, type, from, to on the stanza's top element ({0,0}: absent)
+
+	// ev is the event scan completed (made by emit), which Next hands out: built once in
+	// place rather than returned up through the scan's calls.
+	ev Event
 }
 
 // state says what the next byte of a stanza means.
@@ -235,6 +239,7 @@ func (r *Reader) ReleaseBuffer() bool {
 	}
 	r.base += int64(r.r)
 	r.buf, r.r, r.w = nil, 0, 0
+	r.ev = Event{} // its Raw holds on to the buffer
 	return true
 }
 
@@ -267,18 +272,19 @@ func (r *Reader) Next() (Event, error) {
 		return Event{}, io.EOF
 	}
 	for {
-		ev, ok, err := r.scan()
+		ok, err := r.scan()
 		if err != nil {
 			r.err = err
 			return Event{}, err
 		}
 		if ok {
-			return ev, nil
+			return r.ev, nil
 		}
 		// Whitespace between stanzas is handed out before blocking for more, so a
 		// keep-alive is seen when it arrives, not with the next stanza.
 		if r.st == sTop && r.p > 0 && r.phase == phaseStream {
-			return r.emit(KindWhitespace, r.p, "", ""), nil
+			r.emit(KindWhitespace, r.p, "", "")
+			return r.ev, nil
 		}
 		if r.w-r.r > r.lim.MaxStanza {
 			r.err = r.errorAt(r.p, CondPolicyViolation,
@@ -364,8 +370,8 @@ func (r *Reader) makeRoom() {
 	r.r, r.w = 0, pending
 }
 
-// emit returns the event of the first n bytes at r and consumes them.
-func (r *Reader) emit(kind Kind, n int, name, ns string) Event {
+// emit makes r.ev the event of the first n bytes at r and consumes them.
+func (r *Reader) emit(kind Kind, n int, name, ns string) {
 	raw := r.buf[r.r : r.r+n : r.r+n]
 	off := r.base + int64(r.r)
 	var viols []Violation
@@ -394,7 +400,7 @@ func (r *Reader) emit(kind Kind, n int, name, ns string) Event {
 		r.started = true
 		r.restarted = false
 	}
-	return Event{Kind: kind, Offset: off, Raw: raw, Name: name, NS: ns, Header: r.header, Violations: viols}
+	r.ev = Event{Kind: kind, Offset: off, Raw: raw, Name: name, NS: ns, Header: r.header, Violations: viols}
 }
 
 var nl = []byte{'\n'}

@@ -134,9 +134,10 @@ func (r *Reader) nameRun(b []byte, i int, start int32, colon *int32) int {
 	}
 }
 
-// scan looks at the buffered bytes of the current event from where it stopped. It returns
-// an event when one is complete, ok=false when it needs more bytes, or a violation.
-func (r *Reader) scan() (Event, bool, error) {
+// scan looks at the buffered bytes of the current event from where it stopped. It reports
+// ok when an event is complete (in r.ev, made by emit), ok=false when it needs more bytes,
+// or a violation.
+func (r *Reader) scan() (bool, error) {
 	b := r.buf[r.r:r.w]
 	n := len(b)
 	i := r.p
@@ -156,7 +157,8 @@ func (r *Reader) scan() (Event, bool, error) {
 				return r.fail(i, CondNotWellFormed, "text outside a stanza: only whitespace may appear between stanzas")
 			}
 			if i > 0 && r.phase == phaseStream {
-				return r.emit(KindWhitespace, i, "", ""), true, nil
+				r.emit(KindWhitespace, i, "", "")
+				return true, nil
 			}
 			if i > 0 && !r.restarted && r.declOK {
 				// An XML declaration must come first, but after a restart.
@@ -224,9 +226,9 @@ func (r *Reader) scan() (Event, bool, error) {
 			}
 			r.st = sEndSpace
 			if b[i] == '>' { // the usual end tag: no space before '>'
-				ev, ok, err := r.endTag(i)
+				ok, err := r.endTag(i)
 				if err != nil || ok {
-					return ev, ok, err
+					return ok, err
 				}
 				i++
 			}
@@ -241,9 +243,9 @@ func (r *Reader) scan() (Event, bool, error) {
 			c := b[i]
 			switch {
 			case c == '>':
-				ev, ok, err := r.startTag(i, false)
+				ok, err := r.startTag(i, false)
 				if err != nil || ok {
-					return ev, ok, err
+					return ok, err
 				}
 				i++
 			case c == '/':
@@ -321,7 +323,7 @@ func (r *Reader) scan() (Event, bool, error) {
 				i++
 			default:
 				if err := r.violate(i, CondNotWellFormed, secWellFormed, fmt.Sprintf("control character %#x is not allowed in XML", c)); err != nil {
-					return Event{}, false, err
+					return false, err
 				}
 				i++
 			}
@@ -330,9 +332,9 @@ func (r *Reader) scan() (Event, bool, error) {
 			if b[i] != '>' {
 				return r.fail(i, CondNotWellFormed, "expected '>' after '/' in a start tag")
 			}
-			ev, ok, err := r.startTag(i, true)
+			ok, err := r.startTag(i, true)
 			if err != nil || ok {
-				return ev, ok, err
+				return ok, err
 			}
 			i++
 
@@ -346,9 +348,9 @@ func (r *Reader) scan() (Event, bool, error) {
 			if b[i] != '>' {
 				return r.fail(i, CondNotWellFormed, "expected '>' to close an end tag")
 			}
-			ev, ok, err := r.endTag(i)
+			ok, err := r.endTag(i)
 			if err != nil || ok {
-				return ev, ok, err
+				return ok, err
 			}
 			i++
 
@@ -374,11 +376,11 @@ func (r *Reader) scan() (Event, bool, error) {
 				// "]]>" may not appear in character data outside a CDATA section.
 				if n-i < 3 {
 					r.p = i
-					return Event{}, false, nil
+					return false, nil
 				}
 				if b[i+1] == ']' && b[i+2] == '>' {
 					if err := r.violate(i, CondNotWellFormed, secWellFormed, "']]>' is not allowed in text outside a CDATA section"); err != nil {
-						return Event{}, false, err
+						return false, err
 					}
 				}
 				i++
@@ -387,7 +389,7 @@ func (r *Reader) scan() (Event, bool, error) {
 				i++
 			default:
 				if err := r.violate(i, CondNotWellFormed, secWellFormed, fmt.Sprintf("control character %#x is not allowed in XML", c)); err != nil {
-					return Event{}, false, err
+					return false, err
 				}
 				i++
 			}
@@ -403,14 +405,14 @@ func (r *Reader) scan() (Event, bool, error) {
 			}
 			if j == n || b[j] != ';' {
 				if err := r.violate(r.entStart, CondNotWellFormed, secWellFormed, "'&' must start an entity or character reference ending in ';'"); err != nil {
-					return Event{}, false, err
+					return false, err
 				}
 				i = r.entStart + 1 // the '&' stands for itself
 				r.st = r.entReturn
 				break
 			}
 			if err := r.checkEntity(b[r.entStart+1 : j]); err != nil {
-				return Event{}, false, err
+				return false, err
 			}
 			i = j + 1
 			r.st = r.entReturn
@@ -418,12 +420,12 @@ func (r *Reader) scan() (Event, bool, error) {
 		case sBang:
 			adv, err := r.bang(b[i:])
 			if err != nil {
-				return Event{}, false, err
+				return false, err
 			}
 			if adv == 0 {
 				i = n // need more bytes to decide
 				r.p = r.tagStart + 2
-				return Event{}, false, nil
+				return false, nil
 			}
 			i += adv
 
@@ -437,12 +439,12 @@ func (r *Reader) scan() (Event, bool, error) {
 				}
 			}
 			if err := r.checkChars(b[i:end], i); err != nil {
-				return Event{}, false, err
+				return false, err
 			}
 			if k < 0 {
 				i = end
 				r.p = i
-				return Event{}, false, nil
+				return false, nil
 			}
 			i = end + len(cdataEnd)
 			r.st = sText
@@ -454,14 +456,14 @@ func (r *Reader) scan() (Event, bool, error) {
 			if r.declOK || atNewStream {
 				if n-i < 4 {
 					r.p = i
-					return Event{}, false, nil
+					return false, nil
 				}
 				if string(b[i:i+3]) == "xml" && isSpace(b[i+3]) {
 					if !r.declOK {
 						r.newStream()
 					} else if r.declLate {
 						if err := r.violate(r.tagStart, CondRestrictedXML, secRestricted, "the XML declaration must be the first bytes of the stream"); err != nil {
-							return Event{}, false, err
+							return false, err
 						}
 					}
 					r.st = sDecl
@@ -471,10 +473,10 @@ func (r *Reader) scan() (Event, bool, error) {
 			}
 			const noPI = "processing instructions are not allowed in XMPP"
 			if r.depth == 0 { // between stanzas or before the header: nothing to frame it in
-				return Event{}, false, r.errorSec(r.tagStart, CondRestrictedXML, secRestricted, noPI)
+				return false, r.errorSec(r.tagStart, CondRestrictedXML, secRestricted, noPI)
 			}
 			if err := r.violate(r.tagStart, CondRestrictedXML, secRestricted, noPI); err != nil {
-				return Event{}, false, err
+				return false, err
 			}
 			r.st = sPIBody
 
@@ -487,7 +489,7 @@ func (r *Reader) scan() (Event, bool, error) {
 			if k < 0 {
 				i = max(i, n-len(end)+1) // keep what could start the end
 				r.p = i
-				return Event{}, false, nil
+				return false, nil
 			}
 			i += k + len(end)
 			r.st = sText
@@ -499,10 +501,10 @@ func (r *Reader) scan() (Event, bool, error) {
 					i = n - 1
 				}
 				r.p = i
-				return Event{}, false, nil
+				return false, nil
 			}
 			if err := r.checkDecl(b[r.tagStart : i+k]); err != nil {
-				return Event{}, false, err
+				return false, err
 			}
 			i += k + len(declEnd)
 			r.declOK = false
@@ -510,7 +512,7 @@ func (r *Reader) scan() (Event, bool, error) {
 		}
 	}
 	r.p = i
-	return Event{}, false, nil
+	return false, nil
 }
 
 const maxEntity = 12 // longest reference: &#x10FFFF; plus slack
@@ -523,8 +525,8 @@ var (
 )
 
 // fail returns a violation at offset i of the current event.
-func (r *Reader) fail(i int, cond Cond, text string) (Event, bool, error) {
-	return Event{}, false, r.errorAt(i, cond, text)
+func (r *Reader) fail(i int, cond Cond, text string) (bool, error) {
+	return false, r.errorAt(i, cond, text)
 }
 
 // errorSec is errorAt with the section that holds the rule.

@@ -11,10 +11,10 @@ import (
 
 // startTag finishes the start tag whose '>' is at offset i (empty: it ended with "/>").
 // It returns an event when the tag completes one: the stream header, or an empty stanza.
-func (r *Reader) startTag(i int, empty bool) (Event, bool, error) {
+func (r *Reader) startTag(i int, empty bool) (bool, error) {
 	b := r.buf[r.r:r.w]
 	if err := r.checkTag(b); err != nil {
-		return Event{}, false, err
+		return false, err
 	}
 	if r.phase == phaseProlog {
 		return r.streamHeader(b, i, empty)
@@ -24,7 +24,7 @@ func (r *Reader) startTag(i int, empty bool) (Event, bool, error) {
 		if !r.restartable() {
 			if err := r.violate(r.tagStart, CondBadFormat, secRestart,
 				"a stream header where a stanza was expected: a stream restarts only after STARTTLS or SASL success"); err != nil {
-				return Event{}, false, err
+				return false, err
 			}
 		}
 		r.newStream()
@@ -61,10 +61,10 @@ func (r *Reader) startTag(i int, empty bool) (Event, bool, error) {
 		}
 	}
 	if err := r.checkPrefixes(b); err != nil {
-		return Event{}, false, err
+		return false, err
 	}
 	if err := r.checkUnique(b); err != nil {
-		return Event{}, false, err
+		return false, err
 	}
 	if r.depth == 1 {
 		r.topName = r.name
@@ -75,23 +75,23 @@ func (r *Reader) startTag(i int, empty bool) (Event, bool, error) {
 		r.popBindings()
 		r.depth--
 		if r.depth == 0 {
-			ev, err := r.stanza(i + 1)
-			return ev, err == nil, err
+			err := r.stanza(i + 1)
+			return err == nil, err
 		}
 	} else {
 		r.names = append(r.names, r.name)
 	}
 	r.st = sText
-	return Event{}, false, nil
+	return false, nil
 }
 
 // endTag finishes the end tag whose '>' is at offset i.
-func (r *Reader) endTag(i int) (Event, bool, error) {
+func (r *Reader) endTag(i int) (bool, error) {
 	b := r.buf[r.r:r.w]
 	name := b[r.name.start:r.name.end]
 	if r.highName {
 		if err := r.checkName(b, r.name); err != nil {
-			return Event{}, false, err
+			return false, err
 		}
 	}
 	if r.depth == 0 {
@@ -106,11 +106,11 @@ func (r *Reader) endTag(i int) (Event, bool, error) {
 	r.popBindings()
 	r.depth--
 	if r.depth == 0 {
-		ev, err := r.stanza(i + 1)
-		return ev, err == nil, err
+		err := r.stanza(i + 1)
+		return err == nil, err
 	}
 	r.st = sText
-	return Event{}, false, nil
+	return false, nil
 }
 
 // indexFrom is how many prefixes may be in scope before lookups go through a map rather
@@ -172,21 +172,21 @@ func (r *Reader) popBindings() {
 }
 
 // stanza completes the stanza of the first n bytes of the event.
-func (r *Reader) stanza(n int) (Event, error) {
+func (r *Reader) stanza(n int) error {
 	if n > r.lim.MaxStanza {
-		return Event{}, r.errorAt(0, CondPolicyViolation, fmt.Sprintf("stanza of %d bytes is larger than the limit of %d", n, r.lim.MaxStanza))
+		return r.errorAt(0, CondPolicyViolation, fmt.Sprintf("stanza of %d bytes is larger than the limit of %d", n, r.lim.MaxStanza))
 	}
 	b := r.buf[r.r : r.r+n]
 	if r.high {
 		if err := r.checkText(b); err != nil {
-			return Event{}, err
+			return err
 		}
 	}
 	local, _ := splitQName(b[r.topName.start:r.topName.end])
 	top := r.top
-	ev := r.emit(KindStanza, n, internName(local), r.topNSValue)
-	ev.top, ev.topSet = top, true
-	return ev, nil
+	r.emit(KindStanza, n, internName(local), r.topNSValue)
+	r.ev.top, r.ev.topSet = top, true
+	return nil
 }
 
 // noteTopAttrs notes where the values of id, type, from and to are in the stanza's top
@@ -236,7 +236,7 @@ func (r *Reader) topNamespace(b []byte) string {
 }
 
 // streamClose handles an end tag at depth 0: it must close the stream.
-func (r *Reader) streamClose(name []byte, i int) (Event, bool, error) {
+func (r *Reader) streamClose(name []byte, i int) (bool, error) {
 	want := "stream"
 	if r.header != nil && r.header.Prefix != "" {
 		want = r.header.Prefix + ":stream"
@@ -244,9 +244,9 @@ func (r *Reader) streamClose(name []byte, i int) (Event, bool, error) {
 	if string(name) != want {
 		return r.fail(r.tagStart, CondNotWellFormed, fmt.Sprintf("end tag </%s> does not match the stream's <%s>", name, want))
 	}
-	ev := r.emit(KindStreamClose, i+1, "stream", NSStreams)
+	r.emit(KindStreamClose, i+1, "stream", NSStreams)
 	r.phase = phaseDone
-	return ev, true, nil
+	return true, nil
 }
 
 // checkTag checks the names of the current start tag: valid characters, at most one colon,
@@ -488,13 +488,13 @@ func (r *Reader) newStream() {
 }
 
 // streamHeader finishes the stream header whose '>' is at offset i.
-func (r *Reader) streamHeader(b []byte, i int, empty bool) (Event, bool, error) {
+func (r *Reader) streamHeader(b []byte, i int, empty bool) (bool, error) {
 	if i+1 > r.lim.MaxStanza {
 		return r.fail(0, CondPolicyViolation, "stream header larger than the stanza limit")
 	}
 	if r.high {
 		if err := r.checkText(b[:i+1]); err != nil {
-			return Event{}, false, err
+			return false, err
 		}
 	}
 	// The header's strings share one copy of its bytes: a header costs a few allocations
@@ -552,13 +552,13 @@ func (r *Reader) streamHeader(b []byte, i int, empty bool) (Event, bool, error) 
 		}
 		if !ok {
 			if err := r.violate(int(r.attrs[k].name.start), CondNotWellFormed, secNSPrefix, fmt.Sprintf("namespace prefix %q is not declared", a.Prefix)); err != nil {
-				return Event{}, false, err
+				return false, err
 			}
 		}
 		a.Space = sp
 	}
 	if err := r.checkHeaderUnique(h); err != nil {
-		return Event{}, false, err
+		return false, err
 	}
 	local, prefix := splitQName(b[r.name.start:r.name.end])
 	h.Prefix = string(prefix)
@@ -567,14 +567,14 @@ func (r *Reader) streamHeader(b []byte, i int, empty bool) (Event, bool, error) 
 		var ok bool
 		if ns, ok = h.NS[h.Prefix]; !ok {
 			if err := r.violate(int(r.name.start), CondNotWellFormed, secNSPrefix, fmt.Sprintf("namespace prefix %q of the stream header is not declared", prefix)); err != nil {
-				return Event{}, false, err
+				return false, err
 			}
 		}
 	}
 	if ns != NSStreams {
 		if err := r.violate(r.tagStart, CondInvalidNamespace, secStreamNS,
 			fmt.Sprintf("the stream element must be in namespace %s, not %q", NSStreams, ns)); err != nil {
-			return Event{}, false, err
+			return false, err
 		}
 	}
 	if string(local) != "stream" {
@@ -588,7 +588,8 @@ func (r *Reader) streamHeader(b []byte, i int, empty bool) (Event, bool, error) 
 	}
 	r.header = h
 	r.phase = phaseStream
-	return r.emit(KindStreamOpen, i+1, "stream", NSStreams), true, nil
+	r.emit(KindStreamOpen, i+1, "stream", NSStreams)
+	return true, nil
 }
 
 // internName returns the string for a stanza's element name without allocating for the
