@@ -94,6 +94,7 @@ type Reader struct {
 	entReturn  state // state to resume after an entity
 	high       bool  // a byte >= 0x80 appeared in this event
 	highName   bool  // a byte >= 0x80 appeared in a name of the current tag
+	highNames  bool  // ... of a start tag of this event (end tags are then scanned, not compared)
 	topName    span  // name of the stanza's top element
 	topNS      span  // value of xmlns on the stanza's top element, if any
 	topHasNS   bool
@@ -182,6 +183,7 @@ func (r *Reader) resetScan() {
 		r.nsIndexed, r.nsCollided = false, false
 	}
 	r.high = false
+	r.highNames = false
 	r.topHasNS = false
 	r.declOK = false
 	r.declLate = false

@@ -134,6 +134,91 @@ func (r *Reader) nameRun(b []byte, i int, start int32, colon *int32) int {
 	}
 }
 
+// plainStartTag takes the start tag whose name starts at offset i, just after its '<', when
+// it is buffered whole and plain: a name, then attributes name='value' (or "value"), each
+// after whitespace, with values of plain bytes (valueStop, the other quote excepted), then
+// '>' or "/>" after optional whitespace. It notes what the states of scan would (the name,
+// its colons, the attributes) and returns the offset of the tag's '>' and whether the tag
+// is empty. It returns -1 for anything else (space around '=', a reference or a byte >=
+// 0x80 in a value, a tag cut by the end of the buffer, every error), which the states then
+// take byte by byte from the name on: the usual tag costs no round of the state loop per
+// part, and the rest is judged by one piece of code.
+func (r *Reader) plainStartTag(b []byte, i int) (gt int, empty bool) {
+	r.startName(i)
+	i = r.nameRun(b, i, r.name.start, &r.nameColon)
+	r.name.end = int32(i)
+	attrs := r.attrs
+	for {
+		s := i
+		for i < len(b) && isSpace(b[i]) {
+			i++
+		}
+		if i >= len(b) {
+			return -1, false
+		}
+		c := b[i]
+		if c == '>' {
+			r.attrs = attrs
+			return i, false
+		}
+		if c == '/' {
+			if i+1 < len(b) && b[i+1] == '>' {
+				r.attrs = attrs
+				return i + 1, true
+			}
+			return -1, false
+		}
+		if i == s || !nameFirst[c] || len(attrs) >= r.lim.MaxAttrs {
+			return -1, false
+		}
+		a := attrSpan{name: span{start: int32(i)}, colon: -1}
+		i = r.nameRun(b, i, a.name.start, &a.colon)
+		if i+1 >= len(b) || b[i] != '=' {
+			return -1, false
+		}
+		q := b[i+1]
+		if q != '\'' && q != '"' {
+			return -1, false
+		}
+		a.name.end = int32(i)
+		i += 2
+		a.value.start = int32(i)
+		for {
+			i = skipValue(b, i)
+			if i >= len(b) {
+				return -1, false
+			}
+			if c := b[i]; c == q {
+				break
+			} else if c != '\'' && c != '"' {
+				return -1, false
+			}
+			i++
+		}
+		a.value.end = int32(i)
+		attrs = append(attrs, a)
+		i++
+	}
+}
+
+// plainEndTag takes the end tag whose '<' is at offset lt when it is the usual one: buffered
+// whole, the open element's name and then '>', in a stanza whose names are ASCII. It
+// compares the tag with the open name rather than scanning it, and returns the offset of
+// its '>'; -1 leaves the tag to the states of scan (which would find the same name and
+// then check it against the open one).
+func (r *Reader) plainEndTag(b []byte, lt int) int {
+	if len(r.names) == 0 || r.highNames {
+		return -1
+	}
+	open := r.names[len(r.names)-1]
+	s := lt + 2
+	gt := s + int(open.end-open.start)
+	if gt >= len(b) || b[gt] != '>' || string(b[s:gt]) != string(b[open.start:open.end]) {
+		return -1
+	}
+	return gt
+}
+
 // scan looks at the buffered bytes of the current event from where it stopped. It reports
 // ok when an event is complete (in r.ev, made by emit), ok=false when it needs more bytes,
 // or a violation.
@@ -176,6 +261,14 @@ func (r *Reader) scan() (bool, error) {
 			c := b[i]
 			switch {
 			case nameFirst[c]:
+				if gt, empty := r.plainStartTag(b, i); gt >= 0 {
+					ok, err := r.startTag(gt, empty)
+					if err != nil || ok {
+						return ok, err
+					}
+					i = gt + 1
+					break
+				}
 				r.startName(i)
 			case c == '/':
 				if r.depth == 0 && (r.phase != phaseStream || r.fragment) {
@@ -361,11 +454,32 @@ func (r *Reader) scan() (bool, error) {
 			}
 			switch c := b[i]; {
 			case c == '<':
+				// The usual tags are taken whole here (plainStartTag, plainEndTag); the
+				// states take the rest byte by byte.
 				r.tagStart = i
 				r.st = sLT
 				i++
-				if i < n && nameFirst[b[i]] { // a start tag, as sLT would find
+				if i == n {
+					break
+				}
+				if nameFirst[b[i]] { // a start tag, as sLT would find
+					if gt, empty := r.plainStartTag(b, i); gt >= 0 {
+						ok, err := r.startTag(gt, empty)
+						if err != nil || ok {
+							return ok, err
+						}
+						i = gt + 1
+						break
+					}
 					r.startName(i)
+				} else if b[i] == '/' {
+					if gt := r.plainEndTag(b, i-1); gt >= 0 {
+						ok, err := r.closeElement(gt)
+						if err != nil || ok {
+							return ok, err
+						}
+						i = gt + 1
+					}
 				}
 			case c == '&':
 				r.entStart = i

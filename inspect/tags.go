@@ -102,6 +102,12 @@ func (r *Reader) endTag(i int) (bool, error) {
 		return r.fail(r.tagStart, CondNotWellFormed,
 			fmt.Sprintf("end tag </%s> does not match <%s>", name, b[open.start:open.end]))
 	}
+	return r.closeElement(i)
+}
+
+// closeElement closes the open element with the end tag whose '>' is at offset i, which
+// matches it.
+func (r *Reader) closeElement(i int) (bool, error) {
 	r.names = r.names[:len(r.names)-1]
 	r.popBindings()
 	r.depth--
@@ -253,6 +259,7 @@ func (r *Reader) streamClose(name []byte, i int) (bool, error) {
 // no duplicate attributes.
 func (r *Reader) checkTag(b []byte) error {
 	if r.highName {
+		r.highNames = true
 		if err := r.checkName(b, r.name); err != nil {
 			return err
 		}
