@@ -96,6 +96,7 @@ type Reader struct {
 	highName   bool  // a byte >= 0x80 appeared in a name of the current tag
 	highNames  bool  // ... of a start tag of this event (end tags are then scanned, not compared)
 	topName    span  // name of the stanza's top element
+	topColon   int32 // offset of the first colon in topName, -1 without one
 	topNS      span  // value of xmlns on the stanza's top element, if any
 	topHasNS   bool
 	topNSValue string

@@ -35,14 +35,12 @@ func (r *Reader) startTag(i int, empty bool) (bool, error) {
 		return r.fail(r.tagStart, CondPolicyViolation, fmt.Sprintf("elements nested deeper than the limit of %d", r.lim.MaxDepth))
 	}
 	// Bind this element's namespace declarations before checking its prefixes: an element
-	// may use a prefix it declares itself.
-	for _, a := range r.attrs {
-		if r.nDecls == 0 { // the usual stanza: no declaration
-			break
-		}
+	// may use a prefix it declares itself. (The usual tag has none: nDecls is 0.)
+	for k := 0; k < len(r.attrs) && r.nDecls > 0; k++ {
+		a := &r.attrs[k]
 		name := b[a.name.start:a.name.end]
 		if a.colon == 5 && string(name[:5]) == "xmlns" {
-			if !bindable(a) {
+			if !bindable(*a) {
 				continue
 			}
 			if len(r.bindings) >= r.lim.MaxNamespaces {
@@ -60,14 +58,17 @@ func (r *Reader) startTag(i int, empty bool) (bool, error) {
 			r.topNS = a.value
 		}
 	}
-	if err := r.checkPrefixes(b); err != nil {
-		return false, err
-	}
-	if err := r.checkUnique(b); err != nil {
-		return false, err
+	if r.nameColon >= 0 || r.nPrefixed > 0 { // the usual tag has no prefix
+		if err := r.checkPrefixes(b); err != nil {
+			return false, err
+		}
+		if err := r.checkUnique(b); err != nil {
+			return false, err
+		}
 	}
 	if r.depth == 1 {
 		r.topName = r.name
+		r.topColon = r.nameColon
 		r.topNSValue = r.topNamespace(b)
 		r.noteTopAttrs(b)
 	}
@@ -188,7 +189,10 @@ func (r *Reader) stanza(n int) error {
 			return err
 		}
 	}
-	local, _ := splitQName(b[r.topName.start:r.topName.end])
+	local := b[r.topName.start:r.topName.end]
+	if r.topColon >= 0 {
+		local = local[r.topColon+1:]
+	}
 	top := r.top
 	r.emit(KindStanza, n, internName(local), r.topNSValue)
 	r.ev.top, r.ev.topSet = top, true
@@ -228,8 +232,8 @@ func (r *Reader) noteTopAttrs(b []byte) {
 // topNamespace resolves the namespace of the stanza's top element while its declarations
 // are in scope.
 func (r *Reader) topNamespace(b []byte) string {
-	if _, prefix := splitQName(b[r.name.start:r.name.end]); prefix != nil {
-		v, _ := r.lookupPrefix(b, prefix)
+	if r.nameColon >= 0 {
+		v, _ := r.lookupPrefix(b, b[r.name.start:r.name.start+r.nameColon])
 		return internNS(v)
 	}
 	if r.topHasNS {
@@ -269,30 +273,33 @@ func (r *Reader) checkTag(b []byte) error {
 			}
 		}
 	}
-	if err := r.checkColon(b, r.name, r.nameColon); err != nil {
-		return err
+	if r.nameColon >= 0 {
+		if err := r.checkColon(b, r.name, r.nameColon); err != nil {
+			return err
+		}
 	}
 	// One pass checks each name's colon (which the scan found) and counts declarations and
 	// prefixed attributes, so the checks after it skip what a tag does not have.
-	r.nDecls, r.nPrefixed = 0, 0
+	nDecls, nPrefixed := 0, 0
 	attrs := r.attrs
 	for k := range attrs {
 		a := &attrs[k]
+		if a.colon < 0 { // the usual attribute
+			if a.name.end-a.name.start == 5 && string(b[a.name.start:a.name.end]) == "xmlns" {
+				nDecls++
+			}
+			continue
+		}
 		if err := r.checkColon(b, a.name, a.colon); err != nil {
 			return err
 		}
-		switch {
-		case a.colon < 0:
-			if a.name.end-a.name.start == 5 && string(b[a.name.start:a.name.end]) == "xmlns" {
-				r.nDecls++
-			}
-		case a.colon == 5 && string(b[a.name.start:a.name.start+5]) == "xmlns":
-			r.nDecls++
-		default:
-			r.nPrefixed++
+		if a.colon == 5 && string(b[a.name.start:a.name.start+5]) == "xmlns" {
+			nDecls++
+		} else {
+			nPrefixed++
 		}
 	}
-	name := func(i int) []byte { return b[attrs[i].name.start:attrs[i].name.end] }
+	r.nDecls, r.nPrefixed = nDecls, nPrefixed
 	dup := -1
 	if len(attrs) <= pairwiseMax {
 	pairs: // the usual tag: compare in place, lengths first
@@ -307,12 +314,14 @@ func (r *Reader) checkTag(b []byte) error {
 			}
 		}
 	} else {
+		name := func(i int) []byte { return b[attrs[i].name.start:attrs[i].name.end] }
 		dup, _ = r.dups.first(len(attrs),
 			func(i int) uint64 { return maphash.Bytes(dupSeed, name(i)) },
 			func(i, j int) bool { return bytes.Equal(name(i), name(j)) })
 	}
 	if dup >= 0 {
-		if err := r.violate(int(attrs[dup].name.start), CondNotWellFormed, secUniqueAttr, fmt.Sprintf("attribute %s appears twice", name(dup))); err != nil {
+		a := attrs[dup].name
+		if err := r.violate(int(a.start), CondNotWellFormed, secUniqueAttr, fmt.Sprintf("attribute %s appears twice", b[a.start:a.end])); err != nil {
 			return err
 		}
 	}
@@ -323,7 +332,8 @@ func (r *Reader) checkTag(b []byte) error {
 }
 
 // checkColon enforces Namespaces in XML on the name at s whose first colon the scan found
-// at c (-1: none): a name has at most one colon, not at either end.
+// at c (-1: none): a name has at most one colon, not at either end. (checkTag calls it only
+// for a name with a colon.)
 func (r *Reader) checkColon(b []byte, s span, c int32) error {
 	if c < 0 || c > 0 && c < s.end-s.start-1 && !r.manyColons {
 		return nil
