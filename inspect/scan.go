@@ -28,7 +28,9 @@ func init() {
 	}
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
+// isSpace reports whether c is XML whitespace. The first comparison settles every byte
+// above ' ', which is nearly every byte asked about (the byte after a run of spaces).
+func isSpace(c byte) bool { return c <= ' ' && (c == ' ' || c == '\n' || c == '\t' || c == '\r') }
 
 func b2u(v bool) uint8 {
 	if v {
