@@ -10,9 +10,10 @@ import (
 // TestLoginTimingHidesAccounts: a failed PLAIN or jabber:iq:auth login takes as long for
 // a username that does not exist as for one that does (the issue measured 0.10 ms against
 // 0.94 ms), so an attacker cannot list accounts by timing. The server runs with a high
-// PBKDF2 iteration count, so the work dominates what is measured; the medians of
-// interleaved attempts must be within a factor of 3 (skipping the work costs a factor of
-// hundreds here).
+// PBKDF2 iteration count, so the work dominates what is measured; the fastest of 7
+// interleaved attempts of each kind must be within a factor of 3 (skipping the work costs
+// a factor of hundreds here). The fastest attempt is the work itself: a loaded machine
+// only ever adds to an attempt (a CI run once saw medians of 120 and 38 ms at load 16).
 func TestLoginTimingHidesAccounts(t *testing.T) {
 	// Dozens of failed logins from one address: the delay past AuthFailuresPerMinute
 	// would be what the test measures.
@@ -47,12 +48,13 @@ func TestLoginTimingHidesAccounts(t *testing.T) {
 		login func(string) time.Duration
 	}{{"PLAIN", plain}, {"jabber:iq:auth", legacy}} {
 		var known, unknown []time.Duration
-		for range 5 {
+		for range 7 {
 			known = append(known, mech.login("real"))
 			unknown = append(unknown, mech.login("ghost"))
 		}
-		k, u := median(known), median(unknown)
-		t.Logf("%s: failed login for an account %v, for no account %v (medians of 5)", mech.name, k, u)
+		k, u := slices.Min(known), slices.Min(unknown)
+		t.Logf("%s: failed login for an account %v, for no account %v (fastest of 7; medians %v and %v)",
+			mech.name, k, u, median(known), median(unknown))
 		if u < k/3 || k < u/3 {
 			t.Errorf("%s: a failed login takes %v for an existing account and %v for a missing one", mech.name, k, u)
 		}
