@@ -222,6 +222,6 @@ func (g *gap) note() *Record {
 	if g.n == 1 {
 		s = ""
 	}
-	return &Record{Time: g.last, Kind: KindNote, Note: fmt.Sprintf(
-		"%d record%s skipped here%s: this output could not keep up (the JSON log and the capture never skip)", g.n, s, where)}
+	return (&Record{Time: g.last, Kind: KindNote}).WithNote(fmt.Sprintf(
+		"%d record%s skipped here%s: this output could not keep up (the JSON log and the capture never skip)", g.n, s, where))
 }

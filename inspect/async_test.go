@@ -51,7 +51,7 @@ func TestAsyncConcurrentWriters(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := range 500 {
-					if err := a.Write(&Record{Kind: KindNote, Note: "x", Conn: &ConnInfo{ID: uint64(g*1000 + i)}}); err != nil {
+					if err := a.Write((&Record{Kind: KindNote, Conn: &ConnInfo{ID: uint64(g*1000 + i)}}).WithNote("x")); err != nil {
 						t.Error(err)
 						return
 					}
@@ -194,7 +194,7 @@ func TestAsyncSkipSaysWhere(t *testing.T) {
 	var got []string
 	for _, r := range slow.recs {
 		if r.Kind == KindNote {
-			got = append(got, r.Note)
+			got = append(got, r.Note())
 		} else {
 			got = append(got, "#"+strconv.FormatUint(r.Seq, 10))
 		}
@@ -231,9 +231,9 @@ func TestAsyncSkipNoteAtClose(t *testing.T) {
 			records++
 			continue
 		}
-		m := skipNote.FindStringSubmatch(r.Note)
+		m := skipNote.FindStringSubmatch(r.Note())
 		if m == nil {
-			t.Fatalf("note %q", r.Note)
+			t.Fatalf("note %q", r.Note())
 		}
 		n, _ := strconv.ParseUint(m[1], 10, 64)
 		noted += n
@@ -292,9 +292,9 @@ func TestChainCompleteLog(t *testing.T) {
 	next, skipped := uint64(1), uint64(0) // the number the terminal should show next
 	for _, r := range terminal.recs {
 		if r.Kind == KindNote {
-			m := skipNote.FindStringSubmatch(r.Note)
+			m := skipNote.FindStringSubmatch(r.Note())
 			if m == nil {
-				t.Fatalf("note %q", r.Note)
+				t.Fatalf("note %q", r.Note())
 			}
 			n, _ := strconv.ParseUint(m[1], 10, 64)
 			first, _ := strconv.ParseUint(m[2], 10, 64)
@@ -303,7 +303,7 @@ func TestChainCompleteLog(t *testing.T) {
 				last, _ = strconv.ParseUint(m[3], 10, 64)
 			}
 			if first != next || last-first+1 != n {
-				t.Fatalf("note %q where #%d was due", r.Note, next)
+				t.Fatalf("note %q where #%d was due", r.Note(), next)
 			}
 			next, skipped = last+1, skipped+n
 			continue

@@ -67,7 +67,7 @@ func TestChainSharesRecords(t *testing.T) {
 // same tree, and a record that is not a stanza the same error.
 func TestElementConcurrent(t *testing.T) {
 	r := rec(t, ClientToServer, "<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
-	note := &Record{Kind: KindNote, Note: "hi"}
+	note := (&Record{Kind: KindNote}).WithNote("hi")
 	const g = 8
 	trees := make([]*Element, g)
 	errs := make([]error, g)

@@ -28,10 +28,10 @@ func Explain(r *Record) string {
 	case KindWhitespace:
 		return "Whitespace keep-alive: spaces or newlines between stanzas carry no meaning and keep idle connections open (RFC 6120 §4.6.1)"
 	case KindError:
-		if se := AsStreamError(r.Err); se != nil {
+		if se := AsStreamError(r.Err()); se != nil {
 			return "The stream broke the rules: " + describeCondition(streamConditions, string(se.Condition)) + "; the peer answers with a stream error and closes"
 		}
-		if errors.Is(r.Err, io.ErrUnexpectedEOF) {
+		if errors.Is(r.Err(), io.ErrUnexpectedEOF) {
 			return "The bytes ended in the middle of a stanza or stream header: the connection was cut, or the capture missed the rest"
 		}
 		return ""

@@ -65,7 +65,7 @@ func explainCorpus(t *testing.T) []*Record {
 	recs = append(recs,
 		&Record{Kind: KindStreamClose, Dir: c, Raw: []byte("</stream:stream>")},
 		&Record{Kind: KindWhitespace, Dir: c, Raw: []byte(" ")},
-		&Record{Kind: KindError, Dir: c, Err: &StreamError{Condition: "not-well-formed"}},
+		(&Record{Kind: KindError, Dir: c}).WithErr(&StreamError{Condition: "not-well-formed"}),
 	)
 	add(s, `<stream:features xmlns:stream='http://etherx.jabber.org/streams'/>`)
 	var feats strings.Builder

@@ -108,8 +108,8 @@ func TestExplainStreamEvents(t *testing.T) {
 		{"header from raw", &Record{Kind: KindStreamOpen, Raw: []byte(`<?xml version='1.0'?><stream:stream to='example.org' version='1.0'>`)}, []string{"to example.org", "version 1.0"}},
 		{"close", &Record{Kind: KindStreamClose, Dir: ClientToServer}, []string{"Stream close", "§4.4"}},
 		{"whitespace", &Record{Kind: KindWhitespace}, []string{"keep-alive"}},
-		{"reader error", &Record{Kind: KindError, Err: &StreamError{Condition: CondRestrictedXML}}, []string{"restricted-xml", "§4.9.3.18"}},
-		{"cut short", &Record{Kind: KindError, Err: fmt.Errorf("x: %w", io.ErrUnexpectedEOF)}, []string{"ended in the middle"}},
+		{"reader error", (&Record{Kind: KindError}).WithErr(&StreamError{Condition: CondRestrictedXML}), []string{"restricted-xml", "§4.9.3.18"}},
+		{"cut short", (&Record{Kind: KindError}).WithErr(fmt.Errorf("x: %w", io.ErrUnexpectedEOF)), []string{"ended in the middle"}},
 	}
 	for _, tc := range cases {
 		got := Explain(tc.r)
@@ -119,7 +119,7 @@ func TestExplainStreamEvents(t *testing.T) {
 			}
 		}
 	}
-	for _, r := range []*Record{{Kind: KindConnOpen}, {Kind: KindNote, Note: "x"}, {Kind: KindGap}, {Kind: KindError, Err: errors.New("x")}} {
+	for _, r := range []*Record{{Kind: KindConnOpen}, (&Record{Kind: KindNote}).WithNote("x"), {Kind: KindGap}, (&Record{Kind: KindError}).WithErr(errors.New("x"))} {
 		if got := Explain(r); got != "" {
 			t.Errorf("Explain(%v) = %q, want nothing", r.Kind, got)
 		}

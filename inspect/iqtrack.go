@@ -287,15 +287,14 @@ func (t *IQTracker) flush(c *iqConn, now time.Time, why string) error {
 }
 
 func (t *IQTracker) report(q *iqRequest, now time.Time, why string) error {
-	return t.next.Write(&Record{
+	return t.next.Write((&Record{
 		Time:      now,
 		Conn:      q.conn,
 		Dir:       q.key.dir,
 		Kind:      KindNote,
 		Header:    q.header,
-		Note:      q.describe() + " was never answered: " + why,
 		Unmatched: true,
-	})
+	}).WithNote(q.describe() + " was never answered: " + why))
 }
 
 // Close reports every request still waiting for an answer, connection by connection. It

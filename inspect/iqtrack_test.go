@@ -16,7 +16,7 @@ func (c *collect) notes() []string {
 	var out []string
 	for _, r := range c.recs {
 		if r.Kind == KindNote {
-			out = append(out, r.Note)
+			out = append(out, r.Note())
 		}
 	}
 	return out

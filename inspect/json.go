@@ -148,9 +148,9 @@ func (jr *jsonRecord) fill(r *Record) {
 	}
 	jr.Name, jr.NS = r.Name, r.NS
 	jr.Size = len(r.Raw)
-	jr.Note = r.Note
 	jr.Verdict = string(r.Verdict)
 	if x := r.extra; x != nil {
+		jr.Note = x.note
 		jr.Milestone = x.milestone
 		jr.Tags, jr.Rules = x.tags, x.rules
 		jr.Original = x.original
@@ -203,9 +203,9 @@ func (jr *jsonRecord) fill(r *Record) {
 			jr.ID, jr.From, jr.To = jsonText(h.ID), jsonText(h.From), jsonText(h.To)
 		}
 	}
-	if r.Err != nil {
-		jr.Error = r.Err.Error()
-		if se := AsStreamError(r.Err); se != nil {
+	if err := r.Err(); err != nil {
+		jr.Error = err.Error()
+		if se := AsStreamError(err); se != nil {
 			jr.Condition = string(se.Condition)
 		}
 	}

@@ -217,7 +217,7 @@ func (lr *logReader) record(b []byte) (*Record, error) {
 		return nil, fmt.Errorf("unknown origin %q", jr.Origin)
 	}
 	rec := &Record{
-		Kind: kind, Dir: dir, Name: jr.Name, NS: jr.NS, Note: jr.Note, Verdict: Verdict(jr.Verdict),
+		Kind: kind, Dir: dir, Name: jr.Name, NS: jr.NS, Verdict: Verdict(jr.Verdict),
 		Unmatched: jr.Unmatched, Origin: origin, Seq: jr.Seq,
 	}
 	if jr.Time != "" {
@@ -233,16 +233,16 @@ func (lr *logReader) record(b []byte) (*Record, error) {
 	if jr.RTTms < 0 || jr.RTTms > float64(math.MaxInt64/int64(time.Millisecond)) {
 		return nil, fmt.Errorf("rtt_ms %v out of range", jr.RTTms)
 	}
-	x := recordExtra{tags: jr.Tags, rules: jr.Rules, violations: jr.Violations, milestone: jr.Milestone,
+	x := recordExtra{note: jr.Note, tags: jr.Tags, rules: jr.Rules, violations: jr.Violations, milestone: jr.Milestone,
 		rtt: time.Duration(math.Round(jr.RTTms * float64(time.Millisecond)))}
 	if len(jr.Original) > 0 {
 		x.original = jr.Original
 	}
-	if x.tags != nil || x.rules != nil || x.violations != nil || x.milestone != nil || x.rtt != 0 || x.original != nil {
-		rec.extra = &x // one allocation for all of them, and none for most records
-	}
 	if jr.Error != "" {
-		rec.Err = parseLoggedError(jr.Error, jr.Condition)
+		x.err = parseLoggedError(jr.Error, jr.Condition)
+	}
+	if x.note != "" || x.err != nil || x.tags != nil || x.rules != nil || x.violations != nil || x.milestone != nil || x.rtt != 0 || x.original != nil {
+		rec.extra = &x // one allocation for all of them, and none for most records
 	}
 	if err := lr.conn(rec, &jr); err != nil {
 		return nil, err

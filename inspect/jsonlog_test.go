@@ -14,7 +14,7 @@ import (
 func sessionRecords(t testing.TB) []*Record {
 	conn := &ConnInfo{ID: 7, Client: netip.MustParseAddrPort("127.0.0.1:40000"), Server: netip.MustParseAddrPort("[::1]:5222")}
 	at := time.Date(2026, 11, 25, 17, 0, 0, 123456789, time.UTC)
-	recs := []*Record{{Kind: KindConnOpen, Conn: conn, Time: at, Note: "accepted"}}
+	recs := []*Record{(&Record{Kind: KindConnOpen, Conn: conn, Time: at}).WithNote("accepted")}
 	c2s := readRecords(t, "textbook-c2s.xml", ClientToServer)
 	s2c := readRecords(t, "textbook-s2c.xml", ServerToClient)
 	for i := 0; i < len(c2s) || i < len(s2c); i++ {
@@ -35,10 +35,10 @@ func sessionRecords(t testing.TB) []*Record {
 	changed.SetRules([]string{"greet", "log"})
 	changed.SetTags([]Tag{{Label: "demo", Color: "red"}, {Label: "plain"}})
 	recs = append(recs, changed,
-		&Record{Kind: KindError, Conn: conn, Dir: ServerToClient, Time: at, Err: &StreamError{Condition: CondRestrictedXML, Text: "comments are not allowed", Offset: 12, Line: 1, Col: 13}},
-		&Record{Kind: KindGap, Conn: conn, Dir: ClientToServer, Time: at, Note: "40 bytes missing"},
-		&Record{Kind: KindNote, Conn: conn, Dir: ClientToServer, Time: at, Note: "never answered", Unmatched: true},
-		&Record{Kind: KindConnClose, Conn: conn, Time: at, Note: "closed by client"})
+		(&Record{Kind: KindError, Conn: conn, Dir: ServerToClient, Time: at}).WithErr(&StreamError{Condition: CondRestrictedXML, Text: "comments are not allowed", Offset: 12, Line: 1, Col: 13}),
+		(&Record{Kind: KindGap, Conn: conn, Dir: ClientToServer, Time: at}).WithNote("40 bytes missing"),
+		(&Record{Kind: KindNote, Conn: conn, Dir: ClientToServer, Time: at, Unmatched: true}).WithNote("never answered"),
+		(&Record{Kind: KindConnClose, Conn: conn, Time: at}).WithNote("closed by client"))
 	for _, r := range recs {
 		if r.Kind == KindStanza && r.Name == "iq" && r.Attr("type") == "result" {
 			r.SetRTT(3200 * time.Microsecond)
@@ -85,7 +85,7 @@ func TestJSONRoundTrip(t *testing.T) {
 			if p1.String() != p2.String() {
 				t.Fatalf("pretty output of the re-read log differs:\n%s\n---\n%s", p1.String(), p2.String())
 			}
-			if AsStreamError(back[len(back)-4].Err) == nil {
+			if AsStreamError(back[len(back)-4].Err()) == nil {
 				t.Error("stream error not rebuilt")
 			}
 			if back[1].Conn != back[0].Conn || back[0].Conn.Client.Port() != 40000 {

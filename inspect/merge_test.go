@@ -60,7 +60,7 @@ func TestMergeJSONLogs(t *testing.T) {
 func TestPrettyNode(t *testing.T) {
 	var b bytes.Buffer
 	p := NewPretty(&b, PrettyOptions{})
-	r := &Record{Kind: KindNote, Note: "hello", Conn: &ConnInfo{ID: 3, Node: "p2"}}
+	r := (&Record{Kind: KindNote, Conn: &ConnInfo{ID: 3, Node: "p2"}}).WithNote("hello")
 	if err := p.Write(r); err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func TestMilestoneJSON(t *testing.T) {
 		{Kind: MilestoneBound, JID: "a&b@localhost/r\u2028"},
 		{Kind: MilestoneUnacked, Leg: "client", UnackedBytes: 1 << 40, UnackedRecords: 3},
 	} {
-		rec := &Record{Time: time.Unix(1, 0).UTC(), Conn: &ConnInfo{ID: 1}, Kind: KindNote, Note: "n"}
+		rec := (&Record{Time: time.Unix(1, 0).UTC(), Conn: &ConnInfo{ID: 1}, Kind: KindNote}).WithNote("n")
 		rec.SetMilestone(&m)
 		var buf bytes.Buffer
 		if err := NewJSON(&buf, JSONOptions{}).Write(rec); err != nil {

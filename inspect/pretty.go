@@ -161,7 +161,7 @@ func (p *Pretty) header(b []byte, r *Record) []byte {
 func (p *Pretty) noteLine(b []byte, r *Record) []byte {
 	pal := p.pal
 	var st style
-	text := r.Note
+	text := r.Note()
 	switch r.Kind {
 	case KindConnOpen:
 		st = pal.open
@@ -176,11 +176,11 @@ func (p *Pretty) noteLine(b []byte, r *Record) []byte {
 		st = pal.gap
 	case KindError:
 		st = pal.err
-		if r.Err != nil {
+		if r.Err() != nil {
 			if text != "" {
 				text += ": "
 			}
-			text += r.Err.Error()
+			text += r.Err().Error()
 		}
 	}
 	b = st.paint(b, r.Kind.String())

@@ -14,7 +14,7 @@ import (
 func TestPrettyEscapesTerminalControls(t *testing.T) {
 	evil := "\u009b2J\u202egnp.exe\u2066x\u2069"
 	r := rec(t, ClientToServer, `<message to='a@b/`+evil+`' type='chat'><body>hi `+evil+`</body></message>`)
-	note := &Record{Kind: KindNote, Note: "switch: " + evil + " \x1b[2J\x9b bye"}
+	note := (&Record{Kind: KindNote}).WithNote("switch: " + evil + " \x1b[2J\x9b bye")
 	bad := &Record{Kind: KindStanza, Dir: ClientToServer, Name: "iq", Raw: []byte("<iq>\x9b\u202e</iq")}
 	for _, color := range []bool{false, true} {
 		got := prettyOf(t, PrettyOptions{Explain: true, Color: color}, r, note, bad)
@@ -53,7 +53,7 @@ func TestAppendSafe(t *testing.T) {
 // terminal's width with a hanging indent; the stanza itself is left as it is.
 func TestPrettyWrapsProse(t *testing.T) {
 	r := rec(t, ClientToServer, `<presence><show>away</show><status>Gone to the pet shop to complain about a parrot</status></presence>`)
-	note := &Record{Kind: KindNote, Note: "switch: " + strings.Repeat("a rather long note ", 8)}
+	note := (&Record{Kind: KindNote}).WithNote("switch: " + strings.Repeat("a rather long note ", 8))
 	for _, cols := range []int{40, 60, 80} {
 		got := prettyOf(t, PrettyOptions{Explain: true, Columns: cols, Color: true}, r, note)
 		plain := regexp.MustCompile("\x1b\\[[0-9;]*m").ReplaceAllString(got, "")

@@ -30,9 +30,9 @@ func TestPrettyHeaderAndNotes(t *testing.T) {
 		&Record{Kind: KindConnOpen, Conn: conn, Time: at},
 		msg,
 		&Record{Kind: KindWhitespace, Conn: conn, Raw: []byte(" ")},
-		&Record{Kind: KindGap, Conn: conn, Dir: ClientToServer, Note: "12 bytes missing"},
-		&Record{Kind: KindError, Conn: conn, Err: errors.New("boom")},
-		&Record{Kind: KindConnClose, Conn: conn, Note: "client left"},
+		(&Record{Kind: KindGap, Conn: conn, Dir: ClientToServer}).WithNote("12 bytes missing"),
+		(&Record{Kind: KindError, Conn: conn}).WithErr(errors.New("boom")),
+		(&Record{Kind: KindConnClose, Conn: conn}).WithNote("client left"),
 	)
 	want := `15:04:05.678 #3 conn-open connection from 127.0.0.1:4000 to 127.0.0.1:5222
 15:04:05.678 #3 S->C stanza message chat

@@ -16,7 +16,7 @@ func TestRawMarksChanges(t *testing.T) {
 	}
 	recs := []*Record{
 		mk(c1, ClientToServer, "<a/>"), mk(c1, ClientToServer, "<b/>"),
-		{Kind: KindNote, Conn: c1, Note: "skipped"},
+		(&Record{Kind: KindNote, Conn: c1}).WithNote("skipped"),
 		mk(c1, ServerToClient, "<c/>\n"), mk(c2, ClientToServer, "<d/>"), mk(c1, ServerToClient, "<e/>"),
 	}
 	var out bytes.Buffer

@@ -136,8 +136,6 @@ type Record struct {
 	Name      string  // local name of the element (stanzas, stream open/close)
 	NS        string  // its namespace
 	Header    *Header // the stream header in force: namespace context for parsing Raw
-	Err       error   // KindError: the error (often a *StreamError)
-	Note      string  // KindNote, KindConnOpen/Close, KindGap: a message for a person
 	Verdict   Verdict // set by the rules engine: what became of the stanza; zero is forwarded
 
 	// parsed is the tree Element made (a *parsedElement), nil until then. It is read and
@@ -146,8 +144,8 @@ type Record struct {
 	parsed unsafe.Pointer
 	// extra holds the fields most records never carry (see recordExtra), nil when none is
 	// set: a record is allocated for every stanza, and without them it fits a smaller size
-	// class. Read them by the methods named as the fields (Original, Tags, ...), set them by
-	// the setters (SetOriginal, SetTags, ...).
+	// class. Read them by the methods named as the fields (Err, Note, Original, Tags, ...),
+	// set them by the setters (SetErr, SetNote, SetOriginal, SetTags, ...).
 	extra *recordExtra
 	top   topNote // where the Reader found id, type, from and to in Raw
 }
@@ -155,8 +153,10 @@ type Record struct {
 // recordExtra is the optional part of a Record. Once attached to a record it is never
 // changed: records are copied by value (the redactor sends a changed copy on), and a copy
 // shares the part, so every setter attaches a changed copy of it instead (copy on write;
-// setting is rare: a rule matched, an iq answered, a violation annotated, a milestone).
+// setting is rare: a rule matched, an iq answered, a violation annotated, a note, an error).
 type recordExtra struct {
+	err  error  // KindError: the error (often a *StreamError)
+	note string // KindNote, KindConnOpen/Close, KindGap: a message for a person
 	// violations are the breaches of RFC 6120 in Raw that the reader framed past in
 	// annotate mode (a transparent proxy forwards them); see Limits.Annotate.
 	violations []Violation
@@ -182,6 +182,58 @@ func (r *Record) edit() *recordExtra {
 		*x = *r.extra
 	}
 	return x
+}
+
+// Err returns the error a KindError record carries (often a *StreamError), nil on others.
+func (r *Record) Err() error {
+	if r.extra == nil {
+		return nil
+	}
+	return r.extra.err
+}
+
+// Note returns the message for a person that a KindNote, KindConnOpen, KindConnClose or
+// KindGap record carries (a milestone's sentence, why a connection closed, ...), "" when
+// there is none.
+func (r *Record) Note() string {
+	if r.extra == nil {
+		return ""
+	}
+	return r.extra.note
+}
+
+// SetErr sets what Err returns.
+func (r *Record) SetErr(err error) {
+	if err == nil && r.extra == nil {
+		return
+	}
+	x := r.edit()
+	x.err = err
+	r.extra = x
+}
+
+// SetNote sets what Note returns.
+func (r *Record) SetNote(note string) {
+	if note == "" && r.extra == nil {
+		return
+	}
+	x := r.edit()
+	x.note = note
+	r.extra = x
+}
+
+// WithErr is SetErr for a record being made: it returns r, as in
+// (&Record{Kind: KindError, ...}).WithErr(err).
+func (r *Record) WithErr(err error) *Record {
+	r.SetErr(err)
+	return r
+}
+
+// WithNote is SetNote for a record being made: it returns r, as in
+// (&Record{Kind: KindNote, ...}).WithNote(note).
+func (r *Record) WithNote(note string) *Record {
+	r.SetNote(note)
+	return r
 }
 
 // Violations returns the breaches of RFC 6120 in Raw that the reader framed past in

@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ func TestRecordExtraCopyOnWrite(t *testing.T) {
 	r.SetTags(nil)
 	r.SetRuleOutcome(nil, nil)
 	r.SetRTT(0)
+	r.SetErr(nil)
+	r.SetNote("")
 	if r.extra != nil {
 		t.Fatal("setting zero values attached an optional part")
 	}
@@ -25,6 +28,8 @@ func TestRecordExtraCopyOnWrite(t *testing.T) {
 	r.SetRTT(time.Second)
 	r.SetMilestone(m)
 	r.SetViolations([]Violation{{Condition: CondRestrictedXML}})
+	r.SetNote("n")
+	r.SetErr(errOne)
 
 	c := r
 	c.AddTag(Tag{Label: "two"})
@@ -33,6 +38,8 @@ func TestRecordExtraCopyOnWrite(t *testing.T) {
 	c.SetRTT(2 * time.Second)
 	c.SetMilestone(nil)
 	c.SetViolations(nil)
+	c.SetNote("m")
+	c.SetErr(nil)
 
 	if got := r.Tags(); len(got) != 1 || got[0].Label != "one" {
 		t.Errorf("the original's tags changed: %+v", got)
@@ -55,6 +62,9 @@ func TestRecordExtraCopyOnWrite(t *testing.T) {
 	if len(r.Violations()) != 1 || c.Violations() != nil {
 		t.Errorf("violations: original %v, copy %v", r.Violations(), c.Violations())
 	}
+	if r.Note() != "n" || c.Note() != "m" || r.Err() != errOne || c.Err() != nil {
+		t.Errorf("note and error: original %q %v, copy %q %v", r.Note(), r.Err(), c.Note(), c.Err())
+	}
 }
 
 // TestRedactorKeepsProducerExtra: the redactor's copy gets the redacted Original and the
@@ -75,3 +85,5 @@ func TestRedactorKeepsProducerExtra(t *testing.T) {
 		t.Errorf("the redacted copy: original %q, tags %v", got.Original(), got.Tags())
 	}
 }
+
+var errOne = errors.New("one")

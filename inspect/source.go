@@ -39,7 +39,7 @@ func ReadStream(r io.Reader, dir Direction, conn *ConnInfo, sink Sink) error {
 			return nil
 		}
 		if err != nil {
-			rec := &Record{Kind: KindError, Conn: conn, Dir: dir, Err: err, Header: rd.Header()}
+			rec := (&Record{Kind: KindError, Conn: conn, Dir: dir, Header: rd.Header()}).WithErr(err)
 			if werr := sink.Write(rec); werr != nil {
 				return errors.Join(fmt.Errorf("reading stream: %w", err), werr)
 			}

@@ -83,7 +83,7 @@ func TestReadStreamErrors(t *testing.T) {
 				t.Fatalf("err %v, want %s", err, tc.cond)
 			}
 			last := recs[len(recs)-1]
-			if last.Kind != KindError || AsStreamError(last.Err) == nil || last.Dir != ServerToClient {
+			if last.Kind != KindError || AsStreamError(last.Err()) == nil || last.Dir != ServerToClient {
 				t.Fatalf("last record %+v", last)
 			}
 		})

@@ -200,7 +200,7 @@ func TestIntercept(t *testing.T) {
 			}
 			log = append(log, s)
 		case r.Kind == inspect.KindNote && r.Origin == inspect.OriginProxy:
-			log = append(log, "note: "+r.Note)
+			log = append(log, "note: "+r.Note())
 		}
 	}
 	got := strings.Join(log, "\n")

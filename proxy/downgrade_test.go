@@ -336,7 +336,7 @@ func checkTaggedFromDowngrade(t *testing.T, recs []*inspect.Record) {
 	t.Helper()
 	from := -1
 	for i, r := range recs {
-		if strings.Contains(r.Note, "WARNING") {
+		if strings.Contains(r.Note(), "WARNING") {
 			from = i
 			break
 		}
@@ -347,7 +347,7 @@ func checkTaggedFromDowngrade(t *testing.T, recs []*inspect.Record) {
 	var sawAuth bool
 	for _, r := range recs[from:] {
 		if !hasTag(r, PlaintextUpstreamLabel) {
-			t.Errorf("record after the downgrade not tagged: %s %q %q", r.Kind, r.Raw, r.Note)
+			t.Errorf("record after the downgrade not tagged: %s %q %q", r.Kind, r.Raw, r.Note())
 		}
 		if r.Name == "auth" {
 			sawAuth = true

@@ -247,7 +247,7 @@ func TestMalformedFromClient(t *testing.T) {
 	}
 	var found bool
 	for _, r := range tp.sink.all() {
-		if se := inspect.AsStreamError(r.Err); r.Kind == inspect.KindError && se != nil && se.Line == 1 && se.Offset > 0 {
+		if se := inspect.AsStreamError(r.Err()); r.Kind == inspect.KindError && se != nil && se.Line == 1 && se.Offset > 0 {
 			found = true
 		}
 	}

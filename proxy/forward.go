@@ -84,7 +84,8 @@ func (s *session) stanza(ev inspect.Event, dir inspect.Direction, edited []byte)
 			id, d, err := s.hold(dir, rec, b)
 			if err != nil {
 				if err == errHandled && s.p.cfg.Sink != nil {
-					rec.Verdict, rec.Note = inspect.Dropped, "not delivered: the connection ended while the stanza was held"
+					rec.Verdict = inspect.Dropped
+					rec.SetNote("not delivered: the connection ended while the stanza was held")
 					to.record(rec)
 				}
 				return false, err

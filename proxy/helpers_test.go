@@ -37,8 +37,8 @@ func (s *recSink) all() []*inspect.Record {
 func (s *recSink) notes() string {
 	var b strings.Builder
 	for _, r := range s.all() {
-		if r.Note != "" {
-			b.WriteString(r.Note)
+		if r.Note() != "" {
+			b.WriteString(r.Note())
 			b.WriteByte('\n')
 		}
 	}

@@ -35,7 +35,7 @@ func (s *session) recOf(ev inspect.Event, dir inspect.Direction) *inspect.Record
 
 // noteRec makes a connection record (note, open, close) with a message.
 func (s *session) noteRec(kind inspect.Kind, format string, args ...any) *inspect.Record {
-	return &inspect.Record{Time: time.Now(), Conn: s.info, Kind: kind, Note: fmt.Sprintf(format, args...)}
+	return (&inspect.Record{Time: time.Now(), Conn: s.info, Kind: kind}).WithNote(fmt.Sprintf(format, args...))
 }
 
 // milestone records a typed step of the negotiation, with its sentence for a person.

@@ -338,8 +338,8 @@ func (s *session) readFailure(dir inspect.Direction, err error) {
 	from, _ := s.sides(dir)
 	var ne net.Error
 	if se := inspect.AsStreamError(err); se != nil {
-		r := &inspect.Record{Time: time.Now(), Conn: s.info, Dir: dir, Kind: inspect.KindError, Err: err,
-			Note: fmt.Sprintf("malformed input from the %s", from.name)}
+		r := (&inspect.Record{Time: time.Now(), Conn: s.info, Dir: dir, Kind: inspect.KindError}).WithErr(err).WithNote(
+			fmt.Sprintf("malformed input from the %s", from.name))
 		if s.ws != nil && dir == inspect.ClientToServer && s.ws.Bad() != nil {
 			r.Raw = s.ws.Bad() // the WebSocket message refused, as it came
 		}
@@ -371,7 +371,7 @@ func (s *session) readFailure(dir inspect.Direction, err error) {
 func (s *session) fail(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	s.p.logf("proxy: connection %d: %s", s.id, msg)
-	s.emit(&inspect.Record{Time: time.Now(), Conn: s.info, Kind: inspect.KindNote, Note: msg})
+	s.emit((&inspect.Record{Time: time.Now(), Conn: s.info, Kind: inspect.KindNote}).WithNote(msg))
 }
 
 func (s *session) isDead() bool {
@@ -466,7 +466,7 @@ func (s *session) headerTimedOut() {
 func (s *session) setupTimedOut(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	s.p.setupLog.add(fmt.Sprintf("proxy: connection %d: %s", s.id, msg))
-	s.emit(&inspect.Record{Time: time.Now(), Conn: s.info, Kind: inspect.KindNote, Note: msg})
+	s.emit((&inspect.Record{Time: time.Now(), Conn: s.info, Kind: inspect.KindNote}).WithNote(msg))
 }
 
 // isTimeout reports whether err is a deadline that expired.

@@ -103,7 +103,7 @@ func (s *side) settle(r *inspect.Record, err error) {
 	}
 	if err != nil && r.Verdict.Delivered() {
 		r.Verdict = inspect.Dropped
-		r.Note = "not delivered: " + err.Error()
+		r.SetNote("not delivered: " + err.Error())
 	} else if err == nil && r.Verdict.Delivered() {
 		s.sent.add(len(r.Raw))
 	}

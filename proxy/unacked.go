@@ -129,8 +129,8 @@ func (s *side) countAndClose() {
 		// Older records, or bytes of a write that failed part-way (recorded as dropped).
 		what = fmt.Sprintf("%d bytes (more than the last %d records toward it)", n, known)
 	}
-	r := &inspect.Record{Time: time.Now(), Dir: dir, Kind: inspect.KindNote, Origin: inspect.OriginProxy,
-		Note: fmt.Sprintf("connection to the %s closed with %s it had not acknowledged: it may not have received them", s.name, what)}
+	r := (&inspect.Record{Time: time.Now(), Dir: dir, Kind: inspect.KindNote, Origin: inspect.OriginProxy}).WithNote(
+		fmt.Sprintf("connection to the %s closed with %s it had not acknowledged: it may not have received them", s.name, what))
 	r.SetMilestone(&m)
 	s.emit(r)
 }

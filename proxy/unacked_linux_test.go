@@ -53,7 +53,7 @@ func checkUnackedAccount(t *testing.T, recorded, received int64, rerr error, not
 	t.Helper()
 	m := note.Milestone()
 	t.Logf("recorded %d bytes toward the client, it received %d (read error %v), unacknowledged %d (%d records): %s",
-		recorded, received, rerr, m.UnackedBytes, m.UnackedRecords, note.Note)
+		recorded, received, rerr, m.UnackedBytes, m.UnackedRecords, note.Note())
 	if received > recorded {
 		t.Errorf("the client received %d bytes, more than the %d recorded", received, recorded)
 	}
@@ -113,14 +113,14 @@ func testUnackedAtWriteTimeout(t *testing.T, direct bool) {
 		t.Fatalf("note %+v %+v, want bytes > 0 toward the client, from the proxy", note, m)
 	}
 	switch {
-	case direct && (m.UnackedRecords != 0 || !strings.Contains(note.Note, "bytes of TLS records")):
-		t.Errorf("note %q (%d records) on a TLS leg, want a count of TLS record bytes", note.Note, m.UnackedRecords)
-	case !direct && m.UnackedRecords <= 0 && !strings.Contains(note.Note, "more than the last"):
-		t.Errorf("note %q maps to no records", note.Note)
+	case direct && (m.UnackedRecords != 0 || !strings.Contains(note.Note(), "bytes of TLS records")):
+		t.Errorf("note %q (%d records) on a TLS leg, want a count of TLS record bytes", note.Note(), m.UnackedRecords)
+	case !direct && m.UnackedRecords <= 0 && !strings.Contains(note.Note(), "more than the last"):
+		t.Errorf("note %q maps to no records", note.Note())
 	}
 	checkUnackedAccount(t, recorded, received, rerr, note)
 	if notes := tp.sink.unackedNotes("upstream"); len(notes) != 0 {
-		t.Errorf("the upstream, which read everything, got a note: %s", notes[0].Note)
+		t.Errorf("the upstream, which read everything, got a note: %s", notes[0].Note())
 	}
 	select {
 	case <-got:
@@ -153,7 +153,7 @@ func TestUnackedNoneOnNormalClose(t *testing.T) {
 	}
 	for _, leg := range []string{"client", "upstream"} {
 		if notes := tp.sink.unackedNotes(leg); len(notes) != 0 {
-			t.Errorf("a normal close recorded unacknowledged bytes: %s", notes[0].Note)
+			t.Errorf("a normal close recorded unacknowledged bytes: %s", notes[0].Note())
 		}
 	}
 }
@@ -232,7 +232,7 @@ func TestUnackedAfterLinger(t *testing.T) {
 	note := tp.sink.oneUnackedToClient(t)
 	m := note.Milestone()
 	if m.UnackedBytes <= 0 || m.UnackedRecords <= 0 {
-		t.Errorf("note %q: %d bytes in %d records, want both > 0", note.Note, m.UnackedBytes, m.UnackedRecords)
+		t.Errorf("note %q: %d bytes in %d records, want both > 0", note.Note(), m.UnackedBytes, m.UnackedRecords)
 	}
 	c.SetReadDeadline(time.Now().Add(waitLimit))
 	rest, rerr := io.ReadAll(c)
@@ -257,7 +257,7 @@ func TestUnackedAtShutdown(t *testing.T) {
 	}
 	tp.stop()
 	if note := tp.sink.oneUnackedToClient(t); note.Milestone().UnackedBytes <= 0 {
-		t.Errorf("note %q: %d bytes", note.Note, note.Milestone().UnackedBytes)
+		t.Errorf("note %q: %d bytes", note.Note(), note.Milestone().UnackedBytes)
 	}
 	if !strings.Contains(tp.sink.notes(), "proxy shutting down") {
 		t.Errorf("no shutdown note:\n%s", tp.sink.notes())

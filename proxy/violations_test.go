@@ -71,7 +71,7 @@ func TestViolationsTransparentAndStrict(t *testing.T) {
 					case r.Dir == inspect.ClientToServer && r.Kind != inspect.KindError && len(r.Violations()) > 0:
 						annotated = r.Violations()[0].Condition == tc.cond && r.Violations()[0].Section != "" && r.Violations()[0].Line == 1
 					case r.Kind == inspect.KindError && r.Dir == inspect.ClientToServer:
-						refused = inspect.AsStreamError(r.Err) != nil && inspect.AsStreamError(r.Err).Condition == tc.cond
+						refused = inspect.AsStreamError(r.Err()) != nil && inspect.AsStreamError(r.Err()).Condition == tc.cond
 					case r.Dir == inspect.ServerToClient && r.Name == "error" && r.Producer() == inspect.OriginServer:
 						fromSwitch = strings.Contains(string(r.Raw), "<"+string(tc.cond)+" ")
 					}
@@ -136,7 +136,7 @@ func TestGoSendXMPPRestart(t *testing.T) {
 		c.Close()
 		for _, r := range tp.sink.all() {
 			if r.Kind == inspect.KindError || len(r.Violations()) > 0 {
-				t.Errorf("strict %v: %v record %v %+v", strict, r.Kind, r.Err, r.Violations())
+				t.Errorf("strict %v: %v record %v %+v", strict, r.Kind, r.Err(), r.Violations())
 			}
 		}
 	}

@@ -65,7 +65,7 @@ func (s *side) writeFrame(b []byte, r *inspect.Record) error {
 	if f == nil {
 		if r != nil && s.emit != nil {
 			r.Verdict = inspect.Dropped
-			r.Note = "whitespace is not sent over WebSocket: RFC 7395 frames hold one element each"
+			r.SetNote("whitespace is not sent over WebSocket: RFC 7395 frames hold one element each")
 			s.emit(r)
 		}
 		return nil

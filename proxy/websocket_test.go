@@ -226,7 +226,7 @@ func TestWebSocketRecordIsTheTruth(t *testing.T) {
 	var ws int
 	for _, r := range recs {
 		if r.Conn == nil || r.Conn.Transport != inspect.TransportWebSocket {
-			t.Errorf("record without transport websocket: %v %v %q", r.Kind, r.Note, r.Raw)
+			t.Errorf("record without transport websocket: %v %v %q", r.Kind, r.Note(), r.Raw)
 			continue
 		}
 		ws++

@@ -24,7 +24,7 @@ func FuzzParseFilter(f *testing.F) {
 		f.Add(s)
 	}
 	recs := []*inspect.Record{
-		{Kind: inspect.KindNote, Note: "n"},
+		(&inspect.Record{Kind: inspect.KindNote}).WithNote("n"),
 		{Kind: inspect.KindConnOpen, Conn: &inspect.ConnInfo{ID: 3}},
 		{Kind: inspect.KindStreamOpen, Conn: &inspect.ConnInfo{ID: 3}, Dir: inspect.ClientToServer,
 			Raw: []byte(`<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`)},

@@ -81,7 +81,7 @@ func session(t testing.TB) []*inspect.Record {
 	c1, c2 := &inspect.ConnInfo{ID: 1}, &inspect.ConnInfo{ID: 2}
 	var recs []*inspect.Record
 	note := func(c *inspect.ConnInfo, kind inspect.Kind, text string) {
-		recs = append(recs, &inspect.Record{Conn: c, Kind: kind, Note: text})
+		recs = append(recs, (&inspect.Record{Conn: c, Kind: kind}).WithNote(text))
 	}
 	st := func(c *inspect.ConnInfo, dir inspect.Direction, raw string) {
 		r := record(t, raw)
@@ -208,7 +208,7 @@ func TestFilterSameMeaningAsRules(t *testing.T) {
 func TestFilterSink(t *testing.T) {
 	var got []string
 	sink := NewFilterSink(inspect.SinkFunc(func(r *inspect.Record) error {
-		got = append(got, r.Note+r.Name)
+		got = append(got, r.Note()+r.Name)
 		return nil
 	}), mustFilter(t, "conn 1"))
 	for _, r := range session(t)[:5] {

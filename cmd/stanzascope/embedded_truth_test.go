@@ -109,9 +109,9 @@ func (o *observed) securedOf(client string) string {
 			continue
 		}
 		switch {
-		case strings.HasPrefix(r.Note, "switch: TLS established"):
+		case strings.HasPrefix(r.Note(), "switch: TLS established"):
 			return "tls"
-		case strings.HasPrefix(r.Note, "switch: STARTTLS on the in-process link"):
+		case strings.HasPrefix(r.Note(), "switch: STARTTLS on the in-process link"):
 			return "in-process"
 		}
 	}

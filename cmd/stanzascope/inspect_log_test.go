@@ -40,10 +40,10 @@ func TestInspectLogReadBack(t *testing.T) {
 	s2c := streamRecords(t, `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='localhost' id='s1' version='1.0'>`+
 		`<iq type='result' id='d'><query xmlns='jabber:iq:roster'/></iq>`, inspect.ServerToClient, conn)
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	recs := []*inspect.Record{{Kind: inspect.KindConnOpen, Conn: conn, Note: "accepted"}}
+	recs := []*inspect.Record{(&inspect.Record{Kind: inspect.KindConnOpen, Conn: conn}).WithNote("accepted")}
 	recs = append(recs, c2s...)
 	recs = append(recs, s2c...)
-	recs = append(recs, &inspect.Record{Kind: inspect.KindConnClose, Conn: conn, Note: "closed by client"})
+	recs = append(recs, (&inspect.Record{Kind: inspect.KindConnClose, Conn: conn}).WithNote("closed by client"))
 	for i, r := range recs {
 		r.Time = at.Add(time.Duration(i) * 1500 * time.Microsecond)
 	}

@@ -341,7 +341,7 @@ func inspectLog(t *testing.T, path string, wantFormat string) []*inspect.Record 
 	recs := readRecords(t, &out)
 	for _, r := range recs {
 		if r.Kind == inspect.KindError {
-			t.Errorf("inspect %s: error record: %v", filepath.Base(path), r.Err)
+			t.Errorf("inspect %s: error record: %v", filepath.Base(path), r.Err())
 		}
 	}
 	// The format was detected: --input-format with the expected name gives the same.
@@ -401,7 +401,7 @@ func views(t *testing.T, recs []*inspect.Record, server bool) []*view {
 			order = append(order, v)
 		}
 		if r.Kind == inspect.KindConnOpen {
-			v.sessions = r.Note
+			v.sessions = r.Note()
 		}
 		if r.Kind != inspect.KindStanza {
 			continue

@@ -68,7 +68,7 @@ func TestOutputPcapUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink.Write(&inspect.Record{Kind: inspect.KindNote, Note: "x"})
+	sink.Write((&inspect.Record{Kind: inspect.KindNote}).WithNote("x"))
 	if err := closeFn(); err != nil {
 		t.Fatal(err)
 	}

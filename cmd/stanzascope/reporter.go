@@ -67,19 +67,20 @@ func (r *reporter) logf(format string, args ...any) {
 		fmt.Fprintln(r.stderr, msg)
 		return
 	}
-	rec := &inspect.Record{Time: time.Now(), Kind: inspect.KindNote, Note: msg}
+	rec, note := &inspect.Record{Time: time.Now(), Kind: inspect.KindNote}, msg
 	// The connection goes into the record, so the text need not say it again.
 	if m := proxyConnRE.FindStringSubmatchIndex(msg); m != nil {
 		if id, err := strconv.ParseUint(msg[m[4]:m[5]], 10, 64); err == nil {
-			rec.Conn, rec.Note = &inspect.ConnInfo{ID: id, Transport: r.transportOf(id)}, msg[m[2]:m[3]]+msg[m[1]:]
+			rec.Conn, note = &inspect.ConnInfo{ID: id, Transport: r.transportOf(id)}, msg[m[2]:m[3]]+msg[m[1]:]
 		}
 	} else if m := switchConnRE.FindStringSubmatchIndex(msg); m != nil {
 		if id, err := strconv.ParseUint(msg[m[4]:m[5]], 10, 64); err == nil {
 			if id, ok := r.displayConn(id); ok {
-				rec.Conn, rec.Note = &inspect.ConnInfo{ID: id, Transport: r.transportOf(id)}, msg[m[2]:m[3]]+msg[m[1]:]
+				rec.Conn, note = &inspect.ConnInfo{ID: id, Transport: r.transportOf(id)}, msg[m[2]:m[3]]+msg[m[1]:]
 			}
 		}
 	}
+	rec.SetNote(note)
 	if err := r.sink.Write(rec); err != nil {
 		fmt.Fprintln(r.stderr, msg)
 	}

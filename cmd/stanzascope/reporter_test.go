@@ -52,8 +52,8 @@ func TestReporter(t *testing.T) {
 		if rec.Conn != nil {
 			conn = rec.Conn.ID
 		}
-		if rec.Kind != inspect.KindNote || rec.Time.IsZero() || conn != w.conn || rec.Note != w.note {
-			t.Errorf("record %d: kind %v conn %d note %q time %v", i, rec.Kind, conn, rec.Note, rec.Time)
+		if rec.Kind != inspect.KindNote || rec.Time.IsZero() || conn != w.conn || rec.Note() != w.note {
+			t.Errorf("record %d: kind %v conn %d note %q time %v", i, rec.Kind, conn, rec.Note(), rec.Time)
 		}
 	}
 }
@@ -92,7 +92,7 @@ func TestReporterSwitchBehindProxy(t *testing.T) {
 	r.logf("switch: conn 3 unknown")
 	var got []string
 	for _, rec := range sink.recs {
-		s := rec.Note
+		s := rec.Note()
 		if rec.Conn != nil {
 			s = "#" + strconv.FormatUint(rec.Conn.ID, 10) + " " + s
 		}

@@ -101,8 +101,8 @@ func Read(ctx context.Context, r io.Reader, opt Options, sink inspect.Sink) (Sum
 			e.sum.Unsupported++
 			if !slices.Contains(badLinks, link) && len(badLinks) < 16 {
 				badLinks = append(badLinks, link)
-				e.emit(&inspect.Record{Time: ts, Kind: inspect.KindNote,
-					Note: fmt.Sprintf("link type %d is not supported: its packets are skipped", link)})
+				e.emit((&inspect.Record{Time: ts, Kind: inspect.KindNote}).WithNote(
+					fmt.Sprintf("link type %d is not supported: its packets are skipped", link)))
 			}
 			continue
 		}
@@ -116,13 +116,13 @@ func Read(ctx context.Context, r io.Reader, opt Options, sink inspect.Sink) (Sum
 	case errors.Is(readErr, ErrTruncated):
 		e.sum.Truncated = true
 		reason = "capture ended (file truncated)"
-		e.emit(&inspect.Record{Time: e.now, Kind: inspect.KindNote,
-			Note: fmt.Sprintf("capture file truncated at byte %d: the last packet is incomplete", src.offset())})
+		e.emit((&inspect.Record{Time: e.now, Kind: inspect.KindNote}).WithNote(
+			fmt.Sprintf("capture file truncated at byte %d: the last packet is incomplete", src.offset())))
 		readErr = nil
 	case readErr != nil && !errors.Is(readErr, context.Canceled) && !errors.Is(readErr, context.DeadlineExceeded):
 		reason = "capture ended (file damaged)"
-		e.emit(&inspect.Record{Time: e.now, Kind: inspect.KindNote,
-			Note: fmt.Sprintf("capture file damaged near byte %d: %v", src.offset(), readErr)})
+		e.emit((&inspect.Record{Time: e.now, Kind: inspect.KindNote}).WithNote(
+			fmt.Sprintf("capture file damaged near byte %d: %v", src.offset(), readErr)))
 	}
 	e.finish(reason)
 	if e.err != nil {

@@ -59,7 +59,7 @@ func TestLinkTypes(t *testing.T) {
 				if len(open) != 1 || open[0].Conn.Client.String() != a.client || open[0].Conn.Server.String() != a.server {
 					t.Fatalf("conn-open records: %+v", open)
 				}
-				if c := kinds(recs, inspect.KindConnClose); len(c) != 1 || c[0].Note != "closed (FIN)" {
+				if c := kinds(recs, inspect.KindConnClose); len(c) != 1 || c[0].Note() != "closed (FIN)" {
 					t.Fatalf("conn-close records: %+v", c)
 				}
 				if sum.XMPPFlows != 1 || sum.Gaps != 0 || sum.Records != len(recs) {
@@ -101,7 +101,7 @@ func TestTimesAndOrder(t *testing.T) {
 	if len(opens) != 2 || !opens[0].Time.Equal(t1) || !opens[1].Time.Equal(t2) || opens[0].Dir != inspect.ClientToServer {
 		t.Fatalf("stream opens: %v %v (want %v %v)", opens[0].Time, opens[1].Time, t1, t2)
 	}
-	if c := kinds(recs, inspect.KindConnClose); len(c) != 1 || c[0].Note != "capture ended" {
+	if c := kinds(recs, inspect.KindConnClose); len(c) != 1 || c[0].Note() != "capture ended" {
 		t.Fatalf("close: %+v", c)
 	}
 }
@@ -180,7 +180,7 @@ func TestGapResync(t *testing.T) {
 	for _, r := range recs {
 		switch r.Kind {
 		case inspect.KindGap:
-			order = append(order, "gap:"+r.Note)
+			order = append(order, "gap:"+r.Note())
 		case inspect.KindStanza:
 			order = append(order, r.Attr("id"))
 		}
@@ -240,7 +240,7 @@ func TestMidStream(t *testing.T) {
 		t.Fatalf("got %q want %q", got, want)
 	}
 	open := kinds(recs, inspect.KindConnOpen)
-	if len(open) != 1 || !strings.Contains(open[0].Note, "mid-stream") || open[0].Conn.Server.Port() != 5222 {
+	if len(open) != 1 || !strings.Contains(open[0].Note(), "mid-stream") || open[0].Conn.Server.Port() != 5222 {
 		t.Fatalf("open %+v", open)
 	}
 	st := kinds(recs, inspect.KindStanza)
@@ -271,7 +271,7 @@ func TestDetectByHeader(t *testing.T) {
 	}
 	// --port makes a port XMPP even when its bytes are not.
 	recs, sum, _ = collect(t, s.bytes(), Options{Ports: []int{80}})
-	if notes := kinds(recs, inspect.KindNote); sum.XMPPFlows != 2 || len(notes) != 2 || !strings.Contains(notes[0].Note, "skipped") {
+	if notes := kinds(recs, inspect.KindNote); sum.XMPPFlows != 2 || len(notes) != 2 || !strings.Contains(notes[0].Note(), "skipped") {
 		t.Fatalf("with port 80: %+v", sum)
 	}
 }
@@ -320,9 +320,9 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("%+v", sum)
 	}
 	notes := kinds(recs, inspect.KindNote)
-	if len(notes) != 2 || notes[0].Note != "TLS-encrypted, SNI=chat.example.org" || notes[1].Note != "TLS-encrypted, SNI=direct.example.org" {
+	if len(notes) != 2 || notes[0].Note() != "TLS-encrypted, SNI=chat.example.org" || notes[1].Note() != "TLS-encrypted, SNI=direct.example.org" {
 		for _, n := range notes {
-			t.Log(n.Note)
+			t.Log(n.Note())
 		}
 		t.Fatal("TLS notes")
 	}
@@ -378,7 +378,7 @@ func TestTruncated(t *testing.T) {
 	var notes []string
 	for _, r := range recs {
 		if r.Kind == inspect.KindNote || r.Kind == inspect.KindGap || r.Kind == inspect.KindConnClose {
-			notes = append(notes, r.Kind.String()+": "+r.Note)
+			notes = append(notes, r.Kind.String()+": "+r.Note())
 		}
 	}
 	want := []string{
@@ -407,7 +407,7 @@ func TestIdleFlush(t *testing.T) {
 	var seq []string
 	for _, r := range recs {
 		if r.Kind == inspect.KindConnOpen || r.Kind == inspect.KindConnClose {
-			seq = append(seq, r.Kind.String()+itoa(int(r.Conn.ID))+" "+r.Note)
+			seq = append(seq, r.Kind.String()+itoa(int(r.Conn.ID))+" "+r.Note())
 		}
 	}
 	want := []string{"conn-open1 10.0.0.1:40000 -> 10.0.0.2:5222", "conn-close1 idle for 1m0s; flushed",
@@ -471,7 +471,7 @@ func TestMidStreamTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	notes := kinds(recs, inspect.KindNote)
-	if sum.TLSFlows != 1 || len(notes) != 1 || notes[0].Note != "TLS-encrypted (picked up mid-stream: no ClientHello seen)" {
+	if sum.TLSFlows != 1 || len(notes) != 1 || notes[0].Note() != "TLS-encrypted (picked up mid-stream: no ClientHello seen)" {
 		t.Fatalf("%+v %+v", sum, notes)
 	}
 	if len(kinds(recs, inspect.KindError)) != 0 || len(kinds(recs, inspect.KindStanza)) != 0 {
@@ -486,7 +486,7 @@ func TestUnsupportedLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Unsupported != sum.Packets || sum.Packets == 0 || len(recs) != 1 || recs[0].Note != "link type 105 is not supported: its packets are skipped" {
+	if sum.Unsupported != sum.Packets || sum.Packets == 0 || len(recs) != 1 || recs[0].Note() != "link type 105 is not supported: its packets are skipped" {
 		t.Fatalf("%+v %+v", sum, recs)
 	}
 }

@@ -143,8 +143,8 @@ func (e *engine) makeRoom(s *segment) bool {
 	}
 	e.sum.Untracked++
 	if e.sum.Untracked == 1 {
-		e.emit(&inspect.Record{Time: e.now, Kind: inspect.KindNote,
-			Note: fmt.Sprintf("more than %d connections open at once: new ones are not read", maxFlows)})
+		e.emit((&inspect.Record{Time: e.now, Kind: inspect.KindNote}).WithNote(
+			fmt.Sprintf("more than %d connections open at once: new ones are not read", maxFlows)))
 	}
 	return false
 }
@@ -180,7 +180,7 @@ func (e *engine) markXMPP(f *flow) {
 	if !f.synSeen {
 		note += " (picked up mid-stream)"
 	}
-	e.emit(&inspect.Record{Time: f.first, Conn: f.info, Kind: inspect.KindConnOpen, Note: note})
+	e.emit((&inspect.Record{Time: f.first, Conn: f.info, Kind: inspect.KindConnOpen}).WithNote(note))
 }
 
 // segment runs reassembly for one segment of direction dir.
@@ -289,8 +289,8 @@ func (e *engine) gap(f *flow, dir int, n uint32, ts time.Time) {
 	} else {
 		f.h[dir].midway = true
 	}
-	e.emit(&inspect.Record{Time: ts, Conn: f.info, Dir: dirOf(dir), Kind: inspect.KindGap,
-		Note: fmt.Sprintf("%d bytes missing from the capture", n)})
+	e.emit((&inspect.Record{Time: ts, Conn: f.info, Dir: dirOf(dir), Kind: inspect.KindGap}).WithNote(
+		fmt.Sprintf("%d bytes missing from the capture", n)))
 }
 
 // deliver hands in-order bytes to what reads this connection.
@@ -397,7 +397,7 @@ func (e *engine) noteTLS(f *flow, ts time.Time, sni string, parsed bool) {
 	default:
 		note += ", no ClientHello seen"
 	}
-	e.emit(&inspect.Record{Time: ts, Conn: f.info, Kind: inspect.KindNote, Note: note})
+	e.emit((&inspect.Record{Time: ts, Conn: f.info, Kind: inspect.KindNote}).WithNote(note))
 }
 
 // closeFlow ends a connection: waiting bytes are flushed (after a gap), the readers see
@@ -422,7 +422,7 @@ func (e *engine) closeFlow(f *flow, ts time.Time, reason string) {
 		if f.state == stTLS && !f.tlsNoted {
 			e.noteTLS(f, ts, "", false)
 		}
-		e.emit(&inspect.Record{Time: ts, Conn: f.info, Kind: inspect.KindConnClose, Note: reason})
+		e.emit((&inspect.Record{Time: ts, Conn: f.info, Kind: inspect.KindConnClose}).WithNote(reason))
 	}
 	f.state = stClosed
 	f.h = [2]half{}

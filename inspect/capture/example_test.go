@@ -41,7 +41,7 @@ func Example() {
 	_ = w.Close()
 
 	sum, err := capture.Read(context.Background(), &file, capture.Options{}, inspect.SinkFunc(func(r *inspect.Record) error {
-		line := fmt.Sprintln(r.Time.Format("15:04:05"), r.Conn.ID, r.Dir, r.Kind, r.Name, r.Note)
+		line := fmt.Sprintln(r.Time.Format("15:04:05"), r.Conn.ID, r.Dir, r.Kind, r.Name, r.Note())
 		fmt.Println(strings.TrimSpace(line))
 		return nil
 	}))

@@ -28,8 +28,8 @@ func FuzzReadFile(f *testing.F) {
 		n := 0
 		_, _ = Read(ctx, bytes.NewReader(data), Options{Ports: []int{80}}, inspect.SinkFunc(func(r *inspect.Record) error {
 			n++
-			if r.Kind == inspect.KindError && r.Err != nil && strings.Contains(r.Err.Error(), "panic") {
-				t.Fatalf("reader panic: %v", r.Err)
+			if r.Kind == inspect.KindError && r.Err() != nil && strings.Contains(r.Err().Error(), "panic") {
+				t.Fatalf("reader panic: %v", r.Err())
 			}
 			if r.Kind != inspect.KindNote && r.Conn == nil {
 				t.Fatalf("record without connection: %+v", r)

@@ -36,8 +36,8 @@ func TestSASLRestart(t *testing.T) {
 				t.Fatalf("events\n got %q\nwant %q", got, want)
 			}
 			for _, r := range recs {
-				if r.Err != nil || r.Kind == inspect.KindNote || r.Kind == inspect.KindGap {
-					t.Errorf("unexpected %v record: %v %s", r.Kind, r.Err, r.Note)
+				if r.Err() != nil || r.Kind == inspect.KindNote || r.Kind == inspect.KindGap {
+					t.Errorf("unexpected %v record: %v %s", r.Kind, r.Err(), r.Note())
 				}
 			}
 		})

@@ -167,8 +167,7 @@ func (d *dirStream) run(yield func(struct{}) bool) {
 	defer func() {
 		// A reader bug must not take the whole capture down: report it on the connection.
 		if v := recover(); v != nil {
-			d.emit(&inspect.Record{Kind: inspect.KindError, Err: fmt.Errorf("capture: reader panic: %v", v),
-				Note: "internal error while reading this direction"})
+			d.emit((&inspect.Record{Kind: inspect.KindError}).WithErr(fmt.Errorf("capture: reader panic: %v", v)).WithNote("internal error while reading this direction"))
 		}
 		d.dead = true
 	}()
@@ -196,8 +195,8 @@ func (d *dirStream) run(yield func(struct{}) bool) {
 		case errors.Is(err, io.EOF) && d.final:
 			return
 		case d.final && errors.Is(err, io.ErrUnexpectedEOF):
-			d.emit(&inspect.Record{Kind: inspect.KindGap,
-				Note: fmt.Sprintf("connection ends inside a stanza (%d bytes incomplete)", len(d.held()))})
+			d.emit((&inspect.Record{Kind: inspect.KindGap}).WithNote(
+				fmt.Sprintf("connection ends inside a stanza (%d bytes incomplete)", len(d.held()))))
 			return
 		case errors.Is(err, io.EOF):
 			// The stream closed; anything after it is read from a fresh start.
@@ -208,7 +207,7 @@ func (d *dirStream) run(yield func(struct{}) bool) {
 				d.unread(0) // a stream close seen by a fragment reader: the scan reports it
 				continue
 			}
-			d.emit(&inspect.Record{Kind: inspect.KindError, Err: err})
+			d.emit((&inspect.Record{Kind: inspect.KindError}).WithErr(err))
 			d.unread(1) // resync after the byte where the bad element started
 		}
 	}
@@ -331,8 +330,8 @@ func (d *dirStream) skip(n int) {
 // whitespace.
 func (d *dirStream) noteJunk() {
 	if d.junk > 0 {
-		d.emit(&inspect.Record{Kind: inspect.KindNote,
-			Note: fmt.Sprintf("%d bytes skipped to reach a stanza boundary", d.junk)})
+		d.emit((&inspect.Record{Kind: inspect.KindNote}).WithNote(
+			fmt.Sprintf("%d bytes skipped to reach a stanza boundary", d.junk)))
 		d.junk = 0
 	}
 }

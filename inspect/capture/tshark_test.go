@@ -267,7 +267,7 @@ func TestRealCapturesMatchTshark(t *testing.T) {
 		}
 		if name == "c2s-slixmpp-starttls.pcapng" {
 			notes := kinds(recs, inspect.KindNote)
-			if len(notes) != 3 || !strings.HasPrefix(notes[0].Note, "TLS-encrypted") || len(kinds(recs, inspect.KindError)) != 0 {
+			if len(notes) != 3 || !strings.HasPrefix(notes[0].Note(), "TLS-encrypted") || len(kinds(recs, inspect.KindError)) != 0 {
 				t.Errorf("starttls: TLS notes %d, errors %d", len(notes), len(kinds(recs, inspect.KindError)))
 			}
 		}

@@ -115,7 +115,7 @@ func TestWriterVerdictsAndSplit(t *testing.T) {
 		{Time: ts, Conn: info, Dir: inspect.ClientToServer, Kind: inspect.KindStanza, Raw: []byte("<message id='rejected'/>"), Verdict: "rejected"},
 		{Time: ts, Conn: info, Dir: inspect.ServerToClient, Kind: inspect.KindStanza, Raw: []byte("<message id='injected'/>"), Verdict: "injected"},
 		{Time: ts, Conn: info, Dir: inspect.ClientToServer, Kind: inspect.KindStanza, Raw: []byte(big)},
-		{Time: ts, Conn: info, Kind: inspect.KindNote, Note: "ignored"},
+		(&inspect.Record{Time: ts, Conn: info, Kind: inspect.KindNote}).WithNote("ignored"),
 		{Time: ts, Conn: nil, Dir: inspect.ClientToServer, Kind: inspect.KindStanza, Raw: []byte("<message id='noconn'/>")},
 		{Time: ts, Conn: info, Kind: inspect.KindConnClose},
 	}
@@ -132,7 +132,7 @@ func TestWriterVerdictsAndSplit(t *testing.T) {
 	if c := kinds(back, inspect.KindConnOpen)[0].Conn; c.Server.String() != "10.0.0.2:5222" || c.Client != info.Client {
 		t.Fatalf("addresses %v %v", c.Client, c.Server)
 	}
-	if cl := kinds(back, inspect.KindConnClose); len(cl) != 1 || cl[0].Note != "closed (FIN)" {
+	if cl := kinds(back, inspect.KindConnClose); len(cl) != 1 || cl[0].Note() != "closed (FIN)" {
 		t.Fatalf("close %+v", cl)
 	}
 	if st := kinds(back, inspect.KindStanza); len(st[1].Raw) != len(big) {

@@ -29,8 +29,8 @@ func fuzzRead(t *testing.T, f Format, data []byte) {
 		if r.Kind == inspect.KindError {
 			errs++
 			var le *LineError
-			if !errors.As(r.Err, &le) || le.Line < 1 || le.Line > lines {
-				t.Fatalf("error record %v does not name a line of the %d", r.Err, lines)
+			if !errors.As(r.Err(), &le) || le.Line < 1 || le.Line > lines {
+				t.Fatalf("error record %v does not name a line of the %d", r.Err(), lines)
 			}
 		}
 		if r.Conn == nil {

@@ -296,7 +296,7 @@ func (d *demux) handle(k entryKind, e *entry) {
 		if e.session != "" {
 			conn = d.session(e.session, e.time, "").conn
 		}
-		d.write(&inspect.Record{Kind: inspect.KindNote, Time: e.time, Conn: conn, Note: e.note})
+		d.write((&inspect.Record{Kind: inspect.KindNote, Time: e.time, Conn: conn}).WithNote(e.note))
 	case lineBad:
 		d.endWhole()
 		d.bad(e.line, e.err)
@@ -316,7 +316,7 @@ func (d *demux) endWhole() {
 func (d *demux) xml(e *entry) {
 	s := d.session(e.session, e.time, "")
 	if e.note != "" {
-		d.write(&inspect.Record{Kind: inspect.KindNote, Time: e.time, Conn: s.conn, Dir: e.dir, Note: e.note})
+		d.write((&inspect.Record{Kind: inspect.KindNote, Time: e.time, Conn: s.conn, Dir: e.dir}).WithNote(e.note))
 	}
 	st := s.streams[e.dir]
 	if st == nil || st.dead {
@@ -354,7 +354,7 @@ func (d *demux) session(key string, t time.Time, note string) *session {
 			note += " " + key
 		}
 	}
-	d.write(&inspect.Record{Kind: inspect.KindConnOpen, Time: t, Conn: s.conn, Note: note})
+	d.write((&inspect.Record{Kind: inspect.KindConnOpen, Time: t, Conn: s.conn}).WithNote(note))
 	return s
 }
 
@@ -392,7 +392,7 @@ func (d *demux) endSession(s *session, t time.Time, note string) {
 	s.closed = true
 	d.open--
 	d.unlink(s)
-	d.write(&inspect.Record{Kind: inspect.KindConnClose, Time: t, Conn: s.conn, Note: note})
+	d.write((&inspect.Record{Kind: inspect.KindConnClose, Time: t, Conn: s.conn}).WithNote(note))
 	d.closed = append(d.closed, s)
 	if len(d.closed) > keepClosed {
 		d.forget(d.closed[0])
@@ -443,7 +443,7 @@ func (d *demux) closeAll() error {
 func (d *demux) flush(st *stream, t time.Time) {
 	for i, rec := range st.out {
 		if rec.Kind == inspect.KindError {
-			if le, ok := rec.Err.(*LineError); ok {
+			if le, ok := rec.Err().(*LineError); ok {
 				d.countDamage(le.Line)
 			}
 		}
@@ -464,7 +464,7 @@ func (d *demux) countDamage(line int) {
 // bad reports a line that cannot be read.
 func (d *demux) bad(line int, err error) {
 	d.countDamage(line)
-	d.write(&inspect.Record{Kind: inspect.KindError, Err: &LineError{Line: line, Err: err}})
+	d.write((&inspect.Record{Kind: inspect.KindError}).WithErr(&LineError{Line: line, Err: err}))
 }
 
 func (d *demux) write(rec *inspect.Record) {

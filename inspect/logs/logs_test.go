@@ -66,7 +66,7 @@ func TestSamples(t *testing.T) {
 			for _, r := range recs {
 				switch r.Kind {
 				case inspect.KindError:
-					t.Errorf("error record: %v", r.Err)
+					t.Errorf("error record: %v", r.Err())
 				case inspect.KindStanza:
 					stanzas++
 					conns[r.Conn.ID] = true
@@ -183,8 +183,8 @@ func errorLines(t *testing.T, recs []*inspect.Record) []int {
 			continue
 		}
 		var le *LineError
-		if !errors.As(r.Err, &le) {
-			t.Fatalf("error record without a line: %v", r.Err)
+		if !errors.As(r.Err(), &le) {
+			t.Fatalf("error record without a line: %v", r.Err())
 		}
 		lines = append(lines, le.Line)
 	}
@@ -281,7 +281,7 @@ func TestStanzaLimit(t *testing.T) {
 	recs, _ := readAll(t, []byte(log), Smack, Options{Limits: inspect.Limits{MaxStanza: 1000}})
 	var cond inspect.Cond
 	for _, r := range recs {
-		if se := inspect.AsStreamError(r.Err); se != nil {
+		if se := inspect.AsStreamError(r.Err()); se != nil {
 			cond = se.Condition
 		}
 	}
@@ -308,8 +308,8 @@ func TestMaxSessions(t *testing.T) {
 			opens++
 		case inspect.KindConnClose:
 			closes++
-			if !strings.Contains(r.Note, "more than 3 sessions") {
-				t.Errorf("close note %q", r.Note)
+			if !strings.Contains(r.Note(), "more than 3 sessions") {
+				t.Errorf("close note %q", r.Note())
 			}
 		}
 	}
@@ -479,7 +479,7 @@ func TestSlixmppHeaderNote(t *testing.T) {
 func TestProsodyTopTagsOnly(t *testing.T) {
 	log := "Nov 28 02:04:24 c2s1\tdebug\tSending[c2s]: <presence id='x'>\nNov 28 02:04:24 c2s1\tdebug\tReceived[c2s]: <iq type='get'>\n"
 	recs, err := readAll(t, []byte(log), Prosody, Options{})
-	if err != nil || len(recs) != 1 || !strings.Contains(recs[0].Note, "mod_stanza_debug") {
+	if err != nil || len(recs) != 1 || !strings.Contains(recs[0].Note(), "mod_stanza_debug") {
 		t.Fatalf("%v: %v", err, recs)
 	}
 }

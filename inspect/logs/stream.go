@@ -85,7 +85,7 @@ func (s *stream) mid() bool {
 // damaged forgets what the reader holds: the entry on line was bad, reading goes on with
 // the next one.
 func (s *stream) damaged(line int, err error) {
-	s.emit(&inspect.Record{Kind: inspect.KindError, Err: &LineError{Line: line, Err: err}, Header: s.header})
+	s.emit((&inspect.Record{Kind: inspect.KindError, Header: s.header}).WithErr(&LineError{Line: line, Err: err}))
 	s.drop = true
 	s.resume()
 }
@@ -126,7 +126,7 @@ func (s *stream) run(yield func(struct{}) bool) {
 	defer func() {
 		// A reader bug must not end the whole log: report it on the session.
 		if v := recover(); v != nil {
-			s.emit(&inspect.Record{Kind: inspect.KindError, Err: &LineError{Line: s.line, Err: fmt.Errorf("internal error while reading: %v", v)}})
+			s.emit((&inspect.Record{Kind: inspect.KindError}).WithErr(&LineError{Line: s.line, Err: fmt.Errorf("internal error while reading: %v", v)}))
 		}
 		s.dead = true
 	}()
@@ -253,7 +253,7 @@ func (s *stream) emit(rec *inspect.Record) {
 
 // lineError wraps a reader error with the line of the entry that holds it.
 func (s *stream) lineError(err error) *inspect.Record {
-	return &inspect.Record{Kind: inspect.KindError, Err: &LineError{Line: s.line, Err: err}, Header: s.header}
+	return (&inspect.Record{Kind: inspect.KindError, Header: s.header}).WithErr(&LineError{Line: s.line, Err: err})
 }
 
 // LineError is a damaged line of a log: the line number (counted from 1) and what is

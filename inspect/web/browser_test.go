@@ -151,7 +151,7 @@ func TestPage(t *testing.T) {
 func TestPageLargeHistory(t *testing.T) {
 	ctx := webtest.Browser(t)
 	// A connection whose only record left the history gets no lane.
-	gone := &inspect.Record{Conn: &inspect.ConnInfo{ID: 3}, Kind: inspect.KindConnOpen, Note: "client 3"}
+	gone := (&inspect.Record{Conn: &inspect.ConnInfo{ID: 3}, Kind: inspect.KindConnOpen}).WithNote("client 3")
 	_, url := serve(t, web.Options{}, append([]*inspect.Record{gone}, chat(web.DefaultHistory+49)...))
 	webtest.Do(t, ctx, chromedp.Navigate(url))
 	rows := `document.querySelectorAll('#rows .row').length`

@@ -60,7 +60,7 @@ func (s *session) s2c(raw string) *inspect.Record {
 // textbook is the tutorial's login: register, iq:auth, presence, message.
 func (s *session) textbook() []*inspect.Record {
 	open := s.rec(inspect.KindConnOpen, inspect.DirNone, "")
-	open.Note = "client 127.0.0.1:40000"
+	open.SetNote("client 127.0.0.1:40000")
 	return []*inspect.Record{
 		open,
 		s.rec(inspect.KindStreamOpen, inspect.ClientToServer, "<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"),
@@ -164,7 +164,7 @@ func TestHubLanesOfVerdictsAndOrigins(t *testing.T) {
 	own := s.rec(inspect.KindStreamOpen, inspect.ServerToClient, "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client' from='localhost' id='p1'>")
 	own.Origin = inspect.OriginProxy
 	errRec := s.rec(inspect.KindError, inspect.ClientToServer, "")
-	errRec.Err = &inspect.StreamError{Condition: "not-well-formed", Text: "bad"}
+	errRec.SetErr(&inspect.StreamError{Condition: "not-well-formed", Text: "bad"})
 	writeAll(t, h, []*inspect.Record{drop, own, errRec, s.rec(inspect.KindWhitespace, inspect.ClientToServer, " ")})
 	sums := summaries(t, h)
 	if len(sums) != 3 {
@@ -852,7 +852,7 @@ func TestHubBoundFromMilestone(t *testing.T) {
 	h := NewHub(Options{Proxy: true})
 	s := newSession(t, 3)
 	note := s.rec(inspect.KindNote, inspect.DirNone, "")
-	note.Note = "bound JID alice@localhost/typed"
+	note.SetNote("bound JID alice@localhost/typed")
 	note.SetMilestone(&inspect.Milestone{Kind: inspect.MilestoneBound, JID: "alice@localhost/typed"})
 	writeAll(t, h, []*inspect.Record{
 		s.c2s("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"),

@@ -291,12 +291,12 @@ func label(r *inspect.Record, typ string) string {
 		return "stream close"
 	case inspect.KindStanza:
 	case inspect.KindError:
-		if r.Err != nil {
-			return shorten("error: " + r.Err.Error())
+		if r.Err() != nil {
+			return shorten("error: " + r.Err().Error())
 		}
 		return "error"
 	default:
-		text := r.Note
+		text := r.Note()
 		if text == "" {
 			text = r.Kind.String()
 		}

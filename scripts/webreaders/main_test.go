@@ -37,7 +37,7 @@ func TestRead(t *testing.T) {
 	defer hub.Close()
 	write := func(n int) {
 		for range n {
-			r := &inspect.Record{Kind: inspect.KindNote, Note: "hello"}
+			r := (&inspect.Record{Kind: inspect.KindNote}).WithNote("hello")
 			if err := hub.Write(r); err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +73,7 @@ func TestRead(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	for range 200 {
-		if err := fast.Write(&inspect.Record{Kind: inspect.KindNote, Note: "hi"}); err != nil {
+		if err := fast.Write((&inspect.Record{Kind: inspect.KindNote}).WithNote("hi")); err != nil {
 			t.Fatal(err)
 		}
 	}

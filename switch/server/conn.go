@@ -131,8 +131,8 @@ func (c *conn) admit() bool {
 			text := fmt.Sprintf("conn %d from %s: %v", c.info.ID, c.info.Client, err)
 			c.srv.lim.refused.note(c.srv, "connections without a PROXY header", text)
 			c.raw.Close()
-			c.observe(&inspect.Record{Kind: inspect.KindConnOpen, Note: "switch: connection accepted"})
-			c.observe(&inspect.Record{Kind: inspect.KindConnClose, Note: "switch: connection refused: " + err.Error()})
+			c.observe((&inspect.Record{Kind: inspect.KindConnOpen}).WithNote("switch: connection accepted"))
+			c.observe((&inspect.Record{Kind: inspect.KindConnClose}).WithNote("switch: connection refused: " + err.Error()))
 			return false
 		}
 		if client.IsValid() {
@@ -140,7 +140,7 @@ func (c *conn) admit() bool {
 		}
 	}
 	c.key = clientKey(c.info.Client.Addr())
-	c.observe(&inspect.Record{Kind: inspect.KindConnOpen, Note: "switch: connection accepted"})
+	c.observe((&inspect.Record{Kind: inspect.KindConnOpen}).WithNote("switch: connection accepted"))
 	if !c.srv.lim.conns.add(c.key, c.srv.cfg.MaxConnsPerIP) {
 		c.srv.cfg.Stats.RefusedConns.Add(1)
 		text := fmt.Sprintf("too many connections from %s (limit %d)", c.key, c.srv.cfg.MaxConnsPerIP)
@@ -148,7 +148,7 @@ func (c *conn) admit() bool {
 		c.streamError(inspect.CondPolicyViolation, text)
 		c.waitWriter()
 		c.raw.Close()
-		c.observe(&inspect.Record{Kind: inspect.KindConnClose, Note: "switch: connection refused: " + text})
+		c.observe((&inspect.Record{Kind: inspect.KindConnClose}).WithNote("switch: connection refused: " + text))
 		return false
 	}
 	return true
@@ -277,7 +277,7 @@ func (c *conn) end(err error) {
 	} else if err != nil && !errors.Is(err, io.EOF) {
 		note += ": " + err.Error()
 	}
-	c.observe(&inspect.Record{Kind: inspect.KindConnClose, Note: note})
+	c.observe((&inspect.Record{Kind: inspect.KindConnClose}).WithNote(note))
 }
 
 // endReason is why the server ended a stream that the reader saw only as a closed socket

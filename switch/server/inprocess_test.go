@@ -86,7 +86,7 @@ func TestInProcessLinkStartTLS(t *testing.T) {
 		c.Observe = inspect.SinkFunc(func(r *inspect.Record) error {
 			if r.Kind == inspect.KindNote {
 				select {
-				case notesCh <- r.Note:
+				case notesCh <- r.Note():
 				default:
 				}
 			}

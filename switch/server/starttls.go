@@ -40,7 +40,7 @@ func (c *conn) onStartTLS(ev inspect.Event) error {
 		// <starttls/> is dropped, as it would be with TLS.
 		c.tls, c.plainLink = true, true
 		c.srv.cfg.Stats.startedTLS()
-		c.observe(&inspect.Record{Kind: inspect.KindNote, Note: "switch: STARTTLS on the in-process link: secured without encryption (nothing leaves this process)"})
+		c.observe((&inspect.Record{Kind: inspect.KindNote}).WithNote("switch: STARTTLS on the in-process link: secured without encryption (nothing leaves this process)"))
 		c.rd.Reset(timedSource{c})
 		return nil
 	}
@@ -71,7 +71,7 @@ func (c *conn) onStartTLS(ev inspect.Event) error {
 	c.rc = tc
 	c.tls = true
 	c.srv.cfg.Stats.startedTLS()
-	c.observe(&inspect.Record{Kind: inspect.KindNote, Note: "switch: TLS established (" + tls.VersionName(tc.ConnectionState().Version) + ")"})
+	c.observe((&inspect.Record{Kind: inspect.KindNote}).WithNote("switch: TLS established (" + tls.VersionName(tc.ConnectionState().Version) + ")"))
 	c.rd.Reset(timedSource{c})
 	return nil
 }
