@@ -40,8 +40,22 @@ func init() {
 			f.Close()
 			return nil, nil, err
 		}
-		return w, pcapCloser{w, f}, nil
+		return pcapSink{w, f}, pcapCloser{w, f}, nil
 	}
+}
+
+// pcapSink is the capture written by --pcap-out. Its Flush (the chain's queue ran empty)
+// hands what the writer buffered to the file, and the file's own buffer to the disk.
+type pcapSink struct {
+	*capture.PcapWriter
+	f *outfile.File
+}
+
+func (p pcapSink) Flush() error {
+	if err := p.PcapWriter.Flush(); err != nil {
+		return err
+	}
+	return p.f.Flush()
 }
 
 // pcapCloser flushes the writer, then closes the file.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -234,16 +233,18 @@ func terminalColumns(w io.Writer) int {
 // flusher is what the printers have when they buffer.
 type flusher interface{ Flush() error }
 
-// logSink is the JSON log file. Its lines are buffered and written out when the chain's
-// queue runs empty (inspect.Async calls Flush), so under load the log costs one write call
-// per burst instead of one per record, and it is complete on disk whenever traffic pauses.
+// logSink is the JSON log file. Its lines are encoded into the file's buffer
+// (outfile.File) and handed to the file when the chain's queue runs empty
+// (inspect.Async calls Flush), so under load the log costs one write call per 4 MiB
+// (written direct) or per burst instead of one per record, and all of it is in the
+// file soon after traffic pauses (outfile.Visible).
 type logSink struct {
 	*inspect.JSON
-	bw *bufio.Writer
+	f *outfile.File
 }
 
-// Flush writes the buffered lines to the file.
-func (l logSink) Flush() error { return l.bw.Flush() }
+// Flush hands the lines written to the file.
+func (l logSink) Flush() error { return l.f.Flush() }
 
 // liveQueue is the number of records each output may hold when it is slower than the
 // traffic (see inspect.ChainOptions.Queue): a lossless output then holds the traffic up, the
@@ -312,13 +313,12 @@ func (o *outputFlags) open(stdout io.Writer) (sink inspect.Sink, closeFn func() 
 		if err != nil {
 			return nil, nil, errors.Join(fmt.Errorf("opening the log: %w", err), closeFiles())
 		}
-		bw := bufio.NewWriterSize(f, 64<<10)
-		var log inspect.Sink = logSink{inspect.NewJSON(bw, inspect.JSONOptions{}), bw}
+		var log inspect.Sink = logSink{inspect.NewJSON(f, inspect.JSONOptions{}), f}
 		if o.metrics != nil {
 			log = o.metrics.CountLog(log)
 		}
 		outs = append(outs, inspect.Output{Sink: log})
-		closers = append(closers, f.Close, bw.Flush) // flushed, then closed
+		closers = append(closers, f.Close) // written out, then closed
 	}
 	if o.pcapOut != "" {
 		if newPcapSink == nil {
