@@ -32,8 +32,10 @@ func (r *Reader) checkDecls(b []byte) error {
 		switch {
 		case a.colon < 0 && string(name) == "xmlns":
 			v := b[a.value.start:a.value.end]
-			if len(v) != len(NSXML) && len(v) != len(NSXMLNS) && bytes.IndexByte(v, '&') < 0 {
-				break // the usual default namespace: neither reserved name
+			// The usual default namespace is neither reserved name: shorter than both
+			// (references only lengthen a value), or another length without a reference.
+			if len(v) < len(NSXMLNS) || len(v) != len(NSXML) && len(v) != len(NSXMLNS) && bytes.IndexByte(v, '&') < 0 {
+				break
 			}
 			switch string(unescapeBytes(v)) {
 			case NSXML, NSXMLNS:

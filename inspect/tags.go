@@ -73,7 +73,9 @@ func (r *Reader) startTag(i int, empty bool) (bool, error) {
 		r.noteTopAttrs(b)
 	}
 	if empty {
-		r.popBindings()
+		if len(r.bindings) > 0 {
+			r.popBindings()
+		}
 		r.depth--
 		if r.depth == 0 {
 			err := r.stanza(i + 1)
@@ -110,7 +112,9 @@ func (r *Reader) endTag(i int) (bool, error) {
 // matches it.
 func (r *Reader) closeElement(i int) (bool, error) {
 	r.names = r.names[:len(r.names)-1]
-	r.popBindings()
+	if len(r.bindings) > 0 { // the usual stanza declares no prefix
+		r.popBindings()
+	}
 	r.depth--
 	if r.depth == 0 {
 		err := r.stanza(i + 1)
