@@ -101,10 +101,6 @@ type Reader struct {
 	topHasNS   bool
 	topNSValue string
 	top        [numTopAttrs]span // values of id, type, from, to on the stanza's top element ({0,0}: absent)
-
-	// ev is the event scan completed (made by emit), which Next hands out: built once in
-	// place rather than returned up through the scan's calls.
-	ev Event
 }
 
 // state says what the next byte of a stanza means.
@@ -242,7 +238,6 @@ func (r *Reader) ReleaseBuffer() bool {
 	}
 	r.base += int64(r.r)
 	r.buf, r.r, r.w = nil, 0, 0
-	r.ev = Event{} // its Raw holds on to the buffer
 	return true
 }
 
@@ -267,7 +262,7 @@ func (r *Reader) SpaceBuffered() bool {
 // between stanzas) it returns io.EOF. A violation returns a *StreamError; EOF inside a
 // stanza or header returns an error wrapping io.ErrUnexpectedEOF. After an error Next
 // returns the same error again. Event.Raw is valid only until the next call.
-func (r *Reader) Next() (Event, error) {
+func (r *Reader) Next() (ev Event, err error) {
 	if r.err != nil {
 		return Event{}, r.err
 	}
@@ -275,19 +270,21 @@ func (r *Reader) Next() (Event, error) {
 		return Event{}, io.EOF
 	}
 	for {
-		ok, err := r.scan()
+		// The event is built once, in place, by emit at the end of the calls that
+		// complete it, rather than returned up through them.
+		ok, err := r.scan(&ev)
 		if err != nil {
 			r.err = err
 			return Event{}, err
 		}
 		if ok {
-			return r.ev, nil
+			return ev, nil
 		}
 		// Whitespace between stanzas is handed out before blocking for more, so a
 		// keep-alive is seen when it arrives, not with the next stanza.
 		if r.st == sTop && r.p > 0 && r.phase == phaseStream {
-			r.emit(KindWhitespace, r.p, "", "")
-			return r.ev, nil
+			r.emit(&ev, KindWhitespace, r.p, "", "")
+			return ev, nil
 		}
 		if r.w-r.r > r.lim.MaxStanza {
 			r.err = r.errorAt(r.p, CondPolicyViolation,
@@ -373,8 +370,8 @@ func (r *Reader) makeRoom() {
 	r.r, r.w = 0, pending
 }
 
-// emit makes r.ev the event of the first n bytes at r and consumes them.
-func (r *Reader) emit(kind Kind, n int, name, ns string) {
+// emit makes *ev the event of the first n bytes at r and consumes them.
+func (r *Reader) emit(ev *Event, kind Kind, n int, name, ns string) {
 	raw := r.buf[r.r : r.r+n : r.r+n]
 	off := r.base + int64(r.r)
 	var viols []Violation
@@ -403,7 +400,7 @@ func (r *Reader) emit(kind Kind, n int, name, ns string) {
 		r.started = true
 		r.restarted = false
 	}
-	r.ev = Event{Kind: kind, Offset: off, Raw: raw, Name: name, NS: ns, Header: r.header, Violations: viols}
+	*ev = Event{Kind: kind, Offset: off, Raw: raw, Name: name, NS: ns, Header: r.header, Violations: viols}
 }
 
 var nl = []byte{'\n'}

@@ -222,9 +222,9 @@ func (r *Reader) plainEndTag(b []byte, lt int) int {
 }
 
 // scan looks at the buffered bytes of the current event from where it stopped. It reports
-// ok when an event is complete (in r.ev, made by emit), ok=false when it needs more bytes,
+// ok when an event is complete (in *ev, made by emit), ok=false when it needs more bytes,
 // or a violation.
-func (r *Reader) scan() (bool, error) {
+func (r *Reader) scan(ev *Event) (bool, error) {
 	b := r.buf[r.r:r.w]
 	n := len(b)
 	i := r.p
@@ -244,7 +244,7 @@ func (r *Reader) scan() (bool, error) {
 				return r.fail(i, CondNotWellFormed, "text outside a stanza: only whitespace may appear between stanzas")
 			}
 			if i > 0 && r.phase == phaseStream {
-				r.emit(KindWhitespace, i, "", "")
+				r.emit(ev, KindWhitespace, i, "", "")
 				return true, nil
 			}
 			if i > 0 && !r.restarted && r.declOK {
@@ -264,7 +264,7 @@ func (r *Reader) scan() (bool, error) {
 			switch {
 			case nameFirst[c]:
 				if gt, empty := r.plainStartTag(b, i); gt >= 0 {
-					ok, err := r.startTag(gt, empty)
+					ok, err := r.startTag(ev, gt, empty)
 					if err != nil || ok {
 						return ok, err
 					}
@@ -321,7 +321,7 @@ func (r *Reader) scan() (bool, error) {
 			}
 			r.st = sEndSpace
 			if b[i] == '>' { // the usual end tag: no space before '>'
-				ok, err := r.endTag(i)
+				ok, err := r.endTag(ev, i)
 				if err != nil || ok {
 					return ok, err
 				}
@@ -338,7 +338,7 @@ func (r *Reader) scan() (bool, error) {
 			c := b[i]
 			switch {
 			case c == '>':
-				ok, err := r.startTag(i, false)
+				ok, err := r.startTag(ev, i, false)
 				if err != nil || ok {
 					return ok, err
 				}
@@ -427,7 +427,7 @@ func (r *Reader) scan() (bool, error) {
 			if b[i] != '>' {
 				return r.fail(i, CondNotWellFormed, "expected '>' after '/' in a start tag")
 			}
-			ok, err := r.startTag(i, true)
+			ok, err := r.startTag(ev, i, true)
 			if err != nil || ok {
 				return ok, err
 			}
@@ -443,7 +443,7 @@ func (r *Reader) scan() (bool, error) {
 			if b[i] != '>' {
 				return r.fail(i, CondNotWellFormed, "expected '>' to close an end tag")
 			}
-			ok, err := r.endTag(i)
+			ok, err := r.endTag(ev, i)
 			if err != nil || ok {
 				return ok, err
 			}
@@ -466,7 +466,7 @@ func (r *Reader) scan() (bool, error) {
 				}
 				if nameFirst[b[i]] { // a start tag, as sLT would find
 					if gt, empty := r.plainStartTag(b, i); gt >= 0 {
-						ok, err := r.startTag(gt, empty)
+						ok, err := r.startTag(ev, gt, empty)
 						if err != nil || ok {
 							return ok, err
 						}
@@ -476,7 +476,7 @@ func (r *Reader) scan() (bool, error) {
 					r.startName(i)
 				} else if b[i] == '/' {
 					if gt := r.plainEndTag(b, i-1); gt >= 0 {
-						ok, err := r.closeElement(gt)
+						ok, err := r.closeElement(ev, gt)
 						if err != nil || ok {
 							return ok, err
 						}

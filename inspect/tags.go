@@ -11,13 +11,13 @@ import (
 
 // startTag finishes the start tag whose '>' is at offset i (empty: it ended with "/>").
 // It returns an event when the tag completes one: the stream header, or an empty stanza.
-func (r *Reader) startTag(i int, empty bool) (bool, error) {
+func (r *Reader) startTag(ev *Event, i int, empty bool) (bool, error) {
 	b := r.buf[r.r:r.w]
 	if err := r.checkTag(b); err != nil {
 		return false, err
 	}
 	if r.phase == phaseProlog {
-		return r.streamHeader(b, i, empty)
+		return r.streamHeader(ev, b, i, empty)
 	}
 	if r.depth == 0 && r.isStreamTag(b) {
 		// A stream header is never a stanza: the stream restarts here.
@@ -28,7 +28,7 @@ func (r *Reader) startTag(i int, empty bool) (bool, error) {
 			}
 		}
 		r.newStream()
-		return r.streamHeader(b, i, empty)
+		return r.streamHeader(ev, b, i, empty)
 	}
 	r.depth++
 	if r.depth > r.lim.MaxDepth {
@@ -78,7 +78,7 @@ func (r *Reader) startTag(i int, empty bool) (bool, error) {
 		}
 		r.depth--
 		if r.depth == 0 {
-			err := r.stanza(i + 1)
+			err := r.stanza(ev, i+1)
 			return err == nil, err
 		}
 	} else {
@@ -89,7 +89,7 @@ func (r *Reader) startTag(i int, empty bool) (bool, error) {
 }
 
 // endTag finishes the end tag whose '>' is at offset i.
-func (r *Reader) endTag(i int) (bool, error) {
+func (r *Reader) endTag(ev *Event, i int) (bool, error) {
 	b := r.buf[r.r:r.w]
 	name := b[r.name.start:r.name.end]
 	if r.highName {
@@ -98,26 +98,26 @@ func (r *Reader) endTag(i int) (bool, error) {
 		}
 	}
 	if r.depth == 0 {
-		return r.streamClose(name, i)
+		return r.streamClose(ev, name, i)
 	}
 	open := r.names[len(r.names)-1]
 	if !bytes.Equal(name, b[open.start:open.end]) {
 		return r.fail(r.tagStart, CondNotWellFormed,
 			fmt.Sprintf("end tag </%s> does not match <%s>", name, b[open.start:open.end]))
 	}
-	return r.closeElement(i)
+	return r.closeElement(ev, i)
 }
 
 // closeElement closes the open element with the end tag whose '>' is at offset i, which
 // matches it.
-func (r *Reader) closeElement(i int) (bool, error) {
+func (r *Reader) closeElement(ev *Event, i int) (bool, error) {
 	r.names = r.names[:len(r.names)-1]
 	if len(r.bindings) > 0 { // the usual stanza declares no prefix
 		r.popBindings()
 	}
 	r.depth--
 	if r.depth == 0 {
-		err := r.stanza(i + 1)
+		err := r.stanza(ev, i+1)
 		return err == nil, err
 	}
 	r.st = sText
@@ -183,7 +183,7 @@ func (r *Reader) popBindings() {
 }
 
 // stanza completes the stanza of the first n bytes of the event.
-func (r *Reader) stanza(n int) error {
+func (r *Reader) stanza(ev *Event, n int) error {
 	if n > r.lim.MaxStanza {
 		return r.errorAt(0, CondPolicyViolation, fmt.Sprintf("stanza of %d bytes is larger than the limit of %d", n, r.lim.MaxStanza))
 	}
@@ -198,8 +198,8 @@ func (r *Reader) stanza(n int) error {
 		local = local[r.topColon+1:]
 	}
 	top := r.top
-	r.emit(KindStanza, n, internName(local), r.topNSValue)
-	r.ev.top, r.ev.topSet = top, true
+	r.emit(ev, KindStanza, n, internName(local), r.topNSValue)
+	ev.top, ev.topSet = top, true
 	return nil
 }
 
@@ -250,7 +250,7 @@ func (r *Reader) topNamespace(b []byte) string {
 }
 
 // streamClose handles an end tag at depth 0: it must close the stream.
-func (r *Reader) streamClose(name []byte, i int) (bool, error) {
+func (r *Reader) streamClose(ev *Event, name []byte, i int) (bool, error) {
 	want := "stream"
 	if r.header != nil && r.header.Prefix != "" {
 		want = r.header.Prefix + ":stream"
@@ -258,7 +258,7 @@ func (r *Reader) streamClose(name []byte, i int) (bool, error) {
 	if string(name) != want {
 		return r.fail(r.tagStart, CondNotWellFormed, fmt.Sprintf("end tag </%s> does not match the stream's <%s>", name, want))
 	}
-	r.emit(KindStreamClose, i+1, "stream", NSStreams)
+	r.emit(ev, KindStreamClose, i+1, "stream", NSStreams)
 	r.phase = phaseDone
 	return true, nil
 }
@@ -509,7 +509,7 @@ func (r *Reader) newStream() {
 }
 
 // streamHeader finishes the stream header whose '>' is at offset i.
-func (r *Reader) streamHeader(b []byte, i int, empty bool) (bool, error) {
+func (r *Reader) streamHeader(ev *Event, b []byte, i int, empty bool) (bool, error) {
 	if i+1 > r.lim.MaxStanza {
 		return r.fail(0, CondPolicyViolation, "stream header larger than the stanza limit")
 	}
@@ -609,7 +609,7 @@ func (r *Reader) streamHeader(b []byte, i int, empty bool) (bool, error) {
 	}
 	r.header = h
 	r.phase = phaseStream
-	r.emit(KindStreamOpen, i+1, "stream", NSStreams)
+	r.emit(ev, KindStreamOpen, i+1, "stream", NSStreams)
 	return true, nil
 }
 
