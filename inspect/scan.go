@@ -173,7 +173,13 @@ func (r *Reader) plainStartTag(b []byte, i int) (gt int, empty bool) {
 		if i == s || !nameFirst[c] || len(attrs) >= r.lim.MaxAttrs {
 			return -1, false
 		}
-		a := attrSpan{name: span{start: int32(i)}, colon: -1}
+		// The attribute is noted in place: attrs grows by one first.
+		if len(attrs) == cap(attrs) {
+			attrs = append(attrs, attrSpan{})[:len(attrs)]
+		}
+		attrs = attrs[:len(attrs)+1]
+		a := &attrs[len(attrs)-1]
+		a.name.start, a.colon = int32(i), -1
 		i = r.nameRun(b, i, a.name.start, &a.colon)
 		if i+1 >= len(b) || b[i] != '=' {
 			return -1, false
@@ -198,7 +204,6 @@ func (r *Reader) plainStartTag(b []byte, i int) (gt int, empty bool) {
 			i++
 		}
 		a.value.end = int32(i)
-		attrs = append(attrs, a)
 		i++
 	}
 }

@@ -311,7 +311,8 @@ func (r *Reader) checkTag(b []byte) error {
 			ni := attrs[i].name
 			for j := range i {
 				nj := attrs[j].name
-				if nj.end-nj.start == ni.end-ni.start && string(b[ni.start:ni.end]) == string(b[nj.start:nj.end]) {
+				// Lengths, then first bytes (to and id, from and type differ there), then all.
+				if nj.end-nj.start == ni.end-ni.start && b[ni.start] == b[nj.start] && string(b[ni.start:ni.end]) == string(b[nj.start:nj.end]) {
 					dup = i
 					break pairs
 				}
