@@ -43,8 +43,9 @@ type attrSpan struct {
 // It works on bytes: a stanza is checked for well-formedness and for RFC 6120 restricted
 // XML as it arrives, and handed out as a view on the original bytes; a tree is built only
 // when someone asks (ParseElement). It resumes where it stopped when a stanza arrives in
-// pieces, so a stanza sent one byte at a time costs the same as one sent whole. It holds at
-// most one stanza (plus one read) in memory.
+// pieces, so a stanza sent one byte at a time is not scanned again from its start at each
+// read (a tag cut by a read is looked at twice at most). It holds at most one stanza (plus
+// one read) in memory.
 type Reader struct {
 	src      io.Reader
 	srcErr   error // error from src, reported once the buffer is exhausted
