@@ -302,7 +302,7 @@ func (r *Record) answersReq() *iqRequest {
 
 // SetViolations sets what Violations returns; the record keeps v (it does not copy it).
 func (r *Record) SetViolations(v []Violation) {
-	if v == nil && r.extra == nil {
+	if len(v) == 0 && r.extra == nil {
 		return
 	}
 	x := r.edit()
@@ -335,7 +335,7 @@ func (r *Record) SetOriginal(b []byte) {
 // SetTags sets what Tags returns; the record keeps t (it does not copy it), which may be
 // shared with other records (a rule's outcome): AddTag never appends to it in place.
 func (r *Record) SetTags(t []Tag) {
-	if t == nil && r.extra == nil {
+	if len(t) == 0 && r.extra == nil {
 		return
 	}
 	x := r.edit()
@@ -351,7 +351,7 @@ func (r *Record) AddTag(t Tag) {
 
 // SetRules sets what Rules returns; the record keeps names (it does not copy them).
 func (r *Record) SetRules(names []string) {
-	if names == nil && r.extra == nil {
+	if len(names) == 0 && r.extra == nil {
 		return
 	}
 	x := r.edit()
@@ -367,9 +367,10 @@ func (r *Record) AddRule(name string) {
 }
 
 // SetRuleOutcome sets the tags and the names of the matched rules at once (one copy of
-// the optional part instead of two); nil and nil leave a record without them as it is.
+// the optional part instead of two). Like the other setters of slices, it attaches no
+// part for empty ones to a record that has none: rules that match nothing cost nothing.
 func (r *Record) SetRuleOutcome(tags []Tag, rules []string) {
-	if tags == nil && rules == nil && r.extra == nil {
+	if len(tags) == 0 && len(rules) == 0 && r.extra == nil {
 		return
 	}
 	x := r.edit()

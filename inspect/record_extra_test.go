@@ -15,6 +15,8 @@ func TestRecordExtraCopyOnWrite(t *testing.T) {
 	r.SetOriginal(nil)
 	r.SetTags(nil)
 	r.SetRuleOutcome(nil, nil)
+	r.SetRuleOutcome([]Tag{}, []string{})
+	r.SetViolations([]Violation{})
 	r.SetRTT(0)
 	r.SetErr(nil)
 	r.SetNote("")
