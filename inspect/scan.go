@@ -455,6 +455,7 @@ func (r *Reader) scan(ev *Event) (bool, error) {
 			i++
 
 		case sText:
+		text: // back here after a whole tag, without a round of the loop
 			i = skipText(b, i)
 			if i == n {
 				break
@@ -476,7 +477,7 @@ func (r *Reader) scan(ev *Event) (bool, error) {
 							return ok, err
 						}
 						i = gt + 1
-						break
+						goto text // startTag left the state sText
 					}
 					r.startName(i)
 				} else if b[i] == '/' {
@@ -486,6 +487,7 @@ func (r *Reader) scan(ev *Event) (bool, error) {
 							return ok, err
 						}
 						i = gt + 1
+						goto text // closeElement left the state sText
 					}
 				}
 			case c == '&':
