@@ -257,9 +257,13 @@ func (s *session) setup(ctx context.Context) bool {
 		hdrRec = nil
 	}
 	if err := s.up.writeOpen(ev.Raw, hdrRec); err != nil {
-		s.fail("writing to the upstream: %v", err)
-		s.streamErrorTo(s.client, inspect.CondRemoteConnectionFailed, "")
-		return false
+		// The upstream may have answered before it read the header: a server that refuses
+		// the connection (the embedded switch over --max-conns-per-ip) writes its header
+		// and a stream error and closes at once. What it sent is what the client must get,
+		// so the pipes run on and forward it (the header's record says it was not
+		// delivered); an upstream that sent nothing ends the client's stream as an
+		// upstream gone does.
+		s.note("writing the client's stream header to the upstream failed: %v", err)
 	}
 	return true
 }
