@@ -145,12 +145,11 @@ func (t *IQTracker) track(r *Record, cid ConnKey) error {
 		delete(c.pending, key)
 		req.forgone = true
 		t.waiting--
-		x := r.edit() // one copy of the optional part for both
+		x := r.edit(false) // one copy of the optional part for both
 		x.answers = req
 		if d := r.Time.Sub(req.t); d > 0 && !req.t.IsZero() {
 			x.rtt = d
 		}
-		r.extra = x
 	}
 	return nil
 }

@@ -173,53 +173,58 @@ type recordExtra struct {
 	sasl    string // set by the redactor: the decoded SASL payload, its secrets redacted (see SASL)
 }
 
-// edit returns a copy of r's optional part (a new, empty one when r has none) for a
-// setter to change and attach with r.extra = x: the part attached is never changed, as
-// copies of r may share it.
-func (r *Record) edit() *recordExtra {
+// noExtra is what the getters read on a record without the optional part: the zero
+// values. It is never changed (only the getters see it).
+var noExtra recordExtra
+
+// ext returns r's optional part for reading: noExtra when it has none.
+func (r *Record) ext() *recordExtra {
+	if r.extra == nil {
+		return &noExtra
+	}
+	return r.extra
+}
+
+// edit attaches to r a copy of its optional part (a new, empty one when it has none) and
+// returns it for a setter to change: the part attached before is never changed, as copies
+// of r may share it. It returns nil, attaching nothing, when unset (the setter clears a
+// field) and r has no part: there is nothing to clear.
+func (r *Record) edit(unset bool) *recordExtra {
+	if unset && r.extra == nil {
+		return nil
+	}
 	x := new(recordExtra)
 	if r.extra != nil {
 		*x = *r.extra
 	}
+	r.extra = x
 	return x
 }
 
 // Err returns the error a KindError record carries (often a *StreamError), nil on others.
 func (r *Record) Err() error {
-	if r.extra == nil {
-		return nil
-	}
-	return r.extra.err
+	return r.ext().err
 }
 
 // Note returns the message for a person that a KindNote, KindConnOpen, KindConnClose or
 // KindGap record carries (a milestone's sentence, why a connection closed, ...), "" when
 // there is none.
 func (r *Record) Note() string {
-	if r.extra == nil {
-		return ""
-	}
-	return r.extra.note
+	return r.ext().note
 }
 
 // SetErr sets what Err returns.
 func (r *Record) SetErr(err error) {
-	if err == nil && r.extra == nil {
-		return
+	if x := r.edit(err == nil); x != nil {
+		x.err = err
 	}
-	x := r.edit()
-	x.err = err
-	r.extra = x
 }
 
 // SetNote sets what Note returns.
 func (r *Record) SetNote(note string) {
-	if note == "" && r.extra == nil {
-		return
+	if x := r.edit(note == ""); x != nil {
+		x.note = note
 	}
-	x := r.edit()
-	x.note = note
-	r.extra = x
 }
 
 // WithErr is SetErr for a record being made: it returns r, as in
@@ -241,106 +246,73 @@ func (r *Record) WithNote(note string) *Record {
 // records. Like every slice the getters return, it is shared with copies of the record:
 // callers must not change it.
 func (r *Record) Violations() []Violation {
-	if r.extra == nil {
-		return nil
-	}
-	return r.extra.violations
+	return r.ext().violations
 }
 
 // Milestone returns, on a KindNote, the typed step of the negotiation the note announces
 // (TLS up on a leg, SASL mechanism and result, the bound JID); nil on other records. The
 // Milestone is shared with copies of the record: callers must not change it.
 func (r *Record) Milestone() *Milestone {
-	if r.extra == nil {
-		return nil
-	}
-	return r.extra.milestone
+	return r.ext().milestone
 }
 
 // Original returns the bytes as received when a rule (or the proxy, or a framing such as
 // WebSocket's) changed the stanza, nil otherwise: Raw holds what travelled on.
 func (r *Record) Original() []byte {
-	if r.extra == nil {
-		return nil
-	}
-	return r.extra.original
+	return r.ext().original
 }
 
 // Tags returns the labels rules attached to the record, shown in the log.
 func (r *Record) Tags() []Tag {
-	if r.extra == nil {
-		return nil
-	}
-	return r.extra.tags
+	return r.ext().tags
 }
 
 // Rules returns the names of the rules that matched the stanza.
 func (r *Record) Rules() []string {
-	if r.extra == nil {
-		return nil
-	}
-	return r.extra.rules
+	return r.ext().rules
 }
 
 // RTT returns, on an iq answer the iq tracker matched, the time since its request; 0
 // otherwise.
 func (r *Record) RTT() time.Duration {
-	if r.extra == nil {
-		return 0
-	}
-	return r.extra.rtt
+	return r.ext().rtt
 }
 
 // answersReq returns the request the iq tracker matched the record's answer to, nil when
 // it matched none.
 func (r *Record) answersReq() *iqRequest {
-	if r.extra == nil {
-		return nil
-	}
-	return r.extra.answers
+	return r.ext().answers
 }
 
 // SetViolations sets what Violations returns; the record keeps v (it does not copy it).
 func (r *Record) SetViolations(v []Violation) {
-	if len(v) == 0 && r.extra == nil {
-		return
+	if x := r.edit(len(v) == 0); x != nil {
+		x.violations = v
 	}
-	x := r.edit()
-	x.violations = v
-	r.extra = x
 }
 
 // SetMilestone sets what Milestone returns; the record keeps m, which must not change
 // after.
 func (r *Record) SetMilestone(m *Milestone) {
-	if m == nil && r.extra == nil {
-		return
+	if x := r.edit(m == nil); x != nil {
+		x.milestone = m
 	}
-	x := r.edit()
-	x.milestone = m
-	r.extra = x
 }
 
 // SetOriginal sets what Original returns: the bytes as received, when Raw is not them;
 // nil when it is. The record keeps b (it does not copy it).
 func (r *Record) SetOriginal(b []byte) {
-	if b == nil && r.extra == nil {
-		return
+	if x := r.edit(b == nil); x != nil {
+		x.original = b
 	}
-	x := r.edit()
-	x.original = b
-	r.extra = x
 }
 
 // SetTags sets what Tags returns; the record keeps t (it does not copy it), which may be
 // shared with other records (a rule's outcome): AddTag never appends to it in place.
 func (r *Record) SetTags(t []Tag) {
-	if len(t) == 0 && r.extra == nil {
-		return
+	if x := r.edit(len(t) == 0); x != nil {
+		x.tags = t
 	}
-	x := r.edit()
-	x.tags = t
-	r.extra = x
 }
 
 // AddTag appends t to the record's tags, in a new array (the old one may be shared).
@@ -351,12 +323,9 @@ func (r *Record) AddTag(t Tag) {
 
 // SetRules sets what Rules returns; the record keeps names (it does not copy them).
 func (r *Record) SetRules(names []string) {
-	if len(names) == 0 && r.extra == nil {
-		return
+	if x := r.edit(len(names) == 0); x != nil {
+		x.rules = names
 	}
-	x := r.edit()
-	x.rules = names
-	r.extra = x
 }
 
 // AddRule appends a rule's name to the record's rules, in a new array (the old one may be
@@ -370,22 +339,16 @@ func (r *Record) AddRule(name string) {
 // the optional part instead of two). Like the other setters of slices, it attaches no
 // part for empty ones to a record that has none: rules that match nothing cost nothing.
 func (r *Record) SetRuleOutcome(tags []Tag, rules []string) {
-	if len(tags) == 0 && len(rules) == 0 && r.extra == nil {
-		return
+	if x := r.edit(len(tags) == 0 && len(rules) == 0); x != nil {
+		x.tags, x.rules = tags, rules
 	}
-	x := r.edit()
-	x.tags, x.rules = tags, rules
-	r.extra = x
 }
 
 // SetRTT sets what RTT returns.
 func (r *Record) SetRTT(d time.Duration) {
-	if d == 0 && r.extra == nil {
-		return
+	if x := r.edit(d == 0); x != nil {
+		x.rtt = d
 	}
-	x := r.edit()
-	x.rtt = d
-	r.extra = x
 }
 
 // The top-level attributes a Reader notes while it frames a stanza (Record.TopAttrRaw):

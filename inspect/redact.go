@@ -177,9 +177,8 @@ func (rd redactor) Write(r *Record) error {
 	c.parsed = nil // its own record, not yet shared: no other goroutine has it
 	// What a person may see of a SASL payload it redacts.
 	if sasl := describeRedacted(r); sasl != "" || c.extra != nil {
-		x := c.edit()
+		x := c.edit(false)
 		x.original, x.sasl = orig, sasl
-		c.extra = x
 	}
 	return rd.next.Write(&c)
 }

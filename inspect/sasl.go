@@ -84,8 +84,8 @@ func DescribeSASL(e *Element, showSecrets bool) string {
 // bytes before (secrets redacted); otherwise the bytes as they are, so the line shows a
 // secret only when the record's bytes show it too (--show-secrets).
 func (r *Record) SASL() string {
-	if r.extra != nil && r.extra.sasl != "" {
-		return r.extra.sasl
+	if s := r.ext().sasl; s != "" {
+		return s
 	}
 	if r.Kind != KindStanza || !isSASLName(r.Name) {
 		return ""
