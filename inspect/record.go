@@ -328,13 +328,6 @@ func (r *Record) SetRules(names []string) {
 	}
 }
 
-// AddRule appends a rule's name to the record's rules, in a new array (the old one may be
-// shared).
-func (r *Record) AddRule(name string) {
-	old := r.Rules()
-	r.SetRules(append(old[:len(old):len(old)], name))
-}
-
 // SetRuleOutcome sets the tags and the names of the matched rules at once (one copy of
 // the optional part instead of two). Like the other setters of slices, it attaches no
 // part for empty ones to a record that has none: rules that match nothing cost nothing.

@@ -35,7 +35,7 @@ func TestRecordExtraCopyOnWrite(t *testing.T) {
 
 	c := r
 	c.AddTag(Tag{Label: "two"})
-	c.AddRule("r2")
+	c.SetRules(append(slices.Clip(c.Rules()), "r2"))
 	c.SetOriginal([]byte("<b/>"))
 	c.SetRTT(2 * time.Second)
 	c.SetMilestone(nil)
