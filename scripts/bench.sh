@@ -295,6 +295,15 @@ for tls in ("plain", "tls"):
         if not kv or not r or not r["delivered"]:
             return None
         return float(kv["proxy"]) / float(kv.get("hz", 100)) / r["delivered"] * 1e6
+    def sys_per_msg(t):
+        # System calls per message and the host's steal time: a run that the machine
+        # disturbed shows it here.
+        kv = dict(x.split("=", 1) for x in text(f"cpu-{tls}-{t}.txt").split() if "=" in x)
+        r = m(load(f"max-{tls}-{t}"))
+        if "syscr" not in kv or not r or not r["delivered"]:
+            return ""
+        n = r["delivered"]
+        return f" ({n / max(int(kv['syscr']), 1):.1f} messages per read, {n / max(int(kv['syscw']), 1):.1f} per write; {float(kv['steal']) / float(kv.get('hz', 100)):.1f} s stolen by the host)"
     a, b = dps("proxy-embedded-json", tls), dps("relay-switch", tls)
     if a is None or b is None:
         w("- the main job with a JSON log (proxy + embedded switch) ≥ a TCP relay in front of the switch (issue 12): not measured")
@@ -303,6 +312,14 @@ for tls in ("plain", "tls"):
         c = cpu_us("proxy-embedded-json")
         if c is not None:
             s += f"; its CPU time {c:.1f} µs per message delivered, the switch's work included"
+            s += sys_per_msg("proxy-embedded-json")
+        kv = dict(x.split("=", 1) for x in text(f"cpu-{tls}-relay-switch.txt").split() if "=" in x)
+        r = m(load(f"max-{tls}-relay-switch"))
+        if kv and r and r["delivered"] and "switch" in kv:
+            hz = float(kv.get("hz", 100))
+            # (The relay's system calls are not counted: io.Copy between two TCP
+            # connections splices, which /proc/PID/io does not count as reads or writes.)
+            s += f"; the relay's {float(kv['proxy']) / hz / r['delivered'] * 1e6:.1f} µs and its switch's {float(kv['switch']) / hz / r['delivered'] * 1e6:.1f} µs"
         w(s)
     a = dps("proxy-switch-json", tls)
     if a is None or b is None:
@@ -795,6 +812,10 @@ done
 # ---------------------------------------------------------------- message runs
 # cputicks PID: the CPU time (user + system, in clock ticks) process PID has used.
 cputicks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# sysc PID: the read and write system calls process PID has made ("READS WRITES").
+sysc() { awk '/^syscr/ {r = $2} /^syscw/ {w = $2} END {print r + 0, w + 0}' "/proc/$1/io" 2>/dev/null || echo 0 0; }
+# steal: the clock ticks this virtual machine's CPUs waited for the host, all CPUs together.
+steal() { awk '/^cpu / {print $9 + 0}' /proc/stat; }
 for tls in plain tls; do
 	flag=()
 	[ "$tls" = tls ] && flag=(--tls)
@@ -803,18 +824,21 @@ for tls in plain tls; do
 		# The web view's rows (issue 15) also measure the proxy's CPU time (and the web
 		# readers') over the run: per message delivered it is a cost that the other work
 		# on a shared machine disturbs far less than throughput.
-		c0=0 r0=0
-		case $t in proxy-switch | proxy-switch-noweb | proxy-switch-web3 | proxy-switch-json | proxy-embedded-json)
-			c0=$(cputicks "${PID[$t]}")
+		c0=0 r0=0 s0=0
+		case $t in proxy-switch | proxy-switch-noweb | proxy-switch-web3 | proxy-switch-json | proxy-embedded-json | relay-switch)
+			c0=$(cputicks "${PID[$t]}") s0=$(cputicks "${PID[switch]}") io0=$(sysc "${PID[$t]}") st0=$(steal)
 			[ -n "${PID[webreaders]:-}" ] && r0=$(cputicks "${PID[webreaders]}")
 			;;
 		esac
 		bench "max-$tls-$t" "$t" 90 --clients "$CLIENTS" --rate max --duration "$DUR" "${flag[@]}" \
 			--cpuprofile "$RES/max-$tls-$t.generator.pprof"
-		case $t in proxy-switch | proxy-switch-noweb | proxy-switch-web3 | proxy-switch-json | proxy-embedded-json)
+		case $t in proxy-switch | proxy-switch-noweb | proxy-switch-web3 | proxy-switch-json | proxy-embedded-json | relay-switch)
 			r1=0
 			[ -n "${PID[webreaders]:-}" ] && r1=$(cputicks "${PID[webreaders]}")
-			echo "proxy=$(($(cputicks "${PID[$t]}") - c0)) readers=$((r1 - r0)) hz=$(getconf CLK_TCK)" >"$RES/cpu-$tls-$t.txt"
+			read -r cr1 cw1 <<<"$(sysc "${PID[$t]}")"
+			read -r cr0 cw0 <<<"$io0"
+			echo "proxy=$(($(cputicks "${PID[$t]}") - c0)) readers=$((r1 - r0)) switch=$(($(cputicks "${PID[switch]}") - s0))" \
+				"syscr=$((cr1 - cr0)) syscw=$((cw1 - cw0)) steal=$(($(steal) - st0)) hz=$(getconf CLK_TCK)" >"$RES/cpu-$tls-$t.txt"
 			;;
 		esac
 	done
