@@ -303,7 +303,15 @@ for tls in ("plain", "tls"):
         if "syscr" not in kv or not r or not r["delivered"]:
             return ""
         n = r["delivered"]
-        return f" ({n / max(int(kv['syscr']), 1):.1f} messages per read, {n / max(int(kv['syscw']), 1):.1f} per write; {float(kv['steal']) / float(kv.get('hz', 100)):.1f} s stolen by the host)"
+        hz = float(kv.get('hz', 100))
+        s = f" ({n / max(int(kv['syscr']), 1):.1f} messages per read, {n / max(int(kv['syscw']), 1):.1f} per write; {float(kv['steal']) / hz:.1f} s stolen by the host"
+        if "idle" in kv:
+            s += f"; the CPUs idle {int(kv['idle']) / hz:.1f} s (all CPUs together)"
+        if "iopressure_us" in kv:
+            s += f"; some task waited for I/O {int(kv['iopressure_us']) / 1e6:.1f} s of the run"
+            if int(kv.get("blkio", 0)):
+                s += f", this process {int(kv['blkio']) / hz:.1f} s"
+        return s + ")"
     a, b = dps("proxy-embedded-json", tls), dps("relay-switch", tls)
     if a is None or b is None:
         w("- the main job with a JSON log (proxy + embedded switch) ≥ a TCP relay in front of the switch (issue 12): not measured")
@@ -816,6 +824,13 @@ cputicks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 sysc() { awk '/^syscr/ {r = $2} /^syscw/ {w = $2} END {print r + 0, w + 0}' "/proc/$1/io" 2>/dev/null || echo 0 0; }
 # steal: the clock ticks this virtual machine's CPUs waited for the host, all CPUs together.
 steal() { awk '/^cpu / {print $9 + 0}' /proc/stat; }
+# cpuidle: the clock ticks the machine's CPUs were idle or waiting for I/O, all CPUs together.
+cpuidle() { awk '/^cpu / {print $5 + $6}' /proc/stat; }
+# blkio PID: the clock ticks the threads of process PID waited for block I/O (its JSON
+# log's writes), when the kernel accounts it (sysctl kernel.task_delayacct=1; 0 otherwise).
+blkio() { cat "/proc/$1/task/"*/stat 2>/dev/null | awk '{s += $42} END {print s + 0}'; }
+# iopressure: microseconds during which some task of the machine waited for I/O (PSI).
+iopressure() { sed -n 's/^some .*total=//p' /proc/pressure/io 2>/dev/null || echo 0; }
 for tls in plain tls; do
 	flag=()
 	[ "$tls" = tls ] && flag=(--tls)
@@ -827,6 +842,7 @@ for tls in plain tls; do
 		c0=0 r0=0 s0=0
 		case $t in proxy-switch | proxy-switch-noweb | proxy-switch-web3 | proxy-switch-json | proxy-embedded-json | relay-switch)
 			c0=$(cputicks "${PID[$t]}") s0=$(cputicks "${PID[switch]}") io0=$(sysc "${PID[$t]}") st0=$(steal)
+			b0=$(blkio "${PID[$t]}") p0=$(iopressure) i0=$(cpuidle)
 			[ -n "${PID[webreaders]:-}" ] && r0=$(cputicks "${PID[webreaders]}")
 			;;
 		esac
@@ -838,7 +854,8 @@ for tls in plain tls; do
 			read -r cr1 cw1 <<<"$(sysc "${PID[$t]}")"
 			read -r cr0 cw0 <<<"$io0"
 			echo "proxy=$(($(cputicks "${PID[$t]}") - c0)) readers=$((r1 - r0)) switch=$(($(cputicks "${PID[switch]}") - s0))" \
-				"syscr=$((cr1 - cr0)) syscw=$((cw1 - cw0)) steal=$(($(steal) - st0)) hz=$(getconf CLK_TCK)" >"$RES/cpu-$tls-$t.txt"
+				"syscr=$((cr1 - cr0)) syscw=$((cw1 - cw0)) steal=$(($(steal) - st0)) blkio=$(($(blkio "${PID[$t]}") - b0))" \
+				"iopressure_us=$(($(iopressure) - p0)) idle=$(($(cpuidle) - i0)) hz=$(getconf CLK_TCK)" >"$RES/cpu-$tls-$t.txt"
 			;;
 		esac
 	done
