@@ -17,7 +17,8 @@
 # stopped by PID when it exits. Needs root (or the packages installed) for apt-get.
 #
 # Knobs (environment): BENCH_OFFLINE (20, offline messages per pair), BENCH_DURATION (10s), BENCH_CLIENTS (100), BENCH_RATE (2000, the
-# offered rate of the latency runs), BENCH_HOLD (10s), BENCH_IDLE_SERVER ("1000 9000"),
+# offered rate of the latency runs), BENCH_ROUNDS (3: max runs of the main job and the relay,
+# alternating, for issue 12's comparison), BENCH_HOLD (10s), BENCH_IDLE_SERVER ("1000 9000"),
 # BENCH_IDLE_PROXY ("1000 4500"), BENCH_OUT (docs/bench). BENCH_ONLY: the targets to run,
 # separated by spaces (for example "switch relay-switch proxy-switch-json"); the servers
 # they need are started, the others are not, and the idle-memory runs are skipped. Give
@@ -289,47 +290,67 @@ for tls in ("plain", "tls"):
         w(s)
     # Issue 12: "the proxy with a JSON log in front of the embedded switch": the main job
     # (its switch in the same process) against a TCP relay in front of the switch.
-    def cpu_us(t):
-        kv = dict(x.split("=", 1) for x in text(f"cpu-{tls}-{t}.txt").split() if "=" in x)
-        r = m(load(f"max-{tls}-{t}"))
+    def cpu_us(t, run=""):
+        kv = dict(x.split("=", 1) for x in text(f"cpu-{tls}-{t}{run}.txt").split() if "=" in x)
+        r = m(load(f"max-{tls}-{t}{run}"))
         if not kv or not r or not r["delivered"]:
             return None
         return float(kv["proxy"]) / float(kv.get("hz", 100)) / r["delivered"] * 1e6
-    def sys_per_msg(t):
-        # System calls per message and the host's steal time: a run that the machine
-        # disturbed shows it here.
-        kv = dict(x.split("=", 1) for x in text(f"cpu-{tls}-{t}.txt").split() if "=" in x)
-        r = m(load(f"max-{tls}-{t}"))
+    def sys_per_msg(t, run=""):
+        # System calls per message, the host's steal time, the idle CPUs and the I/O wait:
+        # what bounded a run, and whether the machine disturbed it.
+        kv = dict(x.split("=", 1) for x in text(f"cpu-{tls}-{t}{run}.txt").split() if "=" in x)
+        r = m(load(f"max-{tls}-{t}{run}"))
         if "syscr" not in kv or not r or not r["delivered"]:
             return ""
         n = r["delivered"]
         hz = float(kv.get('hz', 100))
-        s = f" ({n / max(int(kv['syscr']), 1):.1f} messages per read, {n / max(int(kv['syscw']), 1):.1f} per write; {float(kv['steal']) / hz:.1f} s stolen by the host"
+        s = f"{n / max(int(kv['syscr']), 1):.1f} messages per read, {n / max(int(kv['syscw']), 1):.1f} per write; {float(kv['steal']) / hz:.1f} s stolen by the host"
         if "idle" in kv:
-            s += f"; the CPUs idle {int(kv['idle']) / hz:.1f} s (all CPUs together)"
+            s += f"; the CPUs idle {int(kv['idle']) / hz:.1f} s (both together)"
         if "iopressure_us" in kv:
-            s += f"; some task waited for I/O {int(kv['iopressure_us']) / 1e6:.1f} s of the run"
+            s += f"; some task waited for I/O {int(kv['iopressure_us']) / 1e6:.1f} s"
             if int(kv.get("blkio", 0)):
                 s += f", this process {int(kv['blkio']) / hz:.1f} s"
-        return s + ")"
-    a, b = dps("proxy-embedded-json", tls), dps("relay-switch", tls)
-    if a is None or b is None:
+        return s
+    def median(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+    # The rounds of the pair: the first with the other targets, the others alternating
+    # after them (BENCH_ROUNDS); the verdict is on the medians.
+    runs = [""] + sorted({f[len(f"max-{tls}-relay-switch"):-len(".json")] for f in os.listdir(res)
+                          if f.startswith(f"max-{tls}-relay-switch-r") and f.endswith(".json")})
+    pairs = [(dps("proxy-embedded-json" + k, tls), dps("relay-switch" + k, tls), k) for k in runs]
+    pairs = [(a, b, k) for a, b, k in pairs if a is not None and b is not None]
+    if not pairs:
         w("- the main job with a JSON log (proxy + embedded switch) ≥ a TCP relay in front of the switch (issue 12): not measured")
     else:
-        s = f"- the main job with a JSON log (proxy + embedded switch) ≥ a TCP relay in front of the switch (issue 12): {a:,.0f} vs {b:,.0f} msgs/s ({a / b * 100:.0f} %) — {verdict(a >= b)}"
-        c = cpu_us("proxy-embedded-json")
-        if c is not None:
-            s += f"; its CPU time {c:.1f} µs per message delivered, the switch's work included"
-            s += sys_per_msg("proxy-embedded-json")
-        kv = dict(x.split("=", 1) for x in text(f"cpu-{tls}-relay-switch.txt").split() if "=" in x)
-        r = m(load(f"max-{tls}-relay-switch"))
-        if kv and r and r["delivered"] and "switch" in kv:
-            hz = float(kv.get("hz", 100))
+        a, b = median([x[0] for x in pairs]), median([x[1] for x in pairs])
+        what = "one round" if len(pairs) == 1 else f"medians of {len(pairs)} rounds, alternating"
+        s = f"- the main job with a JSON log (proxy + embedded switch) ≥ a TCP relay in front of the switch (issue 12): {a:,.0f} vs {b:,.0f} msgs/s ({a / b * 100:.0f} %, {what}) — {verdict(a >= b)}"
+        cs = [c for c in (cpu_us("proxy-embedded-json", k) for _, _, k in pairs) if c is not None]
+        if cs:
+            s += f"; its CPU time {median(cs):.1f} µs per message delivered, the switch's work included"
+        rs, ss = [], []
+        for _, _, k in pairs:
             # (The relay's system calls are not counted: io.Copy between two TCP
             # connections splices, which /proc/PID/io does not count as reads or writes.)
-            s += f"; the relay's {float(kv['proxy']) / hz / r['delivered'] * 1e6:.1f} µs and its switch's {float(kv['switch']) / hz / r['delivered'] * 1e6:.1f} µs"
+            kv = dict(x.split("=", 1) for x in text(f"cpu-{tls}-relay-switch{k}.txt").split() if "=" in x)
+            r = m(load(f"max-{tls}-relay-switch{k}"))
+            if kv and r and r["delivered"] and "switch" in kv:
+                hz = float(kv.get("hz", 100))
+                rs.append(float(kv["proxy"]) / hz / r["delivered"] * 1e6)
+                ss.append(float(kv["switch"]) / hz / r["delivered"] * 1e6)
+        if rs:
+            s += f"; the relay's {median(rs):.1f} µs and its switch's {median(ss):.1f} µs"
         w(s)
-    a = dps("proxy-switch-json", tls)
+        if len(pairs) > 1 or sys_per_msg("proxy-embedded-json"):
+            for i, (x, y, k) in enumerate(pairs):
+                d = sys_per_msg("proxy-embedded-json", k)
+                c = cpu_us("proxy-embedded-json", k)
+                w(f"  - round {i + 1}: {x:,.0f} vs {y:,.0f} msgs/s ({x / y * 100:.0f} %)"
+                  + (f", {c:.1f} µs per message" if c is not None else "") + (f" ({d})" if d else ""))
+    a, b = dps("proxy-switch-json", tls), dps("relay-switch", tls)
     if a is None or b is None:
         w("- proxy with a JSON log in front of a separate switch process ≥ a TCP relay (issue 12, the other configuration): not measured")
     else:
@@ -831,34 +852,50 @@ cpuidle() { awk '/^cpu / {print $5 + $6}' /proc/stat; }
 blkio() { cat "/proc/$1/task/"*/stat 2>/dev/null | awk '{s += $42} END {print s + 0}'; }
 # iopressure: microseconds during which some task of the machine waited for I/O (PSI).
 iopressure() { sed -n 's/^some .*total=//p' /proc/pressure/io 2>/dev/null || echo 0; }
+# maxrun NAME TARGET [ARGS...]: the --rate max run max-NAME against TARGET. For the proxies
+# and the relay it also writes, over the run, the target process's CPU time (and the web
+# readers', and the separate switch's), its read and write system calls, the host's steal
+# time, the CPUs' idle time and the machine's I/O wait to cpu-NAME.txt: per message
+# delivered, CPU time is a cost that the other work on a shared machine disturbs far less
+# than throughput, and the rest says what bounded the run.
+maxrun() {
+	local name=$1 t=$2 c0=0 r0=0 r1=0 s0=0 io0 st0 b0 p0 i0 cr0 cw0 cr1 cw1 measured=0
+	shift 2
+	case $t in proxy-switch | proxy-switch-noweb | proxy-switch-web3 | proxy-switch-json | proxy-embedded-json | relay-switch) measured=1 ;; esac
+	if [ "$measured" = 1 ]; then
+		c0=$(cputicks "${PID[$t]}") s0=$(cputicks "${PID[switch]}") io0=$(sysc "${PID[$t]}") st0=$(steal)
+		b0=$(blkio "${PID[$t]}") p0=$(iopressure) i0=$(cpuidle)
+		[ -n "${PID[webreaders]:-}" ] && r0=$(cputicks "${PID[webreaders]}")
+	fi
+	bench "max-$name" "$t" 90 --clients "$CLIENTS" --rate max --duration "$DUR" "$@"
+	if [ "$measured" = 1 ]; then
+		[ -n "${PID[webreaders]:-}" ] && r1=$(cputicks "${PID[webreaders]}")
+		read -r cr1 cw1 <<<"$(sysc "${PID[$t]}")"
+		read -r cr0 cw0 <<<"$io0"
+		echo "proxy=$(($(cputicks "${PID[$t]}") - c0)) readers=$((r1 - r0)) switch=$(($(cputicks "${PID[switch]}") - s0))" \
+			"syscr=$((cr1 - cr0)) syscw=$((cw1 - cw0)) steal=$(($(steal) - st0)) blkio=$(($(blkio "${PID[$t]}") - b0))" \
+			"iopressure_us=$(($(iopressure) - p0)) idle=$(($(cpuidle) - i0)) hz=$(getconf CLK_TCK)" >"$RES/cpu-$name.txt"
+	fi
+}
+# Issue 12 compares two targets of one run: the main job and the relay. Single runs of
+# 10 s swing by 10-20 % with what else the machine does, so the pair gets ROUNDS12 - 1 more
+# max runs each after the others, in alternating order (the first round ran relay first),
+# and the report compares the medians.
+ROUNDS12=${BENCH_ROUNDS:-3}
 for tls in plain tls; do
 	flag=()
 	[ "$tls" = tls ] && flag=(--tls)
 	for t in "${TARGETS[@]}"; do
 		bench "rate-$tls-$t" "$t" 90 --clients "$CLIENTS" --rate "$RATE" --duration "$DUR" "${flag[@]}"
-		# The web view's rows (issue 15) also measure the proxy's CPU time (and the web
-		# readers') over the run: per message delivered it is a cost that the other work
-		# on a shared machine disturbs far less than throughput.
-		c0=0 r0=0 s0=0
-		case $t in proxy-switch | proxy-switch-noweb | proxy-switch-web3 | proxy-switch-json | proxy-embedded-json | relay-switch)
-			c0=$(cputicks "${PID[$t]}") s0=$(cputicks "${PID[switch]}") io0=$(sysc "${PID[$t]}") st0=$(steal)
-			b0=$(blkio "${PID[$t]}") p0=$(iopressure) i0=$(cpuidle)
-			[ -n "${PID[webreaders]:-}" ] && r0=$(cputicks "${PID[webreaders]}")
-			;;
-		esac
-		bench "max-$tls-$t" "$t" 90 --clients "$CLIENTS" --rate max --duration "$DUR" "${flag[@]}" \
-			--cpuprofile "$RES/max-$tls-$t.generator.pprof"
-		case $t in proxy-switch | proxy-switch-noweb | proxy-switch-web3 | proxy-switch-json | proxy-embedded-json | relay-switch)
-			r1=0
-			[ -n "${PID[webreaders]:-}" ] && r1=$(cputicks "${PID[webreaders]}")
-			read -r cr1 cw1 <<<"$(sysc "${PID[$t]}")"
-			read -r cr0 cw0 <<<"$io0"
-			echo "proxy=$(($(cputicks "${PID[$t]}") - c0)) readers=$((r1 - r0)) switch=$(($(cputicks "${PID[switch]}") - s0))" \
-				"syscr=$((cr1 - cr0)) syscw=$((cw1 - cw0)) steal=$(($(steal) - st0)) blkio=$(($(blkio "${PID[$t]}") - b0))" \
-				"iopressure_us=$(($(iopressure) - p0)) idle=$(($(cpuidle) - i0)) hz=$(getconf CLK_TCK)" >"$RES/cpu-$tls-$t.txt"
-			;;
-		esac
+		maxrun "$tls-$t" "$t" "${flag[@]}" --cpuprofile "$RES/max-$tls-$t.generator.pprof"
 	done
+	if [[ " ${TARGETS[*]} " == *" proxy-embedded-json "* && " ${TARGETS[*]} " == *" relay-switch "* ]]; then
+		for k in $(seq 2 "$ROUNDS12"); do
+			pair=(proxy-embedded-json relay-switch)
+			[ $((k % 2)) = 1 ] && pair=(relay-switch proxy-embedded-json)
+			for t in "${pair[@]}"; do maxrun "$tls-$t-r$k" "$t" "${flag[@]}"; done
+		done
+	fi
 done
 
 # ---------------------------------------------------------------- offline messages (issue 17)
