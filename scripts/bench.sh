@@ -310,9 +310,13 @@ for tls in ("plain", "tls"):
             s += f"; the CPUs idle {int(kv['idle']) / hz:.1f} s (both together)"
         if "iopressure_us" in kv:
             s += f"; some task waited for I/O {int(kv['iopressure_us']) / 1e6:.1f} s"
-            if int(kv.get("blkio", 0)):
-                s += f", this process {int(kv['blkio']) / hz:.1f} s"
         return s
+    def cores(t, run=""):
+        # The CPU the target had over its run (with the separate switch's, for the relay).
+        kv = dict(x.split("=", 1) for x in text(f"cpu-{tls}-{t}{run}.txt").split() if "=" in x)
+        if "wall_ms" not in kv or not int(kv["wall_ms"]):
+            return None
+        return (float(kv["proxy"]) + float(kv.get("switch", 0))) / float(kv.get("hz", 100)) / (int(kv["wall_ms"]) / 1000)
     def median(xs):
         xs = sorted(xs)
         return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
@@ -348,8 +352,10 @@ for tls in ("plain", "tls"):
             for i, (x, y, k) in enumerate(pairs):
                 d = sys_per_msg("proxy-embedded-json", k)
                 c = cpu_us("proxy-embedded-json", k)
+                ca, cb = cores("proxy-embedded-json", k), cores("relay-switch", k)
+                share = f"; CPU over the run: the main job {ca:.2f} cores, the relay and its switch {cb:.2f}" if ca and cb else ""
                 w(f"  - round {i + 1}: {x:,.0f} vs {y:,.0f} msgs/s ({x / y * 100:.0f} %)"
-                  + (f", {c:.1f} µs per message" if c is not None else "") + (f" ({d})" if d else ""))
+                  + (f", {c:.1f} µs per message" if c is not None else "") + (f" ({d}{share})" if d else ""))
     a, b = dps("proxy-switch-json", tls), dps("relay-switch", tls)
     if a is None or b is None:
         w("- proxy with a JSON log in front of a separate switch process ≥ a TCP relay (issue 12, the other configuration): not measured")
@@ -847,9 +853,6 @@ sysc() { awk '/^syscr/ {r = $2} /^syscw/ {w = $2} END {print r + 0, w + 0}' "/pr
 steal() { awk '/^cpu / {print $9 + 0}' /proc/stat; }
 # cpuidle: the clock ticks the machine's CPUs were idle or waiting for I/O, all CPUs together.
 cpuidle() { awk '/^cpu / {print $5 + $6}' /proc/stat; }
-# blkio PID: the clock ticks the threads of process PID waited for block I/O (its JSON
-# log's writes), when the kernel accounts it (sysctl kernel.task_delayacct=1; 0 otherwise).
-blkio() { cat "/proc/$1/task/"*/stat 2>/dev/null | awk '{s += $42} END {print s + 0}'; }
 # iopressure: microseconds during which some task of the machine waited for I/O (PSI).
 iopressure() { sed -n 's/^some .*total=//p' /proc/pressure/io 2>/dev/null || echo 0; }
 # maxrun NAME TARGET [ARGS...]: the --rate max run max-NAME against TARGET. For the proxies
@@ -859,12 +862,12 @@ iopressure() { sed -n 's/^some .*total=//p' /proc/pressure/io 2>/dev/null || ech
 # delivered, CPU time is a cost that the other work on a shared machine disturbs far less
 # than throughput, and the rest says what bounded the run.
 maxrun() {
-	local name=$1 t=$2 c0=0 r0=0 r1=0 s0=0 io0 st0 b0 p0 i0 cr0 cw0 cr1 cw1 measured=0
+	local name=$1 t=$2 c0=0 r0=0 r1=0 s0=0 io0 st0 p0 i0 w0 cr0 cw0 cr1 cw1 measured=0
 	shift 2
 	case $t in proxy-switch | proxy-switch-noweb | proxy-switch-web3 | proxy-switch-json | proxy-embedded-json | relay-switch) measured=1 ;; esac
 	if [ "$measured" = 1 ]; then
 		c0=$(cputicks "${PID[$t]}") s0=$(cputicks "${PID[switch]}") io0=$(sysc "${PID[$t]}") st0=$(steal)
-		b0=$(blkio "${PID[$t]}") p0=$(iopressure) i0=$(cpuidle)
+		p0=$(iopressure) i0=$(cpuidle) w0=$(date +%s%N)
 		[ -n "${PID[webreaders]:-}" ] && r0=$(cputicks "${PID[webreaders]}")
 	fi
 	bench "max-$name" "$t" 90 --clients "$CLIENTS" --rate max --duration "$DUR" "$@"
@@ -873,8 +876,8 @@ maxrun() {
 		read -r cr1 cw1 <<<"$(sysc "${PID[$t]}")"
 		read -r cr0 cw0 <<<"$io0"
 		echo "proxy=$(($(cputicks "${PID[$t]}") - c0)) readers=$((r1 - r0)) switch=$(($(cputicks "${PID[switch]}") - s0))" \
-			"syscr=$((cr1 - cr0)) syscw=$((cw1 - cw0)) steal=$(($(steal) - st0)) blkio=$(($(blkio "${PID[$t]}") - b0))" \
-			"iopressure_us=$(($(iopressure) - p0)) idle=$(($(cpuidle) - i0)) hz=$(getconf CLK_TCK)" >"$RES/cpu-$name.txt"
+			"syscr=$((cr1 - cr0)) syscw=$((cw1 - cw0)) steal=$(($(steal) - st0))" \
+			"iopressure_us=$(($(iopressure) - p0)) idle=$(($(cpuidle) - i0)) wall_ms=$((($(date +%s%N) - w0) / 1000000)) hz=$(getconf CLK_TCK)" >"$RES/cpu-$name.txt"
 	fi
 }
 # Issue 12 compares two targets of one run: the main job and the relay. Single runs of
