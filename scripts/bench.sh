@@ -191,7 +191,7 @@ w(f"- {machine.get('go')}, stanzascope at commit {machine.get('stanzascope')}, P
 w(f"- file descriptor limit {machine.get('fds')}; runs of {machine.get('duration')} with {machine.get('clients')} clients"
   f" ({int(machine.get('clients', 0))//2} pairs); latency runs at {rate} messages/s offered; idle connections held {machine.get('hold')};"
   f" the whole script took {machine.get('elapsed')} s")
-w(f"- load average (1, 5, 15 min): {machine.get('load')}. Other work on the machine during the run shares its cores with the servers and the generator: compare the rows of one run, not runs on different days.\n")
+w(f"- load average (1, 5, 15 min): {machine.get('load')}. Other work on the machine during the run shares its cores with the servers and the generator: compare the rows of one run, not runs on different days. Even within one run, other work skews the rows: Linux shares the CPUs by thread, so a configuration of two processes (the relay and its switch) keeps more of the machine against other work than one process (the main job) does; issue 12's rounds say how many cores each had.\n")
 notes = text("notes.txt").strip()
 if notes:
     w("**Not measured / problems:**\n")
