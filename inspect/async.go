@@ -161,6 +161,49 @@ func (a *Async) Write(r *Record) error {
 	return nil
 }
 
+// WriteBatch queues the records of rs in order, as Write of each would, under one taking
+// of the lock and with one wake-up of the goroutine: a Block queue waits for room as
+// often as it needs (waking the goroutine first), a Skip queue skips what does not fit
+// and notes it where the records are missing.
+func (a *Async) WriteBatch(rs []*Record) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return ErrClosed
+	}
+	for _, r := range rs {
+		if a.overflow == Block {
+			for len(a.queue) >= a.size {
+				if a.idle {
+					a.nonEmpty.Signal()
+				}
+				a.waiting++
+				a.room.Wait()
+				a.waiting--
+			}
+			a.queue = append(a.queue, r)
+			continue
+		}
+		if a.gap.n > 0 {
+			if len(a.queue) >= a.size {
+				a.skip(r)
+				continue
+			}
+			a.queue = append(a.queue, a.gap.note())
+			a.gap = gap{}
+		}
+		if len(a.queue) >= a.size {
+			a.skip(r)
+			continue
+		}
+		a.queue = append(a.queue, r)
+	}
+	if a.idle && len(a.queue) > 0 {
+		a.nonEmpty.Signal()
+	}
+	return nil
+}
+
 func (a *Async) skip(r *Record) {
 	a.gap.add(r)
 	a.skipped.Add(1)

@@ -31,6 +31,11 @@ type IQTracker struct {
 	// yet: with none, Write looks up no connection to expire requests of (a map lookup
 	// for every record of the traffic).
 	waiting int
+	// batching is set while WriteBatch tracks a batch: out then collects what it passes
+	// on (the records and the notes between them, in order) instead of writing each to
+	// next. out is kept, emptied, for the next batch.
+	batching bool
+	out      []*Record
 }
 
 type iqKey struct {
@@ -70,6 +75,42 @@ func NewIQTracker(next Sink, timeout time.Duration) *IQTracker {
 
 // Write tracks r and passes it on.
 func (t *IQTracker) Write(r *Record) error {
+	err := t.track1(r)
+	return errors.Join(err, t.next.Write(r))
+}
+
+// WriteBatch tracks the records of rs in order and passes them on together, with the
+// notes the tracker makes on the way (requests that expired) in their places among them.
+func (t *IQTracker) WriteBatch(rs []*Record) error {
+	t.out, t.batching = t.out[:0], true
+	var err error
+	for _, r := range rs {
+		if e := t.track1(r); e != nil {
+			err = errors.Join(err, e)
+		}
+		t.out = append(t.out, r)
+	}
+	out := t.out
+	t.batching = false
+	if e := WriteBatch(t.next, out); e != nil {
+		err = errors.Join(err, e)
+	}
+	clear(out) // hold no record past its writing
+	t.out = out[:0]
+	return err
+}
+
+// pass hands on a note the tracker made: to next, or after what the batch holds.
+func (t *IQTracker) pass(r *Record) error {
+	if t.batching {
+		t.out = append(t.out, r)
+		return nil
+	}
+	return t.next.Write(r)
+}
+
+// track1 tracks r, before it is passed on, passing on the notes it makes.
+func (t *IQTracker) track1(r *Record) error {
 	if r.Time.After(t.last) {
 		t.last = r.Time
 	}
@@ -95,7 +136,6 @@ func (t *IQTracker) Write(r *Record) error {
 			delete(t.conns, cid)
 		}
 	}
-	add(t.next.Write(r))
 	return err
 }
 
@@ -286,7 +326,7 @@ func (t *IQTracker) flush(c *iqConn, now time.Time, why string) error {
 }
 
 func (t *IQTracker) report(q *iqRequest, now time.Time, why string) error {
-	return t.next.Write((&Record{
+	return t.pass((&Record{
 		Time:      now,
 		Conn:      q.conn,
 		Dir:       q.key.dir,

@@ -23,3 +23,16 @@ func (n *numberer) Write(r *Record) error {
 	}
 	return n.next.Write(r)
 }
+
+// WriteBatch numbers every record of rs, in order, then passes them on together.
+func (n *numberer) WriteBatch(rs []*Record) error {
+	for _, r := range rs {
+		if r.Seq == 0 {
+			n.last++
+			r.Seq = n.last
+		} else {
+			n.last = r.Seq
+		}
+	}
+	return WriteBatch(n.next, rs)
+}

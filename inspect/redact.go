@@ -164,11 +164,28 @@ func NewRedactor(next Sink) Sink { return redactor{next} }
 
 type redactor struct{ next Sink }
 
-func (rd redactor) Write(r *Record) error {
+func (rd redactor) Write(r *Record) error { return rd.next.Write(redacted(r)) }
+
+// WriteBatch redacts the records of rs in place, then passes them on together.
+func (rd redactor) WriteBatch(rs []*Record) error {
+	redactAll(rs)
+	return WriteBatch(rd.next, rs)
+}
+
+// redactAll replaces each record of rs by its redacted form (see redacted).
+func redactAll(rs []*Record) {
+	for i, r := range rs {
+		rs[i] = redacted(r)
+	}
+}
+
+// redacted returns r when it holds no secret, else a redacted copy of it: r itself is
+// not changed, its producer may still hold it.
+func redacted(r *Record) *Record {
 	raw, changed := redactFor(r, r.Raw)
 	orig, origChanged := redactFor(r, r.Original())
 	if !changed && !origChanged {
-		return rd.next.Write(r)
+		return r
 	}
 	// A copy shares r's optional part, which is never changed once attached: the edit
 	// below attaches a new one to c only.
@@ -180,7 +197,7 @@ func (rd redactor) Write(r *Record) error {
 		x := c.edit(false)
 		x.original, x.sasl = orig, sasl
 	}
-	return rd.next.Write(&c)
+	return &c
 }
 
 // redaction collects the spans of raw to replace by the marker, in order.
