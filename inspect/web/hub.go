@@ -78,6 +78,8 @@ type Hub struct {
 	// a ring, so its records leave it in order: a batch outlives its first records by at
 	// most summaryBatch records).
 	sums []lazySummary
+	// batch holds the records WriteBatch prepared until it takes mu; kept for the next.
+	batch []pending
 
 	mu     sync.Mutex // guards everything below
 	ring   []entry    // index i is held at ring[i%len(ring)]
@@ -164,9 +166,62 @@ func (h *Hub) Write(r *inspect.Record) error {
 	}
 	h.wmu.Lock()
 	defer h.wmu.Unlock()
-	// h.next is only changed by Write, under h.wmu as well: it is the index r will get.
+	e, lane := h.prepare(r, h.next)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return inspect.ErrClosed
+	}
+	h.insert(e, lane)
+	h.wake()
+	return nil
+}
+
+// WriteBatch keeps the records of rs as Write of each would, taking each lock once and
+// waking the browsers once for them all (see inspect.BatchSink).
+func (h *Hub) WriteBatch(rs []*inspect.Record) error {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	batch := h.batch[:0]
 	idx := h.next
-	d := h.derive(r)
+	for _, r := range rs {
+		if r.Kind == inspect.KindWhitespace {
+			continue
+		}
+		e, lane := h.prepare(r, idx)
+		batch = append(batch, pending{e, lane})
+		idx++
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	h.mu.Lock()
+	closed := h.closed
+	if !closed {
+		for _, p := range batch {
+			h.insert(p.e, p.lane)
+		}
+		h.wake()
+	}
+	h.mu.Unlock()
+	clear(batch) // hold no record past its keeping
+	h.batch = batch[:0]
+	if closed {
+		return inspect.ErrClosed
+	}
+	return nil
+}
+
+// pending is a record WriteBatch prepared, waiting for h.mu.
+type pending struct {
+	e    entry
+	lane *Lane
+}
+
+// prepare derives what the hub keeps of r, which gets index idx, and the lane label it
+// sets, if any. h.wmu is held.
+func (h *Hub) prepare(r *inspect.Record, idx uint64) (entry, *Lane) {
+	d := h.derive(r, idx)
 	// The summary is made when a browser is first sent it, not here: with nobody watching
 	// (the usual case of a proxy that serves the view) Write costs a slot in a batch of
 	// them (see sums), and the JSON is made once for all the browsers, in their goroutines, off the
@@ -177,22 +232,26 @@ func (h *Hub) Write(r *inspect.Record) error {
 	sum := &h.sums[0]
 	h.sums = h.sums[1:]
 	sum.rec, sum.idx, sum.d, sum.proxy = r, idx, d.keep(), h.opt.Proxy
-	e := entry{sum: sum, rec: r, size: summarySize + len(r.Raw) + len(r.Original()) + 256}
+	return entry{sum: sum, rec: r, size: summarySize + len(r.Raw) + len(r.Original()) + 256}, d.lane
+}
 
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		return inspect.ErrClosed
-	}
+// insert adds e, the record of index h.next, to the history, evicting the oldest records
+// past its bounds, and remembers its lane label. h.wmu and h.mu are held, the hub is
+// not closed.
+func (h *Hub) insert(e entry, lane *Lane) {
 	for h.next-h.first >= uint64(len(h.ring)) || (h.next > h.first && h.bytes+e.size > h.opt.HistoryBytes) {
 		h.evict()
 	}
-	h.ring[idx%uint64(len(h.ring))] = e
+	h.ring[h.next%uint64(len(h.ring))] = e
 	h.bytes += e.size
 	h.next++
-	if d.lane != nil {
-		h.setLane(*d.lane)
+	if lane != nil {
+		h.setLane(*lane)
 	}
+}
+
+// wake rings the browsers' streams that wait for a record. h.mu is held.
+func (h *Hub) wake() {
 	if h.armed > 0 { // only idle streams wait for a bell; busy ones pace themselves
 		for s := range h.subs {
 			if s.armed {
@@ -205,8 +264,6 @@ func (h *Hub) Write(r *inspect.Record) error {
 			}
 		}
 	}
-	h.mu.Unlock()
-	return nil
 }
 
 // arm makes s wait for the next record: it returns false, without arming, when records

@@ -73,9 +73,9 @@ func (d derived) keep() derived {
 	return d
 }
 
-// derive updates the per-connection state with r. It runs under h.wmu, where h.next is
-// the index r will get (only Write changes it, under h.wmu too).
-func (h *Hub) derive(r *inspect.Record) derived {
+// derive updates the per-connection state with r, which gets index idx. It runs under
+// h.wmu.
+func (h *Hub) derive(r *inspect.Record, idx uint64) derived {
 	var d derived
 	var conn uint64
 	if r.Conn != nil {
@@ -114,7 +114,7 @@ func (h *Hub) derive(r *inspect.Record) derived {
 		if len(cs.iq) >= maxPendingIQ {
 			clear(cs.iq) // a peer that never answers: forget rather than grow
 		}
-		cs.iq[iqKey{r.Dir, id}] = h.next
+		cs.iq[iqKey{r.Dir, id}] = idx
 		if typ == "set" && r.Dir == inspect.ClientToServer {
 			h.noteAuth(cs, r, id)
 		}
