@@ -32,7 +32,7 @@ func TestMainJobChainAllocs(t *testing.T) {
 	defer hub.Close()
 	o := &outputFlags{format: "raw", color: "never", filterName: []string{"bench-shows-nothing"},
 		logFile: filepath.Join(t.TempDir(), "log.jsonl"), isTerminal: writerIsTerminal}
-	o.more = append(o.more, inspect.Output{Sink: inspect.SinkFunc(hub.Write), Inline: true})
+	o.more = append(o.more, inspect.Output{Sink: hubSink{hub}, Inline: true})
 	sink, closeFn, err := o.open(io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +62,23 @@ func TestMainJobChainAllocs(t *testing.T) {
 	if got := testing.AllocsPerRun(2000-1, write); got > maxChainAllocs {
 		t.Errorf("the main job's chain: %.2f allocations per record, the guard is %d", got, maxChainAllocs)
 	}
+	// The proxy hands on the records of one write together (inspect.BatchSink): a batch
+	// costs no more allocations than its records would one by one.
+	next = 0
+	writeBatch := func() {
+		if err := inspect.WriteBatch(sink, recs[next:next+batchOf]); err != nil {
+			t.Fatal(err)
+		}
+		next += batchOf
+	}
+	if got := testing.AllocsPerRun(len(recs)/batchOf-1, writeBatch); got > maxChainAllocs*batchOf {
+		t.Errorf("the main job's chain: %.2f allocations per batch of %d records, the guard is %d", got, batchOf, maxChainAllocs*batchOf)
+	}
 }
+
+// batchOf is the size of the batches the guard and the benchmark write: about the
+// messages the main job reads at once at --rate max (docs/BENCHMARKS.md).
+const batchOf = 12
 
 // benchStream returns a Reader past the header of a client's stream of chat messages.
 func benchStream() *inspect.Reader {
@@ -87,7 +103,7 @@ func BenchmarkMainJobChain(b *testing.B) {
 	defer hub.Close()
 	o := &outputFlags{format: "raw", color: "never", filterName: []string{"bench-shows-nothing"},
 		logFile: filepath.Join(b.TempDir(), "log.jsonl"), live: true, isTerminal: writerIsTerminal}
-	o.more = append(o.more, inspect.Output{Sink: inspect.SinkFunc(hub.Write), Inline: true})
+	o.more = append(o.more, inspect.Output{Sink: hubSink{hub}, Inline: true})
 	sink, closeFn, err := o.open(io.Discard)
 	if err != nil {
 		b.Fatal(err)
@@ -111,6 +127,53 @@ func BenchmarkMainJobChain(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+	if err := closeFn(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(cpuTime()-before)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkMainJobChainBatch is BenchmarkMainJobChain with the records written in
+// batches of batchOf, as the proxy hands on the records of one write (inspect.BatchSink).
+// The figures are per record.
+func BenchmarkMainJobChainBatch(b *testing.B) {
+	hub := web.NewHub(web.Options{Title: "bench", Proxy: true})
+	defer hub.Close()
+	o := &outputFlags{format: "raw", color: "never", filterName: []string{"bench-shows-nothing"},
+		logFile: filepath.Join(b.TempDir(), "log.jsonl"), live: true, isTerminal: writerIsTerminal}
+	o.more = append(o.more, inspect.Output{Sink: hubSink{hub}, Inline: true})
+	sink, closeFn, err := o.open(io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rd := benchStream()
+	conns := []*inspect.ConnInfo{
+		{ID: 1, Client: netip.MustParseAddrPort("127.0.0.1:40001"), Server: netip.MustParseAddrPort("127.0.0.1:5222")},
+		{ID: 2, Client: netip.MustParseAddrPort("127.0.0.1:40002"), Server: netip.MustParseAddrPort("127.0.0.1:5222")},
+	}
+	batch := make([]*inspect.Record, 0, batchOf)
+	before := cpuTime()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		ev, err := rd.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := ev.Record()
+		r.Time, r.Conn, r.Dir = time.Now(), conns[(i/batchOf)&1], inspect.ClientToServer+inspect.Direction((i/batchOf)&1)
+		batch = append(batch, r)
+		if len(batch) == batchOf {
+			if err := inspect.WriteBatch(sink, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+		i++
+	}
+	if err := inspect.WriteBatch(sink, batch); err != nil {
+		b.Fatal(err)
 	}
 	if err := closeFn(); err != nil {
 		b.Fatal(err)

@@ -141,12 +141,7 @@ func (w *webFlags) start(out *outputFlags, opt web.Options, logf func(string, ..
 	// goroutine, without a queue of its own; a queue cost the traffic more than the hub
 	// itself.
 	// After Close (the web view stopping before the traffic does) records are not kept.
-	out.more = append(out.more, inspect.Output{Sink: inspect.SinkFunc(func(r *inspect.Record) error {
-		if err := hub.Write(r); err != nil && !errors.Is(err, inspect.ErrClosed) {
-			return err
-		}
-		return nil
-	}), Inline: true})
+	out.more = append(out.more, inspect.Output{Sink: hubSink{hub}, Inline: true})
 	return func() {
 		hub.Close() // ends the event streams, so Shutdown does not wait for them
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -196,4 +191,20 @@ func (w *webFlags) keepServing(ctx context.Context, err error, stderr io.Writer)
 	fmt.Fprintln(stderr, "inspect: the web view keeps showing the session; Ctrl-C ends it")
 	<-ctx.Done()
 	return nil
+}
+
+// hubSink is the web view's hub as an output of the sink chain, batches included (the
+// hub takes its locks once per batch): after the hub's Close (the web view stopping
+// before the traffic does) records are not kept, and that is no error.
+type hubSink struct{ hub *web.Hub }
+
+func (s hubSink) Write(r *inspect.Record) error { return hubErr(s.hub.Write(r)) }
+
+func (s hubSink) WriteBatch(rs []*inspect.Record) error { return hubErr(s.hub.WriteBatch(rs)) }
+
+func hubErr(err error) error {
+	if errors.Is(err, inspect.ErrClosed) {
+		return nil
+	}
+	return err
 }

@@ -113,6 +113,14 @@ func (m *recordMetrics) Write(r *inspect.Record) error {
 	return nil
 }
 
+// WriteBatch counts the records of rs in order (the chain hands it a batch in one call).
+func (m *recordMetrics) WriteBatch(rs []*inspect.Record) error {
+	for _, r := range rs {
+		m.Write(r)
+	}
+	return nil
+}
+
 // addBytes counts n bytes of element e in direction d, making the counters of a
 // direction not made in advance (none) when first needed.
 func (m *recordMetrics) addBytes(d, e, n int) {
