@@ -87,10 +87,31 @@ func (s *session) emit(r *inspect.Record) {
 	s.p.emit(r)
 }
 
+// emitAll hands on records made before the connection's info was known, together.
 func (s *session) emitAll(rs []*inspect.Record) {
 	for _, r := range rs {
 		r.Conn = s.info
-		s.emit(r)
+	}
+	s.emitBatch(rs)
+}
+
+// emitBatch is emit for records that come together (those of one write toward a peer):
+// a sink chain takes them in one call (inspect.BatchSink), paying its fixed costs of a
+// record (its lock, the wake-ups of its outputs) once for them all. The records of rs
+// belong to the sink afterwards, and the sink may replace them in rs (see
+// inspect.BatchSink): the caller only reuses the slice.
+func (s *session) emitBatch(rs []*inspect.Record) {
+	plain := s.plainUp.Load()
+	for _, r := range rs {
+		if r.Conn == nil {
+			r.Conn = s.info
+		}
+		if plain {
+			r.AddTag(plainUpstreamTag) // in a fresh array: the tags may be a rule's outcome
+		}
+	}
+	if sink := s.p.cfg.Sink; sink != nil && len(rs) > 0 {
+		inspect.WriteBatch(sink, rs)
 	}
 }
 

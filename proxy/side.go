@@ -37,6 +37,9 @@ type side struct {
 	// bytes the proxy wrote itself. Both nil when nothing is recorded.
 	emit func(*inspect.Record)
 	own  func(kind inspect.Kind, raw []byte) *inspect.Record
+	// emitBatch, when set, hands on the records of one write together (flushLocked):
+	// the sink chain's fixed costs of a record are then paid once per write.
+	emitBatch func([]*inspect.Record)
 	// ws is set on the side toward a WebSocket client: each write is one frame
 	// (writeFrame in websocket.go), never gathered with others.
 	ws *wsFramer
@@ -98,8 +101,15 @@ func (s *side) send(b []byte) error {
 // settle emits the record of bytes whose write ended with err: as it is when they were
 // written, as dropped when not. s.mu must be held.
 func (s *side) settle(r *inspect.Record, err error) {
+	if s.settled(r, err) {
+		s.emit(r)
+	}
+}
+
+// settled is settle without the emit, which it reports is due. s.mu must be held.
+func (s *side) settled(r *inspect.Record, err error) bool {
 	if r == nil || s.emit == nil {
-		return
+		return false
 	}
 	if err != nil && r.Verdict.Delivered() {
 		r.Verdict = inspect.Dropped
@@ -107,7 +117,7 @@ func (s *side) settle(r *inspect.Record, err error) {
 	} else if err == nil && r.Verdict.Delivered() {
 		s.sent.add(len(r.Raw))
 	}
-	s.emit(r)
+	return true
 }
 
 // record emits the record of bytes that travelled toward this peer but were not
@@ -211,10 +221,23 @@ func (s *side) flushLocked() error {
 		*p = (*p)[:0]
 		pendPool.Put(p)
 	}
-	for i, r := range s.pendRecs {
-		s.settle(r, err)
-		s.pendRecs[i] = nil
+	// The records of the write are handed on together, in order, as they were queued.
+	recs := s.pendRecs[:0]
+	for _, r := range s.pendRecs {
+		if s.settled(r, err) {
+			recs = append(recs, r)
+		}
 	}
+	switch {
+	case len(recs) == 0:
+	case s.emitBatch != nil:
+		s.emitBatch(recs)
+	default:
+		for _, r := range recs {
+			s.emit(r)
+		}
+	}
+	clear(s.pendRecs) // hold no record past its emitting
 	s.pendRecs = s.pendRecs[:0]
 	return err
 }
