@@ -97,7 +97,7 @@ func (s *session) attach(sd *side) {
 	if sd == s.client {
 		dir = inspect.ServerToClient
 	}
-	sd.emit = s.emit
+	sd.emit, sd.emitBatch = s.emit, s.emitBatch
 	sd.own = func(kind inspect.Kind, raw []byte) *inspect.Record { return s.proxyRec(dir, kind, raw) }
 }
 
