@@ -17,8 +17,8 @@ import (
 // runs it: --format raw --filter-name matching nothing, --log FILE, the web view's hub),
 // per record, not counting the record itself: none. The redactor, the iq tracker, the
 // numbering, the terminal's filter and the JSON log allocate nothing for a forwarded chat
-// message, the outputs share the record, and the hub allocates its summaries-to-be 64 at
-// a time (AllocsPerRun rounds that down) (docs/BENCHMARKS.md).
+// message, the outputs share the record, and the hub allocates a record's summary-to-be
+// only when a browser reads it (docs/BENCHMARKS.md).
 const maxChainAllocs = 0
 
 // TestMainJobChainAllocs counts with every output in the writer's goroutine (no queues,

@@ -72,12 +72,6 @@ type Hub struct {
 
 	wmu   sync.Mutex // serialises Write: the derivation state below is its own
 	conns map[uint64]*connState
-	// sums is where Write takes each record's summary-to-be from, allocated summaryBatch
-	// at a time: one allocation per batch instead of one per record on the traffic's
-	// path. A batch is freed when none of its summaries is held any more (the history is
-	// a ring, so its records leave it in order: a batch outlives its first records by at
-	// most summaryBatch records).
-	sums []lazySummary
 	// batch holds the records WriteBatch prepared until it takes mu; kept for the next.
 	batch []pending
 
@@ -94,12 +88,15 @@ type Hub struct {
 }
 
 // entry is one record held: its summary as sent to browsers, and the record (redacted)
-// for the detail view. The record is the one the hub was given, shared with the chain's
+// for the detail view. The summary-to-be is made when a browser first reads the entry
+// (summary), from what Write derived (d): Write itself allocates nothing for it, and with
+// nobody watching (the usual case of a proxy that serves the view) nothing is made at all. The record is the one the hub was given, shared with the chain's
 // other outputs: nobody changes it (the tree a detail view parses into it is safe for
 // concurrent use, see inspect.Record.Element).
 type entry struct {
-	sum  *lazySummary
+	sum  *lazySummary // nil until a browser reads it
 	rec  *inspect.Record
+	d    derived // what the summary needs, derived in the order of the records
 	size int
 }
 
@@ -222,17 +219,20 @@ type pending struct {
 // sets, if any. h.wmu is held.
 func (h *Hub) prepare(r *inspect.Record, idx uint64) (entry, *Lane) {
 	d := h.derive(r, idx)
-	// The summary is made when a browser is first sent it, not here: with nobody watching
-	// (the usual case of a proxy that serves the view) Write costs a slot in a batch of
-	// them (see sums), and the JSON is made once for all the browsers, in their goroutines, off the
-	// traffic's path, and only for the records a browser is sent (see serveEvents).
-	if len(h.sums) == 0 {
-		h.sums = make([]lazySummary, summaryBatch)
+	// The summary is made when a browser is first sent it, not here (see entry): its
+	// JSON is made once for all the browsers, in their goroutines, off the traffic's
+	// path, and only for the records a browser is sent (see serveEvents).
+	return entry{rec: r, d: d.keep(), size: summarySize + len(r.Raw) + len(r.Original()) + 256}, d.lane
+}
+
+// summary returns the summary-to-be of the record of index i, held, making it on first
+// use. h.mu is held.
+func (h *Hub) summary(i uint64) *lazySummary {
+	e := &h.ring[i%uint64(len(h.ring))]
+	if e.sum == nil {
+		e.sum = &lazySummary{rec: e.rec, idx: i, d: e.d, proxy: h.opt.Proxy}
 	}
-	sum := &h.sums[0]
-	h.sums = h.sums[1:]
-	sum.rec, sum.idx, sum.d, sum.proxy = r, idx, d.keep(), h.opt.Proxy
-	return entry{sum: sum, rec: r, size: summarySize + len(r.Raw) + len(r.Original()) + 256}, d.lane
+	return e.sum
 }
 
 // insert adds e, the record of index h.next, to the history, evicting the oldest records
@@ -411,7 +411,7 @@ func (h *Hub) read(cursor, upTo uint64, max int, dst [][]byte) (out [][]byte, ne
 		cursor = end
 	}
 	for ; cursor < upTo && len(dst)+len(sums) < max; cursor++ {
-		sums = append(sums, h.ring[cursor%uint64(len(h.ring))].sum)
+		sums = append(sums, h.summary(cursor))
 	}
 	h.mu.Unlock()
 	for _, s := range sums { // made outside the lock: Write never waits for a browser
@@ -441,7 +441,7 @@ func (h *Hub) take(cursor uint64, max int, lanev uint64, dst [][]byte) (out [][]
 		}
 	}
 	for cursor = start; cursor < h.next; cursor++ {
-		sums = append(sums, h.ring[cursor%uint64(len(h.ring))].sum)
+		sums = append(sums, h.summary(cursor))
 	}
 	if h.lanev > lanev {
 		for _, l := range h.lanes {
@@ -482,7 +482,7 @@ func (h *Hub) fetch(from, to uint64, max int) fetched {
 	var sums []*lazySummary
 	i := from
 	for ; i <= to && len(sums) < max; i++ {
-		sums = append(sums, h.ring[i%uint64(len(h.ring))].sum)
+		sums = append(sums, h.summary(i))
 	}
 	if i <= to {
 		f.More = i
@@ -497,9 +497,6 @@ func (h *Hub) fetch(from, to uint64, max int) fetched {
 // summarySize is what a summary is counted as in the history's bytes before it is made:
 // about what one holds (the JSON of a chat message's summary is 250 to 320 bytes).
 const summarySize = 320
-
-// summaryBatch is how many summaries-to-be Write allocates at once (see Hub.sums).
-const summaryBatch = 64
 
 // lazySummary is a record's summary for browsers, made on first use from what Write knew
 // of the record (its index and what was derived in the order of the records).
