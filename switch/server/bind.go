@@ -48,9 +48,10 @@ func (c *conn) bind(full inspect.JID) error {
 		return inspect.NewStanzaError(inspect.CondResourceConstraint).WithText("too many sessions for this account")
 	}
 	c.mu.Lock()
-	c.jid, c.jidText = full, full.String()
+	c.jid = full
 	c.bound = true
 	c.mu.Unlock()
+	c.fromAttr = string(appendAttr(nil, "from", full.String()))
 	if old := c.srv.dir.Bind(c); old != nil && old != Session(c) {
 		old.Kick("conflict", "replaced by a new session with the same resource")
 		if oc, ok := old.(*conn); ok {

@@ -60,13 +60,15 @@ type conn struct {
 	resources    []Session
 	authFailures int
 	sasl         *saslState
+	fromAttr     string // " from='jid'" (escaped), made once at bind: stamped on every message routed
 
 	// Shared with other sessions, under mu. The reader goroutine is the only one that
-	// writes legacy, so it reads it without the lock; others read it under mu (Presence).
+	// writes legacy, jid and bound (at bind), so it reads them without the lock (once per
+	// stanza and per read, they are on the routing path); others read them under mu
+	// (Presence, JID).
 	mu         sync.Mutex
 	legacy     bool // a pre-1.0 stream
 	jid        inspect.JID
-	jidText    string // jid.String(), made once at bind: the from of every stanza routed
 	bound      bool
 	available  bool
 	priority   int
@@ -224,7 +226,7 @@ var errIdle = errors.New("server: idle")
 // TLS connection may hold decrypted bytes the reader has not asked for yet.
 func (c *conn) loop(ctx context.Context) error {
 	for {
-		if (!c.tls || c.plainLink) && !c.hasPeek && c.rd.Buffered() == 0 && c.isBound() {
+		if (!c.tls || c.plainLink) && !c.hasPeek && c.rd.Buffered() == 0 && c.bound {
 			return errIdle
 		}
 		ev, err := c.rd.Next()
@@ -332,7 +334,7 @@ var errQuiet = errors.New("server: quiet")
 // before the login deadline or the idle timeout (the zero time: never).
 func (c *conn) readTimedUntil(p []byte, quiet time.Time) (int, error) {
 	for {
-		bound := c.isBound()
+		bound := c.bound // the reader's own (see conn.mu)
 		deadline := c.loginDeadline
 		if bound {
 			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)

@@ -15,6 +15,8 @@ import (
 
 // FuzzRestamp checks the start-tag rewriter on arbitrary bytes: no panic, and on a
 // well-formed stanza the result is well-formed, carries the new from and keeps the content.
+// It also checks the router's stamp (stampFrom): the same bytes as restamp with the from
+// alone, written into a buffer or made on its own, and the same errors.
 func FuzzRestamp(f *testing.F) {
 	f.Add([]byte("<message to='dana@localhost' type='chat'><body>hi</body></message>"))
 	f.Add([]byte("<presence/>"))
@@ -22,6 +24,7 @@ func FuzzRestamp(f *testing.F) {
 	f.Add([]byte("<cl:message xmlns:cl='jabber:client' a='&apos;>'/>"))
 	f.Add([]byte("<message a='1'b='2'/>"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		checkStampFrom(t, raw)
 		out, err := restamp(raw, []kv{{"from", "a@b/c"}}, []kv{{"to", "d@e"}}, []byte("<x/>"))
 		if err != nil {
 			return
@@ -37,6 +40,33 @@ func FuzzRestamp(f *testing.F) {
 			t.Fatalf("restamp(%q) = %q: addressing lost", raw, out)
 		}
 	})
+}
+
+// checkStampFrom fails t unless stampFrom stamps raw as restamp does with from alone.
+func checkStampFrom(t *testing.T, raw []byte) {
+	t.Helper()
+	const jid = "a@b/c'&"
+	want, werr := restamp(raw, nil, []kv{{"from", jid}}, nil)
+	st, err := stampFrom(raw, string(appendAttr(nil, "from", jid)))
+	if err == errTwoFroms {
+		if werr == nil && bytes.Count(want, []byte(" from=")) != 1 {
+			t.Fatalf("restamp(%q) = %q: a from left", raw, want)
+		}
+		return
+	}
+	if (err == nil) != (werr == nil) {
+		t.Fatalf("stampFrom(%q): error %v, restamp's %v", raw, err, werr)
+	}
+	if err != nil {
+		return
+	}
+	into := st.appendTo([]byte("queued"))
+	if got := into[len("queued"):]; !bytes.Equal(got, want) || st.size != len(want) {
+		t.Fatalf("stampFrom(%q) = %q (size %d), restamp = %q", raw, got, st.size, want)
+	}
+	if got := st.bytes(); !bytes.Equal(got, want) || len(got) != cap(got) {
+		t.Fatalf("stampFrom(%q).bytes() = %q (cap %d), restamp = %q", raw, got, cap(got), want)
+	}
 }
 
 // FuzzClientStream sends arbitrary bytes to a live switch as a client would (after a

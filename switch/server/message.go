@@ -17,7 +17,7 @@ import (
 func (c *conn) onMessage(ctx context.Context, raw []byte, to, typ string, attr func(string) string) error {
 	// m is built from locals: ParseJID(m.to) would move attr (and its closure) to the heap.
 	m := msgAttrs{attr: attr, to: to, typ: typ}
-	full, fullText := c.stampJID()
+	full := c.jid         // the reader's own: it alone binds (conn.mu is for the others)
 	target := full.Bare() // no to: the user's own account (RFC 6121 section 8.1.1.1)
 	if to != "" {
 		var err error
@@ -31,12 +31,17 @@ func (c *conn) onMessage(ctx context.Context, raw []byte, to, typ string, attr f
 	case target.Local == "":
 		return c.bounce(m, errServiceUnavailable)
 	}
-	stamped, err := restamp(raw, nil, []kv{{"from", fullText}}, nil)
+	st, err := stampFrom(raw, c.fromAttr)
+	if err == errTwoFroms {
+		var b []byte // both go, as restamp drops them
+		b, err = restamp(raw, nil, []kv{{"from", full.String()}}, nil)
+		st = ready(b)
+	}
 	if err != nil {
 		return newStreamErr("internal-server-error", "message: "+err.Error())
 	}
 	if target.Resource != "" {
-		if s := c.srv.dir.Lookup(target); s != nil && s.Deliver(stamped) {
+		if s := c.srv.dir.Lookup(target); s != nil && deliverStamped(s, &st) {
 			return nil
 		}
 		// Not bound, or the session did not take it (it stopped reading and is being
@@ -49,16 +54,16 @@ func (c *conn) onMessage(ctx context.Context, raw []byte, to, typ string, attr f
 		}
 		// chat and normal to a resource that is gone: as if to the bare JID (8.5.3.2.1).
 	}
-	return c.toAccount(ctx, m, target.Bare(), stamped, full)
+	return c.toAccount(ctx, m, target.Bare(), &st, full)
 }
 
 // toAccount delivers a message to the account bare (see Server.toAccount) and bounces it
 // to its sender when it can be neither delivered nor kept.
-func (c *conn) toAccount(ctx context.Context, m msgAttrs, bare inspect.JID, stamped []byte, full inspect.JID) error {
+func (c *conn) toAccount(ctx context.Context, m msgAttrs, bare inspect.JID, st *stamped, full inspect.JID) error {
 	if c.resources == nil {
 		c.resources = make([]Session, 0, 4) // once per session that sends a message
 	}
-	e, bounce := c.srv.toAccount(ctx, m.typ, bare, stamped, full, c.resources)
+	e, bounce := c.srv.toAccount(ctx, m.typ, bare, st, full, c.resources)
 	clear(c.resources[:cap(c.resources)]) // hold no session past the message
 	if bounce {
 		return c.bounce(m, e)
@@ -73,7 +78,7 @@ func (c *conn) toAccount(ctx context.Context, m msgAttrs, bare inspect.JID, stam
 // takes it. It returns the error to bounce to the sender, if one is due. The account's
 // sessions are listed in scratch (which may be nil): a buffer of the caller's, since one of
 // its own would escape through the Directory interface, an allocation per message.
-func (s *Server) toAccount(ctx context.Context, typ string, bare inspect.JID, stamped []byte, from inspect.JID, scratch []Session) (e stanzaError, bounce bool) {
+func (s *Server) toAccount(ctx context.Context, typ string, bare inspect.JID, st *stamped, from inspect.JID, scratch []Session) (e stanzaError, bounce bool) {
 	sessions := s.dir.Resources(scratch, bare)
 	best := -1
 	for _, sess := range sessions {
@@ -85,7 +90,7 @@ func (s *Server) toAccount(ctx context.Context, typ string, bare inspect.JID, st
 		delivered := false
 		for _, sess := range sessions {
 			if p := sess.Presence(); p.Available && p.Priority >= 0 && (p.Priority == best || typ == "headline") {
-				delivered = sess.Deliver(stamped) || delivered
+				delivered = deliverStamped(sess, st) || delivered
 			}
 		}
 		if delivered {
@@ -107,7 +112,7 @@ func (s *Server) toAccount(ctx context.Context, typ string, bare inspect.JID, st
 		return errServiceUnavailable, true
 	}
 	// The store counts the queue (across restarts, and across nodes sharing a database).
-	om := store.OfflineMessage{Stanza: stamped, From: from.String(), Stamp: s.now()}
+	om := store.OfflineMessage{Stanza: st.bytes(), From: from.String(), Stamp: s.now()}
 	switch err := s.store.AddOffline(ctx, bare.Local, om); {
 	case err == nil:
 		s.cfg.Stats.OfflineStored.Add(1)

@@ -53,12 +53,41 @@ const (
 	// stored: an offline message still in the store, leased to this session; if it is not
 	// written, its lease is released, so it is not rescued.
 	stored
+	// inBuf: b is a view on the data of the itemBuf it was queued in (deliverStamped),
+	// reused once the item is written; what keeps it longer copies it (loseLocked).
+	inBuf
 )
 
-// itemBuf is a queue of items; pooled, so that an idle session holds none.
-type itemBuf struct{ items []outItem }
+// itemBuf is a queue of items, and the bytes of those stamped into it (deliverStamped);
+// pooled, so that an idle session holds none. A growth of data leaves the items queued
+// before it on the old array, untouched: data is only appended to until the itemBuf is
+// emptied (reset).
+type itemBuf struct {
+	items []outItem
+	data  []byte
+}
+
+// maxItemData bounds the data an itemBuf keeps when it goes back to the pool: a burst to
+// one session does not leave a large array in the pool for every later one.
+const maxItemData = 64 << 10
 
 var itemBufs = sync.Pool{New: func() any { return &itemBuf{items: make([]outItem, 0, 16)} }}
+
+// reset empties q; its items must be written or moved to the rescue list (loseLocked).
+func (q *itemBuf) reset() {
+	clear(q.items)
+	q.items = q.items[:0]
+	q.data = q.data[:0]
+	if cap(q.data) > maxItemData {
+		q.data = nil
+	}
+}
+
+// putItemBuf empties q and puts it back in the pool.
+func putItemBuf(q *itemBuf) {
+	q.reset()
+	itemBufs.Put(q)
+}
 
 // writeBufs are the plaintext writers' coalescing buffers.
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, maxCoalesce); return &b }}
@@ -102,16 +131,29 @@ var errDropped = errors.New("server: the outbox was dropped")
 // it was not accepted: the outbox is closing, or it had no room and the caller may not
 // wait (then the session ends: overflow). With wait (the session's own reader) it waits for
 // room instead. An item is always accepted into an empty outbox, whatever its size.
-func (c *conn) enqueue(it outItem, wait bool) uint64 {
+func (c *conn) enqueue(it outItem, wait bool) uint64 { return c.enqueueItem(it, nil, wait) }
+
+// deliverStamped is Deliver for a message stamped on its way (stamped): it is written
+// straight into the outbox's buffer, so routing it to this session allocates nothing.
+func (c *conn) deliverStamped(s *stamped) bool {
+	return c.enqueueItem(outItem{kind: inspect.KindStanza, flags: routed | inBuf}, s, false) != 0
+}
+
+// enqueueItem is enqueue; with s, the item's bytes are s, appended to the queue's data.
+func (c *conn) enqueueItem(it outItem, s *stamped, wait bool) uint64 {
+	size := len(it.b)
+	if s != nil {
+		size = s.size
+	}
 	o := &c.ob
 	o.mu.Lock()
-	for !o.closing && o.bytes > 0 && o.bytes+len(it.b) > c.srv.cfg.MaxOutbox {
+	for !o.closing && o.bytes > 0 && o.bytes+size > c.srv.cfg.MaxOutbox {
 		if !wait {
 			waiting := o.bytes
 			c.overflowLocked()
 			o.mu.Unlock()
 			c.srv.logf("switch: conn %d: the client stopped reading: %d bytes wait for it and %d more came, beyond the outbox limit of %d; ending its stream",
-				c.info.ID, waiting, len(it.b), c.srv.cfg.MaxOutbox)
+				c.info.ID, waiting, size, c.srv.cfg.MaxOutbox)
 			return 0
 		}
 		o.cond.Wait()
@@ -122,6 +164,11 @@ func (c *conn) enqueue(it outItem, wait bool) uint64 {
 	}
 	if o.q == nil {
 		o.q = itemBufs.Get().(*itemBuf)
+	}
+	if s != nil {
+		start := len(o.q.data)
+		o.q.data = s.appendTo(o.q.data)
+		it.b = o.q.data[start:len(o.q.data):len(o.q.data)]
 	}
 	o.q.items = append(o.q.items, it)
 	if it.kind == inspect.KindStreamOpen {
@@ -229,20 +276,22 @@ func (c *conn) dropQueueLocked() {
 	}
 	if !o.running {
 		// A running writer swaps o.q with its own buffer: it puts both back.
-		clear(o.q.items)
-		o.q.items = o.q.items[:0]
-		itemBufs.Put(o.q)
+		putItemBuf(o.q)
 		o.q = nil
 	} else {
-		clear(o.q.items)
-		o.q.items = o.q.items[:0]
+		o.q.reset()
 	}
 }
 
-// loseLocked notes an item that was not written: a routed stanza is rescued.
+// loseLocked notes an item that was not written: a routed stanza is rescued (a copy of it
+// if it is in a queue's data, which is reused).
 func (c *conn) loseLocked(it outItem) {
 	if it.flags&routed != 0 && it.flags&stored == 0 {
-		c.ob.lost = append(c.ob.lost, it.b)
+		b := it.b
+		if it.flags&inBuf != 0 {
+			b = append([]byte(nil), b...)
+		}
+		c.ob.lost = append(c.ob.lost, b)
 	}
 }
 
@@ -328,7 +377,7 @@ func (c *conn) writeLoop() {
 	var scratch *[]byte
 	defer func() {
 		if mine != nil {
-			itemBufs.Put(mine)
+			putItemBuf(mine)
 		}
 		if scratch != nil {
 			writeBufs.Put(scratch)
@@ -338,7 +387,7 @@ func (c *conn) writeLoop() {
 		o.mu.Lock()
 		if o.q == nil || len(o.q.items) == 0 {
 			if o.q != nil {
-				itemBufs.Put(o.q)
+				putItemBuf(o.q)
 				o.q = nil
 			}
 			if o.closing && !o.finDone {
@@ -370,8 +419,7 @@ func (c *conn) writeLoop() {
 			o.bytes -= len(it.b)
 			c.loseLocked(it)
 		}
-		clear(batch.items)
-		batch.items = batch.items[:0]
+		batch.reset()
 		failed := err != nil && !errors.Is(err, errDropped)
 		var text string
 		if failed {

@@ -36,7 +36,8 @@ func (s *Server) Reroute(owner inspect.JID, lost [][]byte) (kept, bounced int) {
 		switch inspect.TopName(b) {
 		case "message":
 			from, _ := inspect.ParseJID(inspect.TopAttr(b, "from"))
-			e, bounce := s.toAccount(context.Background(), routedType(inspect.TopAttr(b, "type")), owner.Bare(), b, from, nil)
+			st := ready(b)
+			e, bounce := s.toAccount(context.Background(), routedType(inspect.TopAttr(b, "type")), owner.Bare(), &st, from, nil)
 			if bounce {
 				s.bounceRouted(b, "message", e)
 				bounced++

@@ -140,7 +140,7 @@ func (c *conn) onStanza(ctx context.Context, ev inspect.Event) error {
 		return newStreamErr("policy-violation", "stanza during SASL negotiation")
 	}
 	selfContained := !c.headerPrefixes
-	bound := c.isBound()
+	bound := c.bound // the reader's own (see conn.mu)
 	if bound && ev.Name == "message" && selfContained {
 		// The hot path: routing needs the top-level attributes only.
 		raw := ev.Raw

@@ -130,14 +130,6 @@ func (c *conn) JID() inspect.JID {
 	return c.jid
 }
 
-// stampJID returns the session's JID and its text, the from the server stamps on what
-// the session sends, without making the text again for each stanza.
-func (c *conn) stampJID() (inspect.JID, string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.jid, c.jidText
-}
-
 // Deliver queues a stanza routed to this session. It never waits: it returns false when
 // the session does not take the stanza (it is ending, or its outbox has no room, which
 // ends it), and the caller then treats the stanza as for a session that is gone.
