@@ -54,10 +54,9 @@ type conn struct {
 	peek     [1]byte // the byte waitIdle read
 	hasPeek  bool
 	preLogin int // stanzas received before login (flood bound)
-	// resources is the reader's buffer for the sessions of a message's recipient (see
-	// Server.toAccount), emptied after each message; nil until the first message, so an
-	// idle session does not hold it.
-	resources    []Session
+	// route is what the reader keeps from one message it routes to the next; nil until
+	// the first message, so an idle session does not hold it.
+	route        *routeState
 	authFailures int
 	sasl         *saslState
 	fromAttr     string // " from='jid'" (escaped), made once at bind: stamped on every message routed

@@ -19,9 +19,12 @@ func (c *conn) onMessage(ctx context.Context, raw []byte, to, typ string, attr f
 	m := msgAttrs{attr: attr, to: to, typ: typ}
 	full := c.jid         // the reader's own: it alone binds (conn.mu is for the others)
 	target := full.Bare() // no to: the user's own account (RFC 6121 section 8.1.1.1)
+	if c.route == nil {
+		c.route = &routeState{resources: make([]Session, 0, 4)} // once per session that sends a message
+	}
 	if to != "" {
 		var err error
-		if target, err = inspect.ParseJID(to); err != nil {
+		if target, err = c.route.parseTo(to); err != nil {
 			return c.bounce(m, errJIDMalformed)
 		}
 	}
@@ -57,14 +60,43 @@ func (c *conn) onMessage(ctx context.Context, raw []byte, to, typ string, attr f
 	return c.toAccount(ctx, m, target.Bare(), &st, full)
 }
 
+// routeState is what a session's reader keeps from one message it routes to the next: a
+// buffer for the sessions of the recipient's account (see Server.toAccount), emptied after
+// each message, and the last to it parsed, since a client mostly writes to the same
+// contact several times in a row: the to is then neither copied nor parsed again.
+type routeState struct {
+	resources []Session
+	to        string      // the last to parsed without error, as written (unescaped)...
+	target    inspect.JID // ...and what it parsed to
+}
+
+// toText returns v, the to of a message as written without references, as a string: the
+// last one's if it is the same.
+func (r *routeState) toText(v []byte) string {
+	if r != nil && string(v) == r.to {
+		return r.to
+	}
+	return string(v)
+}
+
+// parseTo is inspect.ParseJID(to), for the last to without parsing it again.
+func (r *routeState) parseTo(to string) (inspect.JID, error) {
+	if to == r.to {
+		return r.target, nil
+	}
+	j, err := inspect.ParseJID(to)
+	if err == nil {
+		r.to, r.target = to, j
+	}
+	return j, err
+}
+
 // toAccount delivers a message to the account bare (see Server.toAccount) and bounces it
 // to its sender when it can be neither delivered nor kept.
 func (c *conn) toAccount(ctx context.Context, m msgAttrs, bare inspect.JID, st *stamped, full inspect.JID) error {
-	if c.resources == nil {
-		c.resources = make([]Session, 0, 4) // once per session that sends a message
-	}
-	e, bounce := c.srv.toAccount(ctx, m.typ, bare, st, full, c.resources)
-	clear(c.resources[:cap(c.resources)]) // hold no session past the message
+	r := c.route
+	e, bounce := c.srv.toAccount(ctx, m.typ, bare, st, full, r.resources)
+	clear(r.resources[:cap(r.resources)]) // hold no session past the message
 	if bounce {
 		return c.bounce(m, e)
 	}

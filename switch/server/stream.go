@@ -153,7 +153,15 @@ func (c *conn) onStanza(ctx context.Context, ev inspect.Event) error {
 		} else if present {
 			typ = routedType(string(v)) // no copy: routedType returns a constant
 		}
-		return c.onMessage(ctx, raw, ev.Attr("to"), typ, attr)
+		// The to, as typ, where the Reader found it; a string of it only when it is not
+		// the last message's (routeState).
+		to := ""
+		if v, present, known := ev.TopAttrRaw(inspect.TopTo); !known || bytes.IndexByte(v, '&') >= 0 {
+			to = ev.Attr("to")
+		} else if present {
+			to = c.route.toText(v)
+		}
+		return c.onMessage(ctx, raw, to, typ, attr)
 	}
 	el, err := inspect.ParseElement(ev.Raw, c.rd.Header())
 	if err != nil {

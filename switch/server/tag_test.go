@@ -65,3 +65,34 @@ func TestStampedRescueOwnsItsBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteStateTo: the last to is reused only when it is the same, and a to that does
+// not parse is not kept.
+func TestRouteStateTo(t *testing.T) {
+	r := &routeState{}
+	for _, tc := range []struct {
+		to, want string
+		bad      bool
+	}{
+		{to: "dana@localhost", want: "dana@localhost"},
+		{to: "dana@localhost", want: "dana@localhost"},
+		{to: "dana@localhost/Home", want: "dana@localhost/Home"},
+		{to: "Dana@LOCALHOST", want: "dana@localhost"},
+		{to: "@", bad: true},
+		{to: "Dana@LOCALHOST", want: "dana@localhost"},
+		{to: "jane@localhost", want: "jane@localhost"},
+	} {
+		text := r.toText([]byte(tc.to))
+		if text != tc.to {
+			t.Fatalf("toText(%q) = %q", tc.to, text)
+		}
+		j, err := r.parseTo(text)
+		if (err != nil) != tc.bad || err == nil && j.String() != tc.want {
+			t.Fatalf("parseTo(%q) = %v, %v; want %q (bad %v)", tc.to, j, err, tc.want, tc.bad)
+		}
+	}
+	var none *routeState // before the session's first message
+	if got := none.toText([]byte("a@b")); got != "a@b" {
+		t.Fatalf("toText before the first message = %q", got)
+	}
+}
