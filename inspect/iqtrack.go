@@ -36,6 +36,12 @@ type IQTracker struct {
 	// next. out is kept, emptied, for the next batch.
 	batching bool
 	out      []*Record
+	// lastInfo and lastConn cache the last lookup of a connection's state for the
+	// expiry check (lastConn nil: none), which every record makes while any request
+	// waits: the records of a batch are those of one connection, and a map lookup by
+	// ConnKey hashes its string. Any change to conns clears the cache.
+	lastInfo *ConnInfo
+	lastConn *iqConn
 }
 
 type iqKey struct {
@@ -123,7 +129,7 @@ func (t *IQTracker) track1(r *Record) error {
 		}
 	}
 	if t.timeout > 0 && t.waiting > 0 && !r.Time.IsZero() {
-		if c := t.conns[cid]; c != nil {
+		if c := t.connOf(r.Conn, cid); c != nil {
 			add(t.expire(c, r.Time.Add(-t.timeout), r.Time))
 		}
 	}
@@ -134,9 +140,20 @@ func (t *IQTracker) track1(r *Record) error {
 		if c := t.conns[cid]; c != nil {
 			add(t.flush(c, r.Time, "the connection closed"))
 			delete(t.conns, cid)
+			t.lastInfo, t.lastConn = nil, nil
 		}
 	}
 	return err
+}
+
+// connOf returns the state of the connection ci (key cid), nil when it has none.
+func (t *IQTracker) connOf(ci *ConnInfo, cid ConnKey) *iqConn {
+	if ci != nil && ci == t.lastInfo {
+		return t.lastConn
+	}
+	c := t.conns[cid]
+	t.lastInfo, t.lastConn = ci, c
+	return c
 }
 
 func connID(c *ConnInfo) ConnKey { return c.Key() }
@@ -149,6 +166,7 @@ func (t *IQTracker) track(r *Record, cid ConnKey) error {
 		if c == nil {
 			c = &iqConn{pending: map[iqKey]*iqRequest{}}
 			t.conns[cid] = c
+			t.lastInfo, t.lastConn = nil, nil
 		}
 		var err error
 		if len(c.pending) >= t.max {
@@ -354,5 +372,6 @@ func (t *IQTracker) Close() error {
 		errs = append(errs, t.flush(t.conns[id], t.last, "the log ended"))
 		delete(t.conns, id)
 	}
+	t.lastInfo, t.lastConn = nil, nil
 	return errors.Join(errs...)
 }

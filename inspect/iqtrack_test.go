@@ -219,3 +219,25 @@ func TestIQTrackerWaiting(t *testing.T) {
 		t.Fatalf("%d notes, want 6 (b dropped; b, c, d, g and e timed out): %q", len(n), n)
 	}
 }
+
+// BenchmarkIQTrackerWhileWaiting measures a chat message passing through the tracker while
+// a request of its connection waits for its answer: each record then checks its
+// connection's requests for expiry (the main job at --rate max, where some request always
+// waits).
+func BenchmarkIQTrackerWhileWaiting(b *testing.B) {
+	c := &ConnInfo{ID: 1, Node: "p1"}
+	req := rec(b, ClientToServer, `<iq type='get' id='r1' to='example.org'><query xmlns='jabber:iq:roster'/></iq>`)
+	msg := rec(b, ClientToServer, `<message to='a@example.org' type='chat'><body>hi</body></message>`)
+	req.Conn, msg.Conn = c, c
+	req.Time, msg.Time = t0, t0.Add(time.Millisecond)
+	tr := NewIQTracker(SinkFunc(func(*Record) error { return nil }), 30*time.Second)
+	if err := tr.Write(req); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := tr.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
