@@ -59,17 +59,22 @@ const (
 )
 
 // itemBuf is a queue of items, and the bytes of those stamped into it (deliverStamped);
-// pooled, so that an idle session holds none. A growth of data leaves the items queued
-// before it on the old array, untouched: data is only appended to until the itemBuf is
-// emptied (reset).
+// pooled, so that an idle session holds none. data is only appended to until the itemBuf
+// is emptied (reset); when it is full, the next stanza starts a new array (twice as large,
+// up to maxItemData) and the items queued before stay on theirs: a backlog costs an
+// allocation per maxItemData bytes, not copies of all it holds at each doubling.
 type itemBuf struct {
 	items []outItem
 	data  []byte
 }
 
-// maxItemData bounds the data an itemBuf keeps when it goes back to the pool: a burst to
-// one session does not leave a large array in the pool for every later one.
-const maxItemData = 64 << 10
+// The arrays of an itemBuf's data: the first one's size, and the largest one made for
+// small stanzas and kept when the itemBuf goes back to the pool (a burst to one session
+// does not leave a large array in the pool for every later one).
+const (
+	minItemData = 4 << 10
+	maxItemData = 64 << 10
+)
 
 var itemBufs = sync.Pool{New: func() any { return &itemBuf{items: make([]outItem, 0, 16)} }}
 
@@ -166,9 +171,14 @@ func (c *conn) enqueueItem(it outItem, s *stamped, wait bool) uint64 {
 		o.q = itemBufs.Get().(*itemBuf)
 	}
 	if s != nil {
-		start := len(o.q.data)
-		o.q.data = s.appendTo(o.q.data)
-		it.b = o.q.data[start:len(o.q.data):len(o.q.data)]
+		q := o.q
+		if len(q.data)+size > cap(q.data) {
+			// A new array, not a larger copy: the items queued keep theirs.
+			q.data = make([]byte, 0, max(min(2*cap(q.data), maxItemData), size, minItemData))
+		}
+		start := len(q.data)
+		q.data = s.appendTo(q.data)
+		it.b = q.data[start:len(q.data):len(q.data)]
 	}
 	o.q.items = append(o.q.items, it)
 	if it.kind == inspect.KindStreamOpen {
