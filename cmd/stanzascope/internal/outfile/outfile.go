@@ -226,7 +226,8 @@ func (o *File) fallBack() error {
 	end, err := d.leave()
 	o.behindFrom(end)
 	if err != nil {
-		return err
+		// Named as every error of the File is: the caller (Close) returns it as it is.
+		return o.pathError("write", err)
 	}
 	_, err = o.f.Seek(end, io.SeekStart)
 	return err
