@@ -35,7 +35,11 @@ type Filter struct {
 	warnings []string
 
 	bindings *inspect.Bindings
-	included map[uint64]bool // connections a stanza of which was shown
+	// asksBound says that a condition of the expression reads the connection's bound JID
+	// (see asksBound): Match looks it up only then, since it runs on every record the
+	// terminal would show, on the traffic's path.
+	asksBound bool
+	included  map[uint64]bool // connections a stanza of which was shown
 	// ctx is the record being matched, reused: Match runs in one goroutine, and a context
 	// made per record escapes (the conditions are interfaces), an allocation per record
 	// for a terminal filter that the traffic pays for.
@@ -53,7 +57,7 @@ func (f *Filter) Match(r *inspect.Record) bool {
 	if r.Kind != inspect.KindConnClose {
 		f.bindings.Observe(r)
 	}
-	if r.Conn != nil {
+	if r.Conn != nil && f.asksBound {
 		ctx.bound = f.bindings.Bound(r.Conn)
 	}
 	if r.Kind == inspect.KindConnClose {
@@ -100,9 +104,28 @@ func needsTree(n fnode) bool {
 	return true // a node this function does not know: assume the worst
 }
 
+// asksBound reports whether the expression n reads the connection's bound JID: "bound",
+// "jid" (from, to or the bound JID), and a condition decided on a view, which carries it.
+func asksBound(n fnode) bool {
+	switch n := n.(type) {
+	case fAnd:
+		return asksBound(n.a) || asksBound(n.b)
+	case fOr:
+		return asksBound(n.a) || asksBound(n.b)
+	case fNot:
+		return asksBound(n.a)
+	case *fCond:
+		return n.k == kBound || n.k == kJID || n.k == kOther
+	}
+	return true // a node this function does not know: assume it does
+}
+
 // Clone returns a Filter with the same expression and no state.
-func (f *Filter) Clone() *Filter {
-	return &Filter{src: f.src, root: f.root, warnings: f.warnings, bindings: inspect.NewBindings(), included: map[uint64]bool{}}
+func (f *Filter) Clone() *Filter { return newFilter(f.src, f.root, f.warnings) }
+
+func newFilter(src string, root fnode, warnings []string) *Filter {
+	return &Filter{src: src, root: root, warnings: warnings, bindings: inspect.NewBindings(),
+		asksBound: asksBound(root), included: map[uint64]bool{}}
 }
 
 // String returns the expression as written.

@@ -250,3 +250,41 @@ func TestFilterNeedsTree(t *testing.T) {
 		}
 	}
 }
+
+// TestFilterAsksBound: the expressions that read the connection's bound JID are the ones
+// for which Match looks it up; the others are decided without it.
+func TestFilterAsksBound(t *testing.T) {
+	for expr, want := range map[string]bool{
+		"name bench-shows-nothing":                     false,
+		"name message and type chat or not dir c2s":    false,
+		"conn 3 and origin proxy or verdict dropped":   false,
+		"from alice@* or to bob@localhost":             false,
+		"jid alice@localhost":                          true,
+		"bound alice@*":                                true,
+		"name iq and not xpath '//x'":                  true,
+		"not (ns jabber:iq:roster or kind note)":       true,
+		"kind note or (name presence and jid a@b.c/r)": true,
+	} {
+		if got := mustFilter(t, expr).asksBound; got != want {
+			t.Errorf("%q: asksBound %v, want %v", expr, got, want)
+		}
+	}
+}
+
+// TestFilterWithoutBoundSameShown: a filter that does not ask for the bound JID shows the
+// same records of the sessions as when Match looks it up for every record.
+func TestFilterWithoutBoundSameShown(t *testing.T) {
+	for _, expr := range []string{"name message", "dir s2c and name iq", "from alice@*", "conn 2", "kind note", "type normal"} {
+		f := mustFilter(t, expr)
+		if f.asksBound {
+			t.Fatalf("%q asks for the bound JID", expr)
+		}
+		g := mustFilter(t, expr)
+		g.asksBound = true
+		for i, r := range session(t) {
+			if a, b := f.Match(r), g.Match(r); a != b {
+				t.Errorf("%q, record %d: shown %v without the bound JID, %v with it", expr, i, a, b)
+			}
+		}
+	}
+}

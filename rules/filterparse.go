@@ -67,7 +67,7 @@ func ParseFilter(expr string) (*Filter, error) {
 	if t := p.peek(); t != nil {
 		return nil, p.errAt(t, "unexpected %s (join conditions with and, or, not and parentheses)", t.describe())
 	}
-	return &Filter{src: expr, root: root, warnings: p.warnings, bindings: inspect.NewBindings(), included: map[uint64]bool{}}, nil
+	return newFilter(expr, root, p.warnings), nil
 }
 
 func keyList() string {
