@@ -9,9 +9,15 @@ import (
 )
 
 // rec makes the record of an event read in direction dir; it owns a copy of the bytes.
+// Its time is when the read that completed the event returned: the stanzas that one read
+// brought arrived together, and share it.
 func (s *session) rec(ev inspect.Event, dir inspect.Direction) *inspect.Record {
 	r := ev.Record()
-	r.Time = time.Now()
+	if at := s.readAt[dir].Load(); at != 0 {
+		r.Time = time.Unix(0, at)
+	} else {
+		r.Time = time.Now() // an event not read through the pipe's source
+	}
 	r.Conn = s.info
 	r.Dir = dir
 	if r.Header == nil {

@@ -68,6 +68,9 @@ type session struct {
 	stats    [3]struct{ bytes, stanzas int64 } // by Direction, each written by its pipe
 	flushErr [3]error                          // by Direction, set by the pipe's flushReader
 	wait     [3]pipeWait                       // by Direction, owned by the pipe (quiet.go)
+	// readAt is, by Direction, when the pipe's last read brought bytes (Unix ns; 0 before
+	// the first): the time of the records of the events those bytes completed (rec).
+	readAt [3]atomic.Int64
 
 	// Intercept (hold.go): by Direction, the reader's helper once the direction held a
 	// stanza (owned by the pipe); the helpers' goroutines; TLS handshakes and a SASL

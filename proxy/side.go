@@ -416,12 +416,23 @@ type flushReader struct {
 	// ready, when not nil, reads what c returns without waiting, or returns errWouldBlock
 	// (readyFunc).
 	ready func(p []byte) (int, error)
+	// at, when not nil, is set to the time of every read that brings bytes
+	// (session.readAt): one clock reading per read, not one per record.
+	at *atomic.Int64
 }
 
 func (r flushReader) Read(p []byte) (int, error) {
 	if n, err, ok := r.wait.pending(p); ok {
-		return n, err
+		return n, err // stamped when waitQuiet read it
 	}
+	n, err := r.read(p)
+	if n > 0 && r.at != nil {
+		r.at.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+func (r flushReader) read(p []byte) (int, error) {
 	if d := r.dest(); d != nil {
 		if r.ready != nil && d.hasPending() && !r.stop.Load() && !isDone(r.dead) {
 			// Take what is there without waiting; flush only when the read would wait.
@@ -489,9 +500,9 @@ func isDone(ch chan struct{}) bool {
 func (sess *session) source(c net.Conn, client bool) io.Reader {
 	r := flushReader{c: c, stop: &sess.draining, dead: sess.dead, ready: readyFunc(c)}
 	if client {
-		r.wait = &sess.wait[inspect.ClientToServer]
+		r.wait, r.at = &sess.wait[inspect.ClientToServer], &sess.readAt[inspect.ClientToServer]
 	} else {
-		r.wait = &sess.wait[inspect.ServerToClient]
+		r.wait, r.at = &sess.wait[inspect.ServerToClient], &sess.readAt[inspect.ServerToClient]
 	}
 	r.wait.conn = c
 	if client {
