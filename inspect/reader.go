@@ -319,6 +319,24 @@ func (r *Reader) fill() error {
 	return nil
 }
 
+// FillFrom reads once from read, not from the Reader's source, into the Reader's buffer:
+// the bytes it returns are the stream's next ones, as if the source had returned them. It
+// is for a caller that waits for input outside Next with a deadline of its own (the
+// proxy's quiet legs, which drop the buffer when nothing comes): read's error is returned,
+// not kept, so that such a deadline does not end the stream. ok is false, and nothing is
+// read, when the Reader holds no buffer (see ReleaseBuffer) or its source has failed.
+func (r *Reader) FillFrom(read func(p []byte) (int, error)) (n int, err error, ok bool) {
+	if r.buf == nil || r.srcErr != nil || r.err != nil {
+		return 0, nil, false
+	}
+	if r.w == len(r.buf) {
+		r.makeRoom()
+	}
+	n, err = read(r.buf[r.w:])
+	r.w += n
+	return n, err, true
+}
+
 // endError turns the source's error into what Next returns.
 func (r *Reader) endError() error {
 	if !errors.Is(r.srcErr, io.EOF) {

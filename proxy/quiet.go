@@ -12,9 +12,11 @@ import (
 // A plaintext leg quiet for idleRelease waits for its next byte without its reader's 4 KiB
 // buffer (inspect.Reader.ReleaseBuffer), as the switch's sessions do (issue 13 item 6):
 // an idle proxied connection holds two readers. When a pipe's reader has nothing
-// buffered, the pipe waits for one byte outside the reader (waitQuiet), through the same
-// source (flush first, idle deadline), giving up at the quiet time; then it drops the
-// buffer and waits on. The byte, or the error of that read, goes to the reader through
+// buffered, the pipe waits for input outside the reader's Next (waitQuiet), through the
+// same source (flush first, idle deadline), giving up at the quiet time: it reads into the
+// reader's buffer (inspect.Reader.FillFrom), so a busy leg, whose next bytes are there
+// already, pays one read for them. When the quiet time passes first, it drops the buffer
+// and waits for one byte. That byte, or the error of a read, goes to the reader through
 // its source (flushReader), as if the reader had read it. A busy leg keeps its buffer
 // rather than allocate one per burst. A TLS leg never does this: the TLS connection may
 // hold decrypted bytes that a one-byte read would not show, and crypto/tls holds buffers
@@ -69,7 +71,12 @@ func (s *session) waitQuiet(dir inspect.Direction, r *inspect.Reader) {
 	}
 	src := w.src
 	w.quietBy = time.Now().Add(idleRelease)
-	n, err := src.Read(w.buf[:])
+	// A busy leg's next bytes are there already: the wait reads them into the reader's own
+	// buffer, one read, not a byte here and the rest by the reader.
+	n, err, filled := r.FillFrom(src.Read)
+	if !filled {
+		n, err = src.Read(w.buf[:])
+	}
 	w.quietBy = time.Time{}
 	if w.short {
 		// On a leg without an idle timeout the source sets no deadline of its own, so the
@@ -85,12 +92,13 @@ func (s *session) waitQuiet(dir inspect.Direction, r *inspect.Reader) {
 			quietLegs.Add(1)
 		}
 		n, err = src.Read(w.buf[:])
+		filled = false
 		if released {
 			quietLegs.Add(-1)
 		}
 	}
 	w.short = false
-	w.has = n == 1
+	w.has = !filled && n == 1 // bytes read into the reader's buffer are its already
 	w.err = err
 }
 
