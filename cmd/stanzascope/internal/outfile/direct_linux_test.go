@@ -293,3 +293,23 @@ func testWriteErrorReturned(t *testing.T) {
 		t.Fatalf("%d bytes said written past a limit of %d", written, limit)
 	}
 }
+
+// TestBuffersGrowWhenTheDiskLags: a hand-off that waits for the disk doubles the next
+// buffer, up to maxBufSize; one that does not wait keeps the size.
+func TestBuffersGrowWhenTheDiskLags(t *testing.T) {
+	for _, tc := range []struct {
+		size   int
+		waited bool
+		want   int
+	}{
+		{4 << 20, false, 4 << 20},
+		{4 << 20, true, 8 << 20},
+		{8 << 20, true, 16 << 20},
+		{16 << 20, true, 16 << 20},
+		{16 << 20, false, 16 << 20},
+	} {
+		if got := grown(tc.size, tc.waited); got != tc.want {
+			t.Errorf("grown(%d, %v) = %d, want %d", tc.size, tc.waited, got, tc.want)
+		}
+	}
+}
