@@ -32,6 +32,9 @@ cleanup() {
 }
 trap cleanup EXIT
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# idle: clock ticks the machine's CPUs were idle or waiting for I/O, all together: a round
+# whose job waited on something (its log's disk) leaves the CPUs idle.
+idle() { awk '/^cpu / {print $5 + $6}' /proc/stat; }
 start() { # start NAME BINARY PORT: the main job, its log in $W/NAME
 	"$2" --listen "127.0.0.1:$3" --ca-dir "$W/$1/ca" --domain localhost --db "$W/$1/switch.db" \
 		--web "127.0.0.1:$(($3 + 1))" "${QUIET[@]}" --log "$W/$1/log.jsonl" >"$W/$1/job.out" 2>&1 &
@@ -49,10 +52,10 @@ HZ=$(getconf CLK_TCK)
 for round in $(seq "$ROUNDS"); do
 	for t in a b; do
 		if [ $t = a ]; then p=$PORT pid=$PA; else p=$((PORT + 2)) pid=$PB; fi
-		c0=$(ticks "$pid")
+		c0=$(ticks "$pid") i0=$(idle)
 		n=$("$A" bench --target "127.0.0.1:$p" --domain localhost --sasl SCRAM-SHA-1 --clients 100 --rate max \
 			--duration "$DURATION" ${TLS:-} 2>&1 | awk '/^delivered/ {print $2}')
-		c=$(($(ticks "$pid") - c0))
-		echo "$t round=$round delivered=$n cpu_us_per_msg=$(awk -v c="$c" -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.2f", c * 1e6 / hz / n }') log_mb=$(du -m "$W/$t/log.jsonl" | cut -f1) load=$(cut -d' ' -f1 /proc/loadavg)"
+		c=$(($(ticks "$pid") - c0)) i=$(($(idle) - i0))
+		echo "$t round=$round delivered=$n cpu_us_per_msg=$(awk -v c="$c" -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.2f", c * 1e6 / hz / n }') log_mb=$(du -m "$W/$t/log.jsonl" | cut -f1) cpus_idle_s=$(awk -v i="$i" -v hz="$HZ" 'BEGIN { printf "%.1f", i / hz }') load=$(cut -d' ' -f1 /proc/loadavg)"
 	done
 done
