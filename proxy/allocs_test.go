@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"context"
 	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -33,21 +31,7 @@ func TestForwardAllocs(t *testing.T) {
 		{"forward and record", inspect.SinkFunc(func(*inspect.Record) error { return nil }), maxForwardRecordAllocs},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			up := echoUpstream(t, nil)
-			p, err := New(Config{Upstream: up, Sink: tc.sink, Logf: func(string, ...any) {}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { p.Serve(ctx, ln); close(done) }()
-			defer func() { cancel(); <-done }()
-			c := benchClient(t, ln.Addr().String(), nil)
-			defer c.Close()
+			c := echoClient(t, tc.sink)
 			msg := []byte(benchMsg)
 			buf := make([]byte, len(msg))
 			c.SetDeadline(time.Now().Add(time.Minute))

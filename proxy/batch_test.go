@@ -1,10 +1,8 @@
 package proxy
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -53,20 +51,7 @@ func (s *batchSink) ids(dir inspect.Direction) []string {
 // order of the stanzas, in both directions.
 func TestRecordsOfOneWriteComeTogether(t *testing.T) {
 	sink := &batchSink{}
-	p, err := New(Config{Upstream: echoUpstream(t, nil), Sink: sink, Logf: func(string, ...any) {}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Serve(ctx, ln); close(done) }()
-	defer func() { cancel(); <-done }()
-	c := benchClient(t, ln.Addr().String(), nil)
-	defer c.Close()
+	c := echoClient(t, sink)
 	const n = 20
 	var b strings.Builder
 	var want []string

@@ -186,3 +186,28 @@ const (
 	clientHeader = "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
 	serverHeader = "<?xml version='1.0'?><stream:stream from='localhost' id='s1' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
 )
+
+// echoClient serves a proxy in front of an echoing upstream, with sink (nil: none), and
+// returns a client logged in through it (benchClient); both end with the test.
+func echoClient(t testing.TB, sink inspect.Sink) net.Conn {
+	t.Helper()
+	cfg := Config{Upstream: echoUpstream(t, nil), Logf: func(string, ...any) {}}
+	if sink != nil {
+		cfg.Sink = sink
+	}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c := benchClient(t, ln.Addr().String(), nil)
+	t.Cleanup(func() { c.Close() })
+	return c
+}

@@ -1,10 +1,8 @@
 package proxy
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -17,20 +15,7 @@ import (
 // them has a later one, within the time the test saw pass around each write.
 func TestRecordTimeIsTheRead(t *testing.T) {
 	sink := &batchSink{}
-	p, err := New(Config{Upstream: echoUpstream(t, nil), Sink: sink, Logf: func(string, ...any) {}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Serve(ctx, ln); close(done) }()
-	defer func() { cancel(); <-done }()
-	c := benchClient(t, ln.Addr().String(), nil)
-	defer c.Close()
+	c := echoClient(t, sink)
 	c.SetDeadline(time.Now().Add(time.Minute))
 	send := func(first, n int) (before, after time.Time) {
 		var b strings.Builder
