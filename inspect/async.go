@@ -118,12 +118,42 @@ func (a *Async) write(r *Record) {
 	}
 }
 
-// push queues r; a.mu is held and there is room.
-func (a *Async) push(r *Record) {
-	a.queue = append(a.queue, r)
-	if a.idle {
+// wake wakes the goroutine when it waits for records and there are some.
+func (a *Async) wake() {
+	if a.idle && len(a.queue) > 0 {
 		a.nonEmpty.Signal()
 	}
+}
+
+// put queues r as the Overflow policy says, without waking the goroutine unless it must
+// wait for room (the caller wakes it once it has put what it has). a.mu must be held.
+func (a *Async) put(r *Record) {
+	if a.overflow == Block {
+		// A writer that waits here when Close comes still queues its record (loop).
+		for len(a.queue) >= a.size {
+			a.wake() // what a batch put before has not been handed over yet
+			a.waiting++
+			a.room.Wait()
+			a.waiting--
+		}
+		a.queue = append(a.queue, r)
+		return
+	}
+	if a.gap.n > 0 {
+		// Room for the note is checked before the note is made: making it (formatting
+		// its text) for every record while the queue stays full would cost the traffic.
+		if len(a.queue) >= a.size {
+			a.skip(r)
+			return
+		}
+		a.queue = append(a.queue, a.gap.note())
+		a.gap = gap{}
+	}
+	if len(a.queue) >= a.size {
+		a.skip(r)
+		return
+	}
+	a.queue = append(a.queue, r)
 }
 
 // Write queues r: at once when there is room, else as the Overflow policy says.
@@ -133,31 +163,8 @@ func (a *Async) Write(r *Record) error {
 	if a.closed {
 		return ErrClosed
 	}
-	if a.overflow == Block {
-		// A writer that waits here when Close comes still queues its record (loop).
-		for len(a.queue) >= a.size {
-			a.waiting++
-			a.room.Wait()
-			a.waiting--
-		}
-		a.push(r)
-		return nil
-	}
-	if a.gap.n > 0 {
-		// Room for the note is checked before the note is made: making it (formatting
-		// its text) for every record while the queue stays full would cost the traffic.
-		if len(a.queue) >= a.size {
-			a.skip(r)
-			return nil
-		}
-		a.push(a.gap.note())
-		a.gap = gap{}
-	}
-	if len(a.queue) >= a.size {
-		a.skip(r)
-		return nil
-	}
-	a.push(r)
+	a.put(r)
+	a.wake()
 	return nil
 }
 
@@ -172,35 +179,9 @@ func (a *Async) WriteBatch(rs []*Record) error {
 		return ErrClosed
 	}
 	for _, r := range rs {
-		if a.overflow == Block {
-			for len(a.queue) >= a.size {
-				if a.idle {
-					a.nonEmpty.Signal()
-				}
-				a.waiting++
-				a.room.Wait()
-				a.waiting--
-			}
-			a.queue = append(a.queue, r)
-			continue
-		}
-		if a.gap.n > 0 {
-			if len(a.queue) >= a.size {
-				a.skip(r)
-				continue
-			}
-			a.queue = append(a.queue, a.gap.note())
-			a.gap = gap{}
-		}
-		if len(a.queue) >= a.size {
-			a.skip(r)
-			continue
-		}
-		a.queue = append(a.queue, r)
+		a.put(r)
 	}
-	if a.idle && len(a.queue) > 0 {
-		a.nonEmpty.Signal()
-	}
+	a.wake()
 	return nil
 }
 

@@ -416,7 +416,7 @@ func TestNoLeaks(t *testing.T) {
 }
 
 // connGoroutines counts the goroutines that serve one connection: every goroutine the
-// proxy package (code or tests) started, except the accept loops of startProxy and
+// proxy package (code or tests) started, except the accept loops of serveProxy and
 // rawServer, which live as long as the test. It also returns all stacks, for a report.
 func connGoroutines() (int, string) {
 	buf := make([]byte, 1<<20)
@@ -436,7 +436,7 @@ func connGoroutines() (int, string) {
 			continue
 		}
 		creator, _, _ := strings.Cut(g[i+len(pkg):], " ")
-		if creator != "startProxy" && creator != "rawServer" && !strings.HasPrefix(creator, "Test") {
+		if creator != "serveProxy" && creator != "rawServer" && !strings.HasPrefix(creator, "Test") {
 			n++
 		}
 	}

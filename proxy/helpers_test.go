@@ -81,6 +81,15 @@ func startProxy(t testing.TB, cfg Config, direct bool) *testProxy {
 	if cfg.Logf == nil {
 		cfg.Logf = t.Logf
 	}
+	tp := serveProxy(t, cfg, direct)
+	tp.sink = sink
+	return tp
+}
+
+// serveProxy runs a proxy with cfg on a loopback listener (Direct TLS when direct) and
+// stops it, checking that Serve returns, at test end.
+func serveProxy(t testing.TB, cfg Config, direct bool) *testProxy {
+	t.Helper()
 	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +108,7 @@ func startProxy(t testing.TB, cfg Config, direct bool) *testProxy {
 		}
 	}()
 	var once sync.Once
-	tp := &testProxy{addr: ln.Addr().String(), p: p, sink: sink}
+	tp := &testProxy{addr: ln.Addr().String(), p: p}
 	tp.stop = func() {
 		once.Do(func() {
 			cancel()
@@ -195,19 +204,7 @@ func echoClient(t testing.TB, sink inspect.Sink) net.Conn {
 	if sink != nil {
 		cfg.Sink = sink
 	}
-	p, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	c := benchClient(t, ln.Addr().String(), nil)
+	c := benchClient(t, serveProxy(t, cfg, false).addr, nil)
 	t.Cleanup(func() { c.Close() })
 	return c
 }

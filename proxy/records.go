@@ -84,13 +84,19 @@ func (s *session) proxyRec(dir inspect.Direction, kind inspect.Kind, raw []byte)
 }
 
 func (s *session) emit(r *inspect.Record) {
+	s.ofSession(r, s.plainUp.Load())
+	s.p.emit(r)
+}
+
+// ofSession gives r what every record of the session carries: its connection, and the
+// tag of a plaintext upstream leg (plain).
+func (s *session) ofSession(r *inspect.Record, plain bool) {
 	if r.Conn == nil {
 		r.Conn = s.info
 	}
-	if s.plainUp.Load() {
+	if plain {
 		r.AddTag(plainUpstreamTag) // in a fresh array: the tags may be a rule's outcome
 	}
-	s.p.emit(r)
 }
 
 // emitAll hands on records made before the connection's info was known, together.
@@ -109,12 +115,7 @@ func (s *session) emitAll(rs []*inspect.Record) {
 func (s *session) emitBatch(rs []*inspect.Record) {
 	plain := s.plainUp.Load()
 	for _, r := range rs {
-		if r.Conn == nil {
-			r.Conn = s.info
-		}
-		if plain {
-			r.AddTag(plainUpstreamTag) // in a fresh array: the tags may be a rule's outcome
-		}
+		s.ofSession(r, plain)
 	}
 	if sink := s.p.cfg.Sink; sink != nil && len(rs) > 0 {
 		inspect.WriteBatch(sink, rs)

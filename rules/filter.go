@@ -90,16 +90,19 @@ func (f *Filter) Match(r *inspect.Record) bool {
 // (inspect.Output.Show).
 func (f *Filter) NeedsTree() bool { return needsTree(f.root) }
 
-func needsTree(n fnode) bool {
+func needsTree(n fnode) bool { return anyCond(n, func(c *fCond) bool { return c.k == kOther }) }
+
+// anyCond reports whether the expression n has a condition that is says yes to.
+func anyCond(n fnode, is func(*fCond) bool) bool {
 	switch n := n.(type) {
 	case fAnd:
-		return needsTree(n.a) || needsTree(n.b)
+		return anyCond(n.a, is) || anyCond(n.b, is)
 	case fOr:
-		return needsTree(n.a) || needsTree(n.b)
+		return anyCond(n.a, is) || anyCond(n.b, is)
 	case fNot:
-		return needsTree(n.a)
+		return anyCond(n.a, is)
 	case *fCond:
-		return n.k == kOther
+		return is(n)
 	}
 	return true // a node this function does not know: assume the worst
 }
@@ -107,17 +110,7 @@ func needsTree(n fnode) bool {
 // asksBound reports whether the expression n reads the connection's bound JID: "bound",
 // "jid" (from, to or the bound JID), and a condition decided on a view, which carries it.
 func asksBound(n fnode) bool {
-	switch n := n.(type) {
-	case fAnd:
-		return asksBound(n.a) || asksBound(n.b)
-	case fOr:
-		return asksBound(n.a) || asksBound(n.b)
-	case fNot:
-		return asksBound(n.a)
-	case *fCond:
-		return n.k == kBound || n.k == kJID || n.k == kOther
-	}
-	return true // a node this function does not know: assume it does
+	return anyCond(n, func(c *fCond) bool { return c.k == kBound || c.k == kJID || c.k == kOther })
 }
 
 // Clone returns a Filter with the same expression and no state.
