@@ -23,7 +23,11 @@ import (
 // stanza as it would for a session that is gone (stores or bounces it); what the outbox
 // held and did not write is kept for the account too (rescue.go). The session's own reader
 // is the one sender that waits for room: blocking it only slows down the client that does
-// not read its answers.
+// not read its answers. It waits as soon as the outbox is half full (ownShare), so that
+// the other half stays for what others deliver: a client that floods and reads its
+// answers (bounces of its own messages, say) keeps its outbox at the reader's mark, and a
+// delivery from elsewhere (a rescued stanza's bounce, a contact's message) must not find
+// it full and end a session whose client does read.
 
 // DefaultMaxOutbox is the default bound of a session's outbox: a few hundred typical
 // stanzas (chat messages and presences of 300 to 1,000 bytes), and a stanza of the largest
@@ -33,6 +37,10 @@ const DefaultMaxOutbox = 256 << 10
 // maxCoalesce bounds the bytes a plaintext writer gathers from consecutive stanzas into
 // one write: fewer system calls when the writer falls behind, as under a burst.
 const maxCoalesce = 32 << 10
+
+// ownShare is the share of Config.MaxOutbox that the session's own reader fills before it
+// waits for room (1/ownShare): the rest is headroom for deliveries from other sessions.
+const ownShare = 2
 
 // outItem is one thing queued for the client.
 type outItem struct {
@@ -135,7 +143,8 @@ var errDropped = errors.New("server: the outbox was dropped")
 // enqueue adds it to the outbox and returns its sequence number (for waitWritten), or 0 if
 // it was not accepted: the outbox is closing, or it had no room and the caller may not
 // wait (then the session ends: overflow). With wait (the session's own reader) it waits for
-// room instead. An item is always accepted into an empty outbox, whatever its size.
+// room below its share of the outbox (ownShare) instead. An item is always accepted into
+// an empty outbox, whatever its size.
 func (c *conn) enqueue(it outItem, wait bool) uint64 { return c.enqueueItem(it, nil, wait) }
 
 // deliverStamped is Deliver for a message stamped on its way (stamped): it is written
@@ -150,9 +159,13 @@ func (c *conn) enqueueItem(it outItem, s *stamped, wait bool) uint64 {
 	if s != nil {
 		size = s.size
 	}
+	limit := c.srv.cfg.MaxOutbox
+	if wait {
+		limit /= ownShare
+	}
 	o := &c.ob
 	o.mu.Lock()
-	for !o.closing && o.bytes > 0 && o.bytes+size > c.srv.cfg.MaxOutbox {
+	for !o.closing && o.bytes > 0 && o.bytes+size > limit {
 		if !wait {
 			waiting := o.bytes
 			c.overflowLocked()

@@ -372,3 +372,79 @@ func testSlowReaderDropped(t *testing.T, readsInGrace, useTLS bool) {
 	}
 	t.Logf("%d messages sent: %d delivered live, %d stored, %d bounced", sent, live, stored, len(b))
 }
+
+// TestOwnAnswersLeaveRoomForDeliveries: a client that sends faster than it reads its
+// answers fills its outbox only to the reader's mark (MaxOutbox/ownShare), so a message
+// from another session still finds room and the client, which does read in the end, is
+// not dropped. Before, the reader filled the outbox to the brim and any delivery then
+// ended the session (seen in TestStressSlowReader: the bounces of a flood's rescued
+// messages ended the flooding sender's session).
+func TestOwnAnswersLeaveRoomForDeliveries(t *testing.T) {
+	const maxOutbox = 16 << 10
+	ts := startServer(t, func(c *Config) { c.MaxOutbox = maxOutbox; c.WriteTimeout = time.Minute })
+	for _, u := range []string{"a", "c"} {
+		registerRaw(t, ts.addr, u, "pw")
+	}
+	a := dialSlow(t, ts.addr)
+	a.send(legacyHeader)
+	a.expectRe(headerRe)
+	a.send("<iq id='auth1' type='set'><query xmlns='jabber:iq:auth'><username>a</username><password>pw</password><resource>r</resource></query></iq>")
+	a.expect("<iq id='auth1' type='result'/>")
+	c := legacyLogin(t, ts.addr, "c", "pw", "r")
+
+	// A asks for far more answers (10 MB) than its socket and the server's take, and reads
+	// none.
+	const pings = 20000
+	var flood strings.Builder
+	for i := range pings {
+		fmt.Fprintf(&flood, "<iq id='p%d' type='get' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", i)
+	}
+	go func() {
+		a.conn.SetWriteDeadline(time.Now().Add(time.Minute))
+		a.conn.Write([]byte(flood.String()))
+	}()
+	j, _ := inspect.ParseJID("a@localhost/r")
+	sess, ok := ts.srv.dir.Lookup(j).(*conn)
+	if !ok {
+		t.Fatal("a is not bound")
+	}
+	queued := func() int {
+		sess.ob.mu.Lock()
+		defer sess.ob.mu.Unlock()
+		return sess.ob.bytes
+	}
+	// Wait until the reader waits for room: the outbox stays at its mark (bounded poll).
+	const mark = maxOutbox / ownShare
+	for deadline := time.Now().Add(30 * time.Second); queued() < mark-1024 || !writeBlocked(ts, "a@localhost/r"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("a's outbox never filled to the reader's mark: %d bytes", queued())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := queued(); n > mark {
+		t.Fatalf("a's own answers filled %d bytes of its outbox, beyond the reader's mark of %d", n, mark)
+	}
+
+	// Larger than one answer: it does not fit in the gap a full outbox leaves.
+	c.send("<message id='hi' to='a@localhost/r' type='chat'><body>" + strings.Repeat("still there? ", 80) + "</body></message>")
+	// A reads everything: every answer, the message, and no stream error.
+	answers, message := 0, false
+	a.conn.SetReadDeadline(time.Now().Add(time.Minute))
+	for answers < pings || !message {
+		s, err := a.tryStanza(30 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d answers (message: %v): %v", answers, message, err)
+		}
+		switch {
+		case strings.HasPrefix(s, "<iq id='p"):
+			answers++
+		case strings.HasPrefix(s, "<message id='hi'"):
+			message = true
+		default:
+			t.Fatalf("after %d answers: %.300q", answers, s)
+		}
+	}
+	if n := ts.srv.cfg.Stats.OutboxCloses.Load(); n != 0 {
+		t.Fatalf("%d sessions closed for a full outbox", n)
+	}
+}

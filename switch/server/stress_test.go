@@ -70,6 +70,13 @@ func TestStressSlowReader(t *testing.T) {
 	const n = 20000
 	logs := &logBuffer{}
 	ts := startServer(t, func(c *Config) { c.Logf = logs.logf; c.LoginTimeout = 5 * time.Minute })
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs.mu.Lock()
+			defer logs.mu.Unlock()
+			t.Logf("the switch's log:\n%s", strings.Join(logs.lines, "\n"))
+		}
+	})
 	for _, u := range []string{"a", "b", "c", "d"} {
 		registerRaw(t, ts.addr, u, "pw")
 	}
