@@ -13,6 +13,10 @@ const (
 	// MilestoneUnacked: the proxy closed a leg while bytes it had written toward the peer
 	// were not acknowledged by the peer's TCP: the peer may not have received them.
 	MilestoneUnacked MilestoneKind = "unacked"
+	// MilestoneUnwritten: a write toward the peer failed after the records of its bytes
+	// were handed on (they are, just before the write, so that a quick answer's record
+	// cannot come first): the last bytes of those records did not reach the peer.
+	MilestoneUnwritten MilestoneKind = "unwritten"
 )
 
 // SASL results of a MilestoneSASL.
@@ -51,6 +55,12 @@ type Milestone struct {
 	// those bytes reach into (0: not known, as on a TLS leg).
 	UnackedBytes   int64 `json:"unacked_bytes,omitempty"`
 	UnackedRecords int   `json:"unacked_records,omitempty"`
+	// MilestoneUnwritten: the leg (Leg), how many of the last bytes recorded toward its
+	// peer were not written, and how many of the last records before the note (toward
+	// the same peer) those bytes reach into. A consumer that wants what the peer got
+	// takes those bytes off the end of those records.
+	UnwrittenBytes   int64 `json:"unwritten_bytes,omitempty"`
+	UnwrittenRecords int   `json:"unwritten_records,omitempty"`
 }
 
 // appendJSON appends m as a JSON object, fields in declaration order, empty ones left out.
@@ -90,6 +100,14 @@ func (m *Milestone) appendJSON(b []byte) []byte {
 	if m.UnackedRecords != 0 {
 		b = append(b, `,"unacked_records":`...)
 		b = strconv.AppendInt(b, int64(m.UnackedRecords), 10)
+	}
+	if m.UnwrittenBytes != 0 {
+		b = append(b, `,"unwritten_bytes":`...)
+		b = strconv.AppendInt(b, m.UnwrittenBytes, 10)
+	}
+	if m.UnwrittenRecords != 0 {
+		b = append(b, `,"unwritten_records":`...)
+		b = strconv.AppendInt(b, int64(m.UnwrittenRecords), 10)
 	}
 	return append(b, '}')
 }

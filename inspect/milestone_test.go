@@ -17,6 +17,7 @@ func TestMilestoneJSON(t *testing.T) {
 		{Kind: MilestoneSASL, Result: SASLFailure, Condition: "not-authorized"},
 		{Kind: MilestoneBound, JID: "a&b@localhost/r\u2028"},
 		{Kind: MilestoneUnacked, Leg: "client", UnackedBytes: 1 << 40, UnackedRecords: 3},
+		{Kind: MilestoneUnwritten, Leg: "upstream", UnwrittenBytes: 523, UnwrittenRecords: 2},
 	} {
 		rec := (&Record{Time: time.Unix(1, 0).UTC(), Conn: &ConnInfo{ID: 1}, Kind: KindNote}).WithNote("n")
 		rec.SetMilestone(&m)

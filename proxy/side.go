@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -18,9 +19,13 @@ import (
 // bytes that change it.
 //
 // The record is the truth: every write carries the record of its bytes, and the side
-// hands the record on (emit) once the bytes are written, under mu, so that the records of
-// the bytes toward a peer come out in the order the peer receives them. Bytes that cannot
-// be written (a failed write, or a stream that is over) are recorded as dropped.
+// hands the record on (emit) under mu, so that the records of the bytes toward a peer come
+// out in the order the peer receives them. It hands them on just before it writes them:
+// once the bytes are written the peer may answer at once, and the answer's record (emitted
+// by the other pipe) must not come before the record of what it answers. A write that
+// fails is then told by a note right after its records (MilestoneUnwritten, unwritten):
+// how many of their last bytes did not go. Bytes known not to go before any write (the
+// stream toward the peer is over, an earlier write failed) are recorded as dropped.
 //
 // Every write has a deadline: the write timeout, or once the proxy ends the stream toward
 // this peer, the deadline set for the end (endAt). The end's deadline is set without mu, so
@@ -79,11 +84,9 @@ func (s *side) ending(d time.Duration) {
 // by the end's deadline is a consequence, not a cause.
 func (s *side) isEnding() bool { return s.endAt.Load() != 0 }
 
-// send writes b with a deadline. s.mu must be held.
-func (s *side) send(b []byte) error {
-	if s.werr != nil {
-		return s.werr
-	}
+// send writes b with a deadline and returns how many of its bytes were written; the
+// caller checked werr. s.mu must be held.
+func (s *side) send(b []byte) (int, error) {
 	s.raw.SetWriteDeadline(time.Now().Add(s.wto))
 	// Read after the set: when ending runs concurrently, either this sees its deadline or
 	// its SetWriteDeadline comes after ours.
@@ -94,6 +97,53 @@ func (s *side) send(b []byte) error {
 	s.written += int64(n)
 	if err != nil {
 		s.werr = err
+	}
+	return n, err
+}
+
+// transmitLocked emits the records of b (recs, settled with werr) and then writes b; when
+// the write fails, a note tells how many of b's last bytes did not go. After a failed write
+// nothing is written: the records say dropped. s.mu must be held.
+func (s *side) transmitLocked(b []byte, recs []*inspect.Record) error {
+	switch {
+	case len(recs) == 0:
+	case len(recs) > 1 && s.emitBatch != nil:
+		s.emitBatch(recs)
+	default:
+		for _, r := range recs {
+			s.emit(r)
+		}
+	}
+	if s.werr != nil {
+		return s.werr
+	}
+	n, err := s.send(b)
+	if err != nil {
+		left := len(b) - n
+		k, sum := 0, 0
+		for i := len(recs) - 1; i >= 0 && sum < left; i-- {
+			if recs[i].Verdict.Delivered() {
+				sum += len(recs[i].Raw)
+				k++
+			}
+		}
+		s.unwritten(left, k, err)
+	}
+	return err
+}
+
+// transmitOneLocked is transmitLocked for bytes of one record (r; nil: none), without a
+// slice that would be allocated for every write.
+func (s *side) transmitOneLocked(b []byte, r *inspect.Record) error {
+	if s.settled(r, s.werr) {
+		s.emit(r)
+	}
+	if s.werr != nil {
+		return s.werr
+	}
+	n, err := s.send(b)
+	if err != nil && r != nil && s.emit != nil && r.Verdict.Delivered() {
+		s.unwritten(len(b)-n, 1, err)
 	}
 	return err
 }
@@ -160,9 +210,7 @@ func (s *side) writeLocked(b []byte, r *inspect.Record) error {
 		s.settle(r, errStreamOver)
 		return nil
 	}
-	err := s.send(b)
-	s.settle(r, err)
-	return err
+	return s.transmitOneLocked(b, r)
 }
 
 // queue adds b to the bytes to write at the next flush, and r to the records emitted then.
@@ -216,30 +264,49 @@ func (s *side) flushLocked() error {
 	}
 	p := s.pend
 	s.pend = nil
-	err := s.send(*p)
+	// The records of the write are handed on together, in order, as they were queued.
+	recs := s.pendRecs[:0]
+	for _, r := range s.pendRecs {
+		if s.settled(r, s.werr) {
+			recs = append(recs, r)
+		}
+	}
+	err := s.transmitLocked(*p, recs)
 	if cap(*p) <= 4*maxPending {
 		*p = (*p)[:0]
 		pendPool.Put(p)
 	}
-	// The records of the write are handed on together, in order, as they were queued.
-	recs := s.pendRecs[:0]
-	for _, r := range s.pendRecs {
-		if s.settled(r, err) {
-			recs = append(recs, r)
-		}
-	}
-	switch {
-	case len(recs) == 0:
-	case s.emitBatch != nil:
-		s.emitBatch(recs)
-	default:
-		for _, r := range recs {
-			s.emit(r)
-		}
-	}
 	clear(s.pendRecs) // hold no record past its emitting
 	s.pendRecs = s.pendRecs[:0]
 	return err
+}
+
+// unwritten tells, by a note after the records of a write that failed, that its last n
+// bytes did not reach the peer, and that they reach into the last k records emitted toward
+// it (k 0: bytes of no record, nothing to tell). The sizes of those records are taken back
+// from what unacked.go counts as sent.
+func (s *side) unwritten(n, k int, err error) {
+	if n <= 0 || k == 0 || s.emit == nil {
+		return
+	}
+	s.sent.unwrite(n)
+	m := inspect.Milestone{Kind: inspect.MilestoneUnwritten, Leg: s.name, UnwrittenBytes: int64(n), UnwrittenRecords: k}
+	what := fmt.Sprintf("the last %d bytes of the last %d records toward it", n, k)
+	if k == 1 {
+		what = fmt.Sprintf("the last %d bytes of the record before", n)
+	}
+	r := (&inspect.Record{Time: time.Now(), Dir: s.toward(), Kind: inspect.KindNote, Origin: inspect.OriginProxy}).WithNote(
+		fmt.Sprintf("not delivered: the write to the %s failed (%v): %s did not go", s.name, err, what))
+	r.SetMilestone(&m)
+	s.emit(r)
+}
+
+// toward is the direction of the bytes written toward this peer.
+func (s *side) toward() inspect.Direction {
+	if s.server {
+		return inspect.ServerToClient
+	}
+	return inspect.ClientToServer
 }
 
 // queueOpen queues a stream header and marks the stream open.

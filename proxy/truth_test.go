@@ -149,15 +149,19 @@ func checkTruth(t *testing.T, recs []*inspect.Record, id uint64, clientGot, upst
 		if r.Conn == nil || r.Conn.ID != id {
 			continue
 		}
-		lines = append(lines, fmt.Sprintf("%v %v %v %v %q", r.Dir, r.Kind, r.Producer(), r.Verdict, r.Raw))
-		if !delivered(r) {
-			continue
+		lines = append(lines, fmt.Sprintf("%v %v %v %v %q %s", r.Dir, r.Kind, r.Producer(), r.Verdict, r.Raw, r.Note()))
+		b := &c2s
+		if r.Dir == inspect.ServerToClient {
+			b = &s2c
 		}
-		switch r.Dir {
-		case inspect.ServerToClient:
-			s2c.Write(r.Raw)
-		case inspect.ClientToServer:
-			c2s.Write(r.Raw)
+		if m := r.Milestone(); m != nil && m.Kind == inspect.MilestoneUnwritten {
+			// The last bytes of the records before did not go: take them off.
+			kept := b.String()[:b.Len()-int(m.UnwrittenBytes)]
+			b.Reset()
+			b.WriteString(kept)
+		}
+		if delivered(r) {
+			b.Write(r.Raw)
 		}
 	}
 	for _, d := range []struct{ dir, said, got string }{{"s2c", s2c.String(), clientGot}, {"c2s", c2s.String(), upstreamGot}} {

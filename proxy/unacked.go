@@ -43,6 +43,19 @@ func (t *sentSizes) add(n int) {
 	t.n++
 }
 
+// unwrite takes back the last n bytes added: bytes of the last records that a failed
+// write did not write (side.unwritten).
+func (t *sentSizes) unwrite(n int) {
+	for ; n > 0 && t.n > 0; t.n-- {
+		last := &t.size[(t.n-1)%sentRing]
+		if int(*last) > n {
+			*last -= uint32(n)
+			return
+		}
+		n -= int(*last)
+	}
+}
+
 // cover returns how many of the last records written hold the last n bytes written, or
 // 0 when the records remembered do not add up to n.
 func (t *sentSizes) cover(n int64) int {
@@ -113,10 +126,7 @@ func (s *side) countAndClose() {
 	tls, ws, known := s.tls != nil, s.ws != nil, min(s.sent.n, sentRing)
 	s.mu.Unlock()
 	m := inspect.Milestone{Kind: inspect.MilestoneUnacked, Leg: s.name, UnackedBytes: int64(n), UnackedRecords: recs}
-	dir := inspect.ClientToServer
-	if s.server {
-		dir = inspect.ServerToClient
-	}
+	dir := s.toward()
 	var what string
 	switch {
 	case tls:

@@ -76,9 +76,7 @@ func (s *side) writeFrame(b []byte, r *inspect.Record) error {
 		}
 		r.Raw = f
 	}
-	err := s.send(f)
-	s.settle(r, err)
-	return err
+	return s.transmitOneLocked(f, r)
 }
 
 // newWSNegotiator is the negotiator of a WebSocket client: like a Direct TLS client's (the
