@@ -27,6 +27,22 @@ func (c lateReturnConn) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// wrappedUpstream configures a proxy toward the upstream at addr, recording into sink,
+// whose upstream connections are wrapped by wrap.
+func wrappedUpstream(addr string, sink inspect.Sink, wrap func(net.Conn) net.Conn) Config {
+	return Config{
+		Sink: sink,
+		Logf: func(string, ...any) {},
+		Dial: func(ctx context.Context) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return wrap(c), nil
+		},
+	}
+}
+
 // TestAnswerRecordedAfterRequest: the record of a stanza comes before the record of the
 // peer's answer to it, however late the write of the stanza returns. Before, a side
 // emitted a record once its write returned, and an answer that came back meanwhile was
@@ -34,17 +50,7 @@ func (c lateReturnConn) Write(b []byte) (int, error) {
 func TestAnswerRecordedAfterRequest(t *testing.T) {
 	up := echoUpstream(t, nil)
 	sink := &recSink{}
-	cfg := Config{
-		Sink: sink,
-		Logf: func(string, ...any) {},
-		Dial: func(ctx context.Context) (net.Conn, error) {
-			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", up)
-			if err != nil {
-				return nil, err
-			}
-			return lateReturnConn{c, 20 * time.Millisecond}, nil
-		},
-	}
+	cfg := wrappedUpstream(up, sink, func(c net.Conn) net.Conn { return lateReturnConn{c, 20 * time.Millisecond} })
 	c := benchClient(t, serveProxy(t, cfg, false).addr, nil)
 	defer c.Close()
 	const n = 5
@@ -125,17 +131,7 @@ func TestFailedWriteToldAfterItsRecords(t *testing.T) {
 		got <- hdr + string(b)
 	})
 	sink := &recSink{}
-	cfg := Config{
-		Sink: sink,
-		Logf: func(string, ...any) {},
-		Dial: func(ctx context.Context) (net.Conn, error) {
-			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", up)
-			if err != nil {
-				return nil, err
-			}
-			return brokenWriteConn{c, "<message id='cut'", 10}, nil
-		},
-	}
+	cfg := wrappedUpstream(up, sink, func(c net.Conn) net.Conn { return brokenWriteConn{c, "<message id='cut'", 10} })
 	c, err := net.Dial("tcp", serveProxy(t, cfg, false).addr)
 	if err != nil {
 		t.Fatal(err)

@@ -217,7 +217,12 @@ const headerRe = `<\?xml version='1.0'\?><stream:stream xmlns:stream='http://eth
 // legacyLogin opens a pre-1.0 stream and logs in with jabber:iq:auth.
 func legacyLogin(t testing.TB, addr, user, pass, res string) *rawClient {
 	t.Helper()
-	c := dialRaw(t, addr)
+	return legacyAuth(dialRaw(t, addr), user, pass, res)
+}
+
+// legacyAuth opens a pre-1.0 stream on c and logs in with iq:auth; it returns c.
+func legacyAuth(c *rawClient, user, pass, res string) *rawClient {
+	c.t.Helper()
 	c.send(legacyHeader)
 	c.expectRe(headerRe)
 	c.send("<iq id='auth1' type='set'><query xmlns='jabber:iq:auth'><username>" + user + "</username><password>" + pass + "</password><resource>" + res + "</resource></query></iq>")

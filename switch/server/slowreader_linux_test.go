@@ -104,11 +104,7 @@ func TestSlowReadersDoNotStallRosters(t *testing.T) {
 	var slow []string
 	for i := range slowReaders {
 		u := "slow" + string(rune('0'+i))
-		c := dialSlow(t, ts.addr)
-		c.send(legacyHeader)
-		c.expectRe(headerRe)
-		c.send("<iq id='auth1' type='set'><query xmlns='jabber:iq:auth'><username>" + u + "</username><password>pw</password><resource>r</resource></query></iq>")
-		c.expect("<iq id='auth1' type='result'/>")
+		c := legacyAuth(dialSlow(t, ts.addr), u, "pw", "r")
 		c.send("<iq id='g' type='get'><query xmlns='jabber:iq:roster'/></iq>")
 		c.readStanza()
 		slow = append(slow, u+"@localhost/r")
@@ -246,10 +242,7 @@ func testSlowReaderDropped(t *testing.T, readsInGrace, useTLS bool) {
 	if useTLS {
 		slow = tlsLogin(t, ts, slow, "slow", "pw", "r")
 	} else {
-		slow.send(legacyHeader)
-		slow.expectRe(headerRe)
-		slow.send("<iq id='auth1' type='set'><query xmlns='jabber:iq:auth'><username>slow</username><password>pw</password><resource>r</resource></query></iq>")
-		slow.expect("<iq id='auth1' type='result'/>")
+		legacyAuth(slow, "slow", "pw", "r")
 	}
 	slow.send("<presence/>")
 	alice := legacyLogin(t, ts.addr, "alice", "pw", "Home")
@@ -385,11 +378,7 @@ func TestOwnAnswersLeaveRoomForDeliveries(t *testing.T) {
 	for _, u := range []string{"a", "c"} {
 		registerRaw(t, ts.addr, u, "pw")
 	}
-	a := dialSlow(t, ts.addr)
-	a.send(legacyHeader)
-	a.expectRe(headerRe)
-	a.send("<iq id='auth1' type='set'><query xmlns='jabber:iq:auth'><username>a</username><password>pw</password><resource>r</resource></query></iq>")
-	a.expect("<iq id='auth1' type='result'/>")
+	a := legacyAuth(dialSlow(t, ts.addr), "a", "pw", "r")
 	c := legacyLogin(t, ts.addr, "c", "pw", "r")
 
 	// A asks for far more answers (10 MB) than its socket and the server's take, and reads

@@ -80,11 +80,7 @@ func TestStressSlowReader(t *testing.T) {
 	for _, u := range []string{"a", "b", "c", "d"} {
 		registerRaw(t, ts.addr, u, "pw")
 	}
-	b := dialSlow(t, ts.addr)
-	b.send(legacyHeader)
-	b.expectRe(headerRe)
-	b.send("<iq id='auth1' type='set'><query xmlns='jabber:iq:auth'><username>b</username><password>pw</password><resource>r</resource></query></iq>")
-	b.expect("<iq id='auth1' type='result'/>")
+	b := legacyAuth(dialSlow(t, ts.addr), "b", "pw", "r")
 	b.send("<presence/>")
 	a := legacyLogin(t, ts.addr, "a", "pw", "r")
 	c := legacyLogin(t, ts.addr, "c", "pw", "r")
