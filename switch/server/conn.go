@@ -57,6 +57,7 @@ type conn struct {
 	// route is what the reader keeps from one message it routes to the next; nil until
 	// the first message, so an idle session does not hold it.
 	route        *routeState
+	off          offlineState // its deliveries of offline messages (message.go)
 	authFailures int
 	sasl         *saslState
 	fromAttr     string // " from='jid'" (escaped), made once at bind: stamped on every message routed
@@ -174,6 +175,7 @@ func (c *conn) run(err error) {
 
 // done is the last thing a connection does.
 func (c *conn) done() {
+	c.stopOffline() // after a panic in end too
 	c.srv.cfg.Stats.closed(c.tls)
 	c.srv.untrack(c)
 	c.srv.wg.Done()
@@ -269,6 +271,7 @@ func (c *conn) end(err error) {
 		c.abortEnded()
 	}
 	c.waitWriter()
+	c.stopOffline() // its claim settled before it leaves: a follow-up elsewhere gets the rest
 	c.srv.sessionEnded(c)
 	c.rescue(c.takeLost())
 	c.closeConn() // after the rescue: a client that logs in again finds what it kept

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -185,7 +186,113 @@ const (
 	offlineChunkBytes = 64 << 10
 )
 
-// deliverOffline sends the messages kept for the user, oldest first, each with both delay
+// deliverOffline sends the messages kept for the user at initial presence (deliverClaimed),
+// then leaves a follow-up (followOffline) to deliver, in this login, those that another
+// delivery held meanwhile and releases later.
+func (c *conn) deliverOffline(ctx context.Context) error {
+	c.off.deliver.Lock()
+	_, err := c.deliverClaimed(ctx)
+	c.off.deliver.Unlock()
+	switch err {
+	case nil:
+		c.followOffline()
+	case errDeliveryStopped:
+		return nil // the session goes on; the rest is another delivery's, or the next login's
+	}
+	return err
+}
+
+// errDeliveryStopped is deliverClaimed's when a renewal of its claim failed: it wrote no
+// more, and no follow-up takes the rest in this session (another delivery got it, or the
+// store fails).
+var errDeliveryStopped = errors.New("server: offline delivery stopped")
+
+// offlineState is a session's deliveries of offline messages: the reader's at initial
+// presence and its follow-up's.
+type offlineState struct {
+	deliver sync.Mutex // held by a delivery: one at a time, so that they come in order
+	mu      sync.Mutex // guards the rest
+	stop    context.CancelFunc
+	done    chan struct{} // closed when the follow-up has ended; nil: none was started
+	ended   bool          // the session ended: no follow-up starts
+}
+
+// followOffline starts the session's follow-up of offline deliveries, unless one runs:
+// while the user's messages are all claimed by another delivery (a session of the user
+// that is ending, here or on another node, or still writing them to its client), it
+// waits for that claim to end (store.WaitOffline: woken by the release, at the latest
+// when the lease runs out), then claims and delivers what was left. A user who logs in
+// again at once after losing a connection in the middle of a delivery gets the rest in
+// this login, not at the next. The claims keep it from writing a message another delivery
+// writes. It ends when none is stored, when the session is no longer available or ends
+// (stopOffline), or when a delivery could not write (the session is ending).
+func (c *conn) followOffline() {
+	o := &c.off
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.ended || (o.done != nil && !closed(o.done)) {
+		return
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	o.stop, o.done = stop, make(chan struct{})
+	go func(done chan struct{}) {
+		defer close(done)
+		defer stop()
+		for empty := 0; empty < maxEmptyFollowUps; {
+			more, err := c.srv.store.WaitOffline(ctx, c.user)
+			if err != nil && ctx.Err() == nil {
+				c.srv.logf("switch: offline messages of %s: %v", c.user, err)
+			}
+			if err != nil || !more {
+				return
+			}
+			o.deliver.Lock()
+			if ctx.Err() != nil || !c.Presence().Available {
+				o.deliver.Unlock()
+				return // the next initial presence delivers them
+			}
+			n, err := c.deliverClaimed(ctx)
+			o.deliver.Unlock()
+			if err != nil {
+				return
+			}
+			if empty++; n > 0 {
+				empty = 0
+			}
+		}
+	}(o.done)
+}
+
+// maxEmptyFollowUps bounds the rounds in a row in which a follow-up was told that messages
+// may be claimable and claimed none (another delivery was quicker each time, or the store
+// failed): it ends then, and the messages go to that delivery or to the next login.
+const maxEmptyFollowUps = 3
+
+// closed reports whether ch is closed.
+func closed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// stopOffline ends the session's follow-up of offline deliveries and waits for it, so that
+// it settles its claim (releasing what it did not write) while the session ends.
+func (c *conn) stopOffline() {
+	o := &c.off
+	o.mu.Lock()
+	o.ended = true
+	stop, done := o.stop, o.done
+	o.mu.Unlock()
+	if done != nil {
+		stop()
+		<-done
+	}
+}
+
+// deliverClaimed sends the messages kept for the user, oldest first, each with both delay
 // stamps. They are claimed, not taken, and sent a chunk at a time: the store deletes those
 // the writer reports written after each chunk, and keeps the rest (a crash meanwhile
 // loses none; the client may get the last chunk twice, never none). The claim is renewed
@@ -193,12 +300,14 @@ const (
 // client, so that however slow the client, no other delivery (another session, another
 // node) gets the messages meanwhile; when a renewal fails (the claim was lost, or the
 // store failed), the delivery stops before the next message and leaves the rest to a
-// later one: a delay, never a message written twice by two deliveries.
-func (c *conn) deliverOffline(ctx context.Context) error {
+// later one: a delay, never a message written twice by two deliveries. It returns how
+// many messages it claimed, and errClosed when the session could not take them,
+// errDeliveryStopped when it stopped.
+func (c *conn) deliverClaimed(ctx context.Context) (int, error) {
 	msgs, settle, err := c.srv.store.ClaimOffline(ctx, c.user)
 	if err != nil {
 		c.srv.logf("switch: offline messages of %s: %v", c.user, err)
-		return nil
+		return 0, nil
 	}
 	var stopped atomic.Bool // a renewal failed: write no more
 	// The session may be ending: what it delivered is deleted all the same.
@@ -273,14 +382,17 @@ func (c *conn) deliverOffline(ctx context.Context) error {
 		}
 		if refused || written == len(msgs) || stopped.Load() {
 			confirm(written, true)
-			if refused && written < len(msgs) {
-				return errClosed
+			switch {
+			case refused && written < len(msgs):
+				return len(msgs), errClosed
+			case stopped.Load():
+				return len(msgs), errDeliveryStopped
 			}
-			return nil
+			return len(msgs), nil
 		}
 		confirm(written, false) // and renews the claim on the rest
 		done = written
 	}
 	confirm(done, true) // no messages
-	return nil
+	return 0, nil
 }

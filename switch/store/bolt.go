@@ -120,6 +120,24 @@ func (b *Bolt) init() error {
 // Path returns the database file's path.
 func (b *Bolt) Path() string { return b.path }
 
+// WaitOffline waits while every offline message of the user is claimed (see Store).
+func (b *Bolt) WaitOffline(ctx context.Context, username string) (bool, error) {
+	var keys []uint64
+	err := b.view(ctx, func(tx *bolt.Tx) error {
+		if q := userBucket(tx, bucketOffline, username); q != nil {
+			return q.ForEach(func(k, _ []byte) error {
+				keys = append(keys, binary.BigEndian.Uint64(k))
+				return nil
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return b.claims.wait(ctx, username, keys)
+}
+
 // ClaimLease is how long a claim of ClaimOffline holds its messages unrenewed.
 func (b *Bolt) ClaimLease() time.Duration { return b.claims.lease }
 

@@ -169,3 +169,13 @@ func TestDefaultPath(t *testing.T) {
 		}
 	}
 }
+
+// TestBoltWaitRelease: a WaitOffline that waits is woken by the release.
+func TestBoltWaitRelease(t *testing.T) {
+	s, err := store.OpenBolt(filepath.Join(t.TempDir(), "switch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.WaitRelease(t, s, s, func(user string) int { return store.Waiting(s, user) })
+}

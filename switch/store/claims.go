@@ -15,11 +15,15 @@ type claimTable struct {
 	mu    sync.Mutex
 	lease time.Duration
 	until map[string]map[uint64]time.Time // username -> message key -> end of its lease
-	now   func() time.Time
+	// released holds, per user, a channel that the next release of one of the user's
+	// claims closes: what WaitOffline waits on.
+	released map[string]chan struct{}
+	asleep   map[string]int // WaitOffline calls waiting for each user's release (for tests)
+	now      func() time.Time
 }
 
 func newClaimTable(lease time.Duration) *claimTable {
-	return &claimTable{lease: lease, until: map[string]map[uint64]time.Time{}, now: time.Now}
+	return &claimTable{lease: lease, until: map[string]map[uint64]time.Time{}, released: map[string]chan struct{}{}, asleep: map[string]int{}, now: time.Now}
 }
 
 // claim claims for user the keys that are free (never claimed, released, or whose lease
@@ -50,13 +54,66 @@ func (c *claimTable) release(user string, keys []uint64, until time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	u := c.until[user]
+	freed := false
 	for _, k := range keys {
 		if end, ok := u[k]; ok && end.Equal(until) {
 			delete(u, k)
+			freed = true
 		}
 	}
 	if len(u) == 0 {
 		delete(c.until, user)
+	}
+	if ch := c.released[user]; ch != nil && freed {
+		close(ch)
+		delete(c.released, user)
+	}
+}
+
+// wait is WaitOffline for a store whose user has the messages keys (in any order): false
+// at once for none, true at once when one of them is free, and otherwise true when one
+// of the user's claims is released or the last of their leases runs out.
+func (c *claimTable) wait(ctx context.Context, user string, keys []uint64) (bool, error) {
+	if len(keys) == 0 {
+		return false, nil
+	}
+	c.mu.Lock()
+	now := c.now()
+	u := c.until[user]
+	var last time.Time
+	for _, k := range keys {
+		end, ok := u[k]
+		if !ok || !now.Before(end) {
+			c.mu.Unlock()
+			return true, nil
+		}
+		if end.After(last) {
+			last = end
+		}
+	}
+	ch := c.released[user]
+	if ch == nil {
+		ch = make(chan struct{})
+		c.released[user] = ch
+	}
+	c.asleep[user]++
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		if c.asleep[user]--; c.asleep[user] == 0 {
+			delete(c.asleep, user)
+		}
+		c.mu.Unlock()
+	}()
+	t := time.NewTimer(last.Sub(now))
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true, nil
+	case <-t.C:
+		return true, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
 	}
 }
 
@@ -133,3 +190,10 @@ func (c *claimTable) settleFunc(user string, keys []uint64, until time.Time, del
 
 // noSettle settles a claim of no messages.
 func noSettle(context.Context, int, bool) error { return nil }
+
+// waiting returns how many WaitOffline calls wait for a release of user's claims.
+func (c *claimTable) waiting(user string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.asleep[user]
+}

@@ -306,6 +306,20 @@ func (m *Memory) ClaimOffline(ctx context.Context, username string) ([]OfflineMe
 	}), nil
 }
 
+// WaitOffline waits while every offline message of the user is claimed (see Store).
+func (m *Memory) WaitOffline(ctx context.Context, username string) (bool, error) {
+	if err := m.lock(ctx); err != nil {
+		return false, err
+	}
+	q := m.offline[username]
+	keys := make([]uint64, len(q))
+	for i, e := range q {
+		keys[i] = e.key
+	}
+	m.mu.Unlock()
+	return m.claims.wait(ctx, username, keys)
+}
+
 // ClaimLease is how long a claim of ClaimOffline holds its messages unrenewed.
 func (m *Memory) ClaimLease() time.Duration { return m.claims.lease }
 

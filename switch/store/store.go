@@ -135,6 +135,18 @@ type Store interface {
 	// delivered at least once, and never deleted before its delivery was seen to succeed.
 	// settle is never nil when err is nil.
 	ClaimOffline(ctx context.Context, username string) (msgs []OfflineMessage, settle SettleFunc, err error)
+	// WaitOffline waits while the user's offline messages are all claimed by other
+	// deliveries (of this process, of another node sharing the database, or of one that
+	// died and left its lease to run out), so that a delivery that found them claimed
+	// gets them as soon as their claim ends with messages left, instead of at the next
+	// login. It returns false at once when the user has no messages stored, true at once
+	// when one is not claimed, and otherwise true when one of the user's claims was
+	// released (settled final with messages not confirmed: each store tells every
+	// waiter, across nodes for a shared database) or when the last lease it saw runs out,
+	// whichever comes first; ctx's error when ctx ends first. True says that a
+	// ClaimOffline now may find messages, not that it will: a caller claims, and waits
+	// again while there are messages.
+	WaitOffline(ctx context.Context, username string) (bool, error)
 	// ClaimLease is how long a claim holds its messages after it was made or renewed
 	// (Options.ClaimLease): a delivery renews it more often than that.
 	ClaimLease() time.Duration

@@ -55,6 +55,7 @@ type Store struct {
 	limits store.Limits
 	lease  time.Duration // how long a claim of ClaimOffline hides its messages unsettled
 	closed atomic.Bool
+	rel    releases // the listener of releaseChannel, for WaitOffline
 }
 
 var _ store.Store = (*Store)(nil)
@@ -105,6 +106,16 @@ func Open(ctx context.Context, conn string, opts ...store.Option) (*Store, error
 		pool.Close()
 		return nil, err
 	}
+	lctx, stop := context.WithCancel(context.Background())
+	s.rel = releases{waiters: map[string]*waitSet{}, stop: stop, done: make(chan struct{})}
+	ready := make(chan struct{})
+	go s.listen(lctx, cfg.ConnConfig.Copy(), ready)
+	// Listening before the first WaitOffline: a release is heard from the start. A
+	// listener that cannot connect yet tries again; waiters rely on the leases meanwhile.
+	select {
+	case <-ready:
+	case <-ctx.Done():
+	}
 	return s, nil
 }
 
@@ -112,6 +123,8 @@ func Open(ctx context.Context, conn string, opts ...store.Option) (*Store, error
 // store.ErrClosed; Close is idempotent.
 func (s *Store) Close() error {
 	s.closed.Store(true)
+	s.rel.stop()
+	<-s.rel.done
 	s.pool.Close()
 	return nil
 }
@@ -577,7 +590,11 @@ func (s *Store) ClaimOffline(ctx context.Context, username string) ([]store.Offl
 				batch.Queue(`DELETE FROM offline_messages WHERE id = ANY($1)`, del)
 			}
 			if final && len(rest) > 0 {
-				batch.Queue(`UPDATE offline_messages SET claimed_until = NULL WHERE id = ANY($1) AND claimed_until = $2`, rest, until)
+				// The WaitOffline calls for the user, on every node, hear of it when
+				// this commits: a session that found the messages claimed gets them now.
+				batch.Queue(`WITH released AS (
+						UPDATE offline_messages SET claimed_until = NULL WHERE id = ANY($1) AND claimed_until = $2 RETURNING 1)
+					SELECT pg_notify($3, $4) WHERE EXISTS (SELECT 1 FROM released)`, rest, until, releaseChannel, username)
 			} else if renew {
 				// Every row of the claim still held, deleted ones aside, gets the new end;
 				// the claim is lost when a row of the rest is another's or free (a

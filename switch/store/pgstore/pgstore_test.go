@@ -57,6 +57,17 @@ func TestTwoNodesClaim(t *testing.T) {
 	storetest.ConcurrentClaim(t, a, b)
 }
 
+// TestTwoNodesWaitRelease: a node whose WaitOffline waits for another node's claim on one
+// database is woken by that claim's release (PostgreSQL's notification), not by the end of
+// its lease.
+func TestTwoNodesWaitRelease(t *testing.T) {
+	url := pgtest.Database(t)
+	a, b := open(t, url), open(t, url)
+	defer a.Close()
+	defer b.Close()
+	storetest.WaitRelease(t, a, b, func(user string) int { return pgstore.Waiting(b, user) })
+}
+
 // TestTwoNodesClaimRenew: a delivery on one node that renews its claim keeps it for as
 // long as it goes on: the other node's claims and takes on the same database get nothing.
 func TestTwoNodesClaimRenew(t *testing.T) {

@@ -35,6 +35,7 @@ func Run(t *testing.T, open Opener) {
 		{"Offline", testOffline},
 		{"OfflineClaim", testOfflineClaim},
 		{"ConcurrentClaim", func(t *testing.T, s store.Store) { ConcurrentClaim(t, s, s) }},
+		{"WaitOffline", func(t *testing.T, s store.Store) { WaitRelease(t, s, s, nil) }},
 		{"UpdateRoster", testUpdateRoster},
 		{"UpdateRosterErrors", testUpdateRosterErrors},
 		{"Concurrent", testConcurrent},
@@ -53,6 +54,11 @@ func Run(t *testing.T, open Opener) {
 		s := open(t, store.WithClaimLease(200*time.Millisecond))
 		defer s.Close()
 		testClaimLease(t, s)
+	})
+	t.Run("WaitLease", func(t *testing.T) {
+		s := open(t, store.WithClaimLease(200*time.Millisecond))
+		defer s.Close()
+		testWaitLease(t, s)
 	})
 	t.Run("ClaimConfirm", func(t *testing.T) {
 		s := open(t, store.WithClaimLease(200*time.Millisecond))
@@ -568,6 +574,88 @@ func ConcurrentClaim(t *testing.T, a, b store.Store) {
 			t.Fatalf("message %.40q claimed %d times", k, c)
 		}
 	}
+}
+
+// WaitRelease: WaitOffline through b about a user whose messages a delivery through a (the
+// same store, or another on the same database, as another node) holds: false with none
+// stored, true at once with some unclaimed; while all are claimed it waits (here until a
+// short context ends); when the delivery's final settle releases what it did not confirm,
+// a waiting call returns true at once, not when the lease (a minute) ends, and a claim
+// then gets the rest. waiting, if not nil, tells how many calls of b wait for the user's
+// release, so that the release comes while one does; with nil the call may also see the
+// messages free.
+func WaitRelease(t *testing.T, a, b store.Store, waiting func(user string) int) {
+	if a.ClaimLease() < 30*time.Second {
+		t.Fatalf("lease %v: too short to tell a release from its end", a.ClaimLease())
+	}
+	MustCreate(t, a, "juliet")
+	if more, err := b.WaitOffline(bg, "juliet"); more || err != nil {
+		t.Fatalf("WaitOffline with nothing stored: %v, %v; want false at once", more, err)
+	}
+	if more, err := b.WaitOffline(bg, "nobody"); more || err != nil {
+		t.Fatalf("WaitOffline for no account: %v, %v; want false at once", more, err)
+	}
+	addMessages(t, a, "juliet", 4)
+	if more, err := b.WaitOffline(bg, "juliet"); !more || err != nil {
+		t.Fatalf("WaitOffline with messages not claimed: %v, %v; want true at once", more, err)
+	}
+	msgs, settle := claim(t, a, "juliet")
+	CheckMessages(t, msgs, 0, 4)
+	mustSettle(t, settle, 1, false)
+	short, cancel := context.WithTimeout(bg, 100*time.Millisecond)
+	more, err := b.WaitOffline(short, "juliet")
+	cancel()
+	if more || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitOffline while all are claimed: %v, %v; want it to wait until its context ends", more, err)
+	}
+	type result struct {
+		more bool
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(bg, 20*time.Second) // the lease is a minute
+		defer cancel()
+		more, err := b.WaitOffline(ctx, "juliet")
+		res <- result{more, err}
+	}()
+	if waiting != nil {
+		for deadline := time.Now().Add(10 * time.Second); waiting("juliet") == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("WaitOffline never waited for the claim")
+			}
+		}
+	}
+	released := time.Now()
+	mustSettle(t, settle, 2, true) // 0 and 1 written, 2 and 3 released
+	r := <-res
+	if !r.more || r.err != nil {
+		t.Fatalf("WaitOffline after the release: %v, %v; want true", r.more, r.err)
+	}
+	t.Logf("WaitOffline returned %v after the release", time.Since(released))
+	rest, settle := claim(t, b, "juliet")
+	CheckMessages(t, rest, 2, 2)
+	mustSettle(t, settle, 2, true)
+	if more, err := b.WaitOffline(bg, "juliet"); more || err != nil {
+		t.Fatalf("WaitOffline after all were delivered: %v, %v; want false", more, err)
+	}
+}
+
+// testWaitLease: a claim that is never settled (its server died) keeps WaitOffline waiting
+// no longer than its lease.
+func testWaitLease(t *testing.T, s store.Store) {
+	MustCreate(t, s, "juliet")
+	addMessages(t, s, "juliet", 2)
+	msgs, _ := claim(t, s, "juliet") // never settled
+	CheckMessages(t, msgs, 0, 2)
+	ctx, cancel := context.WithTimeout(bg, 20*time.Second)
+	defer cancel()
+	if more, err := s.WaitOffline(ctx, "juliet"); !more || err != nil {
+		t.Fatalf("WaitOffline on an abandoned claim: %v, %v; want true when its lease ends", more, err)
+	}
+	again, settle := claimAfterLease(t, s, "juliet")
+	CheckMessages(t, again, 0, 2)
+	mustSettle(t, settle, 2, true)
 }
 
 func testDeleteCascade(t *testing.T, s store.Store) {
