@@ -7,7 +7,9 @@
 // the users involved, in a fixed order, so concurrent updates neither interleave nor
 // deadlock); offline messages are claimed for a delivery with a lease (claimed_until, set
 // by an UPDATE ... FOR UPDATE SKIP LOCKED), so two nodes never claim one message at once,
-// and deleted only when the delivery is confirmed. Accounts hold salted SCRAM keys only.
+// and deleted only when the delivery is confirmed; a release of claimed messages is told
+// to every node by a notification (LISTEN/NOTIFY, see WaitOffline). Accounts hold salted
+// SCRAM keys only.
 //
 // It is a package of its own so that programs and tests that do not need PostgreSQL do not
 // build the driver (github.com/jackc/pgx/v5).
