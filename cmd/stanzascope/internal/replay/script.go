@@ -47,10 +47,11 @@ func ReadLog(r io.Reader, only uint64) (*Log, error) {
 		if rec.Conn == nil || (only > 0 && rec.Conn.ID != only) {
 			return nil
 		}
-		switch rec.Kind {
-		case inspect.KindStreamOpen, inspect.KindStanza, inspect.KindStreamClose, inspect.KindConnOpen:
-		default:
-			return nil // notes, whitespace, errors: nothing to replay or compare
+		if !replayable(rec) && rec.Kind != inspect.KindWhitespace && !isUnwritten(rec) {
+			// Notes, errors: nothing to replay or compare. Whitespace and unwritten notes
+			// are kept until extract: an unwritten note counts the records it takes back,
+			// whitespace among them (withoutUnwritten).
+			return nil
 		}
 		c := byInfo[rec.Conn]
 		if c == nil {
@@ -270,7 +271,13 @@ func extract(c *loggedConn) (*Script, error) {
 	if c.info.Client.IsValid() {
 		x.s.Client = c.info.Client.String()
 	}
-	for _, r := range causalOrder(c.recs) {
+	var recs []*inspect.Record // c.recs stays as read: a log's connection is extracted more than once
+	for _, r := range withoutUnwritten(c.recs) {
+		if replayable(r) {
+			recs = append(recs, r)
+		}
+	}
+	for _, r := range causalOrder(recs) {
 		if err := x.record(r); err != nil {
 			return nil, err
 		}
@@ -279,6 +286,43 @@ func extract(c *loggedConn) (*Script, error) {
 		return nil, ErrNotLogged
 	}
 	return x.s, nil
+}
+
+// withoutUnwritten returns recs, in the log's order, without the records whose bytes a
+// failed write did not deliver whole: a proxy records a write before it makes it, and a
+// note of kind unwritten after them says how many of the last records toward that peer it
+// cut (an element cut part-way is one the peer could not read either).
+func withoutUnwritten(recs []*inspect.Record) []*inspect.Record {
+	if !slices.ContainsFunc(recs, isUnwritten) {
+		return recs
+	}
+	out := make([]*inspect.Record, 0, len(recs))
+	for _, r := range recs {
+		if isUnwritten(r) {
+			for k, j := r.Milestone().UnwrittenRecords, len(out)-1; k > 0 && j >= 0; j-- {
+				if o := out[j]; o.Dir == r.Dir && len(o.Raw) > 0 && o.Verdict.Delivered() {
+					out = slices.Delete(out, j, j+1)
+					k--
+				}
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// replayable reports whether r is of a kind the replay sends or compares.
+func replayable(r *inspect.Record) bool {
+	switch r.Kind {
+	case inspect.KindStreamOpen, inspect.KindStanza, inspect.KindStreamClose, inspect.KindConnOpen:
+		return true
+	}
+	return false
+}
+
+func isUnwritten(r *inspect.Record) bool {
+	m := r.Milestone()
+	return m != nil && m.Kind == inspect.MilestoneUnwritten
 }
 
 // causalOrder returns the records in the order of their times when they all have one.

@@ -193,6 +193,35 @@ func TestExtractVerdictsAndOrigins(t *testing.T) {
 	}
 }
 
+// A write the proxy recorded and then failed to make (a note of kind unwritten after its
+// records) did not reach the server: the replay does not send it.
+func TestExtractUnwritten(t *testing.T) {
+	log := jsonLog(t, session(
+		"c2s <message to='bob@localhost'><body>one</body></message>",
+		"c2s <message to='bob@localhost'><body>two</body></message>",
+	)...)
+	// The second message and the whitespace after it did not go: two records.
+	log += `{"conn":1,"dir":"c2s","kind":"whitespace","xml":"\n"}` + "\n"
+	log += `{"conn":1,"dir":"c2s","kind":"note","origin":"proxy","note":"not delivered","milestone":{"kind":"unwritten","leg":"upstream","unwritten_bytes":20,"unwritten_records":2}}` + "\n"
+	l, err := ReadLog(strings.NewReader(log), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Script(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Steps) != 2 || !strings.Contains(string(s.Steps[1].Raw), "one") {
+		t.Fatalf("%d steps (%+v), want the login and the first message only", len(s.Steps), s.Steps)
+	}
+	if c := l.Connections(); len(c) != 1 || c[0].JID == "" {
+		t.Errorf("connections %+v", c)
+	}
+	if again, err := l.Script(0); err != nil || len(again.Steps) != 2 {
+		t.Fatalf("extracted again: %v, %+v", err, again)
+	}
+}
+
 func TestScriptErrors(t *testing.T) {
 	notLogged := jsonLog(t, clientHeader, serverHeader, "c2s <iq type='get' id='x'><query xmlns='jabber:iq:register'/></iq>")
 	tests := []struct {
