@@ -35,7 +35,8 @@ type env struct {
 	t       testing.TB
 	nats    *natstest.Server // nil on a NATS cluster (newEnvURL)
 	natsURL string
-	tune    func(*cluster.Config) // if set, changes each node's configuration
+	tune    func(*cluster.Config)           // if set, changes each node's configuration
+	wrap    func(net.Listener) net.Listener // if set, wraps the next node's listener
 	dbURL   string
 	certDir string
 	cert    tls.Certificate
@@ -109,6 +110,9 @@ func (e *env) startNode(name string) *node {
 		t.Fatal(err)
 	}
 	n.addr = ln.Addr().String()
+	if e.wrap != nil {
+		ln = e.wrap(ln)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
