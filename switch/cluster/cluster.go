@@ -11,10 +11,12 @@
 // channel per node), so that no node sees a presence stanza before the state it announces.
 //
 // A stanza for a session held by another node is published on that node's subject with a
-// reply subject; the node answers whether its session took it. A message that was not
-// taken (the session ended meanwhile, the node is gone: NATS answers "no responders", or no
-// answer came in time) is kept in the shared store as an offline message, as for a user
-// who is offline; an iq request is answered with service-unavailable.
+// reply subject; the node answers whether its session took it. A stanza not answered in
+// time, or answered by NATS with "no responders" (NATS core may lose a message, e.g. just
+// after a failover), is published again, and the receiving node takes it at most once. A
+// message that was not taken (the session ended meanwhile, the node is gone, or no answer
+// came in time) is kept in the shared store as an offline message, as for a user who is
+// offline; an iq request is answered with service-unavailable.
 //
 // When NATS is unreachable a node keeps serving its own sessions: the other nodes' sessions
 // expire from its view after the TTL (its users see them go unavailable), stanzas for them
@@ -102,6 +104,8 @@ type Stats struct {
 	Sent           atomic.Uint64 // stanzas sent to other nodes
 	Received       atomic.Uint64 // stanzas received from other nodes for this node's sessions
 	Refused        atomic.Uint64 // stanzas for other nodes not sent (NATS down, too many pending): the switch kept or bounced them
+	Retried        atomic.Uint64 // stanzas sent again: the other node did not answer in time, or NATS said no responders
+	Duplicates     atomic.Uint64 // stanzas received again that this node had taken already: answered, not delivered twice
 	Failed         atomic.Uint64 // stanzas sent that the other node did not take (gone, session ended, no answer)
 	KeptOffline    atomic.Uint64 // of those, messages kept in the store (or, with SetReroute, delivered to the account's other resources)
 	Lost           atomic.Uint64 // messages that could be neither delivered nor kept (store failed)
@@ -146,10 +150,12 @@ type Node struct {
 
 	reroute atomic.Pointer[func(owner inspect.JID, lost [][]byte) (kept, bounced int)]
 
-	// The inbox goroutine's only: answers to collect and send.
-	acks     map[string]*acks // by the sender's reply subject's start
+	// The inbox goroutine's only: answers to collect and send, and which stanzas were
+	// taken (once.go), by the sender's reply subjects' start; tick counts its seconds.
+	senders  map[string]*sender
 	ackTimer *time.Timer
 	ackArmed bool
+	tick     uint64
 }
 
 // Open connects to NATS, creates the session bucket if it is missing, loads the sessions
@@ -211,7 +217,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		kick:     make(chan struct{}, 1),
 		byID:     make(map[string]*localSess),
 		peers:    make(map[string]*peer),
-		acks:     make(map[string]*acks),
+		senders:  make(map[string]*sender),
 		ackTimer: time.NewTimer(time.Hour),
 	}
 	n.ackTimer.Stop()

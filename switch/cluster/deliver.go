@@ -2,8 +2,10 @@ package cluster
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -29,9 +31,16 @@ import (
 //
 //	+3-17 +19-19 -18
 //
-// A stanza neither answered nor taken within AckTimeout is handed to fallback, as one
-// not taken. The reply subject also gets NATS's "no responders" status when no node
-// listens on the subject (the node is gone): fallback at once.
+// A stanza not answered within a third of AckTimeout is published again, with the same
+// SEQ and reply subject, twice at most, while this node is connected to NATS and the
+// session is still in its directory: NATS core delivers at most once, and loses what is
+// published while the other node's subscription has not reached every NATS server yet
+// (just after a failover), or on a connection that breaks. The receiving node takes a
+// stanza that comes again at most once (once.go). The reply subject also gets NATS's "no
+// responders" status when no server knows of a node listening on the subject: the node is
+// gone, or its subscription has not reached this node's server yet; it is tried again
+// too, and handed to fallback (as one not taken) after the last try. A stanza neither
+// answered nor taken within AckTimeout is handed to fallback.
 const (
 	opDeliver = 'd'
 	opKick    = 'k'
@@ -43,6 +52,10 @@ const (
 	ackDelay = 10 * time.Millisecond
 	// ackBatch sends the answers to one node at once when this many ranges wait.
 	ackBatch = 256
+
+	// maxRetries bounds how many times a stanza is published again; the tries are
+	// AckTimeout/(maxRetries+1) apart.
+	maxRetries = 2
 )
 
 // The stages of a crossing, for the benchmarks that tell where its time goes
@@ -56,6 +69,21 @@ const (
 
 var crossingStage atomic.Pointer[func(stage int)]
 
+// What NATS can lose, for the tests that lose it (export_test.go sets lossHook; nil
+// otherwise, and then it costs one load).
+const (
+	lossDelivery = iota // a stanza published to another node, first or again
+	lossAnswers         // the answers a node collected for a sender
+)
+
+var lossHook atomic.Pointer[func(what int, node string) bool]
+
+// lostInTest reports whether the test hook has what node publishes now vanish.
+func lostInTest(what int, node string) bool {
+	f := lossHook.Load()
+	return f != nil && (*f)(what, node)
+}
+
 func markStage(stage int) {
 	if f := crossingStage.Load(); f != nil {
 		(*f)(stage)
@@ -68,7 +96,9 @@ type pending struct {
 	id       string // the session's
 	to       inspect.JID
 	stanza   []byte
-	deadline time.Time
+	deadline time.Time // fallback, AckTimeout after the first try
+	retry    time.Time // the next try, if unanswered by then
+	tries    int       // tries after the first
 }
 
 // peer is what this node sent to another node and that was not answered yet (under
@@ -80,8 +110,7 @@ type peer struct {
 	queue   []pending // by SEQ
 }
 
-// acks is what this node handled of one sender's stanzas and has not told it yet (the
-// inbox goroutine's only).
+// acks is what this node handled of one sender's stanzas and has not told it yet.
 type acks struct {
 	taken  [][2]uint64 // ranges of SEQ
 	missed []uint64    // SEQs not taken
@@ -111,27 +140,41 @@ func (n *Node) deliverRemote(r *remoteSess, stanza []byte) bool {
 		n.peers[r.node] = p
 	}
 	seq := p.seq + 1
-	// NATS copies the data into its buffer before PublishRequest returns: one buffer
-	// serves every stanza.
-	b := append(n.wbuf[:0], opDeliver, ' ')
-	b = append(b, r.id...)
-	b = append(b, '\n')
-	b = append(b, stanza...)
-	n.wbuf = b
-	if err := n.nc.PublishRequest(p.subject, p.reply+strconv.FormatUint(seq, 10), b); err != nil {
+	if err := n.publishDelivery(p, r.id, seq, stanza); err != nil {
 		n.pmu.Unlock()
 		st.Refused.Add(1)
 		return false
 	}
 	markStage(stagePublished)
 	p.seq = seq
-	p.queue = append(p.queue, pending{seq: seq, id: r.id, to: r.jid, stanza: stanza, deadline: time.Now().Add(n.cfg.AckTimeout)})
+	now := time.Now()
+	p.queue = append(p.queue, pending{seq: seq, id: r.id, to: r.jid, stanza: stanza,
+		deadline: now.Add(n.cfg.AckTimeout), retry: now.Add(n.retryEvery())})
 	n.npending++
 	n.pbytes += len(stanza)
 	n.pmu.Unlock()
 	st.Sent.Add(1)
 	return true
 }
+
+// publishDelivery publishes stanza for the session id to p's node with SEQ seq (under
+// pmu).
+func (n *Node) publishDelivery(p *peer, id string, seq uint64, stanza []byte) error {
+	// NATS copies the data into its buffer before PublishRequest returns: one buffer
+	// serves every stanza.
+	b := append(n.wbuf[:0], opDeliver, ' ')
+	b = append(b, id...)
+	b = append(b, '\n')
+	b = append(b, stanza...)
+	n.wbuf = b
+	if lostInTest(lossDelivery, n.cfg.Node) {
+		return nil
+	}
+	return n.nc.PublishRequest(p.subject, p.reply+strconv.FormatUint(seq, 10), b)
+}
+
+// retryEvery is how long a try waits for its answer before the next.
+func (n *Node) retryEvery() time.Duration { return n.cfg.AckTimeout / (maxRetries + 1) }
 
 // kickRemote asks r's node to end r.
 func (n *Node) kickRemote(r *remoteSess, cond inspect.Cond, text string) {
@@ -178,6 +221,16 @@ func (n *Node) onNodeMsg(m *nats.Msg) {
 	if !ok {
 		return
 	}
+	var s *sender
+	var seq uint64
+	if op == opDeliver {
+		if s, seq = n.senderFor(m.Reply); s != nil && !s.admit(seq, n.tick) {
+			// Taken already: it came again because the answer was lost or late.
+			n.cfg.Stats.Duplicates.Add(1)
+			n.answer(s, seq, true)
+			return
+		}
+	}
 	n.mu.Lock()
 	l := n.byID[string(id)]
 	if l == nil && op == opDeliver {
@@ -200,7 +253,12 @@ func (n *Node) onNodeMsg(m *nats.Msg) {
 		markStage(stageReceived)
 		taken := n.stale(rest, m.Reply) || (l != nil && l.sess.Deliver(rest))
 		markStage(stageHanded)
-		n.answer(m.Reply, taken)
+		if s != nil {
+			if !taken {
+				s.refused(seq, n.tick)
+			}
+			n.answer(s, seq, taken)
+		}
 	case opKick:
 		if l != nil && !ended {
 			c := inspect.Cond(cond)
@@ -212,24 +270,69 @@ func (n *Node) onNodeMsg(m *nats.Msg) {
 	}
 }
 
-// answer collects the answer to the stanza whose reply subject is reply (the inbox
-// goroutine's only). What was not taken is told at once; what was taken, within
-// ackDelay.
-func (n *Node) answer(reply string, taken bool) {
+// senderFor returns what this node knows of the sender of a stanza with reply subject
+// reply (ACK-PREFIX.NODE.SEQ), and the stanza's SEQ; nil if reply is not one (the inbox
+// goroutine's only).
+func (n *Node) senderFor(reply string) (*sender, uint64) {
 	dot := strings.LastIndexByte(reply, '.')
 	if dot < 0 {
-		return
+		return nil, 0
 	}
 	seq, err := strconv.ParseUint(reply[dot+1:], 10, 64)
-	if err != nil {
-		return
+	if err != nil || seq == 0 {
+		return nil, 0
 	}
 	prefix := reply[:dot+1]
-	a := n.acks[prefix]
-	if a == nil {
-		a = new(acks)
-		n.acks[strings.Clone(prefix)] = a
+	s := n.senders[prefix]
+	if s == nil {
+		if len(n.senders) >= maxSenders {
+			n.dropSender()
+		}
+		s = newSender(seq, n.tick)
+		n.senders[strings.Clone(prefix)] = s
 	}
+	return s, seq
+}
+
+// maxSenders bounds the senders a node remembers: the other nodes' runs (a node that
+// restarts is a new sender).
+const maxSenders = 4096
+
+// forgetSenders forgets the senders idle for more than age ticks (the inbox goroutine's
+// only), and in each the SEQs open for that long.
+func (n *Node) forgetSenders(age uint64) {
+	for prefix, s := range n.senders {
+		if s.idle(n.tick, age) {
+			delete(n.senders, prefix)
+			continue
+		}
+		s.expire(n.tick, age)
+	}
+}
+
+// dropSender makes room for a new sender: it forgets an idle one, or any one (the inbox
+// goroutine's only). A stanza it sends again is then delivered (at least once).
+func (n *Node) dropSender() {
+	var victim string
+	for prefix, s := range n.senders {
+		if s.idle(n.tick, 0) {
+			delete(n.senders, prefix)
+			return
+		}
+		victim = prefix
+	}
+	n.sendAcks()
+	delete(n.senders, victim)
+}
+
+// memory is how many ticks (seconds) a node remembers a SEQ not taken and an idle
+// sender: twice the time a sender tries a stanza (AckTimeout).
+func (n *Node) memory() uint64 { return 2*uint64((n.cfg.AckTimeout+time.Second-1)/time.Second) + 1 }
+
+// answer collects the answer to the stanza SEQ seq of sender s (the inbox goroutine's
+// only). What was not taken is told at once; what was taken, within ackDelay.
+func (n *Node) answer(s *sender, seq uint64, taken bool) {
+	a := &s.acks
 	if !taken {
 		a.missed = append(a.missed, seq)
 		n.sendAcks()
@@ -252,15 +355,27 @@ func (n *Node) answer(reply string, taken bool) {
 
 // sendAcks tells every sender what was collected for it (the inbox goroutine's only).
 func (n *Node) sendAcks() {
-	for prefix, a := range n.acks {
+	for prefix, s := range n.senders {
+		a := &s.acks
+		if len(a.taken) == 0 && len(a.missed) == 0 {
+			continue
+		}
 		// Not n.publish: the answers of a closing node still go out (Close drains).
-		if err := n.nc.Publish(prefix+ackOK, formatAcks(a)); err != nil {
-			// NATS is away: the sender keeps them offline after AckTimeout (a message
-			// may then arrive twice, never not at all).
+		if err := n.publishAnswers(prefix+ackOK, a); err != nil {
+			// NATS is away: the sender tries the stanzas again, which are answered
+			// "taken" again, or keeps them offline after AckTimeout (a message may then
+			// arrive twice, never not at all).
 			n.logf("cluster: node %s: could not answer for %d stanzas: %v", n.cfg.Node, countAcks(a), err)
 		}
-		delete(n.acks, prefix)
+		a.taken, a.missed = a.taken[:0], a.missed[:0]
 	}
+}
+
+func (n *Node) publishAnswers(subject string, a *acks) error {
+	if lostInTest(lossAnswers, n.cfg.Node) {
+		return nil
+	}
+	return n.nc.Publish(subject, formatAcks(a))
 }
 
 func countAcks(a *acks) uint64 {
@@ -353,8 +468,9 @@ func (n *Node) stale(stanza []byte, reply string) bool {
 }
 
 // onAck takes another node's answers (ACK-PREFIX.NODE.ok), or NATS's "no responders" for
-// one stanza (ACK-PREFIX.NODE.SEQ: the node is gone). What was not taken goes to
-// fallback.
+// one stanza (ACK-PREFIX.NODE.SEQ: the node is gone, or its subscription has not reached
+// this node's NATS server yet). What was not taken goes to fallback, and so does a stanza
+// with no responders after its last try; before, it is tried again (expirePending).
 func (n *Node) onAck(m *nats.Msg) {
 	tail, ok := strings.CutPrefix(m.Subject, n.ackPrefix())
 	dot := strings.LastIndexByte(tail, '.')
@@ -363,7 +479,8 @@ func (n *Node) onAck(m *nats.Msg) {
 	}
 	node := tail[:dot]
 	var a *acks
-	if tail[dot+1:] == ackOK {
+	noResponders := tail[dot+1:] != ackOK
+	if !noResponders {
 		var err error
 		if a, err = parseAcks(m.Data); err != nil {
 			n.logf("cluster: node %s: from node %s: %v", n.cfg.Node, node, err)
@@ -385,6 +502,8 @@ func (n *Node) onAck(m *nats.Msg) {
 			case a.has(q.seq):
 				n.npending--
 				n.pbytes -= len(q.stanza)
+			case a.misses(q.seq) && noResponders && q.tries < maxRetries:
+				keep = append(keep, q)
 			case a.misses(q.seq):
 				n.npending--
 				n.pbytes -= len(q.stanza)
@@ -420,21 +539,26 @@ func (a *acks) misses(seq uint64) bool {
 	return false
 }
 
-// expirePending hands the deliveries not answered by now to fallback. (The other node may
-// still have delivered one: a message can then arrive twice, never not at all.)
+// expirePending tries again the deliveries due for it (retries) and hands the ones not
+// answered by now to fallback. (The other node may still have delivered one: a message
+// can then arrive twice, never not at all.)
 func (n *Node) expirePending(now time.Time) {
 	var late []pending
+	var due []resend
 	n.pmu.Lock()
-	for _, p := range n.peers {
+	for node, p := range n.peers {
 		keep := p.queue[:0]
 		for _, q := range p.queue {
-			if now.After(q.deadline) {
+			switch {
+			case now.After(q.deadline):
 				late = append(late, q)
 				n.npending--
 				n.pbytes -= len(q.stanza)
-			} else {
-				keep = append(keep, q)
+				continue
+			case q.tries < maxRetries && !now.Before(q.retry):
+				due = append(due, resend{node: node, seq: q.seq, id: q.id, to: q.to})
 			}
+			keep = append(keep, q)
 		}
 		clear(p.queue[len(keep):])
 		p.queue = keep
@@ -442,6 +566,52 @@ func (n *Node) expirePending(now time.Time) {
 	n.pmu.Unlock()
 	for i := range late {
 		n.fallback(&late[i])
+	}
+	n.sendAgain(due, now)
+}
+
+// resend is a stanza due for another try: its node, SEQ and session.
+type resend struct {
+	node string
+	seq  uint64
+	id   string
+	to   inspect.JID
+}
+
+// sendAgain publishes the stanzas of due again, unless they were answered meanwhile, NATS
+// is away (a publish would fail: they wait for their answer or fallback), or their
+// session left the directory (nothing to deliver to: the same).
+func (n *Node) sendAgain(due []resend, now time.Time) {
+	if len(due) == 0 || !n.nc.IsConnected() {
+		return
+	}
+	n.mu.Lock()
+	live := due[:0]
+	for _, q := range due {
+		if r := n.remote[q.to]; r != nil && r.id == q.id {
+			live = append(live, q)
+		}
+	}
+	n.mu.Unlock()
+	n.pmu.Lock()
+	defer n.pmu.Unlock()
+	for _, d := range live {
+		p := n.peers[d.node]
+		if p == nil {
+			continue
+		}
+		i, ok := slices.BinarySearchFunc(p.queue, d.seq, func(q pending, seq uint64) int { return cmp.Compare(q.seq, seq) })
+		if !ok {
+			continue // answered meanwhile
+		}
+		q := &p.queue[i]
+		q.tries++
+		q.retry = now.Add(n.retryEvery())
+		if err := n.publishDelivery(p, q.id, q.seq, q.stanza); err != nil {
+			n.logf("cluster: node %s: could not send a stanza for %s to node %s again: %v", n.cfg.Node, q.to, d.node, err)
+			continue
+		}
+		n.cfg.Stats.Retried.Add(1)
 	}
 }
 

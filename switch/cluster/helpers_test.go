@@ -222,8 +222,9 @@ func (r *raw) send(s string) {
 	}
 }
 
-// expect reads until what arrived since the last expect contains s (10 s at most).
-func (r *raw) expect(s string) {
+// expect reads until what arrived since the last expect contains s (10 s at most), and
+// returns what came before s.
+func (r *raw) expect(s string) string {
 	r.t.Helper()
 	r.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	buf := make([]byte, 4096)
@@ -234,10 +235,11 @@ func (r *raw) expect(s string) {
 			r.t.Fatalf("waiting for %q: %v; got %q", s, err, r.seen.String())
 		}
 	}
-	rest := r.seen.String()
-	rest = rest[strings.Index(rest, s)+len(s):]
+	seen := r.seen.String()
+	at := strings.Index(seen, s)
 	r.seen.Reset()
-	r.seen.WriteString(rest)
+	r.seen.WriteString(seen[at+len(s):])
+	return seen[:at]
 }
 
 // waitUntil polls cond until it holds, failing the test after d.
@@ -262,4 +264,23 @@ func mustJID(t testing.TB, s string) inspect.JID {
 		t.Fatal(err)
 	}
 	return j
+}
+
+// reportOnFailure has a failed test print what each of nodes counted and logged, so that
+// a failure under load tells why a stanza did not arrive (was it sent, failed, kept?).
+func reportOnFailure(t testing.TB, nodes ...*node) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, n := range nodes {
+			s := n.stats
+			t.Logf("node %s: sent %d received %d refused %d failed %d kept offline %d lost %d expired %d disconnects %d retried %d",
+				n.name, s.Sent.Load(), s.Received.Load(), s.Refused.Load(), s.Failed.Load(), s.KeptOffline.Load(),
+				s.Lost.Load(), s.Expired.Load(), s.Disconnects.Load(), s.Retried.Load())
+			for len(n.logs) > 0 {
+				t.Log(<-n.logs)
+			}
+		}
+	})
 }

@@ -46,14 +46,20 @@ func (n *Node) watchLoop(w jetstream.KeyWatcher) {
 
 // inboxLoop handles what comes on the node's subject and on the broadcast, one at a time
 // in arrival order: a presence change is applied before the stanzas routed after it. It
-// sends the answers it collected every ackDelay, and at the end.
+// sends the answers it collected every ackDelay, and at the end; every second it forgets
+// what it no longer needs to know of the senders (once.go).
 func (n *Node) inboxLoop() {
 	defer n.wg.Done()
 	defer n.sendAcks()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
+		case <-tick.C:
+			n.tick++
+			n.forgetSenders(n.memory())
 		case <-n.ackTimer.C:
 			n.ackArmed = false
 			n.sendAcks()

@@ -48,6 +48,7 @@ func TestReplicasNATSCluster(t *testing.T) {
 	js := jetStreamReady(t, urls[0])
 
 	na, nb := e.startNode("a"), e.startNode("b")
+	reportOnFailure(t, na, nb)
 	for _, u := range []string{"alice", "bob", "carol"} {
 		addAccount(t, na.db, u)
 	}
