@@ -15,7 +15,7 @@ var (
 	clusterRemote = prometheus.NewDesc("stanzascope_cluster_remote_sessions",
 		"Sessions of the other nodes that this node sees.", nil, nil)
 	clusterStanzas = prometheus.NewDesc("stanzascope_cluster_stanzas_total",
-		"Stanzas between nodes, by what happened: sent (to another node), received (for a session of this node), refused (not sent: NATS away or too many unanswered; the switch kept or bounced them), failed (sent, not taken by the other node), kept_offline (of the failed messages, kept in the store), lost (neither delivered nor kept).",
+		"Stanzas between nodes, by what happened: sent (to another node), received (for a session of this node), refused (not sent: NATS away or too many unanswered; the switch kept or bounced them), retried (sent again: no answer in time, or no responders), duplicate (received again and taken already: not delivered twice), failed (sent, not taken by the other node), kept_offline (of the failed messages, kept in the store), lost (neither delivered nor kept).",
 		[]string{"result"}, nil)
 	clusterExpired = prometheus.NewDesc("stanzascope_cluster_sessions_expired_total",
 		"Sessions of other nodes dropped because their node stopped refreshing them (it died or lost NATS).", nil, nil)
@@ -39,6 +39,8 @@ func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, clusterStanzas, st.Sent.Load(), "sent")
 	counter(ch, clusterStanzas, st.Received.Load(), "received")
 	counter(ch, clusterStanzas, st.Refused.Load(), "refused")
+	counter(ch, clusterStanzas, st.Retried.Load(), "retried")
+	counter(ch, clusterStanzas, st.Duplicates.Load(), "duplicate")
 	counter(ch, clusterStanzas, st.Failed.Load(), "failed")
 	counter(ch, clusterStanzas, st.KeptOffline.Load(), "kept_offline")
 	counter(ch, clusterStanzas, st.Lost.Load(), "lost")
