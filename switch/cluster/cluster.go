@@ -5,7 +5,9 @@
 // Each node writes the sessions it holds into a NATS JetStream key-value bucket whose keys
 // expire after a time-to-live (Config.TTL) unless the node refreshes them, and watches the
 // bucket for the other nodes' sessions; so a node that dies (kill -9, a lost machine) has
-// its sessions vanish from the others within the TTL, and nothing else has to notice. Binds,
+// its sessions vanish from the others within the TTL, and nothing else has to notice. (The
+// refreshes are also broadcast, so that a bucket without a leader for a while does not
+// make live sessions expire.) Binds,
 // unbinds and presence changes are also published at once to every node on a broadcast
 // subject, in order with the stanzas a node routes (one NATS connection, one delivery
 // channel per node), so that no node sees a presence stanza before the state it announces.

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/stanzascope/stanzascope/switch/cluster"
 	"github.com/stanzascope/stanzascope/switch/server"
 	"github.com/stanzascope/stanzascope/switch/store/pgstore"
@@ -304,4 +307,38 @@ func TestPostgresDown(t *testing.T) {
 	availableOn(t, carol, a) // else node a keeps the message for carol, now in the database
 	alice.Chat("carol@localhost", "after the database is back")
 	carol.WaitFor("after the database is back")
+}
+
+// TestDirectoryWithoutBucket: the session bucket stops working while NATS itself works
+// (as while a loaded JetStream cluster elects a new leader of the bucket for longer than
+// the TTL; here the bucket is deleted): the nodes' writes fail and their watches hear
+// nothing. The other node's sessions must not expire from a node's view: the nodes
+// refresh them on the broadcast too, and a message still crosses.
+func TestDirectoryWithoutBucket(t *testing.T) {
+	e := newEnv(t)
+	na, nb, alice, bob := twoUsers(t, e)
+	nc, err := nats.Connect(e.nats.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteKeyValue(context.Background(), "stanzascope_sessions"); err != nil {
+		t.Fatal(err)
+	}
+	aliceJID := mustJID(t, "alice@localhost/r")
+	// Two TTLs without the bucket: node b never loses alice.
+	for end := time.Now().Add(2 * testTTL); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if nb.node.Lookup(aliceJID) == nil {
+			t.Fatalf("node b dropped alice's session %v after the bucket went", 2*testTTL-time.Until(end))
+		}
+	}
+	bob.send("<message to='alice@localhost/r' type='chat'><body>without the bucket</body></message>")
+	alice.expect("without the bucket")
+	if x := na.stats.Expired.Load() + nb.stats.Expired.Load(); x != 0 {
+		t.Errorf("%d sessions expired", x)
+	}
 }

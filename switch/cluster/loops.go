@@ -90,6 +90,7 @@ func (n *Node) writeLoop() {
 		case <-n.kick:
 		case <-refresh.C:
 			n.markAllDirty()
+			n.broadcastRefresh()
 		}
 		n.mu.Lock()
 		batch := make([]*localSess, 0, len(n.dirty))
@@ -106,6 +107,30 @@ func (n *Node) writeLoop() {
 				// NATS is away or slow: written again at the next refresh or reconnect.
 				continue
 			}
+		}
+	}
+}
+
+// broadcastRefresh tells every node at once that this node's sessions live on, as the
+// bucket does: a node's copy of the directory does not depend on JetStream alone. While
+// the bucket has no leader (a NATS server of a JetStream cluster was lost, and a loaded
+// cluster took longer than the TTL to elect another) the writes fail and the watches
+// wait; the other nodes then dropped this node's sessions, their users saw them go
+// unavailable, and messages for them were kept offline, with NATS itself working.
+func (n *Node) broadcastRefresh() {
+	n.mu.Lock()
+	ls := make([]*localSess, 0, len(n.local))
+	for _, l := range n.local {
+		ls = append(ls, l)
+	}
+	n.mu.Unlock()
+	for _, l := range ls {
+		p := l.sess.Presence()
+		n.mu.Lock()
+		gone, e := l.gone || l.ended, n.entryOf(l, p)
+		n.mu.Unlock()
+		if !gone && n.ctx.Err() == nil {
+			n.broadcast(e)
 		}
 	}
 }
