@@ -135,7 +135,7 @@ func TestKillNode(t *testing.T) {
 	killB()
 	killed := time.Now()
 	// Straight after the kill node a still sees bob's session: the delivery to node b is
-	// answered by NATS with "no responders", and the message is kept.
+	// answered by NATS with "no responders", tried twice again (the same), and kept.
 	alice.Chat(bobJID, "right after the kill")
 	alice.WaitFor(`from="`+bobJID+`"`, `type="unavailable"`)
 	if d := time.Since(killed); d > testTTL+2*time.Second {

@@ -16,7 +16,7 @@ import (
 // gone, goes to the account's other available resource, on any node (RFC 6121 section
 // 8.5.3.2.1, as on one switch), not offline. The node of the ended session is played by a
 // NATS client speaking the cluster's protocol: it announces bob/r1, answers that it did
-// not take the message, then leaves (NATS then answers "no responders").
+// not take the message, then leaves (NATS then answers "no responders" to every try).
 func TestRerouteNotTaken(t *testing.T) {
 	e := newEnv(t)
 	na, nb := e.startNode("a"), e.startNode("b")
