@@ -148,7 +148,13 @@ func (s *Store) WaitOffline(ctx context.Context, username string) (bool, error) 
 	defer done()
 	var stored, free int
 	var left float64 // seconds until the last lease ends, by the database's clock
-	err := s.do(ctx, func(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	// The look is not cut short when ctx ends (a session that ends at once after its
+	// login): pgx would close the pool's connection under it, and a login would pay for
+	// a new one. It is one indexed query, bounded by OpTimeout.
+	err := s.do(context.WithoutCancel(ctx), func(ctx context.Context) error {
 		return dbErr("look at offline claims", s.pool.QueryRow(ctx, `SELECT count(*),
 				count(*) FILTER (WHERE claimed_until IS NULL OR claimed_until <= now()),
 				COALESCE(EXTRACT(EPOCH FROM max(claimed_until) - now()), 0)::float8
