@@ -251,7 +251,9 @@ func (c *conn) followOffline() {
 				o.deliver.Unlock()
 				return // the next initial presence delivers them
 			}
-			n, err := c.deliverClaimed(ctx)
+			// Not cut short by stopOffline: a claim whose answer a cancelled query lost
+			// would hide the messages for a lease. A delivery ends with the writer.
+			n, err := c.deliverClaimed(context.WithoutCancel(ctx))
 			o.deliver.Unlock()
 			if err != nil {
 				return
