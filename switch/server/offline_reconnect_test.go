@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,43 +15,6 @@ import (
 	"github.com/stanzascope/stanzascope/switch/store/pgstore"
 	"github.com/stanzascope/stanzascope/switch/store/pgtest"
 )
-
-// killWrites wraps a listener so that, once armed, the first write that contains trigger
-// blocks until the test kills that connection (kill): then the write fails and the socket
-// is closed, as when the client's TCP connection is reset. It is a client that stopped
-// reading in the middle of an offline delivery and then vanished, however large the
-// socket buffers are.
-type killWrites struct {
-	net.Listener
-	trigger []byte
-	armed   atomic.Bool
-	held    chan struct{} // closed when the write is held
-	kill    chan struct{} // closed by the test: the held write fails
-	once    sync.Once
-}
-
-func (k *killWrites) Accept() (net.Conn, error) {
-	c, err := k.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &killConn{Conn: c, k: k}, nil
-}
-
-type killConn struct {
-	net.Conn
-	k *killWrites
-}
-
-func (c *killConn) Write(p []byte) (int, error) {
-	if bytes.Contains(p, c.k.trigger) && c.k.armed.CompareAndSwap(true, false) {
-		c.k.once.Do(func() { close(c.k.held) })
-		<-c.k.kill
-		c.Conn.Close()
-		return 0, errInjected
-	}
-	return c.Conn.Write(p)
-}
 
 var bodyRe = regexp.MustCompile(`<body>(m\d+)</body>`)
 
@@ -113,13 +74,13 @@ func testOfflineReconnect(t *testing.T, db store.Store) {
 	if db.ClaimLease() < 30*time.Second {
 		t.Fatalf("lease %v: too short to tell a release from its end", db.ClaimLease())
 	}
-	kw := &killWrites{trigger: []byte("<body>m3</body>"), held: make(chan struct{}), kill: make(chan struct{})}
+	kw := &holdWrites{trigger: []byte("<body>m3</body>"), fail: true, held: make(chan struct{}), gate: make(chan struct{})}
 	ts := startServerWrapped(t, func(c *Config) { c.Store = db }, func(ln net.Listener) net.Listener {
 		kw.Listener = ln
 		return kw
 	})
 	var killOnce sync.Once
-	kill := func() { killOnce.Do(func() { close(kw.kill) }) }
+	kill := func() { killOnce.Do(func() { close(kw.gate) }) }
 	defer kill() // before the server stops: its writer may be held
 	const n = offlineChunk + 8
 	storeForDana(t, ts.addr, n)

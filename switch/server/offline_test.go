@@ -261,13 +261,16 @@ func TestOfflineConfirmedPerChunk(t *testing.T) {
 // holdWrites wraps a listener so that, once armed, a write to any of its connections
 // that contains trigger blocks until the test opens the gate (or the connection is
 // closed): a client that stops reading in the middle of an offline delivery, however
-// long the server's socket buffers are.
+// long the server's socket buffers are. With fail, only the first such write is held, and
+// when the gate opens it fails and its connection is closed, as when the client's TCP
+// connection is reset: a client that stopped reading and then vanished.
 type holdWrites struct {
 	net.Listener
 	trigger []byte
+	fail    bool
 	armed   atomic.Bool
 	held    chan struct{} // closed when a write is held
-	gate    chan struct{} // closed by the test to let writes go on
+	gate    chan struct{} // closed by the test to let writes go on (or fail)
 	once    sync.Once
 }
 
@@ -279,6 +282,17 @@ func (h *holdWrites) Accept() (net.Conn, error) {
 	return &holdConn{Conn: c, h: h, closed: make(chan struct{})}, nil
 }
 
+// holds reports whether the write of p is held.
+func (h *holdWrites) holds(p []byte) bool {
+	if !bytes.Contains(p, h.trigger) {
+		return false
+	}
+	if h.fail {
+		return h.armed.CompareAndSwap(true, false) // later writes (another session's) go
+	}
+	return h.armed.Load()
+}
+
 type holdConn struct {
 	net.Conn
 	h         *holdWrites
@@ -287,12 +301,16 @@ type holdConn struct {
 }
 
 func (c *holdConn) Write(p []byte) (int, error) {
-	if c.h.armed.Load() && bytes.Contains(p, c.h.trigger) {
+	if c.h.holds(p) {
 		c.h.once.Do(func() { close(c.h.held) })
 		select {
 		case <-c.h.gate:
 		case <-c.closed:
 			return 0, net.ErrClosed
+		}
+		if c.h.fail {
+			c.Close()
+			return 0, errInjected
 		}
 	}
 	return c.Conn.Write(p)
