@@ -78,7 +78,14 @@ var loginLines = []string{
 // scriptOf extracts the first logged-in connection of a log built by jsonLog.
 func scriptOf(t testing.TB, lines ...string) *Script {
 	t.Helper()
-	l, err := ReadLog(strings.NewReader(jsonLog(t, lines...)), 0)
+	_, s := logScript(t, jsonLog(t, lines...))
+	return s
+}
+
+// logScript reads a JSON log and extracts its first logged-in connection.
+func logScript(t testing.TB, log string) (*Log, *Script) {
+	t.Helper()
+	l, err := ReadLog(strings.NewReader(log), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +93,7 @@ func scriptOf(t testing.TB, lines ...string) *Script {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return l, s
 }
 
 func session(lines ...string) []string { return append(append([]string(nil), loginLines...), lines...) }

@@ -155,14 +155,7 @@ func TestRunKeepsTiming(t *testing.T) {
 	// Move the ping and its answer 400 ms after the login.
 	log = strings.Replace(log, `"time":"2026-01-02T03:04:05.012Z"`, `"time":"2026-01-02T03:04:05.412Z"`, 1)
 	log = strings.Replace(log, `"time":"2026-01-02T03:04:05.013Z"`, `"time":"2026-01-02T03:04:05.413Z"`, 1)
-	l, err := ReadLog(strings.NewReader(log), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Script(0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, s := logScript(t, log)
 	if gap := s.Steps[1].Time.Sub(s.Steps[0].Time); gap < 399*time.Millisecond {
 		t.Fatalf("recorded gap %v", gap)
 	}

@@ -99,14 +99,7 @@ func TestExtractCausalOrder(t *testing.T) {
 	)...)
 	// Give the echo (seq 13) a time after the message (seq 14).
 	log = strings.Replace(log, `"seq":13,"time":"2026-01-02T03:04:05.013Z"`, `"seq":13,"time":"2026-01-02T03:04:05.0145Z"`, 1)
-	l, err := ReadLog(strings.NewReader(log), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Script(0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, s := logScript(t, log)
 	if pres, msg := s.Steps[1], s.Steps[2]; len(pres.Window) != 0 || len(msg.Window) != 1 {
 		t.Fatalf("presence window %d, message window %d: want the echo after the message", len(pres.Window), len(msg.Window))
 	}
@@ -176,14 +169,7 @@ func TestExtractVerdictsAndOrigins(t *testing.T) {
 	log = strings.Replace(log, `"kind":"stanza","seq":13,`, `"kind":"stanza","seq":13,"origin":"proxy",`, 1)
 	log += `{"conn":1,"dir":"s2c","kind":"stanza","origin":"proxy","xml":"<message type='error'/>"}` + "\n"
 	log += `{"conn":1,"dir":"s2c","kind":"stanza","xml":"<message type='chat'><body>rewritten</body></message>","original":"<message type='normal'/>"}` + "\n"
-	l, err := ReadLog(strings.NewReader(log), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Script(0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, s := logScript(t, log)
 	if len(s.Steps) != 2 {
 		t.Fatalf("%d steps, want the login and the iq (the dropped message never reached the server)", len(s.Steps))
 	}
@@ -203,14 +189,7 @@ func TestExtractUnwritten(t *testing.T) {
 	// The second message and the whitespace after it did not go: two records.
 	log += `{"conn":1,"dir":"c2s","kind":"whitespace","xml":"\n"}` + "\n"
 	log += `{"conn":1,"dir":"c2s","kind":"note","origin":"proxy","note":"not delivered","milestone":{"kind":"unwritten","leg":"upstream","unwritten_bytes":20,"unwritten_records":2}}` + "\n"
-	l, err := ReadLog(strings.NewReader(log), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Script(0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, s := logScript(t, log)
 	if len(s.Steps) != 2 || !strings.Contains(string(s.Steps[1].Raw), "one") {
 		t.Fatalf("%d steps (%+v), want the login and the first message only", len(s.Steps), s.Steps)
 	}
