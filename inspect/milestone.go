@@ -93,21 +93,19 @@ func (m *Milestone) appendJSON(b []byte) []byte {
 			b = appendJSONString(b, f.v)
 		}
 	}
-	if m.UnackedBytes != 0 {
-		b = append(b, `,"unacked_bytes":`...)
-		b = strconv.AppendInt(b, m.UnackedBytes, 10)
-	}
-	if m.UnackedRecords != 0 {
-		b = append(b, `,"unacked_records":`...)
-		b = strconv.AppendInt(b, int64(m.UnackedRecords), 10)
-	}
-	if m.UnwrittenBytes != 0 {
-		b = append(b, `,"unwritten_bytes":`...)
-		b = strconv.AppendInt(b, m.UnwrittenBytes, 10)
-	}
-	if m.UnwrittenRecords != 0 {
-		b = append(b, `,"unwritten_records":`...)
-		b = strconv.AppendInt(b, int64(m.UnwrittenRecords), 10)
+	for _, f := range [...]struct {
+		name string
+		v    int64
+	}{
+		{"unacked_bytes", m.UnackedBytes}, {"unacked_records", int64(m.UnackedRecords)},
+		{"unwritten_bytes", m.UnwrittenBytes}, {"unwritten_records", int64(m.UnwrittenRecords)},
+	} {
+		if f.v != 0 {
+			b = append(b, ',', '"')
+			b = append(b, f.name...)
+			b = append(b, '"', ':')
+			b = strconv.AppendInt(b, f.v, 10)
+		}
 	}
 	return append(b, '}')
 }

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stanzascope/stanzascope/switch/cluster"
@@ -48,15 +47,7 @@ func TestReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	node.Close()
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamOf(t, ns.URL())
 	kv, err := js.KeyValue(context.Background(), "replicas")
 	if err != nil {
 		t.Fatal(err)

@@ -13,9 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/stanzascope/stanzascope/switch/cluster"
 	"github.com/stanzascope/stanzascope/switch/server"
 	"github.com/stanzascope/stanzascope/switch/store/pgstore"
@@ -317,15 +314,7 @@ func TestPostgresDown(t *testing.T) {
 func TestDirectoryWithoutBucket(t *testing.T) {
 	e := newEnv(t)
 	na, nb, alice, bob := twoUsers(t, e)
-	nc, err := nats.Connect(e.nats.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamOf(t, e.nats.URL())
 	if err := js.DeleteKeyValue(context.Background(), "stanzascope_sessions"); err != nil {
 		t.Fatal(err)
 	}

@@ -153,9 +153,9 @@ func TestReplicasNATSCluster(t *testing.T) {
 	}
 }
 
-// jetStreamReady waits until JetStream at url answers and can place a stream of 3 replicas
-// (a cluster elects its leaders a few seconds after it starts) and returns it.
-func jetStreamReady(t *testing.T, url string) jetstream.JetStream {
+// jetStreamOf connects to the NATS server at url for the test's duration and returns its
+// JetStream.
+func jetStreamOf(t *testing.T, url string) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -166,6 +166,14 @@ func jetStreamReady(t *testing.T, url string) jetstream.JetStream {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return js
+}
+
+// jetStreamReady waits until JetStream at url answers and can place a stream of 3 replicas
+// (a cluster elects its leaders a few seconds after it starts) and returns it.
+func jetStreamReady(t *testing.T, url string) jetstream.JetStream {
+	t.Helper()
+	js := jetStreamOf(t, url)
 	var last error
 	waitUntil(t, 60*time.Second, "JetStream ready", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

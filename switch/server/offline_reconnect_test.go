@@ -3,11 +3,9 @@ package server
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -74,25 +72,8 @@ func testOfflineReconnect(t *testing.T, db store.Store) {
 	if db.ClaimLease() < 30*time.Second {
 		t.Fatalf("lease %v: too short to tell a release from its end", db.ClaimLease())
 	}
-	kw := &holdWrites{trigger: []byte("<body>m3</body>"), fail: true, held: make(chan struct{}), gate: make(chan struct{})}
-	ts := startServerWrapped(t, func(c *Config) { c.Store = db }, func(ln net.Listener) net.Listener {
-		kw.Listener = ln
-		return kw
-	})
-	var killOnce sync.Once
-	kill := func() { killOnce.Do(func() { close(kw.gate) }) }
-	defer kill() // before the server stops: its writer may be held
 	const n = offlineChunk + 8
-	storeForDana(t, ts.addr, n)
-
-	first := legacyLogin(t, ts.addr, "dana", "pw", "Home")
-	kw.armed.Store(true)
-	first.send("<presence/>")
-	select {
-	case <-kw.held:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the first delivery never reached message 3")
-	}
+	ts, first, kill := heldDelivery(t, db, n, true)
 
 	// The new connection logs in while the first still holds the claim: its own
 	// delivery finds nothing to claim (the ping's answer comes after it).

@@ -321,6 +321,32 @@ func (c *holdConn) Close() error {
 	return c.Conn.Close()
 }
 
+// heldDelivery starts a server on db, stores n messages for dana and logs her in as
+// dana@localhost/Home; her delivery's write of message 3 is then held (holdWrites, with
+// fail), until release, which the test's end also calls before the server stops.
+func heldDelivery(t *testing.T, db store.Store, n int, fail bool) (ts *testServer, dana *rawClient, release func()) {
+	t.Helper()
+	hold := &holdWrites{trigger: []byte("<body>m3</body>"), fail: fail, held: make(chan struct{}), gate: make(chan struct{})}
+	ts = startServerWrapped(t, func(c *Config) { c.Store = db }, func(ln net.Listener) net.Listener {
+		hold.Listener = ln
+		return hold
+	})
+	var once sync.Once
+	release = func() { once.Do(func() { close(hold.gate) }) }
+	t.Cleanup(release) // before the server stops (cleanups run last first): its writer may be held
+	storeForDana(t, ts.addr, n)
+
+	dana = legacyLogin(t, ts.addr, "dana", "pw", "Home")
+	hold.armed.Store(true)
+	dana.send("<presence/>")
+	select {
+	case <-hold.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the delivery never reached message 3")
+	}
+	return ts, dana, release
+}
+
 // TestOfflineClaimRenewed: a delivery of offline messages that takes longer than the
 // store's claim lease (here a client that stops reading in the middle, for two leases)
 // keeps its claim by renewing it: no other delivery (another session of the user, another
@@ -352,25 +378,8 @@ func TestOfflineClaimRenewed(t *testing.T) {
 func testOfflineClaimRenewed(t *testing.T, db store.Store) {
 	lease := db.ClaimLease()
 	st := &settleLog{Store: db}
-	hold := &holdWrites{trigger: []byte("<body>m3</body>"), held: make(chan struct{}), gate: make(chan struct{})}
-	ts := startServerWrapped(t, func(c *Config) { c.Store = st }, func(ln net.Listener) net.Listener {
-		hold.Listener = ln
-		return hold
-	})
-	var gateOnce sync.Once
-	openGate := func() { gateOnce.Do(func() { close(hold.gate) }) }
-	defer openGate() // before the server stops: its writer may be held
 	const n = offlineChunk + 8
-	storeForDana(t, ts.addr, n)
-
-	dana := legacyLogin(t, ts.addr, "dana", "pw", "Home")
-	hold.armed.Store(true)
-	dana.send("<presence/>")
-	select {
-	case <-hold.held:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the delivery never reached message 3")
-	}
+	ts, dana, openGate := heldDelivery(t, st, n, false)
 	// Two leases while the write of m3 is held: the claim is renewed, so another
 	// delivery's claim finds nothing.
 	for start := time.Now(); time.Since(start) < 2*lease; time.Sleep(20 * time.Millisecond) {
